@@ -1,0 +1,43 @@
+//! The value store of the single-slot types: a lock around one stamped value.
+
+use crate::slot::{Stamped, Store};
+use parking_lot::RwLock;
+
+/// Readers share the lock (a fresh hit takes no exclusive lock, R2); the writer holds
+/// it only to swap the value and its stamp together (R3).
+pub(crate) struct ValueCell<V> {
+    value: RwLock<Option<Stamped<V>>>,
+}
+
+impl<V: Clone> ValueCell<V> {
+    pub(crate) fn new() -> Self {
+        ValueCell {
+            value: RwLock::new(None),
+        }
+    }
+
+    /// Runs `read` on the current value under the shared lock.
+    #[inline]
+    pub(crate) fn with<R>(&self, read: impl FnOnce(Option<&Stamped<V>>) -> R) -> R {
+        read(self.value.read().as_ref())
+    }
+
+    /// R7: the value stays, but is stale from now on.
+    pub(crate) fn invalidate(&self) {
+        if let Some(stamped) = self.value.write().as_mut() {
+            stamped.invalidated = true;
+        }
+    }
+}
+
+impl<V: Clone> Store for ValueCell<V> {
+    type Value = V;
+
+    fn load(&self) -> Option<Stamped<V>> {
+        self.value.read().clone()
+    }
+
+    fn publish(&self, value: V, created: u64) {
+        *self.value.write() = Some(Stamped::new(value, created));
+    }
+}

@@ -1,0 +1,149 @@
+//! A dogpile lock: exactly one caller regenerates an expensive value while every other
+//! caller keeps using the previous value until the new one is ready.
+//!
+//! When a cached value expires, a naive cache lets every caller that notices recompute
+//! it at once (a *cache stampede*, or *dogpile*), or makes them all wait for one
+//! recompute. Here, once a value exists, **only the caller that refreshes it waits**;
+//! everyone else is served the stale value immediately. Only the very first creation,
+//! when there is nothing to serve, makes callers wait, and then exactly one of them
+//! creates.
+//!
+//! | type | for |
+//! |---|---|
+//! | [`Dogpile<T>`] | one value, or (`Dogpile<()>`) one external resource |
+//! | [`SyncReaderDogpile<T>`] | one value that must not change while a reader uses it |
+//! | [`Cache<K, V>`] | a dogpile lock per key, on a [`DashMap`](dashmap::DashMap) |
+//! | [`#[dogpile]`](macro@dogpile) | turns a function into a memoized wrapper over a `Cache` |
+//!
+//! # The rules of one slot
+//!
+//! A slot (a lock, or one key of a cache) holds at most one value with the instant its
+//! creation finished, and has at most one creation in flight.
+//!
+//! - **Cold** (no value): the first caller creates; the others block (parked, not
+//!   spinning) and then return that value. If the creator fails (`Err` or panic), the
+//!   failure reaches only its caller and one waiter takes over with its own creator.
+//! - **Fresh** (`age < ttl`): returned at once, without any exclusive lock.
+//! - **Stale** (`age >= ttl`): exactly one caller claims the refresh; the others
+//!   return the stale value at once. The claimant first looks again, and creates
+//!   nothing if someone already refreshed. The new value and its instant are published
+//!   together.
+//! - **Failure**: a failed refresh stores nothing and keeps the stale value; its
+//!   caller gets the error (or, with `stale_if_error`, the stale value). Nothing is
+//!   poisoned; the next stale caller retries.
+//! - **Age** counts from when the creation *finished*.
+//! - **invalidate** is soft (the value turns stale); **remove** is hard (the slot turns
+//!   cold).
+//! - **Reader-synchronised mode**: publishing waits until every [`ReadGuard`] on the
+//!   old value is dropped; readers that arrive meanwhile wait, then see the new value.
+//! - **Re-entrancy**: a creator may use the same cache for other keys. Asking for its
+//!   *own* key panics with a message instead of waiting for itself forever.
+//! - **Background refresh** (opt-in): the stale value is returned even to the claimant
+//!   and the refresh runs on another thread.
+//! - **Bounded staleness** (opt-in `max_stale`): a value older than `ttl + max_stale`
+//!   is not served; the slot counts as cold.
+//!
+//! # Guarding an external resource: `Dogpile<()>`
+//!
+//! The value can be nothing at all: the lock then decides *who* regenerates something
+//! that lives elsewhere (a file, a search index, a warmed connection pool) and when.
+//!
+//! ```
+//! use dogpile::Dogpile;
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::time::Duration;
+//!
+//! static REGENERATIONS: AtomicUsize = AtomicUsize::new(0);
+//! let sitemap = Dogpile::<()>::new(Duration::from_secs(3600));
+//!
+//! for _request in 0..100 {
+//!     sitemap.acquire(|| {
+//!         // Rewrite sitemap.xml; runs once per hour, by one caller.
+//!         REGENERATIONS.fetch_add(1, Ordering::Relaxed);
+//!     });
+//!     // ... serve sitemap.xml ...
+//! }
+//! assert_eq!(REGENERATIONS.load(Ordering::Relaxed), 1);
+//! ```
+//!
+//! # Swapping a data file under readers: `SyncReaderDogpile`
+//!
+//! Readers hold a guard while they read the current file. The creator writes the next
+//! version beside it, then takes the write lock, which waits for the readers to finish,
+//! and moves the new file into place. Readers that arrive during the swap wait for it.
+//!
+//! ```
+//! use dogpile::SyncReaderDogpile;
+//! use std::time::Duration;
+//!
+//! let dir = std::env::temp_dir().join(format!("dogpile-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let live = dir.join("data.txt");
+//! let datafile = SyncReaderDogpile::<()>::new(Duration::from_secs(600));
+//!
+//! let guard = datafile.acquire(|| {
+//!     let next = dir.join("data.txt.tmp");
+//!     std::fs::write(&next, "version 1").unwrap();
+//!     let _swap = datafile.acquire_write_lock(); // no reader holds the old file now
+//!     std::fs::rename(&next, &live).unwrap();
+//! });
+//! assert_eq!(std::fs::read_to_string(&live).unwrap(), "version 1");
+//! drop(guard);
+//! std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+//!
+//! # Memoizing by key: `Cache`
+//!
+//! ```
+//! use dogpile::Cache;
+//! use std::time::Duration;
+//!
+//! let pages: Cache<String, String> = Cache::builder()
+//!     .ttl(Duration::from_secs(60))
+//!     .capacity(10_000)
+//!     .build();
+//! let html = pages.get_with_by_ref("/about", || "<h1>About</h1>".to_string());
+//! assert_eq!(html, "<h1>About</h1>");
+//! ```
+//!
+//! # Decisions where the contract is silent
+//!
+//! - Values come out of a [`Cache`] as clones; store `Arc<T>` for large values.
+//!   [`Dogpile`] hands out `Arc<T>`.
+//! - A `Cache` removal (or eviction) never cancels a creation in flight: it publishes
+//!   when it finishes, since it began after its caller saw no usable value.
+//! - [`Stats`] count every call as exactly one of hit, stale hit or miss, by what the
+//!   call found when it arrived.
+//! - Time comes from a [`Clock`]; [`ManualClock`] makes time-dependent tests exact.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod cache;
+mod cell;
+mod clock;
+#[allow(clippy::module_inception)]
+mod dogpile;
+mod key;
+mod slot;
+mod stats;
+mod sync;
+mod sync_reader;
+
+pub use crate::cache::{BuildError, Cache, CacheBuilder};
+pub use crate::clock::{Clock, ManualClock, SystemClock};
+pub use crate::dogpile::Dogpile;
+pub use crate::key::KeyRef;
+pub use crate::stats::Stats;
+pub use crate::sync_reader::{ReadGuard, SyncReaderDogpile, WriteGuard};
+
+/// Turns a function into a memoized wrapper over a [`Cache`]: see the
+/// `dogpile-macros` crate docs for every option.
+#[cfg(feature = "macros")]
+pub use dogpile_macros::dogpile;
+
+/// Items the `#[dogpile]` attribute's expansion names. Not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use core::time::Duration;
+    pub use std::sync::LazyLock;
+}

@@ -1,0 +1,832 @@
+//! The state machine of one slot (one key): rules R1–R11 of DESIGN.md.
+//!
+//! A slot is two things:
+//! - its *value*, the current value with the instant it was created, kept wherever the
+//!   public type reads it fastest (a lock in `Dogpile`, the map entry in `Cache`) and
+//!   reached through [`Store`];
+//! - its [`Control`]: whether a creation is in flight, who waits for it, and the reader
+//!   fence of reader-synchronised mode.
+//!
+//! A call walks the same distinct steps every time: *look up* ([`Store::load`] and
+//! [`Policy::classify`]), *claim* ([`Control::try_claim`] / [`Control::claim_or_wait`]),
+//! *create* ([`Claim::run`]), *publish* ([`Claim::publish`]) and *release* (dropping the
+//! [`Claim`]). A shared tier (a value and a claim in Redis) can later sit between the
+//! local value and the creator by wrapping these steps without changing the rules.
+//!
+//! No lock is held while user code runs: the control mutex is held only to flip the
+//! claim, and the value's own lock only to copy or swap the value. The one exception is
+//! the reader fence (R8), held by design while a reader uses the value.
+
+use crate::clock::ClockHandle;
+use crate::stats::Counters;
+use crate::sync::{thread_locals, Condvar, Mutex};
+use std::cell::RefCell;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+/// A value and the clock reading (nanoseconds) taken when its creation finished (R6).
+#[derive(Clone, Debug)]
+pub(crate) struct Stamped<V> {
+    pub(crate) value: V,
+    pub(crate) created: u64,
+    /// Set by a soft invalidate (R7): stale whatever its age.
+    pub(crate) invalidated: bool,
+}
+
+impl<V> Stamped<V> {
+    pub(crate) fn new(value: V, created: u64) -> Self {
+        Stamped {
+            value,
+            created,
+            invalidated: false,
+        }
+    }
+}
+
+/// How a value ages.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Policy {
+    /// Nanoseconds a value stays fresh (R2, R3). Never zero.
+    pub(crate) ttl: u64,
+    /// With `max_stale`, a value older than `ttl + max_stale` is not served (R11).
+    pub(crate) max_stale: Option<u64>,
+    /// A failed refresh returns the stale value instead of the error (R5).
+    pub(crate) stale_if_error: bool,
+}
+
+/// What the look-up step makes of a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Freshness {
+    /// `age < ttl`: served at once (R2).
+    Fresh,
+    /// `age >= ttl` or invalidated: served while one caller refreshes (R3).
+    Stale,
+    /// Older than `ttl + max_stale`: treated as no value at all (R11).
+    Expired,
+}
+
+impl Policy {
+    #[inline]
+    pub(crate) fn classify(&self, created: u64, invalidated: bool, now: u64) -> Freshness {
+        let age = now.saturating_sub(created);
+        if age < self.ttl && !invalidated {
+            return Freshness::Fresh;
+        }
+        match self.max_stale {
+            Some(max_stale) if age >= self.ttl.saturating_add(max_stale) => Freshness::Expired,
+            _ => Freshness::Stale,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_fresh<V>(&self, stamped: &Stamped<V>, now: u64) -> bool {
+        self.classify(stamped.created, stamped.invalidated, now) == Freshness::Fresh
+    }
+}
+
+/// Where a slot's value lives.
+pub(crate) trait Store {
+    type Value: Clone;
+
+    /// A copy of the current value, if any.
+    fn load(&self) -> Option<Stamped<Self::Value>>;
+
+    /// Replaces the value and its stamp in one step (R3: published together).
+    fn publish(&self, value: Self::Value, created: u64);
+}
+
+/// Everything a slow-path call needs besides the slot itself.
+#[derive(Clone)]
+pub(crate) struct Env {
+    pub(crate) policy: Policy,
+    pub(crate) clock: ClockHandle,
+    pub(crate) stats: Arc<Counters>,
+}
+
+impl Env {
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now_nanos()
+    }
+
+    fn count(&self, counter: impl Fn(&Counters) -> &AtomicU64) {
+        Counters::bump(counter(&self.stats));
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Claim bookkeeping
+
+#[derive(Default)]
+struct ClaimState {
+    /// A creation is in flight (at most one: R1, R3).
+    claimed: bool,
+    /// The slot was dropped from its map; callers must look the key up again.
+    retired: bool,
+}
+
+/// The control half of a slot: the claim, its waiters, and the optional reader fence.
+pub(crate) struct Control {
+    state: Mutex<ClaimState>,
+    released: Condvar,
+    #[cfg(not(loom))]
+    released_async: event_listener::Event,
+    fence: Option<Fence>,
+}
+
+/// The outcome of trying to claim without waiting (the stale path).
+pub(crate) enum TryClaim {
+    Claimed(Claim),
+    /// Someone else is creating: serve the stale value (R3).
+    Busy,
+    Retired,
+}
+
+/// The outcome of claiming on the cold path, where waiting is allowed (R1).
+pub(crate) enum ColdClaim {
+    Claimed(Claim),
+    /// We waited and the creator released its claim: look the value up again.
+    Released,
+    Retired,
+}
+
+impl Control {
+    pub(crate) fn new(sync_readers: bool) -> Arc<Self> {
+        Arc::new(Control {
+            state: Mutex::new(ClaimState::default()),
+            released: Condvar::new(),
+            #[cfg(not(loom))]
+            released_async: event_listener::Event::new(),
+            fence: sync_readers.then(Fence::default),
+        })
+    }
+
+    fn id(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as usize
+    }
+
+    pub(crate) fn fence(&self) -> Option<&Fence> {
+        self.fence.as_ref()
+    }
+
+    /// Claims the creation if nobody holds it; never waits.
+    pub(crate) fn try_claim(self: &Arc<Self>) -> TryClaim {
+        let mut state = self.state.lock();
+        if state.retired {
+            TryClaim::Retired
+        } else if state.claimed {
+            drop(state);
+            self.panic_if_reentered();
+            TryClaim::Busy
+        } else {
+            state.claimed = true;
+            TryClaim::Claimed(Claim::new(self.clone()))
+        }
+    }
+
+    /// Claims the creation, or blocks (parked, not spinning) until the current
+    /// creator releases its claim.
+    pub(crate) fn claim_or_wait(self: &Arc<Self>, stats: &Counters) -> ColdClaim {
+        let mut state = self.state.lock();
+        if state.retired {
+            return ColdClaim::Retired;
+        }
+        if !state.claimed {
+            state.claimed = true;
+            return ColdClaim::Claimed(Claim::new(self.clone()));
+        }
+        // Waiting on our own claim would never end (R9). Unwinding unlocks `state`.
+        self.panic_if_reentered();
+        if let Some(fence) = &self.fence {
+            fence.panic_if_read_held_here("wait for a value of the same key");
+        }
+        Counters::bump(&stats.waits);
+        while state.claimed && !state.retired {
+            state = self.released.wait(state);
+        }
+        if state.retired {
+            ColdClaim::Retired
+        } else {
+            ColdClaim::Released
+        }
+    }
+
+    /// Async twin of [`Control::claim_or_wait`]: awaits instead of blocking.
+    #[cfg(not(loom))]
+    pub(crate) async fn claim_or_wait_async(self: &Arc<Self>, stats: &Counters) -> ColdClaim {
+        let mut counted = false;
+        loop {
+            let listener = {
+                let mut state = self.state.lock();
+                if state.retired {
+                    return ColdClaim::Retired;
+                }
+                if !state.claimed {
+                    if counted {
+                        // We waited: behave like the blocking path and look again first.
+                        return ColdClaim::Released;
+                    }
+                    state.claimed = true;
+                    return ColdClaim::Claimed(Claim::new(self.clone()));
+                }
+                self.panic_if_reentered();
+                // Registered under the lock, so the release cannot slip in between.
+                self.released_async.listen()
+            };
+            if !counted {
+                Counters::bump(&stats.waits);
+                counted = true;
+            }
+            listener.await;
+        }
+    }
+
+    /// Marks the slot dropped from its map, unless a creation is in flight (whose
+    /// creator will publish into it). Wakes every waiter so that it looks again.
+    pub(crate) fn try_retire(&self) -> bool {
+        let mut state = self.state.lock();
+        if state.claimed {
+            return false;
+        }
+        state.retired = true;
+        drop(state);
+        self.notify();
+        true
+    }
+
+    fn release(&self) {
+        self.state.lock().claimed = false;
+        if let Some(fence) = &self.fence {
+            fence.release_creator_write();
+        }
+        self.notify();
+    }
+
+    fn notify(&self) {
+        self.released.notify_all();
+        #[cfg(not(loom))]
+        self.released_async.notify(usize::MAX);
+    }
+
+    fn panic_if_reentered(self: &Arc<Self>) {
+        if creating_here(self.id()) {
+            panic!(
+                "dogpile: a creator asked for its own key (same-key re-entry). It would \
+                 wait for itself forever; compute the value without asking the cache for \
+                 the key being created"
+            );
+        }
+    }
+}
+
+/// The right to create the slot's value. Dropping it (also while unwinding from a
+/// panicking creator) releases the claim and wakes the waiters, so nothing stays locked.
+pub(crate) struct Claim {
+    control: Arc<Control>,
+}
+
+impl Claim {
+    fn new(control: Arc<Control>) -> Self {
+        Claim { control }
+    }
+
+    /// Runs the creator; while it runs, asking for this same key panics (R9).
+    pub(crate) fn run<R>(&self, create: impl FnOnce() -> R) -> R {
+        let _scope = CreatorScope::enter(self.control.id());
+        create()
+    }
+
+    /// Polls the async creator; each poll is a creator scope (R9 for async).
+    #[cfg(not(loom))]
+    pub(crate) async fn run_async<F: std::future::Future>(&self, create: F) -> F::Output {
+        let id = self.control.id();
+        let mut create = std::pin::pin!(create);
+        std::future::poll_fn(|cx| {
+            let _scope = CreatorScope::enter(id);
+            create.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    /// Publishes a new value. In reader-synchronised mode this waits until every
+    /// guard on the old value is dropped (R8).
+    pub(crate) fn publish<S: Store>(&self, store: &S, value: S::Value, created: u64) {
+        match &self.control.fence {
+            Some(fence) => fence.write_section(|| store.publish(value, created)),
+            None => store.publish(value, created),
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.control.release();
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Same-key re-entry detection (R9)
+
+thread_locals! {
+    /// Controls whose creator is running on this thread, innermost last.
+    static CREATING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+fn creating_here(id: usize) -> bool {
+    CREATING.with(|c| c.borrow().contains(&id))
+}
+
+struct CreatorScope(usize);
+
+impl CreatorScope {
+    fn enter(id: usize) -> Self {
+        CREATING.with(|c| c.borrow_mut().push(id));
+        CreatorScope(id)
+    }
+}
+
+impl Drop for CreatorScope {
+    fn drop(&mut self) {
+        CREATING.with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some(at) = c.iter().rposition(|&id| id == self.0) {
+                c.remove(at);
+            }
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The reader fence (R8)
+
+#[derive(Default)]
+struct FenceState {
+    readers: usize,
+    writer: bool,
+    writers_waiting: usize,
+    /// The creator took the write lock with `acquire_write_lock`; publishing reuses it
+    /// so that no reader sees the old value after the creator's write section.
+    held_for_publish: bool,
+}
+
+/// A read/write lock that prefers writers, built on a mutex and a condvar so that a
+/// read guard can be released from its `Drop` without borrowing the lock, and so the
+/// loom model checks it too.
+#[derive(Default)]
+pub(crate) struct Fence {
+    state: Mutex<FenceState>,
+    changed: Condvar,
+}
+
+thread_locals! {
+    /// Fences this thread holds read guards on, one entry per guard.
+    static READS_HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Fence {
+    fn id(&self) -> usize {
+        self as *const Fence as usize
+    }
+
+    pub(crate) fn read_held_here(&self) -> bool {
+        let id = self.id();
+        READS_HELD.with(|r| r.borrow().contains(&id))
+    }
+
+    fn panic_if_read_held_here(&self, what: &str) {
+        if self.read_held_here() {
+            panic!(
+                "dogpile: this thread holds a ReadGuard and tried to {what}; that would \
+                 wait for its own guard forever. Drop the guard first"
+            );
+        }
+    }
+
+    /// Takes a read guard. Blocks while a writer holds or waits for the lock, unless
+    /// this thread already holds a guard here: it must never wait on itself (R8).
+    pub(crate) fn read(&self) {
+        let recursive = self.read_held_here();
+        let mut state = self.state.lock();
+        if !recursive {
+            while state.writer || state.writers_waiting > 0 {
+                state = self.changed.wait(state);
+            }
+        }
+        state.readers += 1;
+        drop(state);
+        let id = self.id();
+        READS_HELD.with(|r| r.borrow_mut().push(id));
+    }
+
+    pub(crate) fn release_read(&self) {
+        let id = self.id();
+        READS_HELD.with(|r| {
+            let mut r = r.borrow_mut();
+            if let Some(at) = r.iter().rposition(|&held| held == id) {
+                r.remove(at);
+            }
+        });
+        let mut state = self.state.lock();
+        state.readers -= 1;
+        let last = state.readers == 0;
+        drop(state);
+        if last {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Waits until no reader holds a guard, then holds the lock exclusively.
+    pub(crate) fn write(&self) {
+        self.panic_if_read_held_here("take the write lock");
+        let mut state = self.state.lock();
+        state.writers_waiting += 1;
+        while state.writer || state.readers > 0 {
+            state = self.changed.wait(state);
+        }
+        state.writers_waiting -= 1;
+        state.writer = true;
+    }
+
+    pub(crate) fn release_write(&self) {
+        self.state.lock().writer = false;
+        self.changed.notify_all();
+    }
+
+    /// The creator's `acquire_write_lock`: held on until the value is published.
+    pub(crate) fn write_for_publish(&self) {
+        if self.state.lock().held_for_publish {
+            return; // taken already by this creator
+        }
+        self.write();
+        self.state.lock().held_for_publish = true;
+    }
+
+    /// Runs `section` (the swap) under the write lock, reusing the creator's if held.
+    fn write_section(&self, section: impl FnOnce()) {
+        let held = std::mem::take(&mut self.state.lock().held_for_publish);
+        if !held {
+            self.write();
+        }
+        // Released even if `section` panics.
+        struct Release<'a>(&'a Fence);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                self.0.release_write();
+            }
+        }
+        let _release = Release(self);
+        section();
+    }
+
+    /// A creator that took the write lock and then failed must not leave it held.
+    fn release_creator_write(&self) {
+        let mut state = self.state.lock();
+        if std::mem::take(&mut state.held_for_publish) {
+            state.writer = false;
+            drop(state);
+            self.changed.notify_all();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The call: look up, claim, create, publish, release
+
+/// The end of one pass through a slot.
+pub(crate) enum Step<R> {
+    Done(R),
+    /// The slot left its map while we looked; look the key up again.
+    Retired,
+}
+
+/// What a call found when it arrived; decides the counter it bumps exactly once.
+struct Arrival {
+    counted: bool,
+}
+
+impl Arrival {
+    fn record(&mut self, env: &Env, freshness: Option<Freshness>) {
+        if std::mem::replace(&mut self.counted, true) {
+            return;
+        }
+        match freshness {
+            Some(Freshness::Fresh) => env.stats.hit(),
+            Some(Freshness::Stale) => env.count(|s| &s.stale_hits),
+            _ => env.count(|s| &s.misses),
+        }
+    }
+}
+
+fn look_up<S: Store>(store: &S, env: &Env) -> (Option<Stamped<S::Value>>, Option<Freshness>) {
+    let now = env.now();
+    let current = store.load();
+    let freshness = current
+        .as_ref()
+        .map(|s| env.policy.classify(s.created, s.invalidated, now));
+    (current, freshness)
+}
+
+/// Serves a call from a slot whose fast path (a fresh hit) did not answer it.
+pub(crate) fn get<S, E>(
+    control: &Arc<Control>,
+    store: &S,
+    env: &Env,
+    create: impl FnOnce() -> Result<S::Value, E>,
+) -> Step<Result<S::Value, E>>
+where
+    S: Store,
+{
+    let mut arrival = Arrival { counted: false };
+    loop {
+        let (current, freshness) = look_up(store, env);
+        arrival.record(env, freshness);
+        match (current, freshness) {
+            (Some(fresh), Some(Freshness::Fresh)) => return Step::Done(Ok(fresh.value)),
+            (Some(stale), Some(Freshness::Stale)) => {
+                return match control.try_claim() {
+                    TryClaim::Busy => Step::Done(Ok(stale.value)),
+                    TryClaim::Retired => Step::Retired,
+                    TryClaim::Claimed(claim) => {
+                        Step::Done(refresh(claim, store, env, stale.value, create))
+                    }
+                };
+            }
+            _ => match control.claim_or_wait(&env.stats) {
+                ColdClaim::Released => continue,
+                ColdClaim::Retired => return Step::Retired,
+                ColdClaim::Claimed(claim) => return Step::Done(create_cold(claim, store, env, create)),
+            },
+        }
+    }
+}
+
+/// R3 + R4 + R5: we hold the refresh claim for a stale slot.
+fn refresh<S: Store, E>(
+    claim: Claim,
+    store: &S,
+    env: &Env,
+    stale: S::Value,
+    create: impl FnOnce() -> Result<S::Value, E>,
+) -> Result<S::Value, E> {
+    if let Some(fresh) = recheck(store, env) {
+        return Ok(fresh);
+    }
+    env.count(|s| &s.refreshes);
+    match create_and_publish(&claim, store, env, create) {
+        Ok(value) => Ok(value),
+        Err(_) if env.policy.stale_if_error => Ok(stale),
+        Err(error) => Err(error),
+    }
+}
+
+/// R1 + R4: we hold the claim for a slot with no value we may serve.
+fn create_cold<S: Store, E>(
+    claim: Claim,
+    store: &S,
+    env: &Env,
+    create: impl FnOnce() -> Result<S::Value, E>,
+) -> Result<S::Value, E> {
+    if let Some(fresh) = recheck(store, env) {
+        return Ok(fresh);
+    }
+    create_and_publish(&claim, store, env, create)
+}
+
+/// R4: whoever claims looks once more; someone may have published since our look-up.
+fn recheck<S: Store>(store: &S, env: &Env) -> Option<S::Value> {
+    let now = env.now();
+    store
+        .load()
+        .filter(|s| env.policy.is_fresh(s, now))
+        .map(|s| s.value)
+}
+
+fn create_and_publish<S: Store, E>(
+    claim: &Claim,
+    store: &S,
+    env: &Env,
+    create: impl FnOnce() -> Result<S::Value, E>,
+) -> Result<S::Value, E> {
+    let failure = CountFailureOnUnwind(env);
+    let outcome = claim.run(create);
+    std::mem::forget(failure);
+    match outcome {
+        Ok(value) => {
+            // R6: age counts from when the creation finished.
+            claim.publish(store, value.clone(), env.now());
+            Ok(value)
+        }
+        Err(error) => {
+            env.count(|s| &s.failures);
+            Err(error)
+        }
+    }
+}
+
+/// The creator of this call. Each call runs its creator at most once; the `Option` only
+/// lets a call keep it across a retry after its slot was retired.
+pub(crate) fn take_creator<F>(create: &mut Option<F>) -> F {
+    match create.take() {
+        Some(create) => create,
+        None => panic!("dogpile: internal error: a creator was asked to run twice in one call"),
+    }
+}
+
+/// Counts a panicking creator as a failure; forgotten when the creator returns.
+struct CountFailureOnUnwind<'a>(&'a Env);
+
+impl Drop for CountFailureOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.count(|s| &s.failures);
+    }
+}
+
+/// R10: like [`get`], but a stale slot is refreshed on a background thread while the
+/// claiming caller returns the stale value too.
+pub(crate) fn get_in_background<S, E, F>(
+    control: &Arc<Control>,
+    store: S,
+    env: &Env,
+    create: &mut Option<F>,
+) -> Step<Result<S::Value, E>>
+where
+    S: Store + Send + 'static,
+    S::Value: Send + 'static,
+    F: FnOnce() -> Result<S::Value, E> + Send + 'static,
+{
+    let (current, freshness) = look_up(&store, env);
+    match (current, freshness) {
+        (Some(stale), Some(Freshness::Stale)) => {
+            Arrival { counted: false }.record(env, freshness);
+            let claim = match control.try_claim() {
+                TryClaim::Busy => return Step::Done(Ok(stale.value)),
+                TryClaim::Retired => return Step::Retired,
+                TryClaim::Claimed(claim) => claim,
+            };
+            if let Some(fresh) = recheck(&store, env) {
+                return Step::Done(Ok(fresh));
+            }
+            let Some(create) = create.take() else {
+                return Step::Done(Ok(stale.value));
+            };
+            env.count(|s| &s.refreshes);
+            let task_env = env.clone();
+            let task = move || {
+                // The claim moves with the task: released when it ends, even by panic.
+                let _ = create_and_publish(&claim, &store, &task_env, create);
+            };
+            if let Err(error) = std::thread::Builder::new()
+                .name("dogpile-refresh".into())
+                .spawn(task)
+            {
+                // The task (and with it the claim) is dropped: the next caller retries.
+                drop(error);
+            }
+            Step::Done(Ok(stale.value))
+        }
+        // Fresh, cold or expired: nothing to do in the background.
+        _ => get(control, &store, env, || take_creator(create)()),
+    }
+}
+
+/// Async twin of [`get`]: the same steps, awaiting instead of blocking. Dropping the
+/// future drops its claim, so a cancelled creator hands over to a waiter.
+#[cfg(not(loom))]
+pub(crate) async fn get_async<S, E, F>(
+    control: &Arc<Control>,
+    store: &S,
+    env: &Env,
+    create: &mut Option<F>,
+) -> Step<Result<S::Value, E>>
+where
+    S: Store,
+    F: std::future::Future<Output = Result<S::Value, E>>,
+{
+    let mut arrival = Arrival { counted: false };
+    loop {
+        let (current, freshness) = look_up(store, env);
+        arrival.record(env, freshness);
+        let claim = match (current, freshness) {
+            (Some(fresh), Some(Freshness::Fresh)) => return Step::Done(Ok(fresh.value)),
+            (Some(stale), Some(Freshness::Stale)) => match control.try_claim() {
+                TryClaim::Busy => return Step::Done(Ok(stale.value)),
+                TryClaim::Retired => return Step::Retired,
+                TryClaim::Claimed(claim) => {
+                    if let Some(fresh) = recheck(store, env) {
+                        return Step::Done(Ok(fresh));
+                    }
+                    env.count(|s| &s.refreshes);
+                    return Step::Done(
+                        match create_and_publish_async(&claim, store, env, take_creator(create))
+                            .await
+                        {
+                            Err(_) if env.policy.stale_if_error => Ok(stale.value),
+                            other => other,
+                        },
+                    );
+                }
+            },
+            _ => match control.claim_or_wait_async(&env.stats).await {
+                ColdClaim::Released => continue,
+                ColdClaim::Retired => return Step::Retired,
+                ColdClaim::Claimed(claim) => claim,
+            },
+        };
+        if let Some(fresh) = recheck(store, env) {
+            return Step::Done(Ok(fresh));
+        }
+        let create = take_creator(create);
+        return Step::Done(create_and_publish_async(&claim, store, env, create).await);
+    }
+}
+
+#[cfg(not(loom))]
+async fn create_and_publish_async<S: Store, E>(
+    claim: &Claim,
+    store: &S,
+    env: &Env,
+    create: impl std::future::Future<Output = Result<S::Value, E>>,
+) -> Result<S::Value, E> {
+    // Counts a panic or a cancellation (the future dropped mid-way) as a failure.
+    let failure = CountFailureOnUnwind(env);
+    let outcome = claim.run_async(create).await;
+    std::mem::forget(failure);
+    match outcome {
+        Ok(value) => {
+            claim.publish(store, value.clone(), env.now());
+            Ok(value)
+        }
+        Err(error) => {
+            env.count(|s| &s.failures);
+            Err(error)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Reader-synchronised calls (R8)
+
+/// A read hold on a slot's fence; released on drop.
+pub(crate) struct FenceRead(Arc<Control>);
+
+impl FenceRead {
+    fn take(control: &Arc<Control>) -> Self {
+        fence_of(control).read();
+        FenceRead(control.clone())
+    }
+}
+
+impl Drop for FenceRead {
+    fn drop(&mut self) {
+        fence_of(&self.0).release_read();
+    }
+}
+
+fn fence_of(control: &Control) -> &Fence {
+    match control.fence() {
+        Some(fence) => fence,
+        None => panic!("dogpile: internal error: a reader guard on a slot without a fence"),
+    }
+}
+
+impl Control {
+    /// True while this thread runs this slot's creator.
+    pub(crate) fn creating_here(self: &Arc<Self>) -> bool {
+        creating_here(self.id())
+    }
+}
+
+/// [`get`] for reader-synchronised slots: the value comes with a read hold that
+/// publishing waits for. A thread that already holds a guard on this slot is served
+/// the current value without claiming anything, since publishing would wait for it.
+pub(crate) fn get_guarded<S, E>(
+    control: &Arc<Control>,
+    store: &S,
+    env: &Env,
+    create: impl FnOnce() -> Result<S::Value, E>,
+) -> Step<Result<(S::Value, FenceRead), E>>
+where
+    S: Store,
+{
+    // Our own creator holds (or will take) the write lock: reading would block on it.
+    control.panic_if_reentered();
+    let recursive = fence_of(control).read_held_here();
+    let read = FenceRead::take(control);
+    let (current, freshness) = look_up(store, env);
+    if let Some(current) = current {
+        if freshness == Some(Freshness::Fresh) || recursive {
+            Arrival { counted: false }.record(env, freshness);
+            return Step::Done(Ok((current.value, read)));
+        }
+    }
+    drop(read);
+    match get(control, store, env, create) {
+        Step::Retired => Step::Retired,
+        Step::Done(Err(error)) => Step::Done(Err(error)),
+        Step::Done(Ok(value)) => {
+            // Readers arriving during a publish wait for it, then see the new value.
+            let read = FenceRead::take(control);
+            let newest = store.load().map_or(value, |s| s.value);
+            Step::Done(Ok((newest, read)))
+        }
+    }
+}

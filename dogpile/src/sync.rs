@@ -1,0 +1,99 @@
+//! The few blocking primitives the slot needs, from parking_lot normally and from
+//! loom under `--cfg loom`, behind one API so the model checks the shipped code.
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use parking_lot::MutexGuard;
+
+    /// A mutex that never poisons.
+    #[derive(Default)]
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(parking_lot::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
+    }
+
+    #[derive(Default)]
+    pub(crate) struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Condvar(parking_lot::Condvar::new())
+        }
+
+        /// Blocks (parked, not spinning) until notified; may wake spuriously.
+        pub(crate) fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(&mut guard);
+            guard
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    macro_rules! thread_locals {
+        ($($tt:tt)*) => { std::thread_local!($($tt)*); };
+    }
+    pub(crate) use thread_locals;
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::sync::MutexGuard;
+    use std::sync::PoisonError;
+
+    /// A mutex that never poisons: a panicking creator must not lock out the others.
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    impl<T: Default> Default for Mutex<T> {
+        fn default() -> Self {
+            Mutex::new(T::default())
+        }
+    }
+
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    impl Default for Condvar {
+        fn default() -> Self {
+            Condvar::new()
+        }
+    }
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Condvar(loom::sync::Condvar::new())
+        }
+
+        pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(guard).unwrap_or_else(PoisonError::into_inner)
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    macro_rules! thread_locals {
+        ($($tt:tt)*) => { loom::thread_local!($($tt)*); };
+    }
+    pub(crate) use thread_locals;
+}
+
+pub(crate) use imp::*;
