@@ -598,6 +598,7 @@ where
     /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v } }
     /// # }
     /// ```
+    #[cfg(not(loom))]
     pub async fn get_with_async(&self, key: K, create: impl Future<Output = V>) -> V {
         let create = async { Ok::<V, Infallible>(create.await) };
         match self.try_get_with_async(key, create).await {
@@ -620,6 +621,7 @@ where
     /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v } }
     /// # }
     /// ```
+    #[cfg(not(loom))]
     pub async fn try_get_with_async<E>(
         &self,
         key: K,
@@ -711,7 +713,10 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let inner = &self.inner;
-        match inner.map.remove_if(key, |_, entry| entry.control.try_retire()) {
+        match inner
+            .map
+            .remove_if(key, |_, entry| entry.control.try_retire())
+        {
             Some((_, entry)) => {
                 inner.entries.fetch_sub(1, Ordering::AcqRel);
                 entry.value.map(|s| s.value)
@@ -957,9 +962,8 @@ where
         };
         let mut evicted = 0;
         self.map.retain(|_, entry| {
-            let victim = evicted < batch
-                && eviction_stamp(entry) <= threshold
-                && entry.control.try_retire();
+            let victim =
+                evicted < batch && eviction_stamp(entry) <= threshold && entry.control.try_retire();
             evicted += usize::from(victim);
             !victim
         });

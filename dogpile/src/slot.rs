@@ -553,7 +553,9 @@ where
             _ => match control.claim_or_wait(&env.stats) {
                 ColdClaim::Released => continue,
                 ColdClaim::Retired => return Step::Retired,
-                ColdClaim::Claimed(claim) => return Step::Done(create_cold(claim, store, env, create)),
+                ColdClaim::Claimed(claim) => {
+                    return Step::Done(create_cold(claim, store, env, create))
+                }
             },
         }
     }
@@ -640,6 +642,17 @@ impl Drop for CountFailureOnUnwind<'_> {
     }
 }
 
+/// A background refresh, ready to run on another thread.
+pub(crate) type Task = Box<dyn FnOnce() + Send + 'static>;
+
+/// Runs a background refresh on a new OS thread.
+fn spawn_thread(task: Task) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("dogpile-refresh".into())
+        .spawn(task)
+        .map(drop)
+}
+
 /// R10: like [`get`], but a stale slot is refreshed on a background thread while the
 /// claiming caller returns the stale value too.
 pub(crate) fn get_in_background<S, E, F>(
@@ -647,6 +660,24 @@ pub(crate) fn get_in_background<S, E, F>(
     store: S,
     env: &Env,
     create: &mut Option<F>,
+) -> Step<Result<S::Value, E>>
+where
+    S: Store + Send + 'static,
+    S::Value: Send + 'static,
+    F: FnOnce() -> Result<S::Value, E> + Send + 'static,
+{
+    get_in_background_with(control, store, env, create, spawn_thread)
+}
+
+/// [`get_in_background`] with the thread spawn injected (the loom model runs the task
+/// on a model thread). If `spawn` fails, the task and its claim are dropped: the next
+/// stale caller retries.
+pub(crate) fn get_in_background_with<S, E, F>(
+    control: &Arc<Control>,
+    store: S,
+    env: &Env,
+    create: &mut Option<F>,
+    spawn: impl FnOnce(Task) -> std::io::Result<()>,
 ) -> Step<Result<S::Value, E>>
 where
     S: Store + Send + 'static,
@@ -674,10 +705,7 @@ where
                 // The claim moves with the task: released when it ends, even by panic.
                 let _ = create_and_publish(&claim, &store, &task_env, create);
             };
-            if let Err(error) = std::thread::Builder::new()
-                .name("dogpile-refresh".into())
-                .spawn(task)
-            {
+            if let Err(error) = spawn(Box::new(task)) {
                 // The task (and with it the claim) is dropped: the next caller retries.
                 drop(error);
             }
@@ -828,5 +856,110 @@ where
             let newest = store.load().map_or(value, |s| s.value);
             Step::Done(Ok((newest, read)))
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use std::collections::VecDeque;
+    use std::convert::Infallible;
+
+    /// A store that answers loads from a script: it plays "someone else published
+    /// between our look-up and our claim", the window R4 is about.
+    struct Scripted {
+        loads: Mutex<VecDeque<Option<Stamped<u32>>>>,
+        published: Mutex<Vec<u32>>,
+    }
+
+    impl Store for Scripted {
+        type Value = u32;
+        fn load(&self) -> Option<Stamped<u32>> {
+            self.loads.lock().pop_front().expect("unscripted load")
+        }
+        fn publish(&self, value: u32, _: u64) {
+            self.published.lock().push(value);
+        }
+    }
+
+    fn env(clock: &ManualClock) -> Env {
+        Env {
+            policy: Policy {
+                ttl: 10,
+                max_stale: None,
+                stale_if_error: false,
+            },
+            clock: ClockHandle::custom(clock.clone()),
+            stats: Arc::new(Counters::default()),
+        }
+    }
+
+    fn now(clock: &ManualClock) -> u64 {
+        crate::clock::to_nanos(crate::Clock::now(clock))
+    }
+
+    #[test]
+    fn r4_a_stale_claimant_that_finds_a_fresh_value_creates_nothing() {
+        let clock = ManualClock::new();
+        let t = now(&clock);
+        let store = Scripted {
+            loads: Mutex::new(VecDeque::from([
+                Some(Stamped::new(1, t - 20)),
+                Some(Stamped::new(2, t)),
+            ])),
+            published: Mutex::new(Vec::new()),
+        };
+        let env = env(&clock);
+        let outcome = get(
+            &Control::new(false),
+            &store,
+            &env,
+            || -> Result<u32, Infallible> {
+                panic!("R4 broken: the claimant created although a fresh value was there")
+            },
+        );
+        assert!(matches!(outcome, Step::Done(Ok(2))));
+        assert!(store.published.lock().is_empty());
+        assert_eq!(env.stats.snapshot().refreshes, 0);
+    }
+
+    #[test]
+    fn r4_a_cold_claimant_that_finds_a_fresh_value_creates_nothing() {
+        let clock = ManualClock::new();
+        let t = now(&clock);
+        let store = Scripted {
+            loads: Mutex::new(VecDeque::from([None, Some(Stamped::new(2, t))])),
+            published: Mutex::new(Vec::new()),
+        };
+        let outcome = get(
+            &Control::new(false),
+            &store,
+            &env(&clock),
+            || -> Result<u32, Infallible> { panic!("R4 broken on the cold path") },
+        );
+        assert!(matches!(outcome, Step::Done(Ok(2))));
+    }
+
+    #[test]
+    fn classify_follows_ttl_invalidation_and_max_stale() {
+        let policy = Policy {
+            ttl: 10,
+            max_stale: Some(5),
+            stale_if_error: false,
+        };
+        assert_eq!(policy.classify(100, false, 109), Freshness::Fresh);
+        assert_eq!(policy.classify(100, false, 110), Freshness::Stale);
+        assert_eq!(policy.classify(100, true, 100), Freshness::Stale);
+        assert_eq!(policy.classify(100, false, 114), Freshness::Stale);
+        assert_eq!(policy.classify(100, false, 115), Freshness::Expired);
+        // Saturating: a huge ttl or a clock behind the stamp never overflows.
+        let forever = Policy {
+            ttl: u64::MAX,
+            max_stale: Some(u64::MAX),
+            stale_if_error: false,
+        };
+        assert_eq!(forever.classify(5, false, u64::MAX), Freshness::Fresh);
+        assert_eq!(policy.classify(100, false, 50), Freshness::Fresh);
     }
 }

@@ -119,15 +119,10 @@ impl<T> SyncReaderDogpile<T> {
     /// assert!(lock.try_acquire(|| Err::<u8, _>("no disk")).is_err());
     /// assert_eq!(*lock.try_acquire(|| Ok::<_, ()>(3)).unwrap(), 3);
     /// ```
-    pub fn try_acquire<E>(
-        &self,
-        create: impl FnOnce() -> Result<T, E>,
-    ) -> Result<ReadGuard<T>, E> {
+    pub fn try_acquire<E>(&self, create: impl FnOnce() -> Result<T, E>) -> Result<ReadGuard<T>, E> {
         let mut create = Some(create);
         loop {
-            let attempt = || {
-slot::take_creator(&mut create)().map(Arc::new)
-            };
+            let attempt = || slot::take_creator(&mut create)().map(Arc::new);
             match slot::get_guarded(&self.control, &self.cell, &self.env, attempt) {
                 Step::Done(result) => {
                     return result.map(|(value, read)| ReadGuard::new(Held::Shared(value), read))

@@ -26,7 +26,8 @@ fn r1_cold_one_creator_and_the_others_wait_for_its_value() {
     let start = Arc::new(Barrier::new(8));
     let handles: Vec<_> = (0..8)
         .map(|_| {
-            let (cache, created, gate, start) = (cache.clone(), created.clone(), gate.clone(), start.clone());
+            let (cache, created, gate, start) =
+                (cache.clone(), created.clone(), gate.clone(), start.clone());
             thread::spawn(move || {
                 start.wait();
                 cache.get_with("k", || {
@@ -78,9 +79,16 @@ fn r1_a_failed_cold_creation_reaches_only_its_caller_and_a_waiter_takes_over() {
         .collect();
     eventually("4 waiters", || cache.stats().waits == 4);
     gate.open();
-    assert_eq!(bounded("first", move || first.join().unwrap()), Err("backend down"));
+    assert_eq!(
+        bounded("first", move || first.join().unwrap()),
+        Err("backend down")
+    );
     for result in join_all(waiters) {
-        assert_eq!(result.unwrap(), Ok(7), "a waiter saw the other caller's error");
+        assert_eq!(
+            result.unwrap(),
+            Ok(7),
+            "a waiter saw the other caller's error"
+        );
     }
     assert_eq!(created.get(), 2, "exactly one waiter took over");
     assert_eq!(cache.stats().failures, 1);
@@ -180,7 +188,8 @@ fn r3_sixteen_callers_on_a_stale_key_one_refreshes_fifteen_return_stale_at_once(
     let start = Arc::new(Barrier::new(16));
     let handles: Vec<_> = (0..16)
         .map(|_| {
-            let (cache, created, gate, start) = (cache.clone(), created.clone(), gate.clone(), start.clone());
+            let (cache, created, gate, start) =
+                (cache.clone(), created.clone(), gate.clone(), start.clone());
             thread::spawn(move || {
                 start.wait();
                 let value = cache.get_with("k", || {
@@ -193,17 +202,26 @@ fn r3_sixteen_callers_on_a_stale_key_one_refreshes_fifteen_return_stale_at_once(
         })
         .collect();
     // 15 callers finish while the creator is still blocked: none of them waited for it.
-    eventually("15 stale hits", || cache.stats().stale_hits == 16 && handles.iter().filter(|h| h.is_finished()).count() == 15);
+    eventually("15 stale hits", || {
+        cache.stats().stale_hits == 16 && handles.iter().filter(|h| h.is_finished()).count() == 15
+    });
     assert_eq!(created.get(), 1);
     gate.open();
     let results: Vec<_> = join_all(handles).into_iter().map(|r| r.unwrap()).collect();
-    let stale_without_waiting = results.iter().filter(|&&(v, opened)| v == 1 && !opened).count();
+    let stale_without_waiting = results
+        .iter()
+        .filter(|&&(v, opened)| v == 1 && !opened)
+        .count();
     assert_eq!(stale_without_waiting, 15);
     assert_eq!(results.iter().filter(|&&(v, _)| v == 2).count(), 1);
     assert_eq!(created.get(), 1);
     let stats = cache.stats();
     assert_eq!((stats.refreshes, stats.waits), (1, 0));
-    assert_eq!(cache.get_with("k", || unreachable!()), 2, "new value published");
+    assert_eq!(
+        cache.get_with("k", || unreachable!()),
+        2,
+        "new value published"
+    );
 }
 
 #[test]
@@ -255,7 +273,11 @@ fn r4_a_refresh_that_finished_while_we_waited_is_not_repeated() {
     gate.open();
     assert_eq!(bounded("first", move || first.join().unwrap()), 1);
     assert_eq!(bounded("second", move || second.join().unwrap()), 1);
-    assert_eq!(created.get(), 1, "the waiter re-checked and created nothing");
+    assert_eq!(
+        created.get(),
+        1,
+        "the waiter re-checked and created nothing"
+    );
 }
 
 // --------------------------------------------------------------------- R5 failure
@@ -266,7 +288,10 @@ fn r5_a_failed_refresh_keeps_the_stale_value_and_the_next_caller_retries() {
     let cache = cache_with(&clock);
     cache.get_with("k", || 1);
     clock.advance(TTL);
-    assert_eq!(cache.try_get_with("k", || Err::<u64, _>("down")), Err("down"));
+    assert_eq!(
+        cache.try_get_with("k", || Err::<u64, _>("down")),
+        Err("down")
+    );
     // Nothing stored, nothing locked: the stale value is still served...
     let gate = Gate::new();
     let cache = Arc::new(cache);
@@ -280,7 +305,11 @@ fn r5_a_failed_refresh_keeps_the_stale_value_and_the_next_caller_retries() {
         })
     };
     eventually("retry claimed", || cache.stats().refreshes == 2);
-    assert_eq!(cache.get_with("k", || unreachable!()), 1, "stale still served");
+    assert_eq!(
+        cache.get_with("k", || unreachable!()),
+        1,
+        "stale still served"
+    );
     gate.open();
     assert_eq!(bounded("retry", move || refresher.join().unwrap()), 2);
     assert_eq!(cache.stats().failures, 1);
@@ -303,7 +332,11 @@ fn r5_a_panicking_refresh_reaches_only_its_caller_and_poisons_nothing() {
 #[test]
 fn r5_stale_if_error_returns_the_stale_value_to_the_failing_caller() {
     let clock = ManualClock::new();
-    let cache: Cache<&str, u64> = Cache::builder().ttl(TTL).stale_if_error().clock(clock.clone()).build();
+    let cache: Cache<&str, u64> = Cache::builder()
+        .ttl(TTL)
+        .stale_if_error()
+        .clock(clock.clone())
+        .build();
     cache.get_with("k", || 1);
     clock.advance(TTL);
     assert_eq!(cache.try_get_with("k", || Err("down")), Ok(1));
@@ -324,7 +357,11 @@ fn r6_age_counts_from_when_the_creation_finished() {
     });
     // 8 s of creation + 5 s after: 13 s since it started, only 5 s since it finished.
     clock.advance(Duration::from_secs(5));
-    assert_eq!(*lock.acquire(|| 2), 1, "still fresh: age counts from the finish");
+    assert_eq!(
+        *lock.acquire(|| 2),
+        1,
+        "still fresh: age counts from the finish"
+    );
     clock.advance(Duration::from_secs(5));
     assert_eq!(*lock.acquire(|| 3), 3);
 }
@@ -347,7 +384,11 @@ fn r7_invalidate_is_soft_the_value_is_served_stale_while_one_caller_refreshes() 
         })
     };
     eventually("refresh claimed", || cache.stats().refreshes == 1);
-    assert_eq!(cache.get_with("k", || unreachable!()), 1, "invalidated value still served");
+    assert_eq!(
+        cache.get_with("k", || unreachable!()),
+        1,
+        "invalidated value still served"
+    );
     gate.open();
     assert_eq!(bounded("refresher", move || refresher.join().unwrap()), 2);
     assert_eq!(cache.get_with("k", || unreachable!()), 2);
@@ -384,7 +425,11 @@ fn r7_dogpile_invalidate_makes_the_next_caller_refresh() {
     let lock = Dogpile::with_clock(TTL, ManualClock::new());
     lock.acquire(|| 1);
     lock.invalidate();
-    assert_eq!(lock.peek().as_deref(), Some(&1), "soft: the value is still there");
+    assert_eq!(
+        lock.peek().as_deref(),
+        Some(&1),
+        "soft: the value is still there"
+    );
     assert_eq!(*lock.acquire(|| 2), 2);
 }
 
@@ -408,18 +453,27 @@ fn r8_publish_waits_for_every_reader_guard_and_later_readers_see_the_new_value()
     // The writer's creator ran and its publish is waiting for our guard.
     eventually("refresh claimed", || lock.stats().refreshes == 1);
     thread::sleep(Duration::from_millis(50)); // give a broken publish the chance to slip through
-    assert!(!published.is_open(), "published while a reader still held the old value");
+    assert!(
+        !published.is_open(),
+        "published while a reader still held the old value"
+    );
     // A reader arriving now blocks until the swap, then sees the new value.
     let late_reader = {
         let lock = lock.clone();
         thread::spawn(move || *lock.acquire(|| unreachable!()))
     };
     thread::sleep(Duration::from_millis(50));
-    assert!(!late_reader.is_finished(), "a reader slipped past the waiting writer");
+    assert!(
+        !late_reader.is_finished(),
+        "a reader slipped past the waiting writer"
+    );
     assert_eq!(*guard, 1, "our value did not change under us");
     drop(guard);
     assert_eq!(bounded("writer", move || writer.join().unwrap()), 2);
-    assert_eq!(bounded("late reader", move || late_reader.join().unwrap()), 2);
+    assert_eq!(
+        bounded("late reader", move || late_reader.join().unwrap()),
+        2
+    );
 }
 
 #[test]
@@ -441,7 +495,10 @@ fn r8_the_creators_write_section_waits_for_readers_and_holds_until_publish() {
         })
     };
     thread::sleep(Duration::from_millis(50));
-    assert!(!in_write_section.is_open(), "write section began while a guard was held");
+    assert!(
+        !in_write_section.is_open(),
+        "write section began while a guard was held"
+    );
     drop(reader);
     in_write_section.wait();
     assert_eq!(bounded("writer", move || writer.join().unwrap()), 2);
@@ -469,7 +526,8 @@ fn r8_a_waiting_writer_does_not_block_a_reader_that_already_holds_a_guard() {
     let lock = Arc::new(SyncReaderDogpile::with_clock(TTL, clock.clone()));
     let (holding, writer_waiting) = (Gate::new(), Gate::new());
     let reader = {
-        let (lock, holding, writer_waiting) = (lock.clone(), holding.clone(), writer_waiting.clone());
+        let (lock, holding, writer_waiting) =
+            (lock.clone(), holding.clone(), writer_waiting.clone());
         thread::spawn(move || {
             let first = lock.acquire(|| 1u64);
             holding.open();
@@ -498,7 +556,13 @@ fn r8_a_waiting_writer_does_not_block_a_reader_that_already_holds_a_guard() {
 #[test]
 fn r9_a_creator_may_call_the_cache_for_other_keys() {
     fn fib(cache: &Cache<u64, u128>, n: u64) -> u128 {
-        cache.get_with(n, || if n < 2 { n as u128 } else { fib(cache, n - 1) + fib(cache, n - 2) })
+        cache.get_with(n, || {
+            if n < 2 {
+                n as u128
+            } else {
+                fib(cache, n - 1) + fib(cache, n - 2)
+            }
+        })
     }
     let value = bounded("fib(90)", || {
         let cache = Cache::new(Duration::from_secs(60));
@@ -511,7 +575,9 @@ fn r9_a_creator_may_call_the_cache_for_other_keys() {
 fn r9_same_key_reentry_panics_with_a_clear_message() {
     let message = bounded("same-key re-entry", || {
         let cache: Cache<u8, u8> = Cache::new(TTL);
-        let outcome = catch_unwind(AssertUnwindSafe(|| cache.get_with(1, || cache.get_with(1, || 0))));
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            cache.get_with(1, || cache.get_with(1, || 0))
+        }));
         // The cache keeps serving afterwards: nothing stayed locked.
         assert_eq!(cache.get_with(1, || 5), 5);
         assert_eq!(cache.get_with(2, || 6), 6);
@@ -523,7 +589,10 @@ fn r9_same_key_reentry_panics_with_a_clear_message() {
         .cloned()
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_default();
-    assert!(text.contains("same-key re-entry"), "unclear message: {text:?}");
+    assert!(
+        text.contains("same-key re-entry"),
+        "unclear message: {text:?}"
+    );
 }
 
 #[test]
@@ -534,7 +603,9 @@ fn r9_same_key_reentry_on_a_stale_value_panics_too() {
     clock.advance(TTL);
     let lock2 = lock.clone();
     let outcome = bounded("stale re-entry", move || {
-        catch_unwind(AssertUnwindSafe(|| lock2.acquire(|| *lock2.acquire(|| 0) + 1)))
+        catch_unwind(AssertUnwindSafe(|| {
+            lock2.acquire(|| *lock2.acquire(|| 0) + 1)
+        }))
     });
     assert!(outcome.is_err());
     assert_eq!(*lock.acquire(|| 7), 7);
@@ -545,8 +616,13 @@ fn r9_same_key_reentry_on_a_stale_value_panics_too() {
 #[test]
 fn r10_background_refresh_serves_stale_to_everyone_and_refreshes_on_another_thread() {
     let clock = ManualClock::new();
-    let cache: Arc<Cache<&str, u64>> =
-        Arc::new(Cache::builder().ttl(TTL).background_refresh().clock(clock.clone()).build());
+    let cache: Arc<Cache<&str, u64>> = Arc::new(
+        Cache::builder()
+            .ttl(TTL)
+            .background_refresh()
+            .clock(clock.clone())
+            .build(),
+    );
     cache.get_with_background("k", || 1);
     clock.advance(TTL);
     let gate = Gate::new();
@@ -565,8 +641,13 @@ fn r10_background_refresh_serves_stale_to_everyone_and_refreshes_on_another_thre
         assert_eq!(cache.get_with_background("k", || unreachable!()), 1);
     }
     gate.open();
-    eventually("published", || cache.get_with_background("k", || unreachable!()) == 2);
-    assert_eq!(refresher_thread.lock().unwrap().as_deref(), Some("dogpile-refresh"));
+    eventually("published", || {
+        cache.get_with_background("k", || unreachable!()) == 2
+    });
+    assert_eq!(
+        refresher_thread.lock().unwrap().as_deref(),
+        Some("dogpile-refresh")
+    );
     let stats = cache.stats();
     assert_eq!((stats.refreshes, stats.waits), (1, 0));
 }
@@ -574,13 +655,26 @@ fn r10_background_refresh_serves_stale_to_everyone_and_refreshes_on_another_thre
 #[test]
 fn r10_a_failed_background_refresh_keeps_the_stale_value_and_releases_the_claim() {
     let clock = ManualClock::new();
-    let cache: Cache<&str, u64> = Cache::builder().ttl(TTL).background_refresh().clock(clock.clone()).build();
+    let cache: Cache<&str, u64> = Cache::builder()
+        .ttl(TTL)
+        .background_refresh()
+        .clock(clock.clone())
+        .build();
     cache.get_with_background("k", || 1);
     clock.advance(TTL);
-    assert_eq!(cache.try_get_with_background("k", || Err::<u64, _>("down")), Ok(1));
+    assert_eq!(
+        cache.try_get_with_background("k", || Err::<u64, _>("down")),
+        Ok(1)
+    );
     eventually("failure recorded", || cache.stats().failures == 1);
-    assert_eq!(cache.get_with_background("k", || 3), 1, "retry claimed, stale served");
-    eventually("retry published", || cache.get_with_background("k", || 4) == 3);
+    assert_eq!(
+        cache.get_with_background("k", || 3),
+        1,
+        "retry claimed, stale served"
+    );
+    eventually("retry published", || {
+        cache.get_with_background("k", || 4) == 3
+    });
 }
 
 // --------------------------------------------------------------------- R11 bounded staleness
@@ -588,16 +682,25 @@ fn r10_a_failed_background_refresh_keeps_the_stale_value_and_releases_the_claim(
 #[test]
 fn r11_a_value_past_ttl_plus_max_stale_is_not_served() {
     let clock = ManualClock::new();
-    let cache: Cache<&str, u64> =
-        Cache::builder().ttl(TTL).max_stale(Duration::from_secs(5)).clock(clock.clone()).build();
+    let cache: Cache<&str, u64> = Cache::builder()
+        .ttl(TTL)
+        .max_stale(Duration::from_secs(5))
+        .clock(clock.clone())
+        .build();
     cache.get_with("k", || 1);
     clock.advance(TTL + Duration::from_secs(4));
     // Within the bound: stale is served while this caller refreshes... use an error
     // refresh to observe it: the stale value stays servable.
-    assert_eq!(cache.try_get_with("k", || Err::<u64, _>("down")), Err("down"));
+    assert_eq!(
+        cache.try_get_with("k", || Err::<u64, _>("down")),
+        Err("down")
+    );
     assert_eq!(cache.stats().stale_hits, 1);
     clock.advance(Duration::from_secs(1)); // now exactly ttl + max_stale old
-    assert_eq!(cache.try_get_with("k", || Err::<u64, _>("down")), Err("down"));
+    assert_eq!(
+        cache.try_get_with("k", || Err::<u64, _>("down")),
+        Err("down")
+    );
     assert_eq!(cache.stats().misses, 2, "treated as cold");
     assert_eq!(cache.get_with("k", || 2), 2);
 }
@@ -605,8 +708,13 @@ fn r11_a_value_past_ttl_plus_max_stale_is_not_served() {
 #[test]
 fn r11_past_max_stale_other_callers_wait_like_a_cold_key() {
     let clock = ManualClock::new();
-    let cache: Arc<Cache<&str, u64>> =
-        Arc::new(Cache::builder().ttl(TTL).max_stale(Duration::from_secs(1)).clock(clock.clone()).build());
+    let cache: Arc<Cache<&str, u64>> = Arc::new(
+        Cache::builder()
+            .ttl(TTL)
+            .max_stale(Duration::from_secs(1))
+            .clock(clock.clone())
+            .build(),
+    );
     cache.get_with("k", || 1);
     clock.advance(TTL * 2);
     let gate = Gate::new();
@@ -624,7 +732,9 @@ fn r11_past_max_stale_other_callers_wait_like_a_cold_key() {
         let cache = cache.clone();
         thread::spawn(move || cache.get_with("k", || unreachable!()))
     };
-    eventually("waiter waits instead of taking the too-old value", || cache.stats().waits == 1);
+    eventually("waiter waits instead of taking the too-old value", || {
+        cache.stats().waits == 1
+    });
     gate.open();
     assert_eq!(bounded("waiter", move || waiter.join().unwrap()), 2);
     assert_eq!(bounded("creator", move || creator.join().unwrap()), 2);
@@ -636,7 +746,10 @@ fn r11_without_max_stale_a_stale_value_is_served_until_a_refresh_succeeds() {
     let cache = Arc::new(cache_with(&clock));
     cache.get_with("k", || 1);
     clock.advance(TTL * 1000);
-    assert_eq!(cache.try_get_with("k", || Err::<u64, _>("down")), Err("down"));
+    assert_eq!(
+        cache.try_get_with("k", || Err::<u64, _>("down")),
+        Err("down")
+    );
     let gate = Gate::new();
     let refresher = {
         let (cache, gate) = (cache.clone(), gate.clone());

@@ -25,7 +25,9 @@ pub fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'st
             Ok(out) => out,
             Err(panic) => std::panic::resume_unwind(panic),
         },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: still running after {BOUND:?} (hang)"),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what}: still running after {BOUND:?} (hang)")
+        }
     }
 }
 
@@ -86,5 +88,7 @@ pub fn eventually(what: &str, condition: impl Fn() -> bool) {
 
 /// Joins every handle with one overall bound.
 pub fn join_all<T: Send + 'static>(handles: Vec<thread::JoinHandle<T>>) -> Vec<thread::Result<T>> {
-    bounded("join", move || handles.into_iter().map(|h| h.join()).collect())
+    bounded("join", move || {
+        handles.into_iter().map(|h| h.join()).collect()
+    })
 }

@@ -1,0 +1,197 @@
+//! Cache-level behaviour beyond the slot rules: capacity, builder validation, the
+//! reader-synchronised cache, borrowed keys, the handle methods.
+
+mod common;
+
+use common::{bounded, eventually, Gate};
+use dogpile::{BuildError, Cache, ManualClock};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+const TTL: Duration = Duration::from_secs(10);
+
+#[test]
+fn capacity_ten_thousand_holds_at_most_ten_thousand_of_a_million_keys() {
+    let cache: Cache<u64, u64> = Cache::builder().ttl(TTL).capacity(10_000).build();
+    for key in 0..1_000_000u64 {
+        assert_eq!(cache.get_with(key, || key * 2), key * 2);
+        if key % 10_000 == 0 {
+            assert!(
+                cache.len() <= 10_000,
+                "{} entries at key {key}",
+                cache.len()
+            );
+        }
+    }
+    assert!(cache.len() <= 10_000);
+    let stats = cache.stats();
+    assert!(stats.evictions >= 990_000, "{stats:?}");
+    assert_eq!(stats.misses, 1_000_000);
+}
+
+#[test]
+fn capacity_evicts_the_oldest_values_first() {
+    let clock = ManualClock::new();
+    let cache: Cache<u64, u64> = Cache::builder()
+        .ttl(TTL)
+        .capacity(16)
+        .clock(clock.clone())
+        .build();
+    for key in 0..16 {
+        cache.get_with(key, || key);
+        clock.advance(Duration::from_millis(1));
+    }
+    cache.get_with(100, || 100); // needs room: evicts a batch of the oldest (key 0)
+    assert!(cache.len() <= 16);
+    assert!(
+        cache.get_with(0, || 999) == 999,
+        "the oldest entry was evicted"
+    );
+    assert_eq!(cache.get_with(15, || 999), 15, "a young entry stayed");
+}
+
+#[test]
+fn a_full_cache_of_in_flight_creations_computes_without_storing() {
+    let cache: Arc<Cache<u64, u64>> = Arc::new(Cache::builder().ttl(TTL).capacity(1).build());
+    let gate = Gate::new();
+    let holder = {
+        let (cache, gate) = (cache.clone(), gate.clone());
+        thread::spawn(move || {
+            cache.get_with(1, || {
+                gate.wait();
+                1
+            })
+        })
+    };
+    eventually("key 1 in flight", || cache.len() == 1);
+    let cache2 = cache.clone();
+    assert_eq!(bounded("uncached", move || cache2.get_with(2, || 2)), 2);
+    gate.open();
+    assert_eq!(bounded("holder", move || holder.join().unwrap()), 1);
+    assert_eq!(cache.len(), 1);
+}
+
+#[test]
+fn builder_rejects_nonsense_with_a_message_naming_the_problem() {
+    let cases: [(Result<Cache<u8, u8>, BuildError>, BuildError, &str); 5] = [
+        (Cache::builder().try_build(), BuildError::MissingTtl, "ttl"),
+        (
+            Cache::builder().ttl(Duration::ZERO).try_build(),
+            BuildError::ZeroTtl,
+            "ttl",
+        ),
+        (
+            Cache::builder().ttl(TTL).capacity(0).try_build(),
+            BuildError::ZeroCapacity,
+            "capacity",
+        ),
+        (
+            Cache::builder()
+                .ttl(TTL)
+                .max_stale(Duration::ZERO)
+                .try_build(),
+            BuildError::ZeroMaxStale,
+            "max_stale",
+        ),
+        (
+            Cache::builder()
+                .ttl(TTL)
+                .background_refresh()
+                .sync_readers()
+                .try_build(),
+            BuildError::BackgroundWithSyncReaders,
+            "background_refresh",
+        ),
+    ];
+    for (built, expected, word) in cases {
+        let error = built.err().expect("must be rejected");
+        assert_eq!(error, expected);
+        assert!(error.to_string().contains(word), "{error}");
+    }
+    let panic =
+        catch_unwind(|| Cache::<u8, u8>::builder().capacity(0).ttl(TTL).build()).unwrap_err();
+    let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(text.starts_with("dogpile: capacity"), "{text}");
+    assert!(catch_unwind(|| dogpile::Dogpile::<u8>::new(Duration::ZERO)).is_err());
+}
+
+#[test]
+fn borrowed_lookups_find_the_owned_keys() {
+    let cache: Cache<(String, u32), u32> = Cache::new(TTL);
+    assert_eq!(cache.get_with_by_ref(&("a", &1), || 10), 10);
+    assert_eq!(cache.get_with_by_ref(&("a", &1), || 11), 10);
+    assert_eq!(cache.get_with(("a".to_string(), 1), || 12), 10);
+    assert_eq!(cache.get_with_by_ref(&("a", &2), || 13), 13);
+    assert_eq!(cache.stats().hits, 2);
+    let strings: Cache<String, u8> = Cache::new(TTL);
+    strings.get_with_by_ref("k", || 1);
+    assert_eq!(strings.remove("k"), Some(1));
+}
+
+#[test]
+fn handle_methods_insert_remove_clear_len_and_stats_add_up() {
+    let cache: Cache<u8, u8> = Cache::new(TTL);
+    cache.insert(1, 10);
+    assert_eq!(cache.get_with(1, || 0), 10);
+    cache.get_with(2, || 20);
+    assert_eq!(cache.len(), 2);
+    assert_eq!(cache.remove(&2), Some(20));
+    assert_eq!(cache.remove(&2), None);
+    cache.clear();
+    assert!(cache.is_empty());
+    assert_eq!(cache.get_with(1, || 11), 11);
+    let stats = cache.stats();
+    assert_eq!(stats.calls(), 3);
+    assert_eq!((stats.hits, stats.misses), (1, 2));
+}
+
+#[test]
+fn read_with_needs_a_sync_readers_cache() {
+    let cache: Cache<u8, u8> = Cache::new(TTL);
+    let panic = catch_unwind(AssertUnwindSafe(|| cache.read_with(1, || 1))).unwrap_err();
+    let text = panic.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(text.contains("sync_readers"), "{text}");
+}
+
+#[test]
+fn a_sync_readers_cache_publishes_only_after_the_keys_guards_are_dropped() {
+    let clock = ManualClock::new();
+    let cache: Arc<Cache<u8, u64>> = Arc::new(
+        Cache::builder()
+            .ttl(TTL)
+            .sync_readers()
+            .clock(clock.clone())
+            .build(),
+    );
+    let guard = cache.read_with(1, || 1);
+    let other_key = cache.read_with(2, || 5);
+    clock.advance(TTL);
+    let published = Gate::new();
+    let writer = {
+        let (cache, published) = (cache.clone(), published.clone());
+        thread::spawn(move || {
+            let value = *cache.read_with(1, || 2);
+            published.open();
+            value
+        })
+    };
+    eventually("refresh claimed", || cache.stats().refreshes == 1);
+    thread::sleep(Duration::from_millis(50));
+    assert!(!published.is_open(), "published under a held guard");
+    assert_eq!(*guard, 1);
+    drop(other_key); // guards on other keys don't matter
+    assert!(!published.is_open());
+    drop(guard);
+    assert_eq!(bounded("writer", move || writer.join().unwrap()), 2);
+    assert_eq!(*cache.read_with(1, || unreachable!()), 2);
+}
+
+#[test]
+fn clones_share_one_cache() {
+    let cache: Cache<u8, u8> = Cache::new(TTL);
+    let other = cache.clone();
+    cache.get_with(1, || 1);
+    assert_eq!(other.get_with(1, || 2), 1);
+}
