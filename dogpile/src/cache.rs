@@ -647,6 +647,83 @@ where
         }
     }
 
+    /// [`get_with_async`](Cache::get_with_async) with background refresh (R10) on a
+    /// cache built with [`background_refresh`](CacheBuilder::background_refresh): the
+    /// refresh of a stale value is spawned on the current tokio runtime and every
+    /// caller, the claimant included, returns the stale value at once.
+    ///
+    /// Outside a tokio runtime, or without `background_refresh`, the refresh runs
+    /// inline in the claimant's future as with `get_with_async`. Needs the `tokio`
+    /// feature.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
+    /// assert_eq!(cache.get_with_async_background(1, async { 1 }).await, 1);
+    /// # }
+    /// ```
+    #[cfg(all(feature = "tokio", not(loom)))]
+    pub async fn get_with_async_background(
+        &self,
+        key: K,
+        create: impl Future<Output = V> + Send + 'static,
+    ) -> V {
+        let create = async { Ok::<V, Infallible>(create.await) };
+        match self.try_get_with_async_background(key, create).await {
+            Ok(value) => value,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`get_with_async_background`](Cache::get_with_async_background) with a fallible
+    /// creator. A failed background refresh keeps the stale value.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
+    /// let value = cache.try_get_with_async_background(1, async { Ok::<_, String>(1) }).await;
+    /// assert_eq!(value, Ok(1));
+    /// # }
+    /// ```
+    #[cfg(all(feature = "tokio", not(loom)))]
+    pub async fn try_get_with_async_background<E>(
+        &self,
+        key: K,
+        create: impl Future<Output = Result<V, E>> + Send + 'static,
+    ) -> Result<V, E>
+    where
+        E: Send + 'static,
+    {
+        if let Some(value) = self.inner.fresh(&key) {
+            return Ok(value);
+        }
+        let runtime = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if self.inner.background => runtime,
+            _ => return self.try_get_with_async(key, create).await,
+        };
+        let mut create = Some(create);
+        loop {
+            let Some(control) = self.inner.control_for(&key) else {
+                return take_creator(&mut create).await;
+            };
+            let store = EntryStore {
+                inner: self.inner.clone(),
+                key: key.clone(),
+                control: control.clone(),
+            };
+            let spawn = |task| drop(runtime.spawn(task));
+            let env = &self.inner.env;
+            match slot::get_async_in_background(&control, store, env, &mut create, spawn).await {
+                Step::Done(result) => return result,
+                Step::Retired => continue,
+            }
+        }
+    }
+
     /// Stores `value` for `key` as fresh now, whatever was there. A creation in flight
     /// for the key still publishes its own value when it finishes. In reader-synchronised
     /// mode this waits for the key's guards like any publish.
@@ -1027,8 +1104,10 @@ struct EntryStore<I, K> {
 impl<I, K, V> Store for EntryStore<I, K>
 where
     I: Deref<Target = Inner<K, V>>,
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
+    // No `'static` here: async callers hold this store across awaits, and a lifetime
+    // bound would make their futures fail `Send` for borrowed keys like `&'static str`.
+    K: Hash + Eq,
+    V: Clone,
 {
     type Value = V;
 

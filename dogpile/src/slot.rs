@@ -767,6 +767,48 @@ where
     }
 }
 
+/// R10 for async callers: like [`get_async`], but a stale slot's refresh is handed to
+/// `spawn` (a task on the caller's runtime) and the claimant returns the stale value.
+#[cfg(not(loom))]
+pub(crate) async fn get_async_in_background<S, E, F>(
+    control: &Arc<Control>,
+    store: S,
+    env: &Env,
+    create: &mut Option<F>,
+    spawn: impl FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>),
+) -> Step<Result<S::Value, E>>
+where
+    S: Store + Send + Sync + 'static,
+    S::Value: Send + Sync + 'static,
+    E: Send + 'static,
+    F: std::future::Future<Output = Result<S::Value, E>> + Send + 'static,
+{
+    let (current, freshness) = look_up(&store, env);
+    match (current, freshness) {
+        (Some(stale), Some(Freshness::Stale)) => {
+            Arrival { counted: false }.record(env, freshness);
+            let claim = match control.try_claim() {
+                TryClaim::Busy => return Step::Done(Ok(stale.value)),
+                TryClaim::Retired => return Step::Retired,
+                TryClaim::Claimed(claim) => claim,
+            };
+            if let Some(fresh) = recheck(&store, env) {
+                return Step::Done(Ok(fresh));
+            }
+            let create = take_creator(create);
+            env.count(|s| &s.refreshes);
+            let task_env = env.clone();
+            // The claim moves into the task: dropping the task (runtime shut down)
+            // releases it.
+            spawn(Box::pin(async move {
+                let _ = create_and_publish_async(&claim, &store, &task_env, create).await;
+            }));
+            Step::Done(Ok(stale.value))
+        }
+        _ => get_async(control, &store, env, create).await,
+    }
+}
+
 #[cfg(not(loom))]
 async fn create_and_publish_async<S: Store, E>(
     claim: &Claim,
