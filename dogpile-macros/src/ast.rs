@@ -1,0 +1,150 @@
+//! The attribute's input as data: the raw `key [= value]` options as written
+//! (parsed here), and the checked model of options and function that
+//! `validate` builds and `expand` turns into code.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use std::time::Duration;
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::{Attribute, Block, Ident, Path, Signature, Token, Type, Visibility};
+
+/// `#[dogpile(<options>)]`: comma-separated `key` or `key = value` entries.
+///
+/// Only the shape is checked here; what each option accepts is checked by
+/// `validate`, so that every bad option is reported, not just the first.
+pub struct AttrArgs {
+    pub options: Vec<RawOption>,
+}
+
+/// One option as written: `sync_readers` or `ttl = "60s"`.
+pub struct RawOption {
+    /// The option name (keywords allowed, for `crate`).
+    pub key: Ident,
+    /// `= value`, if given.
+    pub value: Option<RawValue>,
+}
+
+/// The `= value` part of an option: every token up to the next top-level comma.
+pub struct RawValue {
+    pub eq: Token![=],
+    pub tokens: TokenStream,
+}
+
+impl Parse for AttrArgs {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut options = Vec::new();
+        while !input.is_empty() {
+            if !input.peek(Ident::peek_any) {
+                return Err(input.error(
+                    "expected an option name, as in `#[dogpile(ttl = \"60s\", background)]`",
+                ));
+            }
+            let key = input.call(Ident::parse_any)?;
+            let value = if input.peek(Token![=]) {
+                let eq: Token![=] = input.parse()?;
+                let mut tokens = TokenStream::new();
+                while !input.is_empty() && !input.peek(Token![,]) {
+                    tokens.extend([input.parse::<TokenTree>()?]);
+                }
+                if tokens.is_empty() {
+                    return Err(syn::Error::new(
+                        eq.span,
+                        format!("expected a value after `{key} =`"),
+                    ));
+                }
+                Some(RawValue { eq, tokens })
+            } else {
+                None
+            };
+            if !input.is_empty() && !input.peek(Token![,]) {
+                return Err(input.error(format!(
+                    "expected `,` or `=` after `{key}`; options are written `key = value` or `flag`, \
+                     as in `#[dogpile(ttl = \"60s\", background)]`"
+                )));
+            }
+            options.push(RawOption { key, value });
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        Ok(AttrArgs { options })
+    }
+}
+
+/// A duration given as a humantime string, already parsed, with the span of its literal.
+#[derive(Clone, Copy)]
+pub struct SpannedDuration {
+    pub value: Duration,
+    pub span: Span,
+}
+
+/// The checked options.
+pub struct Options {
+    pub ttl: SpannedDuration,
+    pub sync_readers: Option<Span>,
+    pub capacity: Option<usize>,
+    pub background: Option<Span>,
+    pub stale_if_error: Option<Span>,
+    pub max_stale: Option<SpannedDuration>,
+    /// The `static` handle's name (`name = IDENT`), if given.
+    pub name: Option<Ident>,
+    /// The runtime crate's path: `::dogpile` unless `crate = path`.
+    pub krate: Path,
+}
+
+/// The checked function.
+pub struct Func {
+    /// Every attribute on the fn, doc comments included, in order.
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    /// The signature exactly as written.
+    pub sig: Signature,
+    pub block: Box<Block>,
+    /// One per argument, in order.
+    pub args: Vec<Arg>,
+    pub output: Output,
+}
+
+/// One argument of the memoized fn.
+pub struct Arg {
+    /// The name the wrapper binds it to: the user's name (without `mut`), or a
+    /// generated one for a `_` pattern.
+    pub ident: Ident,
+    /// The type as written.
+    pub ty: Type,
+    pub kind: ArgKind,
+}
+
+#[allow(clippy::large_enum_variant)] // a few per expansion
+pub enum ArgKind {
+    /// `x: T`: keyed by a clone of `T`.
+    Owned,
+    /// `x: &T`: keyed by `<T as ToOwned>::Owned`; holds `T`.
+    Ref(Type),
+    /// `_: T`: the body cannot see it, so it is not part of the key.
+    Ignored,
+}
+
+impl Arg {
+    pub fn is_keyed(&self) -> bool {
+        !matches!(self.kind, ArgKind::Ignored)
+    }
+}
+
+/// What the fn returns.
+#[allow(clippy::large_enum_variant)] // one per expansion
+pub enum Output {
+    /// No return type, or `-> ()`: the cached value is `()`.
+    Unit,
+    /// `-> T`: the cached value is `T`.
+    Value(Type),
+    /// `-> Result<T, E>` (or an alias such as `io::Result<T>`): only `Ok(T)` is cached.
+    /// `ty` is the whole return type, `ok` is `T`.
+    Result { ty: Type, ok: Type },
+}
+
+impl Output {
+    pub fn is_result(&self) -> bool {
+        matches!(self, Output::Result { .. })
+    }
+}

@@ -1,0 +1,777 @@
+//! Parse / validate / expand on token streams. The compile-level behaviour (what rustc
+//! says, what the generated code does) is covered by the root package's trybuild suite and
+//! end-to-end tests.
+
+use crate::ast::{ArgKind, AttrArgs, Output};
+use crate::expand::attribute;
+use crate::validate::{screaming_snake_case, validate};
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use std::time::Duration;
+
+/// The error messages for `#[dogpile(args)] item`, or an empty list if it is accepted.
+fn errors(args: TokenStream, item: TokenStream) -> Vec<String> {
+    let item = syn::parse2(item).expect("test item is a fn");
+    match validate(syn::parse2::<AttrArgs>(args), item, Span::call_site()) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+/// Asserts exactly one error, containing every one of `needles`.
+#[track_caller]
+fn assert_error(args: TokenStream, item: TokenStream, needles: &[&str]) {
+    let errors = errors(args, item);
+    assert_eq!(errors.len(), 1, "expected one error, got {errors:#?}");
+    for needle in needles {
+        assert!(
+            errors[0].contains(needle),
+            "error {:?} should contain {needle:?}",
+            errors[0]
+        );
+    }
+}
+
+fn render() -> TokenStream {
+    quote!(
+        pub fn render(page: &str, lang: Lang) -> Arc<Html> {
+            body()
+        }
+    )
+}
+
+/// The expansion, without whitespace (so `> >` and `>>` compare equal).
+fn expanded(args: TokenStream, item: TokenStream) -> String {
+    squash(&attribute(args, item).to_string())
+}
+
+fn squash(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+#[track_caller]
+fn assert_contains(out: &str, want: &str) {
+    assert!(
+        out.contains(&squash(want)),
+        "{out}\n\nshould contain\n\n{want}"
+    );
+}
+
+#[test]
+fn parses_every_option() {
+    let item = syn::parse2(quote!(
+        fn f(x: &str) -> Result<u32, E> {
+            todo!()
+        }
+    ))
+    .unwrap();
+    let args = syn::parse2::<AttrArgs>(quote!(
+        ttl = "1h 30m",
+        capacity = 10_000,
+        stale_if_error,
+        max_stale = "250ms",
+        name = F_CACHE,
+        crate = ::my_dogpile,
+    ));
+    let (options, func) = validate(args, item, Span::call_site()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(options.ttl.value, Duration::from_secs(5400));
+    assert_eq!(options.capacity, Some(10_000));
+    assert!(options.stale_if_error.is_some());
+    assert_eq!(
+        options.max_stale.map(|d| d.value),
+        Some(Duration::from_millis(250))
+    );
+    assert_eq!(options.name.unwrap().to_string(), "F_CACHE");
+    let krate = &options.krate;
+    assert_eq!(quote!(#krate).to_string(), ":: my_dogpile");
+    assert!(matches!(func.args[0].kind, ArgKind::Ref(_)));
+    assert!(matches!(func.output, Output::Result { .. }));
+}
+
+#[test]
+fn flags() {
+    let item = || render();
+    assert!(errors(quote!(ttl = "1s", sync_readers), item()).is_empty());
+    assert!(errors(quote!(ttl = "1s", background), item()).is_empty());
+    assert!(errors(quote!(r#ttl = "1s"), item()).is_empty());
+}
+
+#[test]
+fn expansion_shape() {
+    let out = expanded(quote!(ttl = "1h"), render());
+    let want = [
+        "pub fn render (page : & str , lang : Lang) -> Arc < Html > { RENDER . get_with_by_ref (& (page , & lang) , || render_no_cache (page , :: core :: clone :: Clone :: clone (& lang))) }",
+        "pub fn render_no_cache (page : & str , lang : Lang) -> Arc < Html > { body () }",
+        "pub fn render_prime (page : & str , lang : Lang) -> Arc < Html >",
+        "pub static RENDER : :: dogpile :: __private :: LazyLock < :: dogpile :: Cache < (\
+         << str as :: std :: borrow :: ToOwned > :: Owned as :: dogpile :: __private :: KeyPart > :: Is , \
+         < Lang as :: dogpile :: __private :: KeyPart > :: Is) , \
+         < Arc < Html > as :: dogpile :: __private :: ValuePart > :: Is > >",
+        ":: dogpile :: __private :: Duration :: new (3600 , 0)",
+    ];
+    for want in want {
+        assert_contains(&out, want);
+    }
+    assert!(!out.contains("compile_error"), "{out}");
+}
+
+#[test]
+fn expansion_options() {
+    let out = expanded(
+        quote!(
+            ttl = "2s",
+            capacity = 5,
+            stale_if_error,
+            max_stale = "1m",
+            name = PAGES,
+            crate = my::dp
+        ),
+        quote!(
+            fn f(mut x: u32, _: Token) -> io::Result<u32> {
+                x += 1;
+                Ok(x)
+            }
+        ),
+    );
+    for want in [
+        "fn f (x : u32 , __arg1 : Token) -> io :: Result < u32 >",
+        "PAGES . try_get_with_by_ref (& (& x ,) , || f_no_cache (:: core :: clone :: Clone :: clone (& x) , __arg1))",
+        "fn f_no_cache (mut x : u32 , _ : Token) -> io :: Result < u32 > { x += 1 ; Ok (x) }",
+        "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < (< u32 as my :: dp :: __private :: KeyPart > :: Is ,) , < u32 as my :: dp :: __private :: ValuePart > :: Is > >",
+        ". ttl (my :: dp :: __private :: Duration :: new (2 , 0)) . capacity (5) . stale_if_error () . max_stale (my :: dp :: __private :: Duration :: new (60 , 0)) . build ()",
+    ] {
+        assert_contains(&out, want);
+    }
+}
+
+#[test]
+fn expansion_sync_readers_background_async() {
+    let out = expanded(
+        quote!(ttl = "1s", sync_readers),
+        quote!(
+            fn f(x: &[u8]) -> io::Result<Vec<u8>> {
+                todo!()
+            }
+        ),
+    );
+    assert_contains(
+        &out,
+        "fn f (x : & [u8]) -> io :: Result < :: dogpile :: ReadGuard < Vec < u8 > > >",
+    );
+    assert_contains(&out, "F . try_read_with_by_ref (& (x ,) ,");
+    assert_contains(&out, ". sync_readers ()");
+
+    let out = expanded(quote!(ttl = "1s", background), render());
+    assert_contains(&out, "RENDER . get_with_background (__key , move || render_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned . 0) , __owned . 1))");
+    assert_contains(&out, ". background_refresh ()");
+
+    let out = expanded(
+        quote!(ttl = "1s", background),
+        quote!(
+            async fn f(x: &str) -> Result<String, E> {
+                todo!()
+            }
+        ),
+    );
+    assert_contains(&out, "F . try_get_with_async_background (__key , async move { f_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned . 0)) . await }) . await");
+
+    let out = expanded(
+        quote!(ttl = "1s"),
+        quote!(
+            async fn f(x: &str) -> String {
+                todo!()
+            }
+        ),
+    );
+    assert_contains(&out, "async fn f (x : & str) -> String { F . get_with_async ((:: std :: borrow :: ToOwned :: to_owned (x) ,) , f_no_cache (x)) . await }");
+}
+
+#[test]
+fn zero_args_and_unit() {
+    let out = expanded(
+        quote!(ttl = "1s"),
+        quote!(
+            fn config() -> u32 {
+                1
+            }
+        ),
+    );
+    assert_contains(
+        &out,
+        "CONFIG . get_with_by_ref (& () , || config_no_cache ())",
+    );
+    assert_contains(
+        &out,
+        "Cache < () , < u32 as :: dogpile :: __private :: ValuePart > :: Is >",
+    );
+    let out = expanded(
+        quote!(ttl = "1s"),
+        quote!(
+            fn ping(host: String) {}
+        ),
+    );
+    assert_contains(
+        &out,
+        "Cache < (< String as :: dogpile :: __private :: KeyPart > :: Is ,) , () >",
+    );
+    assert_contains(&out, "PING . insert (__key , ())");
+}
+
+#[test]
+fn keeps_attributes() {
+    let out = expanded(
+        quote!(ttl = "1s"),
+        quote!(
+            /// Docs.
+            #[inline]
+            #[cfg(feature = "x")]
+            #[no_mangle]
+            pub(crate) fn f() -> u32 {
+                1
+            }
+        ),
+    );
+    // The wrapper keeps everything; the companions get `cfg` and `inline` but not the docs or
+    // `no_mangle`; the static gets `cfg` only.
+    assert_eq!(out.matches("Docs.").count(), 1, "{out}");
+    assert_eq!(out.matches("#[no_mangle]").count(), 1, "{out}");
+    assert_eq!(out.matches("#[inline]").count(), 3, "{out}");
+    assert_eq!(out.matches("#[cfg(feature=\"x\")]").count(), 4, "{out}");
+    assert_eq!(out.matches("pub(crate)").count(), 4, "{out}");
+}
+
+#[test]
+fn screaming() {
+    assert_eq!(screaming_snake_case("render_page"), "RENDER_PAGE");
+    assert_eq!(screaming_snake_case("renderPage2"), "RENDER_PAGE2");
+    assert_eq!(screaming_snake_case("fib"), "FIB");
+    let out = expanded(
+        quote!(ttl = "1s"),
+        quote!(
+            fn r#type() -> u32 {
+                1
+            }
+        ),
+    );
+    assert_contains(&out, "static TYPE :");
+    assert_contains(&out, "fn type_no_cache");
+}
+
+#[test]
+fn option_errors() {
+    let f = || {
+        quote!(
+            fn f(x: u32) -> u32 {
+                x
+            }
+        )
+    };
+    assert_error(quote!(), f(), &["missing `ttl`"]);
+    assert_error(quote!(capacity = 3), f(), &["missing `ttl`"]);
+    assert_error(
+        quote!(ttl = "3600x"),
+        f(),
+        &["invalid `ttl` \"3600x\"", "unknown time unit \"x\""],
+    );
+    assert_error(
+        quote!(ttl = "0s"),
+        f(),
+        &["`ttl` must be greater than zero"],
+    );
+    assert_error(quote!(ttl = "0"), f(), &["`ttl` must be greater than zero"]);
+    assert_error(quote!(ttl = ""), f(), &["invalid `ttl`"]);
+    assert_error(quote!(ttl = 5), f(), &["write `ttl = \"5s\"`"]);
+    assert_error(quote!(ttl = 5ms), f(), &["write `ttl = \"5ms\"`"]);
+    assert_error(
+        quote!(ttl = Duration::from_secs(5)),
+        f(),
+        &["duration string literal"],
+    );
+    assert_error(quote!(ttl), f(), &["`ttl` needs a value"]);
+    assert_error(
+        quote!(ttl = "1s", ttl = "2s"),
+        f(),
+        &["`ttl` is given more than once"],
+    );
+    assert_error(
+        quote!(ttl = "1s", colour),
+        f(),
+        &[
+            "unknown option `colour`",
+            "`ttl`, `sync_readers`, `capacity`",
+        ],
+    );
+    assert_error(
+        quote!(ttl = "1s", capacty = 3),
+        f(),
+        &["did you mean `capacity`?"],
+    );
+    assert_error(
+        quote!(ttl_secs = 60),
+        f(),
+        &["unknown option `ttl_secs`", "ttl = \"60s\""],
+    );
+    assert_error(
+        quote!(ttl = "1s", background = true),
+        f(),
+        &["`background` is a flag"],
+    );
+    assert_error(quote!(ttl = "1s", capacity = 0), f(), &["at least 1"]);
+    assert_error(quote!(ttl = "1s", capacity = -1), f(), &["at least 1"]);
+    assert_error(
+        quote!(ttl = "1s", capacity = "10"),
+        f(),
+        &["write `capacity = 10`"],
+    );
+    assert_error(
+        quote!(ttl = "1s", capacity = 10u8),
+        f(),
+        &["`capacity` is a `usize`"],
+    );
+    assert_error(
+        quote!(ttl = "1s", capacity = 99999999999999999999999),
+        f(),
+        &["invalid `capacity`"],
+    );
+    assert_error(
+        quote!(ttl = "1s", max_stale = "0s"),
+        f(),
+        &["`max_stale` must be greater than zero"],
+    );
+    assert_error(
+        quote!(ttl = "1s", name = "CACHE"),
+        f(),
+        &["write `name = CACHE`"],
+    );
+    assert_error(
+        quote!(ttl = "1s", name = a::b),
+        f(),
+        &["`name` takes an identifier"],
+    );
+    assert_error(
+        quote!(ttl = "1s", name = f),
+        f(),
+        &["clashes with the generated fn `f`"],
+    );
+    assert_error(quote!(ttl = "1s", name = f_prime), f(), &["clashes"]);
+    assert_error(
+        quote!(ttl = "1s", crate = "dp"),
+        f(),
+        &["write `crate = dp`"],
+    );
+    assert_error(
+        quote!(ttl = "1s", crate = 1 + 1),
+        f(),
+        &["`crate` takes the path"],
+    );
+    assert_error(quote!(ttl("1s")), f(), &["expected `,` or `=` after `ttl`"]);
+    assert_error(quote!(ttl =), f(), &["expected a value after `ttl =`"]);
+    assert_error(quote!("1s"), f(), &["expected an option name"]);
+    assert_error(
+        quote!(ttl = "1s", sync_readers, background),
+        f(),
+        &["`background` can't be combined with `sync_readers`"],
+    );
+    assert_error(
+        quote!(ttl = "1s", stale_if_error),
+        f(),
+        &["`stale_if_error` needs a fn that returns `Result<T, E>`"],
+    );
+}
+
+#[test]
+fn signature_errors() {
+    let ttl = || quote!(ttl = "1s");
+    assert_error(
+        ttl(),
+        quote!(
+            fn f(&self) -> u32 {
+                1
+            }
+        ),
+        &[
+            "`self` receiver",
+            "keep a `dogpile::Cache` as a struct field",
+        ],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            fn f(self: Arc<Self>) -> u32 {
+                1
+            }
+        ),
+        &["`self` receiver"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            fn f<T: Hash>(x: T) -> u32 {
+                1
+            }
+        ),
+        &["generic fn", "non-generic fn per type"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            fn f<const N: usize>() -> u32 {
+                1
+            }
+        ),
+        &["generic fn"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            fn f(x: impl AsRef<str>) -> u32 {
+                1
+            }
+        ),
+        &["`impl Trait` arguments"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            fn f(x: u32) -> impl Display {
+                1
+            }
+        ),
+        &["can't return `impl Trait`"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            const fn f(x: u32) -> u32 {
+                1
+            }
+        ),
+        &["`const fn`"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            unsafe fn f(x: u32) -> u32 {
+                1
+            }
+        ),
+        &["`unsafe fn`"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            extern "C" fn f(x: u32) -> u32 {
+                1
+            }
+        ),
+        &["`extern` fn"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            fn f(x: &mut Vec<u8>) -> u32 {
+                1
+            }
+        ),
+        &["`&mut` arguments"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            fn f((a, b): (u32, u32)) -> u32 {
+                1
+            }
+        ),
+        &["only plain names", "destructure it in the body"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            fn f(ref x: u32) -> u32 {
+                1
+            }
+        ),
+        &["only plain names"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            fn f(x: Option<&str>) -> u32 {
+                1
+            }
+        ),
+        &["borrow only at the top level"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            fn f<'a>(x: Cow<'a, str>) -> u32 {
+                1
+            }
+        ),
+        &["borrow only at the top level"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            fn f(x: &str) -> &str {
+                x
+            }
+        ),
+        &["can't return a borrow"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            fn f(x: u32) -> ! {
+                loop {}
+            }
+        ),
+        &["never returns"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            fn f(x: u32) -> Self {
+                1
+            }
+        ),
+        &["`Self`"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            fn f(#[cfg(x)] x: u32) -> u32 {
+                1
+            }
+        ),
+        &["conditional arguments"],
+    );
+    assert_error(
+        ttl(),
+        quote!(
+            fn f(a: u8, b: u8, c: u8, d: u8, e: u8, f: u8, g: u8, h: u8, i: u8) -> u8 {
+                1
+            }
+        ),
+        &["at most 8 arguments"],
+    );
+    assert_error(
+        quote!(ttl = "1s", sync_readers),
+        quote!(
+            async fn f() -> u32 {
+                1
+            }
+        ),
+        &["`sync_readers` can't be used on an `async fn`"],
+    );
+}
+
+#[test]
+fn accepted_signatures() {
+    let ttl = || quote!(ttl = "1s");
+    for item in [
+        quote!(
+            fn f() {}
+        ),
+        quote!(
+            fn f() -> () {}
+        ),
+        quote!(
+            fn f(_: u32, mut y: u32, _z: u32) -> u32 {
+                1
+            }
+        ),
+        quote!(
+            fn f<'a>(x: &'a str) -> String {
+                x.into()
+            }
+        ),
+        quote!(
+            fn f(x: &'static str, y: Option<&'static str>) -> &'static str {
+                x
+            }
+        ),
+        quote!(
+            fn f(x: (u8, String), y: [u8; 4], z: &[u8]) -> Vec<u8> {
+                todo!()
+            }
+        ),
+        quote!(
+            fn f(a: u8, b: u8, c: u8, d: u8, e: u8, f: u8, g: u8, h: u8, _: u8) -> u8 {
+                1
+            }
+        ),
+        quote!(
+            pub(crate) async fn f(x: &str) -> anyhow::Result<String> {
+                todo!()
+            }
+        ),
+        quote!(
+            fn f(x: u32) -> Result<(), String> {
+                Ok(())
+            }
+        ),
+    ] {
+        let errors = errors(ttl(), item.clone());
+        assert!(errors.is_empty(), "{item}: {errors:?}");
+    }
+}
+
+#[test]
+fn collects_every_error() {
+    let errors = errors(
+        quote!(ttl = 5, colour, background = 1, ttl = "1s"),
+        quote!(
+            const fn f<T>(&self, x: impl Hash, y: &mut u8) -> impl Clone {
+                1
+            }
+        ),
+    );
+    // ttl = 5, colour, background = 1, repeated ttl, const, <T>, &self, impl Hash, &mut, impl Clone
+    assert_eq!(errors.len(), 10, "{errors:#?}");
+}
+
+#[test]
+fn rejected_input_keeps_the_fn() {
+    let out = attribute(
+        quote!(ttl = "nope"),
+        quote!(
+            pub fn f(x: u32) -> u32 {
+                x + 1
+            }
+        ),
+    );
+    let file: syn::File = syn::parse2(out.clone()).unwrap();
+    // The compile_error! invocation and the fn, untouched.
+    assert_eq!(file.items.len(), 2, "{out}");
+    assert!(
+        out.to_string()
+            .contains("pub fn f (x : u32) -> u32 { x + 1 }"),
+        "{out}"
+    );
+    assert!(out.to_string().contains("compile_error"), "{out}");
+
+    let out = attribute(
+        quote!(ttl = "1s"),
+        quote!(
+            struct S;
+        ),
+    );
+    assert!(out.to_string().contains("#[dogpile] goes on a fn"), "{out}");
+    assert!(out.to_string().contains("struct S ;"), "{out}");
+}
+
+/// Every combination of some attribute and fn fragments, valid or not, expands to
+/// something that parses: no panic, no malformed output.
+#[test]
+fn never_panics() {
+    let args: Vec<TokenStream> = vec![
+        quote!(),
+        quote!(ttl = "1s"),
+        quote!(ttl = "1s",),
+        quote!(,),
+        quote!(ttl = "1s", sync_readers, background, stale_if_error),
+        quote!(ttl = "1s", background, stale_if_error),
+        quote!(ttl = "1s", sync_readers),
+        quote!(
+            ttl = "1s",
+            capacity = 1,
+            max_stale = "1h",
+            name = N,
+            crate = ::x
+        ),
+        quote!(ttl = "99999999999999999999999999999999y"),
+        quote!(ttl = "1s", name = r#fn),
+        quote!(ttl = "1s", name = self),
+        quote!(ttl = [1, 2], capacity = { 3 }, name = (A)),
+        quote!(ttl = = "1s"),
+        quote!(crate = crate, ttl = 'c'),
+        quote!(ttl = "1s" "2s"),
+        quote!(= ttl),
+        quote!(ttl = "1s"; background),
+        "#ttl".parse().unwrap(),
+        quote!(ttl = -1),
+        quote!(ttl = b"1s", max_stale = 1.5),
+    ];
+    let items: Vec<TokenStream> = vec![
+        quote!(
+            fn f() {}
+        ),
+        quote!(
+            fn f(x: u32) -> u32 {
+                x
+            }
+        ),
+        quote!(
+            async fn f(x: &str, _: u8, mut y: String) -> Result<String, E> {
+                todo!()
+            }
+        ),
+        quote!(
+            fn f(&self) -> Self {
+                todo!()
+            }
+        ),
+        quote!(
+            pub unsafe extern "C" fn f(x: u32, ...) -> u32 {
+                x
+            }
+        ),
+        quote!(
+            fn f<'a, T, const N: usize>(x: &'a T) -> [T; N]
+            where
+                T: Copy,
+            {
+                todo!()
+            }
+        ),
+        quote!(
+            fn f(S { a, b }: S, [x, y]: [u8; 2], (p): u8, q @ 1..=2: u8) -> u8 {
+                0
+            }
+        ),
+        quote!(
+            fn f(x: &&&str, y: Result, z: Result) -> Result<'static> {
+                todo!()
+            }
+        ),
+        quote!(
+            fn f(x: <T as Trait>::Assoc, y: fn(&str) -> &str, z: Box<dyn Fn(&u8)>) -> m!() {
+                0
+            }
+        ),
+        quote!(
+            fn 東京(ünï: Ça) -> Ünï {
+                0
+            }
+        ),
+        quote!(
+            fn _x() {}
+        ),
+        quote!(
+            fn r#loop(r#in: u8) -> u8 {
+                0
+            }
+        ),
+        quote!(
+            struct NotAFn;
+        ),
+        quote!(),
+        quote!(fn),
+        quote!(impl X { fn f() {} }),
+    ];
+    for a in &args {
+        for i in &items {
+            let out = attribute(a.clone(), i.clone());
+            if let Err(e) = syn::parse2::<syn::File>(out.clone()) {
+                // Only the non-items in `items` may fail to re-parse, and only because they were
+                // emitted back unchanged.
+                assert!(
+                    syn::parse2::<syn::File>(i.clone()).is_err(),
+                    "#[dogpile({a})] {i}\n=> {out}\n{e}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,806 @@
+//! Checks the raw input and builds the model `expand` works from.
+//!
+//! Every problem is collected (not only the first), each spanned on the token
+//! that causes it, and the messages say what to write instead.
+
+use crate::ast::{Arg, ArgKind, AttrArgs, Func, Options, Output, RawOption, SpannedDuration};
+use proc_macro2::Span;
+use quote::{format_ident, quote, ToTokens};
+use std::fmt::Display;
+use syn::{
+    FnArg, GenericArgument, GenericParam, ItemFn, Lit, Pat, PathArguments, ReturnType, Type,
+};
+
+/// Every option the attribute accepts, in the order the docs list them.
+pub const OPTIONS: &[&str] = &[
+    "ttl",
+    "sync_readers",
+    "capacity",
+    "background",
+    "stale_if_error",
+    "max_stale",
+    "name",
+    "crate",
+];
+
+/// Names other caches use for the ttl: reported with a hint instead of as missing `ttl`.
+const TTL_ALIASES: &[&str] = &[
+    "ttl_secs", "ttl_ms", "time", "lifespan", "expire", "expiry", "timeout",
+];
+
+/// The most keyed arguments a fn may have: the runtime's borrowed-key tuples go up to 8.
+pub const MAX_KEY_ARGS: usize = 8;
+
+/// Collects errors; combined into one `syn::Error` at the end.
+#[derive(Default)]
+pub struct Errors {
+    all: Option<syn::Error>,
+    count: usize,
+}
+
+impl Errors {
+    pub fn push(&mut self, error: syn::Error) {
+        self.count += 1;
+        match &mut self.all {
+            Some(all) => all.combine(error),
+            None => self.all = Some(error),
+        }
+    }
+
+    /// How many errors so far.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    pub fn at(&mut self, span: Span, message: impl Display) {
+        self.push(syn::Error::new(span, message));
+    }
+
+    pub fn over(&mut self, tokens: impl ToTokens, message: impl Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
+    pub fn finish(self) -> syn::Result<()> {
+        match self.all {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Checks the options, the fn, and how they combine.
+///
+/// `attr_span` is where to report a missing `ttl` (the attribute itself).
+pub fn validate(
+    args: syn::Result<AttrArgs>,
+    item: ItemFn,
+    attr_span: Span,
+) -> syn::Result<(Options, Func)> {
+    let mut errors = Errors::default();
+    let options = match args {
+        Ok(args) => options(args, attr_span, &mut errors),
+        Err(error) => {
+            errors.push(error);
+            None
+        }
+    };
+    let func = func(item, &mut errors);
+    if let (Some(options), Some(func)) = (&options, &func) {
+        combination(options, func, &mut errors);
+    }
+    errors.finish()?;
+    match (options, func) {
+        (Some(options), Some(func)) => Ok((options, func)),
+        // Unreachable: a `None` always comes with an error. Still, never panic.
+        _ => Err(syn::Error::new(attr_span, "invalid #[dogpile] attribute")),
+    }
+}
+
+/// Checks each option's value and that `ttl` is present. `None` if anything is wrong.
+pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<Options> {
+    let before = errors.count();
+    let mut seen: Vec<String> = Vec::new();
+    let mut ttl = None;
+    let mut ttl_given = false;
+    let mut sync_readers = None;
+    let mut capacity = None;
+    let mut background = None;
+    let mut stale_if_error = None;
+    let mut max_stale = None;
+    let mut name = None;
+    let mut krate = None;
+
+    for option in args.options {
+        let key = option.key.to_string();
+        let key = key.trim_start_matches("r#").to_owned();
+        if seen.contains(&key) {
+            errors.at(
+                option.key.span(),
+                format!("`{key}` is given more than once; give each option once"),
+            );
+            continue;
+        }
+        let result = match key.as_str() {
+            "ttl" => {
+                ttl_given = true;
+                duration(&key, &option).map(|d| ttl = Some(d))
+            }
+            "max_stale" => duration(&key, &option).map(|d| max_stale = Some(d)),
+            "sync_readers" => flag(&key, &option).map(|s| sync_readers = Some(s)),
+            "background" => flag(&key, &option).map(|s| background = Some(s)),
+            "stale_if_error" => flag(&key, &option).map(|s| stale_if_error = Some(s)),
+            "capacity" => positive_int(&key, &option).map(|n| capacity = Some(n)),
+            "name" => ident(&key, &option).map(|i| name = Some(i)),
+            "crate" => path(&key, &option).map(|p| krate = Some(p)),
+            _ => {
+                // A misspelt ttl: don't also report it missing.
+                ttl_given |= TTL_ALIASES.contains(&key.as_str());
+                Err(unknown_option(&key, &option))
+            }
+        };
+        if OPTIONS.contains(&key.as_str()) {
+            seen.push(key);
+        }
+        if let Err(error) = result {
+            errors.push(error);
+        }
+    }
+
+    if !ttl_given {
+        errors.at(
+            attr_span,
+            "missing `ttl`: every memoized fn needs one, as in `#[dogpile(ttl = \"60s\")]`",
+        );
+    }
+    let ttl = ttl?;
+    if errors.count() > before {
+        return None;
+    }
+    Some(Options {
+        ttl,
+        sync_readers,
+        capacity,
+        background,
+        stale_if_error,
+        max_stale,
+        name,
+        krate: krate.unwrap_or_else(|| syn::parse_quote!(::dogpile)),
+    })
+}
+
+/// `ttl = "…"` / `max_stale = "…"`: a humantime string, parsed now, non-zero.
+fn duration(key: &str, option: &RawOption) -> syn::Result<SpannedDuration> {
+    let example = "\"250ms\", \"60s\", \"5m\" or \"1h 30m\"";
+    let Some(value) = &option.value else {
+        return Err(syn::Error::new(
+            option.key.span(),
+            format!("`{key}` needs a value: write `{key} = \"60s\"` ({example})"),
+        ));
+    };
+    let tokens = &value.tokens;
+    match syn::parse2::<Lit>(tokens.clone()) {
+        Ok(Lit::Str(lit)) => {
+            let text = lit.value();
+            match humantime::parse_duration(text.trim()) {
+                Ok(d) if d.is_zero() => Err(syn::Error::new(
+                    lit.span(),
+                    if key == "ttl" {
+                        "`ttl` must be greater than zero: with a zero ttl every value is stale \
+                         as soon as it is made"
+                            .to_owned()
+                    } else {
+                        format!(
+                            "`{key}` must be greater than zero; leave it out to serve a stale \
+                             value until a refresh succeeds"
+                        )
+                    },
+                )),
+                Ok(d) => Ok(SpannedDuration {
+                    value: d,
+                    span: lit.span(),
+                }),
+                Err(e) => Err(syn::Error::new(
+                    lit.span(),
+                    format!("invalid `{key}` {text:?}: {e}; write a duration such as {example}"),
+                )),
+            }
+        }
+        Ok(Lit::Int(int)) => {
+            let hint = if int.suffix().is_empty() {
+                format!("{}s", int.base10_digits())
+            } else {
+                format!("{}{}", int.base10_digits(), int.suffix())
+            };
+            Err(syn::Error::new(
+                int.span(),
+                format!(
+                    "`{key}` takes a duration string, not a number: write `{key} = \"{hint}\"` \
+                     (humantime syntax, e.g. {example})"
+                ),
+            ))
+        }
+        _ => Err(syn::Error::new_spanned(
+            tokens,
+            format!(
+                "`{key}` takes a duration string literal, parsed at compile time: \
+                 write e.g. `{key} = \"60s\"` ({example})"
+            ),
+        )),
+    }
+}
+
+/// A flag option: no value allowed. Returns the flag's span.
+fn flag(key: &str, option: &RawOption) -> syn::Result<Span> {
+    match &option.value {
+        None => Ok(option.key.span()),
+        Some(value) => {
+            let (eq, tokens) = (&value.eq, &value.tokens);
+            Err(syn::Error::new_spanned(
+                quote!(#eq #tokens),
+                format!("`{key}` is a flag and takes no value: write just `{key}`"),
+            ))
+        }
+    }
+}
+
+/// `capacity = N`: an integer literal, at least 1.
+fn positive_int(key: &str, option: &RawOption) -> syn::Result<usize> {
+    let Some(value) = &option.value else {
+        return Err(syn::Error::new(
+            option.key.span(),
+            format!("`{key}` needs a value: write `{key} = 10_000` (the most keys to keep)"),
+        ));
+    };
+    let tokens = &value.tokens;
+    match syn::parse2::<Lit>(tokens.clone()) {
+        Ok(Lit::Int(int)) if !matches!(int.suffix(), "" | "usize") => Err(syn::Error::new(
+            int.span(),
+            format!(
+                "`{key}` is a `usize`: write `{key} = {}`",
+                int.base10_digits()
+            ),
+        )),
+        Ok(Lit::Int(int)) => match int.base10_parse::<usize>() {
+            _ if int.base10_digits().starts_with('-') => Err(syn::Error::new(
+                int.span(),
+                format!("`{key}` must be at least 1; leave it out for an unbounded cache"),
+            )),
+            Ok(0) => Err(syn::Error::new(
+                int.span(),
+                format!("`{key}` must be at least 1; leave it out for an unbounded cache"),
+            )),
+            Ok(n) => Ok(n),
+            Err(e) => Err(syn::Error::new(int.span(), format!("invalid `{key}`: {e}"))),
+        },
+        Ok(Lit::Str(s)) => Err(syn::Error::new(
+            s.span(),
+            format!(
+                "`{key}` takes an integer literal, not a string: write `{key} = {}`",
+                s.value().trim()
+            ),
+        )),
+        _ => Err(syn::Error::new_spanned(
+            tokens,
+            format!("`{key}` takes an integer literal greater than zero, as in `{key} = 10_000`"),
+        )),
+    }
+}
+
+/// `name = IDENT`.
+fn ident(key: &str, option: &RawOption) -> syn::Result<syn::Ident> {
+    let Some(value) = &option.value else {
+        return Err(syn::Error::new(
+            option.key.span(),
+            format!("`{key}` needs a value: write `{key} = MY_CACHE` (the `static` handle's name)"),
+        ));
+    };
+    let tokens = &value.tokens;
+    if let Ok(Lit::Str(s)) = syn::parse2::<Lit>(tokens.clone()) {
+        return Err(syn::Error::new(
+            s.span(),
+            format!(
+                "`{key}` takes an identifier, not a string: write `{key} = {}`",
+                s.value().trim()
+            ),
+        ));
+    }
+    syn::parse2::<syn::Ident>(tokens.clone()).map_err(|_| {
+        syn::Error::new_spanned(
+            tokens,
+            format!("`{key}` takes an identifier (the `static` handle's name), as in `{key} = MY_CACHE`"),
+        )
+    })
+}
+
+/// `crate = path`.
+fn path(key: &str, option: &RawOption) -> syn::Result<syn::Path> {
+    let Some(value) = &option.value else {
+        return Err(syn::Error::new(
+            option.key.span(),
+            format!("`{key}` needs a value: the path of the `dogpile` crate, as in `{key} = ::my_dogpile`"),
+        ));
+    };
+    let tokens = &value.tokens;
+    if let Ok(Lit::Str(s)) = syn::parse2::<Lit>(tokens.clone()) {
+        return Err(syn::Error::new(
+            s.span(),
+            format!(
+                "`{key}` takes a path, not a string: write `{key} = {}`",
+                s.value().trim()
+            ),
+        ));
+    }
+    syn::parse2::<syn::Path>(tokens.clone()).map_err(|_| {
+        syn::Error::new_spanned(
+            tokens,
+            format!("`{key}` takes the path of the `dogpile` crate, as in `{key} = ::my_dogpile`"),
+        )
+    })
+}
+
+fn unknown_option(key: &str, option: &RawOption) -> syn::Error {
+    let valid = OPTIONS
+        .iter()
+        .map(|o| format!("`{o}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let hint = match key {
+        _ if TTL_ALIASES.contains(&key) => {
+            " (write the ttl as a string: `ttl = \"60s\"`)".to_owned()
+        }
+        "size" | "max_size" | "max_capacity" => " (did you mean `capacity`?)".to_owned(),
+        _ => match OPTIONS
+            .iter()
+            .map(|o| (edit_distance(key, o), o))
+            .filter(|(d, _)| *d <= 2)
+            .min()
+        {
+            Some((_, o)) => format!(" (did you mean `{o}`?)"),
+            None => String::new(),
+        },
+    };
+    syn::Error::new(
+        option.key.span(),
+        format!("unknown option `{key}`{hint}; the options are {valid}"),
+    )
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(row[j])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Checks the signature. `None` if anything is wrong.
+pub fn func(item: ItemFn, errors: &mut Errors) -> Option<Func> {
+    let before = errors.count();
+    let fail = |errors: &mut Errors, tokens: &dyn ToTokens, message: String| {
+        errors.over(tokens, message);
+    };
+    let sig = &item.sig;
+    let name = &sig.ident;
+
+    if let Some(token) = &sig.constness {
+        fail(
+            errors,
+            token,
+            "a `const fn` can't be memoized: the cache is a runtime `static` that a const \
+             evaluation can't use; remove `const`"
+                .to_owned(),
+        );
+    }
+    if let Some(token) = &sig.unsafety {
+        fail(
+            errors,
+            token,
+            "an `unsafe fn` can't be memoized: its safety conditions are checked by the caller \
+             that runs the body, but a cached value reaches callers that never ran it; memoize a \
+             safe fn that wraps the unsafe call"
+                .to_owned(),
+        );
+    }
+    if let Some(abi) = &sig.abi {
+        fail(
+            errors,
+            abi,
+            "an `extern` fn can't be memoized: the wrapper is a plain Rust fn; memoize a Rust fn \
+             and call it from the `extern` one"
+                .to_owned(),
+        );
+    }
+    if let Some(variadic) = &sig.variadic {
+        fail(
+            errors,
+            variadic,
+            "a variadic fn can't be memoized: its arguments can't form a key".to_owned(),
+        );
+    }
+    for param in &sig.generics.params {
+        match param {
+            GenericParam::Lifetime(_) => {} // fine: it can only appear on top-level `&'a T` args (checked below)
+            GenericParam::Type(_) | GenericParam::Const(_) => fail(
+                errors,
+                param,
+                "a generic fn can't be memoized: its cache is one `static` with concrete key \
+                 and value types, and a `static` can't be generic; write a non-generic fn per \
+                 type you need (it can call a generic helper), or keep a `dogpile::Cache` \
+                 yourself, one per type"
+                    .to_owned(),
+            ),
+        }
+    }
+
+    let mut args = Vec::new();
+    let mut keyed = 0;
+    for (i, input) in sig.inputs.iter().enumerate() {
+        let typed = match input {
+            FnArg::Receiver(receiver) => {
+                fail(
+                    errors,
+                    receiver,
+                    format!(
+                        "a method with a `self` receiver can't be memoized: the cache is one \
+                         `static` shared by every value of the type, and `self` can't be part of \
+                         its key; keep a `dogpile::Cache` as a struct field instead and call \
+                         `self.cache.get_with(key, || ...)` in `{name}`"
+                    ),
+                );
+                continue;
+            }
+            FnArg::Typed(typed) => typed,
+        };
+        for attr in &typed.attrs {
+            if attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr") {
+                fail(
+                    errors,
+                    attr,
+                    "conditional arguments can't be memoized: the key is built from every \
+                     argument; make the whole fn conditional instead"
+                        .to_owned(),
+                );
+            }
+        }
+        let ident = match &*typed.pat {
+            Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => pat.ident.clone(),
+            Pat::Wild(_) => format_ident!("__arg{}", i, span = Span::mixed_site()),
+            pat => {
+                fail(
+                    errors,
+                    pat,
+                    "only plain names (`x: T`, `mut x: T`) and `_` are supported as arguments of \
+                     a memoized fn, because each argument is cloned into the key by name; bind a \
+                     name and destructure it in the body (`pair: (u32, u32)`, then `let (a, b) = \
+                     pair;`)"
+                        .to_owned(),
+                );
+                continue;
+            }
+        };
+        let ignored = matches!(&*typed.pat, Pat::Wild(_));
+        let kind = match unwrap_type(&typed.ty) {
+            Type::Reference(r) if r.mutability.is_some() => {
+                fail(
+                    errors,
+                    &typed.ty,
+                    "a memoized fn can't take `&mut` arguments: a cache hit skips the body, so \
+                     the mutation would happen only sometimes; take `&T` or an owned value"
+                        .to_owned(),
+                );
+                continue;
+            }
+            _ if ignored => {
+                // Not part of the key: any type will do, as long as it is not generic.
+                check_type(&typed.ty, Position::Ignored, errors);
+                ArgKind::Ignored
+            }
+            Type::Reference(r) => {
+                check_type(&r.elem, Position::Arg, errors);
+                ArgKind::Ref((*r.elem).clone())
+            }
+            ty => {
+                check_type(ty, Position::Arg, errors);
+                ArgKind::Owned
+            }
+        };
+        if !ignored {
+            keyed += 1;
+            if keyed == MAX_KEY_ARGS + 1 {
+                fail(
+                    errors,
+                    typed,
+                    format!(
+                        "a memoized fn can have at most {MAX_KEY_ARGS} arguments in its key; \
+                         group some of them into a struct (deriving `Clone, Hash, Eq, PartialEq`)"
+                    ),
+                );
+            }
+        }
+        args.push(Arg {
+            ident,
+            ty: (*typed.ty).clone(),
+            kind,
+        });
+    }
+
+    let output = match &sig.output {
+        ReturnType::Default => Output::Unit,
+        ReturnType::Type(_, ty) => {
+            let ty = &**ty;
+            check_type(ty, Position::Return, errors);
+            match unwrap_type(ty) {
+                Type::Tuple(t) if t.elems.is_empty() => Output::Unit,
+                inner => match result_ok_type(inner) {
+                    Some(ok_ty) => Output::Result {
+                        ty: ty.clone(),
+                        ok: ok_ty.clone(),
+                    },
+                    None => Output::Value(ty.clone()),
+                },
+            }
+        }
+    };
+
+    if errors.count() > before {
+        return None;
+    }
+    Some(Func {
+        attrs: item.attrs,
+        vis: item.vis,
+        sig: item.sig,
+        block: item.block,
+        args,
+        output,
+    })
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Position {
+    /// A keyed argument.
+    Arg,
+    /// A `_` argument: only `impl Trait` matters.
+    Ignored,
+    Return,
+}
+
+/// Looks through the invisible groups of `macro_rules!` fragments and parentheses.
+pub fn unwrap_type(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(g) => unwrap_type(&g.elem),
+        Type::Paren(p) => unwrap_type(&p.elem),
+        ty => ty,
+    }
+}
+
+/// `T` if `ty` is `Result<T, ..>` (any path whose last segment is `Result` with type arguments,
+/// so `io::Result<T>` and `anyhow::Result<T>` count).
+pub fn result_ok_type(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = unwrap_type(ty) else {
+        return None;
+    };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        GenericArgument::Type(ok) => Some(ok),
+        _ => None,
+    }
+}
+
+/// Rejects what a key or value in a `static` can't hold: `impl Trait`, `Self`, and borrows
+/// other than `'static` (a top-level `&T` argument is handled before this is called).
+fn check_type(ty: &Type, at: Position, errors: &mut Errors) {
+    let fail = |errors: &mut Errors, tokens: &dyn ToTokens, message: &str| {
+        errors.over(tokens, message);
+    };
+    match ty {
+        Type::ImplTrait(t) => fail(
+            errors,
+            t,
+            if at != Position::Return {
+                "a memoized fn can't take `impl Trait` arguments: that makes it generic, and its \
+                 cache is one `static` with a concrete key type; name a concrete type (e.g. `&str` \
+                 or `String` instead of `impl AsRef<str>`)"
+            } else {
+                "a memoized fn can't return `impl Trait`: the value type of its `static` cache \
+                 must be nameable; return a concrete type, or `Arc<dyn Trait + Send + Sync>`"
+            },
+        ),
+        Type::Never(t) if at == Position::Return => fail(
+            errors,
+            t,
+            "a fn that never returns has no value to cache; remove #[dogpile]",
+        ),
+        Type::Reference(r) if at == Position::Ignored => check_type(&r.elem, at, errors),
+        Type::Reference(r) => {
+            let is_static = r.lifetime.as_ref().is_some_and(|l| l.ident == "static");
+            if !is_static {
+                fail(
+                    errors,
+                    r,
+                    if at == Position::Arg {
+                        "a memoized fn's argument can borrow only at the top level (`x: &T`, keyed by \
+                         `T::Owned`): the key is stored in a `static`, so it must own its data; \
+                         take an owned type here (e.g. `Option<String>` for `Option<&str>`)"
+                    } else {
+                        "a memoized fn can't return a borrow: the value is stored in a `static` and \
+                         cloned out to every caller; return an owned value (or `Arc<T>` when \
+                         clones are expensive)"
+                    },
+                );
+                return;
+            }
+            check_type(&r.elem, at, errors);
+        }
+        Type::Path(p) => {
+            if let Some(q) = &p.qself {
+                check_type(&q.ty, at, errors);
+            }
+            for segment in &p.path.segments {
+                if segment.ident == "Self" {
+                    fail(
+                        errors,
+                        segment,
+                        "`Self` can't be used in a memoized fn's signature: its cache is a \
+                         `static`, which can't live in an `impl` block; memoize a free fn, or keep \
+                         a `dogpile::Cache` as a struct field instead",
+                    );
+                    return;
+                }
+                match &segment.arguments {
+                    PathArguments::None => {}
+                    PathArguments::AngleBracketed(args) => {
+                        for arg in &args.args {
+                            match arg {
+                                GenericArgument::Lifetime(l)
+                                    if l.ident != "static" && at != Position::Ignored =>
+                                {
+                                    errors.over(
+                                        l,
+                                        if at == Position::Arg {
+                                            "a memoized fn's argument can borrow only at the top \
+                                             level (`x: &T`): the key is stored in a `static`, so \
+                                             it must own its data; take an owned type here"
+                                        } else {
+                                            "a memoized fn can't return a borrowing type: the \
+                                             value is stored in a `static`; return an owned value"
+                                        },
+                                    );
+                                }
+                                GenericArgument::Type(t) => check_type(t, at, errors),
+                                GenericArgument::AssocType(a) => check_type(&a.ty, at, errors),
+                                _ => {}
+                            }
+                        }
+                    }
+                    PathArguments::Parenthesized(args) => {
+                        for t in &args.inputs {
+                            check_type(t, at, errors);
+                        }
+                        if let ReturnType::Type(_, t) = &args.output {
+                            check_type(t, at, errors);
+                        }
+                    }
+                }
+            }
+        }
+        Type::Tuple(t) => t.elems.iter().for_each(|t| check_type(t, at, errors)),
+        Type::Array(t) => check_type(&t.elem, at, errors),
+        Type::Slice(t) => check_type(&t.elem, at, errors),
+        Type::Paren(t) => check_type(&t.elem, at, errors),
+        Type::Group(t) => check_type(&t.elem, at, errors),
+        Type::Ptr(t) => check_type(&t.elem, at, errors),
+        // fn pointers, trait objects, macros, ...: left to rustc.
+        _ => {}
+    }
+}
+
+/// Checks how the options fit the fn.
+pub fn combination(options: &Options, func: &Func, errors: &mut Errors) {
+    let name = &func.sig.ident;
+    if let (Some(_), Some(background)) = (options.sync_readers, options.background) {
+        errors.at(
+            background,
+            "`background` can't be combined with `sync_readers`: `sync_readers` hands out guards \
+             that a refresh must wait for, while `background` refreshes on another thread and \
+             hands out clones; choose one",
+        );
+    }
+    if let Some(span) = options.stale_if_error {
+        if !func.output.is_result() {
+            errors.at(
+                span,
+                format!(
+                    "`stale_if_error` needs a fn that returns `Result<T, E>` (it serves the stale \
+                     value when a refresh returns `Err`), and `{name}` does not; remove it, or \
+                     spell the return type `Result<T, E>` (an alias such as `io::Result<T>` is fine)"
+                ),
+            );
+        }
+    }
+    if func.sig.asyncness.is_some() {
+        if let Some(span) = options.sync_readers {
+            errors.at(
+                span,
+                "`sync_readers` can't be used on an `async fn`: its `ReadGuard` blocks every \
+                 refresh while it is held, and holding it across an `.await` would stall them; \
+                 drop `sync_readers` (callers get clones) or memoize a sync fn",
+            );
+        }
+    }
+    let Some(handle) = handle_name(options, func) else {
+        errors.at(
+            func.sig.ident.span(),
+            format!("can't make a `static` name from `{name}`; give one with `name = MY_CACHE`"),
+        );
+        return;
+    };
+    for clash in [
+        name.clone(),
+        format_ident!("{}_no_cache", name),
+        format_ident!("{}_prime", name),
+    ] {
+        if handle == clash {
+            let message = if options.name.is_some() {
+                format!(
+                    "`name = {handle}` clashes with the generated fn `{clash}`; pick another name"
+                )
+            } else {
+                format!(
+                    "the cache's default name `{handle}` (the fn name in SCREAMING_SNAKE_CASE) \
+                     clashes with the fn `{clash}`; give it another with `name = MY_CACHE`"
+                )
+            };
+            errors.at(handle.span(), message);
+        }
+    }
+}
+
+/// The `static` handle: `name = IDENT`, or the fn name in SCREAMING_SNAKE_CASE.
+/// `None` if the fn name has no valid SCREAMING_SNAKE_CASE form.
+pub fn handle_name(options: &Options, func: &Func) -> Option<syn::Ident> {
+    match &options.name {
+        Some(name) => Some(name.clone()),
+        None => {
+            let name = func.sig.ident.to_string();
+            let name = screaming_snake_case(name.trim_start_matches("r#"));
+            let mut ident = syn::parse_str::<syn::Ident>(&name).ok()?;
+            ident.set_span(func.sig.ident.span());
+            Some(ident)
+        }
+    }
+}
+
+/// `render_page` → `RENDER_PAGE`, `renderPage` → `RENDER_PAGE`.
+pub fn screaming_snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c.is_uppercase() && prev_lower {
+            out.push('_');
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        out.extend(c.to_uppercase());
+    }
+    out
+}

@@ -1,0 +1,235 @@
+//! End-to-end: what `#[dogpile]` fns do at run time, over the real runtime.
+//!
+//! Time-dependent cases use a short real `ttl` and sleep *past* it, so they only rely on
+//! "at least this much time went by", never on "at most". The concurrency-heavy cases
+//! with a manual clock live with the runtime's tests.
+
+use dogpile::dogpile;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+#[dogpile(ttl = "1h")]
+fn fib(n: u64) -> u64 {
+    if n < 2 {
+        n
+    } else {
+        fib(n - 1) + fib(n - 2)
+    }
+}
+
+#[test]
+fn recursion_completes_and_is_memoized() {
+    let start = Instant::now();
+    assert_eq!(fib(90), 2_880_067_194_370_816_120);
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    // Each n was created exactly once: 91 misses, and the second branch of every
+    // recursion (and the second call below) hit.
+    let before = FIB.stats();
+    assert_eq!(fib(90), 2_880_067_194_370_816_120);
+    assert_eq!(FIB.stats().hits, before.hits + 1);
+    assert_eq!(before.misses, 91);
+    assert_eq!(FIB.len(), 91);
+}
+
+static SHOUTS: AtomicUsize = AtomicUsize::new(0);
+
+#[dogpile(ttl = "1h")]
+fn shout(word: &str, times: usize) -> Arc<String> {
+    SHOUTS.fetch_add(1, SeqCst);
+    Arc::new(word.to_uppercase().repeat(times))
+}
+
+#[test]
+fn borrowed_arguments_are_keyed_by_their_owned_form() {
+    assert_eq!(*shout("hi", 2), "HIHI");
+    let owned = String::from("hi");
+    assert_eq!(
+        *shout(&owned, 2),
+        "HIHI",
+        "a `String` borrowed as `&str` is the same key"
+    );
+    assert_eq!(SHOUTS.load(SeqCst), 1);
+    assert_eq!(
+        *shout("hi", 3),
+        "HIHIHI",
+        "every argument is part of the key"
+    );
+    assert_eq!(*shout("ho", 2), "HOHO");
+    assert_eq!(SHOUTS.load(SeqCst), 3);
+    // The static handle is keyed by the owned tuple.
+    assert!(SHOUT.remove(&("hi".to_owned(), 2)).is_some());
+    assert_eq!(*shout("hi", 2), "HIHI");
+    assert_eq!(SHOUTS.load(SeqCst), 4);
+}
+
+static PARSES: AtomicUsize = AtomicUsize::new(0);
+
+#[dogpile(ttl = "1h")]
+fn parse(text: &str) -> Result<u32, std::num::ParseIntError> {
+    PARSES.fetch_add(1, SeqCst);
+    text.trim().parse()
+}
+
+#[test]
+fn errors_are_not_cached() {
+    assert!(parse("nope").is_err());
+    assert!(parse("nope").is_err());
+    assert_eq!(PARSES.load(SeqCst), 2, "each failing call ran the body");
+    assert_eq!(parse("42"), Ok(42));
+    assert_eq!(parse("42"), Ok(42));
+    assert_eq!(PARSES.load(SeqCst), 3, "an Ok is cached");
+    assert!(PARSE.stats().failures >= 2);
+}
+
+static VERSION: AtomicU64 = AtomicU64::new(1);
+
+#[dogpile(ttl = "1h", name = RELEASES)]
+fn release(product: &str) -> String {
+    format!("{product} v{}", VERSION.load(SeqCst))
+}
+
+#[test]
+fn companions_and_the_named_handle() {
+    assert_eq!(release("app"), "app v1");
+    VERSION.store(2, SeqCst);
+    assert_eq!(release("app"), "app v1", "still cached");
+
+    // `_no_cache` runs the body and leaves the cache alone.
+    assert_eq!(release_no_cache("app"), "app v2");
+    assert_eq!(release("app"), "app v1");
+
+    // `_prime` runs the body and stores its value as fresh.
+    assert_eq!(release_prime("app"), "app v2");
+    assert_eq!(release("app"), "app v2");
+
+    // invalidate is soft: the next caller refreshes (single-threaded, that is us).
+    VERSION.store(3, SeqCst);
+    RELEASES.invalidate(&("app".to_owned(),));
+    assert_eq!(release("app"), "app v3");
+
+    // remove is hard and returns the value.
+    assert_eq!(
+        RELEASES.remove(&("app".to_owned(),)).as_deref(),
+        Some("app v3")
+    );
+    assert_eq!(RELEASES.remove(&("app".to_owned(),)), None);
+
+    assert_eq!(release("a"), "a v3");
+    assert_eq!(release("b"), "b v3");
+    assert_eq!(RELEASES.len(), 2);
+    RELEASES.clear();
+    assert!(RELEASES.is_empty());
+
+    // `_no_cache` and `_prime` don't count as calls; the invalidated call was a stale hit
+    // that refreshed.
+    let stats = RELEASES.stats();
+    assert_eq!(
+        (stats.hits, stats.stale_hits, stats.misses, stats.refreshes),
+        (3, 1, 3, 1),
+        "{stats:?}"
+    );
+}
+
+#[dogpile(ttl = "1h", capacity = 64)]
+fn square(n: u64) -> u64 {
+    n * n
+}
+
+#[test]
+fn capacity_bounds_the_keys() {
+    for n in 0..10_000 {
+        assert_eq!(square(n), n * n);
+    }
+    assert!(SQUARE.len() <= 64, "{}", SQUARE.len());
+    assert!(SQUARE.stats().evictions > 0);
+}
+
+static LOADS: AtomicUsize = AtomicUsize::new(0);
+
+#[dogpile(ttl = "1h")]
+fn settings() -> Arc<Vec<String>> {
+    LOADS.fetch_add(1, SeqCst);
+    Arc::new(vec!["a".into()])
+}
+
+static PINGS: AtomicUsize = AtomicUsize::new(0);
+
+/// `()`: the body runs at most once per key per ttl.
+#[dogpile(ttl = "1h")]
+fn ping(host: &str) {
+    let _ = host;
+    PINGS.fetch_add(1, SeqCst);
+}
+
+#[test]
+fn no_arguments_and_no_return_value() {
+    assert_eq!(settings().len(), 1);
+    assert!(Arc::ptr_eq(&settings(), &settings()));
+    assert_eq!(LOADS.load(SeqCst), 1);
+    ping("a");
+    ping("a");
+    ping("b");
+    assert_eq!(PINGS.load(SeqCst), 2);
+}
+
+static SUMS: AtomicUsize = AtomicUsize::new(0);
+
+/// `_` arguments are not part of the key; `mut` arguments stay mutable in the body.
+#[dogpile(ttl = "1h")]
+fn sum(mut acc: u64, items: &[u64], _: &str) -> u64 {
+    SUMS.fetch_add(1, SeqCst);
+    for i in items {
+        acc += i;
+    }
+    acc
+}
+
+#[test]
+fn ignored_and_mut_arguments() {
+    assert_eq!(sum(1, &[2, 3], "first"), 6);
+    assert_eq!(sum(1, &[2, 3], "second"), 6);
+    assert_eq!(SUMS.load(SeqCst), 1);
+    assert_eq!(sum(1, &[2], "x"), 3);
+    assert_eq!(SUMS.load(SeqCst), 2);
+}
+
+static DOWN: AtomicU64 = AtomicU64::new(0);
+
+#[dogpile(ttl = "30ms", stale_if_error)]
+fn flaky(id: u32) -> Result<String, String> {
+    match DOWN.load(SeqCst) {
+        0 => Ok(format!("{id}: good")),
+        _ => Err("down".into()),
+    }
+}
+
+#[test]
+fn stale_if_error_serves_the_stale_value() {
+    assert_eq!(flaky(1).unwrap(), "1: good");
+    DOWN.store(1, SeqCst);
+    sleep(Duration::from_millis(60)); // past the ttl: the next call refreshes, and fails
+    assert_eq!(flaky(1).unwrap(), "1: good");
+    // A cold key has nothing stale to serve.
+    assert_eq!(flaky(2), Err("down".into()));
+}
+
+static GEN_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+#[dogpile(ttl = "20ms", max_stale = "20ms")]
+fn generation(id: u32) -> (u32, u64) {
+    (id, GEN_COUNTER.fetch_add(1, SeqCst))
+}
+
+#[test]
+fn max_stale_bounds_staleness() {
+    assert_eq!(generation(1), (1, 0));
+    sleep(Duration::from_millis(100)); // past ttl + max_stale: the value is not served
+    assert_eq!(generation(1), (1, 1));
+    assert_eq!(GENERATION.stats().misses, 2);
+}

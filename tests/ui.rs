@@ -1,0 +1,13 @@
+//! The `#[dogpile]` attribute's compile-time behaviour: every rejected input has a
+//! case under `ui/fail/` with the exact error rustc shows (`.stderr`), and every
+//! option has a case under `ui/pass/` that compiles and runs.
+//!
+//! Regenerate the `.stderr` files after changing a message with
+//! `TRYBUILD=overwrite cargo test --test ui`, then read the diff.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/fail/*.rs");
+    t.pass("tests/ui/pass/*.rs");
+}

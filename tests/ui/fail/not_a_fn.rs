@@ -1,0 +1,8 @@
+use dogpile::dogpile;
+
+#[dogpile(ttl = "60s")]
+struct Users;
+
+fn main() {
+    let _ = Users;
+}

@@ -1,0 +1,22 @@
+#![deny(warnings)]
+//! `crate = path` for a renamed or re-exported runtime.
+extern crate dogpile as renamed;
+
+mod reexport {
+    pub use dogpile as rt;
+}
+
+#[renamed::dogpile(ttl = "60s", crate = ::renamed)]
+fn one(id: u32) -> u32 {
+    id + 1
+}
+
+#[reexport::rt::dogpile(ttl = "60s", crate = crate::reexport::rt)]
+fn two(id: u32) -> u32 {
+    id + 2
+}
+
+fn main() {
+    assert_eq!(one(1), 2);
+    assert_eq!(two(1), 3);
+}

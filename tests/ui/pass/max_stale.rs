@@ -1,0 +1,11 @@
+#![deny(warnings)]
+use dogpile::dogpile;
+
+#[dogpile(ttl = "30s", max_stale = "5m")]
+fn lookup(id: u32) -> String {
+    format!("user {id}")
+}
+
+fn main() {
+    assert_eq!(lookup(7), "user 7");
+}
