@@ -124,6 +124,8 @@ mod clock;
 #[allow(clippy::module_inception)]
 mod dogpile;
 mod key;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod slot;
 mod stats;
 mod sync;
@@ -146,4 +148,21 @@ pub use dogpile_macros::dogpile;
 pub mod __private {
     pub use core::time::Duration;
     pub use std::sync::LazyLock;
+
+    /// Names a key part's type in the generated `static`, so that a missing bound is
+    /// reported at the argument's type in the user's signature.
+    pub trait KeyPart {
+        type Is;
+    }
+    impl<T: core::hash::Hash + Eq + Clone + Send + Sync + 'static> KeyPart for T {
+        type Is = T;
+    }
+
+    /// Names the value's type in the generated `static`; see [`KeyPart`].
+    pub trait ValuePart {
+        type Is;
+    }
+    impl<T: Clone + Send + Sync + 'static> ValuePart for T {
+        type Is = T;
+    }
 }
