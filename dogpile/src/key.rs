@@ -109,7 +109,7 @@ mod tests {
         let state = RandomState::new();
         let owned = ("page".to_string(), 7u32, vec![1u8, 2]);
         let borrowed = ("page", &7u32, &[1u8, 2][..]);
-        assert_eq!(state.hash_one(&borrowed), state.hash_one(&owned));
+        assert_eq!(state.hash_one(borrowed), state.hash_one(&owned));
         assert!(borrowed.eq_key(&owned));
         assert!(!("other", &7u32, &[1u8, 2][..]).eq_key(&owned));
         assert_eq!(borrowed.to_key(), owned);

@@ -130,7 +130,8 @@ pub(crate) struct Control {
     released: Condvar,
     #[cfg(not(loom))]
     released_async: event_listener::Event,
-    fence: Option<Fence>,
+    /// Boxed: only reader-synchronised slots have one, and a cache has a control per key.
+    fence: Option<Box<Fence>>,
 }
 
 /// The outcome of trying to claim without waiting (the stale path).
@@ -156,7 +157,7 @@ impl Control {
             released: Condvar::new(),
             #[cfg(not(loom))]
             released_async: event_listener::Event::new(),
-            fence: sync_readers.then(Fence::default),
+            fence: sync_readers.then(Box::<Fence>::default),
         })
     }
 
@@ -165,7 +166,7 @@ impl Control {
     }
 
     pub(crate) fn fence(&self) -> Option<&Fence> {
-        self.fence.as_ref()
+        self.fence.as_deref()
     }
 
     /// Claims the creation if nobody holds it; never waits.
@@ -536,13 +537,23 @@ where
     S: Store,
 {
     let mut arrival = Arrival { counted: false };
+    let mut first = None;
     loop {
         let (current, freshness) = look_up(store, env);
-        arrival.record(env, freshness);
+        // Counted by what the call first found, once this slot serves it: a pass that
+        // ends in `Retired` counts nothing, as the caller starts over and counts there.
+        let found = *first.get_or_insert(freshness);
         match (current, freshness) {
-            (Some(fresh), Some(Freshness::Fresh)) => return Step::Done(Ok(fresh.value)),
+            (Some(fresh), Some(Freshness::Fresh)) => {
+                arrival.record(env, found);
+                return Step::Done(Ok(fresh.value));
+            }
             (Some(stale), Some(Freshness::Stale)) => {
-                return match control.try_claim() {
+                let claimed = control.try_claim();
+                if !matches!(claimed, TryClaim::Retired) {
+                    arrival.record(env, found);
+                }
+                return match claimed {
                     TryClaim::Busy => Step::Done(Ok(stale.value)),
                     TryClaim::Retired => Step::Retired,
                     TryClaim::Claimed(claim) => {
@@ -554,7 +565,8 @@ where
                 ColdClaim::Released => continue,
                 ColdClaim::Retired => return Step::Retired,
                 ColdClaim::Claimed(claim) => {
-                    return Step::Done(create_cold(claim, store, env, create))
+                    arrival.record(env, found);
+                    return Step::Done(create_cold(claim, store, env, create));
                 }
             },
         }
@@ -687,8 +699,12 @@ where
     let (current, freshness) = look_up(&store, env);
     match (current, freshness) {
         (Some(stale), Some(Freshness::Stale)) => {
-            Arrival { counted: false }.record(env, freshness);
-            let claim = match control.try_claim() {
+            let claimed = control.try_claim();
+            if !matches!(claimed, TryClaim::Retired) {
+                // A retired pass is not counted: the caller starts over and counts there.
+                Arrival { counted: false }.record(env, freshness);
+            }
+            let claim = match claimed {
                 TryClaim::Busy => return Step::Done(Ok(stale.value)),
                 TryClaim::Retired => return Step::Retired,
                 TryClaim::Claimed(claim) => claim,
@@ -730,15 +746,24 @@ where
     F: std::future::Future<Output = Result<S::Value, E>>,
 {
     let mut arrival = Arrival { counted: false };
+    let mut first = None;
     loop {
         let (current, freshness) = look_up(store, env);
-        arrival.record(env, freshness);
+        // As in `get`: counted once this slot serves the call, never for a retired pass.
+        let found = *first.get_or_insert(freshness);
         let claim = match (current, freshness) {
-            (Some(fresh), Some(Freshness::Fresh)) => return Step::Done(Ok(fresh.value)),
+            (Some(fresh), Some(Freshness::Fresh)) => {
+                arrival.record(env, found);
+                return Step::Done(Ok(fresh.value));
+            }
             (Some(stale), Some(Freshness::Stale)) => match control.try_claim() {
-                TryClaim::Busy => return Step::Done(Ok(stale.value)),
+                TryClaim::Busy => {
+                    arrival.record(env, found);
+                    return Step::Done(Ok(stale.value));
+                }
                 TryClaim::Retired => return Step::Retired,
                 TryClaim::Claimed(claim) => {
+                    arrival.record(env, found);
                     if let Some(fresh) = recheck(store, env) {
                         return Step::Done(Ok(fresh));
                     }
@@ -756,7 +781,10 @@ where
             _ => match control.claim_or_wait_async(&env.stats).await {
                 ColdClaim::Released => continue,
                 ColdClaim::Retired => return Step::Retired,
-                ColdClaim::Claimed(claim) => claim,
+                ColdClaim::Claimed(claim) => {
+                    arrival.record(env, found);
+                    claim
+                }
             },
         };
         if let Some(fresh) = recheck(store, env) {
@@ -769,7 +797,7 @@ where
 
 /// R10 for async callers: like [`get_async`], but a stale slot's refresh is handed to
 /// `spawn` (a task on the caller's runtime) and the claimant returns the stale value.
-#[cfg(not(loom))]
+#[cfg(all(feature = "tokio", not(loom)))]
 pub(crate) async fn get_async_in_background<S, E, F>(
     control: &Arc<Control>,
     store: S,
@@ -786,8 +814,12 @@ where
     let (current, freshness) = look_up(&store, env);
     match (current, freshness) {
         (Some(stale), Some(Freshness::Stale)) => {
-            Arrival { counted: false }.record(env, freshness);
-            let claim = match control.try_claim() {
+            let claimed = control.try_claim();
+            if !matches!(claimed, TryClaim::Retired) {
+                // A retired pass is not counted: the caller starts over and counts there.
+                Arrival { counted: false }.record(env, freshness);
+            }
+            let claim = match claimed {
                 TryClaim::Busy => return Step::Done(Ok(stale.value)),
                 TryClaim::Retired => return Step::Retired,
                 TryClaim::Claimed(claim) => claim,

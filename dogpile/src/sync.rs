@@ -90,7 +90,11 @@ mod imp {
         }
     }
 
+    /// loom's `thread_local!` takes no `const { .. }` initializer: unwrap it.
     macro_rules! thread_locals {
+        ($(#[$attr:meta])* static $name:ident: $t:ty = const { $init:expr };) => {
+            loom::thread_local!($(#[$attr])* static $name: $t = $init;);
+        };
         ($($tt:tt)*) => { loom::thread_local!($($tt)*); };
     }
     pub(crate) use thread_locals;

@@ -75,7 +75,8 @@ fn a_full_cache_of_in_flight_creations_computes_without_storing() {
 
 #[test]
 fn builder_rejects_nonsense_with_a_message_naming_the_problem() {
-    let cases: [(Result<Cache<u8, u8>, BuildError>, BuildError, &str); 5] = [
+    type Case = (Result<Cache<u8, u8>, BuildError>, BuildError, &'static str);
+    let cases: [Case; 5] = [
         (Cache::builder().try_build(), BuildError::MissingTtl, "ttl"),
         (
             Cache::builder().ttl(Duration::ZERO).try_build(),
@@ -106,7 +107,7 @@ fn builder_rejects_nonsense_with_a_message_naming_the_problem() {
         ),
     ];
     for (built, expected, word) in cases {
-        let error = built.err().expect("must be rejected");
+        let error = built.expect_err("must be rejected");
         assert_eq!(error, expected);
         assert!(error.to_string().contains(word), "{error}");
     }
@@ -194,4 +195,18 @@ fn clones_share_one_cache() {
     let other = cache.clone();
     cache.get_with(1, || 1);
     assert_eq!(other.get_with(1, || 2), 1);
+}
+
+#[test]
+fn a_failed_first_creation_leaves_no_entry_behind() {
+    let cache: Cache<u32, u32> = Cache::new(TTL);
+    for key in 0..100 {
+        assert_eq!(
+            cache.try_get_with(key, || Err::<u32, _>("down")),
+            Err("down")
+        );
+    }
+    assert_eq!(cache.len(), 0, "failed keys must not pile up");
+    assert_eq!(cache.get_with(1, || 1), 1);
+    assert_eq!(cache.len(), 1);
 }

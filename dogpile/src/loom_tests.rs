@@ -1,0 +1,880 @@
+//! Loom models of one slot's state machine (`slot.rs`): every interleaving of 2–3
+//! threads, up to a preemption bound, of the shipped code running on loom's mutex and
+//! condvar (see `sync.rs`).
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target-loom \
+//!     cargo test -p dogpile --lib --release loom -- --nocapture --test-threads=1
+//! ```
+//!
+//! Each model prints the number of interleavings it explored. The preemption bound is
+//! 4 unless `LOOM_MAX_PREEMPTIONS` says otherwise.
+//!
+//! Invariants asserted in every model:
+//! - **one creator**: at most one creator in flight per key (a loom counter the creator
+//!   raises and lowers, so the window between the two is explored);
+//! - **no lost wake-up**: every thread returns (loom fails a model in which every live
+//!   thread is blocked);
+//! - **monotonic**: a value is never replaced by an older one. A creator takes a serial
+//!   when it starts; the store checks that serials only grow.
+//!
+//! Models drive `slot::get`, `get_guarded`, `get_in_background_with`, the fence and
+//! `try_retire` directly over small stores built on `crate::sync::Mutex`, so the
+//! model checks exactly the code that `Dogpile`, `SyncReaderDogpile` and `Cache` run.
+//! (`Cache` itself sits on DashMap, whose locks loom cannot see; `Map` below does what
+//! it does with one key, under the same lock order.)
+
+use crate::clock::{Clock, ClockHandle};
+use crate::slot::{self, take_creator, Control, Env, Policy, Stamped, Step, Store, TryClaim};
+use crate::stats::{Counters, Stats};
+use crate::sync::Mutex;
+use loom::sync::atomic::AtomicUsize as LoomUsize;
+use loom::thread;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Model time never moves: a value stamped `NOW - TTL` is stale, one stamped by a
+/// creator (`NOW`) is fresh.
+const NOW: u64 = 1_000_000;
+const TTL: u64 = 100;
+
+struct FixedClock;
+
+impl Clock for FixedClock {
+    fn now(&self) -> Duration {
+        Duration::from_nanos(NOW)
+    }
+}
+
+fn env() -> Env {
+    Env {
+        policy: Policy {
+            ttl: TTL,
+            max_stale: None,
+            stale_if_error: false,
+        },
+        clock: ClockHandle::custom(FixedClock),
+        stats: Arc::new(Counters::default()),
+    }
+}
+
+/// Runs `model` under loom and prints how many interleavings it explored.
+fn check(name: &str, model: impl Fn() + Sync + Send + 'static) {
+    quiet_injected_panics();
+    let mut builder = loom::model::Builder::new();
+    let bound = *builder.preemption_bound.get_or_insert(4);
+    let iterations = Arc::new(AtomicUsize::new(0));
+    let counted = iterations.clone();
+    let started = Instant::now();
+    builder.check(move || {
+        counted.fetch_add(1, SeqCst);
+        model();
+    });
+    println!(
+        "loom model {name}: {} interleavings explored (preemption bound {bound}) in {:.1?}",
+        iterations.load(SeqCst),
+        started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Creators and the invariants they check
+
+const INJECTED_PANIC: &str = "loom model: injected creator panic";
+
+/// Keeps the thousands of injected panics out of the output; real failures still print.
+fn quiet_injected_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<&str>() != Some(&INJECTED_PANIC) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Ok,
+    Err,
+    Panic,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Injected;
+
+/// Per-key bookkeeping shared by the creators and the store.
+struct Probe {
+    /// Creators running right now: never above one.
+    in_flight: LoomUsize,
+    /// Serials handed out; a creator's value is its serial.
+    started: AtomicU64,
+    /// Creator runs that returned `Err` or panicked.
+    failed: AtomicU64,
+    /// Threads between taking a read guard and dropping it (R8 models).
+    readers_inside: AtomicUsize,
+    /// Every value the key ever held, in order (the initial one included).
+    published: std::sync::Mutex<Vec<u64>>,
+}
+
+impl Probe {
+    /// A probe for a key whose first value (if any) is `initial`, serial 0.
+    fn new(initial: Option<u64>) -> Arc<Self> {
+        Arc::new(Probe {
+            in_flight: LoomUsize::new(0),
+            started: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            readers_inside: AtomicUsize::new(0),
+            published: std::sync::Mutex::new(initial.into_iter().collect()),
+        })
+    }
+
+    fn creator(
+        self: &Arc<Self>,
+        outcome: Outcome,
+    ) -> impl FnOnce() -> Result<u64, Injected> + Send + 'static {
+        self.creator_then(outcome, || {})
+    }
+
+    /// A creator that runs `inside` (e.g. takes the write lock) before it finishes.
+    fn creator_then(
+        self: &Arc<Self>,
+        outcome: Outcome,
+        inside: impl FnOnce() + Send + 'static,
+    ) -> impl FnOnce() -> Result<u64, Injected> + Send + 'static {
+        let probe = self.clone();
+        move || {
+            let before = probe.in_flight.fetch_add(1, SeqCst);
+            assert_eq!(before, 0, "one creator: two creators in flight for one key");
+            let serial = probe.started.fetch_add(1, SeqCst) + 1;
+            inside();
+            probe.in_flight.fetch_sub(1, SeqCst);
+            match outcome {
+                Outcome::Ok => Ok(serial),
+                Outcome::Err => {
+                    probe.failed.fetch_add(1, SeqCst);
+                    Err(Injected)
+                }
+                Outcome::Panic => {
+                    probe.failed.fetch_add(1, SeqCst);
+                    std::panic::panic_any(INJECTED_PANIC)
+                }
+            }
+        }
+    }
+
+    /// Called by a store, under its lock, for every value it publishes.
+    fn on_publish(&self, value: u64) {
+        assert_eq!(
+            self.readers_inside.load(SeqCst),
+            0,
+            "R8: a value was published while a reader held a guard"
+        );
+        let mut published = self.published.lock().unwrap();
+        if let Some(&last) = published.last() {
+            assert!(
+                value > last,
+                "monotonic: value {value} replaced the newer {last}"
+            );
+        }
+        published.push(value);
+    }
+
+    fn creations(&self) -> u64 {
+        self.started.load(SeqCst)
+    }
+
+    fn failures(&self) -> u64 {
+        self.failed.load(SeqCst)
+    }
+
+    fn was_published(&self, value: u64) -> bool {
+        self.published.lock().unwrap().contains(&value)
+    }
+
+    fn last_published(&self) -> Option<u64> {
+        self.published.lock().unwrap().last().copied()
+    }
+}
+
+/// Runs a call whose creator may panic; `None` when the panic reached this caller.
+fn catching<T>(call: impl FnOnce() -> T) -> Option<T> {
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(out) => Some(out),
+        Err(panic) => {
+            assert_eq!(
+                panic.downcast_ref::<&str>(),
+                Some(&INJECTED_PANIC),
+                "an unexpected panic"
+            );
+            None
+        }
+    }
+}
+
+/// The claim was released: nobody holds it once every thread is done.
+fn assert_released(control: &Arc<Control>) {
+    match control.try_claim() {
+        TryClaim::Claimed(claim) => drop(claim),
+        TryClaim::Busy => panic!("a claim was never released"),
+        TryClaim::Retired => {}
+    }
+}
+
+fn assert_calls_counted(stats: Stats, calls: u64) {
+    assert_eq!(stats.calls(), calls, "every call counted once: {stats:?}");
+}
+
+// ---------------------------------------------------------------------------------
+// Stores
+
+/// The value of a lone slot (as in `Dogpile`), on a loom mutex.
+struct Cell {
+    value: Mutex<Option<Stamped<u64>>>,
+    probe: Arc<Probe>,
+}
+
+impl Cell {
+    /// A cell holding serial 0, stale, or nothing.
+    fn new(stale_value: bool) -> Arc<Self> {
+        let initial = stale_value.then(|| Stamped::new(0, NOW - TTL));
+        Arc::new(Cell {
+            probe: Probe::new(initial.as_ref().map(|s| s.value)),
+            value: Mutex::new(initial),
+        })
+    }
+
+    fn current(&self) -> Option<u64> {
+        self.value.lock().as_ref().map(|s| s.value)
+    }
+}
+
+#[derive(Clone)]
+struct CellStore(Arc<Cell>);
+
+impl Store for CellStore {
+    type Value = u64;
+
+    fn load(&self) -> Option<Stamped<u64>> {
+        self.0.value.lock().clone()
+    }
+
+    fn publish(&self, value: u64, created: u64) {
+        let mut slot = self.0.value.lock();
+        self.0.probe.on_publish(value);
+        *slot = Some(Stamped::new(value, created));
+    }
+}
+
+/// `slot::get` the way `Dogpile::try_acquire` calls it.
+fn get(
+    control: &Arc<Control>,
+    cell: &Arc<Cell>,
+    env: &Env,
+    create: impl FnOnce() -> Result<u64, Injected>,
+) -> Result<u64, Injected> {
+    let mut create = Some(create);
+    let store = CellStore(cell.clone());
+    loop {
+        match slot::get(control, &store, env, || take_creator(&mut create)()) {
+            Step::Done(result) => return result,
+            Step::Retired => continue,
+        }
+    }
+}
+
+/// A one-key `Cache`: entries come and go, each with its own control, and a store
+/// reads and writes an entry only while it still belongs to its control. Locks are
+/// taken in `Cache`'s order: the map, then a control's state.
+struct Map {
+    entry: Mutex<Option<Entry>>,
+    probe: Arc<Probe>,
+}
+
+struct Entry {
+    value: Option<Stamped<u64>>,
+    control: Arc<Control>,
+}
+
+struct EntryStore {
+    map: Arc<Map>,
+    control: Arc<Control>,
+}
+
+impl Store for EntryStore {
+    type Value = u64;
+
+    fn load(&self) -> Option<Stamped<u64>> {
+        match &*self.map.entry.lock() {
+            Some(entry) if Arc::ptr_eq(&entry.control, &self.control) => entry.value.clone(),
+            _ => None,
+        }
+    }
+
+    fn publish(&self, value: u64, created: u64) {
+        if let Some(entry) = &mut *self.map.entry.lock() {
+            if Arc::ptr_eq(&entry.control, &self.control) {
+                self.map.probe.on_publish(value);
+                entry.value = Some(Stamped::new(value, created));
+            }
+        }
+    }
+}
+
+impl Map {
+    /// A map whose one entry holds serial 0, stale.
+    fn with_stale_value() -> Arc<Self> {
+        Arc::new(Map {
+            entry: Mutex::new(Some(Entry {
+                value: Some(Stamped::new(0, NOW - TTL)),
+                control: Control::new(false),
+            })),
+            probe: Probe::new(Some(0)),
+        })
+    }
+
+    /// `Cache::control_for`.
+    fn control(&self) -> Arc<Control> {
+        let mut entry = self.entry.lock();
+        let entry = entry.get_or_insert_with(|| Entry {
+            value: None,
+            control: Control::new(false),
+        });
+        entry.control.clone()
+    }
+
+    /// `Cache::try_get_with`'s slow path.
+    fn get(
+        self: &Arc<Self>,
+        env: &Env,
+        create: impl FnOnce() -> Result<u64, Injected>,
+    ) -> Result<u64, Injected> {
+        let mut create = Some(create);
+        loop {
+            let control = self.control();
+            let store = EntryStore {
+                map: self.clone(),
+                control: control.clone(),
+            };
+            match slot::get(&control, &store, env, || take_creator(&mut create)()) {
+                Step::Done(result) => return result,
+                Step::Retired => continue,
+            }
+        }
+    }
+
+    /// `Cache::remove`: retire an idle entry; clear the value of a busy one.
+    fn remove(&self) -> Option<u64> {
+        let mut slot = self.entry.lock();
+        let entry = slot.as_mut()?;
+        let removed = if entry.control.try_retire() {
+            slot.take().and_then(|entry| entry.value)
+        } else {
+            entry.value.take()
+        };
+        removed.map(|s| s.value)
+    }
+
+    /// `Cache::invalidate`.
+    fn invalidate(&self) {
+        if let Some(Entry {
+            value: Some(stamped),
+            ..
+        }) = &mut *self.entry.lock()
+        {
+            stamped.invalidated = true;
+        }
+    }
+
+    fn current(&self) -> Option<(Arc<Control>, Option<u64>)> {
+        let entry = self.entry.lock();
+        let entry = entry.as_ref()?;
+        Some((entry.control.clone(), entry.value.as_ref().map(|s| s.value)))
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// R1: cold start
+
+/// Three callers on an empty slot: one creates, two wait and get its value.
+#[test]
+fn loom_cold_start_with_waiters() {
+    check("cold_start_with_waiters", || {
+        let (control, cell, env) = (Control::new(false), Cell::new(false), env());
+        let spawn_caller = || {
+            let (control, cell, env) = (control.clone(), cell.clone(), env.clone());
+            thread::spawn(move || get(&control, &cell, &env, cell.probe.creator(Outcome::Ok)))
+        };
+        let (a, b) = (spawn_caller(), spawn_caller());
+        let mine = get(&control, &cell, &env, cell.probe.creator(Outcome::Ok));
+        let results = [mine, a.join().unwrap(), b.join().unwrap()];
+
+        assert_eq!(cell.probe.creations(), 1, "R1: exactly one creation");
+        for result in results {
+            assert_eq!(result, Ok(1), "R1: every caller gets the one value");
+        }
+        assert_eq!(cell.current(), Some(1));
+        assert_released(&control);
+        let stats = env.stats.snapshot();
+        assert_calls_counted(stats, 3);
+        assert_eq!(stats.failures, 0);
+    });
+}
+
+/// A cold creator that fails (`Err`, or a panic caught in its own thread) while two
+/// callers wait: the failure reaches its caller only, and a waiter takes over.
+fn cold_failure_hands_over(failure: Outcome) {
+    let (control, cell, env) = (Control::new(false), Cell::new(false), env());
+    let failing = {
+        let (control, cell, env) = (control.clone(), cell.clone(), env.clone());
+        thread::spawn(move || catching(|| get(&control, &cell, &env, cell.probe.creator(failure))))
+    };
+    let other = {
+        let (control, cell, env) = (control.clone(), cell.clone(), env.clone());
+        thread::spawn(move || get(&control, &cell, &env, cell.probe.creator(Outcome::Ok)))
+    };
+    let mine = get(&control, &cell, &env, cell.probe.creator(Outcome::Ok));
+    let failing = failing.join().unwrap();
+    let other = other.join().unwrap();
+
+    let value = cell.current().expect("a successful creator published");
+    let failed = cell.probe.failures();
+    assert!(failed <= 1);
+    // Exactly one successful creation, plus the failed one if it ran.
+    assert_eq!(cell.probe.creations(), 1 + failed);
+    assert_eq!(mine, Ok(value), "the failure reached a waiter");
+    assert_eq!(other, Ok(value), "the failure reached a waiter");
+    match failing {
+        None => assert_eq!((failure, failed), (Outcome::Panic, 1)),
+        Some(Err(Injected)) => assert_eq!((failure, failed), (Outcome::Err, 1)),
+        // It came late: someone else's value, its creator never ran.
+        Some(Ok(got)) => assert_eq!((got, failed), (value, 0)),
+    }
+    assert_released(&control);
+    let stats = env.stats.snapshot();
+    assert_calls_counted(stats, 3);
+    assert_eq!(stats.failures, failed, "R5: failures counted");
+}
+
+#[test]
+fn loom_cold_creator_error_hands_over() {
+    check("cold_creator_error_hands_over", || {
+        cold_failure_hands_over(Outcome::Err)
+    });
+}
+
+#[test]
+fn loom_cold_creator_panic_hands_over() {
+    check("cold_creator_panic_hands_over", || {
+        cold_failure_hands_over(Outcome::Panic)
+    });
+}
+
+// ---------------------------------------------------------------------------------
+// R3 + R4: stale
+
+/// Three callers on a stale slot: exactly one refreshes (R4 stops a second claimant
+/// that comes after the publish), the others return the stale or the new value and
+/// nobody waits.
+#[test]
+fn loom_stale_claim_races_fresh_readers_and_a_second_claimant() {
+    check("stale_claim_races_readers_and_second_claimant", || {
+        let (control, cell, env) = (Control::new(false), Cell::new(true), env());
+        let spawn_caller = || {
+            let (control, cell, env) = (control.clone(), cell.clone(), env.clone());
+            thread::spawn(move || get(&control, &cell, &env, cell.probe.creator(Outcome::Ok)))
+        };
+        let (a, b) = (spawn_caller(), spawn_caller());
+        let mine = get(&control, &cell, &env, cell.probe.creator(Outcome::Ok));
+        let results = [mine, a.join().unwrap(), b.join().unwrap()];
+
+        assert_eq!(cell.probe.creations(), 1, "R3/R4: exactly one refresh");
+        assert_eq!(cell.current(), Some(1));
+        for result in &results {
+            let value = *result.as_ref().unwrap();
+            assert!(value == 0 || value == 1, "served {value}");
+        }
+        assert!(results.contains(&Ok(1)), "the refresher returns its value");
+        assert_released(&control);
+        let stats = env.stats.snapshot();
+        assert_calls_counted(stats, 3);
+        assert_eq!(stats.misses, 0);
+        assert_eq!(stats.refreshes, 1);
+        assert_eq!(stats.waits, 0, "R3: a stale slot never makes anyone wait");
+    });
+}
+
+/// A refresh that fails while two other callers are served the stale value: the
+/// stale value stays, the error reaches its caller only, and a caller after it may
+/// retry (one creator at a time).
+#[test]
+fn loom_stale_refresh_failure_keeps_the_stale_value() {
+    check("stale_refresh_failure_keeps_stale_value", || {
+        let (control, cell, env) = (Control::new(false), Cell::new(true), env());
+        let failing = {
+            let (control, cell, env) = (control.clone(), cell.clone(), env.clone());
+            thread::spawn(move || get(&control, &cell, &env, cell.probe.creator(Outcome::Err)))
+        };
+        let other = {
+            let (control, cell, env) = (control.clone(), cell.clone(), env.clone());
+            thread::spawn(move || get(&control, &cell, &env, cell.probe.creator(Outcome::Ok)))
+        };
+        let mine = get(&control, &cell, &env, cell.probe.creator(Outcome::Ok));
+        let failing = failing.join().unwrap();
+        let other = other.join().unwrap();
+
+        let failed = cell.probe.failures();
+        assert_eq!(
+            failing.is_err(),
+            failed == 1,
+            "R5: the error reaches its caller"
+        );
+        for value in [mine, other] {
+            let value = value.expect("R5: the error reached another caller");
+            assert!(
+                value == 0 || cell.probe.was_published(value),
+                "served {value}"
+            );
+        }
+        if let Ok(value) = failing {
+            assert!(
+                value == 0 || cell.probe.was_published(value),
+                "served {value}"
+            );
+        }
+        // The failed refresh stored nothing: the stale value or a later success.
+        assert_eq!(cell.current(), cell.probe.last_published());
+        assert!(cell.probe.creations() <= 2);
+        assert_released(&control);
+        let stats = env.stats.snapshot();
+        assert_calls_counted(stats, 3);
+        assert_eq!(stats.failures, failed);
+        assert_eq!(stats.waits, 0);
+    });
+}
+
+// ---------------------------------------------------------------------------------
+// R7: invalidate and remove during a refresh
+
+/// A refresh in flight while another thread removes the key and a third asks for it:
+/// the removal retires the entry only if no creation is in flight, a creation in
+/// flight publishes when it finishes, and callers of a retired entry start over.
+#[test]
+fn loom_remove_during_refresh() {
+    check("remove_during_refresh", || {
+        let (map, env) = (Map::with_stale_value(), env());
+        let refresher = {
+            let (map, env) = (map.clone(), env.clone());
+            thread::spawn(move || map.get(&env, map.probe.creator(Outcome::Ok)))
+        };
+        let remover = {
+            let map = map.clone();
+            thread::spawn(move || map.remove())
+        };
+        let mine = map.get(&env, map.probe.creator(Outcome::Ok)).unwrap();
+        let refreshed = refresher.join().unwrap().unwrap();
+        let removed = remover.join().unwrap();
+
+        for value in [mine, refreshed] {
+            assert!(
+                value == 0 || map.probe.was_published(value),
+                "served {value}"
+            );
+        }
+        if let Some(removed) = removed {
+            assert!(map.probe.was_published(removed));
+        }
+        assert!(map.probe.creations() <= 2);
+        if let Some((control, value)) = map.current() {
+            if let Some(value) = value {
+                assert_eq!(Some(value), map.probe.last_published());
+            }
+            assert_released(&control);
+        }
+        assert_calls_counted(env.stats.snapshot(), 2);
+    });
+}
+
+/// Two callers on a cold key while a third removes it: a waiter woken by a release
+/// may find its entry retired and must start over on a new one, never hang, and
+/// never run a second creator at the same time.
+#[test]
+fn loom_remove_racing_cold_waiters() {
+    check("remove_racing_cold_waiters", || {
+        let map = Arc::new(Map {
+            entry: Mutex::new(None),
+            probe: Probe::new(None),
+        });
+        let env = env();
+        let caller = {
+            let (map, env) = (map.clone(), env.clone());
+            thread::spawn(move || map.get(&env, map.probe.creator(Outcome::Ok)))
+        };
+        let remover = {
+            let map = map.clone();
+            thread::spawn(move || map.remove())
+        };
+        let mine = map.get(&env, map.probe.creator(Outcome::Ok)).unwrap();
+        let theirs = caller.join().unwrap().unwrap();
+        remover.join().unwrap();
+
+        for value in [mine, theirs] {
+            assert!(map.probe.was_published(value), "served {value}");
+        }
+        assert!((1..=2).contains(&map.probe.creations()));
+        if let Some((control, _)) = map.current() {
+            assert_released(&control);
+        }
+        assert_calls_counted(env.stats.snapshot(), 2);
+    });
+}
+
+/// A refresh in flight while another thread invalidates the key and a third asks for
+/// it: one creator at a time, values only move forward.
+#[test]
+fn loom_invalidate_during_refresh() {
+    check("invalidate_during_refresh", || {
+        let (map, env) = (Map::with_stale_value(), env());
+        let refresher = {
+            let (map, env) = (map.clone(), env.clone());
+            thread::spawn(move || map.get(&env, map.probe.creator(Outcome::Ok)))
+        };
+        let invalidator = {
+            let map = map.clone();
+            thread::spawn(move || map.invalidate())
+        };
+        let mine = map.get(&env, map.probe.creator(Outcome::Ok)).unwrap();
+        let refreshed = refresher.join().unwrap().unwrap();
+        invalidator.join().unwrap();
+
+        for value in [mine, refreshed] {
+            assert!(
+                value == 0 || map.probe.was_published(value),
+                "served {value}"
+            );
+        }
+        assert!((1..=2).contains(&map.probe.creations()));
+        let (control, value) = map.current().expect("invalidate never removes");
+        assert_eq!(value, map.probe.last_published());
+        assert_released(&control);
+        let stats = env.stats.snapshot();
+        assert_calls_counted(stats, 2);
+        assert_eq!(stats.waits, 0, "R7: invalidate is soft, nobody waits");
+    });
+}
+
+// ---------------------------------------------------------------------------------
+// R8: reader-synchronised publish
+
+/// `slot::get_guarded` the way `SyncReaderDogpile::try_acquire` calls it.
+fn get_guarded(
+    control: &Arc<Control>,
+    cell: &Arc<Cell>,
+    env: &Env,
+    create: impl FnOnce() -> Result<u64, Injected>,
+) -> Result<(u64, slot::FenceRead), Injected> {
+    let mut create = Some(create);
+    let store = CellStore(cell.clone());
+    loop {
+        match slot::get_guarded(control, &store, env, || take_creator(&mut create)()) {
+            Step::Done(result) => return result,
+            Step::Retired => continue,
+        }
+    }
+}
+
+/// While this thread holds a guard, the value under it does not change.
+fn use_guarded_value(cell: &Cell, value: u64) {
+    cell.probe.readers_inside.fetch_add(1, SeqCst);
+    assert_eq!(
+        cell.current(),
+        Some(value),
+        "R8: the value changed under a guard"
+    );
+    cell.probe.readers_inside.fetch_sub(1, SeqCst);
+}
+
+/// A stale slot in reader-synchronised mode. The main thread refreshes it with a
+/// creator that takes the write lock (`acquire_write_lock`) before it finishes; a
+/// reader takes a guard, asks again while holding it (it must not wait on itself, even
+/// with a writer waiting), and uses the value. No publish and no write section while
+/// a guard is held; the reader that arrives later sees the new value.
+fn sync_readers_publish(creator_outcome: Outcome) {
+    let (control, cell, env) = (Control::new(true), Cell::new(true), env());
+    let reader = {
+        let (control, cell, env) = (control.clone(), cell.clone(), env.clone());
+        thread::spawn(move || {
+            let (value, guard) =
+                get_guarded(&control, &cell, &env, cell.probe.creator(Outcome::Ok))
+                    .expect("this creator succeeds");
+            use_guarded_value(&cell, value);
+            // Asking again while holding the guard never waits on ourselves.
+            let (again, inner) = get_guarded(&control, &cell, &env, || {
+                unreachable!("a guard holder never creates")
+            })
+            .unwrap();
+            assert_eq!(again, value, "R8: a guard holder sees the value it holds");
+            use_guarded_value(&cell, again);
+            drop(inner);
+            drop(guard);
+            value
+        })
+    };
+    let fence_control = control.clone();
+    let probe = cell.probe.clone();
+    let creator = cell.probe.creator_then(creator_outcome, move || {
+        // `acquire_write_lock` inside the creator: held until the publish.
+        fence_control
+            .fence()
+            .expect("sync_readers slot")
+            .write_for_publish();
+        assert_eq!(
+            probe.readers_inside.load(SeqCst),
+            0,
+            "R8: the write section overlaps a guard"
+        );
+    });
+    let mine = get_guarded(&control, &cell, &env, creator).map(|(value, guard)| {
+        use_guarded_value(&cell, value);
+        drop(guard);
+        value
+    });
+    let read = reader.join().unwrap();
+
+    let failed = cell.probe.failures();
+    assert_eq!(mine.is_err(), failed == 1);
+    assert!(cell.probe.creations() >= 1, "someone refreshed");
+    assert!(read == 0 || cell.probe.was_published(read));
+    assert_released(&control);
+    // The write lock is free again: a writer outside any creator gets it.
+    let fence = control.fence().expect("sync_readers slot");
+    fence.write();
+    fence.release_write();
+    assert_calls_counted(env.stats.snapshot(), 3);
+}
+
+#[test]
+fn loom_sync_readers_publish_waits_for_a_guard() {
+    check("sync_readers_publish_waits_for_guard", || {
+        sync_readers_publish(Outcome::Ok)
+    });
+}
+
+/// The creator takes the write lock and then fails: the lock must not stay held.
+#[test]
+fn loom_sync_readers_failed_creator_releases_the_write_lock() {
+    check("sync_readers_failed_creator_releases_write_lock", || {
+        sync_readers_publish(Outcome::Err)
+    });
+}
+
+// ---------------------------------------------------------------------------------
+// R10: background refresh
+
+/// Two callers on a stale slot with background refresh: the claimant hands its claim
+/// to a model thread (the injected spawn) and returns the stale value like the other
+/// caller; the refresh publishes and releases the claim from that thread.
+fn background_hand_off(outcome: Outcome) {
+    let (control, cell, env) = (Control::new(false), Cell::new(true), env());
+    let tasks: Arc<std::sync::Mutex<Vec<thread::JoinHandle<()>>>> = Arc::default();
+    let task_panics = Arc::new(AtomicUsize::new(0));
+    let call = {
+        let (control, cell, env, tasks) =
+            (control.clone(), cell.clone(), env.clone(), tasks.clone());
+        let task_panics = task_panics.clone();
+        move || {
+            let mut create = Some(cell.probe.creator(outcome));
+            // A panic ends the task's thread only, as on a std thread (loom would fail
+            // the model on an uncaught panic, so it is caught at the thread's top).
+            let spawn = |task: slot::Task| {
+                let task_panics = task_panics.clone();
+                let task = move || {
+                    if catching(task).is_none() {
+                        task_panics.fetch_add(1, SeqCst);
+                    }
+                };
+                tasks.lock().unwrap().push(thread::spawn(task));
+                Ok(())
+            };
+            match slot::get_in_background_with(
+                &control,
+                CellStore(cell.clone()),
+                &env,
+                &mut create,
+                spawn,
+            ) {
+                Step::Done(result) => result,
+                Step::Retired => unreachable!("a lone slot is never retired"),
+            }
+        }
+    };
+    // After a failed refresh a later caller may refresh again: keep the threads (callers
+    // plus refresh tasks) within loom's five.
+    let others: Vec<_> = (0..if outcome == Outcome::Ok { 2 } else { 1 })
+        .map(|_| thread::spawn(call.clone()))
+        .collect();
+    let mine = call();
+    let mut results = vec![mine];
+    results.extend(others.into_iter().map(|other| other.join().unwrap()));
+    let background: Vec<_> = std::mem::take(&mut *tasks.lock().unwrap());
+    let spawned = background.len() as u64;
+    for task in background {
+        task.join().unwrap();
+    }
+    assert_eq!(
+        task_panics.load(SeqCst) > 0,
+        outcome == Outcome::Panic,
+        "a panicking refresh ends its task"
+    );
+    // One refresh; after a failed one, a later stale caller may retry.
+    assert_eq!(cell.probe.creations(), spawned);
+    match outcome {
+        Outcome::Ok => assert_eq!(spawned, 1, "R10: exactly one refresh"),
+        _ => assert!((1..=2).contains(&spawned)),
+    }
+
+    let callers = results.len() as u64;
+    for result in results {
+        let value = result.expect("R10: callers never see the background failure");
+        assert!(
+            value == 0 || cell.probe.was_published(value),
+            "served {value}"
+        );
+    }
+    let expected = if outcome == Outcome::Ok { 1 } else { 0 };
+    assert_eq!(
+        cell.current(),
+        Some(expected),
+        "R5: a failed refresh keeps the value"
+    );
+    assert_released(&control);
+    let stats = env.stats.snapshot();
+    assert_calls_counted(stats, callers);
+    assert_eq!(stats.waits, 0, "R10: nobody waits");
+    assert_eq!(stats.failures, cell.probe.failures());
+}
+
+#[test]
+fn loom_background_refresh_hand_off() {
+    check("background_refresh_hand_off", || {
+        background_hand_off(Outcome::Ok)
+    });
+}
+
+#[test]
+fn loom_background_refresh_failure_releases_the_claim() {
+    check("background_refresh_failure_releases_claim", || {
+        background_hand_off(Outcome::Err)
+    });
+}
+
+#[test]
+fn loom_background_refresh_panic_releases_the_claim() {
+    check("background_refresh_panic_releases_claim", || {
+        background_hand_off(Outcome::Panic)
+    });
+}
