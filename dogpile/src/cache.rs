@@ -9,6 +9,7 @@ use dashmap::DashMap;
 use std::borrow::Borrow;
 use std::convert::Infallible;
 use std::fmt;
+#[cfg(not(loom))]
 use std::future::Future;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -48,9 +49,9 @@ use std::time::Duration;
 /// value is computed and returned without being stored.
 ///
 /// Without a capacity, the cache still reclaims values nobody has refreshed for a long
-/// time: each time the number of keys admitted since the last sweep reaches the number
-/// of entries (and at least 1024), entries older than `ttl + max_stale`, or `16 × ttl`
-/// without `max_stale`, are dropped. Both sweeps cost amortized O(1) per new key.
+/// time: each time the keys admitted since the last sweep are as many as the entries
+/// there were before them (and at least 1024), entries older than `ttl + max_stale`, or
+/// `16 × ttl` without `max_stale`, are dropped. Both sweeps cost amortized O(1) per new key.
 pub struct Cache<K, V> {
     inner: Arc<Inner<K, V>>,
 }
@@ -60,8 +61,14 @@ struct Entry<V> {
     control: Arc<Control>,
 }
 
+/// The map's hasher: foldhash's fast hasher (what `hashbrown` uses by default), seeded
+/// per process. It hashes a `u64` or a short string several times faster than std's
+/// SipHash, which shows on the hit path; borrowed lookups hash with the same hasher
+/// through `DashMap::hash_usize`.
+type Hasher = foldhash::fast::RandomState;
+
 struct Inner<K, V> {
-    map: DashMap<K, Entry<V>>,
+    map: DashMap<K, Entry<V>, Hasher>,
     env: Env,
     capacity: Option<usize>,
     sync_readers: bool,
@@ -307,7 +314,7 @@ where
         };
         Ok(Cache {
             inner: Arc::new(Inner {
-                map: DashMap::new(),
+                map: DashMap::with_hasher(Hasher::default()),
                 env,
                 capacity: self.capacity,
                 sync_readers: self.sync_readers,
@@ -815,6 +822,10 @@ where
     /// assert!(cache.is_empty());
     /// ```
     pub fn clear(&self) {
+        // Under the sweep lock: an eviction racing the clear would otherwise count the
+        // entries it removes before they are subtracted, find only busy entries left,
+        // and compute a new key's value outside its slot.
+        let _sweep = self.inner.sweeping.lock();
         let mut removed = 0;
         self.inner.map.retain(|_, entry| {
             if entry.control.try_retire() {
@@ -915,7 +926,10 @@ where
             return None; // guards are handed out by the reader path only
         }
         let stamped = entry.value.as_ref()?;
-        if !self.env.policy.is_fresh(stamped, self.env.now()) {
+        let policy = &self.env.policy;
+        // The coarse clock for long ttls (see `SystemClock`): never ahead of the precise
+        // one, so a value it calls stale is stale for the slow path too.
+        if !policy.is_fresh(stamped, self.env.clock.hit_now_nanos(policy.ttl)) {
             return None;
         }
         self.env.stats.hit();
@@ -935,9 +949,25 @@ where
                 control: control.clone(),
             };
             match slot::get(&control, &store, &self.env, || take_creator(&mut create)()) {
+                Step::Done(Err(error)) => {
+                    self.drop_if_empty(&key);
+                    return Err(error);
+                }
                 Step::Done(result) => return result,
                 Step::Retired => continue,
             }
+        }
+    }
+
+    /// After a failed first creation the key's entry holds no value: drop it, so that
+    /// `len` counts values and failing keys don't pile up. A waiter that already took
+    /// over keeps it (its claim makes retiring fail); one still waiting starts over.
+    fn drop_if_empty(&self, key: &K) {
+        let dropped = self.map.remove_if(key, |_, entry| {
+            entry.value.is_none() && entry.control.try_retire()
+        });
+        if dropped.is_some() {
+            self.entries.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -1038,12 +1068,20 @@ where
             u64::MAX
         };
         let mut evicted = 0;
-        self.map.retain(|_, entry| {
-            let victim =
-                evicted < batch && eviction_stamp(entry) <= threshold && entry.control.try_retire();
-            evicted += usize::from(victim);
-            !victim
-        });
+        // The oldest may all be entries whose creation is in flight (they cannot go):
+        // then take any entry that can, so that "none" means every entry is busy.
+        for threshold in [threshold, u64::MAX] {
+            self.map.retain(|_, entry| {
+                let victim = evicted < batch
+                    && eviction_stamp(entry) <= threshold
+                    && entry.control.try_retire();
+                evicted += usize::from(victim);
+                !victim
+            });
+            if evicted > 0 {
+                break;
+            }
+        }
         self.note_evictions(evicted);
         evicted > 0
     }
@@ -1051,7 +1089,14 @@ where
     /// Reclaims long-expired entries every so often, amortized over admissions.
     fn after_admission(&self) {
         let admitted = self.admitted_since_sweep.fetch_add(1, Ordering::AcqRel) + 1;
-        if admitted < self.entries.load(Ordering::Acquire).max(1024) {
+        // Against the entries that were there before these admissions: `entries` counts
+        // the admitted keys too, so comparing with it would never sweep again once the
+        // map held more than 1024 entries.
+        let before = self
+            .entries
+            .load(Ordering::Acquire)
+            .saturating_sub(admitted);
+        if admitted < before.max(1024) {
             return;
         }
         let Some(_sweep) = self.sweeping.try_lock() else {
@@ -1065,10 +1110,12 @@ where
         let now = self.env.now();
         let mut evicted = 0;
         self.map.retain(|_, entry| {
-            let expired = entry
-                .value
-                .as_ref()
-                .is_some_and(|s| now.saturating_sub(s.created) >= horizon);
+            // Abandoned empty entries (a creation that panicked) go too; a new key's
+            // entry, empty until its caller claims it, stays.
+            let expired = match &entry.value {
+                Some(stamped) => now.saturating_sub(stamped.created) >= horizon,
+                None => is_abandoned(entry),
+            };
             let victim = expired && entry.control.try_retire();
             evicted += usize::from(victim);
             !victim
@@ -1087,10 +1134,20 @@ where
 
 /// Oldest first; an entry without a value (a failed or removed one) before any.
 fn eviction_stamp<V>(entry: &Entry<V>) -> u64 {
-    entry
-        .value
-        .as_ref()
-        .map_or(0, |s| if s.invalidated { 0 } else { s.created })
+    match &entry.value {
+        Some(stamped) if stamped.invalidated => 0,
+        Some(stamped) => stamped.created,
+        None if is_abandoned(entry) => 0,
+        // A new key whose caller is about to claim it: the youngest of all.
+        None => u64::MAX,
+    }
+}
+
+/// An entry without a value that no caller is using: a failed or removed creation's
+/// leftover. Callers reach a control only through the map under a shard lock, and the
+/// sweeps run under the shard's write lock, so a count of one is stable there.
+fn is_abandoned<V>(entry: &Entry<V>) -> bool {
+    entry.value.is_none() && Arc::strong_count(&entry.control) == 1
 }
 
 /// One key's value inside the map, seen by its slot. Reads and writes only touch the

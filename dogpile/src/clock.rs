@@ -42,6 +42,22 @@ pub trait Clock: Send + Sync + 'static {
 
 /// The default clock: [`Instant::now`], measured from a process-wide origin.
 ///
+/// # Precision on the hit path
+///
+/// Reading [`Instant`] costs about as much as the rest of a cache hit, so a
+/// [`Cache`](crate::Cache) using this clock (the default) checks freshness on a hit
+/// against a *coarse* reading of it instead: a process-wide atomic that one background
+/// thread, `dogpile-clock`, sets from `Instant` every millisecond. That thread starts on
+/// the first such hit and lives as long as the process.
+///
+/// The coarse reading is never ahead of `Instant`, only behind it by up to about a
+/// millisecond (more if that thread is starved of CPU), so a value may be served as
+/// fresh for that much longer than its ttl; it is never judged stale early. Every other
+/// decision (a stale value's refresh claim, the creation stamp, `max_stale`) reads
+/// `Instant` itself, and a cache whose ttl is under 50 ms reads `Instant` on hits too.
+/// Clocks given through [`CacheBuilder::clock`](crate::CacheBuilder::clock) are
+/// always read directly.
+///
 /// # Example
 ///
 /// ```
@@ -58,6 +74,55 @@ impl Clock for SystemClock {
     fn now(&self) -> Duration {
         static ORIGIN: OnceLock<Instant> = OnceLock::new();
         ORIGIN.get_or_init(Instant::now).elapsed()
+    }
+}
+
+/// The coarse reading of [`SystemClock`] for the hit path; see
+/// [its docs](SystemClock#precision-on-the-hit-path).
+#[cfg(not(loom))]
+mod coarse {
+    use super::{to_nanos, Clock, SystemClock};
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::sync::Once;
+    use std::time::Duration;
+
+    /// How often the ticker thread refreshes the reading.
+    const TICK: Duration = Duration::from_millis(1);
+
+    /// Nanoseconds of `SystemClock`, at most about one tick old; 0 until the ticker runs.
+    static NOW: AtomicU64 = AtomicU64::new(0);
+
+    fn precise() -> u64 {
+        // Never 0, which means "no ticker".
+        to_nanos(SystemClock.now()).max(1)
+    }
+
+    /// One relaxed load once the ticker runs; `SystemClock` itself if it cannot run.
+    #[inline]
+    pub(super) fn now_nanos() -> u64 {
+        match NOW.load(Relaxed) {
+            0 => start(),
+            now => now,
+        }
+    }
+
+    #[cold]
+    fn start() -> u64 {
+        static START: Once = Once::new();
+        START.call_once(|| {
+            NOW.store(precise(), Relaxed);
+            let ticker = std::thread::Builder::new()
+                .name("dogpile-clock".into())
+                .spawn(|| loop {
+                    std::thread::sleep(TICK);
+                    // fetch_max: the reading never goes backwards.
+                    NOW.fetch_max(precise(), Relaxed);
+                });
+            if ticker.is_err() {
+                NOW.store(0, Relaxed); // no thread: read the precise clock every time
+            }
+        });
+        precise()
     }
 }
 
@@ -105,7 +170,13 @@ impl ManualClock {
     /// assert_eq!(clock.now() - before, Duration::from_millis(5));
     /// ```
     pub fn advance(&self, by: Duration) {
-        self.nanos.fetch_add(to_nanos(by), Ordering::SeqCst);
+        // Saturating: a huge step (`Duration::MAX`) must not wrap time backwards.
+        let by = to_nanos(by);
+        let _ = self
+            .nanos
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_add(by))
+            });
     }
 }
 
@@ -129,6 +200,11 @@ impl fmt::Debug for ManualClock {
     }
 }
 
+/// Below this ttl a fresh hit reads the precise clock: a millisecond of coarseness
+/// would be a noticeable share of the value's life.
+#[cfg(not(loom))]
+const COARSE_MIN_TTL_NANOS: u64 = 50_000_000;
+
 /// Nanoseconds, saturating at `u64::MAX` (about 584 years).
 pub(crate) fn to_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -151,6 +227,19 @@ impl ClockHandle {
         match self {
             ClockHandle::System => to_nanos(SystemClock.now()),
             ClockHandle::Custom(clock) => to_nanos(clock.now()),
+        }
+    }
+
+    /// The reading a fresh-hit check uses for a value that lives `ttl` nanoseconds:
+    /// the coarse system clock when the ttl is long enough for its precision (never
+    /// ahead of [`now_nanos`](Self::now_nanos), so it never makes a value stale early).
+    #[inline]
+    #[cfg_attr(loom, allow(unused_variables))]
+    pub(crate) fn hit_now_nanos(&self, ttl: u64) -> u64 {
+        match self {
+            #[cfg(not(loom))]
+            ClockHandle::System if ttl >= COARSE_MIN_TTL_NANOS => coarse::now_nanos(),
+            _ => self.now_nanos(),
         }
     }
 }
