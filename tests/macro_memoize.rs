@@ -1,13 +1,17 @@
 //! End-to-end: what `#[dogpile]` fns do at run time, over the real runtime.
 //!
-//! Time-dependent cases use a short real `ttl` and sleep *past* it, so they only rely on
-//! "at least this much time went by", never on "at most". The concurrency-heavy cases
-//! with a manual clock live with the runtime's tests.
+//! Time-dependent cases give their fn a `dogpile::ManualClock` (`clock = CLOCK.clone()`)
+//! and advance it: time passes only when the test says so, never by sleeping. Each such
+//! fn has its own clock, since the tests of this file run in parallel. Every wait on
+//! another thread is bounded (`common`).
 
-use dogpile::dogpile;
+mod common;
+
+use common::{join_all, Gate};
+use dogpile::{dogpile, ManualClock};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::Arc;
-use std::thread::sleep;
+use std::sync::{Arc, LazyLock};
+use std::thread;
 use std::time::{Duration, Instant};
 
 #[dogpile(ttl = "1h")]
@@ -200,9 +204,12 @@ fn ignored_and_mut_arguments() {
 }
 
 static DOWN: AtomicU64 = AtomicU64::new(0);
+static FLAKY_CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
+static FLAKY_RUNS: AtomicUsize = AtomicUsize::new(0);
 
-#[dogpile(ttl = "30ms", stale_if_error)]
+#[dogpile(ttl = "10s", stale_if_error, clock = FLAKY_CLOCK.clone())]
 fn flaky(id: u32) -> Result<String, String> {
+    FLAKY_RUNS.fetch_add(1, SeqCst);
     match DOWN.load(SeqCst) {
         0 => Ok(format!("{id}: good")),
         _ => Err("down".into()),
@@ -213,23 +220,105 @@ fn flaky(id: u32) -> Result<String, String> {
 fn stale_if_error_serves_the_stale_value() {
     assert_eq!(flaky(1).unwrap(), "1: good");
     DOWN.store(1, SeqCst);
-    sleep(Duration::from_millis(60)); // past the ttl: the next call refreshes, and fails
+    FLAKY_CLOCK.advance(Duration::from_secs(10)); // stale: the next call refreshes, and fails
+    assert_eq!(
+        flaky(1).unwrap(),
+        "1: good",
+        "the stale value instead of the error"
+    );
+    let stats = FLAKY.stats();
+    assert_eq!((stats.stale_hits, stats.failures), (1, 1), "{stats:?}");
+    // Nothing was stored: the value is still stale, and the next call retries.
+    DOWN.store(0, SeqCst);
+    FLAKY_CLOCK.advance(Duration::from_secs(1));
     assert_eq!(flaky(1).unwrap(), "1: good");
+    let stats = FLAKY.stats();
+    assert_eq!((stats.stale_hits, stats.failures), (2, 1), "{stats:?}");
+    // That refresh succeeded: the value is fresh again, the body doesn't run.
+    DOWN.store(1, SeqCst);
+    assert_eq!(FLAKY_RUNS.load(SeqCst), 3);
+    assert_eq!(flaky(1).unwrap(), "1: good");
+    assert_eq!(FLAKY_RUNS.load(SeqCst), 3, "a fresh hit");
     // A cold key has nothing stale to serve.
     assert_eq!(flaky(2), Err("down".into()));
 }
 
 static GEN_COUNTER: AtomicU64 = AtomicU64::new(0);
+static GEN_CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
 
-#[dogpile(ttl = "20ms", max_stale = "20ms")]
+#[dogpile(ttl = "20s", max_stale = "20s", clock = GEN_CLOCK.clone())]
 fn generation(id: u32) -> (u32, u64) {
     (id, GEN_COUNTER.fetch_add(1, SeqCst))
 }
 
 #[test]
 fn max_stale_bounds_staleness() {
+    // Within ttl + max_stale a stale value is refreshed like any other (a stale hit).
     assert_eq!(generation(1), (1, 0));
-    sleep(Duration::from_millis(100)); // past ttl + max_stale: the value is not served
+    GEN_CLOCK.advance(Duration::from_secs(40) - Duration::from_nanos(1));
     assert_eq!(generation(1), (1, 1));
-    assert_eq!(GENERATION.stats().misses, 2);
+    let stats = GENERATION.stats();
+    assert_eq!((stats.misses, stats.stale_hits), (1, 1), "{stats:?}");
+    // At ttl + max_stale it is not served: the key is cold again (a miss).
+    GEN_CLOCK.advance(Duration::from_secs(40));
+    assert_eq!(generation(1), (1, 2));
+    let stats = GENERATION.stats();
+    assert_eq!((stats.misses, stats.stale_hits), (2, 1), "{stats:?}");
+}
+
+static QUOTE_CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
+static QUOTE_CALLS: AtomicUsize = AtomicUsize::new(0);
+static QUOTE_GATE: LazyLock<Gate> = LazyLock::new(Gate::new);
+
+/// A slow refresh: every run after the first blocks until the test opens the gate.
+#[dogpile(ttl = "10s", clock = QUOTE_CLOCK.clone())]
+fn stock_quote(symbol: &str) -> Arc<String> {
+    let call = QUOTE_CALLS.fetch_add(1, SeqCst) + 1;
+    if call > 1 {
+        QUOTE_GATE.wait();
+    }
+    Arc::new(format!("{symbol} v{call}"))
+}
+
+/// The headline, through the generated wrapper: 16 threads on one stale key while the
+/// refresh is slow. The body runs once; the 15 other callers return the stale value
+/// without waiting for it (they all return while the body is still blocked).
+#[test]
+fn sixteen_callers_on_a_stale_key_one_body_call_fifteen_stale_at_once() {
+    assert_eq!(*stock_quote("ACME"), "ACME v1");
+    QUOTE_CLOCK.advance(Duration::from_secs(10));
+    let handles: Vec<_> = (0..16)
+        .map(|_| {
+            thread::spawn(|| {
+                let value = stock_quote("ACME");
+                (value, QUOTE_GATE.is_open())
+            })
+        })
+        .collect();
+    // The gate opens only once 15 callers have returned: none of them waited for the
+    // body, which is blocked on it.
+    common::eventually("15 callers returned while the refresh is blocked", || {
+        handles.iter().filter(|h| h.is_finished()).count() == 15
+    });
+    assert_eq!(QUOTE_CALLS.load(SeqCst), 2, "one body call for the refresh");
+    QUOTE_GATE.open();
+    let results: Vec<_> = join_all(handles)
+        .into_iter()
+        .map(|r| r.expect("caller panicked"))
+        .collect();
+    let stale_without_waiting = results
+        .iter()
+        .filter(|(v, opened)| **v == "ACME v1" && !opened)
+        .count();
+    assert_eq!(stale_without_waiting, 15);
+    assert_eq!(results.iter().filter(|(v, _)| **v == "ACME v2").count(), 1);
+    assert_eq!(QUOTE_CALLS.load(SeqCst), 2, "still one body call");
+    let stats = STOCK_QUOTE.stats();
+    assert_eq!(
+        (stats.stale_hits, stats.refreshes, stats.waits),
+        (16, 1, 0),
+        "{stats:?}"
+    );
+    assert_eq!(*stock_quote("ACME"), "ACME v2", "the new value is fresh");
+    assert_eq!(QUOTE_CALLS.load(SeqCst), 2, "a fresh hit runs no body");
 }

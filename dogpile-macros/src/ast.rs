@@ -3,10 +3,12 @@
 //! `validate` builds and `expand` turns into code.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::ToTokens;
 use std::time::Duration;
 use syn::ext::IdentExt;
+use syn::parse::discouraged::Speculative;
 use syn::parse::{Parse, ParseStream};
-use syn::{Attribute, Block, Ident, Path, Signature, Token, Type, Visibility};
+use syn::{Attribute, Block, Expr, Ident, Path, Signature, Token, Type, Visibility};
 
 /// `#[dogpile(<options>)]`: comma-separated `key` or `key = value` entries.
 ///
@@ -24,7 +26,8 @@ pub struct RawOption {
     pub value: Option<RawValue>,
 }
 
-/// The `= value` part of an option: every token up to the next top-level comma.
+/// The `= value` part of an option: every token up to the next top-level comma, or for
+/// `clock`, a whole Rust expression (which may hold commas, as in `make::<A, B>()`).
 pub struct RawValue {
     pub eq: Token![=],
     pub tokens: TokenStream,
@@ -43,6 +46,17 @@ impl Parse for AttrArgs {
             let value = if input.peek(Token![=]) {
                 let eq: Token![=] = input.parse()?;
                 let mut tokens = TokenStream::new();
+                if key.unraw() == "clock" {
+                    // An expression may hold commas outside any group (turbofish generics,
+                    // closure parameters): take a whole one if it ends the option.
+                    let fork = input.fork();
+                    if let Ok(expr) = fork.parse::<Expr>() {
+                        if fork.is_empty() || fork.peek(Token![,]) {
+                            input.advance_to(&fork);
+                            tokens = expr.into_token_stream();
+                        }
+                    }
+                }
                 while !input.is_empty() && !input.peek(Token![,]) {
                     tokens.extend([input.parse::<TokenTree>()?]);
                 }
@@ -90,6 +104,9 @@ pub struct Options {
     pub name: Option<Ident>,
     /// The runtime crate's path: `::dogpile` unless `crate = path`.
     pub krate: Path,
+    /// `clock = EXPR`: the cache's `dogpile::Clock`, evaluated once when the `static`
+    /// initializes. `None`: the system clock.
+    pub clock: Option<Expr>,
 }
 
 /// The checked function.

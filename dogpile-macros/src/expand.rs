@@ -216,6 +216,7 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         quote!(.max_stale(#d))
     });
     let sync_readers_call = sync_readers.then(|| quote!(.sync_readers()));
+    let clock = options.clock.as_ref().map(|expr| quote!(.clock(#expr)));
 
     let wrapper_attrs = &func.attrs;
     let fn_attrs: Vec<_> = func.attrs.iter().filter(|a| for_companion_fn(a)).collect();
@@ -261,6 +262,7 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
                     #stale_if_error
                     #max_stale
                     #sync_readers_call
+                    #clock
                     .build()
             });
     }

@@ -14,6 +14,8 @@ mod expand;
 mod validate;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 
 /// Memoizes a function over a `dogpile::Cache`: a stampede-proof, per-arguments cache.
@@ -50,9 +52,43 @@ mod tests;
 /// | `sync_readers` | The wrapper returns `dogpile::ReadGuard<T>` instead of `T` (`Result<ReadGuard<T>, E>` for `Result` fns), and a new value is published only once every guard on the old one is dropped. |
 /// | `name = PAGES` | The name of the generated `static` cache handle. Default: the fn name in SCREAMING_SNAKE_CASE. |
 /// | `crate = path` | Where the runtime is, for a renamed or re-exported dependency. Default: `::dogpile`. |
+/// | `clock = EXPR` | The cache's time source: any expression whose type implements `dogpile::Clock`, evaluated once, when the `static` cache is first used. Default: the system clock. See [Testing](#testing). |
 ///
 /// `sync_readers` and `background` can't be combined, and `sync_readers` can't be used on
 /// an `async fn` (a guard held across `.await` would stall every refresh).
+///
+/// # Testing
+///
+/// Give the fn a `dogpile::ManualClock` with `clock = ..` and its tests decide when time
+/// passes: no sleeps, no flaky timing. Clones of a `ManualClock` share one time, so keep
+/// one in a `static` and hand the cache a clone:
+///
+/// ```
+/// use dogpile::{dogpile, ManualClock};
+/// use std::sync::LazyLock;
+/// use std::time::Duration;
+///
+/// static CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
+///
+/// #[dogpile(ttl = "10s", clock = CLOCK.clone())]
+/// fn price(item: &str) -> u64 {
+///     item.len() as u64 // a slow lookup in real life
+/// }
+///
+/// assert_eq!(price("tea"), 3);              // cold: runs the body
+/// CLOCK.advance(Duration::from_secs(9));
+/// assert_eq!(price("tea"), 3);              // fresh: a hit
+/// CLOCK.advance(Duration::from_secs(1));    // 10s old: stale
+/// assert_eq!(price("tea"), 3);              // this caller refreshes
+/// assert_eq!(PRICE.stats().refreshes, 1);
+/// ```
+///
+/// The expression is evaluated in the fn's module, inside the initializer of the
+/// generated `static`, so it can name other `static`s and call functions but not the
+/// fn's arguments. A type that doesn't implement `Clock` is a compile error at the
+/// expression. To use a manual clock only in a crate's unit tests, write the attribute
+/// twice, under `#[cfg_attr(test, dogpile(.., clock = CLOCK.clone()))]` and
+/// `#[cfg_attr(not(test), dogpile(..))]`.
 ///
 /// # What is generated
 ///

@@ -258,6 +258,76 @@ fn screaming() {
 }
 
 #[test]
+fn clock_option() {
+    let item = || {
+        quote!(
+            fn f(x: u32) -> u32 {
+                x
+            }
+        )
+    };
+    // Any expression, evaluated in the `static`'s initializer and handed to the builder.
+    let out = expanded(quote!(ttl = "1s", clock = CLOCK.clone()), item());
+    assert_contains(
+        &out,
+        ". ttl (:: dogpile :: __private :: Duration :: new (1 , 0)) . clock (CLOCK . clone ()) . build ()",
+    );
+    // Commas outside any group (turbofish, closure parameters) stay in the expression,
+    // and options after it still parse.
+    let args = quote!(ttl = "1s", clock = make::<A, B>(|a, b| a + b), capacity = 3);
+    let item_fn = syn::parse2(item()).unwrap();
+    let (options, _) = validate(
+        syn::parse2::<AttrArgs>(args.clone()),
+        item_fn,
+        Span::call_site(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let clock = options.clock.expect("clock given");
+    assert_eq!(
+        squash(&quote!(#clock).to_string()),
+        squash("make :: < A , B > (| a , b | a + b)")
+    );
+    assert_eq!(options.capacity, Some(3));
+    assert_contains(
+        &expanded(args, item()),
+        ". capacity (3) . clock (make :: < A , B > (| a , b | a + b)) . build ()",
+    );
+    // Without it: no `.clock(..)`, the system clock.
+    assert!(!expanded(quote!(ttl = "1s"), item()).contains(".clock("));
+
+    assert_error(
+        quote!(ttl = "1s", clock = A, clock = B),
+        item(),
+        &["`clock` is given more than once"],
+    );
+    assert_error(
+        quote!(ttl = "1s", clock),
+        item(),
+        &["`clock` needs a value"],
+    );
+    assert_error(
+        quote!(ttl = "1s", clock = "manual"),
+        item(),
+        &["not a string", "dogpile::Clock"],
+    );
+    assert_error(
+        quote!(ttl = "1s", clock = a b),
+        item(),
+        &["`clock` takes an expression"],
+    );
+    assert_error(
+        quote!(ttl = "1s", clock =),
+        item(),
+        &["expected a value after `clock =`"],
+    );
+    assert_error(
+        quote!(ttl = "1s", clocks = C),
+        item(),
+        &["did you mean `clock`?"],
+    );
+}
+
+#[test]
 fn option_errors() {
     let f = || {
         quote!(
@@ -693,6 +763,9 @@ fn never_panics() {
         "#ttl".parse().unwrap(),
         quote!(ttl = -1),
         quote!(ttl = b"1s", max_stale = 1.5),
+        quote!(ttl = "1s", clock = C::<A, B>::new(), clock),
+        quote!(ttl = "1s", clock = |a, b| a, background),
+        quote!(ttl = "1s", clock = if x { y } else { z } w),
     ];
     let items: Vec<TokenStream> = vec![
         quote!(

@@ -21,6 +21,7 @@ pub const OPTIONS: &[&str] = &[
     "max_stale",
     "name",
     "crate",
+    "clock",
 ];
 
 /// Names other caches use for the ttl: reported with a hint instead of as missing `ttl`.
@@ -109,6 +110,7 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
     let mut max_stale = None;
     let mut name = None;
     let mut krate = None;
+    let mut clock = None;
 
     for option in args.options {
         let key = option.key.to_string();
@@ -132,6 +134,7 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
             "capacity" => positive_int(&key, &option).map(|n| capacity = Some(n)),
             "name" => ident(&key, &option).map(|i| name = Some(i)),
             "crate" => path(&key, &option).map(|p| krate = Some(p)),
+            "clock" => expr(&key, &option).map(|e| clock = Some(e)),
             _ => {
                 // A misspelt ttl: don't also report it missing.
                 ttl_given |= TTL_ALIASES.contains(&key.as_str());
@@ -165,6 +168,7 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
         max_stale,
         name,
         krate: krate.unwrap_or_else(|| syn::parse_quote!(::dogpile)),
+        clock,
     })
 }
 
@@ -334,6 +338,39 @@ fn path(key: &str, option: &RawOption) -> syn::Result<syn::Path> {
         syn::Error::new_spanned(
             tokens,
             format!("`{key}` takes the path of the `dogpile` crate, as in `{key} = ::my_dogpile`"),
+        )
+    })
+}
+
+/// `clock = EXPR`: any expression; rustc checks that its type implements `Clock`.
+fn expr(key: &str, option: &RawOption) -> syn::Result<syn::Expr> {
+    let example = "`clock = CLOCK.clone()`, with `static CLOCK: LazyLock<dogpile::ManualClock>`";
+    let Some(value) = &option.value else {
+        return Err(syn::Error::new(
+            option.key.span(),
+            format!(
+                "`{key}` needs a value: an expression whose type implements `dogpile::Clock`, \
+                 as in {example}"
+            ),
+        ));
+    };
+    let tokens = &value.tokens;
+    if let Ok(Lit::Str(s)) = syn::parse2::<Lit>(tokens.clone()) {
+        return Err(syn::Error::new(
+            s.span(),
+            format!(
+                "`{key}` takes an expression whose type implements `dogpile::Clock`, not a \
+                 string, as in {example}"
+            ),
+        ));
+    }
+    syn::parse2::<syn::Expr>(tokens.clone()).map_err(|e| {
+        syn::Error::new_spanned(
+            tokens,
+            format!(
+                "`{key}` takes an expression whose type implements `dogpile::Clock`, as in \
+                 {example} ({e})"
+            ),
         )
     })
 }

@@ -35,6 +35,11 @@ use std::time::{Duration, Instant};
 ///     .build();
 /// assert_eq!(cache.get_with(1, || 10), 10);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `dogpile::Clock`",
+    label = "expected a clock here",
+    note = "use `dogpile::ManualClock` (tests) or `dogpile::SystemClock`, or implement `dogpile::Clock` (`fn now(&self) -> Duration`, never going backwards)"
+)]
 pub trait Clock: Send + Sync + 'static {
     /// Time elapsed since this clock's fixed, arbitrary origin.
     fn now(&self) -> Duration;
