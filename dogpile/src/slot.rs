@@ -264,8 +264,13 @@ impl Control {
 
     fn notify(&self) {
         self.released.notify_all();
+        // Listeners register under the claim lock, before the state change we announce,
+        // so none is missed; skipping `notify` when there are none also spares the
+        // allocation event-listener makes on its first notify (one per cache entry).
         #[cfg(not(loom))]
-        self.released_async.notify(usize::MAX);
+        if self.released_async.total_listeners() > 0 {
+            self.released_async.notify(usize::MAX);
+        }
     }
 
     fn panic_if_reentered(self: &Arc<Self>) {
