@@ -10,6 +10,13 @@
 //! - `DashMap get+clone+Instant`: the floor with a per-entry `Instant` TTL check;
 //! - `DashMap<foldhash> get+clone`: the floor with the hasher dogpile's map uses.
 //!
+//! The `fresh_hit_async` group compares async hits: a `#[dogpile]` `async fn`,
+//! `Cache::get_with_async` and `moka::future::Cache::get_with`, beside the sync
+//! `Cache::get_with` and the floor. Each call's future is polled on the bench thread with
+//! a no-op waker until ready (a fresh hit is ready on its first poll), so the figure is
+//! the cost of the future itself, with no executor around it. The async herd, where
+//! async callers wait or not at expiry, is `examples/herd_async.rs`.
+//!
 //! Run (about three minutes on 2 cores):
 //!
 //! ```text
@@ -23,8 +30,11 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use dashmap::DashMap;
 use dogpile::{dogpile, Cache};
+use std::future::Future;
 use std::hint::black_box;
+use std::pin::pin;
 use std::sync::{Barrier, LazyLock};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// Long enough that nothing expires while a bench runs.
@@ -56,6 +66,11 @@ fn dogpile_cold(k: u64) -> u64 {
 
 #[dogpile(ttl = "1h")]
 fn dogpile_million(k: u64) -> u64 {
+    k.wrapping_mul(3)
+}
+
+#[dogpile(ttl = "1h")]
+async fn dogpile_async_u64(k: u64) -> u64 {
     k.wrapping_mul(3)
 }
 
@@ -276,6 +291,51 @@ fn fresh_hit(c: &mut Criterion) {
     }
 }
 
+/// Polls `f` on this thread with a no-op waker until it is ready: the smallest
+/// `block_on`. A fresh hit is ready on its first poll.
+fn poll_ready<F: Future>(f: F) -> F::Output {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut f = pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn fresh_hit_async(c: &mut Criterion) {
+    let maps = Maps::new().fill(0..KEYS);
+    let moka: moka::future::Cache<u64, u64> =
+        moka::future::Cache::builder().time_to_live(TTL).build();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for k in 0..KEYS {
+            dogpile_async_u64(k).await;
+            maps.dogpile.get_with_async(k, async move { 1 }).await;
+            moka.get_with(k, async move { 1 }).await;
+        }
+    });
+    let mut g = c.benchmark_group("fresh_hit_async_u64/1_thread");
+    g.throughput(Throughput::Elements(KEYS));
+    on_keys(&mut g, "dogpile #[dogpile] async fn", |k| {
+        poll_ready(dogpile_async_u64(k))
+    });
+    on_keys(&mut g, "dogpile Cache::get_with_async", |k| {
+        poll_ready(maps.dogpile.get_with_async(k, async move { k }))
+    });
+    on_keys(&mut g, "moka future get_with", |k| {
+        poll_ready(moka.get_with(k, async move { k }))
+    });
+    on_keys(&mut g, "dogpile Cache::get_with (sync)", |k| {
+        maps.dogpile.get_with(k, || unreachable!())
+    });
+    on_keys(&mut g, "DashMap get+clone", |k| *maps.dash.get(&k).unwrap());
+    g.finish();
+}
+
 fn fresh_hit_str(c: &mut Criterion) {
     let keys = str_keys();
     let maps = Maps::new().fill(keys.iter().cloned());
@@ -467,6 +527,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2));
-    targets = fresh_hit, fresh_hit_str, cold_miss, million_keys
+    targets = fresh_hit, fresh_hit_async, fresh_hit_str, cold_miss, million_keys
 }
 criterion_main!(benches);

@@ -10,9 +10,27 @@ use std::time::{Duration, Instant};
 /// Long enough for a loaded 2-core CI machine, short enough to fail fast on a hang.
 pub const BOUND: Duration = Duration::from_secs(20);
 
+/// How long one test binary may run before the watchdog ends it.
+pub const WATCHDOG: Duration = Duration::from_secs(240);
+
+/// Ends the whole test binary, failing, if it is still running after [`WATCHDOG`]: a
+/// hang on a test's own thread (outside [`bounded`]) must fail CI, not stall it. Every
+/// helper here starts it, so any test that coordinates threads is covered.
+pub fn watchdog() {
+    static START: std::sync::Once = std::sync::Once::new();
+    START.call_once(|| {
+        thread::spawn(|| {
+            thread::sleep(WATCHDOG);
+            eprintln!("watchdog: this test binary ran for {WATCHDOG:?}: a test hung");
+            std::process::exit(101);
+        });
+    });
+}
+
 /// Runs `f` on its own thread and returns its result, failing if it takes longer than
 /// [`BOUND`] (a hang) and re-raising its panic.
 pub fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    watchdog();
     let (tx, rx) = mpsc::channel();
     let handle = thread::spawn(move || {
         let out = f();
@@ -37,6 +55,7 @@ pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
 
 impl Gate {
     pub fn new() -> Self {
+        watchdog();
         Self::default()
     }
 
@@ -79,6 +98,7 @@ impl Counter {
 /// Polls `condition` until it holds, failing after [`BOUND`]. Used only to observe a
 /// state another thread reaches (e.g. "it is now blocked"), never as a timing assertion.
 pub fn eventually(what: &str, condition: impl Fn() -> bool) {
+    watchdog();
     let deadline = Instant::now() + BOUND;
     while !condition() {
         assert!(Instant::now() < deadline, "{what}: never happened (hang)");

@@ -1,0 +1,430 @@
+//! What the two herd demos share: the command line, the instrumented creator's
+//! bookkeeping, the measurement summary, the table, the histogram, the checks and the
+//! SVG chart. `examples/herd.rs` runs the scenario on threads, `examples/herd_async.rs`
+//! on tokio tasks; everything they report is computed and printed here, so the two
+//! tables read the same.
+
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------------
+// Settings
+
+pub struct Settings {
+    /// Threads (`herd`) or tasks (`herd_async`) hammering the key.
+    pub workers: usize,
+    pub run: Duration,
+    pub ttl: Duration,
+    pub create: Duration,
+    pub pause: Duration,
+    pub svg: Option<String>,
+}
+
+/// How a demo names its callers on the command line: `--threads` or `--tasks`.
+pub struct Cli {
+    pub program: &'static str,
+    pub workers_flag: &'static str,
+    pub workers: usize,
+    pub pause: Duration,
+}
+
+impl Settings {
+    pub fn from_args(cli: &Cli) -> Result<Self, String> {
+        let mut s = Settings {
+            workers: cli.workers,
+            run: Duration::from_secs(2),
+            ttl: Duration::from_millis(100),
+            create: Duration::from_millis(20),
+            pause: cli.pause,
+            svg: None,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(flag) = args.next() {
+            let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+            let number = |v: String| v.parse::<u64>().map_err(|e| format!("{flag}: {e}"));
+            match flag.as_str() {
+                f if f == cli.workers_flag => s.workers = number(value()?)?.max(1) as usize,
+                "--secs" => {
+                    s.run = Duration::from_secs_f64(value()?.parse().map_err(|e| format!("{e}"))?)
+                }
+                "--ttl-ms" => s.ttl = Duration::from_millis(number(value()?)?.max(1)),
+                "--create-ms" => s.create = Duration::from_millis(number(value()?)?),
+                "--pause-us" => s.pause = Duration::from_micros(number(value()?)?),
+                "--svg" => s.svg = Some(value()?),
+                "-h" | "--help" => {
+                    return Err(format!(
+                        "usage: {} [{} N] [--secs S] [--ttl-ms T] [--create-ms C] \
+                                [--pause-us P] [--svg PATH]",
+                        cli.program, cli.workers_flag
+                    ))
+                }
+                other => return Err(format!("unknown option {other}; try --help")),
+            }
+        }
+        Ok(s)
+    }
+
+    /// Parses the command line, or prints the problem and exits.
+    pub fn from_args_or_exit(cli: &Cli) -> Self {
+        match Settings::from_args(cli) {
+            Ok(s) => s,
+            Err(message) => {
+                eprintln!("{message}");
+                std::process::exit(2);
+            }
+        }
+    }
+
+    /// "50µs pause", or `zero` when there is no pause.
+    pub fn pause_label(&self, zero: &str) -> String {
+        if self.pause.is_zero() {
+            zero.to_string()
+        } else {
+            format!("{:?} pause", self.pause)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The creator's bookkeeping
+
+/// Counts one implementation's creator runs and when each finished. The demos wrap it
+/// in their own slow creator (a thread sleep, or an async sleep).
+pub struct Probe {
+    calls: AtomicU64,
+    finished: Mutex<Vec<Instant>>,
+    create: AtomicU64, // nanoseconds the creator sleeps
+}
+
+impl Probe {
+    pub const fn new() -> Self {
+        Probe {
+            calls: AtomicU64::new(0),
+            finished: Mutex::new(Vec::new()),
+            create: AtomicU64::new(0),
+        }
+    }
+
+    /// A creator starts: counts it, returns its number and how long it must sleep.
+    pub fn begin(&self) -> (u64, Duration) {
+        let n = self.calls.fetch_add(1, SeqCst);
+        (n, Duration::from_nanos(self.create.load(SeqCst)))
+    }
+
+    /// A creator finished: records when.
+    pub fn end(&self) {
+        self.finished.lock().unwrap().push(Instant::now());
+    }
+
+    /// Sets how long the creator sleeps, and returns the creator calls so far.
+    pub fn arm(&self, create: Duration) -> u64 {
+        self.create.store(create.as_nanos() as u64, SeqCst);
+        self.calls.load(SeqCst)
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.calls.load(SeqCst)
+    }
+
+    pub fn finished(&self) -> Vec<Instant> {
+        self.finished.lock().unwrap().clone()
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// One implementation's run, summarised
+
+/// Which of the issue's checks applies to an implementation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Dogpile refreshing inline: creator calls = expiries ±1, blocked ≤ creator calls.
+    Refresh,
+    /// Dogpile refreshing in the background: no blocked call after the cold start.
+    Background,
+    /// A peer: no check, just the figures.
+    None,
+}
+
+pub struct Outcome {
+    pub name: &'static str,
+    pub check: Check,
+    /// Every call's latency in nanoseconds, sorted.
+    pub latencies: Vec<u64>,
+    pub creator_calls: u64,
+    pub expiries: u64,
+}
+
+impl Outcome {
+    /// Summarises a run over `[start, end]` whose creator calls began at `primed`.
+    pub fn new(
+        name: &'static str,
+        check: Check,
+        probe: &Probe,
+        primed: u64,
+        mut latencies: Vec<u64>,
+        (start, end): (Instant, Instant),
+        ttl: Duration,
+    ) -> Self {
+        latencies.sort_unstable();
+        Outcome {
+            name,
+            check,
+            latencies,
+            creator_calls: probe.calls() - primed,
+            expiries: expiries(&probe.finished(), start, end, ttl),
+        }
+    }
+
+    pub fn blocked(&self) -> usize {
+        self.latencies.len() - self.latencies.partition_point(|&l| l <= 1_000_000)
+    }
+
+    fn quantile(&self, q: f64) -> u64 {
+        let i = ((self.latencies.len() as f64 - 1.0) * q).round() as usize;
+        self.latencies.get(i).copied().unwrap_or(0)
+    }
+}
+
+/// How many times the value's ttl ran out during `[start, end]`. Creations that finish
+/// within ttl/2 of each other make one value (several callers recomputing the same
+/// expiry, as `cached` does); that value expires `ttl` after the last of them.
+fn expiries(finished: &[Instant], start: Instant, end: Instant, ttl: Duration) -> u64 {
+    let mut finished = finished.to_vec();
+    finished.sort();
+    let mut values: Vec<(Instant, Instant)> = Vec::new(); // (first, last) creation
+    for t in finished {
+        match values.last_mut() {
+            Some((first, last)) if t.duration_since(*first) < ttl / 2 => *last = t,
+            _ => values.push((t, t)),
+        }
+    }
+    values
+        .iter()
+        .filter(|(_, created)| {
+            let expiry = *created + ttl;
+            expiry >= start && expiry <= end
+        })
+        .count() as u64
+}
+
+// ---------------------------------------------------------------------------------
+// Output
+
+pub fn fmt_ns(ns: u64) -> String {
+    match ns {
+        0..=999 => format!("{ns} ns"),
+        1_000..=999_999 => format!("{:.1} µs", ns as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.1} ms", ns as f64 / 1e6),
+        _ => format!("{:.2} s", ns as f64 / 1e9),
+    }
+}
+
+/// The side-by-side table under a one-line description of the scenario.
+pub fn print_table(outcomes: &[Outcome], scenario: &str) {
+    println!("\n{scenario}\n");
+    println!(
+        "{:<20} {:>9} {:>9} {:>8} {:>14} {:>9} {:>9} {:>9}",
+        "implementation", "calls", "creator", "expiries", "blocked >1ms", "p50", "p99", "max"
+    );
+    println!("{}", "-".repeat(95));
+    for o in outcomes {
+        println!(
+            "{:<20} {:>9} {:>9} {:>8} {:>14} {:>9} {:>9} {:>9}",
+            o.name,
+            o.latencies.len(),
+            o.creator_calls,
+            o.expiries,
+            o.blocked(),
+            fmt_ns(o.quantile(0.5)),
+            fmt_ns(o.quantile(0.99)),
+            fmt_ns(o.latencies.last().copied().unwrap_or(0)),
+        );
+    }
+}
+
+/// Decade buckets from "under 1 µs" to "100 ms and more".
+const BUCKETS: [(&str, u64); 7] = [
+    ("< 1µs", 1_000),
+    ("1-10µs", 10_000),
+    ("10-100µs", 100_000),
+    ("0.1-1ms", 1_000_000),
+    ("1-10ms", 10_000_000),
+    ("10-100ms", 100_000_000),
+    (">= 100ms", u64::MAX),
+];
+
+fn bucket_counts(o: &Outcome) -> Vec<usize> {
+    let mut below = 0;
+    BUCKETS
+        .iter()
+        .map(|&(_, upper)| {
+            let upto = o.latencies.partition_point(|&l| l < upper);
+            let n = upto - below;
+            below = upto;
+            n
+        })
+        .collect()
+}
+
+pub fn print_histogram(outcomes: &[Outcome]) {
+    const WIDTH: usize = 9;
+    println!("\nlatency histogram: calls per bucket (bar length is log-scaled)\n");
+    print!("{:<10}", "");
+    for o in outcomes {
+        print!(" {:<19}", o.name);
+    }
+    println!();
+    let counts: Vec<Vec<usize>> = outcomes.iter().map(bucket_counts).collect();
+    let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+    for (b, (label, _)) in BUCKETS.iter().enumerate() {
+        print!("{label:<10}");
+        for c in &counts {
+            let n = c[b];
+            let len = if n == 0 {
+                0
+            } else {
+                (((n as f64).ln_1p() / max.ln_1p()) * WIDTH as f64)
+                    .ceil()
+                    .max(1.0) as usize
+            };
+            print!(" {:<width$} {:>8}", "█".repeat(len), n, width = WIDTH + 1);
+        }
+        println!();
+    }
+}
+
+/// The issue's checks, one line per dogpile implementation.
+pub fn print_checks(outcomes: &[Outcome]) {
+    println!();
+    for o in outcomes {
+        let line = match o.check {
+            Check::Refresh => {
+                let equal = o.creator_calls.abs_diff(o.expiries) <= 1;
+                let bounded = o.blocked() as u64 <= o.creator_calls;
+                format!(
+                        "{}: creator calls {} vs expiries {} (must be equal ±1): {}; blocked {} ≤ creator calls {}: {}",
+                        o.name,
+                        o.creator_calls,
+                        o.expiries,
+                        verdict(equal),
+                        o.blocked(),
+                        o.creator_calls,
+                        verdict(bounded),
+                )
+            }
+            Check::Background => format!(
+                "{}: blocked {} (must be 0): {}; creator calls {} vs expiries {}",
+                o.name,
+                o.blocked(),
+                verdict(o.blocked() == 0),
+                o.creator_calls,
+                o.expiries,
+            ),
+            Check::None => continue,
+        };
+        println!("{line}");
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "NOT MET"
+    }
+}
+
+/// One color per implementation, in `outcomes` order.
+const COLORS: [plotters::style::RGBColor; 5] = [
+    plotters::style::RGBColor(214, 39, 40),   // dogpile: red
+    plotters::style::RGBColor(44, 160, 44),   // dogpile background: green
+    plotters::style::RGBColor(255, 127, 14),  // moka: orange
+    plotters::style::RGBColor(31, 119, 180),  // cached: blue
+    plotters::style::RGBColor(148, 103, 189), // cached by_key: purple
+];
+
+/// Writes the latency chart to `path` (if one was asked for), or exits on failure.
+pub fn write_svg_or_exit(outcomes: &[Outcome], s: &Settings, caption: &str) {
+    let Some(path) = &s.svg else { return };
+    match write_svg(path, outcomes, caption) {
+        Ok(()) => println!("\nwrote {path}"),
+        Err(e) => {
+            eprintln!("could not write {path}: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn write_svg(
+    path: &str,
+    outcomes: &[Outcome],
+    caption: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+
+    // Four buckets per decade, 10 ns to 1 s.
+    let edges: Vec<f64> = (0..=32)
+        .map(|i| 10.0 * 10f64.powf(f64::from(i) / 4.0))
+        .collect();
+    let series: Vec<Vec<(f64, f64)>> = outcomes
+        .iter()
+        .map(|o| {
+            edges
+                .windows(2)
+                .map(|w| {
+                    let lo = o.latencies.partition_point(|&l| (l as f64) < w[0]);
+                    let hi = o.latencies.partition_point(|&l| (l as f64) < w[1]);
+                    ((w[0] * w[1]).sqrt(), (hi - lo) as f64)
+                })
+                .collect()
+        })
+        .collect();
+    let top = series.iter().flatten().map(|p| p.1).fold(1.0, f64::max) * 3.0;
+    let floor = 0.5; // buckets with no calls sit on the floor
+
+    let root = SVGBackend::new(path, (960, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d((10f64..1e9).log_scale(), (floor..top).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("latency of one call")
+        .y_desc("calls")
+        .x_label_formatter(&|x| fmt_ns(*x as u64))
+        .y_label_formatter(&|y| {
+            if *y < 1.0 {
+                "0".into()
+            } else {
+                format!("{y:.0}")
+            }
+        })
+        .draw()?;
+    chart
+        .draw_series(LineSeries::new(
+            [(1e6, floor), (1e6, top)],
+            BLACK.stroke_width(2),
+        ))?
+        .label("1 ms: calls beyond this line were blocked")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], BLACK.stroke_width(2)));
+    for (i, (o, points)) in outcomes.iter().zip(&series).enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let points = points.iter().map(|&(x, y)| (x, y.max(floor)));
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(3)))?
+            .label(format!("{} ({} blocked)", o.name, o.blocked()))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], color.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
