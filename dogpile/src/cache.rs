@@ -607,8 +607,11 @@ where
     /// ```
     #[cfg(not(loom))]
     pub async fn get_with_async(&self, key: K, create: impl Future<Output = V>) -> V {
+        if let Some(value) = self.inner.fresh(&key) {
+            return value;
+        }
         let create = async { Ok::<V, Infallible>(create.await) };
-        match self.try_get_with_async(key, create).await {
+        match Box::pin(self.inner.get_async_slow(key, create)).await {
             Ok(value) => value,
             Err(never) => match never {},
         }
@@ -637,21 +640,9 @@ where
         if let Some(value) = self.inner.fresh(&key) {
             return Ok(value);
         }
-        let mut create = Some(create);
-        loop {
-            let Some(control) = self.inner.control_for(&key) else {
-                return take_creator(&mut create).await;
-            };
-            let store = EntryStore {
-                inner: &*self.inner,
-                key: key.clone(),
-                control: control.clone(),
-            };
-            match slot::get_async(&control, &store, &self.inner.env, &mut create).await {
-                Step::Done(result) => return result,
-                Step::Retired => continue,
-            }
-        }
+        // Boxed: the slow path's state (claim, listener, store) would otherwise make
+        // every caller's future several times larger, and a hit pays to move it.
+        Box::pin(self.inner.get_async_slow(key, create)).await
     }
 
     /// [`get_with_async`](Cache::get_with_async) with background refresh (R10) on a
@@ -906,34 +897,48 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let entry = self.map.get(key)?;
-        self.fresh_value(entry.value())
+        let now = self.hit_now()?;
+        let value = self.fresh_value(self.map.get(key)?.value(), now)?;
+        self.env.stats.hit();
+        Some(value)
     }
 
     /// The hit path by a borrowed key: hashed as the owned key would be, compared in
     /// place, so nothing is allocated.
     #[inline]
     fn fresh_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+        let now = self.hit_now()?;
         let hash = self.map.hash_usize(&key);
-        let shard = self.map.shards()[self.map.determine_shard(hash)].read();
-        let (_, entry) = shard.get(hash as u64, |(stored, _)| key.eq_key(stored))?;
-        self.fresh_value(entry.get())
+        let value = {
+            let shard = self.map.shards()[self.map.determine_shard(hash)].read();
+            let (_, entry) = shard.get(hash as u64, |(stored, _)| key.eq_key(stored))?;
+            self.fresh_value(entry.get(), now)?
+        };
+        self.env.stats.hit();
+        Some(value)
+    }
+
+    /// The clock reading a hit is judged by, taken before the shard lock so that the
+    /// lock is held only to compare and clone: under contention the lock word's cache
+    /// line moves between cores, and a shorter hold means fewer such moves. `None` in
+    /// reader-synchronised mode, where guards are handed out by the reader path only.
+    #[inline]
+    fn hit_now(&self) -> Option<u64> {
+        if self.sync_readers {
+            return None;
+        }
+        // The coarse clock for long ttls (see `SystemClock`): never ahead of the precise
+        // one, so a value it calls stale is stale for the slow path too.
+        Some(self.env.clock.hit_now_nanos(self.env.policy.ttl))
     }
 
     #[inline]
-    fn fresh_value(&self, entry: &Entry<V>) -> Option<V> {
-        if self.sync_readers {
-            return None; // guards are handed out by the reader path only
-        }
+    fn fresh_value(&self, entry: &Entry<V>, now: u64) -> Option<V> {
         let stamped = entry.value.as_ref()?;
-        let policy = &self.env.policy;
-        // The coarse clock for long ttls (see `SystemClock`): never ahead of the precise
-        // one, so a value it calls stale is stale for the slow path too.
-        if !policy.is_fresh(stamped, self.env.clock.hit_now_nanos(policy.ttl)) {
-            return None;
-        }
-        self.env.stats.hit();
-        Some(stamped.value.clone())
+        self.env
+            .policy
+            .is_fresh(stamped, now)
+            .then(|| stamped.value.clone())
     }
 
     fn get_slow<E>(&self, key: K, create: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
@@ -968,6 +973,34 @@ where
         });
         if dropped.is_some() {
             self.entries.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    #[cfg(not(loom))]
+    async fn get_async_slow<E>(
+        &self,
+        key: K,
+        create: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E> {
+        let mut create = Some(create);
+        loop {
+            let Some(control) = self.control_for(&key) else {
+                Counters::bump(&self.env.stats.misses);
+                return take_creator(&mut create).await;
+            };
+            let store = EntryStore {
+                inner: self,
+                key: key.clone(),
+                control: control.clone(),
+            };
+            match slot::get_async(&control, &store, &self.env, &mut create).await {
+                Step::Done(Err(error)) => {
+                    self.drop_if_empty(&key);
+                    return Err(error);
+                }
+                Step::Done(result) => return result,
+                Step::Retired => continue,
+            }
         }
     }
 
