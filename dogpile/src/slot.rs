@@ -701,39 +701,73 @@ where
     S::Value: Send + 'static,
     F: FnOnce() -> Result<S::Value, E> + Send + 'static,
 {
-    let (current, freshness) = look_up(&store, env);
-    match (current, freshness) {
-        (Some(stale), Some(Freshness::Stale)) => {
-            let claimed = control.try_claim();
-            if !matches!(claimed, TryClaim::Retired) {
-                // A retired pass is not counted: the caller starts over and counts there.
-                Arrival { counted: false }.record(env, freshness);
-            }
-            let claim = match claimed {
-                TryClaim::Busy => return Step::Done(Ok(stale.value)),
-                TryClaim::Retired => return Step::Retired,
-                TryClaim::Claimed(claim) => claim,
-            };
-            if let Some(fresh) = recheck(&store, env) {
-                return Step::Done(Ok(fresh));
-            }
-            let Some(create) = create.take() else {
-                return Step::Done(Ok(stale.value));
-            };
-            env.count(|s| &s.refreshes);
-            let task_env = env.clone();
-            let task = move || {
-                // The claim moves with the task: released when it ends, even by panic.
-                let _ = create_and_publish(&claim, &store, &task_env, create);
-            };
-            if let Err(error) = spawn(Box::new(task)) {
-                // The task (and with it the claim) is dropped: the next caller retries.
-                drop(error);
-            }
-            Step::Done(Ok(stale.value))
+    let (claim, stale) = match begin_background(control, &store, env) {
+        Background::Ordinary => return get(control, &store, env, || take_creator(create)()),
+        Background::Answered(step) => return step.map(Ok),
+        Background::Refresh { claim, stale } => (claim, stale),
+    };
+    let Some(create) = create.take() else {
+        return Step::Done(Ok(stale));
+    };
+    let task_env = env.clone();
+    let task = move || {
+        // The claim moves with the task: released when it ends, even by panic.
+        let _ = create_and_publish(&claim, &store, &task_env, create);
+    };
+    if let Err(error) = spawn(Box::new(task)) {
+        // The task (and with it the claim) is dropped: the next caller retries.
+        drop(error);
+    }
+    Step::Done(Ok(stale))
+}
+
+/// How a background call starts.
+enum Background<V> {
+    /// Not stale (fresh, cold or expired): served the ordinary way.
+    Ordinary,
+    /// Answered at once: someone else is refreshing, or someone just did, or retired.
+    Answered(Step<V>),
+    /// This call holds the refresh claim: the task gets it, the caller the stale value.
+    Refresh { claim: Claim, stale: V },
+}
+
+impl<V> Step<V> {
+    fn map<W>(self, f: impl FnOnce(V) -> W) -> Step<W> {
+        match self {
+            Step::Done(value) => Step::Done(f(value)),
+            Step::Retired => Step::Retired,
         }
-        // Fresh, cold or expired: nothing to do in the background.
-        _ => get(control, &store, env, || take_creator(create)()),
+    }
+}
+
+/// The look-up, claim and re-check of a background call (R10 + R3 + R4), shared by
+/// the thread and the async task versions.
+fn begin_background<S: Store>(
+    control: &Arc<Control>,
+    store: &S,
+    env: &Env,
+) -> Background<S::Value> {
+    let (current, freshness) = look_up(store, env);
+    let Some(stale) = current.filter(|_| freshness == Some(Freshness::Stale)) else {
+        return Background::Ordinary;
+    };
+    let claimed = control.try_claim();
+    if !matches!(claimed, TryClaim::Retired) {
+        // A retired pass is not counted: the caller starts over and counts there.
+        Arrival { counted: false }.record(env, freshness);
+    }
+    let claim = match claimed {
+        TryClaim::Busy => return Background::Answered(Step::Done(stale.value)),
+        TryClaim::Retired => return Background::Answered(Step::Retired),
+        TryClaim::Claimed(claim) => claim,
+    };
+    if let Some(fresh) = recheck(store, env) {
+        return Background::Answered(Step::Done(fresh));
+    }
+    env.count(|s| &s.refreshes);
+    Background::Refresh {
+        claim,
+        stale: stale.value,
     }
 }
 
@@ -816,34 +850,18 @@ where
     E: Send + 'static,
     F: std::future::Future<Output = Result<S::Value, E>> + Send + 'static,
 {
-    let (current, freshness) = look_up(&store, env);
-    match (current, freshness) {
-        (Some(stale), Some(Freshness::Stale)) => {
-            let claimed = control.try_claim();
-            if !matches!(claimed, TryClaim::Retired) {
-                // A retired pass is not counted: the caller starts over and counts there.
-                Arrival { counted: false }.record(env, freshness);
-            }
-            let claim = match claimed {
-                TryClaim::Busy => return Step::Done(Ok(stale.value)),
-                TryClaim::Retired => return Step::Retired,
-                TryClaim::Claimed(claim) => claim,
-            };
-            if let Some(fresh) = recheck(&store, env) {
-                return Step::Done(Ok(fresh));
-            }
-            let create = take_creator(create);
-            env.count(|s| &s.refreshes);
-            let task_env = env.clone();
-            // The claim moves into the task: dropping the task (runtime shut down)
-            // releases it.
-            spawn(Box::pin(async move {
-                let _ = create_and_publish_async(&claim, &store, &task_env, create).await;
-            }));
-            Step::Done(Ok(stale.value))
-        }
-        _ => get_async(control, &store, env, create).await,
-    }
+    let (claim, stale) = match begin_background(control, &store, env) {
+        Background::Ordinary => return get_async(control, &store, env, create).await,
+        Background::Answered(step) => return step.map(Ok),
+        Background::Refresh { claim, stale } => (claim, stale),
+    };
+    let create = take_creator(create);
+    let task_env = env.clone();
+    // The claim moves into the task: dropping the task (runtime shut down) releases it.
+    spawn(Box::pin(async move {
+        let _ = create_and_publish_async(&claim, &store, &task_env, create).await;
+    }));
+    Step::Done(Ok(stale))
 }
 
 #[cfg(not(loom))]
