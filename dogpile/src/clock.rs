@@ -50,9 +50,9 @@ pub trait Clock: Send + Sync + 'static {
 /// # Precision on the hit path
 ///
 /// Reading [`Instant`] costs about as much as the rest of a cache hit, so a
-/// [`Cache`](crate::Cache) using this clock (the default) checks freshness on a hit
-/// against a *coarse* reading of it instead: a process-wide atomic that one background
-/// thread, `dogpile-clock`, sets from `Instant` every millisecond. That thread starts on
+/// [`Cache`](crate::Cache) or [`Dogpile`](crate::Dogpile) using this clock (the
+/// default) checks freshness on a hit against a *coarse* reading of it instead: a
+/// process-wide atomic that one background thread, `dogpile-clock`, sets from `Instant` every millisecond. That thread starts on
 /// the first such hit and lives as long as the process.
 ///
 /// The coarse reading is never ahead of `Instant`, only behind it by up to about a

@@ -115,7 +115,8 @@ impl<T> Dogpile<T> {
     /// assert_eq!(*lock.try_acquire(|| Ok::<_, &str>(1)).unwrap(), 1);
     /// ```
     pub fn try_acquire<E>(&self, create: impl FnOnce() -> Result<T, E>) -> Result<Arc<T>, E> {
-        let now = self.env.now();
+        // The coarse reading for long ttls, as a `Cache` hit uses (see `SystemClock`).
+        let now = self.env.clock.hit_now_nanos(self.env.policy.ttl);
         let fresh = self.cell.with(|current| {
             current
                 .filter(|s| self.env.policy.is_fresh(s, now))
