@@ -42,6 +42,12 @@ use std::time::{Duration, Instant};
 )]
 pub trait Clock: Send + Sync + 'static {
     /// Time elapsed since this clock's fixed, arbitrary origin.
+    ///
+    /// ```
+    /// use dogpile::{Clock, ManualClock};
+    /// let clock = ManualClock::new();
+    /// assert_eq!(clock.now(), std::time::Duration::from_secs(3600));
+    /// ```
     fn now(&self) -> Duration;
 }
 
@@ -157,6 +163,14 @@ pub struct ManualClock {
 
 impl ManualClock {
     /// A clock standing at one hour past its origin.
+    ///
+    /// ```
+    /// use dogpile::{Clock, ManualClock};
+    /// let clock = ManualClock::new();
+    /// let shared = clock.clone(); // clones share one time
+    /// clock.advance(std::time::Duration::from_secs(1));
+    /// assert_eq!(shared.now(), clock.now());
+    /// ```
     pub fn new() -> Self {
         ManualClock {
             nanos: Arc::new(AtomicU64::new(3_600_000_000_000)),

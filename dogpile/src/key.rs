@@ -29,9 +29,20 @@ use std::path::{Path, PathBuf};
 /// ```
 pub trait KeyRef<K>: Hash {
     /// Whether `key` is the owned form of `self`.
+    ///
+    /// ```
+    /// use dogpile::KeyRef;
+    /// assert!(("a", &1u8).eq_key(&("a".to_string(), 1u8)));
+    /// ```
     fn eq_key(&self, key: &K) -> bool;
 
     /// The owned key, built when the cache must store one.
+    ///
+    /// ```
+    /// use dogpile::KeyRef;
+    /// let owned: (String, u8) = ("a", &1u8).to_key();
+    /// assert_eq!(owned, ("a".to_string(), 1));
+    /// ```
     fn to_key(&self) -> K;
 }
 
