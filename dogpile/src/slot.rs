@@ -8,9 +8,10 @@
 //!   fence of reader-synchronised mode.
 //!
 //! A call walks the same distinct steps every time: *look up* ([`Store::load`] and
-//! [`Policy::classify`]), *claim* ([`Control::try_claim`] / [`Control::claim_or_wait`]),
-//! *create* ([`Claim::run`]), *publish* ([`Claim::publish`]) and *release* (dropping the
-//! [`Claim`]). A shared tier (a value and a claim in Redis) can later sit between the
+//! [`Policy::classify`]), *claim* ([`Control::try_claim`], or wait with
+//! [`Control::wait_for_release`] and look again), *create* ([`Claim::run`]), *publish*
+//! ([`Claim::publish`]) and *release* (dropping the [`Claim`]). The first half is one
+//! function, `pass`, shared by the blocking, async and background entry points. A shared tier (a value and a claim in Redis) can later sit between the
 //! local value and the creator by wrapping these steps without changing the rules.
 //!
 //! No lock is held while user code runs: the control mutex is held only to flip the
@@ -142,10 +143,9 @@ pub(crate) enum TryClaim {
     Retired,
 }
 
-/// The outcome of claiming on the cold path, where waiting is allowed (R1).
-pub(crate) enum ColdClaim {
-    Claimed(Claim),
-    /// We waited and the creator released its claim: look the value up again.
+/// How a wait for another caller's creation ended.
+pub(crate) enum Waited {
+    /// The creator released its claim: look the value up again.
     Released,
     Retired,
 }
@@ -184,58 +184,47 @@ impl Control {
         }
     }
 
-    /// Claims the creation, or blocks (parked, not spinning) until the current
-    /// creator releases its claim.
-    pub(crate) fn claim_or_wait(self: &Arc<Self>, stats: &Counters) -> ColdClaim {
+    /// Blocks (parked, not spinning) until the creation in flight releases its claim.
+    /// Counted in `waits` only if there was one to wait for.
+    pub(crate) fn wait_for_release(self: &Arc<Self>, stats: &Counters) -> Waited {
         let mut state = self.state.lock();
-        if state.retired {
-            return ColdClaim::Retired;
-        }
-        if !state.claimed {
-            state.claimed = true;
-            return ColdClaim::Claimed(Claim::new(self.clone()));
-        }
-        // Waiting on our own claim would never end (R9). Unwinding unlocks `state`.
-        self.panic_if_reentered();
-        if let Some(fence) = &self.fence {
-            fence.panic_if_read_held_here("wait for a value of the same key");
-        }
-        Counters::bump(&stats.waits);
-        while state.claimed && !state.retired {
-            state = self.released.wait(state);
+        if state.claimed && !state.retired {
+            // Waiting on our own claim would never end (R9). Unwinding unlocks `state`.
+            self.panic_if_reentered();
+            if let Some(fence) = &self.fence {
+                fence.panic_if_read_held_here("wait for a value of the same key");
+            }
+            Counters::bump(&stats.waits);
+            while state.claimed && !state.retired {
+                state = self.released.wait(state);
+            }
         }
         if state.retired {
-            ColdClaim::Retired
+            Waited::Retired
         } else {
-            ColdClaim::Released
+            Waited::Released
         }
     }
 
-    /// Async twin of [`Control::claim_or_wait`]: awaits instead of blocking.
+    /// Async twin of [`Control::wait_for_release`]: awaits instead of blocking.
     #[cfg(not(loom))]
-    pub(crate) async fn claim_or_wait_async(self: &Arc<Self>, stats: &Counters) -> ColdClaim {
+    pub(crate) async fn wait_for_release_async(self: &Arc<Self>, stats: &Counters) -> Waited {
         let mut counted = false;
         loop {
             let listener = {
-                let mut state = self.state.lock();
+                let state = self.state.lock();
                 if state.retired {
-                    return ColdClaim::Retired;
+                    return Waited::Retired;
                 }
                 if !state.claimed {
-                    if counted {
-                        // We waited: behave like the blocking path and look again first.
-                        return ColdClaim::Released;
-                    }
-                    state.claimed = true;
-                    return ColdClaim::Claimed(Claim::new(self.clone()));
+                    return Waited::Released;
                 }
                 self.panic_if_reentered();
                 // Registered under the lock, so the release cannot slip in between.
                 self.released_async.listen()
             };
-            if !counted {
+            if !std::mem::replace(&mut counted, true) {
                 Counters::bump(&stats.waits);
-                counted = true;
             }
             listener.await;
         }
@@ -504,17 +493,31 @@ pub(crate) enum Step<R> {
     Retired,
 }
 
-/// What a call found when it arrived; decides the counter it bumps exactly once.
+/// What a call found when it first looked; decides the counter it bumps, exactly once,
+/// when a slot serves it. A pass that ends in `Retired` counts nothing: the caller
+/// starts over on the key's new slot and counts there.
 struct Arrival {
+    found: Option<Option<Freshness>>,
     counted: bool,
 }
 
 impl Arrival {
-    fn record(&mut self, env: &Env, freshness: Option<Freshness>) {
+    fn new() -> Self {
+        Arrival {
+            found: None,
+            counted: false,
+        }
+    }
+
+    fn see(&mut self, freshness: Option<Freshness>) {
+        self.found.get_or_insert(freshness);
+    }
+
+    fn record(&mut self, env: &Env) {
         if std::mem::replace(&mut self.counted, true) {
             return;
         }
-        match freshness {
+        match self.found.flatten() {
             Some(Freshness::Fresh) => env.stats.hit(),
             Some(Freshness::Stale) => env.count(|s| &s.stale_hits),
             _ => env.count(|s| &s.misses),
@@ -531,6 +534,67 @@ fn look_up<S: Store>(store: &S, env: &Env) -> (Option<Stamped<S::Value>>, Option
     (current, freshness)
 }
 
+/// What one pass of look-up, claim and re-check decides.
+enum Pass<V> {
+    /// Answer with this value: fresh (R2), stale while someone else refreshes (R3), or
+    /// fresh on the claimant's re-check (R4).
+    Serve(V),
+    /// This call holds the claim and creates; `stale` is the value it replaces (R3),
+    /// `None` for a cold slot (R1, R11).
+    Create { claim: Claim, stale: Option<V> },
+    /// Cold, and someone else is creating: wait for them, then pass again (R1).
+    Wait,
+    /// The slot left its map; look the key up again.
+    Retired,
+}
+
+/// The shared first half of every call: look up, claim, re-check.
+fn pass<S: Store>(
+    control: &Arc<Control>,
+    store: &S,
+    env: &Env,
+    arrival: &mut Arrival,
+) -> Pass<S::Value> {
+    let (current, freshness) = look_up(store, env);
+    arrival.see(freshness);
+    let stale = match (current, freshness) {
+        (Some(fresh), Some(Freshness::Fresh)) => {
+            arrival.record(env);
+            return Pass::Serve(fresh.value);
+        }
+        (Some(stale), Some(Freshness::Stale)) => Some(stale.value),
+        // No value, or one past `ttl + max_stale`: cold.
+        _ => None,
+    };
+    let claim = match control.try_claim() {
+        TryClaim::Retired => return Pass::Retired,
+        TryClaim::Busy => {
+            let Some(stale) = stale else {
+                return Pass::Wait;
+            };
+            arrival.record(env);
+            return Pass::Serve(stale);
+        }
+        TryClaim::Claimed(claim) => claim,
+    };
+    arrival.record(env);
+    if let Some(fresh) = recheck(store, env) {
+        return Pass::Serve(fresh);
+    }
+    if stale.is_some() {
+        env.count(|s| &s.refreshes);
+    }
+    Pass::Create { claim, stale }
+}
+
+/// R5: a failed refresh keeps the stale value; with `stale_if_error` its caller gets it.
+fn stale_if_error<V, E>(env: &Env, outcome: Result<V, E>, stale: Option<V>) -> Result<V, E> {
+    match (outcome, stale) {
+        (Err(_), Some(stale)) if env.policy.stale_if_error => Ok(stale),
+        (outcome, _) => outcome,
+    }
+}
+
 /// Serves a call from a slot whose fast path (a fresh hit) did not answer it.
 pub(crate) fn get<S, E>(
     control: &Arc<Control>,
@@ -541,73 +605,22 @@ pub(crate) fn get<S, E>(
 where
     S: Store,
 {
-    let mut arrival = Arrival { counted: false };
-    let mut first = None;
+    let mut arrival = Arrival::new();
     loop {
-        let (current, freshness) = look_up(store, env);
-        // Counted by what the call first found, once this slot serves it: a pass that
-        // ends in `Retired` counts nothing, as the caller starts over and counts there.
-        let found = *first.get_or_insert(freshness);
-        match (current, freshness) {
-            (Some(fresh), Some(Freshness::Fresh)) => {
-                arrival.record(env, found);
-                return Step::Done(Ok(fresh.value));
-            }
-            (Some(stale), Some(Freshness::Stale)) => {
-                let claimed = control.try_claim();
-                if !matches!(claimed, TryClaim::Retired) {
-                    arrival.record(env, found);
+        match pass(control, store, env, &mut arrival) {
+            Pass::Serve(value) => return Step::Done(Ok(value)),
+            Pass::Retired => return Step::Retired,
+            Pass::Wait => {
+                if let Waited::Retired = control.wait_for_release(&env.stats) {
+                    return Step::Retired;
                 }
-                return match claimed {
-                    TryClaim::Busy => Step::Done(Ok(stale.value)),
-                    TryClaim::Retired => Step::Retired,
-                    TryClaim::Claimed(claim) => {
-                        Step::Done(refresh(claim, store, env, stale.value, create))
-                    }
-                };
             }
-            _ => match control.claim_or_wait(&env.stats) {
-                ColdClaim::Released => continue,
-                ColdClaim::Retired => return Step::Retired,
-                ColdClaim::Claimed(claim) => {
-                    arrival.record(env, found);
-                    return Step::Done(create_cold(claim, store, env, create));
-                }
-            },
+            Pass::Create { claim, stale } => {
+                let outcome = create_and_publish(&claim, store, env, create);
+                return Step::Done(stale_if_error(env, outcome, stale));
+            }
         }
     }
-}
-
-/// R3 + R4 + R5: we hold the refresh claim for a stale slot.
-fn refresh<S: Store, E>(
-    claim: Claim,
-    store: &S,
-    env: &Env,
-    stale: S::Value,
-    create: impl FnOnce() -> Result<S::Value, E>,
-) -> Result<S::Value, E> {
-    if let Some(fresh) = recheck(store, env) {
-        return Ok(fresh);
-    }
-    env.count(|s| &s.refreshes);
-    match create_and_publish(&claim, store, env, create) {
-        Ok(value) => Ok(value),
-        Err(_) if env.policy.stale_if_error => Ok(stale),
-        Err(error) => Err(error),
-    }
-}
-
-/// R1 + R4: we hold the claim for a slot with no value we may serve.
-fn create_cold<S: Store, E>(
-    claim: Claim,
-    store: &S,
-    env: &Env,
-    create: impl FnOnce() -> Result<S::Value, E>,
-) -> Result<S::Value, E> {
-    if let Some(fresh) = recheck(store, env) {
-        return Ok(fresh);
-    }
-    create_and_publish(&claim, store, env, create)
 }
 
 /// R4: whoever claims looks once more; someone may have published since our look-up.
@@ -701,73 +714,38 @@ where
     S::Value: Send + 'static,
     F: FnOnce() -> Result<S::Value, E> + Send + 'static,
 {
-    let (claim, stale) = match begin_background(control, &store, env) {
-        Background::Ordinary => return get(control, &store, env, || take_creator(create)()),
-        Background::Answered(step) => return step.map(Ok),
-        Background::Refresh { claim, stale } => (claim, stale),
-    };
-    let Some(create) = create.take() else {
-        return Step::Done(Ok(stale));
-    };
-    let task_env = env.clone();
-    let task = move || {
-        // The claim moves with the task: released when it ends, even by panic.
-        let _ = create_and_publish(&claim, &store, &task_env, create);
-    };
-    if let Err(error) = spawn(Box::new(task)) {
-        // The task (and with it the claim) is dropped: the next caller retries.
-        drop(error);
-    }
-    Step::Done(Ok(stale))
-}
-
-/// How a background call starts.
-enum Background<V> {
-    /// Not stale (fresh, cold or expired): served the ordinary way.
-    Ordinary,
-    /// Answered at once: someone else is refreshing, or someone just did, or retired.
-    Answered(Step<V>),
-    /// This call holds the refresh claim: the task gets it, the caller the stale value.
-    Refresh { claim: Claim, stale: V },
-}
-
-impl<V> Step<V> {
-    fn map<W>(self, f: impl FnOnce(V) -> W) -> Step<W> {
-        match self {
-            Step::Done(value) => Step::Done(f(value)),
-            Step::Retired => Step::Retired,
+    let mut arrival = Arrival::new();
+    loop {
+        match pass(control, &store, env, &mut arrival) {
+            Pass::Serve(value) => return Step::Done(Ok(value)),
+            Pass::Retired => return Step::Retired,
+            Pass::Wait => {
+                if let Waited::Retired = control.wait_for_release(&env.stats) {
+                    return Step::Retired;
+                }
+            }
+            // The first creation has nothing to serve meanwhile: it runs here.
+            Pass::Create { claim, stale: None } => {
+                let create = take_creator(create);
+                return Step::Done(create_and_publish(&claim, &store, env, create));
+            }
+            Pass::Create {
+                claim,
+                stale: Some(stale),
+            } => {
+                let create = take_creator(create);
+                let task_env = env.clone();
+                let task = move || {
+                    // The claim moves with the task: released when it ends, even by panic.
+                    let _ = create_and_publish(&claim, &store, &task_env, create);
+                };
+                if let Err(error) = spawn(Box::new(task)) {
+                    // The task (and with it the claim) is dropped: the next caller retries.
+                    drop(error);
+                }
+                return Step::Done(Ok(stale));
+            }
         }
-    }
-}
-
-/// The look-up, claim and re-check of a background call (R10 + R3 + R4), shared by
-/// the thread and the async task versions.
-fn begin_background<S: Store>(
-    control: &Arc<Control>,
-    store: &S,
-    env: &Env,
-) -> Background<S::Value> {
-    let (current, freshness) = look_up(store, env);
-    let Some(stale) = current.filter(|_| freshness == Some(Freshness::Stale)) else {
-        return Background::Ordinary;
-    };
-    let claimed = control.try_claim();
-    if !matches!(claimed, TryClaim::Retired) {
-        // A retired pass is not counted: the caller starts over and counts there.
-        Arrival { counted: false }.record(env, freshness);
-    }
-    let claim = match claimed {
-        TryClaim::Busy => return Background::Answered(Step::Done(stale.value)),
-        TryClaim::Retired => return Background::Answered(Step::Retired),
-        TryClaim::Claimed(claim) => claim,
-    };
-    if let Some(fresh) = recheck(store, env) {
-        return Background::Answered(Step::Done(fresh));
-    }
-    env.count(|s| &s.refreshes);
-    Background::Refresh {
-        claim,
-        stale: stale.value,
     }
 }
 
@@ -784,53 +762,22 @@ where
     S: Store,
     F: std::future::Future<Output = Result<S::Value, E>>,
 {
-    let mut arrival = Arrival { counted: false };
-    let mut first = None;
+    let mut arrival = Arrival::new();
     loop {
-        let (current, freshness) = look_up(store, env);
-        // As in `get`: counted once this slot serves the call, never for a retired pass.
-        let found = *first.get_or_insert(freshness);
-        let claim = match (current, freshness) {
-            (Some(fresh), Some(Freshness::Fresh)) => {
-                arrival.record(env, found);
-                return Step::Done(Ok(fresh.value));
+        match pass(control, store, env, &mut arrival) {
+            Pass::Serve(value) => return Step::Done(Ok(value)),
+            Pass::Retired => return Step::Retired,
+            Pass::Wait => {
+                if let Waited::Retired = control.wait_for_release_async(&env.stats).await {
+                    return Step::Retired;
+                }
             }
-            (Some(stale), Some(Freshness::Stale)) => match control.try_claim() {
-                TryClaim::Busy => {
-                    arrival.record(env, found);
-                    return Step::Done(Ok(stale.value));
-                }
-                TryClaim::Retired => return Step::Retired,
-                TryClaim::Claimed(claim) => {
-                    arrival.record(env, found);
-                    if let Some(fresh) = recheck(store, env) {
-                        return Step::Done(Ok(fresh));
-                    }
-                    env.count(|s| &s.refreshes);
-                    return Step::Done(
-                        match create_and_publish_async(&claim, store, env, take_creator(create))
-                            .await
-                        {
-                            Err(_) if env.policy.stale_if_error => Ok(stale.value),
-                            other => other,
-                        },
-                    );
-                }
-            },
-            _ => match control.claim_or_wait_async(&env.stats).await {
-                ColdClaim::Released => continue,
-                ColdClaim::Retired => return Step::Retired,
-                ColdClaim::Claimed(claim) => {
-                    arrival.record(env, found);
-                    claim
-                }
-            },
-        };
-        if let Some(fresh) = recheck(store, env) {
-            return Step::Done(Ok(fresh));
+            Pass::Create { claim, stale } => {
+                let create = take_creator(create);
+                let outcome = create_and_publish_async(&claim, store, env, create).await;
+                return Step::Done(stale_if_error(env, outcome, stale));
+            }
         }
-        let create = take_creator(create);
-        return Step::Done(create_and_publish_async(&claim, store, env, create).await);
     }
 }
 
@@ -850,18 +797,35 @@ where
     E: Send + 'static,
     F: std::future::Future<Output = Result<S::Value, E>> + Send + 'static,
 {
-    let (claim, stale) = match begin_background(control, &store, env) {
-        Background::Ordinary => return get_async(control, &store, env, create).await,
-        Background::Answered(step) => return step.map(Ok),
-        Background::Refresh { claim, stale } => (claim, stale),
-    };
-    let create = take_creator(create);
-    let task_env = env.clone();
-    // The claim moves into the task: dropping the task (runtime shut down) releases it.
-    spawn(Box::pin(async move {
-        let _ = create_and_publish_async(&claim, &store, &task_env, create).await;
-    }));
-    Step::Done(Ok(stale))
+    let mut arrival = Arrival::new();
+    loop {
+        match pass(control, &store, env, &mut arrival) {
+            Pass::Serve(value) => return Step::Done(Ok(value)),
+            Pass::Retired => return Step::Retired,
+            Pass::Wait => {
+                if let Waited::Retired = control.wait_for_release_async(&env.stats).await {
+                    return Step::Retired;
+                }
+            }
+            Pass::Create { claim, stale: None } => {
+                let create = take_creator(create);
+                return Step::Done(create_and_publish_async(&claim, &store, env, create).await);
+            }
+            Pass::Create {
+                claim,
+                stale: Some(stale),
+            } => {
+                let create = take_creator(create);
+                let task_env = env.clone();
+                // The claim moves into the task: dropping the task (runtime shut down)
+                // releases it.
+                spawn(Box::pin(async move {
+                    let _ = create_and_publish_async(&claim, &store, &task_env, create).await;
+                }));
+                return Step::Done(Ok(stale));
+            }
+        }
+    }
 }
 
 #[cfg(not(loom))]
@@ -939,7 +903,9 @@ where
     let (current, freshness) = look_up(store, env);
     if let Some(current) = current {
         if freshness == Some(Freshness::Fresh) || recursive {
-            Arrival { counted: false }.record(env, freshness);
+            let mut arrival = Arrival::new();
+            arrival.see(freshness);
+            arrival.record(env);
             return Step::Done(Ok((current.value, read)));
         }
     }
