@@ -14,7 +14,7 @@
 
 use crate::ast::AttrArgs;
 use crate::expand::attribute;
-use crate::validate::validate;
+use crate::validate::{validate, OPTIONS};
 use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -138,51 +138,22 @@ fn check(
     Ok(accepted)
 }
 
+/// The option names followed by `others`.
+fn pool(others: &[&'static str]) -> Vec<&'static str> {
+    OPTIONS.iter().chain(others).copied().collect()
+}
+
 fn lex(s: &str) -> Option<TokenStream> {
     TokenStream::from_str(s).ok()
 }
 
 // ------------------------------------------------------------------ arbitrary tokens
 
-const IDENTS: &[&str] = &[
-    "ttl",
-    "sync_readers",
-    "capacity",
-    "background",
-    "stale_if_error",
-    "max_stale",
-    "name",
-    "crate",
-    "clock",
-    "fn",
-    "self",
-    "Self",
-    "super",
-    "async",
-    "const",
-    "unsafe",
-    "extern",
-    "pub",
-    "impl",
-    "dyn",
-    "mut",
-    "ref",
-    "static",
-    "where",
-    "x",
-    "T",
-    "Result",
-    "Arc",
-    "u32",
-    "str",
-    "_",
-    "_x",
-    "東京",
-    "CLOCK",
-    "clone",
-    "ttl_secs",
-    "r#type",
-    "r#ttl",
+/// Identifiers besides the option names (`validate::OPTIONS`) that random tokens use.
+const OTHER_IDENTS: &[&str] = &[
+    "fn", "self", "Self", "super", "async", "const", "unsafe", "extern", "pub", "impl", "dyn",
+    "mut", "ref", "static", "where", "x", "T", "Result", "Arc", "u32", "str", "_", "_x", "東京",
+    "CLOCK", "clone", "ttl_secs", "r#type", "r#ttl",
 ];
 
 const PUNCTS: &[char] = &[
@@ -191,7 +162,7 @@ const PUNCTS: &[char] = &[
 ];
 
 fn arb_ident() -> impl Strategy<Value = TokenTree> {
-    prop::sample::select(IDENTS).prop_map(|name| match name.strip_prefix("r#") {
+    prop::sample::select(pool(OTHER_IDENTS)).prop_map(|name| match name.strip_prefix("r#") {
         Some(raw) => Ident::new_raw(raw, Span::call_site()).into(),
         None => Ident::new(name, Span::call_site()).into(),
     })
@@ -390,28 +361,11 @@ fn arb_value() -> impl Strategy<Value = Value> {
     ]
 }
 
-const KEYS: &[&str] = &[
-    "ttl",
-    "ttl",
-    "ttl",
-    "sync_readers",
-    "capacity",
-    "background",
-    "stale_if_error",
-    "max_stale",
-    "name",
-    "crate",
-    "clock",
-    "clock",
-    "r#ttl",
-    "r#clock",
-    "ttl_secs",
-    "colour",
-    "capacty",
-    "size",
-    "timeout",
-    "Ttl",
-    "clocks",
+/// Option keys besides `validate::OPTIONS` (each of which is drawn too): repeats to
+/// weight the common ones, raw identifiers, and misspellings.
+const OTHER_KEYS: &[&str] = &[
+    "ttl", "ttl", "clock", "r#ttl", "r#clock", "ttl_secs", "colour", "capacty", "size", "timeout",
+    "Ttl", "clocks",
 ];
 
 #[derive(Clone, Debug)]
@@ -463,7 +417,7 @@ impl OptionList {
 
 fn arb_options() -> impl Strategy<Value = OptionList> {
     (
-        prop::collection::vec((prop::sample::select(KEYS), arb_value()), 0..7),
+        prop::collection::vec((prop::sample::select(pool(OTHER_KEYS)), arb_value()), 0..7),
         prop::bool::weighted(0.05),
         any::<bool>(),
     )
@@ -516,7 +470,7 @@ fn arb_mutated_options() -> impl Strategy<Value = OptionList> {
         0..6u8,
         any::<prop::sample::Index>(),
         any::<prop::sample::Index>(),
-        prop::sample::select(KEYS),
+        prop::sample::select(pool(OTHER_KEYS)),
         arb_value(),
     )
         .prop_map(|(mut list, mutation, at, to, key, value)| {
