@@ -16,6 +16,22 @@ fn cache_with(clock: &ManualClock) -> Cache<&'static str, u64> {
     Cache::builder().ttl(TTL).clock(clock.clone()).build()
 }
 
+/// Calls `get_with("k")` on another thread with a creator that returns `value` only
+/// once `gate` opens: a creation held in flight for as long as the test needs.
+fn get_behind_gate(
+    cache: &Arc<Cache<&'static str, u64>>,
+    gate: &Gate,
+    value: u64,
+) -> thread::JoinHandle<u64> {
+    let (cache, gate) = (cache.clone(), gate.clone());
+    thread::spawn(move || {
+        cache.get_with("k", || {
+            gate.wait();
+            value
+        })
+    })
+}
+
 // --------------------------------------------------------------------- R1 cold
 
 #[test]
@@ -141,15 +157,7 @@ fn r2_a_fresh_value_is_returned_while_a_creation_is_in_flight() {
     cache.get_with("k", || 1);
     clock.advance(TTL);
     let gate = Gate::new();
-    let refresher = {
-        let (cache, gate) = (cache.clone(), gate.clone());
-        thread::spawn(move || {
-            cache.get_with("k", || {
-                gate.wait();
-                3
-            })
-        })
-    };
+    let refresher = get_behind_gate(&cache, &gate, 3);
     eventually("refresh claimed", || cache.stats().refreshes == 1);
     // Someone stores a fresh value while the refresh is still running.
     cache.insert("k", 2);
@@ -295,15 +303,7 @@ fn r5_a_failed_refresh_keeps_the_stale_value_and_the_next_caller_retries() {
     // Nothing stored, nothing locked: the stale value is still served...
     let gate = Gate::new();
     let cache = Arc::new(cache);
-    let refresher = {
-        let (cache, gate) = (cache.clone(), gate.clone());
-        thread::spawn(move || {
-            cache.get_with("k", || {
-                gate.wait();
-                2
-            })
-        })
-    };
+    let refresher = get_behind_gate(&cache, &gate, 2);
     eventually("retry claimed", || cache.stats().refreshes == 2);
     assert_eq!(
         cache.get_with("k", || unreachable!()),
@@ -374,15 +374,7 @@ fn r7_invalidate_is_soft_the_value_is_served_stale_while_one_caller_refreshes() 
     cache.get_with("k", || 1);
     cache.invalidate("k");
     let gate = Gate::new();
-    let refresher = {
-        let (cache, gate) = (cache.clone(), gate.clone());
-        thread::spawn(move || {
-            cache.get_with("k", || {
-                gate.wait();
-                2
-            })
-        })
-    };
+    let refresher = get_behind_gate(&cache, &gate, 2);
     eventually("refresh claimed", || cache.stats().refreshes == 1);
     assert_eq!(
         cache.get_with("k", || unreachable!()),
@@ -400,15 +392,7 @@ fn r7_remove_is_hard_callers_wait_for_a_new_value() {
     cache.get_with("k", || 1);
     assert_eq!(cache.remove("k"), Some(1));
     let gate = Gate::new();
-    let creator = {
-        let (cache, gate) = (cache.clone(), gate.clone());
-        thread::spawn(move || {
-            cache.get_with("k", || {
-                gate.wait();
-                2
-            })
-        })
-    };
+    let creator = get_behind_gate(&cache, &gate, 2);
     eventually("creator running", || cache.stats().misses == 2);
     let waiter = {
         let cache = cache.clone();
@@ -718,15 +702,7 @@ fn r11_past_max_stale_other_callers_wait_like_a_cold_key() {
     cache.get_with("k", || 1);
     clock.advance(TTL * 2);
     let gate = Gate::new();
-    let creator = {
-        let (cache, gate) = (cache.clone(), gate.clone());
-        thread::spawn(move || {
-            cache.get_with("k", || {
-                gate.wait();
-                2
-            })
-        })
-    };
+    let creator = get_behind_gate(&cache, &gate, 2);
     eventually("creator running", || cache.stats().misses == 2);
     let waiter = {
         let cache = cache.clone();
@@ -751,15 +727,7 @@ fn r11_without_max_stale_a_stale_value_is_served_until_a_refresh_succeeds() {
         Err("down")
     );
     let gate = Gate::new();
-    let refresher = {
-        let (cache, gate) = (cache.clone(), gate.clone());
-        thread::spawn(move || {
-            cache.get_with("k", || {
-                gate.wait();
-                2
-            })
-        })
-    };
+    let refresher = get_behind_gate(&cache, &gate, 2);
     eventually("refresh claimed", || cache.stats().refreshes == 2);
     assert_eq!(cache.get_with("k", || unreachable!()), 1);
     gate.open();
