@@ -339,3 +339,38 @@ fn a_call_on_a_cache_full_of_creations_in_flight_counts_as_a_miss_in_every_mode(
     holder.join().unwrap();
     assert_eq!((guarded.stats().misses, guarded.stats().calls()), (2, 2));
 }
+
+/// `refresh_executor` gets every background refresh (R10) as a task: run, it publishes;
+/// dropped unrun, it gives the refresh up and the next caller claims it again.
+#[test]
+fn a_custom_refresh_executor_runs_or_drops_the_refreshes_it_is_handed() {
+    let queued: Arc<std::sync::Mutex<Vec<dogpile::RefreshTask>>> = Arc::default();
+    let clock = ManualClock::new();
+    let cache: Cache<u8, u8, Background> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .background_refresh()
+        .refresh_executor({
+            let queued = queued.clone();
+            move |task| queued.lock().unwrap().push(task)
+        })
+        .build();
+    assert_eq!(cache.get_with(1, || 1), 1, "a cold key is created inline");
+    assert!(queued.lock().unwrap().is_empty());
+    clock.advance(TTL);
+    assert_eq!(cache.get_with(1, || 2), 1, "stale, handed off");
+    assert_eq!(cache.get_with(1, || unreachable!("claimed")), 1);
+    let dropped = queued
+        .lock()
+        .unwrap()
+        .pop()
+        .expect("one refresh handed off");
+    drop(dropped);
+    assert_eq!(cache.get_with(1, || 3), 1, "given up: claimed again");
+    assert_eq!(queued.lock().unwrap().len(), 1);
+    let task = queued.lock().unwrap().pop().unwrap();
+    bounded("refresh task", move || task.run());
+    assert_eq!(cache.get_with(1, || unreachable!("fresh")), 3);
+    let stats = cache.stats();
+    assert_eq!((stats.refreshes, stats.waits, stats.calls()), (2, 0, 5));
+}
