@@ -123,6 +123,7 @@ mod cell;
 mod clock;
 #[allow(clippy::module_inception)]
 mod dogpile;
+mod evict;
 mod key;
 #[cfg(all(test, loom))]
 mod loom_tests;
