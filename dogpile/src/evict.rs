@@ -42,20 +42,24 @@
 //! queues twice as long as the capacity.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
-/// The per-entry state the policy reads: the ticket the entry was admitted under (fixed)
-/// and how often it was asked for lately (a 2-bit counter), in one word.
-pub(crate) struct Mark(AtomicU32);
+/// The per-entry state the policy reads: how often the entry was asked for lately (a
+/// 2-bit counter, S3-FIFO's) and the ticket it was admitted under (fixed).
+pub(crate) struct Mark {
+    frequency: AtomicU8,
+    ticket: u32,
+}
 
 /// A mark's counter saturates here: S3-FIFO's 2 bits.
-const MAX_FREQUENCY: u32 = 3;
-const FREQUENCY_BITS: u32 = 2;
-const FREQUENCY_MASK: u32 = (1 << FREQUENCY_BITS) - 1;
+const MAX_FREQUENCY: u8 = 3;
 
 impl Mark {
     fn new(ticket: u32) -> Self {
-        Mark(AtomicU32::new(ticket << FREQUENCY_BITS))
+        Mark {
+            frequency: AtomicU8::new(0),
+            ticket,
+        }
     }
 
     /// The mark of an entry in a cache without a capacity, which nothing reads.
@@ -64,31 +68,31 @@ impl Mark {
     }
 
     /// Notes that a caller asked for the entry. Load first, store only if it changes:
-    /// a hot entry already at the ceiling costs one relaxed load and no write, so
-    /// threads hitting it do not bounce its cache line. Racing hits may count once for
-    /// two; the policy only needs "asked for, and roughly how often".
+    /// a hot entry already at the ceiling costs one relaxed load and a comparison, and
+    /// no write, so threads hitting it do not bounce its cache line. Racing hits may
+    /// count once for two; the policy only needs "asked for, and roughly how often".
     #[inline]
     pub(crate) fn touch(&self) {
-        let mark = self.0.load(Ordering::Relaxed);
-        if mark & FREQUENCY_MASK < MAX_FREQUENCY {
-            self.0.store(mark + 1, Ordering::Relaxed);
+        let frequency = self.frequency.load(Ordering::Relaxed);
+        if frequency < MAX_FREQUENCY {
+            self.frequency.store(frequency + 1, Ordering::Relaxed);
         }
     }
 
     /// The ticket the entry was admitted under.
     pub(crate) fn ticket(&self) -> u32 {
-        self.0.load(Ordering::Relaxed) >> FREQUENCY_BITS
+        self.ticket
     }
 
-    fn frequency(&self) -> u32 {
-        self.0.load(Ordering::Relaxed) & FREQUENCY_MASK
+    fn frequency(&self) -> u8 {
+        self.frequency.load(Ordering::Relaxed)
     }
 
     /// Lowers the counter by one (a pass of main's hand).
     fn wear(&self) {
-        let mark = self.0.load(Ordering::Relaxed);
-        if mark & FREQUENCY_MASK > 0 {
-            self.0.store(mark - 1, Ordering::Relaxed);
+        let frequency = self.frequency.load(Ordering::Relaxed);
+        if frequency > 0 {
+            self.frequency.store(frequency - 1, Ordering::Relaxed);
         }
     }
 }
@@ -179,8 +183,7 @@ impl<K> Evictor<K> {
 
     /// The mark for a new entry, with a ticket of its own.
     pub(crate) fn new_mark(&self) -> Mark {
-        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
-        Mark::new(ticket & (u32::MAX >> FREQUENCY_BITS))
+        Mark::new(self.next_ticket.fetch_add(1, Ordering::Relaxed))
     }
 
     /// The length small is kept at: S3-FIFO evicts from small while it is longer.
