@@ -66,7 +66,7 @@ use std::time::Duration;
 /// new keys wait in a small FIFO queue and leave it first unless someone asks for them
 /// again, so a burst of one-time keys (a scan) does not push out the keys in use; keys
 /// asked for move to a main queue, where those asked for often survive several passes.
-/// Every call that finds a key counts, stale hits too: a hot key whose value is being
+/// Every call that finds a key counts, `get` and stale hits too: a hot key whose value is being
 /// refreshed is kept over one nobody asks for. A fresh hit only reads a per-entry
 /// counter (and writes it while it is below its ceiling of 3): no lock, no shared write.
 /// Entries whose creation is in flight are never evicted. If none can be evicted (every
@@ -526,7 +526,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let entry = self.inner.map.get(key)?;
-        self.inner.servable(entry.value()).cloned()
+        self.inner.served(entry.value())
     }
 
     /// Whether [`get`](Cache::get) would return a value, without cloning it.
@@ -794,6 +794,15 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
         (freshness != Freshness::Expired).then_some(&stamped.value)
     }
 
+    /// A clone of the value `get` may serve; a read that finds one counts for eviction.
+    fn served(&self, entry: &Entry<V>) -> Option<V> {
+        let value = self.servable(entry).cloned();
+        if value.is_some() {
+            entry.mark.touch();
+        }
+        value
+    }
+
     /// Runs `read` on the entry of a borrowed key under its shard's read lock.
     #[inline]
     fn with_entry_by_ref<Q, R>(&self, key: &Q, read: impl FnOnce(&Entry<V>) -> R) -> Option<R>
@@ -807,7 +816,7 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
     }
 
     pub(crate) fn get_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V> {
-        self.with_entry_by_ref(key, |entry| self.servable(entry).cloned())?
+        self.with_entry_by_ref(key, |entry| self.served(entry))?
     }
 
     pub(crate) fn contains_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> bool {

@@ -47,6 +47,18 @@ fn a_hot_key_survives_a_flood_of_one_time_keys() {
     assert!(cache.stats().evictions >= FLOOD - 100);
 }
 
+/// Values stored with `insert` and read with `get` (no creator): the reads count.
+#[test]
+fn a_key_read_with_get_survives_a_flood_of_inserted_keys() {
+    let cache: Cache<u64, u64> = Cache::builder().ttl(TTL).capacity(100).build();
+    const HOT: u64 = u64::MAX;
+    cache.insert(HOT, 7);
+    for one_time in 0..FLOOD {
+        assert_eq!(cache.get(&HOT), Some(7), "evicted by key {one_time}");
+        cache.insert(one_time, one_time);
+    }
+}
+
 #[test]
 fn a_hot_set_survives_a_scan_through_a_warm_cache() {
     let cache: Cache<u64, u64> = Cache::builder().ttl(TTL).capacity(1000).build();
