@@ -66,8 +66,8 @@ use std::time::Duration;
 /// new keys wait in a small FIFO queue and leave it first unless someone asks for them
 /// again, so a burst of one-time keys (a scan) does not push out the keys in use; keys
 /// asked for move to a main queue, where those asked for often survive several passes.
-/// Every call that finds a key counts, `get` and stale hits too: a hot key whose value is being
-/// refreshed is kept over one nobody asks for. A fresh hit only reads a per-entry
+/// Every call that finds a key counts, `get` and stale hits too: a hot key whose value
+/// is being refreshed is kept over one nobody asks for. A fresh hit only reads a per-entry
 /// counter (and writes it while it is below its ceiling of 3): no lock, no shared write.
 /// Entries whose creation is in flight are never evicted. If none can be evicted (every
 /// entry is being created), the new key's value is computed by its caller and returned without
