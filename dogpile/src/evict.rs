@@ -13,28 +13,29 @@
 //! - *ghost* (hashes only, no values) lets a key that was evicted from *small* too soon
 //!   come back straight into *main* on its next miss.
 //!
-//! Why S3-FIFO: it keeps the hit path to one relaxed load of a per-entry [`Mark`] (and
-//! a store only while the mark is below its ceiling, so a hot entry is not written
-//! again), it needs no shared write and no lock on a hit, and its queues are touched
-//! only on a miss, under a mutex the miss path takes anyway. W-TinyLFU (Caffeine, moka)
-//! needs a shared frequency sketch updated on every hit, which moka buffers and applies
-//! later: a shared write per hit. SIEVE (Zhang et al., NSDI '24) has the same cheap hit
-//! (one visited bit) and was the other candidate measured: on Zipf traces over 100,000
-//! keys it misses more than moka at a capacity of 10 % of the keys (0.462 against 0.450
-//! at s = 0.8, 0.235 against 0.229 at s = 0.99), where S3-FIFO with the sizes below
+//! Why S3-FIFO: a hit costs one relaxed load of a per-entry [`Mark`] and a store only
+//! while the mark is below its ceiling, so a hot entry is not written again: no lock
+//! and no shared write on a hit. The queues are touched only on a miss of a bounded
+//! cache, under one mutex, O(1) amortized per miss. W-TinyLFU (Caffeine, moka) needs a
+//! shared frequency sketch updated on every hit, which moka buffers and applies later:
+//! a shared write per hit. SIEVE (Zhang et al., NSDI '24) has as cheap a hit (one
+//! visited bit) and was the other candidate measured: on Zipf traces over 100,000 keys
+//! it misses more than moka at a capacity of 10 % of the keys (0.4626 against 0.4496 at
+//! s = 0.8, 0.2356 against 0.2291 at s = 0.99), where S3-FIFO with the sizes below
 //! misses less than moka on every row (`examples/eviction.rs` prints the table).
 //!
-//! Sizes, tuned on those traces: *small* is 2 % of the capacity (the paper says 10 %;
-//! smaller did better on every row, as Caffeine's 1 % window suggests), *ghost*
-//! remembers half as many keys as the capacity, a key moves from *small* to *main* if it
-//! was asked for at least once there.
+//! Sizes, tuned on those Zipf traces: *small* is 2 % of the capacity (the paper says
+//! 10 %; 5 % and 10 % missed more on every Zipf row in our trials, and Caffeine's window
+//! is 1 %), *ghost* remembers half as many keys as the capacity (the paper: as many as
+//! main; more missed more), and a key moves from *small* to *main* if it was asked for
+//! at least once there.
 //!
 //! Stale values count as asked for: the mark is raised by every call that finds the
-//! entry, fresh or stale, so a hot key whose value is being refreshed is kept over a
-//! cold one. Entries whose value cannot be served any more (older than
-//! `ttl + max_stale`, R11, or a failed creation's empty leftover) are evicted as soon as
-//! the policy reaches them, whatever their mark. An entry whose creation is in flight is never evicted: it is
-//! passed over and stays in its queue.
+//! entry, fresh or stale (and by `get`), so a hot key whose value is being refreshed is
+//! kept over a cold one. Entries whose value cannot be served any more (older than
+//! `ttl + max_stale`, R11, or a failed creation's empty leftover) are evicted as soon
+//! as the policy reaches them, whatever their mark. An entry whose creation is in
+//! flight is never evicted: it is passed over and stays in its queue.
 //!
 //! The queues hold a copy of each key and the ticket its entry was admitted under, and
 //! are cleaned lazily: a node whose entry was removed (or removed and admitted again,
