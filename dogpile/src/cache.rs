@@ -8,6 +8,7 @@
 
 use crate::builder::{CacheBuilder, Settings};
 use crate::entry::EntryRef;
+use crate::evict::{Candidate, Entries, Evictor, Mark, Visit};
 use crate::executor::{Executor, Pooled};
 use crate::key::KeyRef;
 use crate::mode::{self, Background, Inline, Mode, SyncReaders};
@@ -61,10 +62,15 @@ use std::time::Duration;
 /// # Bounds and eviction
 ///
 /// With [`CacheBuilder::capacity`] the map never holds more than `capacity` entries.
-/// When a new key needs room, the cache evicts, in one batch of about a sixteenth of
-/// the capacity, the entries with the oldest values (empty entries first); entries
-/// whose creation is in flight are never evicted. If none can be evicted (every entry is
-/// being created), the new key's value is computed by its caller and returned without
+/// When a new key needs room, one entry is evicted by S3-FIFO (Yang et al., SOSP '23):
+/// new keys wait in a small FIFO queue and leave it first unless someone asks for them
+/// again, so a burst of one-time keys (a scan) does not push out the keys in use; keys
+/// asked for move to a main queue, where those asked for often survive several passes.
+/// Every call that finds a key counts, `get` and stale hits too: a hot key whose value
+/// is being refreshed is kept over one nobody asks for. A fresh hit only reads a per-entry
+/// counter (and writes it while it is below its ceiling of 3): no lock, no shared write.
+/// Entries whose creation is in flight are never evicted. If none can be evicted (every
+/// entry is being created), the new key's value is computed by its caller and returned without
 /// being stored, and the call counts as a miss; in [`SyncReaders`] mode its guard then
 /// holds no lock, since nothing can publish over an unstored value.
 ///
@@ -80,6 +86,8 @@ pub struct Cache<K, V, M = Inline> {
 pub(crate) struct Entry<V> {
     value: Option<Stamped<V>>,
     control: Arc<Control>,
+    /// What the eviction policy knows of the entry; raised by every call that finds it.
+    mark: Mark,
 }
 
 /// The map's hasher: foldhash's fast hasher (what `hashbrown` uses by default), seeded
@@ -92,6 +100,8 @@ pub(crate) struct Inner<K, V> {
     map: DashMap<K, Entry<V>, Hasher>,
     env: Env,
     capacity: Option<usize>,
+    /// The eviction policy, with a capacity.
+    evictor: Option<Evictor<K>>,
     sync_readers: bool,
     executor: Executor,
     /// Entries in the map plus places reserved for entries about to be inserted: the
@@ -468,6 +478,7 @@ where
                 map: DashMap::with_hasher(Hasher::default()),
                 env: settings.env,
                 capacity: settings.capacity,
+                evictor: settings.capacity.map(Evictor::new),
                 sync_readers: mode::sync_readers::<M>(),
                 executor: settings.executor,
                 entries: AtomicUsize::new(0),
@@ -519,7 +530,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let entry = self.inner.map.get(key)?;
-        self.inner.servable(entry.value()).cloned()
+        self.inner.served(entry.value())
     }
 
     /// Whether [`get`](Cache::get) would return a value, without cloning it.
@@ -770,10 +781,11 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
     #[inline]
     fn fresh_value(&self, entry: &Entry<V>, now: u64) -> Option<V> {
         let stamped = entry.value.as_ref()?;
-        self.env
-            .policy
-            .is_fresh(stamped, now)
-            .then(|| stamped.value.clone())
+        if !self.env.policy.is_fresh(stamped, now) {
+            return None;
+        }
+        entry.mark.touch();
+        Some(stamped.value.clone())
     }
 
     /// The value of an entry if it may be served (fresh, or stale within `max_stale`).
@@ -784,6 +796,15 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
                 .policy
                 .classify(stamped.created, stamped.invalidated, self.env.now());
         (freshness != Freshness::Expired).then_some(&stamped.value)
+    }
+
+    /// A clone of the value `get` may serve; a read that finds one counts for eviction.
+    fn served(&self, entry: &Entry<V>) -> Option<V> {
+        let value = self.servable(entry).cloned();
+        if value.is_some() {
+            entry.mark.touch();
+        }
+        value
     }
 
     /// Runs `read` on the entry of a borrowed key under its shard's read lock.
@@ -799,7 +820,7 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
     }
 
     pub(crate) fn get_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V> {
-        self.with_entry_by_ref(key, |entry| self.servable(entry).cloned())?
+        self.with_entry_by_ref(key, |entry| self.served(entry))?
     }
 
     pub(crate) fn contains_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> bool {
@@ -903,25 +924,35 @@ where
     /// when the cache is at capacity and nothing can be evicted.
     fn control_for(&self, key: &K) -> Option<Arc<Control>> {
         if let Some(entry) = self.map.get(key) {
+            entry.mark.touch(); // a stale hit counts for eviction as a fresh one
             return Some(entry.control.clone());
         }
         if !self.reserve_place() {
             return None;
         }
-        let mut inserted = false;
+        let mut admitted = None;
         let control = self
             .map
             .entry(key.clone())
             .or_insert_with(|| {
-                inserted = true;
+                let mark = match &self.evictor {
+                    Some(evictor) => evictor.new_mark(),
+                    None => Mark::unqueued(),
+                };
+                admitted = Some(mark.ticket());
                 Entry {
                     value: None,
                     control: Control::new(self.sync_readers),
+                    mark,
                 }
             })
             .control
             .clone();
-        if inserted {
+        if let Some(ticket) = admitted {
+            if let Some(evictor) = &self.evictor {
+                let hash = self.map.hash_usize(key) as u64;
+                evictor.admit(key.clone(), ticket, hash, self);
+            }
             self.after_admission();
         } else {
             self.entries.fetch_sub(1, Ordering::AcqRel);
@@ -953,36 +984,19 @@ where
         }
     }
 
-    /// Evicts a batch of the oldest entries; false if nothing could be evicted.
+    /// Evicts one entry as the policy picks it (see `evict.rs`); false if nothing could
+    /// be evicted because every entry is being created.
     fn evict_for_room(&self, capacity: usize) -> bool {
         let _sweep = self.sweeping.lock();
         if self.entries.load(Ordering::Acquire) < capacity {
             return true; // another thread made room while we waited for the sweep
         }
-        let batch = (capacity / 16).max(1);
-        let mut stamps: Vec<u64> = self.map.iter().map(|e| eviction_stamp(e.value())).collect();
-        let threshold = if stamps.len() > batch {
-            *stamps.select_nth_unstable(batch - 1).1
-        } else {
-            u64::MAX
+        let Some(evictor) = &self.evictor else {
+            return false;
         };
-        let mut evicted = 0;
-        // The oldest may all be entries whose creation is in flight (they cannot go):
-        // then take any entry that can, so that "none" means every entry is busy.
-        for threshold in [threshold, u64::MAX] {
-            self.map.retain(|_, entry| {
-                let victim = evicted < batch
-                    && eviction_stamp(entry) <= threshold
-                    && entry.control.try_retire();
-                evicted += usize::from(victim);
-                !victim
-            });
-            if evicted > 0 {
-                break;
-            }
-        }
-        self.note_evictions(evicted);
-        evicted > 0
+        let evicted = evictor.evict_one(self, |key| self.map.hash_usize(key) as u64);
+        self.note_evictions(usize::from(evicted));
+        evicted
     }
 
     /// Reclaims long-expired entries every so often, amortized over admissions.
@@ -1031,22 +1045,46 @@ where
     }
 }
 
-/// Oldest first; an entry without a value (a failed or removed one) before any.
-fn eviction_stamp<V>(entry: &Entry<V>) -> u64 {
-    match &entry.value {
-        Some(stamped) if stamped.invalidated => 0,
-        Some(stamped) => stamped.created,
-        None if is_abandoned(entry) => 0,
-        // A new key whose caller is about to claim it: the youngest of all.
-        None => u64::MAX,
-    }
-}
-
 /// An entry without a value that no caller is using: a failed or removed creation's
 /// leftover. Callers reach a control only through the map under a shard lock, and the
 /// sweeps run under the shard's write lock, so a count of one is stable there.
 fn is_abandoned<V>(entry: &Entry<V>) -> bool {
     entry.value.is_none() && Arc::strong_count(&entry.control) == 1
+}
+
+impl<K, V> Entries<K> for Inner<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn visit(&self, key: &K, ticket: u32, decide: impl FnOnce(Candidate<'_>) -> bool) -> Visit {
+        let now = self.env.now();
+        let mut visit = Visit::Gone;
+        // Dropped after the shard lock is released.
+        let _evicted = self.map.remove_if(key, |_, entry| {
+            if entry.mark.ticket() != ticket {
+                return false;
+            }
+            let worthless = match &entry.value {
+                Some(s) => {
+                    self.env.policy.classify(s.created, s.invalidated, now) == Freshness::Expired
+                }
+                None => is_abandoned(entry),
+            };
+            visit = if !decide(Candidate {
+                mark: &entry.mark,
+                worthless,
+            }) {
+                Visit::Kept
+            } else if entry.control.try_retire() {
+                Visit::Evicted
+            } else {
+                Visit::Busy
+            };
+            visit == Visit::Evicted
+        });
+        visit
+    }
 }
 
 /// One key's value inside the map, seen by its slot. Reads and writes only touch the

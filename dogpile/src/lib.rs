@@ -151,6 +151,7 @@ mod clock;
 #[allow(clippy::module_inception)]
 mod dogpile;
 mod entry;
+mod evict;
 mod executor;
 mod fence;
 mod key;
