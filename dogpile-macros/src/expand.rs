@@ -1,7 +1,7 @@
 //! Turns the checked model into code: the wrapper, `{fn}_no_cache`, `{fn}_prime` and the
 //! `static` cache handle.
 
-use crate::ast::{ArgKind, AttrArgs, Func, Options, Output, SpannedDuration};
+use crate::ast::{Arg, ArgKind, AttrArgs, Func, Key, Options, Output, SpannedDuration};
 use crate::validate::{self, handle_name};
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -48,63 +48,114 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
     let background = options.background.is_some();
     let sync_readers = options.sync_readers.is_some();
     let result = func.output.is_result();
+    let fallible = func.output.is_fallible();
 
-    // The key: a tuple of the keyed arguments' owned forms. Each part (and the value) is
-    // written `<T as KeyPart>::Is`, spanned on `T`: that is `T` itself, but when `T` lacks
-    // `Hash`, `Clone`, ... rustc reports it once, at `T` in the signature, instead of at
-    // every use of the cache.
-    let keyed: Vec<_> = func.args.iter().filter(|a| a.is_keyed()).collect();
-    let key_ty = tuple(keyed.iter().map(|arg| match &arg.kind {
-        ArgKind::Ref(inner) => {
-            let owned = quote_spanned!(inner.span()=> <#inner as ::std::borrow::ToOwned>::Owned);
-            checked(inner, &owned, quote!(#krate::__private::KeyPart))
-        }
-        _ => checked(&arg.ty, &arg.ty, quote!(#krate::__private::KeyPart)),
-    }));
+    let key = format_ident!("__key", span = Span::mixed_site());
+    let value = format_ident!("__value", span = Span::mixed_site());
+    let parts: Vec<&Arg> = match &func.key {
+        Key::Args(indices) => indices.iter().map(|&i| &func.args[i]).collect(),
+        Key::Computed { .. } => Vec::new(),
+    };
+    let computed = match &func.key {
+        Key::Computed { ty, expr } => Some((ty, expr)),
+        Key::Args(_) => None,
+    };
+
+    // The key type: one part is the key itself, several form a tuple, none make `()`.
+    // Each part (and the value) is written `<T as KeyPart>::Is`, spanned on `T`: that is
+    // `T` itself, but when `T` lacks `Hash`, `Clone`, ... rustc reports it once, at `T`
+    // in the signature, instead of at every use of the cache.
+    let key_ty = match computed {
+        Some((ty, _)) => checked(ty, ty, quote!(#krate::__private::KeyPart)),
+        None => tuple(parts.iter().map(|arg| match &arg.kind {
+            ArgKind::Ref(inner) => {
+                let owned =
+                    quote_spanned!(inner.span()=> <#inner as ::std::borrow::ToOwned>::Owned);
+                checked(inner, &owned, quote!(#krate::__private::KeyPart))
+            }
+            _ => checked(&arg.ty, &arg.ty, quote!(#krate::__private::KeyPart)),
+        })),
+    };
     let value_ty = match &func.output {
         Output::Unit => quote!(()),
-        Output::Value(ty) | Output::Result { ok: ty, .. } => {
+        Output::Value(ty) | Output::Result { ok: ty, .. } | Output::Option { some: ty, .. } => {
             checked(ty, ty, quote!(#krate::__private::ValuePart))
         }
     };
-    // `(page, &lang)`: what a fresh hit looks the key up by, without allocating.
-    let borrowed_key = tuple(keyed.iter().map(|arg| {
-        let ident = &arg.ident;
-        match arg.kind {
-            ArgKind::Ref(_) => quote!(#ident),
-            _ => quote!(&#ident),
-        }
-    }));
-    // `(page.to_owned(), lang.clone())`: the key to store.
-    let owned_key = tuple(keyed.iter().map(|arg| {
-        let ident = &arg.ident;
-        match &arg.kind {
-            ArgKind::Ref(inner) => {
-                quote_spanned!(inner.span()=> ::std::borrow::ToOwned::to_owned(#ident))
+    // `let __key: T = EXPR;` for a computed key, before the arguments move into the body.
+    let compute_key = computed.map(|(ty, expr)| quote!(let #key: #ty = #expr;));
+    // What a fresh hit looks the key up by, without allocating: `&(page, &lang)` for
+    // several parts, `&&id` (a `&u64`, see `KeyRef`) for one, `&()` for none.
+    let lookup = match computed {
+        Some(_) => quote!(&&#key),
+        None if parts.len() == 1 => {
+            let ident = &parts[0].ident;
+            match parts[0].kind {
+                ArgKind::Ref(_) => quote!(&#ident),
+                _ => quote!(&&#ident),
             }
-            _ => quote_spanned!(arg.ty.span()=> ::core::clone::Clone::clone(&#ident)),
         }
-    }));
+        None => {
+            let parts = parts.iter().map(|arg| {
+                let ident = &arg.ident;
+                match arg.kind {
+                    ArgKind::Ref(_) => quote!(#ident),
+                    _ => quote!(&#ident),
+                }
+            });
+            let parts = tuple(parts);
+            quote!(&#parts)
+        }
+    };
+    // `(page.to_owned(), lang.clone())`: the key to store.
+    let owned_key = match computed {
+        Some(_) => quote!(#key),
+        None => tuple(parts.iter().map(|arg| {
+            let ident = &arg.ident;
+            match &arg.kind {
+                ArgKind::Ref(inner) => {
+                    quote_spanned!(inner.span()=> ::std::borrow::ToOwned::to_owned(#ident))
+                }
+                _ => quote_spanned!(arg.ty.span()=> ::core::clone::Clone::clone(&#ident)),
+            }
+        })),
+    };
     let moved_args: Vec<_> = func
         .args
         .iter()
         .map(|a| a.ident.to_token_stream())
         .collect();
-    let key = format_ident!("__key", span = Span::mixed_site());
-    let value = format_ident!("__value", span = Span::mixed_site());
+
+    // `skip_none`: the body's `None` is an error the cache does not store, turned back
+    // into `None` for the caller.
+    let skip_none = matches!(func.output, Output::Option { .. });
+    let to_fallible = |call: TokenStream| {
+        if !skip_none {
+            call
+        } else if is_async {
+            quote!(#krate::__private::some_or_skip_async(#call))
+        } else {
+            quote!(#krate::__private::some_or_skip(#call))
+        }
+    };
+    let to_option = skip_none.then(|| quote!(.ok()));
 
     let await_ = is_async.then(|| quote!(.await));
     let body = if is_async && !background {
-        let method = if result {
+        let method = if fallible {
             quote!(try_get_with_async)
         } else {
             quote!(get_with_async)
         };
-        quote!(#handle.#method(#owned_key, #no_cache(#(#moved_args),*)).await)
+        let create = to_fallible(quote!(#no_cache(#(#moved_args),*)));
+        quote! {
+            #compute_key
+            #handle.#method(#owned_key, #create).await #to_option
+        }
     } else if let Some(background_span) = options.background {
         // Spanned on the `background` option: without the runtime's `tokio` feature the
         // async methods do not exist, and rustc says so there.
-        let method = match (is_async, result) {
+        let method = match (is_async, fallible) {
             (false, false) => "get_with_background",
             (false, true) => "try_get_with_background",
             (true, false) => "get_with_async_background",
@@ -112,71 +163,98 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         };
         let method = syn::Ident::new(method, background_span);
         // The creator may run on another thread or task: it owns a clone of the key and
-        // borrows the `&T` arguments from it.
+        // borrows the `&T` key parts from it; the other arguments (owned, as validation
+        // checks) move in.
         let owned = format_ident!("__owned", span = Span::mixed_site());
-        let mut index = 0;
         let args = func.args.iter().map(|arg| {
             let ident = &arg.ident;
-            let i = syn::Index::from(index);
+            let Some(index) = parts.iter().position(|p| p.ident == arg.ident) else {
+                return quote!(#ident);
+            };
+            let part = if parts.len() == 1 {
+                quote!(#owned)
+            } else {
+                let i = syn::Index::from(index);
+                quote!(#owned.#i)
+            };
             match arg.kind {
-                ArgKind::Ignored => return quote!(#ident),
-                _ => index += 1,
-            }
-            match arg.kind {
-                ArgKind::Ref(_) => quote!(::core::borrow::Borrow::borrow(&#owned.#i)),
-                _ => quote!(#owned.#i),
+                ArgKind::Ref(_) => quote!(::core::borrow::Borrow::borrow(&#part)),
+                _ => part,
             }
         });
         let args: Vec<_> = args.collect();
         let clone_key =
-            (!keyed.is_empty()).then(|| quote!(let #owned = ::core::clone::Clone::clone(&#key);));
+            (!parts.is_empty()).then(|| quote!(let #owned = ::core::clone::Clone::clone(&#key);));
         let create = if is_async {
-            quote!(async move { #no_cache(#(#args),*).await })
+            let call = to_fallible(quote!(#no_cache(#(#args),*)));
+            quote!(async move { #call.await })
         } else {
-            quote!(move || #no_cache(#(#args),*))
+            let call = to_fallible(quote!(#no_cache(#(#args),*)));
+            quote!(move || #call)
+        };
+        let make_key = match computed {
+            Some(_) => quote!(#compute_key),
+            None => quote!(let #key = #owned_key;),
         };
         quote! {
-            let #key = #owned_key;
+            #make_key
             #clone_key
-            #handle.#method(#key, #create)#await_
+            #handle.#method(#key, #create)#await_ #to_option
         }
     } else {
-        let method = match (sync_readers, result) {
+        let method = match (sync_readers, fallible) {
             (false, false) => quote!(get_with_by_ref),
             (false, true) => quote!(try_get_with_by_ref),
             (true, false) => quote!(read_with_by_ref),
             (true, true) => quote!(try_read_with_by_ref),
         };
-        // Owned arguments are borrowed by the key during the lookup, so the creator clones them.
+        // Owned key parts are borrowed by the lookup, so the creator clones them; the
+        // other arguments move into it.
         let args = func.args.iter().map(|arg| {
             let ident = &arg.ident;
             match arg.kind {
-                ArgKind::Owned => {
+                ArgKind::Owned if arg.in_key => {
                     quote_spanned!(arg.ty.span()=> ::core::clone::Clone::clone(&#ident))
                 }
                 _ => quote!(#ident),
             }
         });
-        quote!(#handle.#method(&#borrowed_key, || #no_cache(#(#args),*)))
+        let create = to_fallible(quote!(#no_cache(#(#args),*)));
+        quote! {
+            #compute_key
+            #handle.#method(#lookup, || #create) #to_option
+        }
     };
 
     let prime_body = match &func.output {
         Output::Unit => quote! {
+            #compute_key
             let #key = #owned_key;
             #no_cache(#(#moved_args),*)#await_;
             #handle.insert(#key, ());
         },
         Output::Value(_) => quote! {
+            #compute_key
             let #key = #owned_key;
             let #value = #no_cache(#(#moved_args),*)#await_;
             #handle.insert(#key, ::core::clone::Clone::clone(&#value));
             #value
         },
         Output::Result { .. } => quote! {
+            #compute_key
             let #key = #owned_key;
             let #value = #no_cache(#(#moved_args),*)#await_;
             if let ::core::result::Result::Ok(ok) = &#value {
                 #handle.insert(#key, ::core::clone::Clone::clone(ok));
+            }
+            #value
+        },
+        Output::Option { .. } => quote! {
+            #compute_key
+            let #key = #owned_key;
+            let #value = #no_cache(#(#moved_args),*)#await_;
+            if let ::core::option::Option::Some(some) = &#value {
+                #handle.insert(#key, ::core::clone::Clone::clone(some));
             }
             #value
         },
@@ -297,14 +375,11 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
-/// `()`, `(a,)`, `(a, b)`.
+/// The key of `parts`: `()`, `a` (one part is the key itself, not a one-tuple), `(a, b)`.
 fn tuple(parts: impl Iterator<Item = TokenStream>) -> TokenStream {
     let parts: Vec<_> = parts.collect();
     match parts.len() {
-        1 => {
-            let part = &parts[0];
-            quote!((#part,))
-        }
+        1 => parts[0].clone(),
         _ => quote!((#(#parts),*)),
     }
 }
@@ -316,8 +391,9 @@ fn duration(krate: &syn::Path, d: SpannedDuration) -> TokenStream {
     quote_spanned!(d.span=> #krate::__private::Duration::new(#secs, #nanos))
 }
 
-/// The `sync_readers` wrapper's return type: `T` becomes `ReadGuard<T>`, and
-/// `Result<T, E>` (or `io::Result<T>`) becomes `Result<ReadGuard<T>, E>`.
+/// The `sync_readers` wrapper's return type: `T` becomes `ReadGuard<T>`,
+/// `Result<T, E>` (or `io::Result<T>`) becomes `Result<ReadGuard<T>, E>`, and with
+/// `skip_none`, `Option<T>` becomes `Option<ReadGuard<T>>`.
 fn guarded_output(written: &ReturnType, output: &Output, krate: &syn::Path) -> ReturnType {
     let guard = |ty: &dyn ToTokens| -> Type { syn::parse_quote!(#krate::ReadGuard<#ty>) };
     match output {
@@ -326,7 +402,7 @@ fn guarded_output(written: &ReturnType, output: &Output, krate: &syn::Path) -> R
             let ty = guard(ty);
             syn::parse_quote!(-> #ty)
         }
-        Output::Result { ty, ok } => {
+        Output::Result { ty, ok } | Output::Option { ty, some: ok } => {
             let mut ty = ty.clone();
             if let Some(first) = first_type_arg(&mut ty) {
                 *first = guard(ok);

@@ -135,9 +135,9 @@ fn expansion_options() {
     );
     for want in [
         "fn f (x : u32 , __arg1 : Token) -> io :: Result < u32 >",
-        "PAGES . try_get_with_by_ref (& (& x ,) , || f_no_cache (:: core :: clone :: Clone :: clone (& x) , __arg1))",
+        "PAGES . try_get_with_by_ref (& & x , || f_no_cache (:: core :: clone :: Clone :: clone (& x) , __arg1))",
         "fn f_no_cache (mut x : u32 , _ : Token) -> io :: Result < u32 > { x += 1 ; Ok (x) }",
-        "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < (< u32 as my :: dp :: __private :: KeyPart > :: Is ,) , < u32 as my :: dp :: __private :: ValuePart > :: Is > >",
+        "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < < u32 as my :: dp :: __private :: KeyPart > :: Is , < u32 as my :: dp :: __private :: ValuePart > :: Is > >",
         ". ttl (my :: dp :: __private :: Duration :: new (2 , 0)) . capacity (5) . stale_if_error () . max_stale (my :: dp :: __private :: Duration :: new (60 , 0)) . build ()",
     ] {
         assert_contains(&out, want);
@@ -158,7 +158,7 @@ fn expansion_sync_readers_background_async() {
         &out,
         "fn f (x : & [u8]) -> io :: Result < :: dogpile :: ReadGuard < Vec < u8 > > >",
     );
-    assert_contains(&out, "F . try_read_with_by_ref (& (x ,) ,");
+    assert_contains(&out, "F . try_read_with_by_ref (& x ,");
     assert_contains(&out, ". sync_readers ()");
 
     let out = expanded(quote!(ttl = "1s", background), render());
@@ -173,7 +173,7 @@ fn expansion_sync_readers_background_async() {
             }
         ),
     );
-    assert_contains(&out, "F . try_get_with_async_background (__key , async move { f_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned . 0)) . await }) . await");
+    assert_contains(&out, "F . try_get_with_async_background (__key , async move { f_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned)) . await }) . await");
 
     let out = expanded(
         quote!(ttl = "1s"),
@@ -183,7 +183,7 @@ fn expansion_sync_readers_background_async() {
             }
         ),
     );
-    assert_contains(&out, "async fn f (x : & str) -> String { F . get_with_async ((:: std :: borrow :: ToOwned :: to_owned (x) ,) , f_no_cache (x)) . await }");
+    assert_contains(&out, "async fn f (x : & str) -> String { F . get_with_async (:: std :: borrow :: ToOwned :: to_owned (x) , f_no_cache (x)) . await }");
 }
 
 #[test]
@@ -212,7 +212,7 @@ fn zero_args_and_unit() {
     );
     assert_contains(
         &out,
-        "Cache < (< String as :: dogpile :: __private :: KeyPart > :: Is ,) , () >",
+        "Cache < < String as :: dogpile :: __private :: KeyPart > :: Is , () >",
     );
     assert_contains(&out, "PING . insert (__key , ())");
 }

@@ -165,4 +165,22 @@ pub mod __private {
     impl<T: Clone + Send + Sync + 'static> ValuePart for T {
         type Is = T;
     }
+
+    /// The "error" a `skip_none` fn's `None` becomes: the cache's fallible path stores
+    /// nothing for it, and the wrapper turns it back into `None`.
+    #[derive(Debug)]
+    pub struct NoValue;
+
+    /// `Some(v)` to `Ok(v)`, `None` to `Err(NoValue)`.
+    #[inline]
+    pub fn some_or_skip<T>(value: Option<T>) -> Result<T, NoValue> {
+        value.ok_or(NoValue)
+    }
+
+    /// [`some_or_skip`] for an `async fn`'s body.
+    pub async fn some_or_skip_async<T>(
+        value: impl core::future::Future<Output = Option<T>>,
+    ) -> Result<T, NoValue> {
+        value.await.ok_or(NoValue)
+    }
 }
