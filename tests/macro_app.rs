@@ -243,3 +243,79 @@ fn background_with_a_key_moves_the_owned_context_into_the_body() {
     assert_eq!(background_user(pool.clone(), 4), 8);
     assert_eq!(pool.queries.load(SeqCst), 1);
 }
+
+/// A service with a per-instance cache (`field = names`) and a shared one (`key = id`).
+struct Directory {
+    prefix: &'static str,
+    names: dogpile::Cache<u64, String>,
+    bodies: AtomicUsize,
+}
+
+impl Directory {
+    fn new(prefix: &'static str) -> Self {
+        Directory {
+            prefix,
+            names: dogpile::Cache::new(std::time::Duration::from_secs(3600)),
+            bodies: AtomicUsize::new(0),
+        }
+    }
+
+    #[dogpile(field = names)]
+    fn name(&self, id: u64) -> String {
+        self.bodies.fetch_add(1, SeqCst);
+        format!("{}{id}", self.prefix)
+    }
+
+    #[dogpile(field = names)]
+    async fn name_async(&self, id: u64) -> String {
+        self.bodies.fetch_add(1, SeqCst);
+        tokio::task::yield_now().await;
+        format!("{}{id}", self.prefix)
+    }
+
+    /// One cache for every instance: the first instance's answer is everyone's.
+    #[dogpile(ttl = "1h", key = id)]
+    fn shared_name(&self, id: u64) -> String {
+        self.bodies.fetch_add(1, SeqCst);
+        format!("{}{id}", self.prefix)
+    }
+}
+
+#[test]
+fn two_instances_with_per_instance_caches_do_not_share_values() {
+    let a = Directory::new("a-");
+    let b = Directory::new("b-");
+    assert_eq!(a.name(1), "a-1");
+    assert_eq!(b.name(1), "b-1", "b has its own cache");
+    assert_eq!(a.name(1), "a-1");
+    assert_eq!(b.name(1), "b-1");
+    assert_eq!(a.bodies.load(SeqCst), 1);
+    assert_eq!(b.bodies.load(SeqCst), 1);
+    assert_eq!((a.names.len(), b.names.len()), (1, 1));
+    assert_eq!(a.names.remove(&1).as_deref(), Some("a-1"));
+}
+
+#[tokio::test]
+async fn an_async_method_uses_its_instance_cache() {
+    let a = Directory::new("a-");
+    let b = Directory::new("b-");
+    assert_eq!(a.name_async(2).await, "a-2");
+    assert_eq!(b.name_async(2).await, "b-2");
+    assert_eq!(a.name_async(2).await, "a-2");
+    assert_eq!(a.bodies.load(SeqCst), 1);
+    assert_eq!(b.bodies.load(SeqCst), 1);
+}
+
+#[test]
+fn a_method_with_a_key_shares_one_cache_across_instances() {
+    let a = Directory::new("a-");
+    let b = Directory::new("b-");
+    assert_eq!(a.shared_name(9), "a-9");
+    assert_eq!(
+        b.shared_name(9),
+        "a-9",
+        "keyed by `id` only, shared by every instance"
+    );
+    assert_eq!(b.bodies.load(SeqCst), 0);
+    assert_eq!(Directory::shared_name_cache().stats().hits, 1);
+}

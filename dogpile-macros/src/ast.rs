@@ -106,7 +106,8 @@ pub struct SpannedDuration {
 
 /// The checked options.
 pub struct Options {
-    pub ttl: SpannedDuration,
+    /// Required, except with `field` (the cache is built where the field is).
+    pub ttl: Option<SpannedDuration>,
     pub sync_readers: Option<Span>,
     pub capacity: Option<usize>,
     pub background: Option<Span>,
@@ -123,6 +124,8 @@ pub struct Options {
     pub key: Option<KeyOption>,
     /// `skip_none`: an `Option<T>` fn stores only `Some`.
     pub skip_none: Option<Span>,
+    /// `field = cache`: a `&self` method's per-instance cache, `self.cache`.
+    pub field: Option<Ident>,
 }
 
 /// The `key` option as written, before it is checked against the arguments.
@@ -157,6 +160,8 @@ pub struct Func {
     pub output: Output,
     /// What forms the key: every named argument unless `key = ..` says otherwise.
     pub key: Key,
+    /// `&self`, for a method (the only receiver accepted).
+    pub receiver: Option<syn::Receiver>,
 }
 
 /// One argument of the memoized fn.

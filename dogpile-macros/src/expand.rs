@@ -43,6 +43,20 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
     let handle = handle_name(options, func)
         .unwrap_or_else(|| format_ident!("DOGPILE_CACHE", span = name.span()));
     let no_cache = format_ident!("{}_no_cache", name, span = name.span());
+    // Where the cache is: a `static`; for a `&self` method, the field `self.{field}`, or
+    // a `static` inside the associated fn `{fn}_cache()` (an `impl` can't hold a `static`).
+    let method = func.receiver.is_some();
+    let field_cache = format_ident!("__cache", span = Span::mixed_site());
+    let cache = match (&options.field, method) {
+        (Some(_), _) => quote!(#field_cache),
+        (None, true) => quote!(Self::#handle()),
+        (None, false) => quote!(#handle),
+    };
+    let (no_cache_fn, self_arg) = if method {
+        (quote!(Self::#no_cache), Some(quote!(self,)))
+    } else {
+        (quote!(#no_cache), None)
+    };
     let prime = format_ident!("{}_prime", name, span = name.span());
     let is_async = func.sig.asyncness.is_some();
     let background = options.background.is_some();
@@ -147,10 +161,10 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         } else {
             quote!(get_with_async)
         };
-        let create = to_fallible(quote!(#no_cache(#(#moved_args),*)));
+        let create = to_fallible(quote!(#no_cache_fn(#self_arg #(#moved_args),*)));
         quote! {
             #compute_key
-            #handle.#method(#owned_key, #create).await #to_option
+            #cache.#method(#owned_key, #create).await #to_option
         }
     } else if let Some(background_span) = options.background {
         // Spanned on the `background` option: without the runtime's `tokio` feature the
@@ -186,10 +200,10 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         let clone_key =
             (!parts.is_empty()).then(|| quote!(let #owned = ::core::clone::Clone::clone(&#key);));
         let create = if is_async {
-            let call = to_fallible(quote!(#no_cache(#(#args),*)));
+            let call = to_fallible(quote!(#no_cache_fn(#self_arg #(#args),*)));
             quote!(async move { #call.await })
         } else {
-            let call = to_fallible(quote!(#no_cache(#(#args),*)));
+            let call = to_fallible(quote!(#no_cache_fn(#self_arg #(#args),*)));
             quote!(move || #call)
         };
         let make_key = match computed {
@@ -199,7 +213,7 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         quote! {
             #make_key
             #clone_key
-            #handle.#method(#key, #create)#await_ #to_option
+            #cache.#method(#key, #create)#await_ #to_option
         }
     } else {
         let method = match (sync_readers, fallible) {
@@ -219,10 +233,10 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
                 _ => quote!(#ident),
             }
         });
-        let create = to_fallible(quote!(#no_cache(#(#args),*)));
+        let create = to_fallible(quote!(#no_cache_fn(#self_arg #(#args),*)));
         quote! {
             #compute_key
-            #handle.#method(#lookup, || #create) #to_option
+            #cache.#method(#lookup, || #create) #to_option
         }
     };
 
@@ -230,31 +244,31 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         Output::Unit => quote! {
             #compute_key
             let #key = #owned_key;
-            #no_cache(#(#moved_args),*)#await_;
-            #handle.insert(#key, ());
+            #no_cache_fn(#self_arg #(#moved_args),*)#await_;
+            #cache.insert(#key, ());
         },
         Output::Value(_) => quote! {
             #compute_key
             let #key = #owned_key;
-            let #value = #no_cache(#(#moved_args),*)#await_;
-            #handle.insert(#key, ::core::clone::Clone::clone(&#value));
+            let #value = #no_cache_fn(#self_arg #(#moved_args),*)#await_;
+            #cache.insert(#key, ::core::clone::Clone::clone(&#value));
             #value
         },
         Output::Result { .. } => quote! {
             #compute_key
             let #key = #owned_key;
-            let #value = #no_cache(#(#moved_args),*)#await_;
+            let #value = #no_cache_fn(#self_arg #(#moved_args),*)#await_;
             if let ::core::result::Result::Ok(ok) = &#value {
-                #handle.insert(#key, ::core::clone::Clone::clone(ok));
+                #cache.insert(#key, ::core::clone::Clone::clone(ok));
             }
             #value
         },
         Output::Option { .. } => quote! {
             #compute_key
             let #key = #owned_key;
-            let #value = #no_cache(#(#moved_args),*)#await_;
+            let #value = #no_cache_fn(#self_arg #(#moved_args),*)#await_;
             if let ::core::option::Option::Some(some) = &#value {
-                #handle.insert(#key, ::core::clone::Clone::clone(some));
+                #cache.insert(#key, ::core::clone::Clone::clone(some));
             }
             #value
         },
@@ -262,7 +276,11 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
 
     // Signatures: the wrapper and `_prime` bind each argument by plain name.
     let mut wrapper_sig = func.sig.clone();
-    for (input, arg) in wrapper_sig.inputs.iter_mut().zip(&func.args) {
+    let typed_inputs = wrapper_sig
+        .inputs
+        .iter_mut()
+        .filter(|input| matches!(input, syn::FnArg::Typed(_)));
+    for (input, arg) in typed_inputs.zip(&func.args) {
         if let syn::FnArg::Typed(typed) = input {
             typed.attrs.clear();
             *typed.pat = Pat::Ident(PatIdent {
@@ -282,7 +300,10 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         wrapper_sig.output = guarded_output(&func.sig.output, &func.output, krate);
     }
 
-    let ttl = duration(krate, options.ttl);
+    let ttl = options.ttl.map(|ttl| {
+        let ttl = duration(krate, ttl);
+        quote!(.ttl(#ttl))
+    });
     let capacity = options.capacity.map(|n| {
         let n = Literal::usize_unsuffixed(n);
         quote!(.capacity(#n))
@@ -309,10 +330,51 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
     let handle_doc =
         format!(" The cache behind [`{name}`]: `invalidate`, `remove`, `clear`, `stats`.");
     let block = &func.block;
+    let cache_ty = quote!(#krate::Cache<#key_ty, #value_ty>);
+    let build = quote! {
+        #krate::__private::LazyLock::new(|| {
+            #krate::Cache::builder()
+                #ttl
+                #capacity
+                #background_refresh
+                #stale_if_error
+                #max_stale
+                #sync_readers_call
+                #clock
+                .build()
+        })
+    };
+    let handle_item = match (&options.field, method) {
+        (Some(_), _) => None,
+        (None, true) => {
+            let cache_static = format_ident!("CACHE", span = Span::mixed_site());
+            Some(quote! {
+                #[doc = #handle_doc]
+                #(#static_attrs)*
+                #[allow(dead_code)]
+                #vis fn #handle() -> &'static #cache_ty {
+                    static #cache_static: #krate::__private::LazyLock<#cache_ty> = #build;
+                    &#cache_static
+                }
+            })
+        }
+        (None, false) => Some(quote! {
+            #[doc = #handle_doc]
+            #(#static_attrs)*
+            #[allow(dead_code)]
+            #vis static #handle: #krate::__private::LazyLock<#cache_ty> = #build;
+        }),
+    };
+    // A per-instance cache: its field's type must be `Cache<K, V>`, said once, at the option.
+    let field_check = options.field.as_ref().map(|field| {
+        let self_ = syn::Token![self](field.span());
+        quote_spanned!(field.span()=> let #field_cache: &#cache_ty = &#self_.#field;)
+    });
 
     quote! {
         #(#wrapper_attrs)*
         #vis #wrapper_sig {
+            #field_check
             #body
         }
 
@@ -325,24 +387,11 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         #(#fn_attrs)*
         #[allow(dead_code)]
         #vis #prime_sig {
+            #field_check
             #prime_body
         }
 
-        #[doc = #handle_doc]
-        #(#static_attrs)*
-        #[allow(dead_code)]
-        #vis static #handle: #krate::__private::LazyLock<#krate::Cache<#key_ty, #value_ty>> =
-            #krate::__private::LazyLock::new(|| {
-                #krate::Cache::builder()
-                    .ttl(#ttl)
-                    #capacity
-                    #background_refresh
-                    #stale_if_error
-                    #max_stale
-                    #sync_readers_call
-                    #clock
-                    .build()
-            });
+        #handle_item
     }
 }
 

@@ -74,7 +74,7 @@ fn parses_every_option() {
         crate = ::my_dogpile,
     ));
     let (options, func) = validate(args, item, Span::call_site()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(options.ttl.value, Duration::from_secs(5400));
+    assert_eq!(options.ttl.unwrap().value, Duration::from_secs(5400));
     assert_eq!(options.capacity, Some(10_000));
     assert!(options.stale_if_error.is_some());
     assert_eq!(
@@ -460,9 +460,36 @@ fn signature_errors() {
             }
         ),
         &[
-            "`self` receiver",
-            "keep a `dogpile::Cache` as a struct field",
+            "`field = cache` for a per-instance cache",
+            "`key = ..` for one cache",
         ],
+    );
+    assert!(errors(
+        quote!(field = cache),
+        quote!(
+            fn f(&self) -> u32 {
+                1
+            }
+        )
+    )
+    .is_empty());
+    assert!(errors(
+        quote!(ttl = "1s", key = x),
+        quote!(
+            fn f(&self, x: u8) -> u32 {
+                1
+            }
+        )
+    )
+    .is_empty());
+    assert_error(
+        quote!(ttl = "1s", key = x),
+        quote!(
+            fn f(&mut self, x: u8) -> u32 {
+                1
+            }
+        ),
+        &["only `&self` methods"],
     );
     assert_error(
         ttl(),
@@ -471,7 +498,7 @@ fn signature_errors() {
                 1
             }
         ),
-        &["`self` receiver"],
+        &["only `&self` methods", "instead of `self: Arc<Self>`"],
     );
     assert_error(
         ttl(),
@@ -693,12 +720,12 @@ fn collects_every_error() {
     let errors = errors(
         quote!(ttl = 5, colour, background = 1, ttl = "1s"),
         quote!(
-            const fn f<T>(&self, x: impl Hash, y: &mut u8) -> impl Clone {
+            const fn f<T>(self, x: impl Hash, y: &mut u8) -> impl Clone {
                 1
             }
         ),
     );
-    // ttl = 5, colour, background = 1, repeated ttl, const, <T>, &self, impl Hash, &mut, impl Clone
+    // ttl = 5, colour, background = 1, repeated ttl, const, <T>, self, impl Hash, &mut, impl Clone
     assert_eq!(errors.len(), 10, "{errors:#?}");
 }
 

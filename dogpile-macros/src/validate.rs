@@ -26,6 +26,18 @@ pub const OPTIONS: &[&str] = &[
     "clock",
     "key",
     "skip_none",
+    "field",
+];
+
+/// Options that configure the cache itself: with `field`, they go where it is built.
+const CACHE_SETTINGS: &[&str] = &[
+    "ttl",
+    "capacity",
+    "background",
+    "stale_if_error",
+    "max_stale",
+    "name",
+    "clock",
 ];
 
 /// Names other caches use for the ttl: reported with a hint instead of as missing `ttl`.
@@ -121,6 +133,8 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
     let mut clock = None;
     let mut key_option = None;
     let mut skip_none = None;
+    let mut field = None;
+    let mut settings: Vec<(String, Span)> = Vec::new();
 
     for option in args.options {
         let key = option.key.to_string();
@@ -147,12 +161,16 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
             "clock" => expr(&key, &option).map(|e| clock = Some(e)),
             "key" => key_spec(&option).map(|k| key_option = Some(k)),
             "skip_none" => flag(&key, &option).map(|s| skip_none = Some(s)),
+            "field" => ident(&key, &option).map(|i| field = Some(i)),
             _ => {
                 // A misspelt ttl: don't also report it missing.
                 ttl_given |= TTL_ALIASES.contains(&key.as_str());
                 Err(unknown_option(&key, &option))
             }
         };
+        if CACHE_SETTINGS.contains(&key.as_str()) {
+            settings.push((key.clone(), option.key.span()));
+        }
         if OPTIONS.contains(&key.as_str()) {
             seen.push(key);
         }
@@ -161,13 +179,29 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
         }
     }
 
-    if !ttl_given {
+    if let Some(field) = &field {
+        for (setting, span) in &settings {
+            let message = if setting == "background" {
+                "`background` can't be used with `field`: the body borrows `self`, and a \
+                 background refresh would run it after the call has returned"
+                    .to_owned()
+            } else {
+                format!(
+                    "with `field = {field}` the cache is the struct's field, so `{setting}` is \
+                     set where that field is built: `dogpile::Cache::builder().{setting}(..)`"
+                )
+            };
+            errors.at(*span, message);
+        }
+    } else if !ttl_given {
         errors.at(
             attr_span,
             "missing `ttl`: every memoized fn needs one, as in `#[dogpile(ttl = \"60s\")]`",
         );
     }
-    let ttl = ttl?;
+    if field.is_none() {
+        ttl?;
+    }
     if errors.count() > before {
         return None;
     }
@@ -183,6 +217,7 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
         clock,
         key: key_option,
         skip_none,
+        field,
     })
 }
 
@@ -572,19 +607,31 @@ pub fn func(item: ItemFn, errors: &mut Errors) -> Option<Func> {
     }
 
     let mut args = Vec::new();
+    let mut self_ref = None;
     for (i, input) in sig.inputs.iter().enumerate() {
         let typed = match input {
+            FnArg::Receiver(receiver)
+                if receiver.reference.is_some()
+                    && receiver.mutability.is_none()
+                    && receiver.colon_token.is_none() =>
+            {
+                self_ref = Some(receiver.clone());
+                continue;
+            }
             FnArg::Receiver(receiver) => {
-                fail(
-                    errors,
-                    receiver,
+                let message = if receiver.mutability.is_some() && receiver.reference.is_some() {
                     format!(
-                        "a method with a `self` receiver can't be memoized: the cache is one \
-                         `static` shared by every value of the type, and `self` can't be part of \
-                         its key; keep a `dogpile::Cache` as a struct field instead and call \
-                         `self.cache.get_with(key, || ...)` in `{name}`"
-                    ),
-                );
+                        "only `&self` methods can be memoized: a cache hit skips the body, so \
+                         the mutation would happen only sometimes; take `&self` in `{name}`"
+                    )
+                } else {
+                    format!(
+                        "only `&self` methods can be memoized: write `&self` instead of `{}` in \
+                         `{name}`",
+                        type_text(receiver)
+                    )
+                };
+                fail(errors, receiver, message);
                 continue;
             }
             FnArg::Typed(typed) => typed,
@@ -671,6 +718,7 @@ pub fn func(item: ItemFn, errors: &mut Errors) -> Option<Func> {
         args,
         output,
         key,
+        receiver: self_ref,
     })
 }
 
@@ -731,6 +779,7 @@ pub fn type_text(ty: &dyn ToTokens) -> String {
         ("[ ", "["),
         (" ]", "]"),
         (" ;", ";"),
+        (" : ", ": "),
     ] {
         text = text.replace(from, to);
     }
@@ -984,6 +1033,31 @@ pub fn resolve(options: Option<&Options>, func: &mut Func, errors: &mut Errors) 
 /// Checks how the options fit the fn.
 pub fn combination(options: &Options, func: &Func, errors: &mut Errors) {
     let name = &func.sig.ident;
+    match (&func.receiver, &options.field, &options.key) {
+        (Some(receiver), None, None) => errors.over(
+            receiver,
+            format!(
+                "a `&self` method needs to know where its cache is: `field = cache` for a \
+                 per-instance cache in a field `cache: dogpile::Cache<K, V>` of the struct, or \
+                 `key = ..` for one cache shared by every instance, keyed by the arguments \
+                 named there (not by `self`); `{name}` has neither"
+            ),
+        ),
+        (Some(_), Some(_), _) if options.background.is_some() => {} // reported with the options
+        (Some(_), _, _) if options.background.is_some() => errors.at(
+            options.background.unwrap_or_else(Span::call_site),
+            "`background` can't be used on a `&self` method: the body borrows `self`, and a \
+             background refresh would run it after the call has returned",
+        ),
+        (None, Some(field), _) => errors.at(
+            field.span(),
+            format!(
+                "`field` is for `&self` methods (the cache is `self.{field}`), and `{name}` \
+                 takes no `self`; remove it to keep the cache in a `static`"
+            ),
+        ),
+        _ => {}
+    }
     if let (Some(_), Some(background)) = (options.sync_readers, options.background) {
         errors.at(
             background,
@@ -1042,6 +1116,9 @@ pub fn combination(options: &Options, func: &Func, errors: &mut Errors) {
             );
         }
     }
+    if options.field.is_some() {
+        return; // no handle is generated
+    }
     let Some(handle) = handle_name(options, func) else {
         errors.at(
             func.sig.ident.span(),
@@ -1070,11 +1147,16 @@ pub fn combination(options: &Options, func: &Func, errors: &mut Errors) {
     }
 }
 
-/// The `static` handle: `name = IDENT`, or the fn name in SCREAMING_SNAKE_CASE.
-/// `None` if the fn name has no valid SCREAMING_SNAKE_CASE form.
+/// The handle: `name = IDENT`, or the fn name in SCREAMING_SNAKE_CASE for a `static`,
+/// or `{fn}_cache` for the associated fn a method's shared cache lives in. `None` if
+/// the fn name has no valid SCREAMING_SNAKE_CASE form.
 pub fn handle_name(options: &Options, func: &Func) -> Option<syn::Ident> {
     match &options.name {
         Some(name) => Some(name.clone()),
+        None if func.receiver.is_some() => {
+            let name = &func.sig.ident;
+            Some(format_ident!("{}_cache", name, span = name.span()))
+        }
         None => {
             let name = func.sig.ident.to_string();
             let name = screaming_snake_case(name.trim_start_matches("r#"));
