@@ -143,42 +143,37 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
     // `skip_none`: the body's `None` is an error the cache does not store, turned back
     // into `None` for the caller.
     let skip_none = matches!(func.output, Output::Option { .. });
-    let to_fallible = |call: TokenStream| {
-        if !skip_none {
-            call
-        } else if is_async {
-            quote!(#krate::__private::some_or_skip_async(#call))
-        } else {
+    let await_ = is_async.then(|| quote!(.await));
+    // The creator: the body's call, awaited in an `async` block for an `async fn`.
+    let creator = |args: &[TokenStream], move_: bool| {
+        let call = quote!(#no_cache_fn(#self_arg #(#args),*) #await_);
+        let call = if skip_none {
             quote!(#krate::__private::some_or_skip(#call))
+        } else {
+            call
+        };
+        let move_ = move_.then(|| quote!(move));
+        if is_async {
+            quote!(async #move_ { #call })
+        } else {
+            quote!(#move_ || #call)
         }
     };
     let to_option = skip_none.then(|| quote!(.ok()));
-
-    let await_ = is_async.then(|| quote!(.await));
-    let body = if is_async && !background {
-        let method = if fallible {
-            quote!(try_get_with_async)
-        } else {
-            quote!(get_with_async)
-        };
-        let create = to_fallible(quote!(#no_cache_fn(#self_arg #(#moved_args),*)));
-        quote! {
-            #compute_key
-            #cache.#method(#owned_key, #create).await #to_option
-        }
-    } else if let Some(background_span) = options.background {
-        // Spanned on the `background` option: without the runtime's `tokio` feature the
-        // async methods do not exist, and rustc says so there.
-        let method = match (is_async, fallible) {
-            (false, false) => "get_with_background",
-            (false, true) => "try_get_with_background",
-            (true, false) => "get_with_async_background",
-            (true, true) => "try_get_with_async_background",
-        };
-        let method = syn::Ident::new(method, background_span);
-        // The creator may run on another thread or task: it owns a clone of the key and
-        // borrows the `&T` key parts from it; the other arguments (owned, as validation
-        // checks) move in.
+    let call = match (is_async, fallible) {
+        (false, false) => "get_with",
+        (false, true) => "try_get_with",
+        (true, false) => "get_with_async",
+        (true, true) => "try_get_with_async",
+    };
+    // Every wrapper looks the key up by reference: a fresh hit builds no owned key.
+    let body = if let Some(background_span) = options.background {
+        // Spanned on the `background` option: an error about the call (a creator that is
+        // not `Send + 'static`) points there.
+        let call = syn::Ident::new(call, background_span);
+        // The creator may run on another thread or task after the call has returned: it
+        // owns a clone of the key parts and borrows the `&T` ones from it; the other
+        // arguments (owned, as validation checks) move in.
         let owned = format_ident!("__owned", span = Span::mixed_site());
         let args = func.args.iter().map(|arg| {
             let ident = &arg.ident;
@@ -198,45 +193,34 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         });
         let args: Vec<_> = args.collect();
         let clone_key =
-            (!parts.is_empty()).then(|| quote!(let #owned = ::core::clone::Clone::clone(&#key);));
-        let create = if is_async {
-            let call = to_fallible(quote!(#no_cache_fn(#self_arg #(#args),*)));
-            quote!(async move { #call.await })
-        } else {
-            let call = to_fallible(quote!(#no_cache_fn(#self_arg #(#args),*)));
-            quote!(move || #call)
-        };
-        let make_key = match computed {
-            Some(_) => quote!(#compute_key),
-            None => quote!(let #key = #owned_key;),
-        };
-        quote! {
-            #make_key
-            #clone_key
-            #cache.#method(#key, #create)#await_ #to_option
-        }
-    } else {
-        let method = match (sync_readers, fallible) {
-            (false, false) => quote!(get_with_by_ref),
-            (false, true) => quote!(try_get_with_by_ref),
-            (true, false) => quote!(read_with_by_ref),
-            (true, true) => quote!(try_read_with_by_ref),
-        };
-        // Owned key parts are borrowed by the lookup, so the creator clones them; the
-        // other arguments move into it.
-        let args = func.args.iter().map(|arg| {
-            let ident = &arg.ident;
-            match arg.kind {
-                ArgKind::Owned if arg.in_key => {
-                    quote_spanned!(arg.ty.span()=> ::core::clone::Clone::clone(&#ident))
-                }
-                _ => quote!(#ident),
-            }
-        });
-        let create = to_fallible(quote!(#no_cache_fn(#self_arg #(#args),*)));
+            (computed.is_none() && !parts.is_empty()).then(|| quote!(let #owned = #owned_key;));
+        let create = creator(&args, true);
         quote! {
             #compute_key
-            #cache.#method(#lookup, || #create) #to_option
+            #clone_key
+            #cache.entry_by_ref(#lookup).#call(#create)#await_ #to_option
+        }
+    } else {
+        let call = syn::Ident::new(call, Span::call_site());
+        // Owned key parts are borrowed by the lookup, so the creator clones them (only
+        // when it runs); the other arguments move into it.
+        let args: Vec<_> = func
+            .args
+            .iter()
+            .map(|arg| {
+                let ident = &arg.ident;
+                match arg.kind {
+                    ArgKind::Owned if arg.in_key => {
+                        quote_spanned!(arg.ty.span()=> ::core::clone::Clone::clone(&#ident))
+                    }
+                    _ => quote!(#ident),
+                }
+            })
+            .collect();
+        let create = creator(&args, false);
+        quote! {
+            #compute_key
+            #cache.entry_by_ref(#lookup).#call(#create)#await_ #to_option
         }
     };
 
@@ -309,6 +293,13 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         quote!(.capacity(#n))
     });
     let background_refresh = background.then(|| quote!(.background_refresh()));
+    let mode = if background {
+        quote!(#krate::mode::Background)
+    } else if sync_readers {
+        quote!(#krate::mode::SyncReaders)
+    } else {
+        quote!(#krate::mode::Inline)
+    };
     let stale_if_error = options.stale_if_error.map(|_| quote!(.stale_if_error()));
     let max_stale = options.max_stale.map(|d| {
         let d = duration(krate, d);
@@ -330,7 +321,7 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
     let handle_doc =
         format!(" The cache behind [`{name}`]: `invalidate`, `remove`, `clear`, `stats`.");
     let block = &func.block;
-    let cache_ty = quote!(#krate::Cache<#key_ty, #value_ty>);
+    let cache_ty = quote!(#krate::Cache<#key_ty, #value_ty, #mode>);
     let build = quote! {
         #krate::__private::LazyLock::new(|| {
             #krate::Cache::builder()
