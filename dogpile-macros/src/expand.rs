@@ -362,12 +362,18 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         quote_spanned!(field.span()=> let #field_cache: &#cache_ty = &#self_.#field;)
     });
 
+    // The wrapper's braces keep the body's spans, so the wrapper is the user's own item to
+    // rustc's lints: an unused memoized fn is reported like an unused plain fn.
+    let mut wrapper_block = TokenStream::new();
+    func.block
+        .brace_token
+        .surround(&mut wrapper_block, |tokens| {
+            tokens.extend(quote!(#field_check #body));
+        });
+
     quote! {
         #(#wrapper_attrs)*
-        #vis #wrapper_sig {
-            #field_check
-            #body
-        }
+        #vis #wrapper_sig #wrapper_block
 
         #[doc = #no_cache_doc]
         #(#fn_attrs)*
