@@ -117,3 +117,128 @@ fn the_counter_sees_a_miss_allocate() {
         "a miss should allocate its owned key: {info:?}"
     );
 }
+
+// ------------------------------------------------------------- every wrapper shape
+
+/// Runs `HITS` calls of `hit` after one warm-up call, and asserts none allocated.
+#[track_caller]
+fn assert_hits_allocate_nothing<T>(what: &str, mut hit: impl FnMut() -> T) {
+    black_box(hit()); // warm-up hit (the miss happened before)
+    let info = allocation_counter::measure(|| {
+        for _ in 0..HITS {
+            black_box(hit());
+        }
+    });
+    assert_eq!(
+        info.count_total, 0,
+        "{what}: {HITS} fresh hits allocated: {info:?}"
+    );
+}
+
+/// Drives a future to completion on this thread, with no runtime (nothing allocated).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+struct Pool;
+
+#[dogpile(ttl = "1h", key = id)]
+fn user(db: &Pool, id: u64) -> Arc<str> {
+    let _ = db;
+    format!("user {id}").into()
+}
+
+struct Request {
+    user: u64,
+}
+
+#[dogpile(ttl = "1h", key(u64) = request.user)]
+fn profile(request: &Request) -> Arc<str> {
+    format!("profile {}", request.user).into()
+}
+
+#[dogpile(ttl = "1h", skip_none)]
+fn row(id: u64) -> Option<Arc<str>> {
+    Some(format!("row {id}").into())
+}
+
+#[dogpile(ttl = "1h", stale_if_error)]
+fn parsed(text: &str) -> Result<u64, String> {
+    text.parse().map_err(|_| format!("not a number: {text}"))
+}
+
+#[dogpile(ttl = "1h")]
+async fn fetched(url: &str, n: u32) -> Arc<str> {
+    format!("{url}#{n}").into()
+}
+
+#[dogpile(ttl = "1h", skip_none, key = url)]
+async fn fetched_row(db: &Pool, url: &str) -> Option<Arc<str>> {
+    let _ = db;
+    Some(url.into())
+}
+
+#[dogpile(ttl = "1h", background)]
+fn counted(id: u64, shard: u8) -> Arc<str> {
+    format!("{id}@{shard}").into()
+}
+
+#[dogpile(ttl = "1h", background)]
+async fn counted_async(id: u64) -> Arc<str> {
+    format!("{id}").into()
+}
+
+struct Service {
+    names: Cache<String, Arc<str>>,
+}
+
+impl Service {
+    #[dogpile(field = names)]
+    fn name(&self, path: &str) -> Arc<str> {
+        path.into()
+    }
+
+    #[dogpile(ttl = "1h", key = id)]
+    fn shared(&self, id: u64) -> Arc<str> {
+        format!("{id}").into()
+    }
+}
+
+#[test]
+fn a_fresh_hit_allocates_nothing_in_every_wrapper_shape() {
+    let path = String::from("/articles/42");
+    user(&Pool, 1);
+    assert_hits_allocate_nothing("key = id", || user(&Pool, black_box(1)));
+    let request = Request { user: 2 };
+    profile(&request);
+    assert_hits_allocate_nothing("key(u64) = ..", || profile(black_box(&request)));
+    row(3);
+    assert_hits_allocate_nothing("skip_none", || row(black_box(3)));
+    // Not `sync_readers`: the runtime's guarded path builds the owned key before it
+    // looks the key up (`Cache::try_get_guarded`), so each hit allocates it.
+    parsed("12").unwrap();
+    assert_hits_allocate_nothing("Result", || parsed(black_box("12")));
+    block_on(fetched(&path, 1));
+    assert_hits_allocate_nothing("async fn", || block_on(fetched(black_box(&path), 1)));
+    block_on(fetched_row(&Pool, &path));
+    assert_hits_allocate_nothing("async skip_none, key", || {
+        block_on(fetched_row(&Pool, black_box(&path)))
+    });
+    counted(4, 1);
+    assert_hits_allocate_nothing("background", || counted(black_box(4), 1));
+    block_on(counted_async(5));
+    assert_hits_allocate_nothing("async background", || block_on(counted_async(black_box(5))));
+    let service = Service {
+        names: Cache::new(Duration::from_secs(3600)),
+    };
+    service.name(&path);
+    assert_hits_allocate_nothing("method, field", || service.name(black_box(&path)));
+    service.shared(6);
+    assert_hits_allocate_nothing("method, key", || service.shared(black_box(6)));
+}

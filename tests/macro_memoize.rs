@@ -115,15 +115,12 @@ fn companions_and_the_named_handle() {
 
     // invalidate is soft: the next caller refreshes (single-threaded, that is us).
     VERSION.store(3, SeqCst);
-    RELEASES.invalidate(&("app".to_owned(),));
+    RELEASES.invalidate("app");
     assert_eq!(release("app"), "app v3");
 
     // remove is hard and returns the value.
-    assert_eq!(
-        RELEASES.remove(&("app".to_owned(),)).as_deref(),
-        Some("app v3")
-    );
-    assert_eq!(RELEASES.remove(&("app".to_owned(),)), None);
+    assert_eq!(RELEASES.remove("app").as_deref(), Some("app v3"));
+    assert_eq!(RELEASES.remove("app"), None);
 
     assert_eq!(release("a"), "a v3");
     assert_eq!(release("b"), "b v3");

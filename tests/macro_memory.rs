@@ -56,8 +56,7 @@ fn a_million_distinct_keys_through_a_capacity_10_000_fn() {
 
     // The oldest values went first: the newest keys are all still there (`remove` finds
     // them), the first ones are gone.
-    let kept =
-        |keys: std::ops::Range<u64>| keys.filter(|&k| DOUBLED.remove(&(k,)).is_some()).count();
+    let kept = |keys: std::ops::Range<u64>| keys.filter(|&k| DOUBLED.remove(&k).is_some()).count();
     assert_eq!(kept(KEYS - 1000..KEYS), 1000, "the newest 1000 keys");
     assert_eq!(
         kept(0..KEYS - 2 * CAPACITY as u64),

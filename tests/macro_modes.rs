@@ -76,12 +76,8 @@ fn try_double(text: &str) -> Result<u64, std::num::ParseIntError> {
 fn background_result() {
     assert_eq!(try_double("21"), Ok(42));
     assert!(try_double("x").is_err());
-    assert_eq!(
-        TRY_DOUBLE.remove(&("x".to_owned(),)),
-        None,
-        "an `Err` is not stored"
-    );
-    assert_eq!(TRY_DOUBLE.remove(&("21".to_owned(),)), Some(42));
+    assert_eq!(TRY_DOUBLE.remove("x"), None, "an `Err` is not stored");
+    assert_eq!(TRY_DOUBLE.remove("21"), Some(42));
 }
 
 static ASYNC_BG_VERSION: AtomicU64 = AtomicU64::new(1);

@@ -18,10 +18,12 @@ pub struct AttrArgs {
     pub options: Vec<RawOption>,
 }
 
-/// One option as written: `sync_readers` or `ttl = "60s"`.
+/// One option as written: `sync_readers`, `ttl = "60s"` or `key(u64) = user.id`.
 pub struct RawOption {
     /// The option name (keywords allowed, for `crate`).
     pub key: Ident,
+    /// `(..)` right after the name: the key type of a computed `key(T) = EXPR`.
+    pub paren: Option<proc_macro2::Group>,
     /// `= value`, if given.
     pub value: Option<RawValue>,
 }
@@ -43,10 +45,20 @@ impl Parse for AttrArgs {
                 ));
             }
             let key = input.call(Ident::parse_any)?;
+            let paren = match input.cursor().group(proc_macro2::Delimiter::Parenthesis) {
+                Some((_, span, _)) if key.unraw() == "key" => {
+                    let tree: TokenTree = input.parse()?;
+                    match tree {
+                        TokenTree::Group(group) => Some(group),
+                        _ => return Err(syn::Error::new(span.join(), "expected `(..)`")),
+                    }
+                }
+                _ => None,
+            };
             let value = if input.peek(Token![=]) {
                 let eq: Token![=] = input.parse()?;
                 let mut tokens = TokenStream::new();
-                if key.unraw() == "clock" {
+                if key.unraw() == "clock" || key.unraw() == "key" {
                     // An expression may hold commas outside any group (turbofish generics,
                     // closure parameters): take a whole one if it ends the option.
                     let fork = input.fork();
@@ -76,7 +88,7 @@ impl Parse for AttrArgs {
                      as in `#[dogpile(ttl = \"60s\", background)]`"
                 )));
             }
-            options.push(RawOption { key, value });
+            options.push(RawOption { key, paren, value });
             if !input.is_empty() {
                 input.parse::<Token![,]>()?;
             }
@@ -94,7 +106,8 @@ pub struct SpannedDuration {
 
 /// The checked options.
 pub struct Options {
-    pub ttl: SpannedDuration,
+    /// Required, except with `field` (the cache is built where the field is).
+    pub ttl: Option<SpannedDuration>,
     pub sync_readers: Option<Span>,
     pub capacity: Option<usize>,
     pub background: Option<Span>,
@@ -107,6 +120,31 @@ pub struct Options {
     /// `clock = EXPR`: the cache's `dogpile::Clock`, evaluated once when the `static`
     /// initializes. `None`: the system clock.
     pub clock: Option<Expr>,
+    /// `key = ..`: what forms the key, if not every named argument.
+    pub key: Option<KeyOption>,
+    /// `skip_none`: an `Option<T>` fn stores only `Some`.
+    pub skip_none: Option<Span>,
+    /// `field = cache`: a `&self` method's per-instance cache, `self.cache`.
+    pub field: Option<Ident>,
+}
+
+/// The `key` option as written, before it is checked against the arguments.
+#[allow(clippy::large_enum_variant)] // one per expansion
+pub enum KeyOption {
+    /// `key = id` or `key = (region, page)`: these arguments, in this order.
+    Args(Vec<Ident>),
+    /// `key(T) = EXPR`: the value of `EXPR`, of type `T`.
+    Computed { ty: Type, expr: Expr },
+}
+
+/// What forms the key, checked against the arguments.
+#[allow(clippy::large_enum_variant)] // one per expansion
+pub enum Key {
+    /// These arguments (indices into `Func::args`), in key order. A single one is the
+    /// key itself, several form a tuple, none make `()`.
+    Args(Vec<usize>),
+    /// `key(T) = EXPR`.
+    Computed { ty: Type, expr: Expr },
 }
 
 /// The checked function.
@@ -120,6 +158,10 @@ pub struct Func {
     /// One per argument, in order.
     pub args: Vec<Arg>,
     pub output: Output,
+    /// What forms the key: every named argument unless `key = ..` says otherwise.
+    pub key: Key,
+    /// `&self`, for a method (the only receiver accepted).
+    pub receiver: Option<syn::Receiver>,
 }
 
 /// One argument of the memoized fn.
@@ -130,6 +172,8 @@ pub struct Arg {
     /// The type as written.
     pub ty: Type,
     pub kind: ArgKind,
+    /// Whether the argument is a part of the key (a `Key::Args` index).
+    pub in_key: bool,
 }
 
 #[allow(clippy::large_enum_variant)] // a few per expansion
@@ -142,12 +186,6 @@ pub enum ArgKind {
     Ignored,
 }
 
-impl Arg {
-    pub fn is_keyed(&self) -> bool {
-        !matches!(self.kind, ArgKind::Ignored)
-    }
-}
-
 /// What the fn returns.
 #[allow(clippy::large_enum_variant)] // one per expansion
 pub enum Output {
@@ -158,10 +196,19 @@ pub enum Output {
     /// `-> Result<T, E>` (or an alias such as `io::Result<T>`): only `Ok(T)` is cached.
     /// `ty` is the whole return type, `ok` is `T`.
     Result { ty: Type, ok: Type },
+    /// `-> Option<T>` with `skip_none`: only `Some(T)` is cached. `ty` is the whole
+    /// return type, `some` is `T`. (Without `skip_none` an `Option` is a plain `Value`.)
+    Option { ty: Type, some: Type },
 }
 
 impl Output {
     pub fn is_result(&self) -> bool {
         matches!(self, Output::Result { .. })
+    }
+
+    /// Whether the body's value goes through the fallible (`try_`) path: `Result`, or
+    /// `Option` with `skip_none` (a `None` is an error that is not stored).
+    pub fn is_fallible(&self) -> bool {
+        matches!(self, Output::Result { .. } | Output::Option { .. })
     }
 }

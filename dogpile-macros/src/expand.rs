@@ -1,7 +1,7 @@
 //! Turns the checked model into code: the wrapper, `{fn}_no_cache`, `{fn}_prime` and the
 //! `static` cache handle.
 
-use crate::ast::{ArgKind, AttrArgs, Func, Options, Output, SpannedDuration};
+use crate::ast::{Arg, ArgKind, AttrArgs, Func, Key, Options, Output, SpannedDuration};
 use crate::validate::{self, handle_name};
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -43,139 +43,216 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
     let handle = handle_name(options, func)
         .unwrap_or_else(|| format_ident!("DOGPILE_CACHE", span = name.span()));
     let no_cache = format_ident!("{}_no_cache", name, span = name.span());
+    // Where the cache is: a `static`; for a `&self` method, the field `self.{field}`, or
+    // a `static` inside the associated fn `{fn}_cache()` (an `impl` can't hold a `static`).
+    let method = func.receiver.is_some();
+    let field_cache = format_ident!("__cache", span = Span::mixed_site());
+    let cache = match (&options.field, method) {
+        (Some(_), _) => quote!(#field_cache),
+        (None, true) => quote!(Self::#handle()),
+        (None, false) => quote!(#handle),
+    };
+    let (no_cache_fn, self_arg) = if method {
+        (quote!(Self::#no_cache), Some(quote!(self,)))
+    } else {
+        (quote!(#no_cache), None)
+    };
     let prime = format_ident!("{}_prime", name, span = name.span());
     let is_async = func.sig.asyncness.is_some();
     let background = options.background.is_some();
     let sync_readers = options.sync_readers.is_some();
     let result = func.output.is_result();
+    let fallible = func.output.is_fallible();
 
-    // The key: a tuple of the keyed arguments' owned forms. Each part (and the value) is
-    // written `<T as KeyPart>::Is`, spanned on `T`: that is `T` itself, but when `T` lacks
-    // `Hash`, `Clone`, ... rustc reports it once, at `T` in the signature, instead of at
-    // every use of the cache.
-    let keyed: Vec<_> = func.args.iter().filter(|a| a.is_keyed()).collect();
-    let key_ty = tuple(keyed.iter().map(|arg| match &arg.kind {
-        ArgKind::Ref(inner) => {
-            let owned = quote_spanned!(inner.span()=> <#inner as ::std::borrow::ToOwned>::Owned);
-            checked(inner, &owned, quote!(#krate::__private::KeyPart))
-        }
-        _ => checked(&arg.ty, &arg.ty, quote!(#krate::__private::KeyPart)),
-    }));
+    let key = format_ident!("__key", span = Span::mixed_site());
+    let value = format_ident!("__value", span = Span::mixed_site());
+    let parts: Vec<&Arg> = match &func.key {
+        Key::Args(indices) => indices.iter().map(|&i| &func.args[i]).collect(),
+        Key::Computed { .. } => Vec::new(),
+    };
+    let computed = match &func.key {
+        Key::Computed { ty, expr } => Some((ty, expr)),
+        Key::Args(_) => None,
+    };
+
+    // The key type: one part is the key itself, several form a tuple, none make `()`.
+    // Each part (and the value) is written `<T as KeyPart>::Is`, spanned on `T`: that is
+    // `T` itself, but when `T` lacks `Hash`, `Clone`, ... rustc reports it once, at `T`
+    // in the signature, instead of at every use of the cache.
+    let key_ty = match computed {
+        Some((ty, _)) => checked(ty, ty, quote!(#krate::__private::KeyPart)),
+        None => tuple(parts.iter().map(|arg| match &arg.kind {
+            ArgKind::Ref(inner) => {
+                let owned =
+                    quote_spanned!(inner.span()=> <#inner as ::std::borrow::ToOwned>::Owned);
+                checked(inner, &owned, quote!(#krate::__private::KeyPart))
+            }
+            _ => checked(&arg.ty, &arg.ty, quote!(#krate::__private::KeyPart)),
+        })),
+    };
     let value_ty = match &func.output {
         Output::Unit => quote!(()),
-        Output::Value(ty) | Output::Result { ok: ty, .. } => {
+        Output::Value(ty) | Output::Result { ok: ty, .. } | Output::Option { some: ty, .. } => {
             checked(ty, ty, quote!(#krate::__private::ValuePart))
         }
     };
-    // `(page, &lang)`: what a fresh hit looks the key up by, without allocating.
-    let borrowed_key = tuple(keyed.iter().map(|arg| {
-        let ident = &arg.ident;
-        match arg.kind {
-            ArgKind::Ref(_) => quote!(#ident),
-            _ => quote!(&#ident),
-        }
-    }));
-    // `(page.to_owned(), lang.clone())`: the key to store.
-    let owned_key = tuple(keyed.iter().map(|arg| {
-        let ident = &arg.ident;
-        match &arg.kind {
-            ArgKind::Ref(inner) => {
-                quote_spanned!(inner.span()=> ::std::borrow::ToOwned::to_owned(#ident))
+    // `let __key: T = EXPR;` for a computed key, before the arguments move into the body.
+    let compute_key = computed.map(|(ty, expr)| quote!(let #key: #ty = #expr;));
+    // What a fresh hit looks the key up by, without allocating: `&(page, &lang)` for
+    // several parts, `&&id` (a `&u64`, see `KeyRef`) for one, `&()` for none.
+    let lookup = match computed {
+        Some(_) => quote!(&&#key),
+        None if parts.len() == 1 => {
+            let ident = &parts[0].ident;
+            match parts[0].kind {
+                ArgKind::Ref(_) => quote!(&#ident),
+                _ => quote!(&&#ident),
             }
-            _ => quote_spanned!(arg.ty.span()=> ::core::clone::Clone::clone(&#ident)),
         }
-    }));
+        None => {
+            let parts = parts.iter().map(|arg| {
+                let ident = &arg.ident;
+                match arg.kind {
+                    ArgKind::Ref(_) => quote!(#ident),
+                    _ => quote!(&#ident),
+                }
+            });
+            let parts = tuple(parts);
+            quote!(&#parts)
+        }
+    };
+    // `(page.to_owned(), lang.clone())`: the key to store.
+    let owned_key = match computed {
+        Some(_) => quote!(#key),
+        None => tuple(parts.iter().map(|arg| {
+            let ident = &arg.ident;
+            match &arg.kind {
+                ArgKind::Ref(inner) => {
+                    quote_spanned!(inner.span()=> ::std::borrow::ToOwned::to_owned(#ident))
+                }
+                _ => quote_spanned!(arg.ty.span()=> ::core::clone::Clone::clone(&#ident)),
+            }
+        })),
+    };
     let moved_args: Vec<_> = func
         .args
         .iter()
         .map(|a| a.ident.to_token_stream())
         .collect();
-    let key = format_ident!("__key", span = Span::mixed_site());
-    let value = format_ident!("__value", span = Span::mixed_site());
 
+    // `skip_none`: the body's `None` is an error the cache does not store, turned back
+    // into `None` for the caller.
+    let skip_none = matches!(func.output, Output::Option { .. });
     let await_ = is_async.then(|| quote!(.await));
-    let body = if is_async && !background {
-        let method = if result {
-            quote!(try_get_with_async)
+    // The creator: the body's call, awaited in an `async` block for an `async fn`.
+    let creator = |args: &[TokenStream], move_: bool| {
+        let call = quote!(#no_cache_fn(#self_arg #(#args),*) #await_);
+        let call = if skip_none {
+            quote!(#krate::__private::some_or_skip(#call))
         } else {
-            quote!(get_with_async)
+            call
         };
-        quote!(#handle.#method(#owned_key, #no_cache(#(#moved_args),*)).await)
-    } else if let Some(background_span) = options.background {
+        let move_ = move_.then(|| quote!(move));
+        if is_async {
+            quote!(async #move_ { #call })
+        } else {
+            quote!(#move_ || #call)
+        }
+    };
+    let to_option = skip_none.then(|| quote!(.ok()));
+    let call = match (is_async, fallible) {
+        (false, false) => "get_with",
+        (false, true) => "try_get_with",
+        (true, false) => "get_with_async",
+        (true, true) => "try_get_with_async",
+    };
+    // Every wrapper looks the key up by reference: a fresh hit builds no owned key.
+    let body = if let Some(background_span) = options.background {
         // Spanned on the `background` option: an error about the call (a creator that is
         // not `Send + 'static`) points there.
-        let method = match (is_async, result) {
-            (false, false) => "get_with",
-            (false, true) => "try_get_with",
-            (true, false) => "get_with_async",
-            (true, true) => "try_get_with_async",
-        };
-        let method = syn::Ident::new(method, background_span);
-        // The creator may run on another thread or task: it owns a clone of the key and
-        // borrows the `&T` arguments from it.
+        let call = syn::Ident::new(call, background_span);
+        // The creator may run on another thread or task after the call has returned: it
+        // owns a clone of the key parts and borrows the `&T` ones from it; the other
+        // arguments (owned, as validation checks) move in.
         let owned = format_ident!("__owned", span = Span::mixed_site());
-        let mut index = 0;
         let args = func.args.iter().map(|arg| {
             let ident = &arg.ident;
-            let i = syn::Index::from(index);
+            let Some(index) = parts.iter().position(|p| p.ident == arg.ident) else {
+                return quote!(#ident);
+            };
+            let part = if parts.len() == 1 {
+                quote!(#owned)
+            } else {
+                let i = syn::Index::from(index);
+                quote!(#owned.#i)
+            };
             match arg.kind {
-                ArgKind::Ignored => return quote!(#ident),
-                _ => index += 1,
-            }
-            match arg.kind {
-                ArgKind::Ref(_) => quote!(::core::borrow::Borrow::borrow(&#owned.#i)),
-                _ => quote!(#owned.#i),
+                ArgKind::Ref(_) => quote!(::core::borrow::Borrow::borrow(&#part)),
+                _ => part,
             }
         });
         let args: Vec<_> = args.collect();
         let clone_key =
-            (!keyed.is_empty()).then(|| quote!(let #owned = ::core::clone::Clone::clone(&#key);));
-        let create = if is_async {
-            quote!(async move { #no_cache(#(#args),*).await })
-        } else {
-            quote!(move || #no_cache(#(#args),*))
-        };
+            (computed.is_none() && !parts.is_empty()).then(|| quote!(let #owned = #owned_key;));
+        let create = creator(&args, true);
         quote! {
-            let #key = #owned_key;
+            #compute_key
             #clone_key
-            #handle.#method(#key, #create)#await_
+            #cache.entry_by_ref(#lookup).#call(#create)#await_ #to_option
         }
     } else {
-        let method = if result {
-            quote!(try_get_with)
-        } else {
-            quote!(get_with)
-        };
-        // Owned arguments are borrowed by the key during the lookup, so the creator clones them.
-        let args = func.args.iter().map(|arg| {
-            let ident = &arg.ident;
-            match arg.kind {
-                ArgKind::Owned => {
-                    quote_spanned!(arg.ty.span()=> ::core::clone::Clone::clone(&#ident))
+        let call = syn::Ident::new(call, Span::call_site());
+        // Owned key parts are borrowed by the lookup, so the creator clones them (only
+        // when it runs); the other arguments move into it.
+        let args: Vec<_> = func
+            .args
+            .iter()
+            .map(|arg| {
+                let ident = &arg.ident;
+                match arg.kind {
+                    ArgKind::Owned if arg.in_key => {
+                        quote_spanned!(arg.ty.span()=> ::core::clone::Clone::clone(&#ident))
+                    }
+                    _ => quote!(#ident),
                 }
-                _ => quote!(#ident),
-            }
-        });
-        quote!(#handle.entry_by_ref(&#borrowed_key).#method(|| #no_cache(#(#args),*)))
+            })
+            .collect();
+        let create = creator(&args, false);
+        quote! {
+            #compute_key
+            #cache.entry_by_ref(#lookup).#call(#create)#await_ #to_option
+        }
     };
 
     let prime_body = match &func.output {
         Output::Unit => quote! {
+            #compute_key
             let #key = #owned_key;
-            #no_cache(#(#moved_args),*)#await_;
-            #handle.insert(#key, ());
+            #no_cache_fn(#self_arg #(#moved_args),*)#await_;
+            #cache.insert(#key, ());
         },
         Output::Value(_) => quote! {
+            #compute_key
             let #key = #owned_key;
-            let #value = #no_cache(#(#moved_args),*)#await_;
-            #handle.insert(#key, ::core::clone::Clone::clone(&#value));
+            let #value = #no_cache_fn(#self_arg #(#moved_args),*)#await_;
+            #cache.insert(#key, ::core::clone::Clone::clone(&#value));
             #value
         },
         Output::Result { .. } => quote! {
+            #compute_key
             let #key = #owned_key;
-            let #value = #no_cache(#(#moved_args),*)#await_;
+            let #value = #no_cache_fn(#self_arg #(#moved_args),*)#await_;
             if let ::core::result::Result::Ok(ok) = &#value {
-                #handle.insert(#key, ::core::clone::Clone::clone(ok));
+                #cache.insert(#key, ::core::clone::Clone::clone(ok));
+            }
+            #value
+        },
+        Output::Option { .. } => quote! {
+            #compute_key
+            let #key = #owned_key;
+            let #value = #no_cache_fn(#self_arg #(#moved_args),*)#await_;
+            if let ::core::option::Option::Some(some) = &#value {
+                #cache.insert(#key, ::core::clone::Clone::clone(some));
             }
             #value
         },
@@ -183,7 +260,11 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
 
     // Signatures: the wrapper and `_prime` bind each argument by plain name.
     let mut wrapper_sig = func.sig.clone();
-    for (input, arg) in wrapper_sig.inputs.iter_mut().zip(&func.args) {
+    let typed_inputs = wrapper_sig
+        .inputs
+        .iter_mut()
+        .filter(|input| matches!(input, syn::FnArg::Typed(_)));
+    for (input, arg) in typed_inputs.zip(&func.args) {
         if let syn::FnArg::Typed(typed) = input {
             typed.attrs.clear();
             *typed.pat = Pat::Ident(PatIdent {
@@ -203,7 +284,10 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         wrapper_sig.output = guarded_output(&func.sig.output, &func.output, krate);
     }
 
-    let ttl = duration(krate, options.ttl);
+    let ttl = options.ttl.map(|ttl| {
+        let ttl = duration(krate, ttl);
+        quote!(.ttl(#ttl))
+    });
     let capacity = options.capacity.map(|n| {
         let n = Literal::usize_unsuffixed(n);
         quote!(.capacity(#n))
@@ -237,12 +321,59 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
     let handle_doc =
         format!(" The cache behind [`{name}`]: `invalidate`, `remove`, `clear`, `stats`.");
     let block = &func.block;
+    let cache_ty = quote!(#krate::Cache<#key_ty, #value_ty, #mode>);
+    let build = quote! {
+        #krate::__private::LazyLock::new(|| {
+            #krate::Cache::builder()
+                #ttl
+                #capacity
+                #background_refresh
+                #stale_if_error
+                #max_stale
+                #sync_readers_call
+                #clock
+                .build()
+        })
+    };
+    let handle_item = match (&options.field, method) {
+        (Some(_), _) => None,
+        (None, true) => {
+            let cache_static = format_ident!("CACHE", span = Span::mixed_site());
+            Some(quote! {
+                #[doc = #handle_doc]
+                #(#static_attrs)*
+                #[allow(dead_code)]
+                #vis fn #handle() -> &'static #cache_ty {
+                    static #cache_static: #krate::__private::LazyLock<#cache_ty> = #build;
+                    &#cache_static
+                }
+            })
+        }
+        (None, false) => Some(quote! {
+            #[doc = #handle_doc]
+            #(#static_attrs)*
+            #[allow(dead_code)]
+            #vis static #handle: #krate::__private::LazyLock<#cache_ty> = #build;
+        }),
+    };
+    // A per-instance cache: its field's type must be `Cache<K, V>`, said once, at the option.
+    let field_check = options.field.as_ref().map(|field| {
+        let self_ = syn::Token![self](field.span());
+        quote_spanned!(field.span()=> let #field_cache: &#cache_ty = &#self_.#field;)
+    });
+
+    // The wrapper's braces keep the body's spans, so the wrapper is the user's own item to
+    // rustc's lints: an unused memoized fn is reported like an unused plain fn.
+    let mut wrapper_block = TokenStream::new();
+    func.block
+        .brace_token
+        .surround(&mut wrapper_block, |tokens| {
+            tokens.extend(quote!(#field_check #body));
+        });
 
     quote! {
         #(#wrapper_attrs)*
-        #vis #wrapper_sig {
-            #body
-        }
+        #vis #wrapper_sig #wrapper_block
 
         #[doc = #no_cache_doc]
         #(#fn_attrs)*
@@ -253,24 +384,11 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         #(#fn_attrs)*
         #[allow(dead_code)]
         #vis #prime_sig {
+            #field_check
             #prime_body
         }
 
-        #[doc = #handle_doc]
-        #(#static_attrs)*
-        #[allow(dead_code)]
-        #vis static #handle: #krate::__private::LazyLock<#krate::Cache<#key_ty, #value_ty, #mode>> =
-            #krate::__private::LazyLock::new(|| {
-                #krate::Cache::builder()
-                    .ttl(#ttl)
-                    #capacity
-                    #background_refresh
-                    #stale_if_error
-                    #max_stale
-                    #sync_readers_call
-                    #clock
-                    .build()
-            });
+        #handle_item
     }
 }
 
@@ -303,14 +421,11 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
-/// `()`, `(a,)`, `(a, b)`.
+/// The key of `parts`: `()`, `a` (one part is the key itself, not a one-tuple), `(a, b)`.
 fn tuple(parts: impl Iterator<Item = TokenStream>) -> TokenStream {
     let parts: Vec<_> = parts.collect();
     match parts.len() {
-        1 => {
-            let part = &parts[0];
-            quote!((#part,))
-        }
+        1 => parts[0].clone(),
         _ => quote!((#(#parts),*)),
     }
 }
@@ -322,8 +437,9 @@ fn duration(krate: &syn::Path, d: SpannedDuration) -> TokenStream {
     quote_spanned!(d.span=> #krate::__private::Duration::new(#secs, #nanos))
 }
 
-/// The `sync_readers` wrapper's return type: `T` becomes `ReadGuard<T>`, and
-/// `Result<T, E>` (or `io::Result<T>`) becomes `Result<ReadGuard<T>, E>`.
+/// The `sync_readers` wrapper's return type: `T` becomes `ReadGuard<T>`,
+/// `Result<T, E>` (or `io::Result<T>`) becomes `Result<ReadGuard<T>, E>`, and with
+/// `skip_none`, `Option<T>` becomes `Option<ReadGuard<T>>`.
 fn guarded_output(written: &ReturnType, output: &Output, krate: &syn::Path) -> ReturnType {
     let guard = |ty: &dyn ToTokens| -> Type { syn::parse_quote!(#krate::ReadGuard<#ty>) };
     match output {
@@ -332,7 +448,7 @@ fn guarded_output(written: &ReturnType, output: &Output, krate: &syn::Path) -> R
             let ty = guard(ty);
             syn::parse_quote!(-> #ty)
         }
-        Output::Result { ty, ok } => {
+        Output::Result { ty, ok } | Output::Option { ty, some: ok } => {
             let mut ty = ty.clone();
             if let Some(first) = first_type_arg(&mut ty) {
                 *first = guard(ok);

@@ -241,44 +241,69 @@ fn arb_lexed() -> impl Strategy<Value = TokenStream> {
 struct KnownFn {
     src: &'static str,
     returns_result: bool,
+    /// Returns `Option<T>`, so `skip_none` fits.
+    returns_option: bool,
     is_async: bool,
+    /// The named arguments (what `key = ..` may name), and whether each is a `&T`.
+    args: &'static [(&'static str, bool)],
 }
 
 const KNOWN_FNS: &[KnownFn] = &[
     KnownFn {
         src: "fn f(x: u32) -> u32 { x }",
+        returns_option: false,
         returns_result: false,
         is_async: false,
+        args: &[("x", false)],
     },
     KnownFn {
         src: "/// Docs.\n#[inline] pub fn render(page: &str, lang: Lang) -> Arc<Html> { todo!() }",
+        returns_option: false,
         returns_result: false,
         is_async: false,
+        args: &[("page", true), ("lang", false)],
     },
     KnownFn {
         src: "fn parse(text: &str) -> Result<u32, E> { text.parse() }",
+        returns_option: false,
         returns_result: true,
         is_async: false,
+        args: &[("text", true)],
     },
     KnownFn {
         src: "async fn fetch(url: &str, _: u8, mut n: u32) -> io::Result<Vec<u8>> { todo!() }",
+        returns_option: false,
         returns_result: true,
         is_async: true,
+        args: &[("url", true), ("n", false)],
     },
     KnownFn {
         src: "pub(crate) async fn get(id: u64) -> String { todo!() }",
+        returns_option: false,
         returns_result: false,
         is_async: true,
+        args: &[("id", false)],
+    },
+    KnownFn {
+        src: "fn find(db: &Db, id: u64) -> Option<Row> { todo!() }",
+        returns_option: true,
+        returns_result: false,
+        is_async: false,
+        args: &[("db", true), ("id", false)],
     },
     KnownFn {
         src: "fn ping() {}",
+        returns_option: false,
         returns_result: false,
         is_async: false,
+        args: &[],
     },
     KnownFn {
         src: "fn r#type<'a>(m: &'a [u8], k: (u8, String)) -> () {}",
+        returns_option: false,
         returns_result: false,
         is_async: false,
+        args: &[("m", true), ("k", false)],
     },
 ];
 
@@ -319,9 +344,24 @@ impl Value {
         }
     }
 
-    /// Whether `key = self` is a valid option (for a known key).
-    fn valid_for(&self, key: &str) -> bool {
+    /// Whether `key = self` is a valid option (for a known key) on `f`.
+    fn valid_for(&self, key: &str, f: &KnownFn) -> bool {
+        let is_arg = |name: &str| f.args.iter().any(|(a, _)| *a == name);
         match (key, self) {
+            ("key", Value::Ident(name)) => is_arg(name),
+            ("key", Value::Expr(e)) if e.starts_with('(') => {
+                let names: Vec<&str> = e
+                    .trim_matches(|c| c == '(' || c == ')')
+                    .split(',')
+                    .map(str::trim)
+                    .collect();
+                let unique = names
+                    .iter()
+                    .enumerate()
+                    .all(|(i, n)| !names[..i].contains(n));
+                unique && names.iter().all(|n| is_arg(n))
+            }
+            ("skip_none", Value::Flag) => f.returns_option,
             ("ttl" | "max_stale", Value::Str(s)) => {
                 humantime::parse_duration(s.trim()).is_ok_and(|d| !d.is_zero())
             }
@@ -349,11 +389,12 @@ fn arb_value() -> impl Strategy<Value = Value> {
             ("5u8", false), ("-1", false), ("99999999999999999999999", false), ("1e3", false),
         ][..])
         .prop_map(|(s, ok)| Value::Int(s, ok)),
-        2 => prop::sample::select(&["MY_CACHE", "Pages", "X1", "r#fn"][..]).prop_map(Value::Ident),
+        2 => prop::sample::select(&["MY_CACHE", "Pages", "X1", "r#fn", "x", "page", "id", "url"][..]).prop_map(Value::Ident),
         1 => prop::sample::select(&["::x", "my::dp", "::dogpile", "crate::dp"][..]).prop_map(Value::Path),
         2 => prop::sample::select(&[
             "CLOCK.clone()", "make::<A, B>()", "|a, b| a", "Foo { a: 1 }", "(1, 2)", "[x; 3]",
             "if a { b } else { c }", "ManualClock::new()", "&CLOCK", "Duration::from_secs(5)",
+            "(page, lang)", "(id, db)", "(x, x)", "(lang)", "(n, url)",
         ][..])
         .prop_map(Value::Expr),
         1 => prop::sample::select(&["a b", "1 2", "= x", ";", "\"1s\" \"2s\"", "fn"][..]).prop_map(Value::Garbage),
@@ -402,7 +443,7 @@ impl OptionList {
         let mut seen: Vec<&str> = Vec::new();
         for (key, value) in &self.options {
             let key = key.trim_start_matches("r#");
-            if seen.contains(&key) || !value.valid_for(key) {
+            if seen.contains(&key) || !value.valid_for(key, f) {
                 return false;
             }
             seen.push(key);
@@ -411,7 +452,24 @@ impl OptionList {
         let conflict = has("sync_readers") && has("background");
         let needs_result = has("stale_if_error") && !f.returns_result;
         let guard_across_await = has("sync_readers") && f.is_async;
-        has("ttl") && !conflict && !needs_result && !guard_across_await
+        // With `background` the body may outlive the call: it can't borrow a non-key arg.
+        let key_names = self
+            .options
+            .iter()
+            .find(|(k, _)| k.trim_start_matches("r#") == "key")
+            .map(|(_, v)| v.text());
+        let borrows_outside_key = has("background")
+            && key_names.is_some_and(|names| {
+                f.args.iter().any(|(arg, is_ref)| {
+                    *is_ref
+                        && !names
+                            .trim_start_matches(" = ")
+                            .trim_matches(|c| c == '(' || c == ')')
+                            .split(',')
+                            .any(|n| n.trim() == *arg)
+                })
+            });
+        has("ttl") && !conflict && !needs_result && !guard_across_await && !borrows_outside_key
     }
 }
 

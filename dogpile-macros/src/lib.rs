@@ -53,9 +53,120 @@ mod tests;
 /// | `name = PAGES` | The name of the generated `static` cache handle. Default: the fn name in SCREAMING_SNAKE_CASE. |
 /// | `crate = path` | Where the runtime is, for a renamed or re-exported dependency. Default: `::dogpile`. |
 /// | `clock = EXPR` | The cache's time source: any expression whose type implements `dogpile::Clock`, evaluated once, when the `static` cache is first used. Default: the system clock. See [Testing](#testing). |
+/// | `key = id`, `key = (region, page)` | Only these arguments form the key, in this order; the others (a pool, a client, a logger) are passed to the body but never hashed, cloned or stored, and need no bounds. See [Context arguments](#context-arguments-key). |
+/// | `key(T) = EXPR` | The key is the value of `EXPR` (over the arguments, and `self` in a method), of type `T`. |
+/// | `skip_none` | For `Option<T>` fns: `Some` is stored, `None` goes back to its caller and is not stored (the next call runs the body again). See [`skip_none`](#skip_none). |
+/// | `field = cache` | For `&self` methods: the cache is the field `self.cache: dogpile::Cache<K, V>`, one per instance, built (with its `ttl` and other settings) where the struct is. See [Methods](#methods). |
 ///
 /// `sync_readers` and `background` can't be combined, and `sync_readers` can't be used on
 /// an `async fn` (a guard held across `.await` would stall every refresh).
+///
+/// # Context arguments: `key`
+///
+/// Arguments that are not part of what the fn computes stay out of the key. They need no
+/// bounds at all: here `Pool` is neither `Hash` nor `Clone`.
+///
+/// ```
+/// use dogpile::dogpile;
+/// use std::sync::Arc;
+///
+/// struct Pool; // a connection pool
+/// impl Pool {
+///     fn query(&self, id: u64) -> String { format!("user {id}") }
+/// }
+///
+/// #[dogpile(ttl = "5m", key = id)]
+/// fn user(db: &Pool, id: u64) -> Arc<String> {
+///     Arc::new(db.query(id))
+/// }
+///
+/// assert_eq!(*user(&Pool, 7), "user 7");
+/// assert_eq!(*user(&Pool, 7), "user 7"); // a hit, whatever pool is passed
+/// assert_eq!(USER.stats().hits, 1);
+/// USER.invalidate(&7); // the handle is keyed by `id` alone: `Cache<u64, Arc<String>>`
+/// ```
+///
+/// Several names form a tuple in the order written (`key = (region, page)` keys by
+/// `(String, u32)` for `region: &str, page: u32`); `key = ()` keeps one value. A value
+/// computed from the arguments is a key too, with its type written once:
+///
+/// ```
+/// use dogpile::dogpile;
+///
+/// struct Request { user: u64, trace: String }
+///
+/// #[dogpile(ttl = "1m", key(u64) = request.user)]
+/// fn profile(request: &Request) -> String {
+///     format!("profile {} (first asked by {})", request.user, request.trace)
+/// }
+///
+/// let first = profile(&Request { user: 1, trace: "a".into() });
+/// assert_eq!(profile(&Request { user: 1, trace: "b".into() }), first);
+/// ```
+///
+/// The expression runs on every call, before the body, so keep it cheap (a hit
+/// allocates only what it allocates). With `background`, the body may run after the
+/// call has returned, so arguments outside the key must be owned (`Arc<Pool>`, or a
+/// pool handle that is cheap to clone); a borrowed one is a compile error.
+///
+/// # `skip_none`
+///
+/// ```
+/// use dogpile::dogpile;
+///
+/// #[dogpile(ttl = "1h", skip_none)]
+/// fn find(id: u64) -> Option<String> {
+///     (id < 100).then(|| format!("row {id}")) // a row that may appear later
+/// }
+///
+/// assert_eq!(find(1).as_deref(), Some("row 1")); // stored
+/// assert_eq!(find(500), None);                    // not stored: asked again next time
+/// assert_eq!(FIND.len(), 1);
+/// ```
+///
+/// Without `skip_none` an `Option` fn caches `None` like any value.
+///
+/// # Methods
+///
+/// A `&self` method keeps its cache in a field with `field = ..` (one cache per
+/// instance; the struct builds it, with its `ttl` and other settings), or shares one
+/// cache between all instances when `key` says what identifies the result (`self` is
+/// then not part of the key; the cache is reached through the generated associated fn
+/// `{fn}_cache()`).
+///
+/// ```
+/// use dogpile::{dogpile, Cache};
+/// use std::time::Duration;
+///
+/// struct Users {
+///     origin: String,
+///     names: Cache<u64, String>,
+/// }
+///
+/// impl Users {
+///     #[dogpile(field = names)]
+///     fn name(&self, id: u64) -> String {
+///         format!("{}/{id}", self.origin) // per instance: `self` shapes the value
+///     }
+///
+///     #[dogpile(ttl = "1h", key = id)]
+///     fn is_admin(&self, id: u64) -> bool {
+///         id == 0 // the same for every instance
+///     }
+/// }
+///
+/// let eu = Users { origin: "eu".into(), names: Cache::new(Duration::from_secs(60)) };
+/// let us = Users { origin: "us".into(), names: Cache::new(Duration::from_secs(60)) };
+/// assert_eq!(eu.name(1), "eu/1");
+/// assert_eq!(us.name(1), "us/1"); // its own cache
+/// assert!(eu.is_admin(0) && us.is_admin(0));
+/// assert_eq!(Users::is_admin_cache().stats().hits, 1);
+/// ```
+///
+/// With `field`, the options that configure the cache (`ttl`, `capacity`, `max_stale`,
+/// `stale_if_error`, `clock`, `name`) go where the field is built; `background` can't be
+/// used on a method (its body borrows `self`). A method with neither `field` nor `key`
+/// is a compile error that says so.
 ///
 /// # Testing
 ///
@@ -116,9 +227,12 @@ mod tests;
 ///   memoized too.
 /// - **`{fn}_prime`**: runs the body now and stores its value as fresh for these
 ///   arguments, whatever was cached (for `Result` fns, only an `Ok`). Returns the value.
-/// - **the `static`**, a `dogpile::Cache` behind a `LazyLock`, keyed by the tuple of
-///   the owned arguments: `RENDER.invalidate(&("home".to_owned(), lang))`,
-///   `RENDER.remove(..)`, `RENDER.clear()`, `RENDER.stats()`, `RENDER.len()`.
+/// - **the `static`**, a `dogpile::Cache` behind a `LazyLock`, keyed by the owned key
+///   parts: `RENDER.invalidate(&("home".to_owned(), lang))`, `RENDER.remove(..)`,
+///   `RENDER.clear()`, `RENDER.stats()`, `RENDER.len()`. A fn with one key part is
+///   keyed by that part itself: `fn user(id: u64)` gives `USER: Cache<u64, _>`, and
+///   `fn page(path: &str)` gives `Cache<String, _>`, so `PAGE.remove("/about")`
+///   needs no allocation.
 ///
 /// All four get the fn's visibility and `cfg`. Doc comments stay on the wrapper; other
 /// attributes (`#[inline]`, `#[must_use]`, lint levels, ...) go on the wrapper and the
@@ -127,8 +241,8 @@ mod tests;
 ///
 /// # Keys and values
 ///
-/// - The key is the tuple of the arguments: `(A,)` for one, `()` for none (the fn then
-///   memoizes one value). An owned argument `x: T` is cloned into the key; a borrowed one
+/// - The key is the tuple of the arguments (or of those named in `key`): the argument
+///   itself for one, `()` for none (the fn then memoizes one value). An owned argument `x: T` is cloned into the key; a borrowed one
 ///   `x: &T` is keyed by `<T as ToOwned>::Owned` (`&str` by `String`, `&[u8]` by
 ///   `Vec<u8>`, `&Path` by `PathBuf`). Each key part must be `Hash + Eq + Clone + Send +
 ///   Sync + 'static`; rustc says so at the argument's type if it is not.
@@ -150,7 +264,9 @@ mod tests;
 /// # Rejected, with a compile error that says what to do instead
 ///
 /// Missing, unparsable or zero `ttl`; unknown, repeated or ill-typed options; methods
-/// with a `self` receiver (keep a `dogpile::Cache` as a struct field instead); generic
+/// with a receiver other than `&self`, or a `&self` method with neither `field` nor `key`;
+/// a `key` that names no argument or names one twice; `skip_none` on a fn that doesn't
+/// return `Option`; `background` with a borrowed argument outside the key; generic
 /// fns and `impl Trait` arguments or return types (the `static` needs concrete types);
 /// `const`, `unsafe` and `extern` fns; `&mut` arguments (a hit would skip the mutation);
 /// argument patterns other than a name or `_` (destructure in the body); borrowed
@@ -161,9 +277,11 @@ mod tests;
 ///
 /// # Limitations
 ///
-/// - The attribute goes on free functions (at module level or inside a function body).
-///   In an `impl` or `trait` block the generated `static` is not allowed; memoize a free
-///   function and call it from the method.
+/// - The attribute goes on free functions (at module level or inside a function body)
+///   and on `&self` methods. An associated fn without `self` can't be told apart from a
+///   free fn by the attribute, so it gets a `static`, which an `impl` block can't hold
+///   (rustc: "associated `static` items are not allowed"); memoize a free function and
+///   call it from the associated fn.
 /// - The generated names (`{fn}_no_cache`, `{fn}_prime`, the `static`) must be free in
 ///   the scope; rename the handle with `name = ..` if it clashes.
 /// - A body that calls its own fn with the *same* arguments panics (it would wait for

@@ -74,7 +74,7 @@ fn parses_every_option() {
         crate = ::my_dogpile,
     ));
     let (options, func) = validate(args, item, Span::call_site()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(options.ttl.value, Duration::from_secs(5400));
+    assert_eq!(options.ttl.unwrap().value, Duration::from_secs(5400));
     assert_eq!(options.capacity, Some(10_000));
     assert!(options.stale_if_error.is_some());
     assert_eq!(
@@ -135,9 +135,9 @@ fn expansion_options() {
     );
     for want in [
         "fn f (x : u32 , __arg1 : Token) -> io :: Result < u32 >",
-        "PAGES . entry_by_ref (& (& x ,)) . try_get_with (|| f_no_cache (:: core :: clone :: Clone :: clone (& x) , __arg1))",
+        "PAGES . entry_by_ref (& & x) . try_get_with (|| f_no_cache (:: core :: clone :: Clone :: clone (& x) , __arg1))",
         "fn f_no_cache (mut x : u32 , _ : Token) -> io :: Result < u32 > { x += 1 ; Ok (x) }",
-        "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < (< u32 as my :: dp :: __private :: KeyPart > :: Is ,) , < u32 as my :: dp :: __private :: ValuePart > :: Is , my :: dp :: mode :: Inline > >",
+        "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < < u32 as my :: dp :: __private :: KeyPart > :: Is , < u32 as my :: dp :: __private :: ValuePart > :: Is , my :: dp :: mode :: Inline > >",
         ". ttl (my :: dp :: __private :: Duration :: new (2 , 0)) . capacity (5) . stale_if_error () . max_stale (my :: dp :: __private :: Duration :: new (60 , 0)) . build ()",
     ] {
         assert_contains(&out, want);
@@ -158,11 +158,12 @@ fn expansion_sync_readers_background_async() {
         &out,
         "fn f (x : & [u8]) -> io :: Result < :: dogpile :: ReadGuard < Vec < u8 > > >",
     );
-    assert_contains(&out, "F . entry_by_ref (& (x ,)) . try_get_with (");
+    assert_contains(&out, "F . entry_by_ref (& x) . try_get_with (");
     assert_contains(&out, ". sync_readers ()");
 
     let out = expanded(quote!(ttl = "1s", background), render());
-    assert_contains(&out, "RENDER . get_with (__key , move || render_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned . 0) , __owned . 1))");
+    assert_contains(&out, "let __owned = (:: std :: borrow :: ToOwned :: to_owned (page) , :: core :: clone :: Clone :: clone (& lang)) ;");
+    assert_contains(&out, "RENDER . entry_by_ref (& (page , & lang)) . get_with (move || render_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned . 0) , __owned . 1))");
     assert_contains(&out, ". background_refresh ()");
 
     let out = expanded(
@@ -173,7 +174,7 @@ fn expansion_sync_readers_background_async() {
             }
         ),
     );
-    assert_contains(&out, "F . try_get_with_async (__key , async move { f_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned . 0)) . await }) . await");
+    assert_contains(&out, "F . entry_by_ref (& x) . try_get_with_async (async move { f_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned)) . await }) . await");
 
     let out = expanded(
         quote!(ttl = "1s"),
@@ -183,7 +184,7 @@ fn expansion_sync_readers_background_async() {
             }
         ),
     );
-    assert_contains(&out, "async fn f (x : & str) -> String { F . get_with_async ((:: std :: borrow :: ToOwned :: to_owned (x) ,) , f_no_cache (x)) . await }");
+    assert_contains(&out, "async fn f (x : & str) -> String { F . entry_by_ref (& x) . get_with_async (async { f_no_cache (x) . await }) . await }");
 }
 
 #[test]
@@ -212,7 +213,7 @@ fn zero_args_and_unit() {
     );
     assert_contains(
         &out,
-        "Cache < (< String as :: dogpile :: __private :: KeyPart > :: Is ,) , () , :: dogpile :: mode :: Inline >",
+        "Cache < < String as :: dogpile :: __private :: KeyPart > :: Is , () , :: dogpile :: mode :: Inline >",
     );
     assert_contains(&out, "PING . insert (__key , ())");
 }
@@ -460,9 +461,36 @@ fn signature_errors() {
             }
         ),
         &[
-            "`self` receiver",
-            "keep a `dogpile::Cache` as a struct field",
+            "`field = cache` for a per-instance cache",
+            "`key = ..` for one cache",
         ],
+    );
+    assert!(errors(
+        quote!(field = cache),
+        quote!(
+            fn f(&self) -> u32 {
+                1
+            }
+        )
+    )
+    .is_empty());
+    assert!(errors(
+        quote!(ttl = "1s", key = x),
+        quote!(
+            fn f(&self, x: u8) -> u32 {
+                1
+            }
+        )
+    )
+    .is_empty());
+    assert_error(
+        quote!(ttl = "1s", key = x),
+        quote!(
+            fn f(&mut self, x: u8) -> u32 {
+                1
+            }
+        ),
+        &["only `&self` methods"],
     );
     assert_error(
         ttl(),
@@ -471,7 +499,7 @@ fn signature_errors() {
                 1
             }
         ),
-        &["`self` receiver"],
+        &["only `&self` methods", "instead of `self: Arc<Self>`"],
     );
     assert_error(
         ttl(),
@@ -693,12 +721,12 @@ fn collects_every_error() {
     let errors = errors(
         quote!(ttl = 5, colour, background = 1, ttl = "1s"),
         quote!(
-            const fn f<T>(&self, x: impl Hash, y: &mut u8) -> impl Clone {
+            const fn f<T>(self, x: impl Hash, y: &mut u8) -> impl Clone {
                 1
             }
         ),
     );
-    // ttl = 5, colour, background = 1, repeated ttl, const, <T>, &self, impl Hash, &mut, impl Clone
+    // ttl = 5, colour, background = 1, repeated ttl, const, <T>, self, impl Hash, &mut, impl Clone
     assert_eq!(errors.len(), 10, "{errors:#?}");
 }
 

@@ -3,7 +3,9 @@
 //! Every problem is collected (not only the first), each spanned on the token
 //! that causes it, and the messages say what to write instead.
 
-use crate::ast::{Arg, ArgKind, AttrArgs, Func, Options, Output, RawOption, SpannedDuration};
+use crate::ast::{
+    Arg, ArgKind, AttrArgs, Func, Key, KeyOption, Options, Output, RawOption, SpannedDuration,
+};
 use proc_macro2::Span;
 use quote::{format_ident, quote, ToTokens};
 use std::fmt::Display;
@@ -21,6 +23,20 @@ pub const OPTIONS: &[&str] = &[
     "max_stale",
     "name",
     "crate",
+    "clock",
+    "key",
+    "skip_none",
+    "field",
+];
+
+/// Options that configure the cache itself: with `field`, they go where it is built.
+const CACHE_SETTINGS: &[&str] = &[
+    "ttl",
+    "capacity",
+    "background",
+    "stale_if_error",
+    "max_stale",
+    "name",
     "clock",
 ];
 
@@ -85,7 +101,11 @@ pub fn validate(
             None
         }
     };
-    let func = func(item, &mut errors);
+    let mut func = func(item, &mut errors);
+    if let Some(func) = &mut func {
+        // Without valid options, the argument types are still checked as default key parts.
+        resolve(options.as_ref(), func, &mut errors);
+    }
     if let (Some(options), Some(func)) = (&options, &func) {
         combination(options, func, &mut errors);
     }
@@ -111,6 +131,10 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
     let mut name = None;
     let mut krate = None;
     let mut clock = None;
+    let mut key_option = None;
+    let mut skip_none = None;
+    let mut field = None;
+    let mut settings: Vec<(String, Span)> = Vec::new();
 
     for option in args.options {
         let key = option.key.to_string();
@@ -135,12 +159,18 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
             "name" => ident(&key, &option).map(|i| name = Some(i)),
             "crate" => path(&key, &option).map(|p| krate = Some(p)),
             "clock" => expr(&key, &option).map(|e| clock = Some(e)),
+            "key" => key_spec(&option).map(|k| key_option = Some(k)),
+            "skip_none" => flag(&key, &option).map(|s| skip_none = Some(s)),
+            "field" => ident(&key, &option).map(|i| field = Some(i)),
             _ => {
                 // A misspelt ttl: don't also report it missing.
                 ttl_given |= TTL_ALIASES.contains(&key.as_str());
                 Err(unknown_option(&key, &option))
             }
         };
+        if CACHE_SETTINGS.contains(&key.as_str()) {
+            settings.push((key.clone(), option.key.span()));
+        }
         if OPTIONS.contains(&key.as_str()) {
             seen.push(key);
         }
@@ -149,13 +179,29 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
         }
     }
 
-    if !ttl_given {
+    if let Some(field) = &field {
+        for (setting, span) in &settings {
+            let message = if setting == "background" {
+                "`background` can't be used with `field`: the body borrows `self`, and a \
+                 background refresh would run it after the call has returned"
+                    .to_owned()
+            } else {
+                format!(
+                    "with `field = {field}` the cache is the struct's field, so `{setting}` is \
+                     set where that field is built: `dogpile::Cache::builder().{setting}(..)`"
+                )
+            };
+            errors.at(*span, message);
+        }
+    } else if !ttl_given {
         errors.at(
             attr_span,
             "missing `ttl`: every memoized fn needs one, as in `#[dogpile(ttl = \"60s\")]`",
         );
     }
-    let ttl = ttl?;
+    if field.is_none() {
+        ttl?;
+    }
     if errors.count() > before {
         return None;
     }
@@ -169,7 +215,87 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
         name,
         krate: krate.unwrap_or_else(|| syn::parse_quote!(::dogpile)),
         clock,
+        key: key_option,
+        skip_none,
+        field,
     })
+}
+
+/// `key = id`, `key = (region, page)` or `key(T) = EXPR`.
+fn key_spec(option: &RawOption) -> syn::Result<KeyOption> {
+    let examples = "`key = id`, `key = (region, page)`, or a computed key with its type, \
+                    `key(u64) = user.id`";
+    let Some(value) = &option.value else {
+        let span = option
+            .paren
+            .as_ref()
+            .map_or(option.key.span(), |p| p.span_close());
+        return Err(syn::Error::new(
+            span,
+            format!(
+                "`key` needs a value: the arguments that identify the result, as in {examples}"
+            ),
+        ));
+    };
+    let tokens = &value.tokens;
+    if let Some(paren) = &option.paren {
+        let ty = syn::parse2::<Type>(paren.stream()).map_err(|_| {
+            syn::Error::new(
+                paren.span(),
+                "expected the key's type in `key(..)`, as in `key(u64) = user.id`; \
+                 for a list of arguments write `key = (region, page)`",
+            )
+        })?;
+        let expr = syn::parse2::<syn::Expr>(tokens.clone()).map_err(|e| {
+            syn::Error::new_spanned(
+                tokens,
+                format!("`key({})` takes an expression over the arguments, as in `key(u64) = user.id` ({e})", ty.to_token_stream()),
+            )
+        })?;
+        return Ok(KeyOption::Computed { ty, expr });
+    }
+    let not_names = || {
+        syn::Error::new_spanned(
+            tokens,
+            format!(
+                "`key` takes argument names: {examples}; for an expression over the \
+                 arguments, write the key's type once: `key(T) = {}`",
+                tokens
+            ),
+        )
+    };
+    let names: Vec<syn::Ident> = match syn::parse2::<syn::Expr>(tokens.clone()) {
+        Ok(syn::Expr::Path(p)) if p.qself.is_none() && p.attrs.is_empty() => {
+            vec![p.path.get_ident().ok_or_else(not_names)?.clone()]
+        }
+        Ok(syn::Expr::Tuple(t)) if t.attrs.is_empty() => t
+            .elems
+            .iter()
+            .map(|e| match e {
+                syn::Expr::Path(p) if p.qself.is_none() => p.path.get_ident().cloned(),
+                _ => None,
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(not_names)?,
+        Ok(syn::Expr::Paren(p)) => match &*p.expr {
+            syn::Expr::Path(path) if path.qself.is_none() => {
+                vec![path.path.get_ident().ok_or_else(not_names)?.clone()]
+            }
+            _ => return Err(not_names()),
+        },
+        _ => return Err(not_names()),
+    };
+    let mut errors = Errors::default();
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            errors.at(
+                name.span(),
+                format!("`{name}` is named twice in `key`; name each argument once"),
+            );
+        }
+    }
+    errors.finish()?;
+    Ok(KeyOption::Args(names))
 }
 
 /// `ttl = "…"` / `max_stale = "…"`: a humantime string, parsed now, non-zero.
@@ -422,9 +548,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// Checks the signature. `None` if anything is wrong.
+/// Checks the signature. `None` if it can't be memoized at all.
 pub fn func(item: ItemFn, errors: &mut Errors) -> Option<Func> {
-    let before = errors.count();
     let fail = |errors: &mut Errors, tokens: &dyn ToTokens, message: String| {
         errors.over(tokens, message);
     };
@@ -482,20 +607,31 @@ pub fn func(item: ItemFn, errors: &mut Errors) -> Option<Func> {
     }
 
     let mut args = Vec::new();
-    let mut keyed = 0;
+    let mut self_ref = None;
     for (i, input) in sig.inputs.iter().enumerate() {
         let typed = match input {
+            FnArg::Receiver(receiver)
+                if receiver.reference.is_some()
+                    && receiver.mutability.is_none()
+                    && receiver.colon_token.is_none() =>
+            {
+                self_ref = Some(receiver.clone());
+                continue;
+            }
             FnArg::Receiver(receiver) => {
-                fail(
-                    errors,
-                    receiver,
+                let message = if receiver.mutability.is_some() && receiver.reference.is_some() {
                     format!(
-                        "a method with a `self` receiver can't be memoized: the cache is one \
-                         `static` shared by every value of the type, and `self` can't be part of \
-                         its key; keep a `dogpile::Cache` as a struct field instead and call \
-                         `self.cache.get_with(key, || ...)` in `{name}`"
-                    ),
-                );
+                        "only `&self` methods can be memoized: a cache hit skips the body, so \
+                         the mutation would happen only sometimes; take `&self` in `{name}`"
+                    )
+                } else {
+                    format!(
+                        "only `&self` methods can be memoized: write `&self` instead of `{}` in \
+                         `{name}`",
+                        type_text(receiver)
+                    )
+                };
+                fail(errors, receiver, message);
                 continue;
             }
             FnArg::Typed(typed) => typed,
@@ -539,36 +675,16 @@ pub fn func(item: ItemFn, errors: &mut Errors) -> Option<Func> {
                 );
                 continue;
             }
-            _ if ignored => {
-                // Not part of the key: any type will do, as long as it is not generic.
-                check_type(&typed.ty, Position::Ignored, errors);
-                ArgKind::Ignored
-            }
-            Type::Reference(r) => {
-                check_type(&r.elem, Position::Arg, errors);
-                ArgKind::Ref((*r.elem).clone())
-            }
-            ty => {
-                check_type(ty, Position::Arg, errors);
-                ArgKind::Owned
-            }
+            // Not part of the key: any type will do, as long as it is not generic.
+            _ if ignored => ArgKind::Ignored,
+            Type::Reference(r) => ArgKind::Ref((*r.elem).clone()),
+            _ => ArgKind::Owned,
         };
-        if !ignored {
-            keyed += 1;
-            if keyed == MAX_KEY_ARGS + 1 {
-                fail(
-                    errors,
-                    typed,
-                    format!(
-                        "a memoized fn can have at most {MAX_KEY_ARGS} arguments in its key; \
-                         group some of them into a struct (deriving `Clone, Hash, Eq, PartialEq`)"
-                    ),
-                );
-            }
-        }
+        // Types are checked once the key is known (`combination`): only key parts are stored.
         args.push(Arg {
             ident,
             ty: (*typed.ty).clone(),
+            in_key: !ignored,
             kind,
         });
     }
@@ -591,9 +707,9 @@ pub fn func(item: ItemFn, errors: &mut Errors) -> Option<Func> {
         }
     };
 
-    if errors.count() > before {
-        return None;
-    }
+    // Returned even after an error, so that `resolve` checks the argument types too (the
+    // caller reports the errors and does not expand).
+    let key = Key::Args((0..args.len()).filter(|&i| args[i].in_key).collect());
     Some(Func {
         attrs: item.attrs,
         vis: item.vis,
@@ -601,6 +717,8 @@ pub fn func(item: ItemFn, errors: &mut Errors) -> Option<Func> {
         block: item.block,
         args,
         output,
+        key,
+        receiver: self_ref,
     })
 }
 
@@ -640,6 +758,51 @@ pub fn result_ok_type(ty: &Type) -> Option<&Type> {
     };
     match args.args.first()? {
         GenericArgument::Type(ok) => Some(ok),
+        _ => None,
+    }
+}
+
+/// A type as a user writes it, for messages: `Result<String, E>`, not `Result < String , E >`.
+pub fn type_text(ty: &dyn ToTokens) -> String {
+    let mut text = ty.to_token_stream().to_string();
+    for (from, to) in [
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        ("& ", "&"),
+        (" :: ", "::"),
+        (":: ", "::"),
+        ("( ", "("),
+        (" )", ")"),
+        ("[ ", "["),
+        (" ]", "]"),
+        (" ;", ";"),
+        (" : ", ": "),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// `T` if `ty` is `Option<T>` (any path whose last segment is `Option` with one type argument).
+pub fn option_some_type(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = unwrap_type(ty) else {
+        return None;
+    };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    if last.ident != "Option" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        GenericArgument::Type(some) if args.args.len() == 1 => Some(some),
         _ => None,
     }
 }
@@ -752,9 +915,149 @@ fn check_type(ty: &Type, at: Position, errors: &mut Errors) {
     }
 }
 
+/// Applies the options that change the model: `skip_none` (the output), and `key = ..`
+/// (setting `func.key` and each argument's `in_key`); then checks the argument types: a
+/// key part must be storable in a `static`, the other arguments only reach the body.
+pub fn resolve(options: Option<&Options>, func: &mut Func, errors: &mut Errors) {
+    let skip_none = options.and_then(|o| o.skip_none);
+    let key = options.and_then(|o| o.key.as_ref());
+    if let Some(span) = skip_none {
+        match &func.output {
+            Output::Value(ty) => match option_some_type(ty) {
+                Some(some) => {
+                    func.output = Output::Option {
+                        some: some.clone(),
+                        ty: ty.clone(),
+                    }
+                }
+                None => errors.at(
+                    span,
+                    format!(
+                        "`skip_none` needs a fn that returns `Option<T>` (it stores `Some` and \
+                         hands `None` back without storing it), and `{}` returns `{}`; remove it",
+                        func.sig.ident,
+                        type_text(ty)
+                    ),
+                ),
+            },
+            Output::Result { ty, .. } => errors.at(
+                span,
+                format!(
+                    "`skip_none` needs a fn that returns `Option<T>`, and `{}` returns `{}`, \
+                     whose `Err` is already not stored; remove it",
+                    func.sig.ident,
+                    type_text(ty)
+                ),
+            ),
+            Output::Unit | Output::Option { .. } => errors.at(
+                span,
+                format!(
+                    "`skip_none` needs a fn that returns `Option<T>`, and `{}` returns nothing; \
+                     remove it",
+                    func.sig.ident
+                ),
+            ),
+        }
+    }
+    match key {
+        None => {}
+        Some(KeyOption::Args(names)) => {
+            let mut parts = Vec::new();
+            for name in names {
+                match func.args.iter().position(|a| a.ident == *name) {
+                    Some(i) => parts.push(i),
+                    None => {
+                        let named: Vec<String> = func
+                            .args
+                            .iter()
+                            .filter(|a| !matches!(a.kind, ArgKind::Ignored))
+                            .map(|a| format!("`{}`", a.ident))
+                            .collect();
+                        let list = if named.is_empty() {
+                            format!("`{}` has no named arguments", func.sig.ident)
+                        } else {
+                            format!("its arguments are {}", named.join(", "))
+                        };
+                        errors.at(
+                            name.span(),
+                            format!(
+                                "`key` names `{name}`, which is not an argument of `{}`; {list} \
+                                 (a value computed from them needs its type: `key(T) = EXPR`)",
+                                func.sig.ident
+                            ),
+                        );
+                    }
+                }
+            }
+            for (i, arg) in func.args.iter_mut().enumerate() {
+                arg.in_key = parts.contains(&i);
+            }
+            func.key = Key::Args(parts);
+        }
+        Some(KeyOption::Computed { ty, expr }) => {
+            check_type(ty, Position::Arg, errors);
+            for arg in &mut func.args {
+                arg.in_key = false;
+            }
+            func.key = Key::Computed {
+                ty: ty.clone(),
+                expr: expr.clone(),
+            };
+        }
+    }
+    let mut keyed = 0;
+    for arg in &func.args {
+        if !arg.in_key {
+            check_type(&arg.ty, Position::Ignored, errors);
+            continue;
+        }
+        match &arg.kind {
+            ArgKind::Ref(inner) => check_type(inner, Position::Arg, errors),
+            _ => check_type(&arg.ty, Position::Arg, errors),
+        }
+        keyed += 1;
+        if keyed == MAX_KEY_ARGS + 1 {
+            let (ident, ty) = (&arg.ident, &arg.ty);
+            errors.over(
+                quote!(#ident: #ty),
+                format!(
+                    "a memoized fn can have at most {MAX_KEY_ARGS} arguments in its key; \
+                     group some of them into a struct (deriving `Clone, Hash, Eq, PartialEq`), \
+                     or name the ones that identify the result with `key = (..)`"
+                ),
+            );
+        }
+    }
+}
+
 /// Checks how the options fit the fn.
 pub fn combination(options: &Options, func: &Func, errors: &mut Errors) {
     let name = &func.sig.ident;
+    match (&func.receiver, &options.field, &options.key) {
+        (Some(receiver), None, None) => errors.over(
+            receiver,
+            format!(
+                "a `&self` method needs to know where its cache is: `field = cache` for a \
+                 per-instance cache in a field `cache: dogpile::Cache<K, V>` of the struct, or \
+                 `key = ..` for one cache shared by every instance, keyed by the arguments \
+                 named there (not by `self`); `{name}` has neither"
+            ),
+        ),
+        (Some(_), Some(_), _) if options.background.is_some() => {} // reported with the options
+        (Some(_), _, _) if options.background.is_some() => errors.at(
+            options.background.unwrap_or_else(Span::call_site),
+            "`background` can't be used on a `&self` method: the body borrows `self`, and a \
+             background refresh would run it after the call has returned",
+        ),
+        (None, Some(field), _) => errors.at(
+            field.span(),
+            format!(
+                "`field` is for `&self` methods (the cache is `self.{field}`), and `{name}` \
+                 takes no `self`; remove it to keep the cache in a `static`"
+            ),
+        ),
+        _ => {}
+    }
     if let (Some(_), Some(background)) = (options.sync_readers, options.background) {
         errors.at(
             background,
@@ -762,6 +1065,34 @@ pub fn combination(options: &Options, func: &Func, errors: &mut Errors) {
              that a refresh must wait for, while `background` refreshes on another thread and \
              hands out clones; choose one",
         );
+    }
+    if options.background.is_some() {
+        // The body may run on another thread after the call has returned: it can borrow
+        // only from the key, which it owns a clone of.
+        for arg in &func.args {
+            if let (ArgKind::Ref(_) | ArgKind::Ignored, false) = (&arg.kind, arg.in_key) {
+                if !matches!(unwrap_type(&arg.ty), Type::Reference(_)) {
+                    continue;
+                }
+                let (ty, shown) = (&arg.ty, type_text(&arg.ty));
+                let which = match (&arg.kind, &func.key) {
+                    (ArgKind::Ignored, _) => format!("`_: {shown}`, which is not part of the key"),
+                    (_, Key::Computed { .. }) => format!(
+                        "`{}`, which is not part of the key (the computed key is)",
+                        arg.ident
+                    ),
+                    _ => format!("`{}`, which is not named in `key`", arg.ident),
+                };
+                errors.over(
+                    ty,
+                    format!(
+                        "with `background` the body may run on another thread after `{name}` \
+                         has returned, so it can't borrow {which}; take it owned (an `Arc<T>`, \
+                         or a handle that is cheap to clone such as a pool), or drop `background`"
+                    ),
+                );
+            }
+        }
     }
     if let Some(span) = options.stale_if_error {
         if !func.output.is_result() {
@@ -784,6 +1115,9 @@ pub fn combination(options: &Options, func: &Func, errors: &mut Errors) {
                  drop `sync_readers` (callers get clones) or memoize a sync fn",
             );
         }
+    }
+    if options.field.is_some() {
+        return; // no handle is generated
     }
     let Some(handle) = handle_name(options, func) else {
         errors.at(
@@ -813,11 +1147,16 @@ pub fn combination(options: &Options, func: &Func, errors: &mut Errors) {
     }
 }
 
-/// The `static` handle: `name = IDENT`, or the fn name in SCREAMING_SNAKE_CASE.
-/// `None` if the fn name has no valid SCREAMING_SNAKE_CASE form.
+/// The handle: `name = IDENT`, or the fn name in SCREAMING_SNAKE_CASE for a `static`,
+/// or `{fn}_cache` for the associated fn a method's shared cache lives in. `None` if
+/// the fn name has no valid SCREAMING_SNAKE_CASE form.
 pub fn handle_name(options: &Options, func: &Func) -> Option<syn::Ident> {
     match &options.name {
         Some(name) => Some(name.clone()),
+        None if func.receiver.is_some() => {
+            let name = &func.sig.ident;
+            Some(format_ident!("{}_cache", name, span = name.span()))
+        }
         None => {
             let name = func.sig.ident.to_string();
             let name = screaming_snake_case(name.trim_start_matches("r#"));

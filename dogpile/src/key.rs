@@ -72,6 +72,30 @@ impl<T: Clone + Hash + Eq> KeyRef<Vec<T>> for [T] {
     }
 }
 
+/// A reference to any key part keys by its owned form: `&str` by `String`, `&u64` by
+/// `u64`. This is how a function with a single key argument (`fn user(id: u64)`) looks
+/// its key up without a one-tuple: `cache.get_with_by_ref(&&id, ..)`.
+///
+/// ```
+/// use dogpile::KeyRef;
+/// let name = "ada";
+/// assert!((&name).eq_key(&"ada".to_string()));
+/// assert_eq!((&7u64).to_key(), 7);
+/// ```
+impl<A> KeyRef<A::Owned> for &A
+where
+    A: ?Sized + ToOwned + Hash + Eq,
+{
+    fn eq_key(&self, key: &A::Owned) -> bool {
+        use std::borrow::Borrow;
+        **self == *Borrow::<A>::borrow(key)
+    }
+
+    fn to_key(&self) -> A::Owned {
+        (**self).to_owned()
+    }
+}
+
 impl KeyRef<()> for () {
     fn eq_key(&self, _: &()) -> bool {
         true
@@ -125,5 +149,24 @@ mod tests {
         assert!(!("other", &7u32, &[1u8, 2][..]).eq_key(&owned));
         assert_eq!(borrowed.to_key(), owned);
         assert_eq!(state.hash_one("x"), state.hash_one("x".to_string()));
+    }
+
+    #[test]
+    // The references are hashed on purpose: the cache hashes the `Q` it is given.
+    #[allow(clippy::needless_borrows_for_generic_args)]
+    fn a_reference_keys_by_its_owned_form() {
+        let state = RandomState::new();
+        let name: &str = "ada";
+        // `&&str` for a `String` key: what a one-argument `fn f(name: &str)` looks up by.
+        assert_eq!(state.hash_one(&name), state.hash_one("ada".to_string()));
+        assert!((&name).eq_key(&"ada".to_string()));
+        assert!(!(&name).eq_key(&"bob".to_string()));
+        assert_eq!(KeyRef::<String>::to_key(&name), "ada");
+        // `&u64` for a `u64` key, `&[u8]` for a `Vec<u8>` key.
+        assert_eq!(state.hash_one(&7u64), state.hash_one(7u64));
+        assert!((&7u64).eq_key(&7) && !(&7u64).eq_key(&8));
+        let bytes: &[u8] = &[1, 2];
+        assert_eq!(state.hash_one(&bytes), state.hash_one(vec![1u8, 2]));
+        assert_eq!(KeyRef::<Vec<u8>>::to_key(&bytes), vec![1, 2]);
     }
 }

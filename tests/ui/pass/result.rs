@@ -19,9 +19,9 @@ fn main() {
     assert_eq!(CALLS.load(Ordering::Relaxed), 3);
     assert!(parse_prime("y").is_err());
     assert_eq!(
-        PARSE.remove(&("y".to_owned(),)),
+        PARSE.remove("y"),
         None,
         "`_prime` stores only `Ok`"
     );
-    assert_eq!(PARSE.remove(&("7".to_owned(),)), Some(7));
+    assert_eq!(PARSE.remove("7"), Some(7));
 }
