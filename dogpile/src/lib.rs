@@ -126,6 +126,7 @@ mod dogpile;
 mod key;
 #[cfg(all(test, loom))]
 mod loom_tests;
+mod shared;
 mod slot;
 mod stats;
 mod sync;
@@ -135,6 +136,9 @@ pub use crate::cache::{BuildError, Cache, CacheBuilder};
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::dogpile::Dogpile;
 pub use crate::key::KeyRef;
+pub use crate::shared::{
+    Claim, EventSink, Lease, Publish, SharedTier, SharedValue, TierError, TierEvent,
+};
 pub use crate::stats::Stats;
 pub use crate::sync_reader::{ReadGuard, SyncReaderDogpile, WriteGuard};
 
