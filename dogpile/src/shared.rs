@@ -159,6 +159,9 @@ pub enum TierEvent<K> {
     /// A new value was published for the key: a local copy may be refreshed from the
     /// tier, and callers waiting for a cold key may look again.
     Published(K),
+    /// The key's lease ended without a value (its creator failed, F8): callers waiting
+    /// for a cold key may claim it now instead of waiting for the lease to run out.
+    Released(K),
     /// The tier's notification link was lost, so events may have been missed: no local
     /// copy that came from the tier can be trusted any longer without asking it again.
     Reset,
