@@ -2,6 +2,7 @@
 
 use crate::clock::{to_nanos, Clock, ClockHandle};
 use crate::key::KeyRef;
+use crate::shared::{LocalAction, SharedLevel, SharedTier};
 use crate::slot::{self, take_creator, Control, Env, Policy, Stamped, Step, Store};
 use crate::stats::{Counters, Stats};
 use crate::sync_reader::{Held, ReadGuard};
@@ -14,7 +15,7 @@ use std::future::Future;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,6 +79,8 @@ struct Inner<K, V> {
     entries: AtomicUsize,
     admitted_since_sweep: AtomicUsize,
     sweeping: parking_lot::Mutex<()>,
+    /// The fleet tier (F1–F8), between the local value and the creator.
+    shared: Option<SharedLevel<K, V>>,
 }
 
 /// Builds a [`Cache`]; start from [`Cache::builder`].
@@ -104,6 +107,7 @@ pub struct CacheBuilder<K, V> {
     max_stale: Option<Duration>,
     sync_readers: bool,
     clock: ClockHandle,
+    shared: Option<Arc<dyn SharedTier<K, V>>>,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
@@ -280,6 +284,37 @@ where
         self
     }
 
+    /// Shares values, their age and the refresh claim with every process that uses the
+    /// same tier (F1–F8), for example a `dogpile_redis::RedisTier`. This cache stays the
+    /// first level: a fresh value here never reaches the tier (F3), and when the tier
+    /// fails the local rules apply (F7).
+    ///
+    /// ```
+    /// # use dogpile::{Claim, EventSink, Lease, Publish, SharedTier, SharedValue, TierError};
+    /// # use std::time::Duration;
+    /// # struct Down;
+    /// # impl SharedTier<u8, u8> for Down {
+    /// #     fn lookup(&self, _: &u8) -> Result<Option<SharedValue<u8>>, TierError> { Err(TierError::new("down")) }
+    /// #     fn claim(&self, _: &u8, _: Duration) -> Result<Claim<u8>, TierError> { Err(TierError::new("down")) }
+    /// #     fn publish(&self, _: &u8, _: &Lease, _: &u8) -> Result<Publish, TierError> { Err(TierError::new("down")) }
+    /// #     fn release(&self, _: &u8, _: &Lease) -> Result<(), TierError> { Err(TierError::new("down")) }
+    /// #     fn invalidate(&self, _: &u8, _: Duration) -> Result<(), TierError> { Err(TierError::new("down")) }
+    /// #     fn remove(&self, _: &u8) -> Result<(), TierError> { Err(TierError::new("down")) }
+    /// #     fn subscribe(&self, _: EventSink<u8>) {}
+    /// # }
+    /// // A tier that is down: the cache follows the local rules (F7).
+    /// let cache = dogpile::Cache::<u8, u8>::builder()
+    ///     .ttl(Duration::from_secs(60))
+    ///     .shared(Down)
+    ///     .build();
+    /// assert_eq!(cache.get_with(1, || 10), 10);
+    /// assert_eq!(cache.get_with(1, || unreachable!()), 10);
+    /// ```
+    pub fn shared(mut self, tier: impl SharedTier<K, V>) -> Self {
+        self.shared = Some(Arc::new(tier));
+        self
+    }
+
     /// The cache, or why these settings make no sense.
     ///
     /// ```
@@ -312,8 +347,17 @@ where
             clock: self.clock,
             stats: Arc::new(Counters::default()),
         };
+        let shared = self.shared;
         Ok(Cache {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|this: &std::sync::Weak<Inner<K, V>>| Inner {
+                shared: shared.map(|tier| {
+                    let this = this.clone();
+                    SharedLevel::new(tier, ttl, move |action| {
+                        if let Some(inner) = this.upgrade() {
+                            Cache { inner }.apply_locally(action);
+                        }
+                    })
+                }),
                 map: DashMap::with_hasher(Hasher::default()),
                 env,
                 capacity: self.capacity,
@@ -382,6 +426,7 @@ where
             max_stale: None,
             sync_readers: false,
             clock: ClockHandle::System,
+            shared: None,
             _types: PhantomData,
         }
     }
@@ -503,6 +548,33 @@ where
         if !self.inner.background {
             return self.inner.get_slow(key, create);
         }
+        match &self.inner.shared {
+            // As in `get_slow`: the tier runs in place of the creator (here on the
+            // refresh thread), so the lease is held while the refresh runs.
+            Some(_) => {
+                let tier_age = Arc::new(AtomicU64::new(0));
+                let (inner, shared_key, age) = (self.inner.clone(), key.clone(), tier_age.clone());
+                let create = move || {
+                    let level = inner
+                        .shared
+                        .as_ref()
+                        .expect("a shared cache keeps its tier");
+                    let sourced = level.create(&shared_key, create)?;
+                    age.store(to_nanos(sourced.age), Ordering::Relaxed);
+                    Ok(sourced.value)
+                };
+                self.background_loop(key, create, Some(tier_age))
+            }
+            None => self.background_loop(key, create, None),
+        }
+    }
+
+    fn background_loop<E>(
+        &self,
+        key: K,
+        create: impl FnOnce() -> Result<V, E> + Send + 'static,
+        tier_age: Option<Arc<AtomicU64>>,
+    ) -> Result<V, E> {
         let mut create = Some(create);
         loop {
             let Some(control) = self.inner.control_for(&key) else {
@@ -512,6 +584,7 @@ where
                 inner: self.inner.clone(),
                 key: key.clone(),
                 control: control.clone(),
+                tier_age: tier_age.clone(),
             };
             match slot::get_in_background(&control, store, &self.inner.env, &mut create) {
                 Step::Done(result) => return result,
@@ -739,6 +812,7 @@ where
             inner: &*self.inner,
             key,
             control: control.clone(),
+            tier_age: None,
         };
         let now = self.inner.env.now();
         match control.fence() {
@@ -765,9 +839,37 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.invalidate_here(key);
+        if let Some(level) = &self.inner.shared {
+            if let Some(owned) = self.inner.map.get(key).map(|e| e.key().clone()) {
+                level.invalidate(&owned);
+            }
+        }
+    }
+
+    fn invalidate_here<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         if let Some(mut entry) = self.inner.map.get_mut(key) {
             if let Some(stamped) = entry.value.as_mut() {
                 stamped.invalidated = true;
+            }
+        }
+    }
+
+    /// A tier event from another process (F6), applied to this process's L1 only.
+    fn apply_locally(&self, action: LocalAction<K>) {
+        match action {
+            LocalAction::Invalidate(key) => self.invalidate_here(&key),
+            LocalAction::Remove(key) => drop(self.remove_here(&key)),
+            LocalAction::InvalidateAll => {
+                for mut entry in self.inner.map.iter_mut() {
+                    if let Some(stamped) = entry.value.as_mut() {
+                        stamped.invalidated = true;
+                    }
+                }
             }
         }
     }
@@ -783,6 +885,19 @@ where
     /// assert_eq!(cache.get_with(1, || "new"), "new");
     /// ```
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if let Some(level) = &self.inner.shared {
+            if let Some(owned) = self.inner.map.get(key).map(|e| e.key().clone()) {
+                level.remove(&owned);
+            }
+        }
+        self.remove_here(key)
+    }
+
+    fn remove_here<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -942,6 +1057,29 @@ where
     }
 
     fn get_slow<E>(&self, key: K, create: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+        match &self.shared {
+            // The fleet tier runs in place of the creator, once this call holds the
+            // key's local claim: the first level of the two-level claim (F3).
+            Some(level) => {
+                let tier_age = Arc::new(AtomicU64::new(0));
+                let (shared_key, age) = (key.clone(), tier_age.clone());
+                let create = move || {
+                    let sourced = level.create(&shared_key, create)?;
+                    age.store(to_nanos(sourced.age), Ordering::Relaxed);
+                    Ok(sourced.value)
+                };
+                self.get_loop(key, create, Some(tier_age))
+            }
+            None => self.get_loop(key, create, None),
+        }
+    }
+
+    fn get_loop<E>(
+        &self,
+        key: K,
+        create: impl FnOnce() -> Result<V, E>,
+        tier_age: Option<Arc<AtomicU64>>,
+    ) -> Result<V, E> {
         let mut create = Some(create);
         loop {
             let Some(control) = self.control_for(&key) else {
@@ -952,6 +1090,7 @@ where
                 inner: self,
                 key: key.clone(),
                 control: control.clone(),
+                tier_age: tier_age.clone(),
             };
             match slot::get(&control, &store, &self.env, || take_creator(&mut create)()) {
                 Step::Done(Err(error)) => {
@@ -982,6 +1121,28 @@ where
         key: K,
         create: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E> {
+        match &self.shared {
+            Some(level) => {
+                let tier_age = Arc::new(AtomicU64::new(0));
+                let (shared_key, age) = (key.clone(), tier_age.clone());
+                let create = async move {
+                    let sourced = level.create_async(&shared_key, create).await?;
+                    age.store(to_nanos(sourced.age), Ordering::Relaxed);
+                    Ok(sourced.value)
+                };
+                self.get_async_loop(key, create, Some(tier_age)).await
+            }
+            None => self.get_async_loop(key, create, None).await,
+        }
+    }
+
+    #[cfg(not(loom))]
+    async fn get_async_loop<E>(
+        &self,
+        key: K,
+        create: impl Future<Output = Result<V, E>>,
+        tier_age: Option<Arc<AtomicU64>>,
+    ) -> Result<V, E> {
         let mut create = Some(create);
         loop {
             let Some(control) = self.control_for(&key) else {
@@ -992,6 +1153,7 @@ where
                 inner: self,
                 key: key.clone(),
                 control: control.clone(),
+                tier_age: tier_age.clone(),
             };
             match slot::get_async(&control, &store, &self.env, &mut create).await {
                 Step::Done(Err(error)) => {
@@ -1022,6 +1184,7 @@ where
                 inner: self,
                 key: key.clone(),
                 control: control.clone(),
+                tier_age: None,
             };
             let attempt = || take_creator(&mut create)();
             match slot::get_guarded(&control, &store, &self.env, attempt) {
@@ -1189,6 +1352,9 @@ struct EntryStore<I, K> {
     inner: I,
     key: K,
     control: Arc<Control>,
+    /// With a fleet tier: the age (nanoseconds) of the value the creator took from the
+    /// tier, so that L1 stamps it with the tier's age (F4), not as created now.
+    tier_age: Option<Arc<AtomicU64>>,
 }
 
 impl<I, K, V> Store for EntryStore<I, K>
@@ -1210,9 +1376,17 @@ where
     }
 
     fn publish(&self, value: V, created: u64) {
+        let age = self
+            .tier_age
+            .as_ref()
+            .map_or(0, |age| age.swap(0, Ordering::Relaxed));
+        let mut stamped = Stamped::new(value, created.saturating_sub(age));
+        // An age from the tier may reach back before this process's clock began: a
+        // value already stale by it is marked so, whatever `created` could say.
+        stamped.invalidated = age >= self.inner.env.policy.ttl;
         if let Some(mut entry) = self.inner.map.get_mut(&self.key) {
             if Arc::ptr_eq(&entry.control, &self.control) {
-                entry.value = Some(Stamped::new(value, created));
+                entry.value = Some(stamped);
             }
         }
     }

@@ -291,3 +291,328 @@ pub trait SharedTier<K, V>: Send + Sync + 'static {
     /// seen through it (called once, when the cache is built).
     fn subscribe(&self, events: EventSink<K>);
 }
+
+// ---------------------------------------------------------------------------------
+// The shared level inside a cache: what runs in place of the creator when a tier is
+// configured. The local slot already lets at most one caller per key and process get
+// here at a time (the first level of the two-level claim, F3); this adds the second,
+// fleet-wide level.
+
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+/// A cold key held by another process is waited for at most this much longer than
+/// the lease it had when first seen; then this caller creates for itself (F2).
+const COLD_WAIT_SLACK: Duration = Duration::from_secs(1);
+/// Between two claims of a cold key held elsewhere, absent any notification.
+const COLD_RECHECK: Duration = Duration::from_millis(250);
+
+/// Where a value handed to the local slot came from, and so how old it is.
+pub(crate) struct Sourced<V> {
+    pub(crate) value: V,
+    /// How old the value is to be stamped in L1 (zero: created just now).
+    pub(crate) age: Duration,
+}
+
+/// What the local cache does on a tier event (F6).
+pub(crate) enum LocalAction<K> {
+    Invalidate(K),
+    Remove(K),
+    InvalidateAll,
+}
+
+/// Keys whose L1 copy is another process's stale value, held while that process's lease
+/// runs, and the wake-up of callers waiting for a cold key held elsewhere.
+struct Board<K> {
+    held: Mutex<HashSet<K>>,
+    epoch: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl<K: Hash + Eq> Board<K> {
+    fn bump(&self) {
+        *self.epoch.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.changed.notify_all();
+    }
+
+    fn epoch(&self) -> u64 {
+        *self.epoch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Blocks until a publish or release anywhere, or `timeout`.
+    fn wait(&self, seen: u64, timeout: Duration) {
+        let epoch = self.epoch.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self
+            .changed
+            .wait_timeout_while(epoch, timeout, |now| *now == seen)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+/// The fleet tier as seen by one cache.
+pub(crate) struct SharedLevel<K, V> {
+    tier: Arc<dyn SharedTier<K, V>>,
+    ttl: Duration,
+    board: Arc<Board<K>>,
+}
+
+/// Releases a lease if the creator fails: `Err`, a panic, a dropped future (F8).
+struct ReleaseOnDrop<'a, K: 'static, V: 'static> {
+    tier: &'a dyn SharedTier<K, V>,
+    key: &'a K,
+    lease: Option<Lease>,
+}
+
+impl<K: 'static, V: 'static> Drop for ReleaseOnDrop<'_, K, V> {
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            if let Err(err) = self.tier.release(self.key, &lease) {
+                // The lease then runs out by itself (F5).
+                drop(err);
+            }
+        }
+    }
+}
+
+/// The first half of a shared creation: serve from the tier, or create (with a lease
+/// when the tier granted one).
+enum Begin<V> {
+    Serve(Sourced<V>),
+    Create(Option<Lease>),
+    /// Cold and held elsewhere: wait for a notification, at most this long, then claim
+    /// again.
+    Wait(Duration),
+}
+
+impl<K, V> SharedLevel<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// Binds `tier` to a cache of this `ttl`; `local` applies events to the cache's L1.
+    pub(crate) fn new(
+        tier: Arc<dyn SharedTier<K, V>>,
+        ttl: Duration,
+        local: impl Fn(LocalAction<K>) + Send + Sync + 'static,
+    ) -> Self {
+        let board = Arc::new(Board {
+            held: Mutex::new(HashSet::new()),
+            epoch: Mutex::new(0),
+            changed: Condvar::new(),
+        });
+        let events = board.clone();
+        tier.subscribe(Arc::new(move |event| {
+            let wake = |key: &K| {
+                let held = events
+                    .held
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(key);
+                events.bump();
+                held
+            };
+            match event {
+                TierEvent::Invalidated(key) => {
+                    wake(&key);
+                    local(LocalAction::Invalidate(key));
+                }
+                TierEvent::Removed(key) => {
+                    wake(&key);
+                    local(LocalAction::Remove(key));
+                }
+                // A held stale copy may now be replaced from the tier (F3).
+                TierEvent::Published(key) | TierEvent::Released(key) => {
+                    if wake(&key) {
+                        local(LocalAction::Invalidate(key));
+                    }
+                }
+                TierEvent::Reset => {
+                    events
+                        .held
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clear();
+                    events.bump();
+                    local(LocalAction::InvalidateAll);
+                }
+            }
+        }));
+        SharedLevel { tier, ttl, board }
+    }
+
+    /// Fleet-wide soft invalidation (F6); a failing tier is only logged (F7).
+    pub(crate) fn invalidate(&self, key: &K) {
+        let _ = self.tier.invalidate(key, self.ttl);
+    }
+
+    /// Fleet-wide removal (F6); a failing tier is only logged (F7).
+    pub(crate) fn remove(&self, key: &K) {
+        let _ = self.tier.remove(key);
+    }
+
+    fn begin(&self, key: &K, cold_deadline: &mut Option<Instant>) -> Begin<V> {
+        let claim = match self.tier.claim(key, self.ttl) {
+            Ok(claim) => claim,
+            // F7: Redis is down or slow: the local rules apply.
+            Err(_) => return Begin::Create(None),
+        };
+        match claim {
+            // R4 fleet-wide, and F3: a process without a fresh copy takes the tier's.
+            Claim::Fresh(shared) => Begin::Serve(Sourced {
+                value: shared.value,
+                age: shared.age,
+            }),
+            // F1: someone else refreshes; hold their stale value as if fresh until
+            // their lease ends or a notification arrives, without asking again.
+            Claim::Busy {
+                stale: Some(stale),
+                lease_left,
+            } => {
+                self.board
+                    .held
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key.clone());
+                Begin::Serve(Sourced {
+                    value: stale.value,
+                    age: self.ttl.saturating_sub(lease_left),
+                })
+            }
+            // F2: cold, created elsewhere: wait (bounded), then claim again.
+            Claim::Busy {
+                stale: None,
+                lease_left,
+            } => {
+                let now = Instant::now();
+                let deadline = *cold_deadline
+                    .get_or_insert(now + lease_left.saturating_mul(2) + COLD_WAIT_SLACK);
+                if now >= deadline {
+                    return Begin::Create(None);
+                }
+                Begin::Wait(lease_left.min(COLD_RECHECK).min(deadline - now))
+            }
+            Claim::Owned { lease, .. } => Begin::Create(Some(lease)),
+        }
+    }
+
+    /// The second half: publish under the lease (or keep the value local), or release.
+    fn finish<E>(
+        &self,
+        guard: ReleaseOnDrop<'_, K, V>,
+        outcome: Result<V, E>,
+    ) -> Result<Sourced<V>, E> {
+        let mut guard = guard;
+        let value = outcome?; // the guard releases the lease (F8)
+        let Some(lease) = guard.lease.take() else {
+            return Ok(Sourced {
+                value,
+                age: Duration::ZERO,
+            });
+        };
+        let age = match self.tier.publish(guard.key, &lease, &value) {
+            Ok(Publish::Stored) => Duration::ZERO,
+            // F5: fenced. The caller still gets its value; L1 keeps it stale, so the
+            // next caller takes the tier's current one.
+            Ok(Publish::Rejected) => self.ttl,
+            // F7: kept locally, as the local rules would.
+            Err(_) => Duration::ZERO,
+        };
+        Ok(Sourced { value, age })
+    }
+
+    /// Creates `key`'s value through the tier: runs `create` only if the fleet has no
+    /// usable value and this caller holds the lease (or the tier failed, F7).
+    pub(crate) fn create<E>(
+        &self,
+        key: &K,
+        create: impl FnOnce() -> Result<V, E>,
+    ) -> Result<Sourced<V>, E> {
+        let mut cold_deadline = None;
+        let lease = loop {
+            let seen = self.board.epoch();
+            match self.begin(key, &mut cold_deadline) {
+                Begin::Serve(sourced) => return Ok(sourced),
+                Begin::Create(lease) => break lease,
+                Begin::Wait(timeout) => self.board.wait(seen, timeout),
+            }
+        };
+        let guard = ReleaseOnDrop {
+            tier: &*self.tier,
+            key,
+            lease,
+        };
+        let outcome = create();
+        self.finish(guard, outcome)
+    }
+
+    /// Async twin of [`SharedLevel::create`]. The tier's own calls are bounded by its
+    /// deadline (F7); waiting for a cold key held elsewhere never blocks a thread.
+    #[cfg(not(loom))]
+    pub(crate) async fn create_async<E>(
+        &self,
+        key: &K,
+        create: impl std::future::Future<Output = Result<V, E>>,
+    ) -> Result<Sourced<V>, E> {
+        let mut cold_deadline = None;
+        let lease = loop {
+            match self.begin(key, &mut cold_deadline) {
+                Begin::Serve(sourced) => return Ok(sourced),
+                Begin::Create(lease) => break lease,
+                Begin::Wait(timeout) => {
+                    // Off the executor: a helper thread sleeps on the board.
+                    let board = self.board.clone();
+                    let seen = board.epoch();
+                    let (done, woken) = async_oneshot();
+                    std::thread::spawn(move || {
+                        board.wait(seen, timeout);
+                        done.fire();
+                    });
+                    woken.await;
+                }
+            }
+        };
+        let guard = ReleaseOnDrop {
+            tier: &*self.tier,
+            key,
+            lease,
+        };
+        let outcome = create.await;
+        self.finish(guard, outcome)
+    }
+}
+
+/// A one-shot wake-up from a thread to a future.
+#[cfg(not(loom))]
+fn async_oneshot() -> (Fire, impl std::future::Future<Output = ()>) {
+    let event = Arc::new((
+        event_listener::Event::new(),
+        std::sync::atomic::AtomicBool::new(false),
+    ));
+    let fire = Fire(event.clone());
+    let wait = async move {
+        loop {
+            if event.1.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+            let listener = event.0.listen();
+            if event.1.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+            listener.await;
+        }
+    };
+    (fire, wait)
+}
+
+#[cfg(not(loom))]
+struct Fire(Arc<(event_listener::Event, std::sync::atomic::AtomicBool)>);
+
+#[cfg(not(loom))]
+impl Fire {
+    fn fire(self) {
+        self.0 .1.store(true, std::sync::atomic::Ordering::Release);
+        self.0 .0.notify(usize::MAX);
+    }
+}
