@@ -298,9 +298,17 @@ pub trait SharedTier<K, V>: Send + Sync + 'static {
 // here at a time (the first level of the two-level claim, F3); this adds the second,
 // fleet-wide level.
 
+use crate::clock::to_nanos;
+use crate::slot::{Creator, Store};
 use std::collections::HashSet;
+use std::future::Future;
 use std::hash::Hash;
+use std::pin::Pin;
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 /// A cold key held by another process is waited for at most this much longer than
@@ -358,21 +366,15 @@ pub(crate) struct SharedLevel<K, V> {
     board: Arc<Board<K>>,
 }
 
-/// Releases a lease if the creator fails: `Err`, a panic, a dropped future (F8).
-struct ReleaseOnDrop<'a, K: 'static, V: 'static> {
-    tier: &'a dyn SharedTier<K, V>,
-    key: &'a K,
-    lease: Option<Lease>,
-}
+impl<K: 'static, V: 'static> SharedLevel<K, V> {
+    /// Fleet-wide soft invalidation (F6); a failing tier changes nothing here (F7).
+    pub(crate) fn invalidate(&self, key: &K) {
+        let _ = self.tier.invalidate(key, self.ttl);
+    }
 
-impl<K: 'static, V: 'static> Drop for ReleaseOnDrop<'_, K, V> {
-    fn drop(&mut self) {
-        if let Some(lease) = self.lease.take() {
-            if let Err(err) = self.tier.release(self.key, &lease) {
-                // The lease then runs out by itself (F5).
-                drop(err);
-            }
-        }
+    /// Fleet-wide removal (F6); a failing tier changes nothing here (F7).
+    pub(crate) fn remove(&self, key: &K) {
+        let _ = self.tier.remove(key);
     }
 }
 
@@ -442,16 +444,6 @@ where
         SharedLevel { tier, ttl, board }
     }
 
-    /// Fleet-wide soft invalidation (F6); a failing tier is only logged (F7).
-    pub(crate) fn invalidate(&self, key: &K) {
-        let _ = self.tier.invalidate(key, self.ttl);
-    }
-
-    /// Fleet-wide removal (F6); a failing tier is only logged (F7).
-    pub(crate) fn remove(&self, key: &K) {
-        let _ = self.tier.remove(key);
-    }
-
     fn begin(&self, key: &K, cold_deadline: &mut Option<Instant>) -> Begin<V> {
         let claim = match self.tier.claim(key, self.ttl) {
             Ok(claim) => claim,
@@ -497,122 +489,250 @@ where
         }
     }
 
-    /// The second half: publish under the lease (or keep the value local), or release.
-    fn finish<E>(
-        &self,
-        guard: ReleaseOnDrop<'_, K, V>,
-        outcome: Result<V, E>,
-    ) -> Result<Sourced<V>, E> {
-        let mut guard = guard;
-        let value = outcome?; // the guard releases the lease (F8)
-        let Some(lease) = guard.lease.take() else {
-            return Ok(Sourced {
-                value,
-                age: Duration::ZERO,
-            });
-        };
-        let age = match self.tier.publish(guard.key, &lease, &value) {
-            Ok(Publish::Stored) => Duration::ZERO,
-            // F5: fenced. The caller still gets its value; L1 keeps it stale, so the
-            // next caller takes the tier's current one.
-            Ok(Publish::Rejected) => self.ttl,
-            // F7: kept locally, as the local rules would.
-            Err(_) => Duration::ZERO,
-        };
-        Ok(Sourced { value, age })
-    }
-
-    /// Creates `key`'s value through the tier: runs `create` only if the fleet has no
-    /// usable value and this caller holds the lease (or the tier failed, F7).
-    pub(crate) fn create<E>(
-        &self,
-        key: &K,
-        create: impl FnOnce() -> Result<V, E>,
-    ) -> Result<Sourced<V>, E> {
-        let mut cold_deadline = None;
-        let lease = loop {
-            let seen = self.board.epoch();
-            match self.begin(key, &mut cold_deadline) {
-                Begin::Serve(sourced) => return Ok(sourced),
-                Begin::Create(lease) => break lease,
-                Begin::Wait(timeout) => self.board.wait(seen, timeout),
-            }
-        };
-        let guard = ReleaseOnDrop {
-            tier: &*self.tier,
-            key,
-            lease,
-        };
-        let outcome = create();
-        self.finish(guard, outcome)
-    }
-
-    /// Async twin of [`SharedLevel::create`]. The tier's own calls are bounded by its
-    /// deadline (F7); waiting for a cold key held elsewhere never blocks a thread.
-    #[cfg(not(loom))]
-    pub(crate) async fn create_async<E>(
-        &self,
-        key: &K,
-        create: impl std::future::Future<Output = Result<V, E>>,
-    ) -> Result<Sourced<V>, E> {
-        let mut cold_deadline = None;
-        let lease = loop {
-            match self.begin(key, &mut cold_deadline) {
-                Begin::Serve(sourced) => return Ok(sourced),
-                Begin::Create(lease) => break lease,
-                Begin::Wait(timeout) => {
-                    // Off the executor: a helper thread sleeps on the board.
-                    let board = self.board.clone();
-                    let seen = board.epoch();
-                    let (done, woken) = async_oneshot();
-                    std::thread::spawn(move || {
-                        board.wait(seen, timeout);
-                        done.fire();
-                    });
-                    woken.await;
-                }
-            }
-        };
-        let guard = ReleaseOnDrop {
-            tier: &*self.tier,
-            key,
-            lease,
-        };
-        let outcome = create.await;
-        self.finish(guard, outcome)
+    /// Wraps a call's creator: the tier runs first, and the creator only if this caller
+    /// holds the lease (or the tier failed, F7). `age` receives the tier age of a value
+    /// taken from the tier, for the L1 stamp (F4); `blocking` callers wait by parking,
+    /// the others by awaiting.
+    pub(crate) fn creator<'a, C>(
+        &'a self,
+        key: K,
+        inner: C,
+        age: Arc<AtomicU64>,
+        blocking: bool,
+    ) -> TierCreator<'a, V, C> {
+        TierCreator {
+            tier: Box::new(KeyedLevel { level: self, key }),
+            inner,
+            age,
+            blocking,
+        }
     }
 }
 
-/// A one-shot wake-up from a thread to a future.
-#[cfg(not(loom))]
-fn async_oneshot() -> (Fire, impl std::future::Future<Output = ()>) {
-    let event = Arc::new((
-        event_listener::Event::new(),
-        std::sync::atomic::AtomicBool::new(false),
-    ));
-    let fire = Fire(event.clone());
-    let wait = async move {
+/// One key's steps in the tier, with the key's type erased: the creation future then
+/// names no `K`, and so needs no `K: 'static` proof where it is checked for `Send` (an
+/// async caller keyed by `&'static str` would otherwise fail that check).
+trait KeyedTier<V>: Send + Sync {
+    fn begin(&self, cold_deadline: &mut Option<Instant>) -> Begin<V>;
+    fn publish(&self, lease: &Lease, value: &V) -> Result<Publish, TierError>;
+    fn release(&self, lease: &Lease);
+    fn ttl(&self) -> Duration;
+    fn epoch(&self) -> u64;
+    fn wait(&self, seen: u64, timeout: Duration);
+    fn wait_async(&self, seen: u64, timeout: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+struct KeyedLevel<'a, K, V> {
+    level: &'a SharedLevel<K, V>,
+    key: K,
+}
+
+impl<K, V> KeyedTier<V> for KeyedLevel<'_, K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn begin(&self, cold_deadline: &mut Option<Instant>) -> Begin<V> {
+        self.level.begin(&self.key, cold_deadline)
+    }
+    fn publish(&self, lease: &Lease, value: &V) -> Result<Publish, TierError> {
+        self.level.tier.publish(&self.key, lease, value)
+    }
+    fn release(&self, lease: &Lease) {
+        // On failure the lease runs out by itself (F5).
+        let _ = self.level.tier.release(&self.key, lease);
+    }
+    fn ttl(&self) -> Duration {
+        self.level.ttl
+    }
+    fn epoch(&self) -> u64 {
+        self.level.board.epoch()
+    }
+    fn wait(&self, seen: u64, timeout: Duration) {
+        self.level.board.wait(seen, timeout);
+    }
+    fn wait_async(&self, seen: u64, timeout: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(wait_off_thread(self.level.board.clone(), seen, timeout))
+    }
+}
+
+/// A call's creator behind the fleet tier; see [`SharedLevel::creator`].
+pub(crate) struct TierCreator<'a, V, C> {
+    tier: Box<dyn KeyedTier<V> + 'a>,
+    inner: C,
+    age: Arc<AtomicU64>,
+    blocking: bool,
+}
+
+impl<'a, V, C, S> Creator<S> for TierCreator<'a, V, C>
+where
+    S: Store<Value = V>,
+    C: Creator<S>,
+{
+    type Error = C::Error;
+    type Creation = TierCreation<'a, V, C::Creation>;
+
+    fn start(self) -> Self::Creation {
+        TierCreation {
+            tier: self.tier,
+            age: self.age,
+            blocking: self.blocking,
+            state: State::Begin {
+                creation: Some(self.inner.start()),
+                cold_deadline: None,
+                waiting: None,
+            },
+        }
+    }
+    // No `hand_off`: with a tier, a background cache's refresh runs in the claimant's
+    // call, under the lease (the executor would run it outside the tier).
+}
+
+/// The creation of a [`TierCreator`]: claim in the tier, then serve, wait, or create and
+/// publish. A creation dropped or unwinding while it holds the lease releases it (F8).
+pub(crate) struct TierCreation<'a, V, F> {
+    tier: Box<dyn KeyedTier<V> + 'a>,
+    age: Arc<AtomicU64>,
+    blocking: bool,
+    state: State<F>,
+}
+
+enum State<F> {
+    Begin {
+        creation: Option<F>,
+        cold_deadline: Option<Instant>,
+        waiting: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    },
+    Creating {
+        creation: Pin<Box<F>>,
+        lease: Option<Lease>,
+    },
+    Done,
+}
+
+// Every field is Unpin (the user's future is boxed once it runs).
+impl<V, F> Unpin for TierCreation<'_, V, F> {}
+
+impl<V, F, E> Future for TierCreation<'_, V, F>
+where
+    F: Future<Output = Result<V, E>>,
+{
+    type Output = Result<V, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
         loop {
-            if event.1.load(std::sync::atomic::Ordering::Acquire) {
-                return;
+            match &mut this.state {
+                State::Begin {
+                    creation,
+                    cold_deadline,
+                    waiting,
+                } => {
+                    if let Some(wait) = waiting {
+                        if wait.as_mut().poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                        *waiting = None;
+                    }
+                    let seen = this.tier.epoch();
+                    match this.tier.begin(cold_deadline) {
+                        Begin::Serve(sourced) => {
+                            this.age.store(to_nanos(sourced.age), Ordering::Relaxed);
+                            this.state = State::Done;
+                            return Poll::Ready(Ok(sourced.value));
+                        }
+                        Begin::Create(lease) => {
+                            let creation = creation.take().expect("a creation starts once");
+                            this.state = State::Creating {
+                                creation: Box::pin(creation),
+                                lease,
+                            };
+                        }
+                        Begin::Wait(timeout) if this.blocking => this.tier.wait(seen, timeout),
+                        Begin::Wait(timeout) => {
+                            *waiting = Some(this.tier.wait_async(seen, timeout))
+                        }
+                    }
+                }
+                State::Creating { creation, lease } => {
+                    let Poll::Ready(outcome) = creation.as_mut().poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    let lease = lease.take();
+                    this.state = State::Done;
+                    let Some(lease) = lease else {
+                        return Poll::Ready(outcome); // F7: no lease, the local rules
+                    };
+                    let value = match outcome {
+                        Ok(value) => value,
+                        Err(error) => {
+                            this.tier.release(&lease); // F8
+                            return Poll::Ready(Err(error));
+                        }
+                    };
+                    let age = match this.tier.publish(&lease, &value) {
+                        Ok(Publish::Stored) => Duration::ZERO,
+                        // F5: fenced. The caller still gets its value; L1 keeps it
+                        // stale, so the next caller takes the tier's current one.
+                        Ok(Publish::Rejected) => this.tier.ttl(),
+                        // F7: kept locally, as the local rules would.
+                        Err(_) => Duration::ZERO,
+                    };
+                    this.age.store(to_nanos(age), Ordering::Relaxed);
+                    return Poll::Ready(Ok(value));
+                }
+                State::Done => {
+                    panic!("dogpile: internal error: a creation was polled after it finished")
+                }
             }
-            let listener = event.0.listen();
-            if event.1.load(std::sync::atomic::Ordering::Acquire) {
+        }
+    }
+}
+
+impl<V, F> Drop for TierCreation<'_, V, F> {
+    fn drop(&mut self) {
+        // A panicking creator or a dropped future: give the lease up at once (F8).
+        if let State::Creating {
+            lease: Some(lease), ..
+        } = &self.state
+        {
+            self.tier.release(lease);
+        }
+    }
+}
+
+/// Waits on the board on a helper thread, so an async caller never blocks its own.
+#[cfg(not(loom))]
+fn wait_off_thread<K: Hash + Eq + Send + Sync + 'static>(
+    board: Arc<Board<K>>,
+    seen: u64,
+    timeout: Duration,
+) -> impl Future<Output = ()> + Send {
+    let fired = Arc::new((event_listener::Event::new(), AtomicBool::new(false)));
+    let signal = fired.clone();
+    std::thread::spawn(move || {
+        board.wait(seen, timeout);
+        signal.1.store(true, Ordering::Release);
+        signal.0.notify(usize::MAX);
+    });
+    async move {
+        while !fired.1.load(Ordering::Acquire) {
+            let listener = fired.0.listen();
+            if fired.1.load(Ordering::Acquire) {
                 return;
             }
             listener.await;
         }
-    };
-    (fire, wait)
+    }
 }
 
-#[cfg(not(loom))]
-struct Fire(Arc<(event_listener::Event, std::sync::atomic::AtomicBool)>);
-
-#[cfg(not(loom))]
-impl Fire {
-    fn fire(self) {
-        self.0 .1.store(true, std::sync::atomic::Ordering::Release);
-        self.0 .0.notify(usize::MAX);
-    }
+/// Under loom (no event-listener), the wait parks the polling thread.
+#[cfg(loom)]
+fn wait_off_thread<K: Hash + Eq + Send + Sync + 'static>(
+    board: Arc<Board<K>>,
+    seen: u64,
+    timeout: Duration,
+) -> impl Future<Output = ()> + Send {
+    board.wait(seen, timeout);
+    std::future::ready(())
 }
