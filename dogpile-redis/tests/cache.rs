@@ -297,3 +297,123 @@ async fn async_callers_share_through_the_tier() {
         Ok("from a".to_string())
     );
 }
+
+#[test]
+fn a_waiter_elsewhere_takes_over_at_once_when_the_creator_fails() {
+    // F8 with F2: b waits for a's cold creation; a's creator fails; b claims at once
+    // instead of waiting out a's 30 s lease.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let tier = || {
+        RedisTier::open(&server.url())
+            .unwrap()
+            .namespace("c")
+            .lease(Duration::from_secs(30))
+    };
+    let a: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(tier())
+        .build();
+    let b: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(tier())
+        .build();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        let failing = s.spawn(|| {
+            a.try_get_with("k".into(), || {
+                started_tx.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(300)); // b is waiting by now
+                Err::<String, _>("backend down")
+            })
+        });
+        started_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        let waited = Instant::now();
+        assert_eq!(b.get_with("k".into(), || "from b".into()), "from b");
+        assert!(
+            waited.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            waited.elapsed()
+        );
+        assert_eq!(failing.join().unwrap(), Err("backend down"));
+    });
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_dropped_creation_releases_the_lease_at_once() {
+    // F8: an async creator whose future is dropped (here by a timeout) releases.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let tier = || {
+        RedisTier::open(&server.url())
+            .unwrap()
+            .namespace("c")
+            .lease(Duration::from_secs(30))
+    };
+    let a: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(tier())
+        .build();
+    let b: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(tier())
+        .build();
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(100),
+        a.get_with_async("k".into(), std::future::pending::<String>()),
+    )
+    .await;
+    assert!(dropped.is_err());
+    let started = Instant::now();
+    let got = tokio::time::timeout(
+        Duration::from_secs(5),
+        b.get_with_async("k".into(), async { "from b".into() }),
+    );
+    assert_eq!(got.await.expect("b hung"), "from b");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_frozen_redis_neither_hangs_nor_fails_a_call() {
+    // F7: SIGSTOP: calls fall back to the local rules within the deadline.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let a: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(
+            RedisTier::open(&server.url())
+                .unwrap()
+                .namespace("c")
+                .timeout(Duration::from_millis(100)),
+        )
+        .build();
+    a.get_with("warm".into(), || "w".into());
+    server.freeze();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let started = Instant::now();
+            let values = (0..20)
+                .map(|i| a.get_with(format!("k{i}"), || "local".into()))
+                .collect::<Vec<_>>();
+            a.invalidate("warm");
+            a.remove("warm");
+            let _ = done.send((values, started.elapsed()));
+        });
+        let (values, took) = finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a call hung on a frozen Redis");
+        assert!(values.iter().all(|v| v == "local"));
+        assert!(took < Duration::from_secs(1), "20 calls took {took:?}");
+        server.thaw();
+    });
+}
