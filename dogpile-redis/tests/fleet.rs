@@ -24,7 +24,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let scenarios: [(&str, fn()); 5] = [
+    let scenarios: [(&str, fn()); 7] = [
         (
             "hot_key_one_refresh_per_expiry_fleet_wide",
             hot_key_one_refresh_per_expiry_fleet_wide,
@@ -44,6 +44,14 @@ fn main() {
         (
             "redis_killed_and_restarted_under_load",
             redis_killed_and_restarted_under_load,
+        ),
+        (
+            "failing_creator_hands_over_at_once",
+            failing_creator_hands_over_at_once,
+        ),
+        (
+            "invalidate_and_remove_reach_other_processes",
+            invalidate_and_remove_reach_other_processes,
         ),
     ];
     let mut failed = 0;
@@ -97,10 +105,17 @@ fn worker(role: &str) {
         .namespace("fleet")
         .lease(env_ms("DP_LEASE_MS", 1000))
         .timeout(Duration::from_millis(100));
-    let cache: Cache<String, String> = Cache::builder()
+    // A process may run on a clock far off the others' (F4: ages come from Redis).
+    let skewed = dogpile::ManualClock::new();
+    skewed.advance(Duration::from_secs(env_num("DP_SKEW_S", 0) as u64));
+    let builder = Cache::builder()
         .ttl(env_ms("DP_TTL_MS", 60_000))
-        .shared(tier)
-        .build();
+        .shared(tier);
+    let cache: Cache<String, String> = if std::env::var("DP_SKEW_S").is_ok() {
+        builder.clock(skewed).build()
+    } else {
+        builder.build()
+    };
     let key = std::env::var("DP_KEY").unwrap_or_else(|_| "k".into());
     let name = std::env::var("DP_NAME").unwrap_or_else(|_| std::process::id().to_string());
     let create_for = env_ms("DP_CREATE_MS", 0);
@@ -153,19 +168,48 @@ fn worker(role: &str) {
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line).unwrap(); // "go"
             let started = Instant::now();
-            let value = cache.get_with(key.clone(), || {
+            let fail = std::env::var("DP_FAIL").is_ok();
+            let value = cache.try_get_with(key.clone(), || {
                 say("creating".into());
                 std::thread::sleep(create_for);
-                format!("from {name}")
+                if fail {
+                    return Err("backend down");
+                }
+                Ok(format!("from {name}"))
             });
-            say(format!(
-                "got {value} after_ms {}",
-                started.elapsed().as_millis()
-            ));
+            match value {
+                Ok(value) => say(format!(
+                    "got {value} after_ms {}",
+                    started.elapsed().as_millis()
+                )),
+                Err(error) => say(format!("err {error}")),
+            }
             if std::env::var("DP_AGAIN").is_ok() {
                 let value = cache.get_with(key.clone(), || "created again".into());
                 say(format!("again {value}"));
             }
+        }
+        // Holds the key, then reports how soon another process's invalidate and
+        // remove reach it (F6).
+        "watch" => {
+            cache.get_with(key.clone(), || "original".into());
+            say("have".into());
+            let seen = Instant::now();
+            let within = Duration::from_secs(10);
+            while cache.get_with(key.clone(), || "refreshed".into()) != "refreshed" {
+                assert!(seen.elapsed() < within, "invalidate never arrived");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            say(format!("invalidated_ms {}", seen.elapsed().as_millis()));
+            say("go on".into());
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).unwrap(); // removed by now
+            let seen = Instant::now();
+            while cache.get(&key).is_some() {
+                assert!(seen.elapsed() < within, "remove never arrived");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            say(format!("removed_ms {}", seen.elapsed().as_millis()));
         }
         other => panic!("unknown role {other}"),
     }
@@ -323,15 +367,18 @@ fn hot_key_one_refresh_per_expiry_fleet_wide() {
 }
 
 fn cold_key_created_once_across_processes() {
-    // F2.
+    // F2, with F4: clock skew changes nothing.
     let server = RedisServer::start();
     let mut workers: Vec<Worker> = (0..4)
         .map(|i| {
-            Worker::spawn(
-                &server,
-                "once",
-                &[("DP_CREATE_MS", "300".into()), ("DP_NAME", format!("w{i}"))],
-            )
+            // Two of them on clocks an hour and a day ahead (F4).
+            let skew = [None, None, Some(3600), Some(86_400)][i];
+            let mut env = vec![
+                ("DP_CREATE_MS", "300".to_string()),
+                ("DP_NAME", format!("w{i}")),
+            ];
+            env.extend(skew.map(|s: u64| ("DP_SKEW_S", s.to_string())));
+            Worker::spawn(&server, "once", &env)
         })
         .collect();
     for worker in &mut workers {
@@ -473,4 +520,73 @@ fn redis_killed_and_restarted_under_load() {
     // Sharing resumed after the restart: the scripts ran again.
     let after = server.calls("evalsha") + server.calls("eval");
     assert!(after > restarted, "no Redis traffic after the restart");
+}
+
+fn failing_creator_hands_over_at_once() {
+    // F8: the owner's creator fails; a process waiting for the cold key creates at
+    // once, not after the 30 s lease.
+    let server = RedisServer::start();
+    let mut failing = Worker::spawn(
+        &server,
+        "once",
+        &[
+            ("DP_CREATE_MS", "300".into()),
+            ("DP_FAIL", "1".into()),
+            ("DP_LEASE_MS", "30000".into()),
+        ],
+    );
+    failing.send("go");
+    assert_eq!(failing.expect_line(10 * SECOND), "creating");
+    let mut heir = Worker::spawn(
+        &server,
+        "once",
+        &[("DP_NAME", "heir".into()), ("DP_LEASE_MS", "30000".into())],
+    );
+    heir.send("go");
+    let lines = failing.finish(10 * SECOND);
+    assert!(lines.contains(&"err backend down".to_string()), "{lines:?}");
+    let lines = heir.finish(10 * SECOND);
+    let got = lines
+        .iter()
+        .find(|l| l.starts_with("got from heir "))
+        .expect("heir did not create");
+    let after: u64 = got.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(after < 2000, "heir created after {after} ms");
+}
+
+fn invalidate_and_remove_reach_other_processes() {
+    // F6: well under a second on one host.
+    let server = RedisServer::start();
+    let mut watcher = Worker::spawn(&server, "watch", &[("DP_KEY", "watched".into())]);
+    assert_eq!(watcher.expect_line(10 * SECOND), "have");
+    let here: Cache<String, String> = Cache::builder()
+        .ttl(Duration::from_secs(60))
+        .shared(RedisTier::open(&server.url()).unwrap().namespace("fleet"))
+        .build();
+    assert_eq!(
+        here.get_with("watched".into(), || unreachable!()),
+        "original"
+    );
+    here.invalidate("watched");
+    let line = watcher.expect_line(5 * SECOND);
+    let ms: u64 = line
+        .strip_prefix("invalidated_ms ")
+        .expect(&line)
+        .parse()
+        .unwrap();
+    assert!(ms < 500, "invalidate took {ms} ms to arrive");
+    assert_eq!(watcher.expect_line(5 * SECOND), "go on");
+    here.get_with("watched".into(), || {
+        unreachable!("refreshed by the watcher")
+    });
+    here.remove("watched");
+    watcher.send("removed");
+    let line = watcher.expect_line(5 * SECOND);
+    let ms: u64 = line
+        .strip_prefix("removed_ms ")
+        .expect(&line)
+        .parse()
+        .unwrap();
+    assert!(ms < 500, "remove took {ms} ms to arrive");
+    watcher.finish(5 * SECOND);
 }
