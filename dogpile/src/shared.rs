@@ -1,25 +1,5 @@
-//! The seam to a shared second level (the fleet tier): a store that many processes
-//! use together, so that a key is refreshed once per expiry across the whole fleet.
-//!
-//! `dogpile` itself has no dependency on any store; a crate such as `dogpile-redis`
-//! implements [`SharedTier`] and the cache drives it. Each method is one step of a
-//! shared slot, and every step may fail: a tier that is down or slow returns
-//! [`TierError`] within its own deadline, and the cache then follows the local rules
-//! (F7). The rules of a shared slot are:
-//!
-//! - **F1** one refresh per expiry, fleet-wide: one caller in the fleet holds the
-//!   [`Lease`]; every other caller serves its stale copy.
-//! - **F2** cold, fleet-wide: callers elsewhere wait for the owner's publish (bounded)
-//!   instead of creating.
-//! - **F3** L1 first: a fresh local value never reaches the tier.
-//! - **F4** one clock: ages come from the tier ([`SharedValue::age`]), never from the
-//!   local clock of the process that created the value.
-//! - **F5** leases, not locks: a lease runs out when its owner dies or freezes, and a
-//!   publish under a lost lease, or after an invalidate or remove, is rejected
-//!   ([`Publish::Rejected`]).
-//! - **F6** invalidate and remove reach every process through [`TierEvent`]s.
-//! - **F7** the tier is optional at run time: its failures never reach a caller.
-//! - **F8** a failed creation releases its lease at once ([`SharedTier::release`]).
+//! The seam to a shared second level (the fleet tier): [`SharedTier`] and what its
+//! steps exchange, and [`SharedLevel`], which runs it inside a cache.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -206,6 +186,27 @@ impl StdError for TierError {
 
 /// A second level shared by many processes (the fleet tier): the steps of a shared
 /// slot. Every method returns within the tier's own deadline (F7).
+///
+/// `dogpile` has no dependency on any store; a crate such as `dogpile-redis` implements
+/// this trait and [`CacheBuilder::shared`](crate::CacheBuilder::shared) plugs it in. The
+/// rules of a shared slot extend R1–R11 to the fleet:
+///
+/// - **F1** one refresh per expiry, fleet-wide: one caller in the fleet holds the
+///   [`Lease`]; every other caller serves its stale copy.
+/// - **F2** cold, fleet-wide: callers elsewhere wait for the owner's publish (bounded,
+///   woken by [`TierEvent::Published`]) instead of creating.
+/// - **F3** L1 first: a fresh local value never reaches the tier; in one process at most
+///   one caller per key talks to it at a time.
+/// - **F4** one clock: ages come from the tier ([`SharedValue::age`]), never from the
+///   clock of the process that created the value.
+/// - **F5** leases, not locks: a lease runs out when its owner dies or freezes, and a
+///   publish under a lost lease, or after an invalidate or remove, is rejected
+///   ([`Publish::Rejected`]); its caller still gets the value it computed.
+/// - **F6** invalidate and remove reach every process through [`TierEvent`]s.
+/// - **F7** the tier is optional at run time: its failures never reach a caller, who
+///   gets the local rules instead.
+/// - **F8** a failed creation (`Err`, panic, dropped future) releases its lease at once
+///   ([`SharedTier::release`]).
 ///
 /// The cache calls it only on an L1 miss or stale value (F3), and for one key from at
 /// most one caller per process at a time. The lease is renewed by the tier itself
