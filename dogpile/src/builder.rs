@@ -4,8 +4,10 @@ use crate::cache::Cache;
 use crate::clock::{to_nanos, Clock, ClockHandle};
 use crate::executor::{Executor, RefreshTask};
 use crate::mode::{Background, Inline, Mode, SyncReaders};
+use crate::shared::SharedTier;
 use crate::slot::{Env, Policy};
 use crate::stats::Counters;
+use std::any::Any;
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -38,6 +40,9 @@ pub struct CacheBuilder<K, V, M = Inline> {
     max_stale: Option<Duration>,
     clock: ClockHandle,
     executor: Executor,
+    /// The fleet tier, an `Arc<dyn SharedTier<K, V>>` kept as `Any` so that the builder
+    /// still holds no `K` or `V`.
+    shared: Option<Box<dyn Any + Send + Sync>>,
     _types: Types<K, V, M>,
 }
 
@@ -89,6 +94,7 @@ pub(crate) struct Settings {
     pub(crate) env: Env,
     pub(crate) capacity: Option<usize>,
     pub(crate) executor: Executor,
+    pub(crate) shared: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl<K, V> CacheBuilder<K, V, Inline> {
@@ -100,6 +106,7 @@ impl<K, V> CacheBuilder<K, V, Inline> {
             max_stale: None,
             clock: ClockHandle::System,
             executor: Executor::Pool,
+            shared: None,
             _types: PhantomData,
         }
     }
@@ -174,6 +181,7 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
             max_stale: self.max_stale,
             clock: self.clock,
             executor: self.executor,
+            shared: self.shared,
             _types: PhantomData,
         }
     }
@@ -272,6 +280,40 @@ where
     V: Clone + Send + Sync + 'static,
     M: Mode,
 {
+    /// Shares values, their age and the refresh claim with every process that uses the
+    /// same tier (F1–F8), for example a `dogpile_redis::RedisTier`. This cache stays the
+    /// first level: a fresh value here never reaches the tier (F3), and when the tier
+    /// fails the local rules apply (F7). `invalidate` and `remove` reach every process
+    /// (F6). With a tier, a `Background` cache refreshes a stale key in the claimant's
+    /// call, under the tier's lease.
+    ///
+    /// ```
+    /// # use dogpile::{Claim, EventSink, Lease, Publish, SharedTier, SharedValue, TierError};
+    /// # use std::time::Duration;
+    /// # struct Down;
+    /// # impl SharedTier<u8, u8> for Down {
+    /// #     fn lookup(&self, _: &u8) -> Result<Option<SharedValue<u8>>, TierError> { Err(TierError::new("down")) }
+    /// #     fn claim(&self, _: &u8, _: Duration) -> Result<Claim<u8>, TierError> { Err(TierError::new("down")) }
+    /// #     fn publish(&self, _: &u8, _: &Lease, _: &u8) -> Result<Publish, TierError> { Err(TierError::new("down")) }
+    /// #     fn release(&self, _: &u8, _: &Lease) -> Result<(), TierError> { Err(TierError::new("down")) }
+    /// #     fn invalidate(&self, _: &u8, _: Duration) -> Result<(), TierError> { Err(TierError::new("down")) }
+    /// #     fn remove(&self, _: &u8) -> Result<(), TierError> { Err(TierError::new("down")) }
+    /// #     fn subscribe(&self, _: EventSink<u8>) {}
+    /// # }
+    /// // A tier that is down: the cache follows the local rules (F7).
+    /// let cache = dogpile::Cache::<u8, u8>::builder()
+    ///     .ttl(Duration::from_secs(60))
+    ///     .shared(Down)
+    ///     .build();
+    /// assert_eq!(cache.get_with(1, || 10), 10);
+    /// assert_eq!(cache.get_with(1, || unreachable!()), 10);
+    /// ```
+    pub fn shared(mut self, tier: impl SharedTier<K, V>) -> Self {
+        let tier: Arc<dyn SharedTier<K, V>> = Arc::new(tier);
+        self.shared = Some(Box::new(tier));
+        self
+    }
+
     /// The cache, or why these settings make no sense.
     ///
     /// ```
@@ -305,6 +347,7 @@ where
             env,
             capacity: self.capacity,
             executor: self.executor,
+            shared: self.shared,
         }))
     }
 

@@ -12,8 +12,10 @@ use crate::evict::{Candidate, Entries, Evictor, Mark, Visit};
 use crate::executor::{Executor, Pooled};
 use crate::key::KeyRef;
 use crate::mode::{self, Background, Inline, Mode, SyncReaders};
+use crate::shared::{LocalAction, SharedLevel, SharedTier};
 use crate::slot::{
     self, take_creator, Control, Creator, Env, Freshness, How, Now, Served, Stamped, Step, Store,
+    Waiting,
 };
 use crate::stats::{Counters, Stats};
 use crate::sync_reader::{Held, ReadGuard};
@@ -26,8 +28,8 @@ use std::future::Future;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// A memoizing map where each key is its own dogpile lock.
@@ -109,6 +111,8 @@ pub(crate) struct Inner<K, V> {
     entries: AtomicUsize,
     admitted_since_sweep: AtomicUsize,
     sweeping: parking_lot::Mutex<()>,
+    /// The fleet tier (F1–F8), between the local value and the creator.
+    shared: Option<SharedLevel<K, V>>,
 }
 
 /// The store of one key, as every call of this cache builds it.
@@ -474,7 +478,19 @@ where
 {
     pub(crate) fn with_settings(settings: Settings) -> Self {
         Cache {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|this: &Weak<Inner<K, V>>| Inner {
+                shared: settings.shared.map(|tier| {
+                    let tier = *tier
+                        .downcast::<Arc<dyn SharedTier<K, V>>>()
+                        .expect("the builder keeps a tier of its own key and value types");
+                    let this = this.clone();
+                    let ttl = Duration::from_nanos(settings.env.policy.ttl);
+                    SharedLevel::new(tier, ttl, move |action| {
+                        if let Some(inner) = this.upgrade() {
+                            inner.apply_locally(action);
+                        }
+                    })
+                }),
                 map: DashMap::with_hasher(Hasher::default()),
                 env: settings.env,
                 capacity: settings.capacity,
@@ -570,6 +586,7 @@ where
             inner: &*self.inner,
             key,
             control: control.clone(),
+            tier_age: None,
         };
         let now = self.inner.env.now();
         match control.fence() {
@@ -598,6 +615,13 @@ where
     {
         if let Some(mut entry) = self.inner.map.get_mut(key) {
             invalidate_entry(&mut entry);
+            // F6: the fleet too, by the key as stored (a key without an entry here is
+            // reached through `entry_by_ref(..).invalidate()`, which builds it).
+            if let Some(level) = &self.inner.shared {
+                let key = entry.key().clone();
+                drop(entry);
+                level.invalidate(&key);
+            }
         }
     }
 
@@ -634,24 +658,17 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let inner = &self.inner;
-        match inner
-            .map
-            .remove_if(key, |_, entry| entry.control.try_retire())
-        {
-            Some((_, entry)) => {
-                inner.entries.fetch_sub(1, Ordering::AcqRel);
-                entry.value.map(|s| s.value)
+        // F6: the fleet too (see `invalidate` for a key without an entry here).
+        if let Some(level) = &self.inner.shared {
+            if let Some(owned) = self.inner.map.get(key).map(|e| e.key().clone()) {
+                level.remove(&owned);
             }
-            None => inner
-                .map
-                .get_mut(key)
-                .and_then(|mut entry| entry.value.take())
-                .map(|s| s.value),
         }
+        self.inner.remove_here(key)
     }
 
     /// Removes every value (hard). Creations in flight publish when they finish.
+    /// Only this process's values: the fleet's stay (a tier keeps no list of keys).
     ///
     /// ```
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
@@ -827,7 +844,54 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
         self.with_entry_by_ref(key, |entry| self.servable(entry).is_some()) == Some(true)
     }
 
-    pub(crate) fn invalidate_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) {
+    /// A removal, here only: what `remove` does locally, and what a tier event from
+    /// another process does (F6).
+    fn remove_here<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let inner = self;
+        match inner
+            .map
+            .remove_if(key, |_, entry| entry.control.try_retire())
+        {
+            Some((_, entry)) => {
+                inner.entries.fetch_sub(1, Ordering::AcqRel);
+                entry.value.map(|s| s.value)
+            }
+            None => inner
+                .map
+                .get_mut(key)
+                .and_then(|mut entry| entry.value.take())
+                .map(|s| s.value),
+        }
+    }
+
+    /// A tier event from another process (F6), applied to this process's L1 only.
+    fn apply_locally(&self, action: LocalAction<K>) {
+        match action {
+            LocalAction::Invalidate(key) => {
+                if let Some(mut entry) = self.map.get_mut(&key) {
+                    invalidate_entry(&mut entry);
+                }
+            }
+            LocalAction::Remove(key) => drop(self.remove_here(&key)),
+            LocalAction::InvalidateAll => self
+                .map
+                .iter_mut()
+                .for_each(|mut entry| invalidate_entry(&mut entry)),
+        }
+    }
+
+    pub(crate) fn invalidate_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q)
+    where
+        K: 'static,
+        V: 'static,
+    {
+        if let Some(level) = &self.shared {
+            level.invalidate(&key.to_key()); // F6
+        }
         let hash = self.map.hash_usize(&key);
         let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
         if let Some((_, entry)) = shard.get_mut(hash as u64, |(stored, _)| key.eq_key(stored)) {
@@ -837,7 +901,14 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
 
     /// [`Cache::remove`] by a borrowed key: retires an idle entry, and only clears the
     /// value of one whose creation is in flight.
-    pub(crate) fn remove_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+    pub(crate) fn remove_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: 'static,
+        V: 'static,
+    {
+        if let Some(level) = &self.shared {
+            level.remove(&key.to_key()); // F6
+        }
         let hash = self.map.hash_usize(&key);
         let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
         let eq = |(stored, _): &(K, _)| key.eq_key(stored);
@@ -868,6 +939,29 @@ where
     where
         C: Creator<KeyStore<K, V>>,
     {
+        match &self.shared {
+            // The fleet tier runs in place of the creator, once this call holds the
+            // key's local claim: the first level of the two-level claim (F3).
+            Some(level) => {
+                let tier_age = Arc::new(AtomicU64::new(0));
+                let blocking = how.waiting == Waiting::Block;
+                let creator = level.creator(key.clone(), creator, tier_age.clone(), blocking);
+                self.call_loop(key, creator, how, Some(tier_age)).await
+            }
+            None => self.call_loop(key, creator, how, None).await,
+        }
+    }
+
+    async fn call_loop<C>(
+        self: &Arc<Self>,
+        key: K,
+        creator: C,
+        how: How,
+        tier_age: Option<Arc<AtomicU64>>,
+    ) -> Result<Served<V>, C::Error>
+    where
+        C: Creator<KeyStore<K, V>>,
+    {
         let mut creator = Some(creator);
         loop {
             let Some(control) = self.control_for(&key) else {
@@ -879,6 +973,7 @@ where
                 inner: self.clone(),
                 key: key.clone(),
                 control: control.clone(),
+                tier_age: tier_age.clone(),
             };
             match slot::drive(&control, &store, &self.env, &mut creator, how).await {
                 Step::Done(Err(error)) => {
@@ -1094,6 +1189,9 @@ pub(crate) struct EntryStore<I, K> {
     inner: I,
     key: K,
     control: Arc<Control>,
+    /// With a fleet tier: the age (nanoseconds) of the value the creator took from the
+    /// tier, so that L1 stamps it with the tier's age (F4), not as created now.
+    tier_age: Option<Arc<AtomicU64>>,
 }
 
 impl<I, K, V> Store for EntryStore<I, K>
@@ -1115,9 +1213,17 @@ where
     }
 
     fn publish(&self, value: V, created: u64) {
+        let age = self
+            .tier_age
+            .as_ref()
+            .map_or(0, |age| age.swap(0, Ordering::Relaxed));
+        let mut stamped = Stamped::new(value, created.saturating_sub(age));
+        // An age from the tier may reach back before this process's clock began: a
+        // value already stale by it is marked so, whatever `created` could say.
+        stamped.invalidated = age >= self.inner.env.policy.ttl;
         if let Some(mut entry) = self.inner.map.get_mut(&self.key) {
             if Arc::ptr_eq(&entry.control, &self.control) {
-                entry.value = Some(Stamped::new(value, created));
+                entry.value = Some(stamped);
             }
         }
     }

@@ -158,6 +158,7 @@ mod key;
 #[cfg(all(test, loom))]
 mod loom_tests;
 pub mod mode;
+mod shared;
 mod slot;
 mod stats;
 mod sync;
@@ -170,6 +171,9 @@ pub use crate::dogpile::Dogpile;
 pub use crate::entry::EntryRef;
 pub use crate::executor::RefreshTask;
 pub use crate::key::KeyRef;
+pub use crate::shared::{
+    Claim, EventSink, Lease, Publish, SharedTier, SharedValue, TierError, TierEvent,
+};
 pub use crate::stats::Stats;
 pub use crate::sync_reader::{ReadGuard, SyncReaderDogpile, WriteGuard};
 

@@ -1,0 +1,59 @@
+use std::fmt;
+
+/// An error from [`RedisTier::open`](crate::RedisTier::open) or from a call to Redis.
+///
+/// Never carries the URL's password.
+///
+/// ```
+/// let err = dogpile_redis::RedisTier::open("http://cache:6379").unwrap_err();
+/// assert!(err.to_string().starts_with("invalid Redis URL"), "{err}");
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL is not a Redis URL (`redis://[user:pass@]host[:port][/db]`,
+    /// `rediss://...` with the `tls` feature, or `redis+unix:///path`).
+    InvalidUrl(String),
+    /// A Redis call failed, or its deadline passed (F7).
+    Redis(redis::RedisError),
+    /// A recent call failed to reach Redis: calls fail at once, without waiting for a
+    /// deadline, until a short back-off has passed (F7).
+    Unavailable,
+    /// A key or value could not be encoded.
+    Encode(String),
+    /// Redis answered something this crate's scripts never return.
+    Protocol(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidUrl(why) => write!(f, "invalid Redis URL: {why}"),
+            Error::Redis(err) => write!(f, "Redis call failed: {err}"),
+            Error::Unavailable => f.write_str("Redis is unavailable (backing off after a failure)"),
+            Error::Encode(why) => write!(f, "cannot encode for Redis: {why}"),
+            Error::Protocol(why) => write!(f, "unexpected answer from Redis: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Redis(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<redis::RedisError> for Error {
+    fn from(err: redis::RedisError) -> Self {
+        Error::Redis(err)
+    }
+}
+
+impl From<Error> for dogpile::TierError {
+    fn from(err: Error) -> Self {
+        dogpile::TierError::new(err)
+    }
+}

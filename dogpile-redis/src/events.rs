@@ -1,0 +1,182 @@
+//! Fleet-wide notifications (F6): a subscriber thread per subscribed cache turns the
+//! namespace's pub/sub messages into [`TierEvent`]s for the keys this process has seen.
+//!
+//! A message names a key by fingerprint only (keys need not be deserializable), so each
+//! listener remembers the keys that went through the tier in this process: exactly the
+//! keys whose L1 copy came from, or went to, Redis.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use dogpile::{EventSink, TierEvent};
+
+use crate::tier::{RedisTier, Shared};
+
+/// Keys remembered per listener; past this the memory is cleared and the listener told
+/// [`TierEvent::Reset`] (it can no longer map every message to its key).
+const MAX_REMEMBERED: usize = 1 << 17;
+/// How often a silent subscription wakes up to check that the tier still exists.
+const POLL: Duration = Duration::from_millis(200);
+/// A silent subscription checks Redis is alive this often: a frozen Redis also looks
+/// silent, and events published meanwhile would be missed.
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
+/// Pause between reconnect attempts.
+const RECONNECT: Duration = Duration::from_millis(200);
+
+trait Listen: Send + Sync {
+    fn channel(&self) -> &str;
+    fn as_any(&self) -> &dyn Any;
+}
+
+struct Listener<K> {
+    channel: String,
+    sink: EventSink<K>,
+    keys: Mutex<HashMap<String, K>>,
+}
+
+impl<K: Clone + Send + Sync + 'static> Listen for Listener<K> {
+    fn channel(&self) -> &str {
+        &self.channel
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl<K: Clone + Send + Sync + 'static> Listener<K> {
+    fn remember(&self, fingerprint: &str, key: &K) {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if keys.contains_key(fingerprint) {
+            return;
+        }
+        if keys.len() >= MAX_REMEMBERED {
+            keys.clear();
+            drop(keys);
+            (self.sink)(TierEvent::Reset);
+            keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        }
+        keys.insert(fingerprint.to_string(), key.clone());
+    }
+
+    fn deliver(&self, payload: &[u8]) {
+        let Some((&op, fingerprint)) = payload.split_first() else {
+            return;
+        };
+        let Ok(fingerprint) = std::str::from_utf8(fingerprint) else {
+            return;
+        };
+        let key = {
+            let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            match keys.get(fingerprint) {
+                Some(key) => key.clone(),
+                None => return, // never seen here: no L1 copy to act on
+            }
+        };
+        let event = match op {
+            b'i' => TierEvent::Invalidated(key),
+            b'r' => TierEvent::Removed(key),
+            b'p' => TierEvent::Published(key),
+            b'l' => TierEvent::Released(key),
+            _ => return,
+        };
+        (self.sink)(event);
+    }
+}
+
+/// The listeners of one opened tier, of any key type.
+#[derive(Default)]
+pub(crate) struct Listeners {
+    list: RwLock<Vec<Arc<dyn Listen>>>,
+}
+
+impl Listeners {
+    /// Notes that `key` went through `tier`, so that its events reach the listeners of
+    /// the tier's namespace with this key type.
+    pub(crate) fn remember<K: Clone + Send + Sync + 'static>(
+        &self,
+        channel: &str,
+        fingerprint: &str,
+        key: &K,
+    ) {
+        let list = self.list.read().unwrap_or_else(|e| e.into_inner());
+        for listener in list.iter().filter(|l| l.channel() == channel) {
+            if let Some(listener) = listener.as_any().downcast_ref::<Listener<K>>() {
+                listener.remember(fingerprint, key);
+            }
+        }
+    }
+}
+
+/// Registers `sink` for `tier`'s namespace and starts its subscriber thread, which ends
+/// once every clone of the tier is dropped.
+pub(crate) fn subscribe<K: Clone + Send + Sync + 'static>(tier: &RedisTier, sink: EventSink<K>) {
+    let listener = Arc::new(Listener {
+        channel: tier.channel(),
+        sink,
+        keys: Mutex::new(HashMap::new()),
+    });
+    tier.shared
+        .listeners
+        .list
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(listener.clone());
+    let shared = Arc::downgrade(&tier.shared);
+    std::thread::Builder::new()
+        .name("dogpile-redis-events".into())
+        .spawn(move || listen(shared, listener))
+        .expect("dogpile-redis: cannot spawn the notification thread");
+}
+
+fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<Listener<K>>) {
+    let mut linked_before = false;
+    loop {
+        let Some(tier) = shared.upgrade() else { return };
+        let mut con = match tier.pool.connect() {
+            Ok(con) => con,
+            Err(_) => {
+                drop(tier);
+                std::thread::sleep(RECONNECT);
+                continue;
+            }
+        };
+        let mut pubsub = con.as_pubsub();
+        if pubsub.subscribe(&listener.channel).is_err()
+            || pubsub.set_read_timeout(Some(POLL)).is_err()
+        {
+            drop(tier);
+            std::thread::sleep(RECONNECT);
+            continue;
+        }
+        if linked_before {
+            // Events published while the link was down are lost (F6).
+            (listener.sink)(TierEvent::Reset);
+        }
+        linked_before = true;
+        drop(tier);
+        let mut heard = Instant::now();
+        loop {
+            match pubsub.get_message() {
+                Ok(message) => {
+                    heard = Instant::now();
+                    listener.deliver(message.get_payload_bytes());
+                }
+                Err(err) if err.is_timeout() => {
+                    let Some(tier) = shared.upgrade() else { return };
+                    if heard.elapsed() >= HEALTH_EVERY {
+                        let alive = tier.pool.run(|con| redis::cmd("PING").query::<String>(con));
+                        if alive.is_err() {
+                            break;
+                        }
+                        heard = Instant::now();
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        tracing::warn!(channel = %listener.channel, "dogpile-redis: notification link lost, local copies distrusted");
+        (listener.sink)(TierEvent::Reset);
+    }
+}

@@ -1,0 +1,74 @@
+//! The fleet tier for [`dogpile`]: one refresh per key per expiry across many
+//! processes, on Redis.
+//!
+//! A service that runs as N processes refreshes each key N times per expiry if every
+//! process keeps only its own copy. [`RedisTier`] shares the value, its creation time
+//! and the refresh claim through Redis; each process keeps its in-process
+//! `dogpile::Cache` as the first level (L1). `RedisTier` implements
+//! [`dogpile::SharedTier`], the cache's seam to a shared second level.
+//!
+//! ```
+//! use dogpile_redis::RedisTier;
+//! use std::time::Duration;
+//!
+//! let tier = RedisTier::open("redis://127.0.0.1:6379/0")? // parsed only, not connected
+//!     .namespace("render")
+//!     .lease(Duration::from_secs(10));
+//! # let _ = tier;
+//! # Ok::<(), dogpile_redis::Error>(())
+//! ```
+//!
+//! # The rules of a shared slot
+//!
+//! They extend the rules of one slot (R1–R11 in `dogpile`) to the fleet.
+//!
+//! - **F1 one refresh per expiry, fleet-wide.** When the shared value goes stale, one
+//!   caller in the fleet runs the creator; every other caller returns the stale value.
+//! - **F2 cold, fleet-wide.** With no value anywhere, one caller in the fleet creates;
+//!   callers elsewhere wait (bounded, woken by a notification) for its value.
+//! - **F3 L1 first.** A fresh L1 value never touches Redis; a process without one takes
+//!   it from Redis with its age as Redis knows it.
+//! - **F4 one clock.** Creation instants are Redis `TIME`: freshness never depends on
+//!   the clocks of the application machines.
+//! - **F5 leases, not locks.** A claim is a lease with an owner token, renewed while the
+//!   creator runs; a dead or frozen owner's lease runs out. A publish by an owner that
+//!   lost its lease, or that raced an invalidate or remove (the key's generation moved),
+//!   is rejected.
+//! - **F6 fleet-wide invalidation.** `invalidate` (soft) and `remove` (hard) act on
+//!   Redis and are pushed to every process over pub/sub.
+//! - **F7 Redis is optional at run time.** Every connect and round trip has a deadline
+//!   ([`RedisTier::timeout`]); after a failure, calls fail at once for a short back-off.
+//!   The cache then follows its local rules.
+//! - **F8 failure releases at once.** A failed creator's lease is deleted at once, and
+//!   waiters elsewhere are told.
+//!
+//! # In Redis
+//!
+//! Each key `k` of namespace `ns` uses two Redis keys sharing the Cluster hash tag
+//! `{ns:fingerprint}` (SHA-1 of `k`'s CBOR encoding): a hash with the value, its
+//! creation time and a generation, and the lease. Every step is one Lua script on those
+//! two keys, so it is atomic and runs on one Cluster node. Notifications go to the
+//! channel `dogpile:ns:events`. Slots untouched for a day expire.
+//!
+//! # Trust
+//!
+//! Keys and values are CBOR (self-describing: a value written by another build of the
+//! service decodes, or is a miss). What Redis returns is data, never code: a value over
+//! [`RedisTier::max_value_bytes`] is not even transferred, and a corrupt, foreign or
+//! oversized value is a miss, logged with `tracing`, never a panic. Credentials come
+//! from the URL (`redis://user:pass@host/db`); `rediss://` uses TLS (feature `tls`,
+//! on by default). Errors and `Debug` output never show the password.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod codec;
+mod conn;
+mod error;
+mod events;
+mod renew;
+mod scripts;
+mod shared;
+mod tier;
+
+pub use crate::error::Error;
+pub use crate::tier::RedisTier;

@@ -1,0 +1,97 @@
+//! Lease renewal (F5): one thread per opened tier renews every lease this process holds
+//! at a third of its length, until the lease is published or released. A frozen
+//! process stops renewing too, so its lease runs out and another process takes over.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use crate::tier::RedisTier;
+
+struct Held {
+    tier: RedisTier,
+    fingerprint: String,
+    due: Instant,
+}
+
+pub(crate) struct Renewer {
+    /// By owner token: the tier (namespace, lease), the key fingerprint, when to renew.
+    held: Mutex<HashMap<String, Held>>,
+    wake: Condvar,
+}
+
+impl Renewer {
+    /// The renewer of `tier`'s connections, started on first use.
+    pub(crate) fn of(tier: &RedisTier) -> Arc<Renewer> {
+        let mut slot = tier
+            .shared
+            .renewer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(renewer) = slot.as_ref() {
+            return renewer.clone();
+        }
+        let renewer = Arc::new(Renewer {
+            held: Mutex::new(HashMap::new()),
+            wake: Condvar::new(),
+        });
+        let weak = Arc::downgrade(&renewer);
+        std::thread::Builder::new()
+            .name("dogpile-redis-renew".into())
+            .spawn(move || run(weak))
+            .expect("dogpile-redis: cannot spawn the lease renewal thread");
+        *slot = Some(renewer.clone());
+        renewer
+    }
+
+    pub(crate) fn hold(&self, tier: &RedisTier, fingerprint: &str, token: &str) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let held_lease = Held {
+            tier: tier.clone(),
+            fingerprint: fingerprint.to_string(),
+            due: Instant::now() + tier.lease / 3,
+        };
+        held.insert(token.to_string(), held_lease);
+        self.wake.notify_all();
+    }
+
+    pub(crate) fn drop_lease(&self, token: &str) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.remove(token);
+    }
+}
+
+fn run(renewer: Weak<Renewer>) {
+    while let Some(renewer) = renewer.upgrade() {
+        let held = renewer.held.lock().unwrap_or_else(|e| e.into_inner());
+        // Each lease is renewed at a third of its length, so that two missed round
+        // trips still leave time; idle, look every half second whether the tier is gone.
+        let now = Instant::now();
+        let wait = held
+            .values()
+            .map(|h| h.due.saturating_duration_since(now))
+            .min()
+            .unwrap_or(Duration::from_millis(500));
+        let (mut held, _) = renewer
+            .wake
+            .wait_timeout(held, wait)
+            .unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let mut due = Vec::new();
+        for (token, h) in held.iter_mut().filter(|(_, h)| h.due <= now) {
+            h.due = now + h.tier.lease / 3;
+            due.push((token.clone(), h.tier.clone(), h.fingerprint.clone()));
+        }
+        drop(held);
+        for (token, tier, fp) in due {
+            match tier.renew_raw(&fp, &token, tier.lease) {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(key = %fp, "dogpile-redis: lease lost (expired or fenced)");
+                    renewer.drop_lease(&token);
+                }
+                Err(err) => tracing::debug!(%err, key = %fp, "dogpile-redis: lease renewal failed"),
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The Redis side of a shared slot, as Lua scripts. Each touches only the two keys of
+//! one slot, `dogpile:{ns:fingerprint}:v` (a hash: value `v`, creation time `t` in
+//! Redis milliseconds, generation `g`) and `dogpile:{ns:fingerprint}:l` (the lease:
+//! owner token, expiring by Redis's clock). Both share one hash tag, so every script
+//! runs on one Redis Cluster node.
+
+use std::sync::LazyLock;
+
+/// Shared prelude: Redis time (F4) and the slot's current value, never larger than the
+/// caller's size limit (a larger one is reported, not sent).
+const PRELUDE: &str = r#"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- value (or false), age in ms (-1 when there is none), generation, oversized flag
+local function current(now, limit)
+  local f = redis.call('HMGET', KEYS[1], 't', 'g')
+  local g = tonumber(f[2]) or 0
+  if not f[1] then return false, -1, g, 0 end
+  local age = now - tonumber(f[1])
+  if age < 0 then age = 0 end
+  if redis.call('HSTRLEN', KEYS[1], 'v') > limit then return false, age, g, 1 end
+  return redis.call('HGET', KEYS[1], 'v'), age, g, 0
+end
+local function keep(retention)
+  redis.call('PEXPIRE', KEYS[1], retention)
+end
+"#;
+
+/// KEYS: value, lease. ARGV: size limit.
+/// Reply: {"value", value|nil, age, generation, lease pttl, oversized}.
+const LOOKUP: &str = r#"
+local v, age, g, over = current(now_ms(), tonumber(ARGV[1]))
+return {'value', v, age, g, redis.call('PTTL', KEYS[2]), over}
+"#;
+
+/// KEYS: value, lease. ARGV: size limit, ttl ms, token, lease ms, force.
+/// The freshness re-check and the claim are one atomic step (R4, F1). With `force`, a
+/// fresh value counts as absent (it could not be decoded by this caller).
+/// Reply: {"fresh"|"busy"|"owned", value|nil, age, generation, lease ms left, oversized}.
+const CLAIM: &str = r#"
+local v, age, g, over = current(now_ms(), tonumber(ARGV[1]))
+if age >= 0 and age < tonumber(ARGV[2]) and ARGV[5] ~= '1' then
+  return {'fresh', v, age, g, 0, over}
+end
+local left = redis.call('PTTL', KEYS[2])
+if left > 0 or left == -1 then
+  return {'busy', v, age, g, left, over}
+end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+return {'owned', v, age, g, tonumber(ARGV[4]), over}
+"#;
+
+/// KEYS: value, lease. ARGV: token, generation, value, retention ms, channel, fingerprint.
+/// Stores only under the caller's own live lease at an unchanged generation (F5).
+/// Reply: 1 stored, 0 rejected.
+const PUBLISH: &str = r#"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+local g = tonumber(redis.call('HGET', KEYS[1], 'g')) or 0
+if g ~= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[3], 't', now_ms(), 'g', g)
+keep(ARGV[4])
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', ARGV[5], 'p' .. ARGV[6])
+return 1
+"#;
+
+/// KEYS: value, lease. ARGV: token, lease ms. Reply: 1 renewed, 0 lost.
+const RENEW: &str = r#"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+"#;
+
+/// KEYS: value, lease. ARGV: token, channel, fingerprint. Ends the lease at once (F8)
+/// and tells waiters elsewhere. Reply: 1 released, 0 was not held.
+const RELEASE: &str = r#"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', ARGV[2], 'l' .. ARGV[3])
+return 1
+"#;
+
+/// KEYS: value, lease. ARGV: ttl ms, retention ms, channel, fingerprint.
+/// Soft (R7): a fresh value is aged to exactly `ttl`; the generation moves, so a
+/// creation in flight is fenced (F5); every process is told (F6).
+const INVALIDATE: &str = r#"
+local now = now_ms()
+local t = redis.call('HGET', KEYS[1], 't')
+if t and now - tonumber(t) < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 't', now - tonumber(ARGV[1]))
+end
+redis.call('HINCRBY', KEYS[1], 'g', 1)
+keep(ARGV[2])
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', ARGV[3], 'i' .. ARGV[4])
+return 1
+"#;
+
+/// KEYS: value, lease. ARGV: retention ms, channel, fingerprint.
+/// Hard (R7): the value goes, the generation moves (F5), every process is told (F6).
+const REMOVE: &str = r#"
+redis.call('HDEL', KEYS[1], 'v', 't')
+redis.call('HINCRBY', KEYS[1], 'g', 1)
+keep(ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', ARGV[2], 'r' .. ARGV[3])
+return 1
+"#;
+
+fn script(body: &str) -> redis::Script {
+    redis::Script::new(&format!("{PRELUDE}{body}"))
+}
+
+pub(crate) static LOOKUP_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| script(LOOKUP));
+pub(crate) static CLAIM_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| script(CLAIM));
+pub(crate) static PUBLISH_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| script(PUBLISH));
+pub(crate) static RENEW_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| script(RENEW));
+pub(crate) static RELEASE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| script(RELEASE));
+pub(crate) static INVALIDATE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| script(INVALIDATE));
+pub(crate) static REMOVE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| script(REMOVE));
+
+/// The reply of LOOKUP and CLAIM.
+pub(crate) struct SlotReply {
+    pub(crate) kind: String,
+    pub(crate) value: Option<Vec<u8>>,
+    /// Milliseconds by Redis's clock; negative when there is no value.
+    pub(crate) age_ms: i64,
+    pub(crate) generation: u64,
+    pub(crate) lease_left_ms: i64,
+    pub(crate) oversized: bool,
+}
+
+impl redis::FromRedisValue for SlotReply {
+    fn from_redis_value(v: redis::Value) -> Result<Self, redis::ParsingError> {
+        let (kind, value, age_ms, generation, lease_left_ms, oversized): (
+            String,
+            Option<Vec<u8>>,
+            i64,
+            u64,
+            i64,
+            i64,
+        ) = redis::FromRedisValue::from_redis_value(v)?;
+        Ok(SlotReply {
+            kind,
+            value,
+            age_ms,
+            generation,
+            lease_left_ms,
+            oversized: oversized != 0,
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! `RedisTier` as the [`SharedTier`] of a `dogpile::Cache`.
+
+use std::time::Duration;
+
+use dogpile::{Claim, EventSink, Lease, Publish, SharedTier, SharedValue, TierError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codec;
+use crate::renew::Renewer;
+use crate::scripts::SlotReply;
+use crate::tier::RedisTier;
+use crate::Error;
+
+impl RedisTier {
+    /// The key's fingerprint, noted for the events of this process's listeners.
+    fn fingerprint<K: Serialize + Clone + Send + Sync + 'static>(
+        &self,
+        key: &K,
+    ) -> Result<String, Error> {
+        let fp = codec::fingerprint(&codec::encode(key)?);
+        self.shared.listeners.remember(&self.channel(), &fp, key);
+        Ok(fp)
+    }
+
+    /// The value in a reply, decoded, with its Redis age (F4); `None` when absent,
+    /// oversized or undecodable (a miss, logged).
+    fn value_of<V: DeserializeOwned>(&self, reply: &SlotReply) -> Option<SharedValue<V>> {
+        if reply.oversized {
+            tracing::warn!(
+                limit = self.max_value,
+                "dogpile-redis: value over the size limit, treated as a miss"
+            );
+        }
+        let bytes = reply.value.as_deref()?;
+        let value = codec::decode(bytes, self.max_value)?;
+        Some(SharedValue {
+            value,
+            age: Duration::from_millis(u64::try_from(reply.age_ms).unwrap_or(0)),
+        })
+    }
+}
+
+fn lease_left(reply: &SlotReply) -> Duration {
+    // -1: a lease without expiry, which only a foreign writer can leave; wait a little.
+    Duration::from_millis(u64::try_from(reply.lease_left_ms).unwrap_or(100))
+}
+
+impl<K, V> SharedTier<K, V> for RedisTier
+where
+    K: Serialize + Clone + Send + Sync + 'static,
+    V: Serialize + DeserializeOwned,
+{
+    fn lookup(&self, key: &K) -> Result<Option<SharedValue<V>>, TierError> {
+        let fp = self.fingerprint(key)?;
+        let reply = self.lookup_raw(&fp)?;
+        Ok(self.value_of(&reply))
+    }
+
+    fn claim(&self, key: &K, ttl: Duration) -> Result<Claim<V>, TierError> {
+        let fp = self.fingerprint(key)?;
+        let token = self.new_token();
+        let mut reply = self.claim_raw(&fp, ttl, &token, false)?;
+        if reply.kind == "fresh" {
+            match self.value_of(&reply) {
+                Some(fresh) => return Ok(Claim::Fresh(fresh)),
+                // Fresh but unreadable here (another build wrote it): claim as if absent.
+                None => reply = self.claim_raw(&fp, ttl, &token, true)?,
+            }
+        }
+        let stale = self.value_of(&reply);
+        match reply.kind.as_str() {
+            "busy" => Ok(Claim::Busy {
+                stale,
+                lease_left: lease_left(&reply),
+            }),
+            "owned" => {
+                Renewer::of(self).hold(self, &fp, &token);
+                Ok(Claim::Owned {
+                    lease: Lease::new(token, reply.generation),
+                    stale,
+                })
+            }
+            other => Err(Error::Protocol(format!("claim answered {other:?}")).into()),
+        }
+    }
+
+    fn publish(&self, key: &K, lease: &Lease, value: &V) -> Result<Publish, TierError> {
+        let fp = self.fingerprint(key)?;
+        if let Some(renewer) = self
+            .shared
+            .renewer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            renewer.drop_lease(lease.token());
+        }
+        let bytes = codec::encode(value)?;
+        if bytes.len() > self.max_value {
+            // Nobody could read it back: do not store it; end the lease at once (F8).
+            tracing::warn!(
+                len = bytes.len(),
+                limit = self.max_value,
+                "dogpile-redis: value over the size limit, not shared"
+            );
+            self.release_raw(&fp, lease.token())?;
+            return Ok(Publish::Rejected);
+        }
+        if self.publish_raw(&fp, lease.token(), lease.generation(), &bytes)? {
+            Ok(Publish::Stored)
+        } else {
+            tracing::info!(key = %fp, "dogpile-redis: late publish rejected (lease lost or key invalidated, F5)");
+            Ok(Publish::Rejected)
+        }
+    }
+
+    fn release(&self, key: &K, lease: &Lease) -> Result<(), TierError> {
+        let fp = self.fingerprint(key)?;
+        if let Some(renewer) = self
+            .shared
+            .renewer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            renewer.drop_lease(lease.token());
+        }
+        self.release_raw(&fp, lease.token())?;
+        Ok(())
+    }
+
+    fn invalidate(&self, key: &K, ttl: Duration) -> Result<(), TierError> {
+        let fp = self.fingerprint(key)?;
+        self.invalidate_raw(&fp, ttl)?;
+        Ok(())
+    }
+
+    fn remove(&self, key: &K) -> Result<(), TierError> {
+        let fp = self.fingerprint(key)?;
+        self.remove_raw(&fp)?;
+        Ok(())
+    }
+
+    fn subscribe(&self, events: EventSink<K>) {
+        crate::events::subscribe(self, events);
+    }
+}

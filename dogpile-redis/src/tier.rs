@@ -1,0 +1,326 @@
+//! `RedisTier`: configuration, the shared state of its clones, and the calls of one slot.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::IntoConnectionInfo;
+
+use crate::conn::Pool;
+use crate::events::Listeners;
+use crate::renew::Renewer;
+use crate::scripts::{self, SlotReply};
+use crate::Error;
+
+/// The default claim lease (F5): a dead or frozen owner blocks a refresh this long.
+pub(crate) const DEFAULT_LEASE: Duration = Duration::from_secs(5);
+/// The default deadline of one Redis round trip (F7).
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
+/// The default largest value read back from Redis.
+pub(crate) const DEFAULT_MAX_VALUE: usize = 16 << 20;
+/// After a failure to reach Redis, calls fail at once for this long (F7: sharing
+/// resumes well within a second of Redis coming back).
+const BACKOFF: Duration = Duration::from_millis(250);
+/// How long Redis keeps a slot nobody publishes, invalidates or removes.
+pub(crate) const RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// The fleet tier on Redis: shares values, their creation time and the refresh claim
+/// between the processes of a fleet. See the crate docs for the rules (F1–F8).
+///
+/// Cheap to clone: clones share connections, lease renewal and notification threads.
+///
+/// ```
+/// use dogpile_redis::RedisTier;
+/// use std::time::Duration;
+///
+/// // No server needed to build it (F7): the URL is only parsed.
+/// let tier = RedisTier::open("redis://app:secret@127.0.0.1:6379/2")?
+///     .namespace("pages")
+///     .lease(Duration::from_secs(10));
+/// let same_connections = tier.clone();
+/// # drop(same_connections);
+/// # Ok::<(), dogpile_redis::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct RedisTier {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) namespace: Arc<str>,
+    pub(crate) lease: Duration,
+    pub(crate) max_value: usize,
+}
+
+/// What the clones of one opened tier share.
+pub(crate) struct Shared {
+    pub(crate) pool: Pool,
+    pub(crate) renewer: Mutex<Option<Arc<Renewer>>>,
+    pub(crate) listeners: Listeners,
+    tokens: AtomicU64,
+}
+
+impl std::fmt::Debug for RedisTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection info holds the password: never print it.
+        f.debug_struct("RedisTier")
+            .field("namespace", &self.namespace)
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisTier {
+    /// Parses `url` (`redis://[user:pass@]host[:port][/db]`, `rediss://...` for TLS,
+    /// `redis+unix:///path`). Does not connect: the server need not be up (F7).
+    ///
+    /// ```
+    /// use dogpile_redis::RedisTier;
+    ///
+    /// assert!(RedisTier::open("redis://127.0.0.1:6379/0").is_ok());
+    /// let err = RedisTier::open("redis://:hunter2@127.0.0.1:notaport").unwrap_err();
+    /// assert!(!err.to_string().contains("hunter2"), "{err}");
+    /// ```
+    pub fn open(url: &str) -> Result<RedisTier, Error> {
+        RedisTier::open_with_timeout(url, DEFAULT_TIMEOUT)
+    }
+
+    fn open_with_timeout(url: &str, timeout: Duration) -> Result<RedisTier, Error> {
+        let scheme_ok = ["redis://", "rediss://", "redis+unix://", "unix://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme));
+        if !scheme_ok {
+            return Err(Error::InvalidUrl(
+                "expected redis://, rediss:// or redis+unix://".into(),
+            ));
+        }
+        let info = url
+            .into_connection_info()
+            .map_err(|err| Error::InvalidUrl(redact(&err.to_string(), url)))?;
+        let client = redis::Client::open(info)
+            .map_err(|err| Error::InvalidUrl(redact(&err.to_string(), url)))?;
+        Ok(RedisTier {
+            shared: Arc::new(Shared {
+                pool: Pool::new(client, timeout, BACKOFF),
+                renewer: Mutex::new(None),
+                listeners: Listeners::default(),
+                tokens: AtomicU64::new(0),
+            }),
+            namespace: "default".into(),
+            lease: DEFAULT_LEASE,
+            max_value: DEFAULT_MAX_VALUE,
+        })
+    }
+
+    /// The prefix of every Redis key and of the notification channel: give each cache
+    /// its own (the attribute uses the function's path). Default `"default"`.
+    ///
+    /// ```
+    /// let users = dogpile_redis::RedisTier::open("redis://127.0.0.1/")?.namespace("users");
+    /// # Ok::<(), dogpile_redis::Error>(())
+    /// ```
+    pub fn namespace(mut self, ns: impl Into<String>) -> Self {
+        self.namespace = ns.into().into();
+        self
+    }
+
+    /// The claim lease (F5), renewed while the creator runs; the longest a dead or
+    /// frozen owner can hold a refresh up. Default 5 s. Panics if under 30 ms, too short
+    /// to renew within a round trip's deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let tier = dogpile_redis::RedisTier::open("redis://127.0.0.1/")?.lease(Duration::from_secs(2));
+    /// # Ok::<(), dogpile_redis::Error>(())
+    /// ```
+    pub fn lease(mut self, lease: Duration) -> Self {
+        assert!(
+            lease >= Duration::from_millis(30),
+            "RedisTier::lease: {lease:?} is too short (at least 30ms)"
+        );
+        self.lease = lease;
+        self
+    }
+
+    /// The deadline of each Redis round trip and connect (F7). Default 250 ms. Applies
+    /// to every clone that shares this tier's connections, so set it right after `open`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let tier = dogpile_redis::RedisTier::open("redis://127.0.0.1/")?.timeout(Duration::from_millis(50));
+    /// # Ok::<(), dogpile_redis::Error>(())
+    /// ```
+    pub fn timeout(self, timeout: Duration) -> Self {
+        let client = self.shared.pool.client().clone();
+        RedisTier {
+            shared: Arc::new(Shared {
+                pool: Pool::new(client, timeout, BACKOFF),
+                renewer: Mutex::new(None),
+                listeners: Listeners::default(),
+                tokens: AtomicU64::new(0),
+            }),
+            ..self
+        }
+    }
+
+    /// The largest value read back from Redis; a larger one is a miss, never
+    /// transferred. Default 16 MiB.
+    ///
+    /// ```
+    /// let tier = dogpile_redis::RedisTier::open("redis://127.0.0.1/")?.max_value_bytes(1 << 20);
+    /// # Ok::<(), dogpile_redis::Error>(())
+    /// ```
+    pub fn max_value_bytes(mut self, limit: usize) -> Self {
+        self.max_value = limit;
+        self
+    }
+
+    /// The Redis keys of the slot with this key fingerprint: value hash and lease.
+    pub(crate) fn slot_keys(&self, fingerprint: &str) -> [String; 2] {
+        let tag = format!("dogpile:{{{}:{fingerprint}}}", self.namespace);
+        [format!("{tag}:v"), format!("{tag}:l")]
+    }
+
+    /// The notification channel of this namespace (F6).
+    pub(crate) fn channel(&self) -> String {
+        format!("dogpile:{}:events", self.namespace)
+    }
+
+    /// A token no other claim in the fleet uses: process, time, counter.
+    pub(crate) fn new_token(&self) -> String {
+        let n = self.shared.tokens.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let here = Arc::as_ptr(&self.shared) as usize;
+        format!("{:x}-{here:x}-{nanos:x}-{n:x}", std::process::id())
+    }
+
+    pub(crate) fn lookup_raw(&self, fp: &str) -> Result<SlotReply, Error> {
+        let [value, lease] = self.slot_keys(fp);
+        self.shared.pool.run(|con| {
+            scripts::LOOKUP_SCRIPT
+                .key(&value)
+                .key(&lease)
+                .arg(self.max_value)
+                .invoke(con)
+        })
+    }
+
+    pub(crate) fn claim_raw(
+        &self,
+        fp: &str,
+        ttl: Duration,
+        token: &str,
+        force: bool,
+    ) -> Result<SlotReply, Error> {
+        let [value, lease] = self.slot_keys(fp);
+        self.shared.pool.run(|con| {
+            scripts::CLAIM_SCRIPT
+                .key(&value)
+                .key(&lease)
+                .arg(self.max_value)
+                .arg(millis(ttl))
+                .arg(token)
+                .arg(millis(self.lease))
+                .arg(if force { "1" } else { "0" })
+                .invoke(con)
+        })
+    }
+
+    pub(crate) fn publish_raw(
+        &self,
+        fp: &str,
+        token: &str,
+        generation: u64,
+        bytes: &[u8],
+    ) -> Result<bool, Error> {
+        let [value, lease] = self.slot_keys(fp);
+        let stored: i64 = self.shared.pool.run(|con| {
+            scripts::PUBLISH_SCRIPT
+                .key(&value)
+                .key(&lease)
+                .arg(token)
+                .arg(generation)
+                .arg(bytes)
+                .arg(millis(RETENTION))
+                .arg(self.channel())
+                .arg(fp)
+                .invoke(con)
+        })?;
+        Ok(stored == 1)
+    }
+
+    pub(crate) fn release_raw(&self, fp: &str, token: &str) -> Result<bool, Error> {
+        let [value, lease] = self.slot_keys(fp);
+        let released: i64 = self.shared.pool.run(|con| {
+            scripts::RELEASE_SCRIPT
+                .key(&value)
+                .key(&lease)
+                .arg(token)
+                .arg(self.channel())
+                .arg(fp)
+                .invoke(con)
+        })?;
+        Ok(released == 1)
+    }
+
+    /// Renews the lease of `lease_key`; `Ok(false)` when it is no longer `token`'s.
+    pub(crate) fn renew_raw(&self, fp: &str, token: &str, lease: Duration) -> Result<bool, Error> {
+        let [value, lease_key] = self.slot_keys(fp);
+        let renewed: i64 = self.shared.pool.run(|con| {
+            scripts::RENEW_SCRIPT
+                .key(&value)
+                .key(&lease_key)
+                .arg(token)
+                .arg(millis(lease))
+                .invoke(con)
+        })?;
+        Ok(renewed == 1)
+    }
+
+    pub(crate) fn invalidate_raw(&self, fp: &str, ttl: Duration) -> Result<(), Error> {
+        let [value, lease] = self.slot_keys(fp);
+        self.shared.pool.run(|con| {
+            scripts::INVALIDATE_SCRIPT
+                .key(&value)
+                .key(&lease)
+                .arg(millis(ttl))
+                .arg(millis(RETENTION))
+                .arg(self.channel())
+                .arg(fp)
+                .invoke::<i64>(con)
+        })?;
+        Ok(())
+    }
+
+    pub(crate) fn remove_raw(&self, fp: &str) -> Result<(), Error> {
+        let [value, lease] = self.slot_keys(fp);
+        self.shared.pool.run(|con| {
+            scripts::REMOVE_SCRIPT
+                .key(&value)
+                .key(&lease)
+                .arg(millis(RETENTION))
+                .arg(self.channel())
+                .arg(fp)
+                .invoke::<i64>(con)
+        })?;
+        Ok(())
+    }
+}
+
+/// Whole milliseconds, at least 1 (Redis rejects a zero expiry).
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// Removes the URL's password from an error message that may quote the URL.
+fn redact(message: &str, url: &str) -> String {
+    let password = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, pass)| pass)
+        .filter(|pass| !pass.is_empty());
+    match password {
+        Some(pass) => message.replace(pass, "***"),
+        None => message.to_string(),
+    }
+}

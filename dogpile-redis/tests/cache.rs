@@ -1,0 +1,419 @@
+//! A `dogpile::Cache` with the fleet tier: several caches (each its own L1, as separate
+//! processes would have) on one real `redis-server`.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dogpile::{Cache, ManualClock};
+use dogpile_redis::RedisTier;
+use support::{eventually, RedisServer};
+
+const TTL: Duration = Duration::from_secs(60);
+
+fn cache(server: &RedisServer, clock: &ManualClock) -> Cache<String, String> {
+    Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(RedisTier::open(&server.url()).unwrap().namespace("c"))
+        .build()
+}
+
+fn scripts_run(server: &RedisServer) -> u64 {
+    server.calls("evalsha") + server.calls("eval")
+}
+
+#[test]
+fn a_fresh_l1_hit_never_touches_redis() {
+    // F3.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let a = cache(&server, &clock);
+    assert_eq!(a.get_with("k".into(), || "v".into()), "v");
+    let before = scripts_run(&server);
+    for _ in 0..1000 {
+        assert_eq!(a.get_with("k".into(), || unreachable!()), "v");
+    }
+    assert_eq!(scripts_run(&server), before);
+}
+
+#[test]
+fn a_cold_key_is_created_once_across_caches() {
+    // F2 and F3: the second process takes the value from Redis.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let (a, b) = (cache(&server, &clock), cache(&server, &clock));
+    let created = AtomicUsize::new(0);
+    let create = || {
+        created.fetch_add(1, Ordering::SeqCst);
+        "from a".to_string()
+    };
+    assert_eq!(a.get_with("k".into(), create), "from a");
+    assert_eq!(
+        b.get_with("k".into(), || unreachable!("b must not create")),
+        "from a"
+    );
+    assert_eq!(created.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_cold_key_being_created_elsewhere_is_waited_for() {
+    // F2: b arrives while a creates; b waits (woken by the publish), then takes a's.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let (a, b) = (cache(&server, &clock), cache(&server, &clock));
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        let creator = s.spawn(|| {
+            a.get_with("k".into(), || {
+                started_tx.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+                "from a".to_string()
+            })
+        });
+        started_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        let waited = Instant::now();
+        let got = b.get_with("k".into(), || unreachable!("b must wait, not create"));
+        assert_eq!(got, "from a");
+        assert!(
+            waited.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            waited.elapsed()
+        );
+        assert_eq!(creator.join().unwrap(), "from a");
+    });
+}
+
+#[test]
+fn ages_come_from_redis_whatever_the_local_clock() {
+    // F4: b's clock is an hour ahead; the value a just made is fresh for b too, and b
+    // keeps it for the rest of its ttl by its own clock.
+    let server = RedisServer::start();
+    let (clock_a, clock_b) = (ManualClock::new(), ManualClock::new());
+    clock_b.advance(Duration::from_secs(3600));
+    let (a, b) = (cache(&server, &clock_a), cache(&server, &clock_b));
+    a.get_with("k".into(), || "v".into());
+    assert_eq!(
+        b.get_with("k".into(), || unreachable!("fresh in Redis")),
+        "v"
+    );
+    clock_b.advance(TTL - Duration::from_secs(5));
+    assert_eq!(b.get_with("k".into(), || unreachable!("still fresh")), "v");
+}
+
+#[test]
+fn a_stale_key_is_refreshed_once_across_caches() {
+    // F1: both L1 copies go stale; one refresh in the fleet.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let short = |server: &RedisServer| -> Cache<String, String> {
+        Cache::builder()
+            .ttl(Duration::from_millis(200))
+            .clock(clock.clone())
+            .shared(RedisTier::open(&server.url()).unwrap().namespace("c"))
+            .build()
+    };
+    let (a, b) = (short(&server), short(&server));
+    a.get_with("k".into(), || "v1".into());
+    b.get_with("k".into(), || unreachable!());
+    std::thread::sleep(Duration::from_millis(250)); // Redis time: the shared value is stale
+    clock.advance(Duration::from_millis(250)); // local time: the L1 copies are stale
+    let refreshes = AtomicUsize::new(0);
+    let refresh = || {
+        refreshes.fetch_add(1, Ordering::SeqCst);
+        "v2".to_string()
+    };
+    let first = a.get_with("k".into(), refresh);
+    let second = b.get_with("k".into(), refresh);
+    assert_eq!((first.as_str(), second.as_str()), ("v2", "v2"));
+    assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn invalidate_and_remove_reach_the_other_caches() {
+    // F6.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let (a, b) = (cache(&server, &clock), cache(&server, &clock));
+    assert!(eventually(Duration::from_secs(5), || server
+        .subscribers("dogpile:c:events")
+        == 2));
+    a.get_with("k".into(), || "v1".into());
+    b.get_with("k".into(), || unreachable!());
+    a.invalidate("k");
+    // b's copy turns stale: its next call refreshes (once, fleet-wide).
+    let reached = eventually(Duration::from_secs(1), || {
+        b.get_with("k".into(), || "v2".into()) == "v2"
+    });
+    assert!(reached, "invalidate did not reach b");
+    a.remove("k");
+    // b's copy is gone: its next call creates.
+    let reached = eventually(Duration::from_secs(1), || {
+        b.get_with("k".into(), || "v3".into()) == "v3"
+    });
+    assert!(reached, "remove did not reach b");
+}
+
+#[test]
+fn a_failing_creator_releases_the_lease_at_once() {
+    // F8: a's creator fails; b, arriving cold, creates at once instead of waiting out
+    // the 30 s lease.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let tier = || {
+        RedisTier::open(&server.url())
+            .unwrap()
+            .namespace("c")
+            .lease(Duration::from_secs(30))
+    };
+    let a: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(tier())
+        .build();
+    let b: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(tier())
+        .build();
+    assert_eq!(
+        a.try_get_with("k".into(), || Err::<String, _>("backend down")),
+        Err("backend down")
+    );
+    let started = Instant::now();
+    assert_eq!(b.get_with("k".into(), || "from b".into()), "from b");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // A panic too.
+    let c = Arc::new(a);
+    let panicking = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        c.get_with("p".into(), || panic!("creator panicked"))
+    }));
+    assert!(panicking.is_err());
+    let started = Instant::now();
+    assert_eq!(b.get_with("p".into(), || "from b".into()), "from b");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn with_redis_down_the_local_rules_apply() {
+    // F7: no error, no hang, one creation per process; sharing resumes after.
+    let mut server = RedisServer::start();
+    let clock = ManualClock::new();
+    let (a, b) = (cache(&server, &clock), cache(&server, &clock));
+    server.kill();
+    let started = Instant::now();
+    assert_eq!(a.get_with("k".into(), || "a".into()), "a");
+    assert_eq!(a.get_with("k".into(), || unreachable!()), "a");
+    assert_eq!(b.get_with("k".into(), || "b".into()), "b");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    server.restart();
+    // Sharing resumes: a new key made by a reaches b.
+    let mut attempt = 0;
+    assert!(eventually(Duration::from_secs(3), || {
+        attempt += 1;
+        let key = format!("later-{attempt}");
+        a.get_with(key.clone(), || "shared".into());
+        b.get_with(key, || "not shared".into()) == "shared"
+    }));
+}
+
+#[test]
+fn a_background_cache_refreshes_once_across_caches() {
+    // F1 for a `Background` cache (whose refresh, with a tier, runs under the lease in
+    // the claimant's call).
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let build = || -> Cache<String, String, dogpile::mode::Background> {
+        Cache::builder()
+            .ttl(Duration::from_millis(200))
+            .clock(clock.clone())
+            .background_refresh()
+            .shared(RedisTier::open(&server.url()).unwrap().namespace("c"))
+            .build()
+    };
+    let (a, b) = (build(), build());
+    a.get_with("k".into(), || "v1".into());
+    assert_eq!(b.get_with("k".into(), || unreachable!()), "v1");
+    std::thread::sleep(Duration::from_millis(250));
+    clock.advance(Duration::from_millis(250));
+    let refreshes = Arc::new(AtomicUsize::new(0));
+    let refresh = |n: Arc<AtomicUsize>| {
+        move || {
+            n.fetch_add(1, Ordering::SeqCst);
+            "v2".to_string()
+        }
+    };
+    assert!(eventually(Duration::from_secs(2), || {
+        a.get_with("k".into(), refresh(refreshes.clone())) == "v2"
+            && b.get_with("k".into(), refresh(refreshes.clone())) == "v2"
+    }));
+    assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn async_callers_share_through_the_tier() {
+    // F2 for async callers, on a one-thread runtime: b's wait for a's cold creation
+    // must not block the thread a's creator needs.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let (a, b) = (cache(&server, &clock), cache(&server, &clock));
+    let created = AtomicUsize::new(0);
+    let first = a.get_with_async("k".into(), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        created.fetch_add(1, Ordering::SeqCst);
+        "from a".to_string()
+    });
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        b.get_with_async("k".into(), async {
+            created.fetch_add(1, Ordering::SeqCst);
+            "from b".to_string()
+        })
+        .await
+    };
+    let both = tokio::time::timeout(Duration::from_secs(5), async {
+        tokio::join!(first, second)
+    });
+    let (first, second) = both.await.expect("async callers hung");
+    assert_eq!((first.as_str(), second.as_str()), ("from a", "from a"));
+    assert_eq!(created.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        b.try_get_with_async("k".into(), async { Err::<String, ()>(()) })
+            .await,
+        Ok("from a".to_string())
+    );
+}
+
+#[test]
+fn a_waiter_elsewhere_takes_over_at_once_when_the_creator_fails() {
+    // F8 with F2: b waits for a's cold creation; a's creator fails; b claims at once
+    // instead of waiting out a's 30 s lease.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let tier = || {
+        RedisTier::open(&server.url())
+            .unwrap()
+            .namespace("c")
+            .lease(Duration::from_secs(30))
+    };
+    let a: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(tier())
+        .build();
+    let b: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(tier())
+        .build();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        let failing = s.spawn(|| {
+            a.try_get_with("k".into(), || {
+                started_tx.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(300)); // b is waiting by now
+                Err::<String, _>("backend down")
+            })
+        });
+        started_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        let waited = Instant::now();
+        assert_eq!(b.get_with("k".into(), || "from b".into()), "from b");
+        assert!(
+            waited.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            waited.elapsed()
+        );
+        assert_eq!(failing.join().unwrap(), Err("backend down"));
+    });
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_dropped_creation_releases_the_lease_at_once() {
+    // F8: an async creator whose future is dropped (here by a timeout) releases.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let tier = || {
+        RedisTier::open(&server.url())
+            .unwrap()
+            .namespace("c")
+            .lease(Duration::from_secs(30))
+    };
+    let a: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(tier())
+        .build();
+    let b: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(tier())
+        .build();
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(100),
+        a.get_with_async("k".into(), std::future::pending::<String>()),
+    )
+    .await;
+    assert!(dropped.is_err());
+    let started = Instant::now();
+    let got = tokio::time::timeout(
+        Duration::from_secs(5),
+        b.get_with_async("k".into(), async { "from b".into() }),
+    );
+    assert_eq!(got.await.expect("b hung"), "from b");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_frozen_redis_neither_hangs_nor_fails_a_call() {
+    // F7: SIGSTOP: calls fall back to the local rules within the deadline.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let a: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(
+            RedisTier::open(&server.url())
+                .unwrap()
+                .namespace("c")
+                .timeout(Duration::from_millis(100)),
+        )
+        .build();
+    a.get_with("warm".into(), || "w".into());
+    server.freeze();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let started = Instant::now();
+            let values = (0..20)
+                .map(|i| a.get_with(format!("k{i}"), || "local".into()))
+                .collect::<Vec<_>>();
+            a.invalidate("warm");
+            a.remove("warm");
+            let _ = done.send((values, started.elapsed()));
+        });
+        let (values, took) = finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a call hung on a frozen Redis");
+        assert!(values.iter().all(|v| v == "local"));
+        assert!(took < Duration::from_secs(1), "20 calls took {took:?}");
+        server.thaw();
+    });
+}

@@ -1,0 +1,490 @@
+//! The Redis protocol of a shared slot (claim, publish, renew, release, invalidate,
+//! remove, notifications, deadlines), each step against a real `redis-server`.
+
+mod support;
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dogpile::{Claim, Publish, SharedTier, SharedValue, TierEvent};
+use dogpile_redis::RedisTier;
+use support::{eventually, RedisServer};
+
+const TTL: Duration = Duration::from_secs(60);
+const BOUND: Duration = Duration::from_secs(5);
+
+fn tier(server: &RedisServer) -> RedisTier {
+    RedisTier::open(&server.url()).unwrap().namespace("t")
+}
+
+/// The trait's view, with the key and value types of these tests.
+fn t(tier: &RedisTier) -> &dyn SharedTier<String, String> {
+    tier
+}
+
+fn key(name: &str) -> String {
+    name.to_string()
+}
+
+/// Redis keys of this namespace, by pattern.
+fn keys(server: &RedisServer, pattern: &str) -> Vec<String> {
+    redis::cmd("KEYS")
+        .arg(pattern)
+        .query(&mut server.client())
+        .unwrap()
+}
+
+/// The value hash of the one key in the namespace.
+fn value_key(server: &RedisServer) -> String {
+    let found = keys(server, "dogpile:{t:*}:v");
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
+fn owned(claim: Claim<String>) -> (dogpile::Lease, Option<SharedValue<String>>) {
+    match claim {
+        Claim::Owned { lease, stale } => (lease, stale),
+        other => panic!("expected to own the lease, got {other:?}"),
+    }
+}
+
+#[test]
+fn cold_claim_publish_then_fresh_everywhere() {
+    let server = RedisServer::start();
+    let (a, b) = (tier(&server), tier(&server));
+    let k = key("cold");
+    assert_eq!(t(&a).lookup(&k).unwrap(), None);
+
+    let (lease, stale) = owned(t(&a).claim(&k, TTL).unwrap());
+    assert_eq!(stale, None);
+    // F2: another process finds the claim and no value: it must wait, not create.
+    match t(&b).claim(&k, TTL).unwrap() {
+        Claim::Busy {
+            stale: None,
+            lease_left,
+        } => assert!(lease_left > Duration::ZERO),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        t(&a).publish(&k, &lease, &"v1".into()).unwrap(),
+        Publish::Stored
+    );
+
+    // R4 fleet-wide: the claim re-checks and finds the fresh value.
+    match t(&b).claim(&k, TTL).unwrap() {
+        Claim::Fresh(shared) => {
+            assert_eq!(shared.value, "v1");
+            assert!(shared.age < Duration::from_secs(1));
+        }
+        other => panic!("{other:?}"),
+    }
+    let found = t(&b).lookup(&k).unwrap().unwrap();
+    assert_eq!(found.value, "v1");
+}
+
+#[test]
+fn both_keys_of_a_slot_share_one_cluster_hash_tag() {
+    let server = RedisServer::start();
+    let a = tier(&server);
+    let k = key("tagged");
+    let (_lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
+    let found = keys(&server, "dogpile:*");
+    assert_eq!(found.len(), 1, "only the lease exists yet: {found:?}");
+    let lease_key = &found[0];
+    let tag = &lease_key[lease_key.find('{').unwrap()..=lease_key.find('}').unwrap()];
+    assert!(
+        tag.starts_with("{t:") && tag.len() == "{t:}".len() + 40,
+        "{tag}"
+    );
+    assert_eq!(lease_key, &format!("dogpile:{tag}:l"));
+}
+
+#[test]
+fn ages_come_from_the_redis_clock() {
+    // F4: move the creation time back by a minute in Redis: every process sees the
+    // value a minute old, whatever its own clock says.
+    let server = RedisServer::start();
+    let a = tier(&server);
+    let k = key("aged");
+    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
+    t(&a).publish(&k, &lease, &"v".into()).unwrap();
+    let mut con = server.client();
+    let (secs, _micros): (u64, u64) = redis::cmd("TIME").query(&mut con).unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(value_key(&server))
+        .arg("t")
+        .arg((secs - 90) * 1000)
+        .query(&mut con)
+        .unwrap();
+    let age = t(&a).lookup(&k).unwrap().unwrap().age;
+    assert!(
+        age >= Duration::from_secs(89) && age < Duration::from_secs(92),
+        "{age:?}"
+    );
+    // So it is stale for a 60 s ttl: a claim grants the refresh, with the stale value.
+    let (_lease, stale) = owned(t(&a).claim(&k, TTL).unwrap());
+    assert_eq!(stale.unwrap().value, "v");
+}
+
+#[test]
+fn a_stale_key_is_claimed_once_and_the_others_get_the_stale_value() {
+    // F1: the claim is atomic; every other claimant gets the stale value at once.
+    let server = RedisServer::start();
+    let tiers: Vec<RedisTier> = (0..4).map(|_| tier(&server)).collect();
+    let k = key("stale");
+    let short = Duration::from_millis(1);
+    let (lease, _) = owned(t(&tiers[0]).claim(&k, short).unwrap());
+    t(&tiers[0]).publish(&k, &lease, &"old".into()).unwrap();
+    std::thread::sleep(Duration::from_millis(5)); // Redis time must pass the 1 ms ttl
+
+    let barrier = Arc::new(std::sync::Barrier::new(tiers.len()));
+    let claims: Vec<Claim<String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = tiers
+            .iter()
+            .map(|tier| {
+                let (barrier, k) = (barrier.clone(), k.clone());
+                s.spawn(move || {
+                    barrier.wait();
+                    t(tier).claim(&k, short).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let owners = claims
+        .iter()
+        .filter(|c| matches!(c, Claim::Owned { .. }))
+        .count();
+    assert_eq!(owners, 1, "{claims:?}");
+    for claim in &claims {
+        match claim {
+            Claim::Owned { stale, .. } | Claim::Busy { stale, .. } => {
+                assert_eq!(stale.as_ref().unwrap().value, "old")
+            }
+            Claim::Fresh(_) => panic!("nothing fresh: {claims:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_publish_after_the_lease_was_lost_is_rejected() {
+    // F5: the lease runs out (here: deleted, as Redis does on expiry) and another
+    // owner takes over; the first owner's late publish is fenced.
+    let server = RedisServer::start();
+    let (a, b) = (tier(&server), tier(&server));
+    let k = key("fenced");
+    let (late, _) = owned(t(&a).claim(&k, TTL).unwrap());
+    let lease_key = keys(&server, "dogpile:{t:*}:l").pop().unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&lease_key)
+        .query(&mut server.client())
+        .unwrap();
+
+    let (current, _) = owned(t(&b).claim(&k, TTL).unwrap());
+    assert_eq!(
+        t(&a).publish(&k, &late, &"late".into()).unwrap(),
+        Publish::Rejected
+    );
+    assert_eq!(
+        t(&b).publish(&k, &current, &"current".into()).unwrap(),
+        Publish::Stored
+    );
+    assert_eq!(t(&a).lookup(&k).unwrap().unwrap().value, "current");
+    // A lease that merely expired, with nobody else claiming, is also lost.
+    std::thread::sleep(Duration::from_millis(5)); // Redis time must pass the 1 ms ttl
+    let (expired, _) = owned(t(&a).claim(&k, Duration::from_millis(1)).unwrap());
+    let _: () = redis::cmd("DEL")
+        .arg(&lease_key)
+        .query(&mut server.client())
+        .unwrap();
+    assert_eq!(
+        t(&a).publish(&k, &expired, &"late".into()).unwrap(),
+        Publish::Rejected
+    );
+    assert_eq!(t(&a).lookup(&k).unwrap().unwrap().value, "current");
+}
+
+#[test]
+fn a_publish_that_raced_an_invalidate_or_remove_is_rejected() {
+    // F5: the generation moved while the owner was creating.
+    let server = RedisServer::start();
+    let (a, b) = (tier(&server), tier(&server));
+    let k = key("raced");
+    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
+    t(&b).invalidate(&k, TTL).unwrap();
+    assert_eq!(
+        t(&a)
+            .publish(&k, &lease, &"computed before".into())
+            .unwrap(),
+        Publish::Rejected
+    );
+    assert_eq!(t(&a).lookup(&k).unwrap(), None);
+
+    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
+    t(&b).remove(&k).unwrap();
+    assert_eq!(
+        t(&a)
+            .publish(&k, &lease, &"computed before".into())
+            .unwrap(),
+        Publish::Rejected
+    );
+    assert_eq!(t(&a).lookup(&k).unwrap(), None);
+
+    // A claim made after the remove publishes normally.
+    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
+    assert_eq!(
+        t(&a).publish(&k, &lease, &"after".into()).unwrap(),
+        Publish::Stored
+    );
+}
+
+#[test]
+fn the_lease_is_renewed_while_the_owner_lives() {
+    // F5: a 200 ms lease held for a second is still held: the tier renews it.
+    let server = RedisServer::start();
+    let a = tier(&server).lease(Duration::from_millis(200));
+    let b = tier(&server);
+    let k = key("renewed");
+    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        assert!(
+            matches!(t(&b).claim(&k, TTL).unwrap(), Claim::Busy { .. }),
+            "lease lost"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        t(&a).publish(&k, &lease, &"v".into()).unwrap(),
+        Publish::Stored
+    );
+}
+
+#[test]
+fn release_ends_the_lease_at_once_and_keeps_the_stale_value() {
+    // F8.
+    let server = RedisServer::start();
+    let (a, b) = (tier(&server), tier(&server));
+    let k = key("released");
+    let (lease, _) = owned(t(&a).claim(&k, Duration::from_millis(1)).unwrap());
+    t(&a).publish(&k, &lease, &"old".into()).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    let (failing, _) = owned(t(&a).claim(&k, Duration::from_millis(1)).unwrap());
+    t(&a).release(&k, &failing).unwrap();
+    let (_next, stale) = owned(t(&b).claim(&k, Duration::from_millis(1)).unwrap());
+    assert_eq!(stale.unwrap().value, "old");
+}
+
+#[test]
+fn invalidate_is_soft_and_remove_is_hard() {
+    // R7 on the shared value.
+    let server = RedisServer::start();
+    let a = tier(&server);
+    let k = key("r7");
+    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
+    t(&a).publish(&k, &lease, &"v".into()).unwrap();
+    t(&a).invalidate(&k, TTL).unwrap();
+    let shared = t(&a).lookup(&k).unwrap().unwrap();
+    assert_eq!(shared.value, "v");
+    assert!(shared.age >= TTL, "{:?}", shared.age);
+    let (lease, stale) = owned(t(&a).claim(&k, TTL).unwrap());
+    assert_eq!(stale.unwrap().value, "v");
+    t(&a).publish(&k, &lease, &"v2".into()).unwrap();
+    t(&a).remove(&k).unwrap();
+    assert_eq!(t(&a).lookup(&k).unwrap(), None);
+    let (_lease, stale) = owned(t(&a).claim(&k, TTL).unwrap());
+    assert_eq!(stale, None);
+}
+
+#[test]
+fn every_process_hears_invalidate_remove_publish_and_release() {
+    // F6, and the wake-ups that F2 and F8 rely on.
+    let server = RedisServer::start();
+    let (listener, actor) = (tier(&server), tier(&server));
+    let (tx, rx) = mpsc::channel();
+    t(&listener).subscribe(Arc::new(move |event| {
+        let _ = tx.send(event);
+    }));
+    assert!(eventually(BOUND, || server.subscribers("dogpile:t:events") == 1));
+    let k = key("heard");
+    t(&listener).lookup(&k).unwrap(); // this process has now seen the key
+    let next = || {
+        rx.recv_timeout(Duration::from_secs(1))
+            .expect("no event within a second")
+    };
+
+    let (lease, _) = owned(t(&actor).claim(&k, TTL).unwrap());
+    t(&actor).release(&k, &lease).unwrap();
+    assert_eq!(next(), TierEvent::Released(k.clone()));
+    let (lease, _) = owned(t(&actor).claim(&k, TTL).unwrap());
+    t(&actor).publish(&k, &lease, &"v".into()).unwrap();
+    assert_eq!(next(), TierEvent::Published(k.clone()));
+    t(&actor).invalidate(&k, TTL).unwrap();
+    assert_eq!(next(), TierEvent::Invalidated(k.clone()));
+    t(&actor).remove(&k).unwrap();
+    assert_eq!(next(), TierEvent::Removed(k.clone()));
+
+    // A key this process never saw has no local copy: no event.
+    t(&actor).remove(&key("unseen")).unwrap();
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+}
+
+#[test]
+fn a_lost_notification_link_resets_and_resumes() {
+    // F6: after the link drops, local copies can no longer be trusted (Reset); once
+    // Redis is back, events flow again.
+    let mut server = RedisServer::start();
+    let (listener, actor) = (tier(&server), tier(&server));
+    let (tx, rx) = mpsc::channel();
+    t(&listener).subscribe(Arc::new(move |event| {
+        let _ = tx.send(event);
+    }));
+    assert!(eventually(BOUND, || server.subscribers("dogpile:t:events") == 1));
+    let k = key("link");
+    t(&listener).lookup(&k).unwrap();
+    server.kill();
+    assert_eq!(rx.recv_timeout(BOUND).unwrap(), TierEvent::Reset);
+    server.restart();
+    assert!(eventually(BOUND, || server.subscribers("dogpile:t:events") == 1));
+    let k2 = k.clone();
+    assert!(eventually(BOUND, || t(&actor).remove(&k2).is_ok()));
+    let heard: Vec<TierEvent<String>> =
+        std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(1)).ok()).collect();
+    assert!(heard.contains(&TierEvent::Removed(k)), "{heard:?}");
+}
+
+#[test]
+fn a_frozen_server_makes_calls_fail_fast_and_sharing_resumes() {
+    // F7: SIGSTOP: the kernel still accepts connections, nothing answers.
+    let server = RedisServer::start();
+    let a = tier(&server).timeout(Duration::from_millis(100));
+    let k = key("frozen");
+    assert_eq!(t(&a).lookup(&k).unwrap(), None); // a pooled connection exists
+    server.freeze();
+    // On a thread, so that a hang (a missing deadline) fails the test instead.
+    let (done, finished) = mpsc::channel();
+    let (a2, k2, url) = (a.clone(), k.clone(), server.url());
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let results = [
+            t(&a2).lookup(&k2).is_err(),
+            t(&a2).claim(&k2, TTL).is_err(),
+            t(&a2).remove(&k2).is_err(),
+            // New connections too: connect and handshake are bounded.
+            t(&RedisTier::open(&url)
+                .unwrap()
+                .timeout(Duration::from_millis(100)))
+            .lookup(&k2)
+            .is_err(),
+        ];
+        let _ = done.send((results, started.elapsed()));
+    });
+    let (results, took) = finished
+        .recv_timeout(BOUND)
+        .expect("a call to a frozen Redis hung");
+    assert_eq!(results, [true; 4]);
+    assert!(
+        took < Duration::from_secs(1),
+        "calls to a frozen Redis took {took:?}"
+    );
+    server.thaw();
+    assert!(
+        eventually(Duration::from_secs(2), || t(&a).lookup(&k).is_ok()),
+        "sharing did not resume"
+    );
+}
+
+#[test]
+fn a_down_server_makes_calls_fail_fast_and_sharing_resumes() {
+    // F7: connection refused.
+    let mut server = RedisServer::start();
+    let a = tier(&server);
+    let k = key("down");
+    server.kill();
+    let started = Instant::now();
+    for _ in 0..100 {
+        assert!(t(&a).lookup(&k).is_err());
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    server.restart();
+    let resumed = Instant::now();
+    assert!(eventually(Duration::from_secs(2), || t(&a)
+        .lookup(&k)
+        .is_ok()));
+    assert!(
+        resumed.elapsed() < Duration::from_secs(1),
+        "resumed after {:?}",
+        resumed.elapsed()
+    );
+}
+
+#[test]
+fn corrupt_foreign_and_oversized_values_are_misses() {
+    let server = RedisServer::start();
+    let a = tier(&server);
+    let k = key("bad");
+    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
+    t(&a).publish(&k, &lease, &"good".into()).unwrap();
+    let vkey = value_key(&server);
+    let mut con = server.client();
+    for garbage in [
+        &b"\xff\xfe not cbor"[..],
+        b"",
+        b"\x80\x04\x95pickle",
+        b"\x1b\x00\x00\x00\x01",
+    ] {
+        let _: () = redis::cmd("HSET")
+            .arg(&vkey)
+            .arg("v")
+            .arg(garbage)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(t(&a).lookup(&k).unwrap(), None, "{garbage:?}");
+        // A fresh but unreadable value does not block this process: it may refresh.
+        let (lease, stale) = owned(t(&a).claim(&k, TTL).unwrap());
+        assert_eq!(stale, None);
+        t(&a).release(&k, &lease).unwrap();
+    }
+    // Another type under the same key (another build): a miss for this one.
+    let as_number: &dyn SharedTier<String, u64> = &a;
+    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
+    t(&a).publish(&k, &lease, &"text".into()).unwrap();
+    assert_eq!(as_number.lookup(&k).unwrap(), None);
+    // Oversized: not transferred, a miss.
+    let small = tier(&server).max_value_bytes(8);
+    assert_eq!(t(&small).lookup(&k).unwrap().unwrap().value, "text");
+    std::thread::sleep(Duration::from_millis(5)); // Redis time must pass the 1 ms ttl
+    let (lease, _) = owned(t(&a).claim(&k, Duration::from_millis(1)).unwrap());
+    t(&a)
+        .publish(&k, &lease, &"a value longer than eight bytes".into())
+        .unwrap();
+    assert_eq!(t(&small).lookup(&k).unwrap(), None);
+}
+
+#[test]
+fn a_publish_is_fenced_by_the_generation_even_under_a_live_lease() {
+    // F5: the publish checks the generation itself, not only the lease token.
+    let server = RedisServer::start();
+    let a = tier(&server);
+    let k = key("generation");
+    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
+    t(&a).publish(&k, &lease, &"v".into()).unwrap();
+    std::thread::sleep(Duration::from_millis(5)); // Redis time must pass the 1 ms ttl
+    let (lease, _) = owned(t(&a).claim(&k, Duration::from_millis(1)).unwrap());
+    let _: () = redis::cmd("HINCRBY")
+        .arg(value_key(&server))
+        .arg("g")
+        .arg(1)
+        .query(&mut server.client())
+        .unwrap();
+    assert_eq!(
+        t(&a).publish(&k, &lease, &"late".into()).unwrap(),
+        Publish::Rejected
+    );
+    assert_eq!(t(&a).lookup(&k).unwrap().unwrap().value, "v");
+}

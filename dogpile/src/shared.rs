@@ -1,0 +1,739 @@
+//! The seam to a shared second level (the fleet tier): [`SharedTier`] and what its
+//! steps exchange, and [`SharedLevel`], which runs it inside a cache.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A value read from the shared tier, with its age as the tier's clock knows it (F4).
+///
+/// ```
+/// use dogpile::SharedValue;
+/// use std::time::Duration;
+///
+/// let shared = SharedValue { value: "page", age: Duration::from_millis(250) };
+/// assert!(shared.age < Duration::from_secs(1));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedValue<V> {
+    /// The value.
+    pub value: V,
+    /// Time since its creation finished, measured by the tier (F4).
+    pub age: Duration,
+}
+
+/// The right to create a key's next value, granted by [`SharedTier::claim`].
+///
+/// A lease is fenced (F5): its token names the owner and its generation is the key's
+/// generation when the claim was granted. The tier renews it while the creator runs
+/// and rejects a publish under it once it was lost or the key was invalidated or
+/// removed in between.
+///
+/// ```
+/// use dogpile::Lease;
+///
+/// let lease = Lease::new("owner-1", 7);
+/// assert_eq!(lease.token(), "owner-1");
+/// assert_eq!(lease.generation(), 7);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Lease {
+    token: Arc<str>,
+    generation: u64,
+}
+
+impl Lease {
+    /// A lease with the owner `token` at the key's `generation` (for tier implementors).
+    ///
+    /// ```
+    /// let lease = dogpile::Lease::new("t", 0);
+    /// assert_eq!(lease.generation(), 0);
+    /// ```
+    pub fn new(token: impl Into<Arc<str>>, generation: u64) -> Self {
+        Lease {
+            token: token.into(),
+            generation,
+        }
+    }
+
+    /// The owner token.
+    ///
+    /// ```
+    /// assert_eq!(dogpile::Lease::new("t", 0).token(), "t");
+    /// ```
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The key's generation when the lease was granted.
+    ///
+    /// ```
+    /// assert_eq!(dogpile::Lease::new("t", 3).generation(), 3);
+    /// ```
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+/// What [`SharedTier::claim`] found.
+///
+/// ```
+/// use dogpile::{Claim, SharedValue};
+/// use std::time::Duration;
+///
+/// let claim: Claim<u32> = Claim::Busy { stale: None, lease_left: Duration::from_secs(1) };
+/// assert!(matches!(claim, Claim::Busy { stale: None, .. }));
+/// # let _ = SharedValue { value: 1, age: Duration::ZERO };
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim<V> {
+    /// The tier already holds a fresh value: create nothing (R4, fleet-wide).
+    Fresh(SharedValue<V>),
+    /// Another owner holds the lease: serve `stale` if there is one (F1), else wait
+    /// for its publish, at most until the lease runs out (F2).
+    Busy {
+        /// The tier's stale value, if any.
+        stale: Option<SharedValue<V>>,
+        /// Time left on the other owner's lease.
+        lease_left: Duration,
+    },
+    /// This caller owns the lease: create, then [`publish`](SharedTier::publish) or
+    /// [`release`](SharedTier::release).
+    Owned {
+        /// The lease to publish or release under.
+        lease: Lease,
+        /// The tier's stale value, if any.
+        stale: Option<SharedValue<V>>,
+    },
+}
+
+/// What [`SharedTier::publish`] did.
+///
+/// ```
+/// assert_ne!(dogpile::Publish::Stored, dogpile::Publish::Rejected);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Publish {
+    /// The value is now the shared value, aged zero.
+    Stored,
+    /// The lease was lost or the key was invalidated or removed since the claim (F5):
+    /// nothing was stored. The caller still returns the value it computed.
+    Rejected,
+}
+
+/// A change to a key made by some process, pushed to every process (F6).
+///
+/// ```
+/// use dogpile::TierEvent;
+///
+/// let event = TierEvent::Removed("user:7".to_string());
+/// assert!(matches!(event, TierEvent::Removed(ref key) if key == "user:7"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TierEvent<K> {
+    /// The key was invalidated (soft, R7): the local copy turns stale.
+    Invalidated(K),
+    /// The key was removed (hard, R7): the local copy must go.
+    Removed(K),
+    /// A new value was published for the key: a local copy may be refreshed from the
+    /// tier, and callers waiting for a cold key may look again.
+    Published(K),
+    /// The key's lease ended without a value (its creator failed, F8): callers waiting
+    /// for a cold key may claim it now instead of waiting for the lease to run out.
+    Released(K),
+    /// The tier's notification link was lost, so events may have been missed: no local
+    /// copy that came from the tier can be trusted any longer without asking it again.
+    Reset,
+}
+
+/// A sink for [`TierEvent`]s, registered with [`SharedTier::subscribe`].
+pub type EventSink<K> = Arc<dyn Fn(TierEvent<K>) + Send + Sync>;
+
+/// An error from a shared tier: the tier is down, slow (past its deadline) or sent
+/// something unusable. The cache logs it and follows the local rules (F7).
+///
+/// ```
+/// let err = dogpile::TierError::new("connection refused");
+/// assert_eq!(err.to_string(), "connection refused");
+/// ```
+#[derive(Debug)]
+pub struct TierError(Box<dyn StdError + Send + Sync>);
+
+impl TierError {
+    /// Wraps any error (or message) as a tier error.
+    ///
+    /// ```
+    /// let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "deadline");
+    /// assert_eq!(dogpile::TierError::new(io).to_string(), "deadline");
+    /// ```
+    pub fn new(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        TierError(error.into())
+    }
+}
+
+impl fmt::Display for TierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl StdError for TierError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
+    }
+}
+
+/// A second level shared by many processes (the fleet tier): the steps of a shared
+/// slot. Every method returns within the tier's own deadline (F7).
+///
+/// `dogpile` has no dependency on any store; a crate such as `dogpile-redis` implements
+/// this trait and [`CacheBuilder::shared`](crate::CacheBuilder::shared) plugs it in. The
+/// rules of a shared slot extend R1–R11 to the fleet:
+///
+/// - **F1** one refresh per expiry, fleet-wide: one caller in the fleet holds the
+///   [`Lease`]; every other caller serves its stale copy.
+/// - **F2** cold, fleet-wide: callers elsewhere wait for the owner's publish (bounded,
+///   woken by [`TierEvent::Published`]) instead of creating.
+/// - **F3** L1 first: a fresh local value never reaches the tier; in one process at most
+///   one caller per key talks to it at a time.
+/// - **F4** one clock: ages come from the tier ([`SharedValue::age`]), never from the
+///   clock of the process that created the value.
+/// - **F5** leases, not locks: a lease runs out when its owner dies or freezes, and a
+///   publish under a lost lease, or after an invalidate or remove, is rejected
+///   ([`Publish::Rejected`]); its caller still gets the value it computed.
+/// - **F6** invalidate and remove reach every process through [`TierEvent`]s.
+/// - **F7** the tier is optional at run time: its failures never reach a caller, who
+///   gets the local rules instead.
+/// - **F8** a failed creation (`Err`, panic, dropped future) releases its lease at once
+///   ([`SharedTier::release`]).
+///
+/// The cache calls it only on an L1 miss or stale value (F3), and for one key from at
+/// most one caller per process at a time. The lease is renewed by the tier itself
+/// while the creator runs, and a creator that fails has its lease released at once
+/// (F8).
+///
+/// A minimal in-process tier, to show the shape (a real one, such as `dogpile-redis`,
+/// keeps the value, the lease and a generation in a store shared by processes):
+///
+/// ```
+/// use dogpile::{Claim, EventSink, Lease, Publish, SharedTier, SharedValue, TierError};
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use std::time::{Duration, Instant};
+///
+/// #[derive(Default)]
+/// struct InProcess(Mutex<HashMap<String, (String, Instant)>>);
+///
+/// impl SharedTier<String, String> for InProcess {
+///     fn lookup(&self, key: &String) -> Result<Option<SharedValue<String>>, TierError> {
+///         let map = self.0.lock().unwrap();
+///         Ok(map.get(key).map(|(v, at)| SharedValue { value: v.clone(), age: at.elapsed() }))
+///     }
+///     fn claim(&self, key: &String, ttl: Duration) -> Result<Claim<String>, TierError> {
+///         match self.lookup(key)? {
+///             Some(v) if v.age < ttl => Ok(Claim::Fresh(v)),
+///             stale => Ok(Claim::Owned { lease: Lease::new("me", 0), stale }),
+///         }
+///     }
+///     fn publish(&self, key: &String, _: &Lease, value: &String) -> Result<Publish, TierError> {
+///         self.0.lock().unwrap().insert(key.clone(), (value.clone(), Instant::now()));
+///         Ok(Publish::Stored)
+///     }
+///     fn release(&self, _: &String, _: &Lease) -> Result<(), TierError> { Ok(()) }
+///     fn invalidate(&self, key: &String, ttl: Duration) -> Result<(), TierError> {
+///         if let Some((_, at)) = self.0.lock().unwrap().get_mut(key) {
+///             *at = Instant::now().checked_sub(ttl).unwrap_or(*at);
+///         }
+///         Ok(())
+///     }
+///     fn remove(&self, key: &String) -> Result<(), TierError> {
+///         self.0.lock().unwrap().remove(key);
+///         Ok(())
+///     }
+///     fn subscribe(&self, _events: EventSink<String>) {}
+/// }
+///
+/// let tier = InProcess::default();
+/// let key = "k".to_string();
+/// let Claim::Owned { lease, stale: None } = tier.claim(&key, Duration::from_secs(60)).unwrap()
+/// else { panic!("a cold key is claimed") };
+/// assert_eq!(tier.publish(&key, &lease, &"v".to_string()).unwrap(), Publish::Stored);
+/// assert!(matches!(tier.claim(&key, Duration::from_secs(60)).unwrap(), Claim::Fresh(_)));
+/// ```
+pub trait SharedTier<K, V>: Send + Sync + 'static {
+    /// The shared value of `key` and its age, on an L1 miss (F3). `Ok(None)` when the
+    /// tier has none, or holds one it cannot decode.
+    fn lookup(&self, key: &K) -> Result<Option<SharedValue<V>>, TierError>;
+
+    /// Claims the right to create `key`'s next value. Atomically re-checks freshness
+    /// against `ttl` (R4, fleet-wide), then either grants a [`Lease`] (renewed by the
+    /// tier until publish or release) or reports the current owner's.
+    fn claim(&self, key: &K, ttl: Duration) -> Result<Claim<V>, TierError>;
+
+    /// Stores `value` as `key`'s shared value, created now by the tier's clock (F4),
+    /// if `lease` still holds and the key's generation has not moved (F5), and ends the
+    /// lease either way.
+    fn publish(&self, key: &K, lease: &Lease, value: &V) -> Result<Publish, TierError>;
+
+    /// Gives `lease` up at once, storing nothing: its creator failed (F8).
+    fn release(&self, key: &K, lease: &Lease) -> Result<(), TierError>;
+
+    /// Soft invalidation (R7) for every process: the shared value turns stale for a
+    /// cache of this `ttl`, a lease in flight is fenced, and every process is told
+    /// (F6).
+    fn invalidate(&self, key: &K, ttl: Duration) -> Result<(), TierError>;
+
+    /// Hard removal (R7) for every process: the shared value goes, a lease in flight is
+    /// fenced, and every process is told (F6).
+    fn remove(&self, key: &K) -> Result<(), TierError>;
+
+    /// Registers where this tier delivers the [`TierEvent`]s of keys this process has
+    /// seen through it (called once, when the cache is built).
+    fn subscribe(&self, events: EventSink<K>);
+}
+
+// ---------------------------------------------------------------------------------
+// The shared level inside a cache: what runs in place of the creator when a tier is
+// configured. The local slot already lets at most one caller per key and process get
+// here at a time (the first level of the two-level claim, F3); this adds the second,
+// fleet-wide level.
+
+use crate::clock::to_nanos;
+use crate::slot::{Creator, Store};
+use std::collections::HashSet;
+use std::future::Future;
+use std::hash::Hash;
+use std::pin::Pin;
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+/// A cold key held by another process is waited for at most this much longer than
+/// the lease it had when first seen; then this caller creates for itself (F2).
+const COLD_WAIT_SLACK: Duration = Duration::from_secs(1);
+/// Between two claims of a cold key held elsewhere, absent any notification.
+const COLD_RECHECK: Duration = Duration::from_millis(250);
+
+/// Where a value handed to the local slot came from, and so how old it is.
+pub(crate) struct Sourced<V> {
+    pub(crate) value: V,
+    /// How old the value is to be stamped in L1 (zero: created just now).
+    pub(crate) age: Duration,
+}
+
+/// What the local cache does on a tier event (F6).
+pub(crate) enum LocalAction<K> {
+    Invalidate(K),
+    Remove(K),
+    InvalidateAll,
+}
+
+/// Keys whose L1 copy is another process's stale value, held while that process's lease
+/// runs, and the wake-up of callers waiting for a cold key held elsewhere.
+struct Board<K> {
+    held: Mutex<HashSet<K>>,
+    epoch: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl<K: Hash + Eq> Board<K> {
+    fn bump(&self) {
+        *self.epoch.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.changed.notify_all();
+    }
+
+    fn epoch(&self) -> u64 {
+        *self.epoch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Blocks until a publish or release anywhere, or `timeout`.
+    fn wait(&self, seen: u64, timeout: Duration) {
+        let epoch = self.epoch.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self
+            .changed
+            .wait_timeout_while(epoch, timeout, |now| *now == seen)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+/// The fleet tier as seen by one cache.
+pub(crate) struct SharedLevel<K, V> {
+    tier: Arc<dyn SharedTier<K, V>>,
+    ttl: Duration,
+    board: Arc<Board<K>>,
+}
+
+impl<K: 'static, V: 'static> SharedLevel<K, V> {
+    /// Fleet-wide soft invalidation (F6); a failing tier changes nothing here (F7).
+    pub(crate) fn invalidate(&self, key: &K) {
+        let _ = self.tier.invalidate(key, self.ttl);
+    }
+
+    /// Fleet-wide removal (F6); a failing tier changes nothing here (F7).
+    pub(crate) fn remove(&self, key: &K) {
+        let _ = self.tier.remove(key);
+    }
+}
+
+/// The first half of a shared creation: serve from the tier, or create (with a lease
+/// when the tier granted one).
+enum Begin<V> {
+    Serve(Sourced<V>),
+    Create(Option<Lease>),
+    /// Cold and held elsewhere: wait for a notification, at most this long, then claim
+    /// again.
+    Wait(Duration),
+}
+
+impl<K, V> SharedLevel<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// Binds `tier` to a cache of this `ttl`; `local` applies events to the cache's L1.
+    pub(crate) fn new(
+        tier: Arc<dyn SharedTier<K, V>>,
+        ttl: Duration,
+        local: impl Fn(LocalAction<K>) + Send + Sync + 'static,
+    ) -> Self {
+        let board = Arc::new(Board {
+            held: Mutex::new(HashSet::new()),
+            epoch: Mutex::new(0),
+            changed: Condvar::new(),
+        });
+        let events = board.clone();
+        tier.subscribe(Arc::new(move |event| {
+            let wake = |key: &K| {
+                let held = events
+                    .held
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(key);
+                events.bump();
+                held
+            };
+            match event {
+                TierEvent::Invalidated(key) => {
+                    wake(&key);
+                    local(LocalAction::Invalidate(key));
+                }
+                TierEvent::Removed(key) => {
+                    wake(&key);
+                    local(LocalAction::Remove(key));
+                }
+                // A held stale copy may now be replaced from the tier (F3).
+                TierEvent::Published(key) | TierEvent::Released(key) => {
+                    if wake(&key) {
+                        local(LocalAction::Invalidate(key));
+                    }
+                }
+                TierEvent::Reset => {
+                    events
+                        .held
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clear();
+                    events.bump();
+                    local(LocalAction::InvalidateAll);
+                }
+            }
+        }));
+        SharedLevel { tier, ttl, board }
+    }
+
+    fn begin(&self, key: &K, cold_deadline: &mut Option<Instant>) -> Begin<V> {
+        let claim = match self.tier.claim(key, self.ttl) {
+            Ok(claim) => claim,
+            // F7: Redis is down or slow: the local rules apply.
+            Err(_) => return Begin::Create(None),
+        };
+        match claim {
+            // R4 fleet-wide, and F3: a process without a fresh copy takes the tier's.
+            Claim::Fresh(shared) => Begin::Serve(Sourced {
+                value: shared.value,
+                age: shared.age,
+            }),
+            // F1: someone else refreshes; hold their stale value as if fresh until
+            // their lease ends or a notification arrives, without asking again.
+            Claim::Busy {
+                stale: Some(stale),
+                lease_left,
+            } => {
+                self.board
+                    .held
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key.clone());
+                Begin::Serve(Sourced {
+                    value: stale.value,
+                    age: self.ttl.saturating_sub(lease_left),
+                })
+            }
+            // F2: cold, created elsewhere: wait (bounded), then claim again.
+            Claim::Busy {
+                stale: None,
+                lease_left,
+            } => {
+                let now = Instant::now();
+                let deadline = *cold_deadline
+                    .get_or_insert(now + lease_left.saturating_mul(2) + COLD_WAIT_SLACK);
+                if now >= deadline {
+                    return Begin::Create(None);
+                }
+                Begin::Wait(lease_left.min(COLD_RECHECK).min(deadline - now))
+            }
+            Claim::Owned { lease, .. } => Begin::Create(Some(lease)),
+        }
+    }
+
+    /// Wraps a call's creator: the tier runs first, and the creator only if this caller
+    /// holds the lease (or the tier failed, F7). `age` receives the tier age of a value
+    /// taken from the tier, for the L1 stamp (F4); `blocking` callers wait by parking,
+    /// the others by awaiting.
+    pub(crate) fn creator<'a, C>(
+        &'a self,
+        key: K,
+        inner: C,
+        age: Arc<AtomicU64>,
+        blocking: bool,
+    ) -> TierCreator<'a, V, C> {
+        TierCreator {
+            tier: Box::new(KeyedLevel { level: self, key }),
+            inner,
+            age,
+            blocking,
+        }
+    }
+}
+
+/// One key's steps in the tier, with the key's type erased: the creation future then
+/// names no `K`, and so needs no `K: 'static` proof where it is checked for `Send` (an
+/// async caller keyed by `&'static str` would otherwise fail that check).
+trait KeyedTier<V>: Send + Sync {
+    fn begin(&self, cold_deadline: &mut Option<Instant>) -> Begin<V>;
+    fn publish(&self, lease: &Lease, value: &V) -> Result<Publish, TierError>;
+    fn release(&self, lease: &Lease);
+    fn ttl(&self) -> Duration;
+    fn epoch(&self) -> u64;
+    fn wait(&self, seen: u64, timeout: Duration);
+    fn wait_async(&self, seen: u64, timeout: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+struct KeyedLevel<'a, K, V> {
+    level: &'a SharedLevel<K, V>,
+    key: K,
+}
+
+impl<K, V> KeyedTier<V> for KeyedLevel<'_, K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn begin(&self, cold_deadline: &mut Option<Instant>) -> Begin<V> {
+        self.level.begin(&self.key, cold_deadline)
+    }
+    fn publish(&self, lease: &Lease, value: &V) -> Result<Publish, TierError> {
+        self.level.tier.publish(&self.key, lease, value)
+    }
+    fn release(&self, lease: &Lease) {
+        // On failure the lease runs out by itself (F5).
+        let _ = self.level.tier.release(&self.key, lease);
+    }
+    fn ttl(&self) -> Duration {
+        self.level.ttl
+    }
+    fn epoch(&self) -> u64 {
+        self.level.board.epoch()
+    }
+    fn wait(&self, seen: u64, timeout: Duration) {
+        self.level.board.wait(seen, timeout);
+    }
+    fn wait_async(&self, seen: u64, timeout: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(wait_off_thread(self.level.board.clone(), seen, timeout))
+    }
+}
+
+/// A call's creator behind the fleet tier; see [`SharedLevel::creator`].
+pub(crate) struct TierCreator<'a, V, C> {
+    tier: Box<dyn KeyedTier<V> + 'a>,
+    inner: C,
+    age: Arc<AtomicU64>,
+    blocking: bool,
+}
+
+impl<'a, V, C, S> Creator<S> for TierCreator<'a, V, C>
+where
+    S: Store<Value = V>,
+    C: Creator<S>,
+{
+    type Error = C::Error;
+    type Creation = TierCreation<'a, V, C::Creation>;
+
+    fn start(self) -> Self::Creation {
+        TierCreation {
+            tier: self.tier,
+            age: self.age,
+            blocking: self.blocking,
+            state: State::Begin {
+                creation: Some(self.inner.start()),
+                cold_deadline: None,
+                waiting: None,
+            },
+        }
+    }
+    // No `hand_off`: with a tier, a background cache's refresh runs in the claimant's
+    // call, under the lease (the executor would run it outside the tier).
+}
+
+/// The creation of a [`TierCreator`]: claim in the tier, then serve, wait, or create and
+/// publish. A creation dropped or unwinding while it holds the lease releases it (F8).
+pub(crate) struct TierCreation<'a, V, F> {
+    tier: Box<dyn KeyedTier<V> + 'a>,
+    age: Arc<AtomicU64>,
+    blocking: bool,
+    state: State<F>,
+}
+
+enum State<F> {
+    Begin {
+        creation: Option<F>,
+        cold_deadline: Option<Instant>,
+        waiting: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    },
+    Creating {
+        creation: Pin<Box<F>>,
+        lease: Option<Lease>,
+    },
+    Done,
+}
+
+// Every field is Unpin (the user's future is boxed once it runs).
+impl<V, F> Unpin for TierCreation<'_, V, F> {}
+
+impl<V, F, E> Future for TierCreation<'_, V, F>
+where
+    F: Future<Output = Result<V, E>>,
+{
+    type Output = Result<V, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                State::Begin {
+                    creation,
+                    cold_deadline,
+                    waiting,
+                } => {
+                    if let Some(wait) = waiting {
+                        if wait.as_mut().poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                        *waiting = None;
+                    }
+                    let seen = this.tier.epoch();
+                    match this.tier.begin(cold_deadline) {
+                        Begin::Serve(sourced) => {
+                            this.age.store(to_nanos(sourced.age), Ordering::Relaxed);
+                            this.state = State::Done;
+                            return Poll::Ready(Ok(sourced.value));
+                        }
+                        Begin::Create(lease) => {
+                            let creation = creation.take().expect("a creation starts once");
+                            this.state = State::Creating {
+                                creation: Box::pin(creation),
+                                lease,
+                            };
+                        }
+                        Begin::Wait(timeout) if this.blocking => this.tier.wait(seen, timeout),
+                        Begin::Wait(timeout) => {
+                            *waiting = Some(this.tier.wait_async(seen, timeout))
+                        }
+                    }
+                }
+                State::Creating { creation, lease } => {
+                    let Poll::Ready(outcome) = creation.as_mut().poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    let lease = lease.take();
+                    this.state = State::Done;
+                    let Some(lease) = lease else {
+                        return Poll::Ready(outcome); // F7: no lease, the local rules
+                    };
+                    let value = match outcome {
+                        Ok(value) => value,
+                        Err(error) => {
+                            this.tier.release(&lease); // F8
+                            return Poll::Ready(Err(error));
+                        }
+                    };
+                    let age = match this.tier.publish(&lease, &value) {
+                        Ok(Publish::Stored) => Duration::ZERO,
+                        // F5: fenced. The caller still gets its value; L1 keeps it
+                        // stale, so the next caller takes the tier's current one.
+                        Ok(Publish::Rejected) => this.tier.ttl(),
+                        // F7: kept locally, as the local rules would.
+                        Err(_) => Duration::ZERO,
+                    };
+                    this.age.store(to_nanos(age), Ordering::Relaxed);
+                    return Poll::Ready(Ok(value));
+                }
+                State::Done => {
+                    panic!("dogpile: internal error: a creation was polled after it finished")
+                }
+            }
+        }
+    }
+}
+
+impl<V, F> Drop for TierCreation<'_, V, F> {
+    fn drop(&mut self) {
+        // A panicking creator or a dropped future: give the lease up at once (F8).
+        if let State::Creating {
+            lease: Some(lease), ..
+        } = &self.state
+        {
+            self.tier.release(lease);
+        }
+    }
+}
+
+/// Waits on the board on a helper thread, so an async caller never blocks its own.
+#[cfg(not(loom))]
+fn wait_off_thread<K: Hash + Eq + Send + Sync + 'static>(
+    board: Arc<Board<K>>,
+    seen: u64,
+    timeout: Duration,
+) -> impl Future<Output = ()> + Send {
+    let fired = Arc::new((event_listener::Event::new(), AtomicBool::new(false)));
+    let signal = fired.clone();
+    std::thread::spawn(move || {
+        board.wait(seen, timeout);
+        signal.1.store(true, Ordering::Release);
+        signal.0.notify(usize::MAX);
+    });
+    async move {
+        while !fired.1.load(Ordering::Acquire) {
+            let listener = fired.0.listen();
+            if fired.1.load(Ordering::Acquire) {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+/// Under loom (no event-listener), the wait parks the polling thread.
+#[cfg(loom)]
+fn wait_off_thread<K: Hash + Eq + Send + Sync + 'static>(
+    board: Arc<Board<K>>,
+    seen: u64,
+    timeout: Duration,
+) -> impl Future<Output = ()> + Send {
+    board.wait(seen, timeout);
+    std::future::ready(())
+}
