@@ -347,8 +347,8 @@ fn fresh_hit_str(c: &mut Criterion) {
     let mut g = c.benchmark_group("fresh_hit_str/1_thread");
     g.throughput(Throughput::Elements(KEYS));
     on_str_keys(&mut g, "dogpile #[dogpile]", &keys, dogpile_str);
-    on_str_keys(&mut g, "dogpile Cache::get_with_by_ref", &keys, |k| {
-        maps.dogpile.get_with_by_ref(k, || unreachable!())
+    on_str_keys(&mut g, "dogpile Cache::entry_by_ref", &keys, |k| {
+        maps.dogpile.entry_by_ref(k).get_with(|| unreachable!())
     });
     on_str_keys(&mut g, "cached #[cached]", &keys, cached_str);
     on_str_keys(

@@ -126,7 +126,8 @@ fn main() {
     let key = 7;
 
     let dogpile: Cache<u64, u64> = Cache::new(s.ttl);
-    let background: Cache<u64, u64> = Cache::builder().ttl(s.ttl).background_refresh().build();
+    let background: Cache<u64, u64, dogpile::mode::Background> =
+        Cache::builder().ttl(s.ttl).background_refresh().build();
     let moka: moka::sync::Cache<u64, u64> =
         moka::sync::Cache::builder().time_to_live(s.ttl).build();
 
@@ -139,7 +140,7 @@ fn main() {
             Check::Background,
             &DOGPILE_BG,
             &s,
-            &|| background.get_with_background(key, || create(&DOGPILE_BG)),
+            &|| background.get_with(key, || create(&DOGPILE_BG)),
         ),
         run("moka", Check::None, &MOKA, &s, &|| {
             moka.get_with(key, || create(&MOKA))

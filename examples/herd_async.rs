@@ -29,14 +29,14 @@
 //!
 //! - **dogpile** (`Cache::get_with_async`): at each expiry exactly one task refreshes
 //!   (it awaits its own creator); every other task is served the stale value at once.
-//! - **dogpile background** (`Cache::get_with_async_background` on a cache built with
+//! - **dogpile background** (`Cache::get_with_async` on a cache built with
 //!   `.background_refresh()`): the refresh is spawned on the runtime; nobody waits.
 //! - **moka future** (`moka::future::Cache::get_with`): one task creates, every other
 //!   task awaits it.
 //! - **#[dogpile] async fn** (`#[dogpile(ttl = "100ms")]` on an `async fn`): the
 //!   attribute's wrapper over `get_with_async`.
 //! - **#[dogpile] async bg** (`#[dogpile(ttl = "100ms", background)]`): the wrapper over
-//!   `get_with_async_background`.
+//!   `get_with_async` of a `Background` cache.
 
 mod herd_common;
 
@@ -140,7 +140,7 @@ async fn herd(s: &Settings) -> Vec<Outcome> {
     // Leaked, so that every task's call borrows the cache for 'static without an Arc
     // clone per call.
     let dogpile: &'static Cache<u64, u64> = Box::leak(Box::new(Cache::new(s.ttl)));
-    let background: &'static Cache<u64, u64> = Box::leak(Box::new(
+    let background: &'static Cache<u64, u64, dogpile::mode::Background> = Box::leak(Box::new(
         Cache::builder().ttl(s.ttl).background_refresh().build(),
     ));
     let moka: &'static moka::future::Cache<u64, u64> = Box::leak(Box::new(
@@ -157,7 +157,7 @@ async fn herd(s: &Settings) -> Vec<Outcome> {
             Check::Background,
             &DOGPILE_BG,
             s,
-            move || background.get_with_async_background(key, create(&DOGPILE_BG)),
+            move || background.get_with_async(key, create(&DOGPILE_BG)),
         )
         .await,
         run("moka future", Check::None, &MOKA, s, move || {

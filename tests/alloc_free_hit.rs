@@ -60,32 +60,45 @@ fn a_fresh_hit_of_a_dogpile_fn_with_str_and_value_args_returning_arc_allocates_n
 fn a_fresh_hit_by_ref_with_a_str_and_u32_tuple_key_allocates_nothing() {
     let cache: Cache<(String, u32), Arc<str>> = Cache::new(Duration::from_secs(3600));
     let page = String::from("/articles/42");
-    let value = cache.get_with_by_ref(&(page.as_str(), &2), || "v".into());
-    cache.get_with_by_ref(&(page.as_str(), &2), || unreachable!("fresh"));
+    let value = cache
+        .entry_by_ref(&(page.as_str(), &2))
+        .get_with(|| "v".into());
+    cache
+        .entry_by_ref(&(page.as_str(), &2))
+        .get_with(|| unreachable!("fresh"));
 
     let info = allocation_counter::measure(|| {
         for _ in 0..HITS {
-            let hit =
-                cache.get_with_by_ref(black_box(&(page.as_str(), &2)), || unreachable!("fresh"));
+            let hit = cache
+                .entry_by_ref(black_box(&(page.as_str(), &2)))
+                .get_with(|| unreachable!("fresh"));
             black_box(hit);
         }
     });
     assert_eq!(info.count_total, 0, "{HITS} fresh hits allocated: {info:?}");
     assert!(Arc::ptr_eq(
         &value,
-        &cache.get_with_by_ref(&(page.as_str(), &2), || unreachable!())
+        &cache
+            .entry_by_ref(&(page.as_str(), &2))
+            .get_with(|| unreachable!())
     ));
 }
 
 #[test]
 fn a_fresh_hit_by_ref_with_a_str_key_allocates_nothing() {
     let cache: Cache<String, u64> = Cache::new(Duration::from_secs(3600));
-    cache.get_with_by_ref("/about", || 1);
-    cache.get_with_by_ref("/about", || unreachable!("fresh"));
+    cache.entry_by_ref("/about").get_with(|| 1);
+    cache
+        .entry_by_ref("/about")
+        .get_with(|| unreachable!("fresh"));
 
     let info = allocation_counter::measure(|| {
         for _ in 0..HITS {
-            black_box(cache.get_with_by_ref(black_box("/about"), || unreachable!("fresh")));
+            black_box(
+                cache
+                    .entry_by_ref(black_box("/about"))
+                    .get_with(|| unreachable!("fresh")),
+            );
         }
     });
     assert_eq!(info.count_total, 0, "{HITS} fresh hits allocated: {info:?}");
@@ -95,9 +108,9 @@ fn a_fresh_hit_by_ref_with_a_str_key_allocates_nothing() {
 #[test]
 fn the_counter_sees_a_miss_allocate() {
     let cache: Cache<String, u64> = Cache::new(Duration::from_secs(3600));
-    cache.get_with_by_ref("warm", || 0);
+    cache.entry_by_ref("warm").get_with(|| 0);
     let info = allocation_counter::measure(|| {
-        black_box(cache.get_with_by_ref(black_box("a new key"), || 1));
+        black_box(cache.entry_by_ref(black_box("a new key")).get_with(|| 1));
     });
     assert!(
         info.count_total > 0,

@@ -201,20 +201,20 @@ async fn an_async_creator_asking_for_its_own_key_panics_instead_of_hanging() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_refresh_runs_on_the_runtime_and_the_claimant_returns_stale() {
     let clock = ManualClock::new();
-    let cache: Arc<Cache<&str, u64>> = Arc::new(
+    let cache: Arc<Cache<&str, u64, dogpile::mode::Background>> = Arc::new(
         Cache::builder()
             .ttl(TTL)
             .background_refresh()
             .clock(clock.clone())
             .build(),
     );
-    cache.get_with_async_background("k", async { 1 }).await;
+    cache.get_with_async("k", async { 1 }).await;
     clock.advance(TTL);
     let gate = Gate::new();
     let value = {
         let gate = gate.clone();
         cache
-            .get_with_async_background("k", async move {
+            .get_with_async("k", async move {
                 gate.wait().await;
                 2
             })
@@ -222,12 +222,7 @@ async fn background_refresh_runs_on_the_runtime_and_the_claimant_returns_stale()
     };
     assert_eq!(value, 1, "the claimant returned the stale value at once");
     for _ in 0..10 {
-        assert_eq!(
-            cache
-                .get_with_async_background("k", async { unreachable!() })
-                .await,
-            1
-        );
+        assert_eq!(cache.get_with_async("k", async { unreachable!() }).await, 1);
     }
     gate.open();
     let cache2 = cache.clone();

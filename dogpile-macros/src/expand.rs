@@ -102,13 +102,13 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         };
         quote!(#handle.#method(#owned_key, #no_cache(#(#moved_args),*)).await)
     } else if let Some(background_span) = options.background {
-        // Spanned on the `background` option: without the runtime's `tokio` feature the
-        // async methods do not exist, and rustc says so there.
+        // Spanned on the `background` option: an error about the call (a creator that is
+        // not `Send + 'static`) points there.
         let method = match (is_async, result) {
-            (false, false) => "get_with_background",
-            (false, true) => "try_get_with_background",
-            (true, false) => "get_with_async_background",
-            (true, true) => "try_get_with_async_background",
+            (false, false) => "get_with",
+            (false, true) => "try_get_with",
+            (true, false) => "get_with_async",
+            (true, true) => "try_get_with_async",
         };
         let method = syn::Ident::new(method, background_span);
         // The creator may run on another thread or task: it owns a clone of the key and
@@ -141,11 +141,10 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
             #handle.#method(#key, #create)#await_
         }
     } else {
-        let method = match (sync_readers, result) {
-            (false, false) => quote!(get_with_by_ref),
-            (false, true) => quote!(try_get_with_by_ref),
-            (true, false) => quote!(read_with_by_ref),
-            (true, true) => quote!(try_read_with_by_ref),
+        let method = if result {
+            quote!(try_get_with)
+        } else {
+            quote!(get_with)
         };
         // Owned arguments are borrowed by the key during the lookup, so the creator clones them.
         let args = func.args.iter().map(|arg| {
@@ -157,7 +156,7 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
                 _ => quote!(#ident),
             }
         });
-        quote!(#handle.#method(&#borrowed_key, || #no_cache(#(#args),*)))
+        quote!(#handle.entry_by_ref(&#borrowed_key).#method(|| #no_cache(#(#args),*)))
     };
 
     let prime_body = match &func.output {
@@ -210,6 +209,13 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         quote!(.capacity(#n))
     });
     let background_refresh = background.then(|| quote!(.background_refresh()));
+    let mode = if background {
+        quote!(#krate::mode::Background)
+    } else if sync_readers {
+        quote!(#krate::mode::SyncReaders)
+    } else {
+        quote!(#krate::mode::Inline)
+    };
     let stale_if_error = options.stale_if_error.map(|_| quote!(.stale_if_error()));
     let max_stale = options.max_stale.map(|d| {
         let d = duration(krate, d);
@@ -253,7 +259,7 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         #[doc = #handle_doc]
         #(#static_attrs)*
         #[allow(dead_code)]
-        #vis static #handle: #krate::__private::LazyLock<#krate::Cache<#key_ty, #value_ty>> =
+        #vis static #handle: #krate::__private::LazyLock<#krate::Cache<#key_ty, #value_ty, #mode>> =
             #krate::__private::LazyLock::new(|| {
                 #krate::Cache::builder()
                     .ttl(#ttl)

@@ -96,22 +96,21 @@ mod tests;
 ///
 /// ```text
 /// pub fn render(page: &str, lang: Lang) -> Arc<Html> {
-///     RENDER.get_with_by_ref(&(page, &lang), || render_no_cache(page, Clone::clone(&lang)))
+///     RENDER.entry_by_ref(&(page, &lang)).get_with(|| render_no_cache(page, Clone::clone(&lang)))
 /// }
 /// /// Runs the body of [`render`] without the cache: never reads or stores a value.
 /// pub fn render_no_cache(page: &str, lang: Lang) -> Arc<Html> { body }
 /// /// Runs the body of [`render`] and stores its value for these arguments as fresh, whatever was cached.
 /// pub fn render_prime(page: &str, lang: Lang) -> Arc<Html> { .. }
 /// /// The cache behind [`render`]: `invalidate`, `remove`, `clear`, `stats`.
-/// pub static RENDER: LazyLock<dogpile::Cache<(String, Lang), Arc<Html>>> = ..;
+/// pub static RENDER: LazyLock<dogpile::Cache<(String, Lang), Arc<Html>, dogpile::mode::Inline>> = ..;
 /// ```
 ///
 /// - **`{fn}`**, the wrapper. A fresh hit looks the key up by reference
 ///   (`dogpile::KeyRef`) and allocates nothing; the owned key is built only to store
 ///   a new value. With `background` the wrapper builds the owned key up front (the body
 ///   may run on another thread, so it owns a clone of the arguments); an `async fn`
-///   wrapper does too and awaits `dogpile::Cache::get_with_async` (or
-///   `get_with_async_background`).
+///   wrapper does too and awaits `dogpile::Cache::get_with_async`.
 /// - **`{fn}_no_cache`**: the original body, called by the wrapper to create a value.
 ///   Recursive calls in the body (`fib(n - 1)`) go through the wrapper, so they are
 ///   memoized too.

@@ -100,13 +100,13 @@ fn flags() {
 fn expansion_shape() {
     let out = expanded(quote!(ttl = "1h"), render());
     let want = [
-        "pub fn render (page : & str , lang : Lang) -> Arc < Html > { RENDER . get_with_by_ref (& (page , & lang) , || render_no_cache (page , :: core :: clone :: Clone :: clone (& lang))) }",
+        "pub fn render (page : & str , lang : Lang) -> Arc < Html > { RENDER . entry_by_ref (& (page , & lang)) . get_with (|| render_no_cache (page , :: core :: clone :: Clone :: clone (& lang))) }",
         "pub fn render_no_cache (page : & str , lang : Lang) -> Arc < Html > { body () }",
         "pub fn render_prime (page : & str , lang : Lang) -> Arc < Html >",
         "pub static RENDER : :: dogpile :: __private :: LazyLock < :: dogpile :: Cache < (\
          << str as :: std :: borrow :: ToOwned > :: Owned as :: dogpile :: __private :: KeyPart > :: Is , \
          < Lang as :: dogpile :: __private :: KeyPart > :: Is) , \
-         < Arc < Html > as :: dogpile :: __private :: ValuePart > :: Is > >",
+         < Arc < Html > as :: dogpile :: __private :: ValuePart > :: Is , :: dogpile :: mode :: Inline > >",
         ":: dogpile :: __private :: Duration :: new (3600 , 0)",
     ];
     for want in want {
@@ -135,9 +135,9 @@ fn expansion_options() {
     );
     for want in [
         "fn f (x : u32 , __arg1 : Token) -> io :: Result < u32 >",
-        "PAGES . try_get_with_by_ref (& (& x ,) , || f_no_cache (:: core :: clone :: Clone :: clone (& x) , __arg1))",
+        "PAGES . entry_by_ref (& (& x ,)) . try_get_with (|| f_no_cache (:: core :: clone :: Clone :: clone (& x) , __arg1))",
         "fn f_no_cache (mut x : u32 , _ : Token) -> io :: Result < u32 > { x += 1 ; Ok (x) }",
-        "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < (< u32 as my :: dp :: __private :: KeyPart > :: Is ,) , < u32 as my :: dp :: __private :: ValuePart > :: Is > >",
+        "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < (< u32 as my :: dp :: __private :: KeyPart > :: Is ,) , < u32 as my :: dp :: __private :: ValuePart > :: Is , my :: dp :: mode :: Inline > >",
         ". ttl (my :: dp :: __private :: Duration :: new (2 , 0)) . capacity (5) . stale_if_error () . max_stale (my :: dp :: __private :: Duration :: new (60 , 0)) . build ()",
     ] {
         assert_contains(&out, want);
@@ -158,11 +158,11 @@ fn expansion_sync_readers_background_async() {
         &out,
         "fn f (x : & [u8]) -> io :: Result < :: dogpile :: ReadGuard < Vec < u8 > > >",
     );
-    assert_contains(&out, "F . try_read_with_by_ref (& (x ,) ,");
+    assert_contains(&out, "F . entry_by_ref (& (x ,)) . try_get_with (");
     assert_contains(&out, ". sync_readers ()");
 
     let out = expanded(quote!(ttl = "1s", background), render());
-    assert_contains(&out, "RENDER . get_with_background (__key , move || render_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned . 0) , __owned . 1))");
+    assert_contains(&out, "RENDER . get_with (__key , move || render_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned . 0) , __owned . 1))");
     assert_contains(&out, ". background_refresh ()");
 
     let out = expanded(
@@ -173,7 +173,7 @@ fn expansion_sync_readers_background_async() {
             }
         ),
     );
-    assert_contains(&out, "F . try_get_with_async_background (__key , async move { f_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned . 0)) . await }) . await");
+    assert_contains(&out, "F . try_get_with_async (__key , async move { f_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned . 0)) . await }) . await");
 
     let out = expanded(
         quote!(ttl = "1s"),
@@ -198,11 +198,11 @@ fn zero_args_and_unit() {
     );
     assert_contains(
         &out,
-        "CONFIG . get_with_by_ref (& () , || config_no_cache ())",
+        "CONFIG . entry_by_ref (& ()) . get_with (|| config_no_cache ())",
     );
     assert_contains(
         &out,
-        "Cache < () , < u32 as :: dogpile :: __private :: ValuePart > :: Is >",
+        "Cache < () , < u32 as :: dogpile :: __private :: ValuePart > :: Is , :: dogpile :: mode :: Inline >",
     );
     let out = expanded(
         quote!(ttl = "1s"),
@@ -212,7 +212,7 @@ fn zero_args_and_unit() {
     );
     assert_contains(
         &out,
-        "Cache < (< String as :: dogpile :: __private :: KeyPart > :: Is ,) , () >",
+        "Cache < (< String as :: dogpile :: __private :: KeyPart > :: Is ,) , () , :: dogpile :: mode :: Inline >",
     );
     assert_contains(&out, "PING . insert (__key , ())");
 }

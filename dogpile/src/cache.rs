@@ -1,8 +1,19 @@
 //! [`Cache`]: a dogpile slot per key, on a [`DashMap`].
+//!
+//! Every get-like entry point, whatever its mode, funnels into one per-key loop,
+//! `Inner::call`: find (or insert) the key's entry, build its store, run the slot driver
+//! ([`slot::drive`]), and start over if the slot was retired meanwhile. The entry points
+//! differ only in how they wait (block or await) and in their creator (inline, or handed
+//! to an executor for a background refresh).
 
-use crate::clock::{to_nanos, Clock, ClockHandle};
+use crate::builder::{CacheBuilder, Settings};
+use crate::entry::EntryRef;
+use crate::executor::{Executor, Pooled};
 use crate::key::KeyRef;
-use crate::slot::{self, take_creator, Control, Env, Policy, Stamped, Step, Store};
+use crate::mode::{self, Background, Inline, Mode, SyncReaders};
+use crate::slot::{
+    self, take_creator, Control, Creator, Env, Freshness, How, Now, Served, Stamped, Step, Store,
+};
 use crate::stats::{Counters, Stats};
 use crate::sync_reader::{Held, ReadGuard};
 use dashmap::DashMap;
@@ -29,6 +40,13 @@ use std::time::Duration;
 ///
 /// Values are cloned out, so store an `Arc<T>` when cloning `T` is expensive.
 ///
+/// The third type parameter is the [mode](crate::mode), chosen on the builder:
+/// [`Inline`] (the default), [`Background`] (R10) or [`SyncReaders`] (R8). Each mode
+/// has the same four names, `get_with`, `try_get_with`, `get_with_async` and
+/// `try_get_with_async` (no async ones in `SyncReaders`); the mode decides the creator's
+/// bounds and what they return. [`entry_by_ref`](Cache::entry_by_ref) offers the same
+/// calls by a borrowed form of the key.
+///
 /// # Example
 ///
 /// ```
@@ -45,18 +63,21 @@ use std::time::Duration;
 /// With [`CacheBuilder::capacity`] the map never holds more than `capacity` entries.
 /// When a new key needs room, the cache evicts, in one batch of about a sixteenth of
 /// the capacity, the entries with the oldest values (empty entries first); entries
-/// whose creation is in flight are never evicted. If none can be evicted, the new key's
-/// value is computed and returned without being stored.
+/// whose creation is in flight are never evicted. If none can be evicted (every entry is
+/// being created), the new key's value is computed by its caller and returned without
+/// being stored, and the call counts as a miss; in [`SyncReaders`] mode its guard then
+/// holds no lock, since nothing can publish over an unstored value.
 ///
 /// Without a capacity, the cache still reclaims values nobody has refreshed for a long
 /// time: each time the keys admitted since the last sweep are as many as the entries
 /// there were before them (and at least 1024), entries older than `ttl + max_stale`, or
 /// `16 × ttl` without `max_stale`, are dropped. Both sweeps cost amortized O(1) per new key.
-pub struct Cache<K, V> {
+pub struct Cache<K, V, M = Inline> {
     inner: Arc<Inner<K, V>>,
+    _mode: PhantomData<fn() -> M>,
 }
 
-struct Entry<V> {
+pub(crate) struct Entry<V> {
     value: Option<Stamped<V>>,
     control: Arc<Control>,
 }
@@ -67,12 +88,12 @@ struct Entry<V> {
 /// through `DashMap::hash_usize`.
 type Hasher = foldhash::fast::RandomState;
 
-struct Inner<K, V> {
+pub(crate) struct Inner<K, V> {
     map: DashMap<K, Entry<V>, Hasher>,
     env: Env,
     capacity: Option<usize>,
     sync_readers: bool,
-    background: bool,
+    executor: Executor,
     /// Entries in the map plus places reserved for entries about to be inserted: the
     /// capacity bound is checked against this, not the map's approximate `len`.
     entries: AtomicUsize,
@@ -80,278 +101,55 @@ struct Inner<K, V> {
     sweeping: parking_lot::Mutex<()>,
 }
 
-/// Builds a [`Cache`]; start from [`Cache::builder`].
-///
-/// # Example
-///
-/// ```
-/// use dogpile::Cache;
-/// use std::time::Duration;
-///
-/// let cache: Cache<String, u32> = Cache::builder()
-///     .ttl(Duration::from_secs(30))
-///     .capacity(10_000)
-///     .max_stale(Duration::from_secs(300))
-///     .build();
-/// assert_eq!(cache.get_with("a".into(), || 1), 1);
-/// ```
-#[must_use = "a builder does nothing until `.build()`"]
-pub struct CacheBuilder<K, V> {
-    ttl: Option<Duration>,
-    capacity: Option<usize>,
-    background: bool,
-    stale_if_error: bool,
-    max_stale: Option<Duration>,
-    sync_readers: bool,
-    clock: ClockHandle,
-    _types: PhantomData<fn() -> (K, V)>,
+/// The store of one key, as every call of this cache builds it.
+type KeyStore<K, V> = EntryStore<Arc<Inner<K, V>>, K>;
+
+/// A key as a call was given it: owned, or borrowed (see [`KeyRef`]). A fresh hit looks
+/// it up as it is; only a call that goes on to the slot needs the owned key.
+pub(crate) trait Lookup<K> {
+    fn fresh<V: Clone>(&self, inner: &Inner<K, V>) -> Option<V>;
+    fn into_key(self) -> K;
 }
 
-/// Why [`CacheBuilder::try_build`] refused its settings.
-///
-/// # Example
-///
-/// ```
-/// use dogpile::{BuildError, Cache};
-///
-/// let error = Cache::<u8, u8>::builder().try_build().unwrap_err();
-/// assert_eq!(error, BuildError::MissingTtl);
-/// assert!(error.to_string().contains("ttl"));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// No `.ttl(..)` was given.
-    MissingTtl,
-    /// `.ttl(Duration::ZERO)`: every value would be stale at birth.
-    ZeroTtl,
-    /// `.capacity(0)`: nothing could ever be stored.
-    ZeroCapacity,
-    /// `.max_stale(Duration::ZERO)`: use no `max_stale` to serve stale values until
-    /// a refresh succeeds, or a positive bound.
-    ZeroMaxStale,
-    /// `.background_refresh()` with `.sync_readers()`: a background publish would wait
-    /// for readers that no caller is responsible for.
-    BackgroundWithSyncReaders,
-}
+/// An owned key, for [`Lookup`].
+pub(crate) struct Owned<K>(pub(crate) K);
 
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BuildError::MissingTtl => "a cache needs a ttl: call `.ttl(duration)` on the builder",
-            BuildError::ZeroTtl => "ttl must be greater than zero (a value would be stale at birth)",
-            BuildError::ZeroCapacity => "capacity must be at least 1",
-            BuildError::ZeroMaxStale => {
-                "max_stale must be greater than zero; leave it unset to serve stale values until a refresh succeeds"
-            }
-            BuildError::BackgroundWithSyncReaders => {
-                "background_refresh and sync_readers cannot be combined: a background publish would wait on readers"
-            }
-        })
+impl<K: Hash + Eq> Lookup<K> for Owned<K> {
+    #[inline]
+    fn fresh<V: Clone>(&self, inner: &Inner<K, V>) -> Option<V> {
+        inner.fresh(&self.0)
+    }
+
+    fn into_key(self) -> K {
+        self.0
     }
 }
 
-impl std::error::Error for BuildError {}
+impl<K: Hash + Eq, Q: KeyRef<K> + ?Sized> Lookup<K> for &Q {
+    #[inline]
+    fn fresh<V: Clone>(&self, inner: &Inner<K, V>) -> Option<V> {
+        inner.fresh_by_ref(*self)
+    }
 
-impl<K, V> CacheBuilder<K, V>
+    fn into_key(self) -> K {
+        self.to_key()
+    }
+}
+
+fn infallible<T>(result: Result<T, Infallible>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(never) => match never {},
+    }
+}
+
+impl<K, V> Cache<K, V, Inline>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    /// How long a value stays fresh. Required; must be greater than zero.
-    ///
-    /// ```
-    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(std::time::Duration::from_millis(250)).build();
-    /// assert_eq!(cache.get_with(1, || 1), 1);
-    /// ```
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = Some(ttl);
-        self
-    }
-
-    /// The most entries the cache holds; see [Bounds and eviction](Cache#bounds-and-eviction).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u32, u32>::builder().ttl(Duration::from_secs(1)).capacity(2).build();
-    /// for key in 0..10 {
-    ///     cache.get_with(key, || key);
-    /// }
-    /// assert!(cache.len() <= 2);
-    /// ```
-    pub fn capacity(mut self, capacity: usize) -> Self {
-        self.capacity = Some(capacity);
-        self
-    }
-
-    /// Refresh stale values on a background thread (R10): the caller that claims the
-    /// refresh returns the stale value at once like everyone else, so after the first
-    /// creation nobody waits.
-    ///
-    /// The creator then outlives the call, so it must be `Send + 'static`: background
-    /// refreshes happen through [`Cache::get_with_background`] and
-    /// [`Cache::try_get_with_background`]. The other methods refresh inline.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u8, u8>::builder()
-    ///     .ttl(Duration::from_secs(1))
-    ///     .background_refresh()
-    ///     .build();
-    /// assert_eq!(cache.get_with_background(1, || 1), 1);
-    /// ```
-    pub fn background_refresh(mut self) -> Self {
-        self.background = true;
-        self
-    }
-
-    /// A failed refresh returns the stale value to its caller instead of the error
-    /// (R5). A failed *first* creation still returns the error: there is nothing else.
-    ///
-    /// ```
-    /// use dogpile::{Cache, ManualClock};
-    /// use std::time::Duration;
-    ///
-    /// let clock = ManualClock::new();
-    /// let cache = Cache::<u8, u8>::builder()
-    ///     .ttl(Duration::from_secs(1))
-    ///     .stale_if_error()
-    ///     .clock(clock.clone())
-    ///     .build();
-    /// cache.get_with(1, || 10);
-    /// clock.advance(Duration::from_secs(2));
-    /// assert_eq!(cache.try_get_with(1, || Err("backend down")), Ok(10));
-    /// ```
-    pub fn stale_if_error(mut self) -> Self {
-        self.stale_if_error = true;
-        self
-    }
-
-    /// Bounded staleness (R11): a value older than `ttl + max_stale` is not served;
-    /// callers treat its key as cold and wait for a new value.
-    ///
-    /// ```
-    /// use dogpile::{Cache, ManualClock};
-    /// use std::time::Duration;
-    ///
-    /// let clock = ManualClock::new();
-    /// let cache = Cache::<u8, u8>::builder()
-    ///     .ttl(Duration::from_secs(1))
-    ///     .max_stale(Duration::from_secs(1))
-    ///     .clock(clock.clone())
-    ///     .build();
-    /// cache.get_with(1, || 10);
-    /// clock.advance(Duration::from_secs(2));
-    /// assert_eq!(cache.try_get_with(1, || Err::<u8, _>("down")), Err("down"));
-    /// ```
-    pub fn max_stale(mut self, max_stale: Duration) -> Self {
-        self.max_stale = Some(max_stale);
-        self
-    }
-
-    /// Reader-synchronised mode (R8): values are read under [`ReadGuard`]s through
-    /// [`Cache::read_with`], and publishing a new value for a key waits until every
-    /// guard on that key is dropped.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u8, String>::builder().ttl(Duration::from_secs(1)).sync_readers().build();
-    /// assert_eq!(*cache.read_with(1, || "one".into()), "one");
-    /// ```
-    pub fn sync_readers(mut self) -> Self {
-        self.sync_readers = true;
-        self
-    }
-
-    /// The clock that times values; [`ManualClock`](crate::ManualClock) in tests.
-    ///
-    /// ```
-    /// use dogpile::{Cache, ManualClock};
-    /// use std::time::Duration;
-    ///
-    /// let clock = ManualClock::new();
-    /// let cache = Cache::<u8, u8>::builder().ttl(Duration::from_secs(1)).clock(clock.clone()).build();
-    /// cache.get_with(1, || 1);
-    /// clock.advance(Duration::from_secs(1));
-    /// assert_eq!(cache.get_with(1, || 2), 2);
-    /// ```
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = ClockHandle::custom(clock);
-        self
-    }
-
-    /// The cache, or why these settings make no sense.
-    ///
-    /// ```
-    /// use dogpile::{BuildError, Cache};
-    /// use std::time::Duration;
-    ///
-    /// let zero = Cache::<u8, u8>::builder().ttl(Duration::ZERO).try_build();
-    /// assert_eq!(zero.err(), Some(BuildError::ZeroTtl));
-    /// ```
-    pub fn try_build(self) -> Result<Cache<K, V>, BuildError> {
-        let ttl = self.ttl.ok_or(BuildError::MissingTtl)?;
-        if ttl.is_zero() {
-            return Err(BuildError::ZeroTtl);
-        }
-        if self.capacity == Some(0) {
-            return Err(BuildError::ZeroCapacity);
-        }
-        if self.max_stale.is_some_and(|d| d.is_zero()) {
-            return Err(BuildError::ZeroMaxStale);
-        }
-        if self.background && self.sync_readers {
-            return Err(BuildError::BackgroundWithSyncReaders);
-        }
-        let env = Env {
-            policy: Policy {
-                ttl: to_nanos(ttl),
-                max_stale: self.max_stale.map(to_nanos),
-                stale_if_error: self.stale_if_error,
-            },
-            clock: self.clock,
-            stats: Arc::new(Counters::default()),
-        };
-        Ok(Cache {
-            inner: Arc::new(Inner {
-                map: DashMap::with_hasher(Hasher::default()),
-                env,
-                capacity: self.capacity,
-                sync_readers: self.sync_readers,
-                background: self.background,
-                entries: AtomicUsize::new(0),
-                admitted_since_sweep: AtomicUsize::new(0),
-                sweeping: parking_lot::Mutex::new(()),
-            }),
-        })
-    }
-
-    /// The cache.
-    ///
-    /// # Panics
-    ///
-    /// With a message naming the problem if the settings make no sense: no ttl, a zero
-    /// ttl, capacity 0, a zero `max_stale`, or background refresh with sync readers.
-    /// [`try_build`](CacheBuilder::try_build) returns these as a [`BuildError`].
-    ///
-    /// ```should_panic
-    /// // panics: "dogpile: ttl must be greater than zero ..."
-    /// dogpile::Cache::<u8, u8>::builder().ttl(std::time::Duration::ZERO).build();
-    /// ```
-    pub fn build(self) -> Cache<K, V> {
-        match self.try_build() {
-            Ok(cache) => cache,
-            Err(error) => panic!("dogpile: {error}"),
-        }
-    }
-}
-
-impl<K, V> Cache<K, V>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    /// A cache whose values stay fresh for `ttl`, unbounded, timed by the system clock.
+    /// A cache whose values stay fresh for `ttl`, unbounded, timed by the system clock,
+    /// in the default [`Inline`] mode.
     ///
     /// # Panics
     ///
@@ -365,7 +163,7 @@ where
         Self::builder().ttl(ttl).build()
     }
 
-    /// A builder for every other setting.
+    /// A builder for every other setting, the mode included.
     ///
     /// ```
     /// let cache: dogpile::Cache<u8, u8> = dogpile::Cache::builder()
@@ -374,16 +172,7 @@ where
     /// assert_eq!(cache.len(), 0);
     /// ```
     pub fn builder() -> CacheBuilder<K, V> {
-        CacheBuilder {
-            ttl: None,
-            capacity: None,
-            background: false,
-            stale_if_error: false,
-            max_stale: None,
-            sync_readers: false,
-            clock: ClockHandle::System,
-            _types: PhantomData,
-        }
+        CacheBuilder::new()
     }
 
     /// The value for `key`: fresh at once; stale at once unless this caller is the one
@@ -402,10 +191,7 @@ where
     /// ```
     #[inline]
     pub fn get_with(&self, key: K, create: impl FnOnce() -> V) -> V {
-        match self.try_get_with(key, || Ok::<V, Infallible>(create())) {
-            Ok(value) => value,
-            Err(never) => match never {},
-        }
+        infallible(self.try_get_inline(Owned(key), || Ok(create())))
     }
 
     /// [`get_with`](Cache::get_with) with a fallible creator: an `Err` reaches only the
@@ -420,172 +206,7 @@ where
     /// ```
     #[inline]
     pub fn try_get_with<E>(&self, key: K, create: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
-        if let Some(value) = self.inner.fresh(&key) {
-            return Ok(value);
-        }
-        self.inner.get_slow(key, create)
-    }
-
-    /// [`get_with`](Cache::get_with) by a borrowed form of the key (see [`KeyRef`]):
-    /// a fresh hit builds no owned key and allocates nothing.
-    ///
-    /// ```
-    /// let cache: dogpile::Cache<String, usize> = dogpile::Cache::new(std::time::Duration::from_secs(60));
-    /// assert_eq!(cache.get_with_by_ref("hello", || 5), 5);
-    /// assert_eq!(cache.get_with_by_ref("hello", || 0), 5);
-    /// ```
-    #[inline]
-    pub fn get_with_by_ref<Q>(&self, key: &Q, create: impl FnOnce() -> V) -> V
-    where
-        Q: KeyRef<K> + ?Sized,
-    {
-        match self.try_get_with_by_ref(key, || Ok::<V, Infallible>(create())) {
-            Ok(value) => value,
-            Err(never) => match never {},
-        }
-    }
-
-    /// [`try_get_with`](Cache::try_get_with) by a borrowed form of the key.
-    ///
-    /// ```
-    /// let cache: dogpile::Cache<(String, u8), u8> = dogpile::Cache::new(std::time::Duration::from_secs(60));
-    /// assert_eq!(cache.try_get_with_by_ref(&("a", &1), || Ok::<_, ()>(7)), Ok(7));
-    /// ```
-    #[inline]
-    pub fn try_get_with_by_ref<Q, E>(
-        &self,
-        key: &Q,
-        create: impl FnOnce() -> Result<V, E>,
-    ) -> Result<V, E>
-    where
-        Q: KeyRef<K> + ?Sized,
-    {
-        if let Some(value) = self.inner.fresh_by_ref(key) {
-            return Ok(value);
-        }
-        self.inner.get_slow(key.to_key(), create)
-    }
-
-    /// Like [`get_with`](Cache::get_with), but on a cache built with
-    /// [`background_refresh`](CacheBuilder::background_refresh) a stale value is
-    /// refreshed on a background thread and every caller, the claimant included,
-    /// returns the stale value at once (R10). The first creation of a key still runs
-    /// on the calling thread. Without `background_refresh` it refreshes inline.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
-    /// assert_eq!(cache.get_with_background(1, || 1), 1);
-    /// ```
-    pub fn get_with_background(&self, key: K, create: impl FnOnce() -> V + Send + 'static) -> V {
-        match self.try_get_with_background(key, || Ok::<V, Infallible>(create())) {
-            Ok(value) => value,
-            Err(never) => match never {},
-        }
-    }
-
-    /// [`get_with_background`](Cache::get_with_background) with a fallible creator. A
-    /// failed background refresh keeps the stale value; the next stale hit retries.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
-    /// assert_eq!(cache.try_get_with_background(1, || Ok::<_, String>(1)), Ok(1));
-    /// ```
-    pub fn try_get_with_background<E>(
-        &self,
-        key: K,
-        create: impl FnOnce() -> Result<V, E> + Send + 'static,
-    ) -> Result<V, E> {
-        if let Some(value) = self.inner.fresh(&key) {
-            return Ok(value);
-        }
-        if !self.inner.background {
-            return self.inner.get_slow(key, create);
-        }
-        let mut create = Some(create);
-        loop {
-            let Some(control) = self.inner.control_for(&key) else {
-                return take_creator(&mut create)();
-            };
-            let store = EntryStore {
-                inner: self.inner.clone(),
-                key: key.clone(),
-                control: control.clone(),
-            };
-            match slot::get_in_background(&control, store, &self.inner.env, &mut create) {
-                Step::Done(result) => return result,
-                Step::Retired => continue,
-            }
-        }
-    }
-
-    /// The value under a [`ReadGuard`], on a cache built with
-    /// [`sync_readers`](CacheBuilder::sync_readers): publishing a new value for this key
-    /// waits until the guard is dropped (R8). Otherwise as [`get_with`](Cache::get_with).
-    ///
-    /// # Panics
-    ///
-    /// If the cache was not built with `sync_readers`, or as `get_with` does.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u8, String>::builder().ttl(Duration::from_secs(9)).sync_readers().build();
-    /// let guard = cache.read_with(1, || "one".into());
-    /// assert_eq!(guard.as_str(), "one");
-    /// ```
-    pub fn read_with(&self, key: K, create: impl FnOnce() -> V) -> ReadGuard<V> {
-        match self.try_read_with(key, || Ok::<V, Infallible>(create())) {
-            Ok(guard) => guard,
-            Err(never) => match never {},
-        }
-    }
-
-    /// [`read_with`](Cache::read_with) with a fallible creator.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).sync_readers().build();
-    /// assert!(cache.try_read_with(1, || Err::<u8, _>("no")).is_err());
-    /// ```
-    pub fn try_read_with<E>(
-        &self,
-        key: K,
-        create: impl FnOnce() -> Result<V, E>,
-    ) -> Result<ReadGuard<V>, E> {
-        self.inner.read_slow(key, create)
-    }
-
-    /// [`read_with`](Cache::read_with) by a borrowed form of the key.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<String, u8>::builder().ttl(Duration::from_secs(9)).sync_readers().build();
-    /// assert_eq!(*cache.read_with_by_ref("a", || 1), 1);
-    /// ```
-    pub fn read_with_by_ref<Q>(&self, key: &Q, create: impl FnOnce() -> V) -> ReadGuard<V>
-    where
-        Q: KeyRef<K> + ?Sized,
-    {
-        self.read_with(key.to_key(), create)
-    }
-
-    /// [`try_read_with`](Cache::try_read_with) by a borrowed form of the key.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<String, u8>::builder().ttl(Duration::from_secs(9)).sync_readers().build();
-    /// assert_eq!(*cache.try_read_with_by_ref("a", || Ok::<_, ()>(1)).unwrap(), 1);
-    /// ```
-    pub fn try_read_with_by_ref<Q, E>(
-        &self,
-        key: &Q,
-        create: impl FnOnce() -> Result<V, E>,
-    ) -> Result<ReadGuard<V>, E>
-    where
-        Q: KeyRef<K> + ?Sized,
-    {
-        self.try_read_with(key.to_key(), create)
+        self.try_get_inline(Owned(key), create)
     }
 
     /// [`get_with`](Cache::get_with) for async callers: the same rules, and waiting for
@@ -594,39 +215,33 @@ where
     /// released and one waiting caller takes over.
     ///
     /// ```
-    /// # futures_lite_block_on(async {
+    /// # block_on(async {
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
     /// assert_eq!(cache.get_with_async(1, async { 10 }).await, 10);
     /// # });
-    /// # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
-    /// #     let waker = std::task::Waker::noop();
-    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     /// #     let mut f = std::pin::pin!(f);
     /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v } }
     /// # }
     /// ```
     #[cfg(not(loom))]
     pub async fn get_with_async(&self, key: K, create: impl Future<Output = V>) -> V {
-        if let Some(value) = self.inner.fresh(&key) {
-            return value;
-        }
-        let create = async { Ok::<V, Infallible>(create.await) };
-        match Box::pin(self.inner.get_async_slow(key, create)).await {
-            Ok(value) => value,
-            Err(never) => match never {},
-        }
+        infallible(
+            self.try_get_inline_async(Owned(key), async { Ok(create.await) })
+                .await,
+        )
     }
 
     /// [`try_get_with`](Cache::try_get_with) for async callers.
     ///
     /// ```
-    /// # futures_lite_block_on(async {
+    /// # block_on(async {
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
     /// assert_eq!(cache.try_get_with_async(1, async { Err::<u8, _>("down") }).await, Err("down"));
     /// # });
-    /// # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
-    /// #     let waker = std::task::Waker::noop();
-    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     /// #     let mut f = std::pin::pin!(f);
     /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v } }
     /// # }
@@ -637,45 +252,103 @@ where
         key: K,
         create: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E> {
-        if let Some(value) = self.inner.fresh(&key) {
+        self.try_get_inline_async(Owned(key), create).await
+    }
+
+    #[inline]
+    pub(crate) fn try_get_inline<E>(
+        &self,
+        key: impl Lookup<K>,
+        create: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
+        if let Some(value) = key.fresh(&self.inner) {
+            return Ok(value);
+        }
+        let creator = slot::Inline(Now::new(create));
+        self.inner
+            .call_blocking(key.into_key(), creator, How::BLOCK)
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) async fn try_get_inline_async<E>(
+        &self,
+        key: impl Lookup<K>,
+        create: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E> {
+        if let Some(value) = key.fresh(&self.inner) {
             return Ok(value);
         }
         // Boxed: the slow path's state (claim, listener, store) would otherwise make
         // every caller's future several times larger, and a hit pays to move it.
-        Box::pin(self.inner.get_async_slow(key, create)).await
+        let call = self
+            .inner
+            .call(key.into_key(), slot::Inline(create), How::AWAIT);
+        Box::pin(call).await.map(|served| served.value)
+    }
+}
+
+impl<K, V> Cache<K, V, Background>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// The value for `key`, as in [`Inline`] mode, except that the refresh of a stale
+    /// value runs on the refresh executor and every caller, the claimant included,
+    /// returns the stale value at once (R10). The first creation of a key (nothing to
+    /// serve meanwhile) runs in the calling thread, while other callers of the key wait.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
+    /// assert_eq!(cache.get_with(1, || 1), 1);
+    /// ```
+    #[inline]
+    pub fn get_with(&self, key: K, create: impl FnOnce() -> V + Send + 'static) -> V {
+        infallible(self.try_get_background(Owned(key), move || Ok(create())))
     }
 
-    /// [`get_with_async`](Cache::get_with_async) with background refresh (R10) on a
-    /// cache built with [`background_refresh`](CacheBuilder::background_refresh): the
-    /// refresh of a stale value is spawned on the current tokio runtime and every
-    /// caller, the claimant included, returns the stale value at once.
+    /// `get_with` (above) with a fallible creator. A
+    /// failed background refresh keeps the stale value; the next stale hit retries.
     ///
-    /// Outside a tokio runtime, or without `background_refresh`, the refresh runs
-    /// inline in the claimant's future as with `get_with_async`. Needs the `tokio`
-    /// feature.
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
+    /// assert_eq!(cache.try_get_with(1, || Ok::<_, String>(1)), Ok(1));
+    /// ```
+    #[inline]
+    pub fn try_get_with<E: Send + 'static>(
+        &self,
+        key: K,
+        create: impl FnOnce() -> Result<V, E> + Send + 'static,
+    ) -> Result<V, E> {
+        self.try_get_background(Owned(key), create)
+    }
+
+    /// `get_with` (above) for async callers. With the
+    /// `tokio` feature and inside a tokio runtime, the refresh of a stale value is
+    /// spawned on that runtime and every caller returns the stale value at once (R10).
+    /// Without the feature, or outside a runtime, the refresh runs in the claimant's
+    /// future, as in [`Inline`] mode.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::time::Duration;
     /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
-    /// assert_eq!(cache.get_with_async_background(1, async { 1 }).await, 1);
+    /// assert_eq!(cache.get_with_async(1, async { 1 }).await, 1);
     /// # }
     /// ```
-    #[cfg(all(feature = "tokio", not(loom)))]
-    pub async fn get_with_async_background(
+    #[cfg(not(loom))]
+    pub async fn get_with_async(
         &self,
         key: K,
         create: impl Future<Output = V> + Send + 'static,
     ) -> V {
         let create = async { Ok::<V, Infallible>(create.await) };
-        match self.try_get_with_async_background(key, create).await {
-            Ok(value) => value,
-            Err(never) => match never {},
-        }
+        infallible(self.try_get_background_async(Owned(key), create).await)
     }
 
-    /// [`get_with_async_background`](Cache::get_with_async_background) with a fallible
+    /// `get_with_async` (above) with a fallible
     /// creator. A failed background refresh keeps the stale value.
     ///
     /// ```
@@ -683,48 +356,191 @@ where
     /// # async fn main() {
     /// use std::time::Duration;
     /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
-    /// let value = cache.try_get_with_async_background(1, async { Ok::<_, String>(1) }).await;
+    /// let value = cache.try_get_with_async(1, async { Ok::<_, String>(1) }).await;
     /// assert_eq!(value, Ok(1));
     /// # }
     /// ```
-    #[cfg(all(feature = "tokio", not(loom)))]
-    pub async fn try_get_with_async_background<E>(
+    #[cfg(not(loom))]
+    pub async fn try_get_with_async<E: Send + 'static>(
         &self,
         key: K,
         create: impl Future<Output = Result<V, E>> + Send + 'static,
-    ) -> Result<V, E>
-    where
-        E: Send + 'static,
-    {
-        if let Some(value) = self.inner.fresh(&key) {
+    ) -> Result<V, E> {
+        self.try_get_background_async(Owned(key), create).await
+    }
+
+    #[inline]
+    pub(crate) fn try_get_background<E: Send + 'static>(
+        &self,
+        key: impl Lookup<K>,
+        create: impl FnOnce() -> Result<V, E> + Send + 'static,
+    ) -> Result<V, E> {
+        if let Some(value) = key.fresh(&self.inner) {
             return Ok(value);
         }
-        let runtime = match tokio::runtime::Handle::try_current() {
-            Ok(runtime) if self.inner.background => runtime,
-            _ => return self.try_get_with_async(key, create).await,
-        };
-        let mut create = Some(create);
-        loop {
-            let Some(control) = self.inner.control_for(&key) else {
-                return take_creator(&mut create).await;
-            };
-            let store = EntryStore {
-                inner: self.inner.clone(),
-                key: key.clone(),
-                control: control.clone(),
-            };
-            let spawn = |task| drop(runtime.spawn(task));
-            let env = &self.inner.env;
-            match slot::get_async_in_background(&control, store, env, &mut create, spawn).await {
-                Step::Done(result) => return result,
-                Step::Retired => continue,
-            }
+        let creator = Pooled::new(create, &self.inner.executor);
+        self.inner
+            .call_blocking(key.into_key(), creator, How::BLOCK)
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) async fn try_get_background_async<E: Send + 'static>(
+        &self,
+        key: impl Lookup<K>,
+        create: impl Future<Output = Result<V, E>> + Send + 'static,
+    ) -> Result<V, E> {
+        if let Some(value) = key.fresh(&self.inner) {
+            return Ok(value);
         }
+        let key = key.into_key();
+        #[cfg(feature = "tokio")]
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let creator = crate::executor::Spawned::new(create, runtime);
+            let call = self.inner.call(key, creator, How::AWAIT);
+            return Box::pin(call).await.map(|served| served.value);
+        }
+        let call = self.inner.call(key, slot::Inline(create), How::AWAIT);
+        Box::pin(call).await.map(|served| served.value)
+    }
+}
+
+impl<K, V> Cache<K, V, SyncReaders>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// The value for `key` under a [`ReadGuard`]: publishing a new value for this key
+    /// waits until the guard is dropped (R8). Otherwise as in [`Inline`] mode. A thread
+    /// that already holds a guard on this key is served the current value at once and
+    /// never claims its refresh, so it cannot wait for itself.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, String>::builder().ttl(Duration::from_secs(9)).sync_readers().build();
+    /// let guard = cache.get_with(1, || "one".into());
+    /// assert_eq!(guard.as_str(), "one");
+    /// ```
+    pub fn get_with(&self, key: K, create: impl FnOnce() -> V) -> ReadGuard<V> {
+        infallible(self.try_get_guarded(Owned(key), || Ok(create())))
+    }
+
+    /// `get_with` (above) with a fallible creator.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).sync_readers().build();
+    /// assert!(cache.try_get_with(1, || Err::<u8, _>("no")).is_err());
+    /// ```
+    pub fn try_get_with<E>(
+        &self,
+        key: K,
+        create: impl FnOnce() -> Result<V, E>,
+    ) -> Result<ReadGuard<V>, E> {
+        self.try_get_guarded(Owned(key), create)
+    }
+
+    pub(crate) fn try_get_guarded<E>(
+        &self,
+        key: impl Lookup<K>,
+        create: impl FnOnce() -> Result<V, E>,
+    ) -> Result<ReadGuard<V>, E> {
+        let creator = slot::Inline(Now::new(create));
+        let served = self
+            .inner
+            .call_served(key.into_key(), creator, How::GUARDED)?;
+        Ok(ReadGuard::new(Held::Owned(served.value), served.read))
+    }
+}
+
+impl<K, V, M> Cache<K, V, M>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    M: Mode,
+{
+    pub(crate) fn with_settings(settings: Settings) -> Self {
+        Cache {
+            inner: Arc::new(Inner {
+                map: DashMap::with_hasher(Hasher::default()),
+                env: settings.env,
+                capacity: settings.capacity,
+                sync_readers: mode::sync_readers::<M>(),
+                executor: settings.executor,
+                entries: AtomicUsize::new(0),
+                admitted_since_sweep: AtomicUsize::new(0),
+                sweeping: parking_lot::Mutex::new(()),
+            }),
+            _mode: PhantomData,
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<Inner<K, V>> {
+        &self.inner
+    }
+
+    /// The calls of this cache by a borrowed form of the key (see [`KeyRef`]): `&str`
+    /// for a `String` key, `("page", &2)` for `(String, u32)`. Nothing is allocated
+    /// unless a key must be stored, so a fresh hit by reference allocates nothing.
+    ///
+    /// ```
+    /// let cache: dogpile::Cache<String, usize> = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// assert_eq!(cache.entry_by_ref("hello").get_with(|| 5), 5);
+    /// assert_eq!(cache.entry_by_ref("hello").get_with(|| 0), 5);
+    /// assert!(cache.entry_by_ref("hello").contains());
+    /// ```
+    #[inline]
+    pub fn entry_by_ref<'a, Q>(&'a self, key: &'a Q) -> EntryRef<'a, K, V, M, Q>
+    where
+        Q: KeyRef<K> + ?Sized,
+    {
+        EntryRef::new(self, key)
+    }
+
+    /// The current value for `key` if it may be served: fresh, or stale but within
+    /// `max_stale` (R11). Never creates, never waits, never claims a refresh, and is not
+    /// counted in [`Stats`] (which count the calls that may create; moka counts its
+    /// `get`, we keep the two apart so that `hits + stale_hits + misses` stays the
+    /// number of get-with calls).
+    ///
+    /// ```
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// assert_eq!(cache.get(&1), None);
+    /// cache.get_with(1, || "one");
+    /// assert_eq!(cache.get(&1), Some("one"));
+    /// assert_eq!(cache.stats().calls(), 1);
+    /// ```
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let entry = self.inner.map.get(key)?;
+        self.inner.servable(entry.value()).cloned()
+    }
+
+    /// Whether [`get`](Cache::get) would return a value, without cloning it.
+    ///
+    /// ```
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// cache.get_with("a", || 1);
+    /// assert!(cache.contains_key("a"));
+    /// assert!(!cache.contains_key("b"));
+    /// ```
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.inner
+            .map
+            .get(key)
+            .is_some_and(|entry| self.inner.servable(entry.value()).is_some())
     }
 
     /// Stores `value` for `key` as fresh now, whatever was there. A creation in flight
     /// for the key still publishes its own value when it finishes. In reader-synchronised
-    /// mode this waits for the key's guards like any publish.
+    /// mode this waits for the key's guards like any publish. If the cache is at
+    /// capacity and every entry is being created, nothing is stored.
     ///
     /// ```
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
@@ -766,10 +582,26 @@ where
         Q: Hash + Eq + ?Sized,
     {
         if let Some(mut entry) = self.inner.map.get_mut(key) {
-            if let Some(stamped) = entry.value.as_mut() {
-                stamped.invalidated = true;
-            }
+            invalidate_entry(&mut entry);
         }
+    }
+
+    /// Makes every value stale (soft, R7, for every key): each is still served while the
+    /// next caller of its key refreshes it.
+    ///
+    /// ```
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// cache.get_with(1, || "old");
+    /// cache.get_with(2, || "old");
+    /// cache.invalidate_all();
+    /// assert_eq!(cache.get_with(1, || "new"), "new");
+    /// assert_eq!(cache.get(&2), Some("old")); // stale, still served
+    /// ```
+    pub fn invalidate_all(&self) {
+        self.inner
+            .map
+            .iter_mut()
+            .for_each(|mut entry| invalidate_entry(&mut entry));
     }
 
     /// Removes the value for `key` (hard, R7): the next caller creates a new one while
@@ -866,30 +698,34 @@ where
     }
 }
 
-impl<K, V> Clone for Cache<K, V> {
+fn invalidate_entry<V>(entry: &mut Entry<V>) {
+    if let Some(stamped) = entry.value.as_mut() {
+        stamped.invalidated = true;
+    }
+}
+
+impl<K, V, M> Clone for Cache<K, V, M> {
     /// Another handle to the same cache.
     fn clone(&self) -> Self {
         Cache {
             inner: self.inner.clone(),
+            _mode: PhantomData,
         }
     }
 }
 
-impl<K: Hash + Eq, V> fmt::Debug for Cache<K, V> {
+impl<K: Hash + Eq, V, M> fmt::Debug for Cache<K, V, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
             .field("ttl", &Duration::from_nanos(self.inner.env.policy.ttl))
             .field("capacity", &self.inner.capacity)
+            .field("mode", &std::any::type_name::<M>())
             .field("entries", &self.inner.map.len())
             .finish_non_exhaustive()
     }
 }
 
-impl<K, V> Inner<K, V>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
+impl<K: Hash + Eq, V: Clone> Inner<K, V> {
     /// The hit path: a shared shard lock, a clock read, a comparison and a clone.
     #[inline]
     fn fresh<Q>(&self, key: &Q) -> Option<V>
@@ -908,12 +744,7 @@ where
     #[inline]
     fn fresh_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V> {
         let now = self.hit_now()?;
-        let hash = self.map.hash_usize(&key);
-        let value = {
-            let shard = self.map.shards()[self.map.determine_shard(hash)].read();
-            let (_, entry) = shard.get(hash as u64, |(stored, _)| key.eq_key(stored))?;
-            self.fresh_value(entry.get(), now)?
-        };
+        let value = self.with_entry_by_ref(key, |entry| self.fresh_value(entry, now))??;
         self.env.stats.hit();
         Some(value)
     }
@@ -941,27 +772,115 @@ where
             .then(|| stamped.value.clone())
     }
 
-    fn get_slow<E>(&self, key: K, create: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
-        let mut create = Some(create);
+    /// The value of an entry if it may be served (fresh, or stale within `max_stale`).
+    fn servable<'e>(&self, entry: &'e Entry<V>) -> Option<&'e V> {
+        let stamped = entry.value.as_ref()?;
+        let freshness =
+            self.env
+                .policy
+                .classify(stamped.created, stamped.invalidated, self.env.now());
+        (freshness != Freshness::Expired).then_some(&stamped.value)
+    }
+
+    /// Runs `read` on the entry of a borrowed key under its shard's read lock.
+    #[inline]
+    fn with_entry_by_ref<Q, R>(&self, key: &Q, read: impl FnOnce(&Entry<V>) -> R) -> Option<R>
+    where
+        Q: KeyRef<K> + ?Sized,
+    {
+        let hash = self.map.hash_usize(&key);
+        let shard = self.map.shards()[self.map.determine_shard(hash)].read();
+        let (_, entry) = shard.get(hash as u64, |(stored, _)| key.eq_key(stored))?;
+        Some(read(entry.get()))
+    }
+
+    pub(crate) fn get_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+        self.with_entry_by_ref(key, |entry| self.servable(entry).cloned())?
+    }
+
+    pub(crate) fn contains_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> bool {
+        self.with_entry_by_ref(key, |entry| self.servable(entry).is_some()) == Some(true)
+    }
+
+    pub(crate) fn invalidate_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) {
+        let hash = self.map.hash_usize(&key);
+        let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
+        if let Some((_, entry)) = shard.get_mut(hash as u64, |(stored, _)| key.eq_key(stored)) {
+            invalidate_entry(entry.get_mut());
+        }
+    }
+
+    /// [`Cache::remove`] by a borrowed key: retires an idle entry, and only clears the
+    /// value of one whose creation is in flight.
+    pub(crate) fn remove_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+        let hash = self.map.hash_usize(&key);
+        let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
+        let eq = |(stored, _): &(K, _)| key.eq_key(stored);
+        let (_, entry) = shard.get_mut(hash as u64, eq)?;
+        if !entry.get().control.try_retire() {
+            return entry.get_mut().value.take().map(|s| s.value);
+        }
+        let (_, entry) = shard.remove_entry(hash as u64, eq)?;
+        drop(shard);
+        self.entries.fetch_sub(1, Ordering::AcqRel);
+        entry.into_inner().value.map(|s| s.value)
+    }
+}
+
+impl<K, V> Inner<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// The one per-key loop every get-like call goes through: find or insert the key's
+    /// entry, build its store, run the slot driver, and start over if the slot was
+    /// retired meanwhile (removed or evicted between our look-up and our claim).
+    ///
+    /// The full-map policy lives here too: with no room for the key (at capacity, every
+    /// entry being created), the caller computes its value without storing it, and the
+    /// call counts as a miss.
+    async fn call<C>(self: &Arc<Self>, key: K, creator: C, how: How) -> Result<Served<V>, C::Error>
+    where
+        C: Creator<KeyStore<K, V>>,
+    {
+        let mut creator = Some(creator);
         loop {
             let Some(control) = self.control_for(&key) else {
                 Counters::bump(&self.env.stats.misses);
-                return take_creator(&mut create)();
+                let value = take_creator(&mut creator).start().await?;
+                return Ok(Served { value, read: None });
             };
             let store = EntryStore {
-                inner: self,
+                inner: self.clone(),
                 key: key.clone(),
                 control: control.clone(),
             };
-            match slot::get(&control, &store, &self.env, || take_creator(&mut create)()) {
+            match slot::drive(&control, &store, &self.env, &mut creator, how).await {
                 Step::Done(Err(error)) => {
                     self.drop_if_empty(&key);
                     return Err(error);
                 }
-                Step::Done(result) => return result,
+                Step::Done(Ok(served)) => return Ok(served),
                 Step::Retired => continue,
             }
         }
+    }
+
+    /// [`call`](Inner::call) for the blocking entry points: never pending (see
+    /// [`slot::run_blocking`]).
+    fn call_served<C>(self: &Arc<Self>, key: K, creator: C, how: How) -> Result<Served<V>, C::Error>
+    where
+        C: Creator<KeyStore<K, V>>,
+    {
+        slot::run_blocking(self.call(key, creator, how))
+    }
+
+    fn call_blocking<C>(self: &Arc<Self>, key: K, creator: C, how: How) -> Result<V, C::Error>
+    where
+        C: Creator<KeyStore<K, V>>,
+    {
+        self.call_served(key, creator, how)
+            .map(|served| served.value)
     }
 
     /// After a failed first creation the key's entry holds no value: drop it, so that
@@ -973,63 +892,6 @@ where
         });
         if dropped.is_some() {
             self.entries.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-
-    #[cfg(not(loom))]
-    async fn get_async_slow<E>(
-        &self,
-        key: K,
-        create: impl Future<Output = Result<V, E>>,
-    ) -> Result<V, E> {
-        let mut create = Some(create);
-        loop {
-            let Some(control) = self.control_for(&key) else {
-                Counters::bump(&self.env.stats.misses);
-                return take_creator(&mut create).await;
-            };
-            let store = EntryStore {
-                inner: self,
-                key: key.clone(),
-                control: control.clone(),
-            };
-            match slot::get_async(&control, &store, &self.env, &mut create).await {
-                Step::Done(Err(error)) => {
-                    self.drop_if_empty(&key);
-                    return Err(error);
-                }
-                Step::Done(result) => return result,
-                Step::Retired => continue,
-            }
-        }
-    }
-
-    fn read_slow<E>(
-        &self,
-        key: K,
-        create: impl FnOnce() -> Result<V, E>,
-    ) -> Result<ReadGuard<V>, E> {
-        assert!(
-            self.sync_readers,
-            "dogpile: Cache::read_with needs a cache built with CacheBuilder::sync_readers()"
-        );
-        let mut create = Some(create);
-        loop {
-            let Some(control) = self.control_for(&key) else {
-                panic!("dogpile: no room for a guarded value: every entry is being created");
-            };
-            let store = EntryStore {
-                inner: self,
-                key: key.clone(),
-                control: control.clone(),
-            };
-            let attempt = || take_creator(&mut create)();
-            match slot::get_guarded(&control, &store, &self.env, attempt) {
-                Step::Done(result) => {
-                    return result.map(|(value, read)| ReadGuard::new(Held::Owned(value), read))
-                }
-                Step::Retired => continue,
-            }
         }
     }
 
@@ -1185,7 +1047,8 @@ fn is_abandoned<V>(entry: &Entry<V>) -> bool {
 
 /// One key's value inside the map, seen by its slot. Reads and writes only touch the
 /// entry while it still belongs to this slot's control.
-struct EntryStore<I, K> {
+#[derive(Clone)]
+pub(crate) struct EntryStore<I, K> {
     inner: I,
     key: K,
     control: Arc<Control>,

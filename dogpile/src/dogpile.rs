@@ -2,7 +2,7 @@
 
 use crate::cell::ValueCell;
 use crate::clock::{to_nanos, Clock, ClockHandle};
-use crate::slot::{self, Control, Env, Policy, Step};
+use crate::slot::{self, Control, Env, How, Policy, Step};
 use crate::stats::{Counters, Stats};
 use std::convert::Infallible;
 use std::fmt;
@@ -126,14 +126,10 @@ impl<T> Dogpile<T> {
             self.env.stats.hit();
             return Ok(value);
         }
-        let mut create = Some(create);
-        loop {
-            let attempt = || slot::take_creator(&mut create)().map(Arc::new);
-            match slot::get(&self.control, &self.cell, &self.env, attempt) {
-                Step::Done(result) => return result,
-                // A lone slot is never dropped from a map.
-                Step::Retired => continue,
-            }
+        let attempt = || create().map(Arc::new);
+        match slot::get(&self.control, &self.cell, &self.env, attempt, How::BLOCK) {
+            Step::Done(result) => result.map(|served| served.value),
+            Step::Retired => unreachable!("dogpile: internal error: a lone slot was retired"),
         }
     }
 

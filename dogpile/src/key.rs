@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 /// use std::time::Duration;
 ///
 /// let cache: Cache<(String, u32), usize> = Cache::new(Duration::from_secs(60));
-/// let len = cache.get_with_by_ref(&("page", &2), || 42);
+/// let len = cache.entry_by_ref(&("page", &2)).get_with(|| 42);
 /// assert_eq!(len, 42);
 /// // The stored key is owned:
 /// assert_eq!(cache.get_with(("page".to_string(), 2), || 0), 42);

@@ -102,7 +102,7 @@
 //!     .ttl(Duration::from_secs(60))
 //!     .capacity(10_000)
 //!     .build();
-//! let html = pages.get_with_by_ref("/about", || "<h1>About</h1>".to_string());
+//! let html = pages.entry_by_ref("/about").get_with(|| "<h1>About</h1>".to_string());
 //! assert_eq!(html, "<h1>About</h1>");
 //! ```
 //!
@@ -118,22 +118,30 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod builder;
 mod cache;
 mod cell;
 mod clock;
 #[allow(clippy::module_inception)]
 mod dogpile;
+mod entry;
+mod executor;
+mod fence;
 mod key;
 #[cfg(all(test, loom))]
 mod loom_tests;
+pub mod mode;
 mod slot;
 mod stats;
 mod sync;
 mod sync_reader;
 
-pub use crate::cache::{BuildError, Cache, CacheBuilder};
+pub use crate::builder::{BuildError, CacheBuilder};
+pub use crate::cache::Cache;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::dogpile::Dogpile;
+pub use crate::entry::EntryRef;
+pub use crate::executor::RefreshTask;
 pub use crate::key::KeyRef;
 pub use crate::stats::Stats;
 pub use crate::sync_reader::{ReadGuard, SyncReaderDogpile, WriteGuard};

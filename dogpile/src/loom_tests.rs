@@ -25,7 +25,8 @@
 //! it does with one key, under the same lock order.)
 
 use crate::clock::{Clock, ClockHandle};
-use crate::slot::{self, take_creator, Control, Env, Policy, Stamped, Step, Store, TryClaim};
+use crate::executor::{Executor, Pooled, RefreshTask};
+use crate::slot::{self, take_creator, Control, Env, How, Policy, Stamped, Step, Store, TryClaim};
 use crate::stats::{Counters, Stats};
 use crate::sync::Mutex;
 use loom::sync::atomic::AtomicUsize as LoomUsize;
@@ -277,13 +278,10 @@ fn get(
     env: &Env,
     create: impl FnOnce() -> Result<u64, Injected>,
 ) -> Result<u64, Injected> {
-    let mut create = Some(create);
     let store = CellStore(cell.clone());
-    loop {
-        match slot::get(control, &store, env, || take_creator(&mut create)()) {
-            Step::Done(result) => return result,
-            Step::Retired => continue,
-        }
+    match slot::get(control, &store, env, create, How::BLOCK) {
+        Step::Done(result) => result.map(|served| served.value),
+        Step::Retired => unreachable!("a lone slot is never retired"),
     }
 }
 
@@ -360,8 +358,9 @@ impl Map {
                 map: self.clone(),
                 control: control.clone(),
             };
-            match slot::get(&control, &store, env, || take_creator(&mut create)()) {
-                Step::Done(result) => return result,
+            let create = || take_creator(&mut create)();
+            match slot::get(&control, &store, env, create, How::BLOCK) {
+                Step::Done(result) => return result.map(|served| served.value),
                 Step::Retired => continue,
             }
         }
@@ -677,13 +676,13 @@ fn get_guarded(
     env: &Env,
     create: impl FnOnce() -> Result<u64, Injected>,
 ) -> Result<(u64, slot::FenceRead), Injected> {
-    let mut create = Some(create);
     let store = CellStore(cell.clone());
-    loop {
-        match slot::get_guarded(control, &store, env, || take_creator(&mut create)()) {
-            Step::Done(result) => return result,
-            Step::Retired => continue,
-        }
+    match slot::get(control, &store, env, create, How::GUARDED) {
+        Step::Done(result) => result.map(|served| {
+            let read = served.read.expect("R8: a guarded call holds a read");
+            (served.value, read)
+        }),
+        Step::Retired => unreachable!("a lone slot is never retired"),
     }
 }
 
@@ -786,28 +785,25 @@ fn background_hand_off(outcome: Outcome) {
         let (control, cell, env, tasks) =
             (control.clone(), cell.clone(), env.clone(), tasks.clone());
         let task_panics = task_panics.clone();
-        move || {
-            let mut create = Some(cell.probe.creator(outcome));
-            // A panic ends the task's thread only, as on a std thread (loom would fail
+        // The executor hand-off, as `Cache<_, _, Background>` does it, with a custom
+        // executor that runs each refresh on a model thread.
+        let executor = Executor::Custom(Arc::new(move |task: RefreshTask| {
+            let task_panics = task_panics.clone();
+            // A panic ends the task's thread only, as on a pool worker (loom would fail
             // the model on an uncaught panic, so it is caught at the thread's top).
-            let spawn = |task: slot::Task| {
-                let task_panics = task_panics.clone();
-                let task = move || {
-                    if catching(task).is_none() {
-                        task_panics.fetch_add(1, SeqCst);
-                    }
-                };
-                tasks.lock().unwrap().push(thread::spawn(task));
-                Ok(())
+            let task = move || {
+                if catching(|| task.run()).is_none() {
+                    task_panics.fetch_add(1, SeqCst);
+                }
             };
-            match slot::get_in_background_with(
-                &control,
-                CellStore(cell.clone()),
-                &env,
-                &mut create,
-                spawn,
-            ) {
-                Step::Done(result) => result,
+            tasks.lock().unwrap().push(thread::spawn(task));
+        }));
+        move || {
+            let mut creator = Some(Pooled::new(cell.probe.creator(outcome), &executor));
+            let store = CellStore(cell.clone());
+            let call = slot::drive(&control, &store, &env, &mut creator, How::BLOCK);
+            match slot::run_blocking(call) {
+                Step::Done(result) => result.map(|served| served.value),
                 Step::Retired => unreachable!("a lone slot is never retired"),
             }
         }

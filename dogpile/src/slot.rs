@@ -1,4 +1,4 @@
-//! The state machine of one slot (one key): rules R1–R11 of DESIGN.md.
+//! The state machine of one slot (one key): rules R1–R11 (see the crate docs).
 //!
 //! A slot is two things:
 //! - its *value*, the current value with the instant it was created, kept wherever the
@@ -10,20 +10,26 @@
 //! A call walks the same distinct steps every time: *look up* ([`Store::load`] and
 //! [`Policy::classify`]), *claim* ([`Control::try_claim`], or wait with
 //! [`Control::wait_for_release`] and look again), *create* ([`Claim::run`]), *publish*
-//! ([`Claim::publish`]) and *release* (dropping the [`Claim`]). The first half is one
-//! function, `pass`, shared by the blocking, async and background entry points. A shared tier (a value and a claim in Redis) can later sit between the
-//! local value and the creator by wrapping these steps without changing the rules.
+//! ([`Claim::publish`]) and *release* (dropping the [`Claim`]). One driver, [`drive`],
+//! walks them for every entry point: blocking or async (how it waits), inline or
+//! background (where a refresh runs, decided by its [`Creator`]), guarded or not. A
+//! shared tier (a value and a claim in Redis) can later sit between the local value and
+//! the creator by wrapping these steps without changing the rules.
 //!
 //! No lock is held while user code runs: the control mutex is held only to flip the
 //! claim, and the value's own lock only to copy or swap the value. The one exception is
 //! the reader fence (R8), held by design while a reader uses the value.
 
 use crate::clock::ClockHandle;
+use crate::fence::Fence;
 use crate::stats::Counters;
 use crate::sync::{thread_locals, Condvar, Mutex};
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 /// A value and the clock reading (nanoseconds) taken when its creation finished (R6).
 #[derive(Clone, Debug)]
@@ -284,15 +290,9 @@ impl Claim {
         Claim { control }
     }
 
-    /// Runs the creator; while it runs, asking for this same key panics (R9).
-    pub(crate) fn run<R>(&self, create: impl FnOnce() -> R) -> R {
-        let _scope = CreatorScope::enter(self.control.id());
-        create()
-    }
-
-    /// Polls the async creator; each poll is a creator scope (R9 for async).
-    #[cfg(not(loom))]
-    pub(crate) async fn run_async<F: std::future::Future>(&self, create: F) -> F::Output {
+    /// Polls the creator; each poll is a creator scope, so that asking for this same
+    /// key from inside it panics (R9), blocking or async.
+    pub(crate) async fn run<F: Future>(&self, create: F) -> F::Output {
         let id = self.control.id();
         let mut create = std::pin::pin!(create);
         std::future::poll_fn(|cx| {
@@ -347,139 +347,6 @@ impl Drop for CreatorScope {
                 c.remove(at);
             }
         });
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// The reader fence (R8)
-
-#[derive(Default)]
-struct FenceState {
-    readers: usize,
-    writer: bool,
-    writers_waiting: usize,
-    /// The creator took the write lock with `acquire_write_lock`; publishing reuses it
-    /// so that no reader sees the old value after the creator's write section.
-    held_for_publish: bool,
-}
-
-/// A read/write lock that prefers writers, built on a mutex and a condvar so that a
-/// read guard can be released from its `Drop` without borrowing the lock, and so the
-/// loom model checks it too.
-#[derive(Default)]
-pub(crate) struct Fence {
-    state: Mutex<FenceState>,
-    changed: Condvar,
-}
-
-thread_locals! {
-    /// Fences this thread holds read guards on, one entry per guard.
-    static READS_HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
-
-impl Fence {
-    fn id(&self) -> usize {
-        self as *const Fence as usize
-    }
-
-    pub(crate) fn read_held_here(&self) -> bool {
-        let id = self.id();
-        READS_HELD.with(|r| r.borrow().contains(&id))
-    }
-
-    fn panic_if_read_held_here(&self, what: &str) {
-        if self.read_held_here() {
-            panic!(
-                "dogpile: this thread holds a ReadGuard and tried to {what}; that would \
-                 wait for its own guard forever. Drop the guard first"
-            );
-        }
-    }
-
-    /// Takes a read guard. Blocks while a writer holds or waits for the lock, unless
-    /// this thread already holds a guard here: it must never wait on itself (R8).
-    pub(crate) fn read(&self) {
-        let recursive = self.read_held_here();
-        let mut state = self.state.lock();
-        if !recursive {
-            while state.writer || state.writers_waiting > 0 {
-                state = self.changed.wait(state);
-            }
-        }
-        state.readers += 1;
-        drop(state);
-        let id = self.id();
-        READS_HELD.with(|r| r.borrow_mut().push(id));
-    }
-
-    pub(crate) fn release_read(&self) {
-        let id = self.id();
-        READS_HELD.with(|r| {
-            let mut r = r.borrow_mut();
-            if let Some(at) = r.iter().rposition(|&held| held == id) {
-                r.remove(at);
-            }
-        });
-        let mut state = self.state.lock();
-        state.readers -= 1;
-        let last = state.readers == 0;
-        drop(state);
-        if last {
-            self.changed.notify_all();
-        }
-    }
-
-    /// Waits until no reader holds a guard, then holds the lock exclusively.
-    pub(crate) fn write(&self) {
-        self.panic_if_read_held_here("take the write lock");
-        let mut state = self.state.lock();
-        state.writers_waiting += 1;
-        while state.writer || state.readers > 0 {
-            state = self.changed.wait(state);
-        }
-        state.writers_waiting -= 1;
-        state.writer = true;
-    }
-
-    pub(crate) fn release_write(&self) {
-        self.state.lock().writer = false;
-        self.changed.notify_all();
-    }
-
-    /// The creator's `acquire_write_lock`: held on until the value is published.
-    pub(crate) fn write_for_publish(&self) {
-        if self.state.lock().held_for_publish {
-            return; // taken already by this creator
-        }
-        self.write();
-        self.state.lock().held_for_publish = true;
-    }
-
-    /// Runs `section` (the swap) under the write lock, reusing the creator's if held.
-    fn write_section(&self, section: impl FnOnce()) {
-        let held = std::mem::take(&mut self.state.lock().held_for_publish);
-        if !held {
-            self.write();
-        }
-        // Released even if `section` panics.
-        struct Release<'a>(&'a Fence);
-        impl Drop for Release<'_> {
-            fn drop(&mut self) {
-                self.0.release_write();
-            }
-        }
-        let _release = Release(self);
-        section();
-    }
-
-    /// A creator that took the write lock and then failed must not leave it held.
-    fn release_creator_write(&self) {
-        let mut state = self.state.lock();
-        if std::mem::take(&mut state.held_for_publish) {
-            state.writer = false;
-            drop(state);
-            self.changed.notify_all();
-        }
     }
 }
 
@@ -587,42 +454,6 @@ fn pass<S: Store>(
     Pass::Create { claim, stale }
 }
 
-/// R5: a failed refresh keeps the stale value; with `stale_if_error` its caller gets it.
-fn stale_if_error<V, E>(env: &Env, outcome: Result<V, E>, stale: Option<V>) -> Result<V, E> {
-    match (outcome, stale) {
-        (Err(_), Some(stale)) if env.policy.stale_if_error => Ok(stale),
-        (outcome, _) => outcome,
-    }
-}
-
-/// Serves a call from a slot whose fast path (a fresh hit) did not answer it.
-pub(crate) fn get<S, E>(
-    control: &Arc<Control>,
-    store: &S,
-    env: &Env,
-    create: impl FnOnce() -> Result<S::Value, E>,
-) -> Step<Result<S::Value, E>>
-where
-    S: Store,
-{
-    let mut arrival = Arrival::new();
-    loop {
-        match pass(control, store, env, &mut arrival) {
-            Pass::Serve(value) => return Step::Done(Ok(value)),
-            Pass::Retired => return Step::Retired,
-            Pass::Wait => {
-                if let Waited::Retired = control.wait_for_release(&env.stats) {
-                    return Step::Retired;
-                }
-            }
-            Pass::Create { claim, stale } => {
-                let outcome = create_and_publish(&claim, store, env, create);
-                return Step::Done(stale_if_error(env, outcome, stale));
-            }
-        }
-    }
-}
-
 /// R4: whoever claims looks once more; someone may have published since our look-up.
 fn recheck<S: Store>(store: &S, env: &Env) -> Option<S::Value> {
     let now = env.now();
@@ -632,14 +463,243 @@ fn recheck<S: Store>(store: &S, env: &Env) -> Option<S::Value> {
         .map(|s| s.value)
 }
 
-fn create_and_publish<S: Store, E>(
-    claim: &Claim,
+/// R5: a failed refresh keeps the stale value; with `stale_if_error` its caller gets it.
+fn stale_if_error<V, E>(env: &Env, outcome: Result<V, E>, stale: Option<V>) -> Result<V, E> {
+    match (outcome, stale) {
+        (Err(_), Some(stale)) if env.policy.stale_if_error => Ok(stale),
+        (outcome, _) => outcome,
+    }
+}
+
+/// How a call waits for another caller's creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Waiting {
+    /// Parks the thread (the blocking entry points).
+    Block,
+    /// Awaits a notification (the async entry points); never blocks a thread.
+    #[cfg(not(loom))]
+    Await,
+}
+
+/// How one call goes through its slot, besides its creator.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct How {
+    pub(crate) waiting: Waiting,
+    /// Reader-synchronised (R8): the value comes with a read hold on the fence.
+    pub(crate) guarded: bool,
+}
+
+impl How {
+    pub(crate) const BLOCK: How = How {
+        waiting: Waiting::Block,
+        guarded: false,
+    };
+    pub(crate) const GUARDED: How = How {
+        waiting: Waiting::Block,
+        guarded: true,
+    };
+    #[cfg(not(loom))]
+    pub(crate) const AWAIT: How = How {
+        waiting: Waiting::Await,
+        guarded: false,
+    };
+}
+
+/// The one shape of a creator, for every entry point: its creation as a future (a
+/// blocking creator is a future that is ready at its first poll, see [`Now`]), and,
+/// for background refresh (R10), a way to run a refresh somewhere else.
+pub(crate) trait Creator<S: Store>: Sized {
+    type Error;
+    type Creation: Future<Output = Result<S::Value, Self::Error>>;
+
+    /// The creation, run by the caller that claimed the slot.
+    fn start(self) -> Self::Creation;
+
+    /// R10: hands the refresh of a stale value (with its claim) to another thread or
+    /// task, so that the claimant returns the stale value too. Gives both back when
+    /// this call refreshes inline.
+    fn hand_off(self, claim: Claim, store: &S, env: &Env) -> Result<(), (Self, Claim)> {
+        let _ = (store, env);
+        Err((self, claim))
+    }
+}
+
+/// A creator that runs in its caller's call, blocking or async.
+pub(crate) struct Inline<F>(pub(crate) F);
+
+impl<S, F, E> Creator<S> for Inline<F>
+where
+    S: Store,
+    F: Future<Output = Result<S::Value, E>>,
+{
+    type Error = E;
+    type Creation = F;
+
+    fn start(self) -> F {
+        self.0
+    }
+}
+
+/// A blocking creator seen as a future: runs at its first poll, so it is never pending.
+pub(crate) struct Now<F>(Option<F>);
+
+impl<F> Now<F> {
+    pub(crate) fn new(create: F) -> Self {
+        Now(Some(create))
+    }
+}
+
+// Never pinned in place: the closure is taken out whole at the first poll.
+impl<F> Unpin for Now<F> {}
+
+impl<F: FnOnce() -> R, R> Future for Now<F> {
+    type Output = R;
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<R> {
+        match self.0.take() {
+            Some(create) => Poll::Ready(create()),
+            None => panic!("dogpile: internal error: a creator was polled after it finished"),
+        }
+    }
+}
+
+/// Runs a future that never waits for a wake-up: a blocking call through the one driver
+/// (its waits park the thread inside `poll`, its creator is a [`Now`]). That keeps a
+/// single copy of the call's steps for blocking and async callers.
+pub(crate) fn run_blocking<F: Future>(call: F) -> F::Output {
+    let mut call = std::pin::pin!(call);
+    match call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("dogpile: internal error: a blocking call awaited"),
+    }
+}
+
+/// A value served by a slot, with its read hold in reader-synchronised mode (R8).
+pub(crate) struct Served<V> {
+    pub(crate) value: V,
+    pub(crate) read: Option<FenceRead>,
+}
+
+impl<V> Served<V> {
+    fn plain(value: V) -> Self {
+        Served { value, read: None }
+    }
+}
+
+/// The slot driver: every call of every slot type goes through here, blocking or async,
+/// inline or background, guarded or not. One pass looks up, claims and re-checks; a
+/// cold call waits and passes again; the claimant creates, publishes and releases.
+pub(crate) async fn drive<S, C>(
+    control: &Arc<Control>,
+    store: &S,
+    env: &Env,
+    creator: &mut Option<C>,
+    how: How,
+) -> Step<Result<Served<S::Value>, C::Error>>
+where
+    S: Store,
+    C: Creator<S>,
+{
+    if how.guarded {
+        if let Some(served) = serve_under_fence(control, store, env) {
+            return Step::Done(Ok(served));
+        }
+    }
+    let mut arrival = Arrival::new();
+    let outcome = loop {
+        match pass(control, store, env, &mut arrival) {
+            Pass::Serve(value) => break Ok(value),
+            Pass::Retired => return Step::Retired,
+            Pass::Wait => {
+                let waited = match how.waiting {
+                    Waiting::Block => control.wait_for_release(&env.stats),
+                    #[cfg(not(loom))]
+                    Waiting::Await => control.wait_for_release_async(&env.stats).await,
+                };
+                if let Waited::Retired = waited {
+                    return Step::Retired;
+                }
+            }
+            Pass::Create { claim, stale } => {
+                let creator = take_creator(creator);
+                let Some(stale) = stale else {
+                    break create_and_publish(&claim, store, env, creator.start()).await;
+                };
+                break match creator.hand_off(claim, store, env) {
+                    Ok(()) => Ok(stale),
+                    Err((creator, claim)) => {
+                        let outcome = create_and_publish(&claim, store, env, creator.start());
+                        stale_if_error(env, outcome.await, Some(stale))
+                    }
+                };
+            }
+        }
+    };
+    Step::Done(outcome.map(|value| {
+        if !how.guarded {
+            return Served::plain(value);
+        }
+        // Readers arriving during a publish wait for it, then see the new value.
+        let read = FenceRead::take(control);
+        let value = store.load().map_or(value, |s| s.value);
+        Served {
+            value,
+            read: Some(read),
+        }
+    }))
+}
+
+/// R8: a fresh value is served under a read hold. A thread that already holds a guard on
+/// this slot is served the current value without claiming anything, since publishing
+/// would wait for its own guard.
+fn serve_under_fence<S: Store>(
+    control: &Arc<Control>,
+    store: &S,
+    env: &Env,
+) -> Option<Served<S::Value>> {
+    // Our own creator holds (or will take) the write lock: reading would block on it.
+    control.panic_if_reentered();
+    let recursive = fence_of(control).read_held_here();
+    let read = FenceRead::take(control);
+    let (current, freshness) = look_up(store, env);
+    let current = current?;
+    if freshness == Some(Freshness::Fresh) || recursive {
+        let mut arrival = Arrival::new();
+        arrival.see(freshness);
+        arrival.record(env);
+        return Some(Served {
+            value: current.value,
+            read: Some(read),
+        });
+    }
+    None
+}
+
+/// [`drive`] for a lone slot that blocks and creates inline: `Dogpile`, and the unit
+/// tests.
+pub(crate) fn get<S, E>(
+    control: &Arc<Control>,
     store: &S,
     env: &Env,
     create: impl FnOnce() -> Result<S::Value, E>,
+    how: How,
+) -> Step<Result<Served<S::Value>, E>>
+where
+    S: Store,
+{
+    let mut creator = Some(Inline(Now::new(create)));
+    run_blocking(drive(control, store, env, &mut creator, how))
+}
+
+async fn create_and_publish<S: Store, E>(
+    claim: &Claim,
+    store: &S,
+    env: &Env,
+    create: impl Future<Output = Result<S::Value, E>>,
 ) -> Result<S::Value, E> {
+    // Counts a panic or a cancellation (the future dropped mid-way) as a failure.
     let failure = CountFailureOnUnwind(env);
-    let outcome = claim.run(create);
+    let outcome = claim.run(create).await;
     std::mem::forget(failure);
     match outcome {
         Ok(value) => {
@@ -672,184 +732,31 @@ impl Drop for CountFailureOnUnwind<'_> {
     }
 }
 
-/// A background refresh, ready to run on another thread.
-pub(crate) type Task = Box<dyn FnOnce() + Send + 'static>;
-
-/// Runs a background refresh on a new OS thread.
-fn spawn_thread(task: Task) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("dogpile-refresh".into())
-        .spawn(task)
-        .map(drop)
-}
-
-/// R10: like [`get`], but a stale slot is refreshed on a background thread while the
-/// claiming caller returns the stale value too.
-pub(crate) fn get_in_background<S, E, F>(
-    control: &Arc<Control>,
+/// A background refresh (R10), ready to run elsewhere: it owns its claim (released when
+/// it ends, even by panic, or when it is dropped unrun), its store and its creator.
+// Not an `async fn`: the `Send + 'static` bounds are checked here, once.
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn refresh_task<S, F, E>(
+    claim: Claim,
     store: S,
-    env: &Env,
-    create: &mut Option<F>,
-) -> Step<Result<S::Value, E>>
-where
-    S: Store + Send + 'static,
-    S::Value: Send + 'static,
-    F: FnOnce() -> Result<S::Value, E> + Send + 'static,
-{
-    get_in_background_with(control, store, env, create, spawn_thread)
-}
-
-/// [`get_in_background`] with the thread spawn injected (the loom model runs the task
-/// on a model thread). If `spawn` fails, the task and its claim are dropped: the next
-/// stale caller retries.
-pub(crate) fn get_in_background_with<S, E, F>(
-    control: &Arc<Control>,
-    store: S,
-    env: &Env,
-    create: &mut Option<F>,
-    spawn: impl FnOnce(Task) -> std::io::Result<()>,
-) -> Step<Result<S::Value, E>>
-where
-    S: Store + Send + 'static,
-    S::Value: Send + 'static,
-    F: FnOnce() -> Result<S::Value, E> + Send + 'static,
-{
-    let mut arrival = Arrival::new();
-    loop {
-        match pass(control, &store, env, &mut arrival) {
-            Pass::Serve(value) => return Step::Done(Ok(value)),
-            Pass::Retired => return Step::Retired,
-            Pass::Wait => {
-                if let Waited::Retired = control.wait_for_release(&env.stats) {
-                    return Step::Retired;
-                }
-            }
-            // The first creation has nothing to serve meanwhile: it runs here.
-            Pass::Create { claim, stale: None } => {
-                let create = take_creator(create);
-                return Step::Done(create_and_publish(&claim, &store, env, create));
-            }
-            Pass::Create {
-                claim,
-                stale: Some(stale),
-            } => {
-                let create = take_creator(create);
-                let task_env = env.clone();
-                let task = move || {
-                    // The claim moves with the task: released when it ends, even by panic.
-                    let _ = create_and_publish(&claim, &store, &task_env, create);
-                };
-                if let Err(error) = spawn(Box::new(task)) {
-                    // The task (and with it the claim) is dropped: the next caller retries.
-                    drop(error);
-                }
-                return Step::Done(Ok(stale));
-            }
-        }
-    }
-}
-
-/// Async twin of [`get`]: the same steps, awaiting instead of blocking. Dropping the
-/// future drops its claim, so a cancelled creator hands over to a waiter.
-#[cfg(not(loom))]
-pub(crate) async fn get_async<S, E, F>(
-    control: &Arc<Control>,
-    store: &S,
-    env: &Env,
-    create: &mut Option<F>,
-) -> Step<Result<S::Value, E>>
-where
-    S: Store,
-    F: std::future::Future<Output = Result<S::Value, E>>,
-{
-    let mut arrival = Arrival::new();
-    loop {
-        match pass(control, store, env, &mut arrival) {
-            Pass::Serve(value) => return Step::Done(Ok(value)),
-            Pass::Retired => return Step::Retired,
-            Pass::Wait => {
-                if let Waited::Retired = control.wait_for_release_async(&env.stats).await {
-                    return Step::Retired;
-                }
-            }
-            Pass::Create { claim, stale } => {
-                let create = take_creator(create);
-                let outcome = create_and_publish_async(&claim, store, env, create).await;
-                return Step::Done(stale_if_error(env, outcome, stale));
-            }
-        }
-    }
-}
-
-/// R10 for async callers: like [`get_async`], but a stale slot's refresh is handed to
-/// `spawn` (a task on the caller's runtime) and the claimant returns the stale value.
-#[cfg(all(feature = "tokio", not(loom)))]
-pub(crate) async fn get_async_in_background<S, E, F>(
-    control: &Arc<Control>,
-    store: S,
-    env: &Env,
-    create: &mut Option<F>,
-    spawn: impl FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>),
-) -> Step<Result<S::Value, E>>
+    env: Env,
+    create: F,
+) -> impl Future<Output = ()> + Send + 'static
 where
     S: Store + Send + Sync + 'static,
-    S::Value: Send + Sync + 'static,
-    E: Send + 'static,
-    F: std::future::Future<Output = Result<S::Value, E>> + Send + 'static,
+    S::Value: Send + Sync,
+    F: Future<Output = Result<S::Value, E>> + Send + 'static,
 {
-    let mut arrival = Arrival::new();
-    loop {
-        match pass(control, &store, env, &mut arrival) {
-            Pass::Serve(value) => return Step::Done(Ok(value)),
-            Pass::Retired => return Step::Retired,
-            Pass::Wait => {
-                if let Waited::Retired = control.wait_for_release_async(&env.stats).await {
-                    return Step::Retired;
-                }
-            }
-            Pass::Create { claim, stale: None } => {
-                let create = take_creator(create);
-                return Step::Done(create_and_publish_async(&claim, &store, env, create).await);
-            }
-            Pass::Create {
-                claim,
-                stale: Some(stale),
-            } => {
-                let create = take_creator(create);
-                let task_env = env.clone();
-                // The claim moves into the task: dropping the task (runtime shut down)
-                // releases it.
-                spawn(Box::pin(async move {
-                    let _ = create_and_publish_async(&claim, &store, &task_env, create).await;
-                }));
-                return Step::Done(Ok(stale));
-            }
-        }
+    async move {
+        let started = std::time::Instant::now();
+        let outcome = create_and_publish(&claim, &store, &env, create).await;
+        refresh_finished(outcome.is_ok(), started.elapsed());
     }
 }
 
-#[cfg(not(loom))]
-async fn create_and_publish_async<S: Store, E>(
-    claim: &Claim,
-    store: &S,
-    env: &Env,
-    create: impl std::future::Future<Output = Result<S::Value, E>>,
-) -> Result<S::Value, E> {
-    // Counts a panic or a cancellation (the future dropped mid-way) as a failure.
-    let failure = CountFailureOnUnwind(env);
-    let outcome = claim.run_async(create).await;
-    std::mem::forget(failure);
-    match outcome {
-        Ok(value) => {
-            claim.publish(store, value.clone(), env.now());
-            Ok(value)
-        }
-        Err(error) => {
-            env.count(|s| &s.failures);
-            Err(error)
-        }
-    }
-}
+/// Where every background refresh ends (outcome and duration): the one place to report
+/// it from.
+fn refresh_finished(_succeeded: bool, _took: std::time::Duration) {}
 
 // ---------------------------------------------------------------------------------
 // Reader-synchronised calls (R8)
@@ -881,44 +788,6 @@ impl Control {
     /// True while this thread runs this slot's creator.
     pub(crate) fn creating_here(self: &Arc<Self>) -> bool {
         creating_here(self.id())
-    }
-}
-
-/// [`get`] for reader-synchronised slots: the value comes with a read hold that
-/// publishing waits for. A thread that already holds a guard on this slot is served
-/// the current value without claiming anything, since publishing would wait for it.
-pub(crate) fn get_guarded<S, E>(
-    control: &Arc<Control>,
-    store: &S,
-    env: &Env,
-    create: impl FnOnce() -> Result<S::Value, E>,
-) -> Step<Result<(S::Value, FenceRead), E>>
-where
-    S: Store,
-{
-    // Our own creator holds (or will take) the write lock: reading would block on it.
-    control.panic_if_reentered();
-    let recursive = fence_of(control).read_held_here();
-    let read = FenceRead::take(control);
-    let (current, freshness) = look_up(store, env);
-    if let Some(current) = current {
-        if freshness == Some(Freshness::Fresh) || recursive {
-            let mut arrival = Arrival::new();
-            arrival.see(freshness);
-            arrival.record(env);
-            return Step::Done(Ok((current.value, read)));
-        }
-    }
-    drop(read);
-    match get(control, store, env, create) {
-        Step::Retired => Step::Retired,
-        Step::Done(Err(error)) => Step::Done(Err(error)),
-        Step::Done(Ok(value)) => {
-            // Readers arriving during a publish wait for it, then see the new value.
-            let read = FenceRead::take(control);
-            let newest = store.load().map_or(value, |s| s.value);
-            Step::Done(Ok((newest, read)))
-        }
     }
 }
 
@@ -981,8 +850,9 @@ mod tests {
             || -> Result<u32, Infallible> {
                 panic!("R4 broken: the claimant created although a fresh value was there")
             },
+            How::BLOCK,
         );
-        assert!(matches!(outcome, Step::Done(Ok(2))));
+        assert!(matches!(outcome, Step::Done(Ok(Served { value: 2, .. }))));
         assert!(store.published.lock().is_empty());
         assert_eq!(env.stats.snapshot().refreshes, 0);
     }
@@ -1000,8 +870,9 @@ mod tests {
             &store,
             &env(&clock),
             || -> Result<u32, Infallible> { panic!("R4 broken on the cold path") },
+            How::BLOCK,
         );
-        assert!(matches!(outcome, Step::Done(Ok(2))));
+        assert!(matches!(outcome, Step::Done(Ok(Served { value: 2, .. }))));
     }
 
     #[test]

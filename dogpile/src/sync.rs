@@ -36,6 +36,10 @@ mod imp {
         pub(crate) fn notify_all(&self) {
             self.0.notify_all();
         }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
     }
 
     macro_rules! thread_locals {
@@ -87,6 +91,10 @@ mod imp {
 
         pub(crate) fn notify_all(&self) {
             self.0.notify_all();
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
         }
     }
 

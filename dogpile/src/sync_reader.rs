@@ -3,7 +3,8 @@
 use crate::cell::ValueCell;
 use crate::clock::{Clock, ClockHandle};
 use crate::dogpile::single_slot_env;
-use crate::slot::{self, Control, Env, FenceRead, Step};
+use crate::fence::Fence;
+use crate::slot::{self, Control, Env, FenceRead, How, Step};
 use crate::stats::Stats;
 use std::convert::Infallible;
 use std::fmt;
@@ -120,15 +121,12 @@ impl<T> SyncReaderDogpile<T> {
     /// assert_eq!(*lock.try_acquire(|| Ok::<_, ()>(3)).unwrap(), 3);
     /// ```
     pub fn try_acquire<E>(&self, create: impl FnOnce() -> Result<T, E>) -> Result<ReadGuard<T>, E> {
-        let mut create = Some(create);
-        loop {
-            let attempt = || slot::take_creator(&mut create)().map(Arc::new);
-            match slot::get_guarded(&self.control, &self.cell, &self.env, attempt) {
-                Step::Done(result) => {
-                    return result.map(|(value, read)| ReadGuard::new(Held::Shared(value), read))
-                }
-                Step::Retired => continue,
+        let attempt = || create().map(Arc::new);
+        match slot::get(&self.control, &self.cell, &self.env, attempt, How::GUARDED) {
+            Step::Done(result) => {
+                result.map(|served| ReadGuard::new(Held::Shared(served.value), served.read))
             }
+            Step::Retired => unreachable!("dogpile: internal error: a lone slot was retired"),
         }
     }
 
@@ -212,7 +210,8 @@ pub(crate) enum Held<T> {
 /// this guard is dropped.
 ///
 /// Returned by [`SyncReaderDogpile::acquire`] and by
-/// [`Cache::read_with`](crate::Cache::read_with). It is not `Send`: it must be dropped
+/// `Cache::get_with` of a
+/// [`SyncReaders`](crate::mode::SyncReaders) cache. It is not `Send`: it must be dropped
 /// on the thread that took it (like [`std::sync::MutexGuard`]).
 ///
 /// # Example
@@ -224,13 +223,14 @@ pub(crate) enum Held<T> {
 /// ```
 pub struct ReadGuard<T> {
     value: Held<T>,
-    _read: FenceRead,
+    /// `None` only for a value a full cache computed without storing it.
+    _read: Option<FenceRead>,
     /// The fence tracks holders per thread, so the guard stays on its thread.
     _not_send: PhantomData<*const ()>,
 }
 
 impl<T> ReadGuard<T> {
-    pub(crate) fn new(value: Held<T>, read: FenceRead) -> Self {
+    pub(crate) fn new(value: Held<T>, read: Option<FenceRead>) -> Self {
         ReadGuard {
             value,
             _read: read,
@@ -274,7 +274,7 @@ impl<T: fmt::Display> fmt::Display for ReadGuard<T> {
 /// ```
 #[must_use = "the write lock is released when the guard is dropped"]
 pub struct WriteGuard<'a> {
-    fence: &'a slot::Fence,
+    fence: &'a Fence,
     release_on_drop: bool,
 }
 

@@ -52,16 +52,6 @@ fn each_refused_setting_says_what_is_wrong_from_try_build_and_build() {
             BuildError::ZeroMaxStale,
             &["max_stale must be greater than zero", "leave it unset"],
         ),
-        (
-            || {
-                builder()
-                    .ttl(Duration::from_secs(1))
-                    .background_refresh()
-                    .sync_readers()
-            },
-            BuildError::BackgroundWithSyncReaders,
-            &["background_refresh and sync_readers cannot be combined"],
-        ),
     ];
     for (make, expected, phrases) in cases {
         let error = make().try_build().expect_err("refused");
@@ -227,12 +217,4 @@ fn re_entry_on_the_single_slot_types_panics_clearly_too() {
         assert!(message.contains("its own key"), "{message}");
         assert_eq!(*lock.acquire(|| 6), 6);
     });
-}
-
-#[test]
-fn read_with_on_a_plain_cache_says_how_to_build_one() {
-    let cache: Cache<u64, u64> = Cache::new(Duration::from_secs(1));
-    let message = panic_message(|| drop(cache.read_with(1, || 1)));
-    assert!(message.contains("sync_readers()"), "{message}");
-    assert_eq!(cache.get_with(1, || 1), 1, "the cache still works");
 }

@@ -4,8 +4,9 @@
 mod common;
 
 use common::{bounded, eventually, Gate};
+use dogpile::mode::SyncReaders;
 use dogpile::{BuildError, Cache, ManualClock};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::catch_unwind;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -76,7 +77,7 @@ fn a_full_cache_of_in_flight_creations_computes_without_storing() {
 #[test]
 fn builder_rejects_nonsense_with_a_message_naming_the_problem() {
     type Case = (Result<Cache<u8, u8>, BuildError>, BuildError, &'static str);
-    let cases: [Case; 5] = [
+    let cases: [Case; 4] = [
         (Cache::builder().try_build(), BuildError::MissingTtl, "ttl"),
         (
             Cache::builder().ttl(Duration::ZERO).try_build(),
@@ -96,15 +97,6 @@ fn builder_rejects_nonsense_with_a_message_naming_the_problem() {
             BuildError::ZeroMaxStale,
             "max_stale",
         ),
-        (
-            Cache::builder()
-                .ttl(TTL)
-                .background_refresh()
-                .sync_readers()
-                .try_build(),
-            BuildError::BackgroundWithSyncReaders,
-            "background_refresh",
-        ),
     ];
     for (built, expected, word) in cases {
         let error = built.expect_err("must be rejected");
@@ -121,14 +113,73 @@ fn builder_rejects_nonsense_with_a_message_naming_the_problem() {
 #[test]
 fn borrowed_lookups_find_the_owned_keys() {
     let cache: Cache<(String, u32), u32> = Cache::new(TTL);
-    assert_eq!(cache.get_with_by_ref(&("a", &1), || 10), 10);
-    assert_eq!(cache.get_with_by_ref(&("a", &1), || 11), 10);
+    assert_eq!(cache.entry_by_ref(&("a", &1)).get_with(|| 10), 10);
+    assert_eq!(cache.entry_by_ref(&("a", &1)).get_with(|| 11), 10);
     assert_eq!(cache.get_with(("a".to_string(), 1), || 12), 10);
-    assert_eq!(cache.get_with_by_ref(&("a", &2), || 13), 13);
+    assert_eq!(cache.entry_by_ref(&("a", &2)).get_with(|| 13), 13);
     assert_eq!(cache.stats().hits, 2);
     let strings: Cache<String, u8> = Cache::new(TTL);
-    strings.get_with_by_ref("k", || 1);
+    strings.entry_by_ref("k").get_with(|| 1);
     assert_eq!(strings.remove("k"), Some(1));
+}
+
+#[test]
+fn entry_by_ref_looks_up_invalidates_and_removes_without_an_owned_key() {
+    let clock = ManualClock::new();
+    let cache: Cache<String, u8> = Cache::builder()
+        .ttl(TTL)
+        .max_stale(TTL)
+        .clock(clock.clone())
+        .build();
+    let entry = || cache.entry_by_ref("k");
+    assert_eq!((entry().get(), entry().contains()), (None, false));
+    assert_eq!(entry().try_get_with(|| Ok::<_, ()>(1)), Ok(1));
+    assert_eq!((entry().get(), entry().contains()), (Some(1), true));
+    entry().invalidate();
+    assert_eq!(entry().get(), Some(1), "soft: still served");
+    assert_eq!(entry().get_with(|| 2), 2, "invalidated: refreshed");
+    clock.advance(TTL * 2);
+    assert_eq!(entry().get(), None, "past max_stale: not servable");
+    assert!(!entry().contains());
+    assert!(entry().remove().is_some());
+    assert!(cache.is_empty());
+    assert_eq!(entry().remove(), None);
+    assert_eq!(
+        cache.stats().calls(),
+        2,
+        "get, contains, remove are not calls"
+    );
+}
+
+#[test]
+fn get_contains_key_and_invalidate_all_never_create() {
+    let clock = ManualClock::new();
+    let cache: Cache<u8, u8> = Cache::builder()
+        .ttl(TTL)
+        .max_stale(TTL)
+        .clock(clock.clone())
+        .build();
+    assert_eq!(cache.get(&1), None);
+    assert!(!cache.contains_key(&1));
+    assert!(cache.is_empty(), "a look-up inserts nothing");
+    for key in 0..4 {
+        cache.get_with(key, || key);
+    }
+    cache.invalidate_all();
+    assert_eq!(cache.get(&2), Some(2), "soft: still served");
+    for key in 0..4 {
+        assert_eq!(
+            cache.get_with(key, || key + 10),
+            key + 10,
+            "every key stale"
+        );
+    }
+    let stats = cache.stats();
+    assert_eq!((stats.misses, stats.stale_hits, stats.hits), (4, 4, 0));
+    clock.advance(TTL * 2);
+    assert_eq!(cache.get(&0), None, "past ttl + max_stale");
+    assert!(!cache.contains_key(&0));
+    assert_eq!(cache.stats().calls(), 8);
 }
 
 #[test]
@@ -149,31 +200,23 @@ fn handle_methods_insert_remove_clear_len_and_stats_add_up() {
 }
 
 #[test]
-fn read_with_needs_a_sync_readers_cache() {
-    let cache: Cache<u8, u8> = Cache::new(TTL);
-    let panic = catch_unwind(AssertUnwindSafe(|| cache.read_with(1, || 1))).unwrap_err();
-    let text = panic.downcast_ref::<&str>().copied().unwrap_or_default();
-    assert!(text.contains("sync_readers"), "{text}");
-}
-
-#[test]
 fn a_sync_readers_cache_publishes_only_after_the_keys_guards_are_dropped() {
     let clock = ManualClock::new();
-    let cache: Arc<Cache<u8, u64>> = Arc::new(
+    let cache: Arc<Cache<u8, u64, SyncReaders>> = Arc::new(
         Cache::builder()
             .ttl(TTL)
             .sync_readers()
             .clock(clock.clone())
             .build(),
     );
-    let guard = cache.read_with(1, || 1);
-    let other_key = cache.read_with(2, || 5);
+    let guard = cache.get_with(1, || 1);
+    let other_key = cache.get_with(2, || 5);
     clock.advance(TTL);
     let published = Gate::new();
     let writer = {
         let (cache, published) = (cache.clone(), published.clone());
         thread::spawn(move || {
-            let value = *cache.read_with(1, || 2);
+            let value = *cache.get_with(1, || 2);
             published.open();
             value
         })
@@ -186,7 +229,7 @@ fn a_sync_readers_cache_publishes_only_after_the_keys_guards_are_dropped() {
     assert!(!published.is_open());
     drop(guard);
     assert_eq!(bounded("writer", move || writer.join().unwrap()), 2);
-    assert_eq!(*cache.read_with(1, || unreachable!()), 2);
+    assert_eq!(*cache.get_with(1, || unreachable!()), 2);
 }
 
 #[test]

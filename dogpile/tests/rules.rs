@@ -4,6 +4,7 @@
 mod common;
 
 use common::{bounded, eventually, join_all, Counter, Gate};
+use dogpile::mode::Background;
 use dogpile::{Cache, Dogpile, ManualClock, SyncReaderDogpile};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Barrier};
@@ -600,20 +601,20 @@ fn r9_same_key_reentry_on_a_stale_value_panics_too() {
 #[test]
 fn r10_background_refresh_serves_stale_to_everyone_and_refreshes_on_another_thread() {
     let clock = ManualClock::new();
-    let cache: Arc<Cache<&str, u64>> = Arc::new(
+    let cache: Arc<Cache<&str, u64, Background>> = Arc::new(
         Cache::builder()
             .ttl(TTL)
             .background_refresh()
             .clock(clock.clone())
             .build(),
     );
-    cache.get_with_background("k", || 1);
+    cache.get_with("k", || 1);
     clock.advance(TTL);
     let gate = Gate::new();
     let refresher_thread = Arc::new(std::sync::Mutex::new(None));
     let value = {
         let (gate, seen) = (gate.clone(), refresher_thread.clone());
-        cache.get_with_background("k", move || {
+        cache.get_with("k", move || {
             *seen.lock().unwrap() = thread::current().name().map(str::to_owned);
             gate.wait();
             2
@@ -622,12 +623,10 @@ fn r10_background_refresh_serves_stale_to_everyone_and_refreshes_on_another_thre
     assert_eq!(value, 1, "the claimant returns the stale value at once");
     assert!(!gate.is_open());
     for _ in 0..8 {
-        assert_eq!(cache.get_with_background("k", || unreachable!()), 1);
+        assert_eq!(cache.get_with("k", || unreachable!()), 1);
     }
     gate.open();
-    eventually("published", || {
-        cache.get_with_background("k", || unreachable!()) == 2
-    });
+    eventually("published", || cache.get_with("k", || unreachable!()) == 2);
     assert_eq!(
         refresher_thread.lock().unwrap().as_deref(),
         Some("dogpile-refresh")
@@ -639,26 +638,17 @@ fn r10_background_refresh_serves_stale_to_everyone_and_refreshes_on_another_thre
 #[test]
 fn r10_a_failed_background_refresh_keeps_the_stale_value_and_releases_the_claim() {
     let clock = ManualClock::new();
-    let cache: Cache<&str, u64> = Cache::builder()
+    let cache: Cache<&str, u64, Background> = Cache::builder()
         .ttl(TTL)
         .background_refresh()
         .clock(clock.clone())
         .build();
-    cache.get_with_background("k", || 1);
+    cache.get_with("k", || 1);
     clock.advance(TTL);
-    assert_eq!(
-        cache.try_get_with_background("k", || Err::<u64, _>("down")),
-        Ok(1)
-    );
+    assert_eq!(cache.try_get_with("k", || Err::<u64, _>("down")), Ok(1));
     eventually("failure recorded", || cache.stats().failures == 1);
-    assert_eq!(
-        cache.get_with_background("k", || 3),
-        1,
-        "retry claimed, stale served"
-    );
-    eventually("retry published", || {
-        cache.get_with_background("k", || 4) == 3
-    });
+    assert_eq!(cache.get_with("k", || 3), 1, "retry claimed, stale served");
+    eventually("retry published", || cache.get_with("k", || 4) == 3);
 }
 
 // --------------------------------------------------------------------- R11 bounded staleness

@@ -1,0 +1,339 @@
+//! [`CacheBuilder`] and [`BuildError`].
+
+use crate::cache::Cache;
+use crate::clock::{to_nanos, Clock, ClockHandle};
+use crate::executor::{Executor, RefreshTask};
+use crate::mode::{Background, Inline, Mode, SyncReaders};
+use crate::slot::{Env, Policy};
+use crate::stats::Counters;
+use std::fmt;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds a [`Cache`]; start from [`Cache::builder`]. The mode (the third type
+/// parameter, see [`mode`](crate::mode)) is chosen here:
+/// [`background_refresh`](CacheBuilder::background_refresh) or
+/// [`sync_readers`](CacheBuilder::sync_readers), at most one of them.
+///
+/// # Example
+///
+/// ```
+/// use dogpile::Cache;
+/// use std::time::Duration;
+///
+/// let cache: Cache<String, u32> = Cache::builder()
+///     .ttl(Duration::from_secs(30))
+///     .capacity(10_000)
+///     .max_stale(Duration::from_secs(300))
+///     .build();
+/// assert_eq!(cache.get_with("a".into(), || 1), 1);
+/// ```
+#[must_use = "a builder does nothing until `.build()`"]
+pub struct CacheBuilder<K, V, M = Inline> {
+    ttl: Option<Duration>,
+    capacity: Option<usize>,
+    stale_if_error: bool,
+    max_stale: Option<Duration>,
+    clock: ClockHandle,
+    executor: Executor,
+    _types: Types<K, V, M>,
+}
+
+/// The builder holds no `K`, `V` or `M`: it is `Send`, `Sync` and covariant whatever they are.
+type Types<K, V, M> = PhantomData<fn() -> (K, V, M)>;
+
+/// Why [`CacheBuilder::try_build`] refused its settings.
+///
+/// # Example
+///
+/// ```
+/// use dogpile::{BuildError, Cache};
+///
+/// let error = Cache::<u8, u8>::builder().try_build().unwrap_err();
+/// assert_eq!(error, BuildError::MissingTtl);
+/// assert!(error.to_string().contains("ttl"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No `.ttl(..)` was given.
+    MissingTtl,
+    /// `.ttl(Duration::ZERO)`: every value would be stale at birth.
+    ZeroTtl,
+    /// `.capacity(0)`: nothing could ever be stored.
+    ZeroCapacity,
+    /// `.max_stale(Duration::ZERO)`: use no `max_stale` to serve stale values until
+    /// a refresh succeeds, or a positive bound.
+    ZeroMaxStale,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BuildError::MissingTtl => "a cache needs a ttl: call `.ttl(duration)` on the builder",
+            BuildError::ZeroTtl => "ttl must be greater than zero (a value would be stale at birth)",
+            BuildError::ZeroCapacity => "capacity must be at least 1",
+            BuildError::ZeroMaxStale => {
+                "max_stale must be greater than zero; leave it unset to serve stale values until a refresh succeeds"
+            }
+        })
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// What a built cache is made of.
+pub(crate) struct Settings {
+    pub(crate) env: Env,
+    pub(crate) capacity: Option<usize>,
+    pub(crate) executor: Executor,
+}
+
+impl<K, V> CacheBuilder<K, V, Inline> {
+    pub(crate) fn new() -> Self {
+        CacheBuilder {
+            ttl: None,
+            capacity: None,
+            stale_if_error: false,
+            max_stale: None,
+            clock: ClockHandle::System,
+            executor: Executor::Pool,
+            _types: PhantomData,
+        }
+    }
+
+    /// Background refresh (R10), the [`Background`] mode: the caller that claims a
+    /// stale value's refresh returns the stale value at once like everyone else, and
+    /// the creator runs on the refresh executor (a small pool shared by the process,
+    /// or [`refresh_executor`](CacheBuilder::refresh_executor)). After the first
+    /// creation of a key nobody waits. Creators must be `Send + 'static`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder()
+    ///     .ttl(Duration::from_secs(1))
+    ///     .background_refresh()
+    ///     .build();
+    /// assert_eq!(cache.get_with(1, || 1), 1);
+    /// ```
+    pub fn background_refresh(self) -> CacheBuilder<K, V, Background> {
+        self.into_mode()
+    }
+
+    /// Reader-synchronised mode (R8), the [`SyncReaders`] mode: calls return a
+    /// [`ReadGuard`](crate::ReadGuard), and publishing a new value for a key waits until
+    /// every guard on that key is dropped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, String>::builder().ttl(Duration::from_secs(1)).sync_readers().build();
+    /// assert_eq!(*cache.get_with(1, || "one".into()), "one");
+    /// ```
+    pub fn sync_readers(self) -> CacheBuilder<K, V, SyncReaders> {
+        self.into_mode()
+    }
+}
+
+impl<K, V> CacheBuilder<K, V, Background> {
+    /// Hands every background refresh of this cache to `submit` instead of the
+    /// process-wide pool: a rayon pool (`rayon::spawn(move || task.run())`), tokio's
+    /// `spawn_blocking`, or your own queue. `submit` must not run the task inline in
+    /// the call (that would make the claimant wait, breaking R10); a task it drops is
+    /// given up (the key stays stale and the next caller retries).
+    ///
+    /// ```
+    /// use dogpile::Cache;
+    /// use std::time::Duration;
+    ///
+    /// let cache = Cache::<u8, u8>::builder()
+    ///     .ttl(Duration::from_secs(60))
+    ///     .background_refresh()
+    ///     .refresh_executor(|task| {
+    ///         std::thread::spawn(move || task.run());
+    ///     })
+    ///     .build();
+    /// assert_eq!(cache.get_with(1, || 1), 1);
+    /// ```
+    pub fn refresh_executor(
+        mut self,
+        submit: impl Fn(RefreshTask) + Send + Sync + 'static,
+    ) -> Self {
+        self.executor = Executor::Custom(Arc::new(submit));
+        self
+    }
+}
+
+impl<K, V, M: Mode> CacheBuilder<K, V, M> {
+    fn into_mode<N>(self) -> CacheBuilder<K, V, N> {
+        CacheBuilder {
+            ttl: self.ttl,
+            capacity: self.capacity,
+            stale_if_error: self.stale_if_error,
+            max_stale: self.max_stale,
+            clock: self.clock,
+            executor: self.executor,
+            _types: PhantomData,
+        }
+    }
+
+    /// How long a value stays fresh. Required; must be greater than zero.
+    ///
+    /// ```
+    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(std::time::Duration::from_millis(250)).build();
+    /// assert_eq!(cache.get_with(1, || 1), 1);
+    /// ```
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// The most entries the cache holds; see [Bounds and eviction](Cache#bounds-and-eviction).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u32, u32>::builder().ttl(Duration::from_secs(1)).capacity(2).build();
+    /// for key in 0..10 {
+    ///     cache.get_with(key, || key);
+    /// }
+    /// assert!(cache.len() <= 2);
+    /// ```
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// A failed refresh returns the stale value to its caller instead of the error
+    /// (R5). A failed *first* creation still returns the error: there is nothing else.
+    ///
+    /// ```
+    /// use dogpile::{Cache, ManualClock};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let cache = Cache::<u8, u8>::builder()
+    ///     .ttl(Duration::from_secs(1))
+    ///     .stale_if_error()
+    ///     .clock(clock.clone())
+    ///     .build();
+    /// cache.get_with(1, || 10);
+    /// clock.advance(Duration::from_secs(2));
+    /// assert_eq!(cache.try_get_with(1, || Err("backend down")), Ok(10));
+    /// ```
+    pub fn stale_if_error(mut self) -> Self {
+        self.stale_if_error = true;
+        self
+    }
+
+    /// Bounded staleness (R11): a value older than `ttl + max_stale` is not served;
+    /// callers treat its key as cold and wait for a new value.
+    ///
+    /// ```
+    /// use dogpile::{Cache, ManualClock};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let cache = Cache::<u8, u8>::builder()
+    ///     .ttl(Duration::from_secs(1))
+    ///     .max_stale(Duration::from_secs(1))
+    ///     .clock(clock.clone())
+    ///     .build();
+    /// cache.get_with(1, || 10);
+    /// clock.advance(Duration::from_secs(2));
+    /// assert_eq!(cache.try_get_with(1, || Err::<u8, _>("down")), Err("down"));
+    /// ```
+    pub fn max_stale(mut self, max_stale: Duration) -> Self {
+        self.max_stale = Some(max_stale);
+        self
+    }
+
+    /// The clock that times values; [`ManualClock`](crate::ManualClock) in tests.
+    ///
+    /// ```
+    /// use dogpile::{Cache, ManualClock};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let cache = Cache::<u8, u8>::builder().ttl(Duration::from_secs(1)).clock(clock.clone()).build();
+    /// cache.get_with(1, || 1);
+    /// clock.advance(Duration::from_secs(1));
+    /// assert_eq!(cache.get_with(1, || 2), 2);
+    /// ```
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = ClockHandle::custom(clock);
+        self
+    }
+}
+
+impl<K, V, M> CacheBuilder<K, V, M>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    M: Mode,
+{
+    /// The cache, or why these settings make no sense.
+    ///
+    /// ```
+    /// use dogpile::{BuildError, Cache};
+    /// use std::time::Duration;
+    ///
+    /// let zero = Cache::<u8, u8>::builder().ttl(Duration::ZERO).try_build();
+    /// assert_eq!(zero.err(), Some(BuildError::ZeroTtl));
+    /// ```
+    pub fn try_build(self) -> Result<Cache<K, V, M>, BuildError> {
+        let ttl = self.ttl.ok_or(BuildError::MissingTtl)?;
+        if ttl.is_zero() {
+            return Err(BuildError::ZeroTtl);
+        }
+        if self.capacity == Some(0) {
+            return Err(BuildError::ZeroCapacity);
+        }
+        if self.max_stale.is_some_and(|d| d.is_zero()) {
+            return Err(BuildError::ZeroMaxStale);
+        }
+        let env = Env {
+            policy: Policy {
+                ttl: to_nanos(ttl),
+                max_stale: self.max_stale.map(to_nanos),
+                stale_if_error: self.stale_if_error,
+            },
+            clock: self.clock,
+            stats: Arc::new(Counters::default()),
+        };
+        Ok(Cache::with_settings(Settings {
+            env,
+            capacity: self.capacity,
+            executor: self.executor,
+        }))
+    }
+
+    /// The cache.
+    ///
+    /// # Panics
+    ///
+    /// With a message naming the problem if the settings make no sense: no ttl, a zero
+    /// ttl, capacity 0 or a zero `max_stale`. [`try_build`](CacheBuilder::try_build)
+    /// returns these as a [`BuildError`].
+    ///
+    /// ```should_panic
+    /// // panics: "dogpile: ttl must be greater than zero ..."
+    /// dogpile::Cache::<u8, u8>::builder().ttl(std::time::Duration::ZERO).build();
+    /// ```
+    pub fn build(self) -> Cache<K, V, M> {
+        match self.try_build() {
+            Ok(cache) => cache,
+            Err(error) => panic!("dogpile: {error}"),
+        }
+    }
+}
+
+impl<K, V, M> fmt::Debug for CacheBuilder<K, V, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheBuilder")
+            .field("ttl", &self.ttl)
+            .field("capacity", &self.capacity)
+            .field("mode", &std::any::type_name::<M>())
+            .finish_non_exhaustive()
+    }
+}
