@@ -717,6 +717,7 @@ impl<K, V, M> Clone for Cache<K, V, M> {
 impl<K: Hash + Eq, V, M> fmt::Debug for Cache<K, V, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
+            .field("name", &self.inner.env.name)
             .field("ttl", &Duration::from_nanos(self.inner.env.policy.ttl))
             .field("capacity", &self.inner.capacity)
             .field("mode", &std::any::type_name::<M>())
@@ -978,6 +979,7 @@ where
             }
         }
         self.note_evictions(evicted);
+        crate::trace::evicted(&self.env.name, evicted, "capacity");
         evicted > 0
     }
 
@@ -1016,6 +1018,7 @@ where
             !victim
         });
         self.note_evictions(evicted);
+        crate::trace::evicted(&self.env.name, evicted, "expired");
     }
 
     fn note_evictions(&self, evicted: usize) {
