@@ -168,9 +168,36 @@ fn note<E: Display>(error: &E) {
     let _ = error;
 }
 
+/// Passes a creator's `Result` through, noting its error's `Display` (if the error
+/// type has one) for the failure event. For the `#[dogpile]` expansion, where the
+/// error's type is known: `$crate::__note_error!(body_fn(args))`, or
+/// `$crate::__note_error!(body_fn(args).await)` inside an async creator.
+///
+/// ```
+/// let outcome: Result<u8, &str> = dogpile::__note_error!(Err("backend down"));
+/// assert_eq!(outcome, Err("backend down"));
+/// struct Opaque;
+/// let outcome: Result<u8, Opaque> = dogpile::__note_error!(Err(Opaque)); // no Display: fine
+/// assert!(outcome.is_err());
+/// ```
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __note_error {
+    ($result:expr) => {{
+        let result = $result;
+        if let ::core::result::Result::Err(error) = &result {
+            #[allow(unused_imports)]
+            use $crate::__private::{NoteDisplay as _, NoteNothing as _};
+            // The borrows pick `NoteDisplay` when the error has `Display`.
+            #[allow(clippy::needless_borrow)]
+            (&&$crate::__private::ErrorNote(error)).note();
+        }
+        result
+    }};
+}
+
 /// An error a creator is about to return, to be noted for the failure event if its
-/// type implements `Display` (and ignored if not). Used by the `#[dogpile]`
-/// expansion, where the error's type is known:
+/// type implements `Display` (and ignored if not), the way [`__note_error!`] does:
 ///
 /// ```
 /// use dogpile::__private::{ErrorNote, NoteDisplay as _, NoteNothing as _};

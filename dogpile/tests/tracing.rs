@@ -123,8 +123,6 @@ fn one_event_per_creation_and_per_expiry_and_none_on_hits() {
 
 #[test]
 fn a_failure_event_carries_the_error_display() {
-    use dogpile::__private::{ErrorNote, NoteDisplay as _, NoteNothing as _};
-
     recording(|events| {
         let clock = ManualClock::new();
         let cache = cache(&clock).stale_if_error().build();
@@ -134,9 +132,7 @@ fn a_failure_event_carries_the_error_display() {
 
         // What the `#[dogpile]` expansion does: note the error where its type is known.
         let outcome = cache.try_get_with(1, || {
-            let error = std::io::Error::other("backend down");
-            (&&ErrorNote(&error)).note();
-            Err(error)
+            dogpile::__note_error!(Err(std::io::Error::other("backend down")))
         });
         assert_eq!(
             outcome.unwrap(),
@@ -155,12 +151,7 @@ fn a_failure_event_carries_the_error_display() {
 
         // An error without `Display` (or not noted) is named by its type.
         struct Opaque;
-        let outcome = cache.try_get_with(1, || {
-            // The borrows choose `NoteDisplay` when it applies: they are not needless.
-            #[allow(clippy::needless_borrow)]
-            (&&ErrorNote(&Opaque)).note();
-            Err(Opaque)
-        });
+        let outcome = cache.try_get_with(1, || dogpile::__note_error!(Err(Opaque)));
         assert!(outcome.is_ok());
         let failed = events.take();
         assert_eq!(failed.len(), 1, "{failed:?}");
