@@ -10,7 +10,8 @@
 //! The service (`examples/web_app/mod.rs`, which `tests/web_service.rs` drives too)
 //! is an axum app whose handlers call `#[dogpile]` async fns over a slow backend (a
 //! 50 ms query, counted), beside the same backend behind `moka` and behind no cache;
-//! `GET /stats` shows the caches' counters as JSON. Serving mode:
+//! `GET /stats` shows the caches' counters as JSON. Serving mode prints dogpile's
+//! `tracing` events (feature `tracing`): a line per creation, refresh and failure.
 //!
 //! ```text
 //! curl 127.0.0.1:3000/dogpile/7      # {"key":7,"version":1}
@@ -98,6 +99,15 @@ async fn main() {
     if s.load {
         load(&s).await;
     } else {
+        use tracing_subscriber::prelude::*;
+        // dogpile's events, DEBUG and up: one line per creation, refresh and failure.
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer())
+            .with(
+                tracing_subscriber::filter::Targets::new()
+                    .with_target("dogpile", tracing::Level::DEBUG),
+            )
+            .init();
         let address = SocketAddr::from(([127, 0, 0, 1], s.port));
         let listener = tokio::net::TcpListener::bind(address)
             .await

@@ -56,8 +56,8 @@ pub(crate) fn created(cache: &str, started: &Started, stale: bool) {
         outcome = if stale { "refreshed" } else { "created" },
         duration_ms = millis(started),
         stale_served = stale,
-        "dogpile: {cache}: value {}",
-        if stale { "refreshed" } else { "created" },
+        "{}",
+        if stale { "value refreshed" } else { "value created" },
     );
     #[cfg(not(feature = "tracing"))]
     let _ = (cache, started, stale);
@@ -102,7 +102,7 @@ pub(crate) fn failed(
             duration_ms = millis(started),
             stale_served = stale,
             stale_if_error = stale && stale_if_error,
-            "dogpile: {cache}: creation failed: {error}",
+            "creation failed",
         );
     }
     #[cfg(not(feature = "tracing"))]
@@ -129,7 +129,7 @@ pub(crate) fn evicted(cache: &str, evicted: usize, reason: &'static str) {
             cache,
             evicted,
             reason,
-            "dogpile: {cache}: evicted {evicted} entries ({reason})",
+            "entries evicted",
         );
     }
     #[cfg(not(feature = "tracing"))]
