@@ -231,3 +231,46 @@ impl<E> NoteNothing for ErrorNote<'_, E> {
     #[inline(always)]
     fn note(&self) {}
 }
+
+#[cfg(test)]
+mod tests {
+    /// Without the feature, a creation carries nothing for tracing.
+    #[test]
+    #[cfg(not(feature = "tracing"))]
+    fn started_is_zero_sized_without_the_feature() {
+        assert_eq!(std::mem::size_of::<super::Started>(), 0);
+    }
+
+    /// With it, a noted error of another type is not mistaken for this one's.
+    #[test]
+    #[cfg(feature = "tracing")]
+    fn a_note_is_used_only_for_an_error_of_its_type() {
+        // `note` writes only when a subscriber wants the event.
+        struct All;
+        impl tracing::Subscriber for All {
+            fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+                tracing::span::Id::from_u64(1)
+            }
+            fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+            fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+            fn event(&self, _: &tracing::Event<'_>) {}
+            fn enter(&self, _: &tracing::span::Id) {}
+            fn exit(&self, _: &tracing::span::Id) {}
+        }
+        tracing::subscriber::with_default(All, || {
+            super::note(&"down");
+            let other = super::take_note(std::any::type_name::<String>());
+            assert_eq!(other, "an error of type alloc::string::String");
+            super::note(&"down");
+            assert_eq!(super::take_note(std::any::type_name::<&str>()), "down");
+            assert_eq!(
+                super::take_note(std::any::type_name::<&str>()),
+                "an error of type &str",
+                "a note is used once"
+            );
+        });
+    }
+}

@@ -269,3 +269,15 @@ fn an_unnamed_cache_is_named_by_its_types() {
         );
     });
 }
+
+#[test]
+fn a_lone_dogpile_is_named_by_its_type() {
+    recording(|events| {
+        let lock = dogpile::Dogpile::<u8>::new(Duration::from_secs(10));
+        lock.acquire(|| 1);
+        lock.acquire(|| 2);
+        let created = events.take();
+        assert_eq!(created.len(), 1, "one creation, then a hit: {created:?}");
+        assert_eq!(created[0].field("cache"), "Dogpile");
+    });
+}
