@@ -205,7 +205,11 @@ where
     /// assert_eq!(cache.try_get_with(1, || Ok::<_, &str>(5)), Ok(5));
     /// ```
     #[inline]
-    pub fn try_get_with<E>(&self, key: K, create: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+    pub fn try_get_with<E: Clone + Send + 'static>(
+        &self,
+        key: K,
+        create: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
         self.try_get_inline(Owned(key), create)
     }
 
@@ -247,7 +251,7 @@ where
     /// # }
     /// ```
     #[cfg(not(loom))]
-    pub async fn try_get_with_async<E>(
+    pub async fn try_get_with_async<E: Clone + Send + 'static>(
         &self,
         key: K,
         create: impl Future<Output = Result<V, E>>,
@@ -256,7 +260,7 @@ where
     }
 
     #[inline]
-    pub(crate) fn try_get_inline<E>(
+    pub(crate) fn try_get_inline<E: Clone + Send + 'static>(
         &self,
         key: impl Lookup<K>,
         create: impl FnOnce() -> Result<V, E>,
@@ -270,7 +274,7 @@ where
     }
 
     #[cfg(not(loom))]
-    pub(crate) async fn try_get_inline_async<E>(
+    pub(crate) async fn try_get_inline_async<E: Clone + Send + 'static>(
         &self,
         key: impl Lookup<K>,
         create: impl Future<Output = Result<V, E>>,
@@ -316,7 +320,7 @@ where
     /// assert_eq!(cache.try_get_with(1, || Ok::<_, String>(1)), Ok(1));
     /// ```
     #[inline]
-    pub fn try_get_with<E: Send + 'static>(
+    pub fn try_get_with<E: Clone + Send + 'static>(
         &self,
         key: K,
         create: impl FnOnce() -> Result<V, E> + Send + 'static,
@@ -361,7 +365,7 @@ where
     /// # }
     /// ```
     #[cfg(not(loom))]
-    pub async fn try_get_with_async<E: Send + 'static>(
+    pub async fn try_get_with_async<E: Clone + Send + 'static>(
         &self,
         key: K,
         create: impl Future<Output = Result<V, E>> + Send + 'static,
@@ -370,7 +374,7 @@ where
     }
 
     #[inline]
-    pub(crate) fn try_get_background<E: Send + 'static>(
+    pub(crate) fn try_get_background<E: Clone + Send + 'static>(
         &self,
         key: impl Lookup<K>,
         create: impl FnOnce() -> Result<V, E> + Send + 'static,
@@ -384,7 +388,7 @@ where
     }
 
     #[cfg(not(loom))]
-    pub(crate) async fn try_get_background_async<E: Send + 'static>(
+    pub(crate) async fn try_get_background_async<E: Clone + Send + 'static>(
         &self,
         key: impl Lookup<K>,
         create: impl Future<Output = Result<V, E>> + Send + 'static,
@@ -431,7 +435,7 @@ where
     /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).sync_readers().build();
     /// assert!(cache.try_get_with(1, || Err::<u8, _>("no")).is_err());
     /// ```
-    pub fn try_get_with<E>(
+    pub fn try_get_with<E: Clone + Send + 'static>(
         &self,
         key: K,
         create: impl FnOnce() -> Result<V, E>,
@@ -439,7 +443,7 @@ where
         self.try_get_guarded(Owned(key), create)
     }
 
-    pub(crate) fn try_get_guarded<E>(
+    pub(crate) fn try_get_guarded<E: Clone + Send + 'static>(
         &self,
         key: impl Lookup<K>,
         create: impl FnOnce() -> Result<V, E>,

@@ -121,6 +121,17 @@ fn one_event_per_creation_and_per_expiry_and_none_on_hits() {
     });
 }
 
+#[derive(Clone, Debug)]
+struct BackendDown {
+    status: u16,
+}
+
+impl fmt::Display for BackendDown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "backend down (status {})", self.status)
+    }
+}
+
 #[test]
 fn a_failure_event_carries_the_error_display() {
     recording(|events| {
@@ -132,7 +143,7 @@ fn a_failure_event_carries_the_error_display() {
 
         // What the `#[dogpile]` expansion does: note the error where its type is known.
         let outcome = cache.try_get_with(1, || {
-            dogpile::__note_error!(Err(std::io::Error::other("backend down")))
+            dogpile::__note_error!(Err(BackendDown { status: 503 }))
         });
         assert_eq!(
             outcome.unwrap(),
@@ -145,11 +156,12 @@ fn a_failure_event_carries_the_error_display() {
         assert_eq!(failed.level, tracing::Level::WARN);
         assert_eq!(failed.field("cache"), "reports");
         assert_eq!(failed.field("outcome"), "error");
-        assert_eq!(failed.field("error"), "backend down");
+        assert_eq!(failed.field("error"), "backend down (status 503)");
         assert_eq!(failed.field("stale_served"), "true");
         assert_eq!(failed.field("stale_if_error"), "true");
 
         // An error without `Display` (or not noted) is named by its type.
+        #[derive(Clone)]
         struct Opaque;
         let outcome = cache.try_get_with(1, || dogpile::__note_error!(Err(Opaque)));
         assert!(outcome.is_ok());
@@ -229,6 +241,7 @@ fn a_background_refresh_is_traced_where_it_runs() {
     let dispatch = tracing::Dispatch::new(recorder.clone());
     let (ran, refreshes) = std::sync::mpsc::channel();
     let clock = ManualClock::new();
+    let on_refresh_thread = dispatch.clone();
     let cache = Cache::<u32, u32>::builder()
         .name("reports")
         .ttl(Duration::from_secs(10))
@@ -236,16 +249,21 @@ fn a_background_refresh_is_traced_where_it_runs() {
         .background_refresh()
         // Each refresh runs on its own thread, under the recording subscriber.
         .refresh_executor(move |task| {
-            let (dispatch, ran) = (dispatch.clone(), ran.clone());
+            let (dispatch, ran) = (on_refresh_thread.clone(), ran.clone());
             std::thread::spawn(move || {
                 tracing::dispatcher::with_default(&dispatch, || task.run());
                 ran.send(()).unwrap();
             });
         })
         .build();
-    cache.get_with(1, || 1); // cold, inline, on this thread (no subscriber here)
-    clock.advance(Duration::from_secs(10));
-    assert_eq!(cache.get_with(1, || 2), 1, "the stale value at once (R10)");
+    // This thread records too: with a single dispatcher, tracing asks the current
+    // thread's subscriber whether an event is of interest, and remembers the answer.
+    tracing::dispatcher::with_default(&dispatch, || {
+        cache.get_with(1, || 1); // cold, inline, on this thread
+        assert_eq!(recorder.take()[0].field("outcome"), "created");
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(cache.get_with(1, || 2), 1, "the stale value at once (R10)");
+    });
     refreshes
         .recv_timeout(Duration::from_secs(10))
         .expect("the refresh ran within 10 s");
