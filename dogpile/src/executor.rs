@@ -115,17 +115,18 @@ impl fmt::Debug for Executor {
     }
 }
 
-fn pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool {
-        size: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        state: Mutex::new(PoolState::default()),
-        ready: Condvar::new(),
+fn pool() -> &'static Arc<Pool> {
+    static POOL: OnceLock<Arc<Pool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let size = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Pool::new(size, QUEUE_CAPACITY)
     })
 }
 
-struct Pool {
+/// A fixed number of worker threads, started as refreshes arrive, over a bounded queue.
+pub(crate) struct Pool {
     size: usize,
+    capacity: usize,
     state: Mutex<PoolState>,
     ready: Condvar,
 }
@@ -135,24 +136,34 @@ struct PoolState {
     queue: VecDeque<RefreshTask>,
     workers: usize,
     idle: usize,
+    /// Workers leave once the queue is empty (the loom models end their pools).
+    closing: bool,
 }
 
 impl Pool {
-    fn submit(&'static self, task: RefreshTask) {
+    pub(crate) fn new(size: usize, capacity: usize) -> Arc<Self> {
+        Arc::new(Pool {
+            size,
+            capacity,
+            state: Mutex::new(PoolState::default()),
+            ready: Condvar::new(),
+        })
+    }
+
+    /// Queues a refresh, starting a worker if none is idle and there is room for one;
+    /// gives the refresh up if the queue is full (see the module docs).
+    pub(crate) fn submit(self: &Arc<Self>, task: RefreshTask) {
         let mut state = self.state.lock();
-        if state.queue.len() >= QUEUE_CAPACITY {
-            // Full: give this refresh up (see the module docs). Dropped after the lock.
+        if state.queue.len() >= self.capacity {
             drop(state);
-            drop(task);
+            drop(task); // after the lock: dropping releases the key's claim
             return;
         }
         state.queue.push_back(task);
         if state.idle == 0 && state.workers < self.size {
             state.workers += 1;
-            let spawned = std::thread::Builder::new()
-                .name("dogpile-refresh".into())
-                .spawn(move || self.work());
-            if spawned.is_err() {
+            let pool = self.clone();
+            if crate::sync::spawn("dogpile-refresh", move || pool.work()).is_err() {
                 state.workers -= 1;
                 if state.workers == 0 {
                     // No thread will ever take them: give the queued refreshes up.
@@ -174,6 +185,10 @@ impl Pool {
                 if let Some(task) = state.queue.pop_front() {
                     break task;
                 }
+                if state.closing {
+                    state.workers -= 1;
+                    return;
+                }
                 state.idle += 1;
                 state = self.ready.wait(state);
                 state.idle -= 1;
@@ -183,6 +198,19 @@ impl Pool {
             // lives on for the next refresh.
             let _ = catch_unwind(AssertUnwindSafe(|| task.run()));
         }
+    }
+
+    /// Lets the workers leave once the queue is empty.
+    #[cfg(loom)]
+    pub(crate) fn close(&self) {
+        self.state.lock().closing = true;
+        self.ready.notify_all();
+    }
+
+    /// Worker threads started and not yet left.
+    #[cfg(loom)]
+    pub(crate) fn workers(&self) -> usize {
+        self.state.lock().workers
     }
 }
 

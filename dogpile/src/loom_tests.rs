@@ -18,14 +18,16 @@
 //! - **monotonic**: a value is never replaced by an older one. A creator takes a serial
 //!   when it starts; the store checks that serials only grow.
 //!
-//! Models drive `slot::get`, `get_guarded`, `get_in_background_with`, the fence and
-//! `try_retire` directly over small stores built on `crate::sync::Mutex`, so the
-//! model checks exactly the code that `Dogpile`, `SyncReaderDogpile` and `Cache` run.
+//! Models drive the one slot driver (`slot::drive`, through `slot::get` blocking and
+//! guarded, and with the `Pooled` creator that hands a refresh to an executor), the
+//! refresh pool's queue and workers, the fence and `try_retire` directly over small
+//! stores built on `crate::sync::Mutex`, so the model checks exactly the code that
+//! `Dogpile`, `SyncReaderDogpile` and `Cache` run.
 //! (`Cache` itself sits on DashMap, whose locks loom cannot see; `Map` below does what
 //! it does with one key, under the same lock order.)
 
 use crate::clock::{Clock, ClockHandle};
-use crate::executor::{Executor, Pooled, RefreshTask};
+use crate::executor::{Executor, Pool, Pooled, RefreshTask};
 use crate::slot::{self, take_creator, Control, Env, How, Policy, Stamped, Step, Store, TryClaim};
 use crate::stats::{Counters, Stats};
 use crate::sync::Mutex;
@@ -917,5 +919,68 @@ fn loom_background_refresh_failure_releases_the_claim() {
 fn loom_background_refresh_panic_releases_the_claim() {
     check("background_refresh_panic_releases_claim", || {
         background_hand_off(Outcome::Panic)
+    });
+}
+
+// ---------------------------------------------------------------------------------
+// R10: the refresh pool's hand-off
+
+/// Counts refresh tasks that ended, run or given up, so the model can wait for all.
+#[derive(Default)]
+struct Settled {
+    count: Mutex<(usize, usize)>,
+    changed: crate::sync::Condvar,
+}
+
+impl Settled {
+    fn settle(&self, ran: bool) {
+        let mut count = self.count.lock();
+        count.0 += 1;
+        count.1 += usize::from(ran);
+        drop(count);
+        self.changed.notify_all();
+    }
+}
+
+/// A refresh that reports how it ended: run, or dropped unrun (its claim released).
+fn counted_task(settled: &Arc<Settled>) -> RefreshTask {
+    struct OnDrop(Arc<Settled>, bool);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            self.0.settle(self.1);
+        }
+    }
+    let guard = OnDrop(settled.clone(), false);
+    RefreshTask::new(async move {
+        let mut guard = guard; // the whole guard, not just its flag
+        guard.1 = true;
+    })
+}
+
+/// Two callers hand refreshes to a pool of one worker and a queue of one: no
+/// interleaving loses a refresh (each is run, or given up with its claim released), a
+/// worker never sleeps on a non-empty queue, and never more than one worker starts.
+#[test]
+fn loom_refresh_pool_runs_or_gives_up_every_refresh() {
+    check("refresh_pool", || {
+        let pool = Pool::new(1, 1);
+        let settled = Arc::new(Settled::default());
+        let other = {
+            let (pool, settled) = (pool.clone(), settled.clone());
+            thread::spawn(move || pool.submit(counted_task(&settled)))
+        };
+        pool.submit(counted_task(&settled));
+        other.join().unwrap();
+        assert!(pool.workers() <= 1, "the pool's size bounds its threads");
+        // Before closing: a worker asleep on a queued refresh would deadlock here.
+        let mut count = settled.count.lock();
+        while count.0 < 2 {
+            count = settled.changed.wait(count);
+        }
+        let (ended, ran) = *count;
+        drop(count);
+        assert_eq!(ended, 2, "every refresh ends, run or given up");
+        assert!(ran >= 1, "a queue of one always takes the first refresh");
+        pool.close();
     });
 }

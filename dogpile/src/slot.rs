@@ -133,17 +133,19 @@ struct ClaimState {
     claimed: bool,
     /// The slot was dropped from its map; callers must look the key up again.
     retired: bool,
-    /// Claims taken so far: names the creation a waiter waits for.
-    attempt: u64,
+    /// Claims taken so far (wrapping): names the creation a waiter waits for. 32 bits
+    /// keep the state small, and a waiter compares only with the claims of its own wait.
+    attempt: u32,
     /// The last creation that failed, kept until a later one ends, so that the callers
-    /// that waited for it share its failure (R1).
-    failed: Option<Failure>,
+    /// that waited for it share its failure (R1). Boxed: a cache keeps a control per key,
+    /// and failures are rare.
+    failed: Option<Box<Failure>>,
 }
 
 impl ClaimState {
     /// How a wait for creation `waited_for` (if any) ended. A failed first creation
     /// retires its cache entry at once; its waiters still share its failure (R1).
-    fn wait_ended(&self, waited_for: Option<u64>) -> Waited {
+    fn wait_ended(&self, waited_for: Option<u32>) -> Waited {
         let failed = |attempt| self.failed.as_ref().is_some_and(|f| f.attempt == attempt);
         if self.retired && !waited_for.is_some_and(failed) {
             Waited::Retired
@@ -155,7 +157,7 @@ impl ClaimState {
 
 /// A failed creation, as its waiters see it.
 struct Failure {
-    attempt: u64,
+    attempt: u32,
     /// A clone of the creator's `Err`; `None` if the creator panicked.
     error: Option<Box<dyn Any + Send>>,
 }
@@ -188,7 +190,7 @@ pub(crate) enum TryClaim {
 pub(crate) enum Waited {
     /// The creator released its claim: look the value up again, or share its failure.
     /// Names the creation waited for, if there was one.
-    Released(Option<u64>),
+    Released(Option<u32>),
     Retired,
 }
 
@@ -222,7 +224,7 @@ impl Control {
             TryClaim::Busy
         } else {
             state.claimed = true;
-            state.attempt += 1;
+            state.attempt = state.attempt.wrapping_add(1);
             TryClaim::Claimed(Claim::new(self.clone(), state.attempt))
         }
     }
@@ -289,7 +291,7 @@ impl Control {
     /// The failure of `attempt`, for a caller that waited for it (R1): a clone of its
     /// error if it is an `E`, or word that it panicked. `None` if it did not fail, or
     /// failed with another error type (that caller then runs its own creator).
-    pub(crate) fn shared_failure<E: Clone + 'static>(&self, attempt: u64) -> Option<Shared<E>> {
+    pub(crate) fn shared_failure<E: Clone + 'static>(&self, attempt: u32) -> Option<Shared<E>> {
         let state = self.state.lock();
         let failure = state.failed.as_ref().filter(|f| f.attempt == attempt)?;
         match &failure.error {
@@ -298,7 +300,7 @@ impl Control {
         }
     }
 
-    fn release(&self, attempt: u64) {
+    fn release(&self, attempt: u32) {
         let mut state = self.state.lock();
         state.claimed = false;
         if state.failed.as_ref().is_some_and(|f| f.attempt != attempt) {
@@ -337,20 +339,20 @@ impl Control {
 /// panicking creator) releases the claim and wakes the waiters, so nothing stays locked.
 pub(crate) struct Claim {
     control: Arc<Control>,
-    attempt: u64,
+    attempt: u32,
 }
 
 impl Claim {
-    fn new(control: Arc<Control>, attempt: u64) -> Self {
+    fn new(control: Arc<Control>, attempt: u32) -> Self {
         Claim { control, attempt }
     }
 
     /// Records this creation's failure for the callers waiting for it (R1).
     fn fail(&self, error: Option<Box<dyn Any + Send>>) {
-        self.control.state.lock().failed = Some(Failure {
+        self.control.state.lock().failed = Some(Box::new(Failure {
             attempt: self.attempt,
             error,
-        });
+        }));
     }
 
     /// Polls the creator; each poll is a creator scope, so that asking for this same

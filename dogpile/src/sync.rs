@@ -42,6 +42,14 @@ mod imp {
         }
     }
 
+    /// Starts a named thread.
+    pub(crate) fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(run)
+            .map(drop)
+    }
+
     macro_rules! thread_locals {
         ($($tt:tt)*) => { std::thread_local!($($tt)*); };
     }
@@ -96,6 +104,12 @@ mod imp {
         pub(crate) fn notify_one(&self) {
             self.0.notify_one();
         }
+    }
+
+    /// Starts a model thread (loom runs every thread to its end).
+    pub(crate) fn spawn(_name: &str, run: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+        drop(loom::thread::spawn(run));
+        Ok(())
     }
 
     /// loom's `thread_local!` takes no `const { .. }` initializer: unwrap it.

@@ -799,3 +799,57 @@ fn r11_without_max_stale_a_stale_value_is_served_until_a_refresh_succeeds() {
     gate.open();
     assert_eq!(bounded("refresher", move || refresher.join().unwrap()), 2);
 }
+
+#[test]
+fn r1_async_waiters_of_a_failed_cold_creation_share_its_error_without_blocking() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cache: Arc<Cache<&str, u64>> = Arc::new(Cache::new(TTL));
+    let attempts = Counter::new();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (waiting, counting) = (cache.clone(), attempts.clone());
+    let outcomes = bounded("async callers", move || {
+        runtime.block_on(async move {
+            let (cache, attempts) = (waiting, counting);
+            let first = {
+                let (cache, attempts) = (cache.clone(), attempts.clone());
+                tokio::spawn(async move {
+                    cache
+                        .try_get_with_async("k", async move {
+                            attempts.bump();
+                            released.await.unwrap();
+                            Err::<u64, _>("down".to_string())
+                        })
+                        .await
+                })
+            };
+            let waiters: Vec<_> = (0..3)
+                .map(|_| {
+                    let (cache, attempts) = (cache.clone(), attempts.clone());
+                    tokio::spawn(async move {
+                        cache
+                            .try_get_with_async("k", async move {
+                                attempts.bump();
+                                Ok::<_, String>(1)
+                            })
+                            .await
+                    })
+                })
+                .collect();
+            // One thread runs every task: the waiters can only be waiting by awaiting.
+            while cache.stats().waits < 3 {
+                tokio::task::yield_now().await;
+            }
+            release.send(()).unwrap();
+            let mut outcomes = vec![first.await.unwrap()];
+            for waiter in waiters {
+                outcomes.push(waiter.await.unwrap());
+            }
+            outcomes
+        })
+    });
+    assert_eq!(outcomes, vec![Err("down".to_string()); 4]);
+    assert_eq!(attempts.get(), 1, "one attempt for four async callers");
+}
