@@ -43,6 +43,7 @@ pub struct CacheBuilder<K, V, M = Inline> {
     /// The fleet tier, an `Arc<dyn SharedTier<K, V>>` kept as `Any` so that the builder
     /// still holds no `K` or `V`.
     shared: Option<Box<dyn Any + Send + Sync>>,
+    name: Option<Arc<str>>,
     _types: Types<K, V, M>,
 }
 
@@ -107,6 +108,7 @@ impl<K, V> CacheBuilder<K, V, Inline> {
             clock: ClockHandle::System,
             executor: Executor::Pool,
             shared: None,
+            name: None,
             _types: PhantomData,
         }
     }
@@ -182,6 +184,7 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
             clock: self.clock,
             executor: self.executor,
             shared: self.shared,
+            name: self.name,
             _types: PhantomData,
         }
     }
@@ -272,6 +275,35 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
         self.clock = ClockHandle::custom(clock);
         self
     }
+
+    /// What this cache is called in its `tracing` events; the `#[dogpile]` attribute
+    /// names its cache after the fn. Without a name the events say `Cache<K, V>` with
+    /// the key and value types.
+    ///
+    /// # `tracing` events (feature `tracing`)
+    ///
+    /// Target `dogpile`, one event per creation, failure and eviction batch, none on a
+    /// hit; without the feature the calls compile away. Keys are not recorded (a key
+    /// type need not be `Debug`).
+    ///
+    /// | event | level | fields |
+    /// |---|---|---|
+    /// | a value was created or refreshed | `DEBUG` | `cache`, `outcome` (`"created"` for a cold key, `"refreshed"`), `duration_ms`, `stale_served` (the stale value was served meanwhile: R3, R10) |
+    /// | a creation failed | `WARN` | `cache`, `outcome` (`"error"`, `"panic"`, `"cancelled"` for a dropped future), `error` (the error's `Display` where the `#[dogpile]` attribute noted it, else its type name), `duration_ms`, `stale_served` (the stale value is kept: R5), `stale_if_error` (its caller got the stale value instead) |
+    /// | entries were evicted | `DEBUG` | `cache`, `evicted` (how many), `reason` (`"capacity"` or `"expired"`) |
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder()
+    ///     .name("user_profiles")
+    ///     .ttl(Duration::from_secs(1))
+    ///     .build();
+    /// assert!(format!("{cache:?}").contains("user_profiles"));
+    /// ```
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
 }
 
 impl<K, V, M> CacheBuilder<K, V, M>
@@ -342,6 +374,10 @@ where
             },
             clock: self.clock,
             stats: Arc::new(Counters::default()),
+            name: self.name.unwrap_or_else(|| {
+                let (k, v) = (std::any::type_name::<K>(), std::any::type_name::<V>());
+                format!("Cache<{k}, {v}>").into()
+            }),
         };
         Ok(Cache::with_settings(Settings {
             env,
@@ -375,6 +411,7 @@ impl<K, V, M> fmt::Debug for CacheBuilder<K, V, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheBuilder")
             .field("ttl", &self.ttl)
+            .field("name", &self.name)
             .field("capacity", &self.capacity)
             .field("mode", &std::any::type_name::<M>())
             .finish_non_exhaustive()

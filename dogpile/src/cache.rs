@@ -749,6 +749,7 @@ impl<K, V, M> Clone for Cache<K, V, M> {
 impl<K: Hash + Eq, V, M> fmt::Debug for Cache<K, V, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
+            .field("name", &self.inner.env.name)
             .field("ttl", &Duration::from_nanos(self.inner.env.policy.ttl))
             .field("capacity", &self.inner.capacity)
             .field("mode", &std::any::type_name::<M>())
@@ -1091,6 +1092,7 @@ where
         };
         let evicted = evictor.evict_one(self, |key| self.map.hash_usize(key) as u64);
         self.note_evictions(usize::from(evicted));
+        crate::trace::evicted(&self.env.name, usize::from(evicted), "capacity");
         evicted
     }
 
@@ -1129,6 +1131,7 @@ where
             !victim
         });
         self.note_evictions(evicted);
+        crate::trace::evicted(&self.env.name, evicted, "expired");
     }
 
     fn note_evictions(&self, evicted: usize) {

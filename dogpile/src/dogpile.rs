@@ -197,5 +197,6 @@ pub(crate) fn single_slot_env(ttl: Duration, clock: ClockHandle, type_name: &str
         },
         clock,
         stats: Arc::new(Counters::default()),
+        name: type_name.into(),
     }
 }

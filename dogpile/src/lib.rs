@@ -163,6 +163,7 @@ mod slot;
 mod stats;
 mod sync;
 mod sync_reader;
+mod trace;
 
 pub use crate::builder::{BuildError, CacheBuilder};
 pub use crate::cache::Cache;
@@ -185,6 +186,7 @@ pub use dogpile_macros::dogpile;
 /// Items the `#[dogpile]` attribute's expansion names. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::trace::{ErrorNote, NoteDisplay, NoteNothing};
     pub use core::time::Duration;
     pub use std::sync::LazyLock;
 

@@ -60,6 +60,7 @@ fn env() -> Env {
         },
         clock: ClockHandle::custom(FixedClock),
         stats: Arc::new(Counters::default()),
+        name: "loom".into(),
     }
 }
 

@@ -24,6 +24,7 @@ use crate::clock::ClockHandle;
 use crate::fence::Fence;
 use crate::stats::Counters;
 use crate::sync::{thread_locals, Condvar, Mutex};
+use crate::trace;
 use std::any::Any;
 use std::cell::RefCell;
 use std::future::Future;
@@ -109,6 +110,8 @@ pub(crate) struct Env {
     pub(crate) policy: Policy,
     pub(crate) clock: ClockHandle,
     pub(crate) stats: Arc<Counters>,
+    /// What `tracing` events call this cache or lock.
+    pub(crate) name: Arc<str>,
 }
 
 impl Env {
@@ -705,12 +708,12 @@ where
             Pass::Create { claim, stale } => {
                 let creator = take_creator(creator);
                 let Some(stale) = stale else {
-                    break create_and_publish(&claim, store, env, creator.start()).await;
+                    break create_and_publish(&claim, store, env, creator.start(), false).await;
                 };
                 break match creator.hand_off(claim, store, env) {
                     Ok(()) => Ok(stale),
                     Err((creator, claim)) => {
-                        let outcome = create_and_publish(&claim, store, env, creator.start());
+                        let outcome = create_and_publish(&claim, store, env, creator.start(), true);
                         stale_if_error(env, outcome.await, Some(stale))
                     }
                 };
@@ -779,19 +782,30 @@ async fn create_and_publish<S: Store, E: Clone + Send + 'static>(
     store: &S,
     env: &Env,
     create: impl Future<Output = Result<S::Value, E>>,
+    stale: bool,
 ) -> Result<S::Value, E> {
     // Counts a panic or a cancellation (the future dropped mid-way) as a failure.
-    let failure = CountFailureOnUnwind(env, claim);
+    let started = trace::start();
+    let failure = CountFailureOnUnwind(env, claim, &started, stale);
     let outcome = claim.run(create).await;
     std::mem::forget(failure);
     match outcome {
         Ok(value) => {
             // R6: age counts from when the creation finished.
             claim.publish(store, value.clone(), env.now());
+            trace::created(&env.name, &started, stale);
             Ok(value)
         }
         Err(error) => {
             env.count(|s| &s.failures);
+            let failure = trace::Failure::Error(trace::error_type::<E>());
+            trace::failed(
+                &env.name,
+                &started,
+                failure,
+                stale,
+                env.policy.stale_if_error,
+            );
             claim.fail(Some(Box::new(error.clone())));
             Err(error)
         }
@@ -807,17 +821,22 @@ pub(crate) fn take_creator<F>(create: &mut Option<F>) -> F {
     }
 }
 
-/// Counts a panicking (or cancelled) creator as a failure; forgotten when the creator
-/// returns. A panic is recorded for the callers waiting for it (R1); a cancelled async
-/// creation is not a failure of the value, so a waiter takes over.
-struct CountFailureOnUnwind<'a>(&'a Env, &'a Claim);
+/// Counts (and traces) a panicking or cancelled creator as a failure; forgotten when
+/// the creator returns. A panic is recorded for the callers waiting for it (R1); a
+/// cancelled async creation is not a failure of the value, so a waiter takes over.
+/// Also holds when the creation began and whether it refreshes a stale value.
+struct CountFailureOnUnwind<'a>(&'a Env, &'a Claim, &'a trace::Started, bool);
 
 impl Drop for CountFailureOnUnwind<'_> {
     fn drop(&mut self) {
         self.0.count(|s| &s.failures);
-        if std::thread::panicking() {
+        let failure = if std::thread::panicking() {
             self.1.fail(None);
-        }
+            trace::Failure::Panic
+        } else {
+            trace::Failure::Cancelled
+        };
+        trace::failed(&self.0.name, self.2, failure, self.3, false);
     }
 }
 
@@ -838,15 +857,10 @@ where
     E: Clone + Send + 'static,
 {
     async move {
-        let started = std::time::Instant::now();
-        let outcome = create_and_publish(&claim, &store, &env, create).await;
-        refresh_finished(outcome.is_ok(), started.elapsed());
+        // Its outcome is traced where every creation ends, in `create_and_publish`.
+        let _ = create_and_publish(&claim, &store, &env, create, true).await;
     }
 }
-
-/// Where every background refresh ends (outcome and duration): the one place to report
-/// it from.
-fn refresh_finished(_succeeded: bool, _took: std::time::Duration) {}
 
 // ---------------------------------------------------------------------------------
 // Reader-synchronised calls (R8)
@@ -914,6 +928,7 @@ mod tests {
             },
             clock: ClockHandle::custom(clock.clone()),
             stats: Arc::new(Counters::default()),
+            name: "test".into(),
         }
     }
 

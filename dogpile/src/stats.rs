@@ -26,7 +26,33 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 /// assert_eq!((stats.hits, stats.misses), (1, 1));
 /// assert_eq!(stats.calls(), 2);
 /// ```
+///
+/// # For people and for machines
+///
+/// `Display` writes one line for a log or a console; with the `serde` feature a
+/// snapshot serializes as a flat object with one number per counter, for a service to
+/// expose (say, as JSON on a `/stats` endpoint).
+///
+/// ```
+/// let stats = dogpile::Stats::default();
+/// assert_eq!(
+///     stats.to_string(),
+///     "calls 0 (hits 0, stale hits 0, misses 0), refreshes 0, failures 0, waits 0, evictions 0"
+/// );
+/// ```
+///
+#[cfg_attr(feature = "serde", doc = "```")]
+#[cfg_attr(not(feature = "serde"), doc = "```ignore")]
+/// // With the `serde` feature:
+/// let stats = dogpile::Stats::default();
+/// let json = serde_json::to_string(&stats).unwrap();
+/// assert!(json.starts_with(r#"{"hits":0,"stale_hits":0,"misses":0,"#));
+/// assert_eq!(serde_json::from_str::<dogpile::Stats>(&json).unwrap(), stats);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+// A snapshot from an older version, missing a newer counter, still reads (as 0).
+#[cfg_attr(feature = "serde", serde(default))]
 #[non_exhaustive]
 pub struct Stats {
     /// Calls that found a fresh value.
@@ -54,6 +80,25 @@ impl Stats {
     /// ```
     pub fn calls(&self) -> u64 {
         self.hits + self.stale_hits + self.misses
+    }
+}
+
+/// One line: the calls and how they were served, then the events.
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "calls {} (hits {}, stale hits {}, misses {}), \
+             refreshes {}, failures {}, waits {}, evictions {}",
+            self.calls(),
+            self.hits,
+            self.stale_hits,
+            self.misses,
+            self.refreshes,
+            self.failures,
+            self.waits,
+            self.evictions,
+        )
     }
 }
 
