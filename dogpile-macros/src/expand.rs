@@ -229,9 +229,31 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
             })
             .collect();
         let create = creator(&args, false);
-        quote! {
-            #compute_key
-            #cache.entry_by_ref(#lookup).#call(#create)#await_ #to_option
+        if is_async {
+            quote! {
+                #compute_key
+                #cache.entry_by_ref(#lookup).#call(#create).await #to_option
+            }
+        } else {
+            // Through a `__private` helper that takes the creator as `&mut dyn FnMut`, so
+            // the runtime's slow path is compiled once per key and value type, not per fn.
+            let calls = if sync_readers {
+                quote!(ReaderCalls)
+            } else {
+                quote!(InlineCalls)
+            };
+            let call = if fallible {
+                quote!(dogpile_try_get)
+            } else {
+                quote!(dogpile_get)
+            };
+            quote! {
+                #compute_key
+                {
+                    use #krate::__private::#calls as _;
+                    #cache.#call(#lookup, &mut #krate::__private::once(#create))
+                } #to_option
+            }
         }
     };
 

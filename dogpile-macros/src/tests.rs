@@ -106,7 +106,7 @@ fn expansion_shape() {
          << str as :: std :: borrow :: ToOwned > :: Owned as :: dogpile :: __private :: KeyPart > :: Is , \
          < Lang as :: dogpile :: __private :: KeyPart > :: Is) , \
          < Arc < Html > as :: dogpile :: __private :: ValuePart > :: Is , :: dogpile :: mode :: Inline > >",
-        "__cache . entry_by_ref (& (page , & lang)) . get_with (|| render_no_cache (page , :: core :: clone :: Clone :: clone (& lang))) }",
+        "{ use :: dogpile :: __private :: InlineCalls as _ ; __cache . dogpile_get (& (page , & lang) , & mut :: dogpile :: __private :: once (|| render_no_cache (page , :: core :: clone :: Clone :: clone (& lang)))) } }",
         "pub fn render_no_cache (page : & str , lang : Lang) -> Arc < Html > { body () }",
         "pub fn render_prime (page : & str , lang : Lang) -> Arc < Html >",
         // Rustdoc shows the type as the user would write it.
@@ -139,7 +139,7 @@ fn expansion_options() {
     );
     for want in [
         "fn f (x : u32 , __arg1 : Token) -> io :: Result < u32 >",
-        "__cache . entry_by_ref (& & x) . try_get_with (|| f_no_cache (:: core :: clone :: Clone :: clone (& x) , __arg1))",
+        "__cache . dogpile_try_get (& & x , & mut my :: dp :: __private :: once (|| f_no_cache (:: core :: clone :: Clone :: clone (& x) , __arg1)))",
         "fn f_no_cache (mut x : u32 , _ : Token) -> io :: Result < u32 > { x += 1 ; Ok (x) }",
         "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < u32 , u32 , my :: dp :: mode :: Inline > >",
         "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < < u32 as my :: dp :: __private :: KeyPart > :: Is , < u32 as my :: dp :: __private :: ValuePart > :: Is , my :: dp :: mode :: Inline > >",
@@ -163,7 +163,10 @@ fn expansion_sync_readers_background_async() {
         &out,
         "fn f (x : & [u8]) -> io :: Result < :: dogpile :: ReadGuard < Vec < u8 > > >",
     );
-    assert_contains(&out, "__cache . entry_by_ref (& x) . try_get_with (");
+    assert_contains(
+        &out,
+        "use :: dogpile :: __private :: ReaderCalls as _ ; __cache . dogpile_try_get (& x ,",
+    );
     assert_contains(&out, "static F : :: dogpile :: __private :: LazyLock < :: dogpile :: Cache < :: std :: vec :: Vec < u8 > , Vec < u8 > , :: dogpile :: mode :: SyncReaders > >");
     assert_contains(&out, ". sync_readers ()");
 
@@ -205,7 +208,7 @@ fn zero_args_and_unit() {
     );
     assert_contains(
         &out,
-        "__cache . entry_by_ref (& ()) . get_with (|| config_no_cache ())",
+        "__cache . dogpile_get (& () , & mut :: dogpile :: __private :: once (|| config_no_cache ()))",
     );
     assert_contains(
         &out,
