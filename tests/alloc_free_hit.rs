@@ -242,3 +242,29 @@ fn a_fresh_hit_allocates_nothing_in_every_wrapper_shape() {
     service.shared(6);
     assert_hits_allocate_nothing("method, key", || service.shared(black_box(6)));
 }
+
+#[dogpile(ttl = "1h", key = (region, page))]
+fn region_page(region: &str, page: u32) -> Arc<str> {
+    format!("{region}/{page}").into()
+}
+
+#[test]
+fn handle_lookups_by_borrowed_parts_allocate_nothing() {
+    let region = String::from("eu-west");
+    region_page(&region, 2);
+    assert_hits_allocate_nothing("entry_by_ref(..).get()", || {
+        REGION_PAGE
+            .entry_by_ref(black_box(&(region.as_str(), &2u32)))
+            .get()
+    });
+    assert_hits_allocate_nothing("entry_by_ref(..).contains()", || {
+        REGION_PAGE
+            .entry_by_ref(black_box(&(region.as_str(), &2u32)))
+            .contains()
+    });
+    assert_hits_allocate_nothing("entry_by_ref(..).invalidate()", || {
+        REGION_PAGE
+            .entry_by_ref(black_box(&(region.as_str(), &2u32)))
+            .invalidate()
+    });
+}

@@ -319,3 +319,26 @@ fn a_method_with_a_key_shares_one_cache_across_instances() {
     assert_eq!(b.bodies.load(SeqCst), 0);
     assert_eq!(Directory::shared_name_cache().stats().hits, 1);
 }
+
+#[dogpile(ttl = "1h", key = (region, page))]
+fn region_page(region: &str, page: u32) -> Arc<str> {
+    format!("{region}/{page}").into()
+}
+
+#[test]
+fn the_handle_looks_up_and_invalidates_by_borrowed_parts() {
+    let before = region_page("eu", 2);
+    // Look up without creating, by `&str` for the `String` part.
+    let entry = REGION_PAGE.entry_by_ref(&("eu", &2u32));
+    assert!(entry.contains());
+    assert!(Arc::ptr_eq(&entry.get().unwrap(), &before));
+    assert!(!REGION_PAGE.entry_by_ref(&("us", &2u32)).contains());
+    assert_eq!(REGION_PAGE.len(), 1, "a lookup creates nothing");
+    // Soft invalidation: still served while the next call refreshes it.
+    REGION_PAGE.entry_by_ref(&("eu", &2u32)).invalidate();
+    let after = region_page("eu", 2);
+    assert!(!Arc::ptr_eq(&after, &before), "refreshed");
+    // Hard removal by the same borrowed parts.
+    assert!(REGION_PAGE.entry_by_ref(&("eu", &2u32)).remove().is_some());
+    assert!(REGION_PAGE.is_empty());
+}

@@ -47,11 +47,7 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
     // a `static` inside the associated fn `{fn}_cache()` (an `impl` can't hold a `static`).
     let method = func.receiver.is_some();
     let field_cache = format_ident!("__cache", span = Span::mixed_site());
-    let cache = match (&options.field, method) {
-        (Some(_), _) => quote!(#field_cache),
-        (None, true) => quote!(Self::#handle()),
-        (None, false) => quote!(#handle),
-    };
+    let cache = quote!(#field_cache);
     let (no_cache_fn, self_arg) = if method {
         (quote!(Self::#no_cache), Some(quote!(self,)))
     } else {
@@ -94,6 +90,21 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         Output::Unit => quote!(()),
         Output::Value(ty) | Output::Result { ok: ty, .. } | Output::Option { some: ty, .. } => {
             checked(ty, ty, quote!(#krate::__private::ValuePart))
+        }
+    };
+    // The same types as the user reads them, for the declared type of the `static` (and
+    // so its rustdoc): `String` for `&str`, `Vec<T>` for `&[T]`, `T` for `&T`.
+    let plain_key_ty = match computed {
+        Some((ty, _)) => ty.to_token_stream(),
+        None => tuple(parts.iter().map(|arg| match &arg.kind {
+            ArgKind::Ref(inner) => owned_form(inner),
+            _ => arg.ty.to_token_stream(),
+        })),
+    };
+    let plain_value_ty = match &func.output {
+        Output::Unit => quote!(()),
+        Output::Value(ty) | Output::Result { ok: ty, .. } | Output::Option { some: ty, .. } => {
+            ty.to_token_stream()
         }
     };
     // `let __key: T = EXPR;` for a computed key, before the arguments move into the body.
@@ -218,9 +229,31 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
             })
             .collect();
         let create = creator(&args, false);
-        quote! {
-            #compute_key
-            #cache.entry_by_ref(#lookup).#call(#create)#await_ #to_option
+        if is_async {
+            quote! {
+                #compute_key
+                #cache.entry_by_ref(#lookup).#call(#create).await #to_option
+            }
+        } else {
+            // Through a `__private` helper that takes the creator as `&mut dyn FnMut`, so
+            // the runtime's slow path is compiled once per key and value type, not per fn.
+            let calls = if sync_readers {
+                quote!(ReaderCalls)
+            } else {
+                quote!(InlineCalls)
+            };
+            let call = if fallible {
+                quote!(dogpile_try_get)
+            } else {
+                quote!(dogpile_get)
+            };
+            quote! {
+                #compute_key
+                {
+                    use #krate::__private::#calls as _;
+                    #cache.#call(#lookup, &mut #krate::__private::once(#create))
+                } #to_option
+            }
         }
     };
 
@@ -321,7 +354,11 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
     let handle_doc =
         format!(" The cache behind [`{name}`]: `invalidate`, `remove`, `clear`, `stats`.");
     let block = &func.block;
-    let cache_ty = quote!(#krate::Cache<#key_ty, #value_ty, #mode>);
+    // The cache's type for the compiler has the `KeyPart` / `ValuePart` projections, so
+    // that a missing bound is reported once, at the user's type. Rustdoc (`cfg(doc)`) is
+    // shown the same types as the user reads them instead.
+    let checked_ty = quote!(#krate::Cache<#key_ty, #value_ty, #mode>);
+    let plain_ty = quote!(#krate::Cache<#plain_key_ty, #plain_value_ty, #mode>);
     let build = quote! {
         #krate::__private::LazyLock::new(|| {
             #krate::Cache::builder()
@@ -343,8 +380,17 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
                 #[doc = #handle_doc]
                 #(#static_attrs)*
                 #[allow(dead_code)]
-                #vis fn #handle() -> &'static #cache_ty {
-                    static #cache_static: #krate::__private::LazyLock<#cache_ty> = #build;
+                #[cfg(not(doc))]
+                #vis fn #handle() -> &'static #checked_ty {
+                    static #cache_static: #krate::__private::LazyLock<#checked_ty> = #build;
+                    &#cache_static
+                }
+                #[doc = #handle_doc]
+                #(#static_attrs)*
+                #[allow(dead_code)]
+                #[cfg(doc)]
+                #vis fn #handle() -> &'static #plain_ty {
+                    static #cache_static: #krate::__private::LazyLock<#plain_ty> = #build;
                     &#cache_static
                 }
             })
@@ -353,14 +399,25 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
             #[doc = #handle_doc]
             #(#static_attrs)*
             #[allow(dead_code)]
-            #vis static #handle: #krate::__private::LazyLock<#cache_ty> = #build;
+            #[cfg(not(doc))]
+            #vis static #handle: #krate::__private::LazyLock<#checked_ty> = #build;
+            #[doc = #handle_doc]
+            #(#static_attrs)*
+            #[allow(dead_code)]
+            #[cfg(doc)]
+            #vis static #handle: #krate::__private::LazyLock<#plain_ty> = #build;
         }),
     };
-    // A per-instance cache: its field's type must be `Cache<K, V>`, said once, at the option.
-    let field_check = options.field.as_ref().map(|field| {
-        let self_ = syn::Token![self](field.span());
-        quote_spanned!(field.span()=> let #field_cache: &#cache_ty = &#self_.#field;)
-    });
+    // The cache, as `&checked_ty`. A per-instance cache: its field's type must be
+    // `Cache<K, V>`, said once, at the option.
+    let field_check = match (&options.field, method) {
+        (Some(field), _) => {
+            let self_ = syn::Token![self](field.span());
+            quote_spanned!(field.span()=> let #field_cache: &#checked_ty = &#self_.#field;)
+        }
+        (None, true) => quote!(let #field_cache = Self::#handle();),
+        (None, false) => quote!(let #field_cache = &#handle;),
+    };
 
     // The wrapper's braces keep the body's spans, so the wrapper is the user's own item to
     // rustc's lints: an unused memoized fn is reported like an unused plain fn.
@@ -419,6 +476,34 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
             token
         })
         .collect()
+}
+
+/// The owned form of a borrowed `&T` key part, written out where it is known from the
+/// syntax (`str` → `String`, `[T]` → `Vec<T>`, `Path` → `PathBuf`, `OsStr` → `OsString`,
+/// `CStr` → `CString`), `T` itself for any other named type (a `Clone` type owns itself;
+/// the checked type compares it with `<T as ToOwned>::Owned`), the projection otherwise.
+fn owned_form(inner: &Type) -> TokenStream {
+    match crate::validate::unwrap_type(inner) {
+        Type::Slice(slice) => {
+            let elem = &slice.elem;
+            quote!(::std::vec::Vec<#elem>)
+        }
+        Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last();
+            let bare = last
+                .filter(|s| s.arguments.is_none())
+                .map(|s| s.ident.to_string());
+            match bare.as_deref() {
+                Some("str") => quote!(::std::string::String),
+                Some("Path") => quote!(::std::path::PathBuf),
+                Some("OsStr") => quote!(::std::ffi::OsString),
+                Some("CStr") => quote!(::std::ffi::CString),
+                _ => inner.to_token_stream(),
+            }
+        }
+        Type::Tuple(_) | Type::Array(_) | Type::Reference(_) => inner.to_token_stream(),
+        _ => quote!(<#inner as ::std::borrow::ToOwned>::Owned),
+    }
 }
 
 /// The key of `parts`: `()`, `a` (one part is the key itself, not a one-tuple), `(a, b)`.

@@ -207,6 +207,8 @@ mod tests;
 ///
 /// ```text
 /// pub fn render(page: &str, lang: Lang) -> Arc<Html> {
+///     // (through a `dyn` creator, so the runtime's slow path is compiled once per
+///     // key and value type, not once per memoized fn)
 ///     RENDER.entry_by_ref(&(page, &lang)).get_with(|| render_no_cache(page, Clone::clone(&lang)))
 /// }
 /// /// Runs the body of [`render`] without the cache: never reads or stores a value.
@@ -217,11 +219,14 @@ mod tests;
 /// pub static RENDER: LazyLock<dogpile::Cache<(String, Lang), Arc<Html>, dogpile::mode::Inline>> = ..;
 /// ```
 ///
-/// - **`{fn}`**, the wrapper. A fresh hit looks the key up by reference
-///   (`dogpile::KeyRef`) and allocates nothing; the owned key is built only to store
-///   a new value. With `background` the wrapper builds the owned key up front (the body
-///   may run on another thread, so it owns a clone of the arguments); an `async fn`
-///   wrapper does too and awaits `dogpile::Cache::get_with_async`.
+/// - **`{fn}`**, the wrapper. Every wrapper looks the key up by reference
+///   (`entry_by_ref`, `dogpile::KeyRef`): a fresh hit allocates nothing, and the owned
+///   key is built only to store a new value. The `async fn` wrapper awaits
+///   `get_with_async` on the entry, with the body in an `async` block that clones owned
+///   key parts only if it runs. With `background` the body may run on another thread
+///   after the call has returned, so it owns a clone of the key parts, made on every
+///   call: free for `Copy` keys such as `u64`, an allocation per call for a `String`
+///   part.
 /// - **`{fn}_no_cache`**: the original body, called by the wrapper to create a value.
 ///   Recursive calls in the body (`fib(n - 1)`) go through the wrapper, so they are
 ///   memoized too.
@@ -232,7 +237,14 @@ mod tests;
 ///   `RENDER.clear()`, `RENDER.stats()`, `RENDER.len()`. A fn with one key part is
 ///   keyed by that part itself: `fn user(id: u64)` gives `USER: Cache<u64, _>`, and
 ///   `fn page(path: &str)` gives `Cache<String, _>`, so `PAGE.remove("/about")`
-///   needs no allocation.
+///   needs no allocation. Several parts are looked up by borrowed parts, also without
+///   allocating, through `entry_by_ref`:
+///   `RENDER.entry_by_ref(&("home", &lang))` then `.get()` (the value if it may be
+///   served; creates nothing), `.contains()`, `.invalidate()` or `.remove()`. Rustdoc
+///   shows the `static`'s type with the owned types written out, as above.
+///
+/// For a `&self` method the handle is the field (`field = ..`) or the associated fn
+/// `{fn}_cache()` (`key = ..`), and the companions are methods too.
 ///
 /// All four get the fn's visibility and `cfg`. Doc comments stay on the wrapper; other
 /// attributes (`#[inline]`, `#[must_use]`, lint levels, ...) go on the wrapper and the
@@ -242,7 +254,8 @@ mod tests;
 /// # Keys and values
 ///
 /// - The key is the tuple of the arguments (or of those named in `key`): the argument
-///   itself for one, `()` for none (the fn then memoizes one value). An owned argument `x: T` is cloned into the key; a borrowed one
+///   itself for one, `()` for none (the fn then memoizes one value). An owned argument
+///   `x: T` is cloned into the key; a borrowed one
 ///   `x: &T` is keyed by `<T as ToOwned>::Owned` (`&str` by `String`, `&[u8]` by
 ///   `Vec<u8>`, `&Path` by `PathBuf`). Each key part must be `Hash + Eq + Clone + Send +
 ///   Sync + 'static`; rustc says so at the argument's type if it is not.

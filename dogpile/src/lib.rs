@@ -268,6 +268,103 @@ pub mod __private {
     #[derive(Debug)]
     pub struct NoValue;
 
+    // The blocking wrappers call the cache through these, with the creator behind
+    // `&mut dyn FnMut`: the runtime's slow path is then compiled once per key, value and
+    // error type, not once more for every memoized fn (each creator closure is its own
+    // type). The hit path is unchanged: no allocation, and the creator is not called.
+
+    /// A creator that runs at most once, as the `FnMut` the helpers below take.
+    #[inline]
+    pub fn once<V>(create: impl FnOnce() -> V) -> impl FnMut() -> V {
+        let mut create = Some(create);
+        move || match create.take() {
+            Some(create) => create(),
+            None => panic!("dogpile: a creator was called twice"),
+        }
+    }
+
+    /// The blocking calls of an `Inline` cache, by a borrowed key, with a `dyn` creator.
+    /// Methods (not free fns) so that a key or value type that lacks a bound is reported
+    /// once, at the user's type, and not again at each call.
+    pub trait InlineCalls<K, V> {
+        /// `entry_by_ref(key).get_with(create)`.
+        fn dogpile_get<Q: ?Sized + crate::KeyRef<K>>(
+            &self,
+            key: &Q,
+            create: &mut dyn FnMut() -> V,
+        ) -> V;
+        /// `entry_by_ref(key).try_get_with(create)`.
+        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E>(
+            &self,
+            key: &Q,
+            create: &mut dyn FnMut() -> Result<V, E>,
+        ) -> Result<V, E>;
+    }
+
+    impl<K, V> InlineCalls<K, V> for crate::Cache<K, V, crate::mode::Inline>
+    where
+        K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        #[inline]
+        fn dogpile_get<Q: ?Sized + crate::KeyRef<K>>(
+            &self,
+            key: &Q,
+            create: &mut dyn FnMut() -> V,
+        ) -> V {
+            self.entry_by_ref(key).get_with(create)
+        }
+
+        #[inline]
+        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E>(
+            &self,
+            key: &Q,
+            create: &mut dyn FnMut() -> Result<V, E>,
+        ) -> Result<V, E> {
+            self.entry_by_ref(key).try_get_with(create)
+        }
+    }
+
+    /// [`InlineCalls`] of a `SyncReaders` cache: they return guards.
+    pub trait ReaderCalls<K, V> {
+        /// `entry_by_ref(key).get_with(create)`.
+        fn dogpile_get<Q: ?Sized + crate::KeyRef<K>>(
+            &self,
+            key: &Q,
+            create: &mut dyn FnMut() -> V,
+        ) -> crate::ReadGuard<V>;
+        /// `entry_by_ref(key).try_get_with(create)`.
+        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E>(
+            &self,
+            key: &Q,
+            create: &mut dyn FnMut() -> Result<V, E>,
+        ) -> Result<crate::ReadGuard<V>, E>;
+    }
+
+    impl<K, V> ReaderCalls<K, V> for crate::Cache<K, V, crate::mode::SyncReaders>
+    where
+        K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        #[inline]
+        fn dogpile_get<Q: ?Sized + crate::KeyRef<K>>(
+            &self,
+            key: &Q,
+            create: &mut dyn FnMut() -> V,
+        ) -> crate::ReadGuard<V> {
+            self.entry_by_ref(key).get_with(create)
+        }
+
+        #[inline]
+        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E>(
+            &self,
+            key: &Q,
+            create: &mut dyn FnMut() -> Result<V, E>,
+        ) -> Result<crate::ReadGuard<V>, E> {
+            self.entry_by_ref(key).try_get_with(create)
+        }
+    }
+
     /// `Some(v)` to `Ok(v)`, `None` to `Err(NoValue)`.
     #[inline]
     pub fn some_or_skip<T>(value: Option<T>) -> Result<T, NoValue> {
