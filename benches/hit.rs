@@ -222,10 +222,11 @@ fn on_keys_threads<F: Fn(u64) -> u64 + Sync>(
                             let began = Instant::now();
                             let mut sum = 0u64;
                             for _ in 0..iters {
-                                // Threads walk the keys from different offsets, as real
-                                // callers would, rather than in lockstep.
-                                for k in 0..KEYS {
-                                    let k = (k + t as u64 * 512) % KEYS;
+                                // Threads walk the same keys interleaved (thread t reads
+                                // key 7i + t): hot keys read by every core at once, the
+                                // worst case for any write a hit makes.
+                                for i in 0..KEYS {
+                                    let k = (7 * i + t as u64) % KEYS;
                                     sum = sum.wrapping_add(f(black_box(k)));
                                 }
                             }

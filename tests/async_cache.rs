@@ -1,4 +1,4 @@
-//! The slot rules for async callers (issue 6): nobody blocks an executor thread, a
+//! The slot rules for async callers: nobody blocks an executor thread, a
 //! cancelled creator hands over, and sync and async callers share one cache. Every
 //! wait is bounded by `tokio::time::timeout`.
 

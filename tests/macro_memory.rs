@@ -1,4 +1,4 @@
-//! Memory through the attribute (issue 5): a `#[dogpile(capacity = 10_000)]` fn called
+//! Memory through the attribute: a `#[dogpile(capacity = 10_000)]` fn called
 //! with a million distinct keys keeps at most 10,000 entries, evicting the oldest.
 
 use dogpile::dogpile;

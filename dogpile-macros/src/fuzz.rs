@@ -1,4 +1,4 @@
-//! Property tests of the parse / validate / expand layer (issue 5): random token streams,
+//! Property tests of the parse / validate / expand layer: random token streams,
 //! random option lists and random fn signatures go through [`attribute`], the
 //! `proc_macro2` entry point the real macro calls.
 //!

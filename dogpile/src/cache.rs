@@ -209,7 +209,11 @@ where
     /// assert_eq!(cache.try_get_with(1, || Ok::<_, &str>(5)), Ok(5));
     /// ```
     #[inline]
-    pub fn try_get_with<E>(&self, key: K, create: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+    pub fn try_get_with<E: Clone + Send + 'static>(
+        &self,
+        key: K,
+        create: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
         self.try_get_inline(Owned(key), create)
     }
 
@@ -251,7 +255,7 @@ where
     /// # }
     /// ```
     #[cfg(not(loom))]
-    pub async fn try_get_with_async<E>(
+    pub async fn try_get_with_async<E: Clone + Send + 'static>(
         &self,
         key: K,
         create: impl Future<Output = Result<V, E>>,
@@ -260,7 +264,7 @@ where
     }
 
     #[inline]
-    pub(crate) fn try_get_inline<E>(
+    pub(crate) fn try_get_inline<E: Clone + Send + 'static>(
         &self,
         key: impl Lookup<K>,
         create: impl FnOnce() -> Result<V, E>,
@@ -274,7 +278,7 @@ where
     }
 
     #[cfg(not(loom))]
-    pub(crate) async fn try_get_inline_async<E>(
+    pub(crate) async fn try_get_inline_async<E: Clone + Send + 'static>(
         &self,
         key: impl Lookup<K>,
         create: impl Future<Output = Result<V, E>>,
@@ -320,7 +324,7 @@ where
     /// assert_eq!(cache.try_get_with(1, || Ok::<_, String>(1)), Ok(1));
     /// ```
     #[inline]
-    pub fn try_get_with<E: Send + 'static>(
+    pub fn try_get_with<E: Clone + Send + 'static>(
         &self,
         key: K,
         create: impl FnOnce() -> Result<V, E> + Send + 'static,
@@ -365,7 +369,7 @@ where
     /// # }
     /// ```
     #[cfg(not(loom))]
-    pub async fn try_get_with_async<E: Send + 'static>(
+    pub async fn try_get_with_async<E: Clone + Send + 'static>(
         &self,
         key: K,
         create: impl Future<Output = Result<V, E>> + Send + 'static,
@@ -374,7 +378,7 @@ where
     }
 
     #[inline]
-    pub(crate) fn try_get_background<E: Send + 'static>(
+    pub(crate) fn try_get_background<E: Clone + Send + 'static>(
         &self,
         key: impl Lookup<K>,
         create: impl FnOnce() -> Result<V, E> + Send + 'static,
@@ -388,7 +392,7 @@ where
     }
 
     #[cfg(not(loom))]
-    pub(crate) async fn try_get_background_async<E: Send + 'static>(
+    pub(crate) async fn try_get_background_async<E: Clone + Send + 'static>(
         &self,
         key: impl Lookup<K>,
         create: impl Future<Output = Result<V, E>> + Send + 'static,
@@ -435,7 +439,7 @@ where
     /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).sync_readers().build();
     /// assert!(cache.try_get_with(1, || Err::<u8, _>("no")).is_err());
     /// ```
-    pub fn try_get_with<E>(
+    pub fn try_get_with<E: Clone + Send + 'static>(
         &self,
         key: K,
         create: impl FnOnce() -> Result<V, E>,
@@ -443,7 +447,7 @@ where
         self.try_get_guarded(Owned(key), create)
     }
 
-    pub(crate) fn try_get_guarded<E>(
+    pub(crate) fn try_get_guarded<E: Clone + Send + 'static>(
         &self,
         key: impl Lookup<K>,
         create: impl FnOnce() -> Result<V, E>,

@@ -114,7 +114,10 @@ impl<T> Dogpile<T> {
     /// assert_eq!(lock.try_acquire(|| Err::<u8, _>("down")).unwrap_err(), "down");
     /// assert_eq!(*lock.try_acquire(|| Ok::<_, &str>(1)).unwrap(), 1);
     /// ```
-    pub fn try_acquire<E>(&self, create: impl FnOnce() -> Result<T, E>) -> Result<Arc<T>, E> {
+    pub fn try_acquire<E: Clone + Send + 'static>(
+        &self,
+        create: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Arc<T>, E> {
         // The coarse reading for long ttls, as a `Cache` hit uses (see `SystemClock`).
         let now = self.env.clock.hit_now_nanos(self.env.policy.ttl);
         let fresh = self.cell.with(|current| {

@@ -122,7 +122,10 @@ where
     /// assert_eq!(cache.entry_by_ref(&("a", &1)).try_get_with(|| Ok::<_, ()>(7)), Ok(7));
     /// ```
     #[inline]
-    pub fn try_get_with<E>(self, create: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+    pub fn try_get_with<E: Clone + Send + 'static>(
+        self,
+        create: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
         self.cache.try_get_inline(self.key, create)
     }
 
@@ -152,7 +155,7 @@ where
     /// # }
     /// ```
     #[cfg(not(loom))]
-    pub async fn try_get_with_async<E>(
+    pub async fn try_get_with_async<E: Clone + Send + 'static>(
         self,
         create: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E> {
@@ -189,7 +192,7 @@ where
     /// assert_eq!(cache.entry_by_ref("a").try_get_with(|| Ok::<_, String>(1)), Ok(1));
     /// ```
     #[inline]
-    pub fn try_get_with<E: Send + 'static>(
+    pub fn try_get_with<E: Clone + Send + 'static>(
         self,
         create: impl FnOnce() -> Result<V, E> + Send + 'static,
     ) -> Result<V, E> {
@@ -224,7 +227,7 @@ where
     /// # }
     /// ```
     #[cfg(not(loom))]
-    pub async fn try_get_with_async<E: Send + 'static>(
+    pub async fn try_get_with_async<E: Clone + Send + 'static>(
         self,
         create: impl Future<Output = Result<V, E>> + Send + 'static,
     ) -> Result<V, E> {
@@ -256,7 +259,10 @@ where
     /// let cache = dogpile::Cache::<String, u8>::builder().ttl(Duration::from_secs(9)).sync_readers().build();
     /// assert_eq!(*cache.entry_by_ref("a").try_get_with(|| Ok::<_, ()>(1)).unwrap(), 1);
     /// ```
-    pub fn try_get_with<E>(self, create: impl FnOnce() -> Result<V, E>) -> Result<ReadGuard<V>, E> {
+    pub fn try_get_with<E: Clone + Send + 'static>(
+        self,
+        create: impl FnOnce() -> Result<V, E>,
+    ) -> Result<ReadGuard<V>, E> {
         self.cache.try_get_guarded(self.key, create)
     }
 }

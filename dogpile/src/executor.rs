@@ -204,7 +204,7 @@ where
     S: Store + Clone + Send + Sync + 'static,
     S::Value: Send + Sync,
     F: FnOnce() -> Result<S::Value, E> + Send + 'static,
-    E: Send + 'static,
+    E: Clone + Send + 'static,
 {
     type Error = E;
     type Creation = Now<F>;
@@ -241,7 +241,7 @@ where
     S: Store + Clone + Send + Sync + 'static,
     S::Value: Send + Sync,
     F: Future<Output = Result<S::Value, E>> + Send + 'static,
-    E: Send + 'static,
+    E: Clone + Send + 'static,
 {
     type Error = E;
     type Creation = F;

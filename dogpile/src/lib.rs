@@ -12,36 +12,58 @@
 //! |---|---|
 //! | [`Dogpile<T>`] | one value, or (`Dogpile<()>`) one external resource |
 //! | [`SyncReaderDogpile<T>`] | one value that must not change while a reader uses it |
-//! | [`Cache<K, V>`] | a dogpile lock per key, on a [`DashMap`](dashmap::DashMap) |
+//! | [`Cache<K, V, M>`] | a dogpile lock per key, on a [`DashMap`](dashmap::DashMap); `M` is its [`mode`] |
 //! | [`#[dogpile]`](macro@dogpile) | turns a function into a memoized wrapper over a `Cache` |
 //!
 //! # The rules of one slot
 //!
 //! A slot (a lock, or one key of a cache) holds at most one value with the instant its
-//! creation finished, and has at most one creation in flight.
+//! creation finished, and has at most one creation in flight. Code, tests and docs in
+//! this repository cite these rules by number.
 //!
-//! - **Cold** (no value): the first caller creates; the others block (parked, not
-//!   spinning) and then return that value. If the creator fails (`Err` or panic), the
-//!   failure reaches only its caller and one waiter takes over with its own creator.
-//! - **Fresh** (`age < ttl`): returned at once, without any exclusive lock.
-//! - **Stale** (`age >= ttl`): exactly one caller claims the refresh; the others
-//!   return the stale value at once. The claimant first looks again, and creates
-//!   nothing if someone already refreshed. The new value and its instant are published
-//!   together.
-//! - **Failure**: a failed refresh stores nothing and keeps the stale value; its
-//!   caller gets the error (or, with `stale_if_error`, the stale value). Nothing is
-//!   poisoned; the next stale caller retries.
-//! - **Age** counts from when the creation *finished*.
-//! - **invalidate** is soft (the value turns stale); **remove** is hard (the slot turns
-//!   cold).
-//! - **Reader-synchronised mode**: publishing waits until every [`ReadGuard`] on the
-//!   old value is dropped; readers that arrive meanwhile wait, then see the new value.
-//! - **Re-entrancy**: a creator may use the same cache for other keys. Asking for its
-//!   *own* key panics with a message instead of waiting for itself forever.
-//! - **Background refresh** (opt-in): the stale value is returned even to the claimant
-//!   and the refresh runs on another thread.
-//! - **Bounded staleness** (opt-in `max_stale`): a value older than `ttl + max_stale`
-//!   is not served; the slot counts as cold.
+//! - **R1 cold.** No value: the first caller runs its creator; concurrent callers wait
+//!   (parked, not spinning) and then return that value without creating. If the
+//!   creator fails, nothing is stored, and the failure reaches its caller *and every
+//!   caller that was waiting for that creation*: they get a clone of the `Err` (so the
+//!   error type of `try_get_with` / `try_acquire` is `Clone + Send + 'static`; return
+//!   `Arc<io::Error>` for an error that is not `Clone`), or, if the creator panicked, a
+//!   panic saying so. So a failing cold key costs **one attempt per creation in
+//!   flight**, not one per caller, and a caller waits for at most that one creation:
+//!   100 callers on a key whose backend times out after 5 s all fail after 5 s, not
+//!   the 100th after 500 s. The next caller to arrive runs a new attempt. A waiter
+//!   whose own error type differs from the failed creator's (two call sites with
+//!   different `E` on one key), and every waiter of an async creation that was
+//!   cancelled (its future dropped), runs its own creator instead, one at a time.
+//! - **R2 fresh.** `age < ttl`: returned at once. Never waits on a creation in flight;
+//!   takes no exclusive lock.
+//! - **R3 stale.** `age >= ttl`: exactly one caller claims the refresh and runs its
+//!   creator; every other caller returns the stale value at once and never waits. The
+//!   new value and its creation instant are published together.
+//! - **R4 re-check.** A caller that claims a refresh (or wins the cold claim) looks
+//!   again first; if someone else already produced a fresh value, it creates nothing.
+//! - **R5 failure.** A failed refresh stores nothing and keeps the stale value. Its
+//!   caller gets the error (or, with `stale_if_error`, the stale value); a panic
+//!   propagates to that caller only. No lock is poisoned; the next stale caller retries.
+//! - **R6 age** counts from when the creation *finished*.
+//! - **R7 invalidate** is soft: the value turns stale (R3 applies). **remove** is hard:
+//!   the slot turns cold (R1 applies).
+//! - **R8 sync readers.** In reader-synchronised mode a caller holds a [`ReadGuard`]
+//!   while it uses the value. Publishing a new value (and any `acquire_write_lock()`
+//!   section the creator takes) waits until every guard on the old value is dropped;
+//!   callers that arrive meanwhile wait, then see the new value. A thread that already
+//!   holds a guard and calls again never deadlocks on itself.
+//! - **R9 re-entrancy.** A creator may use the same cache for other keys (recursion
+//!   such as `fib(n - 1)`); no map lock is held while a creator runs or a caller waits.
+//!   Asking for its *own* key panics with a message instead of waiting forever.
+//! - **R10 background refresh** (opt-in, [`mode::Background`]): on a stale hit the
+//!   claiming caller also returns the stale value at once, and the creator runs on the
+//!   refresh executor: a small pool shared by the process (as many threads as
+//!   [`std::thread::available_parallelism`]) with a bounded queue that gives a refresh
+//!   up when full (the next stale caller claims it again), or the executor given to
+//!   [`CacheBuilder::refresh_executor`]. After the first creation nobody waits.
+//! - **R11 bounded staleness** (opt-in `max_stale`): a value older than
+//!   `ttl + max_stale` is not served; callers treat the slot as cold (R1). Without it,
+//!   a stale value is served until a refresh succeeds.
 //!
 //! # Guarding an external resource: `Dogpile<()>`
 //!
@@ -112,8 +134,12 @@
 //!   [`Dogpile`] hands out `Arc<T>`.
 //! - A `Cache` removal (or eviction) never cancels a creation in flight: it publishes
 //!   when it finishes, since it began after its caller saw no usable value.
-//! - [`Stats`] count every call as exactly one of hit, stale hit or miss, by what the
-//!   call found when it arrived.
+//! - [`Stats`] count every get-like call as exactly one of hit, stale hit or miss, by
+//!   what the call found when it arrived, also when a full cache computes a value
+//!   without storing it (a miss). [`Cache::get`] and [`Cache::contains_key`] only look
+//!   and are not counted.
+//! - A [`Cache`]'s mode is a type ([`mode`]): asking a plain cache for a guard, or
+//!   combining background refresh with sync readers, does not compile.
 //! - Time comes from a [`Clock`]; [`ManualClock`] makes time-dependent tests exact.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

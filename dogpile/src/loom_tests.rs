@@ -424,52 +424,96 @@ fn loom_cold_start_with_waiters() {
     });
 }
 
-/// A cold creator that fails (`Err`, or a panic caught in its own thread) while two
-/// callers wait: the failure reaches its caller only, and a waiter takes over.
-fn cold_failure_hands_over(failure: Outcome) {
+/// What a caller of a cold slot got.
+#[derive(Debug)]
+enum Got {
+    Value(u64),
+    /// Its own creator's failure, or (R1) a clone of the `Err` it waited for.
+    Failure,
+    /// It waited for a creation that panicked (R1).
+    SharedPanic,
+}
+
+fn got(call: impl FnOnce() -> Result<u64, Injected>) -> Got {
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(Ok(value)) => Got::Value(value),
+        Ok(Err(Injected)) => Got::Failure,
+        Err(panic) => {
+            let message = panic.downcast_ref::<&str>().copied().unwrap_or_default();
+            if message == INJECTED_PANIC {
+                return Got::Failure;
+            }
+            assert!(message.contains("waited for panicked"), "{message}");
+            Got::SharedPanic
+        }
+    }
+}
+
+/// Three callers on a cold slot, one with a failing creator: the callers that waited
+/// for the failed creation share its failure (R1) instead of creating one after
+/// another; any other caller creates at most once, and nothing stays claimed.
+fn cold_failure_is_shared(failure: Outcome) {
     let (control, cell, env) = (Control::new(false), Cell::new(false), env());
     let failing = {
         let (control, cell, env) = (control.clone(), cell.clone(), env.clone());
-        thread::spawn(move || catching(|| get(&control, &cell, &env, cell.probe.creator(failure))))
+        thread::spawn(move || got(|| get(&control, &cell, &env, cell.probe.creator(failure))))
     };
     let other = {
         let (control, cell, env) = (control.clone(), cell.clone(), env.clone());
-        thread::spawn(move || get(&control, &cell, &env, cell.probe.creator(Outcome::Ok)))
+        thread::spawn(move || got(|| get(&control, &cell, &env, cell.probe.creator(Outcome::Ok))))
     };
-    let mine = get(&control, &cell, &env, cell.probe.creator(Outcome::Ok));
+    let mine = got(|| get(&control, &cell, &env, cell.probe.creator(Outcome::Ok)));
     let failing = failing.join().unwrap();
-    let other = other.join().unwrap();
+    let others = [mine, other.join().unwrap()];
 
-    let value = cell.current().expect("a successful creator published");
     let failed = cell.probe.failures();
-    assert!(failed <= 1);
-    // Exactly one successful creation, plus the failed one if it ran.
-    assert_eq!(cell.probe.creations(), 1 + failed);
-    assert_eq!(mine, Ok(value), "the failure reached a waiter");
-    assert_eq!(other, Ok(value), "the failure reached a waiter");
+    let succeeded = cell.probe.creations() - failed;
+    assert!(
+        failed <= 1 && succeeded <= 1,
+        "R1: one creation at a time, one success"
+    );
     match failing {
-        None => assert_eq!((failure, failed), (Outcome::Panic, 1)),
-        Some(Err(Injected)) => assert_eq!((failure, failed), (Outcome::Err, 1)),
+        Got::Failure => assert_eq!(failed, 1),
         // It came late: someone else's value, its creator never ran.
-        Some(Ok(got)) => assert_eq!((got, failed), (value, 0)),
+        Got::Value(value) => assert_eq!((value, failed), (cell.current().unwrap(), 0)),
+        Got::SharedPanic => panic!("the failing caller shared a panic it did not wait for"),
     }
+    let mut shared = 0;
+    for result in others {
+        match result {
+            Got::Value(value) => assert!(cell.probe.was_published(value), "served {value}"),
+            Got::Failure => {
+                assert_eq!((failure, failed), (Outcome::Err, 1));
+                shared += 1;
+            }
+            Got::SharedPanic => {
+                assert_eq!((failure, failed), (Outcome::Panic, 1));
+                shared += 1;
+            }
+        }
+    }
+    assert_eq!(cell.current().is_some(), succeeded == 1);
     assert_released(&control);
     let stats = env.stats.snapshot();
+    assert!(
+        shared <= stats.waits,
+        "only waiters share a failure: {stats:?}"
+    );
     assert_calls_counted(stats, 3);
     assert_eq!(stats.failures, failed, "R5: failures counted");
 }
 
 #[test]
-fn loom_cold_creator_error_hands_over() {
-    check("cold_creator_error_hands_over", || {
-        cold_failure_hands_over(Outcome::Err)
+fn loom_cold_creator_error_is_shared_with_its_waiters() {
+    check("cold_creator_error_is_shared", || {
+        cold_failure_is_shared(Outcome::Err)
     });
 }
 
 #[test]
-fn loom_cold_creator_panic_hands_over() {
-    check("cold_creator_panic_hands_over", || {
-        cold_failure_hands_over(Outcome::Panic)
+fn loom_cold_creator_panic_reaches_its_waiters() {
+    check("cold_creator_panic_is_shared", || {
+        cold_failure_is_shared(Outcome::Panic)
     });
 }
 

@@ -75,6 +75,18 @@ pub struct Inline;
 /// [`CacheBuilder::refresh_executor`](crate::CacheBuilder::refresh_executor)). Creators
 /// must therefore be `Send + 'static`. After the first creation of a key nobody waits.
 ///
+/// # The refresh pool
+///
+/// Unless the builder names another executor, refreshes run on one pool shared by the
+/// whole process: as many threads as [`std::thread::available_parallelism`], started on
+/// first use, and a queue of at most 4096 refreshes. When the queue is full, a new
+/// refresh is given up at once: its claim is released, the key keeps serving its stale
+/// value, and the next caller that finds it stale claims and submits it again. So a
+/// burst of stale keys (10,000 going stale together) never starts more threads and never
+/// makes a caller wait; it only spreads the refreshes over the next calls. For creators
+/// that mostly wait on I/O, hand them to a bigger pool with
+/// [`refresh_executor`](crate::CacheBuilder::refresh_executor).
+///
 /// ```
 /// use dogpile::{mode::Background, Cache};
 /// use std::time::Duration;

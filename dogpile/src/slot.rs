@@ -24,6 +24,7 @@ use crate::clock::ClockHandle;
 use crate::fence::Fence;
 use crate::stats::Counters;
 use crate::sync::{thread_locals, Condvar, Mutex};
+use std::any::Any;
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
@@ -129,6 +130,39 @@ struct ClaimState {
     claimed: bool,
     /// The slot was dropped from its map; callers must look the key up again.
     retired: bool,
+    /// Claims taken so far (wrapping): names the creation a waiter waits for. 32 bits
+    /// keep the state small, and a waiter compares only with the claims of its own wait.
+    attempt: u32,
+    /// The last creation that failed, kept until a later one ends, so that the callers
+    /// that waited for it share its failure (R1). Boxed: a cache keeps a control per key,
+    /// and failures are rare.
+    failed: Option<Box<Failure>>,
+}
+
+impl ClaimState {
+    /// How a wait for creation `waited_for` (if any) ended. A failed first creation
+    /// retires its cache entry at once; its waiters still share its failure (R1).
+    fn wait_ended(&self, waited_for: Option<u32>) -> Waited {
+        let failed = |attempt| self.failed.as_ref().is_some_and(|f| f.attempt == attempt);
+        if self.retired && !waited_for.is_some_and(failed) {
+            Waited::Retired
+        } else {
+            Waited::Released(waited_for)
+        }
+    }
+}
+
+/// A failed creation, as its waiters see it.
+struct Failure {
+    attempt: u32,
+    /// A clone of the creator's `Err`; `None` if the creator panicked.
+    error: Option<Box<dyn Any + Send>>,
+}
+
+/// What a caller that waited for a failed creation gets instead of running its own (R1).
+pub(crate) enum Shared<E> {
+    Error(E),
+    Panicked,
 }
 
 /// The control half of a slot: the claim, its waiters, and the optional reader fence.
@@ -151,8 +185,9 @@ pub(crate) enum TryClaim {
 
 /// How a wait for another caller's creation ended.
 pub(crate) enum Waited {
-    /// The creator released its claim: look the value up again.
-    Released,
+    /// The creator released its claim: look the value up again, or share its failure.
+    /// Names the creation waited for, if there was one.
+    Released(Option<u32>),
     Retired,
 }
 
@@ -186,7 +221,8 @@ impl Control {
             TryClaim::Busy
         } else {
             state.claimed = true;
-            TryClaim::Claimed(Claim::new(self.clone()))
+            state.attempt = state.attempt.wrapping_add(1);
+            TryClaim::Claimed(Claim::new(self.clone(), state.attempt))
         }
     }
 
@@ -194,6 +230,7 @@ impl Control {
     /// Counted in `waits` only if there was one to wait for.
     pub(crate) fn wait_for_release(self: &Arc<Self>, stats: &Counters) -> Waited {
         let mut state = self.state.lock();
+        let mut waited_for = None;
         if state.claimed && !state.retired {
             // Waiting on our own claim would never end (R9). Unwinding unlocks `state`.
             self.panic_if_reentered();
@@ -201,35 +238,34 @@ impl Control {
                 fence.panic_if_read_held_here("wait for a value of the same key");
             }
             Counters::bump(&stats.waits);
-            while state.claimed && !state.retired {
+            let attempt = state.attempt;
+            waited_for = Some(attempt);
+            // Until *this* creation ends: a later claim is a new creation, and this
+            // caller must see how this one ended.
+            while state.claimed && state.attempt == attempt && !state.retired {
                 state = self.released.wait(state);
             }
         }
-        if state.retired {
-            Waited::Retired
-        } else {
-            Waited::Released
-        }
+        state.wait_ended(waited_for)
     }
 
     /// Async twin of [`Control::wait_for_release`]: awaits instead of blocking.
     #[cfg(not(loom))]
     pub(crate) async fn wait_for_release_async(self: &Arc<Self>, stats: &Counters) -> Waited {
-        let mut counted = false;
+        let (mut waited_for, mut counted) = (None, false);
         loop {
             let listener = {
                 let state = self.state.lock();
-                if state.retired {
-                    return Waited::Retired;
-                }
-                if !state.claimed {
-                    return Waited::Released;
+                let ended = waited_for.is_some_and(|attempt| attempt != state.attempt);
+                if state.retired || !state.claimed || ended {
+                    return state.wait_ended(waited_for);
                 }
                 self.panic_if_reentered();
+                waited_for.get_or_insert(state.attempt);
                 // Registered under the lock, so the release cannot slip in between.
                 self.released_async.listen()
             };
-            if !std::mem::replace(&mut counted, true) {
+            if waited_for.is_some() && !std::mem::replace(&mut counted, true) {
                 Counters::bump(&stats.waits);
             }
             listener.await;
@@ -249,8 +285,25 @@ impl Control {
         true
     }
 
-    fn release(&self) {
-        self.state.lock().claimed = false;
+    /// The failure of `attempt`, for a caller that waited for it (R1): a clone of its
+    /// error if it is an `E`, or word that it panicked. `None` if it did not fail, or
+    /// failed with another error type (that caller then runs its own creator).
+    pub(crate) fn shared_failure<E: Clone + 'static>(&self, attempt: u32) -> Option<Shared<E>> {
+        let state = self.state.lock();
+        let failure = state.failed.as_ref().filter(|f| f.attempt == attempt)?;
+        match &failure.error {
+            None => Some(Shared::Panicked),
+            Some(error) => error.downcast_ref::<E>().cloned().map(Shared::Error),
+        }
+    }
+
+    fn release(&self, attempt: u32) {
+        let mut state = self.state.lock();
+        state.claimed = false;
+        if state.failed.as_ref().is_some_and(|f| f.attempt != attempt) {
+            state.failed = None; // a later creation ended: nobody waits for that one now
+        }
+        drop(state);
         if let Some(fence) = &self.fence {
             fence.release_creator_write();
         }
@@ -283,11 +336,20 @@ impl Control {
 /// panicking creator) releases the claim and wakes the waiters, so nothing stays locked.
 pub(crate) struct Claim {
     control: Arc<Control>,
+    attempt: u32,
 }
 
 impl Claim {
-    fn new(control: Arc<Control>) -> Self {
-        Claim { control }
+    fn new(control: Arc<Control>, attempt: u32) -> Self {
+        Claim { control, attempt }
+    }
+
+    /// Records this creation's failure for the callers waiting for it (R1).
+    fn fail(&self, error: Option<Box<dyn Any + Send>>) {
+        self.control.state.lock().failed = Some(Box::new(Failure {
+            attempt: self.attempt,
+            error,
+        }));
     }
 
     /// Polls the creator; each poll is a creator scope, so that asking for this same
@@ -314,7 +376,7 @@ impl Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        self.control.release();
+        self.control.release(self.attempt);
     }
 }
 
@@ -509,7 +571,8 @@ impl How {
 /// blocking creator is a future that is ready at its first poll, see [`Now`]), and,
 /// for background refresh (R10), a way to run a refresh somewhere else.
 pub(crate) trait Creator<S: Store>: Sized {
-    type Error;
+    /// Shared with the callers that waited for a failed creation (R1).
+    type Error: Clone + Send + 'static;
     type Creation: Future<Output = Result<S::Value, Self::Error>>;
 
     /// The creation, run by the caller that claimed the slot.
@@ -531,6 +594,7 @@ impl<S, F, E> Creator<S> for Inline<F>
 where
     S: Store,
     F: Future<Output = Result<S::Value, E>>,
+    E: Clone + Send + 'static,
 {
     type Error = E;
     type Creation = F;
@@ -616,8 +680,26 @@ where
                     #[cfg(not(loom))]
                     Waiting::Await => control.wait_for_release_async(&env.stats).await,
                 };
-                if let Waited::Retired = waited {
-                    return Step::Retired;
+                let attempt = match waited {
+                    Waited::Retired => return Step::Retired,
+                    Waited::Released(attempt) => attempt,
+                };
+                // R1: the callers that waited for a failed creation share its failure
+                // instead of each running their own creator, one after another.
+                match attempt.and_then(|attempt| control.shared_failure(attempt)) {
+                    None => {}
+                    Some(Shared::Error(error)) => {
+                        arrival.record(env);
+                        break Err(error);
+                    }
+                    Some(Shared::Panicked) => {
+                        arrival.record(env);
+                        panic!(
+                            "dogpile: the creation this call waited for panicked (see that \
+                             panic); callers waiting for a failed creation share its failure \
+                             rather than retrying one after another (R1)"
+                        );
+                    }
                 }
             }
             Pass::Create { claim, stale } => {
@@ -686,19 +768,20 @@ pub(crate) fn get<S, E>(
 ) -> Step<Result<Served<S::Value>, E>>
 where
     S: Store,
+    E: Clone + Send + 'static,
 {
     let mut creator = Some(Inline(Now::new(create)));
     run_blocking(drive(control, store, env, &mut creator, how))
 }
 
-async fn create_and_publish<S: Store, E>(
+async fn create_and_publish<S: Store, E: Clone + Send + 'static>(
     claim: &Claim,
     store: &S,
     env: &Env,
     create: impl Future<Output = Result<S::Value, E>>,
 ) -> Result<S::Value, E> {
     // Counts a panic or a cancellation (the future dropped mid-way) as a failure.
-    let failure = CountFailureOnUnwind(env);
+    let failure = CountFailureOnUnwind(env, claim);
     let outcome = claim.run(create).await;
     std::mem::forget(failure);
     match outcome {
@@ -709,6 +792,7 @@ async fn create_and_publish<S: Store, E>(
         }
         Err(error) => {
             env.count(|s| &s.failures);
+            claim.fail(Some(Box::new(error.clone())));
             Err(error)
         }
     }
@@ -723,12 +807,17 @@ pub(crate) fn take_creator<F>(create: &mut Option<F>) -> F {
     }
 }
 
-/// Counts a panicking creator as a failure; forgotten when the creator returns.
-struct CountFailureOnUnwind<'a>(&'a Env);
+/// Counts a panicking (or cancelled) creator as a failure; forgotten when the creator
+/// returns. A panic is recorded for the callers waiting for it (R1); a cancelled async
+/// creation is not a failure of the value, so a waiter takes over.
+struct CountFailureOnUnwind<'a>(&'a Env, &'a Claim);
 
 impl Drop for CountFailureOnUnwind<'_> {
     fn drop(&mut self) {
         self.0.count(|s| &s.failures);
+        if std::thread::panicking() {
+            self.1.fail(None);
+        }
     }
 }
 
@@ -746,6 +835,7 @@ where
     S: Store + Send + Sync + 'static,
     S::Value: Send + Sync,
     F: Future<Output = Result<S::Value, E>> + Send + 'static,
+    E: Clone + Send + 'static,
 {
     async move {
         let started = std::time::Instant::now();

@@ -120,7 +120,10 @@ impl<T> SyncReaderDogpile<T> {
     /// assert!(lock.try_acquire(|| Err::<u8, _>("no disk")).is_err());
     /// assert_eq!(*lock.try_acquire(|| Ok::<_, ()>(3)).unwrap(), 3);
     /// ```
-    pub fn try_acquire<E>(&self, create: impl FnOnce() -> Result<T, E>) -> Result<ReadGuard<T>, E> {
+    pub fn try_acquire<E: Clone + Send + 'static>(
+        &self,
+        create: impl FnOnce() -> Result<T, E>,
+    ) -> Result<ReadGuard<T>, E> {
         let attempt = || create().map(Arc::new);
         match slot::get(&self.control, &self.cell, &self.env, attempt, How::GUARDED) {
             Step::Done(result) => {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{bounded, eventually, Gate};
-use dogpile::mode::SyncReaders;
+use dogpile::mode::{Background, SyncReaders};
 use dogpile::{BuildError, Cache, ManualClock};
 use std::panic::catch_unwind;
 use std::sync::Arc;
@@ -252,4 +252,125 @@ fn a_failed_first_creation_leaves_no_entry_behind() {
     assert_eq!(cache.len(), 0, "failed keys must not pile up");
     assert_eq!(cache.get_with(1, || 1), 1);
     assert_eq!(cache.len(), 1);
+}
+
+/// Every call is exactly one of hit, stale hit or miss, also when the cache is full of
+/// creations in flight and a new key's value is computed without being stored: in every
+/// mode, blocking and async. (The background paths used to skip the miss.)
+#[test]
+fn a_call_on_a_cache_full_of_creations_in_flight_counts_as_a_miss_in_every_mode() {
+    fn hold_the_only_place<C: Send + Sync + 'static>(
+        cache: &Arc<C>,
+        create: impl Fn(&C, Gate) + Send + 'static,
+    ) -> (Gate, thread::JoinHandle<()>) {
+        let gate = Gate::new();
+        let holder = {
+            let (cache, gate) = (cache.clone(), gate.clone());
+            thread::spawn(move || create(&cache, gate))
+        };
+        (gate, holder)
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+
+    let inline: Arc<Cache<u8, u8>> = Arc::new(Cache::builder().ttl(TTL).capacity(1).build());
+    let (gate, holder) = hold_the_only_place(&inline, |c, g| {
+        assert_eq!(
+            c.get_with(1, || {
+                g.wait();
+                1
+            }),
+            1
+        );
+    });
+    eventually("key 1 in flight", || inline.len() == 1);
+    assert_eq!(inline.get_with(2, || 2), 2);
+    assert_eq!(runtime.block_on(inline.get_with_async(3, async { 3 })), 3);
+    gate.open();
+    holder.join().unwrap();
+    assert_eq!((inline.stats().misses, inline.stats().calls()), (3, 3));
+
+    let background: Arc<Cache<u8, u8, Background>> = Arc::new(
+        Cache::builder()
+            .ttl(TTL)
+            .capacity(1)
+            .background_refresh()
+            .build(),
+    );
+    let (gate, holder) = hold_the_only_place(&background, |c, g| {
+        assert_eq!(
+            c.get_with(1, move || {
+                g.wait();
+                1
+            }),
+            1
+        );
+    });
+    eventually("key 1 in flight", || background.len() == 1);
+    assert_eq!(background.get_with(2, || 2), 2);
+    assert_eq!(background.try_get_with(3, || Ok::<_, ()>(3)), Ok(3));
+    assert_eq!(
+        runtime.block_on(background.get_with_async(4, async { 4 })),
+        4
+    );
+    gate.open();
+    holder.join().unwrap();
+    assert_eq!(
+        (background.stats().misses, background.stats().calls()),
+        (4, 4)
+    );
+
+    let guarded: Arc<Cache<u8, u8, SyncReaders>> =
+        Arc::new(Cache::builder().ttl(TTL).capacity(1).sync_readers().build());
+    let (gate, holder) = hold_the_only_place(&guarded, |c, g| {
+        drop(c.get_with(1, || {
+            g.wait();
+            1
+        }))
+    });
+    eventually("key 1 in flight", || guarded.len() == 1);
+    assert_eq!(
+        *guarded.get_with(2, || 2),
+        2,
+        "computed, not stored, no panic"
+    );
+    gate.open();
+    holder.join().unwrap();
+    assert_eq!((guarded.stats().misses, guarded.stats().calls()), (2, 2));
+}
+
+/// `refresh_executor` gets every background refresh (R10) as a task: run, it publishes;
+/// dropped unrun, it gives the refresh up and the next caller claims it again.
+#[test]
+fn a_custom_refresh_executor_runs_or_drops_the_refreshes_it_is_handed() {
+    let queued: Arc<std::sync::Mutex<Vec<dogpile::RefreshTask>>> = Arc::default();
+    let clock = ManualClock::new();
+    let cache: Cache<u8, u8, Background> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .background_refresh()
+        .refresh_executor({
+            let queued = queued.clone();
+            move |task| queued.lock().unwrap().push(task)
+        })
+        .build();
+    assert_eq!(cache.get_with(1, || 1), 1, "a cold key is created inline");
+    assert!(queued.lock().unwrap().is_empty());
+    clock.advance(TTL);
+    assert_eq!(cache.get_with(1, || 2), 1, "stale, handed off");
+    assert_eq!(cache.get_with(1, || unreachable!("claimed")), 1);
+    let dropped = queued
+        .lock()
+        .unwrap()
+        .pop()
+        .expect("one refresh handed off");
+    drop(dropped);
+    assert_eq!(cache.get_with(1, || 3), 1, "given up: claimed again");
+    assert_eq!(queued.lock().unwrap().len(), 1);
+    let task = queued.lock().unwrap().pop().unwrap();
+    bounded("refresh task", move || task.run());
+    assert_eq!(cache.get_with(1, || unreachable!("fresh")), 3);
+    let stats = cache.stats();
+    assert_eq!((stats.refreshes, stats.waits, stats.calls()), (2, 0, 5));
 }

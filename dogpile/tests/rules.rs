@@ -1,4 +1,4 @@
-//! One test (or more) per rule R1–R11 of DESIGN.md. Time moves only through
+//! One test (or more) per rule R1–R11 (see the crate docs). Time moves only through
 //! `ManualClock`; interleavings are forced with gates; every wait is bounded.
 
 mod common;
@@ -68,7 +68,7 @@ fn r1_cold_one_creator_and_the_others_wait_for_its_value() {
 }
 
 #[test]
-fn r1_a_failed_cold_creation_reaches_only_its_caller_and_a_waiter_takes_over() {
+fn r1_a_failed_cold_creation_is_shared_with_its_waiters_and_the_next_caller_retries() {
     let cache = Arc::new(cache_with(&ManualClock::new()));
     let created = Counter::new();
     let gate = Gate::new();
@@ -103,16 +103,23 @@ fn r1_a_failed_cold_creation_reaches_only_its_caller_and_a_waiter_takes_over() {
     for result in join_all(waiters) {
         assert_eq!(
             result.unwrap(),
-            Ok(7),
-            "a waiter saw the other caller's error"
+            Err("backend down"),
+            "a waiter gets the failure it waited for, without an attempt of its own"
         );
     }
-    assert_eq!(created.get(), 2, "exactly one waiter took over");
-    assert_eq!(cache.stats().failures, 1);
+    assert_eq!(created.get(), 1, "one attempt for the five callers");
+    let stats = cache.stats();
+    assert_eq!((stats.failures, stats.misses, stats.calls()), (1, 5, 5));
+    assert_eq!(
+        cache.try_get_with("k", || Ok::<_, &str>(8)),
+        Ok(8),
+        "next caller retries"
+    );
+    assert_eq!(created.get(), 1, "the counter saw only the first creator");
 }
 
 #[test]
-fn r1_a_panicking_cold_creator_hands_over_and_the_waiters_never_see_the_panic() {
+fn r1_a_panicking_cold_creator_panics_its_waiters_with_a_message_naming_it() {
     let cache = Arc::new(cache_with(&ManualClock::new()));
     let created = Counter::new();
     let gate = Gate::new();
@@ -144,9 +151,78 @@ fn r1_a_panicking_cold_creator_hands_over_and_the_waiters_never_see_the_panic() 
     let panic = outcome.expect_err("the panic reaches its own caller");
     assert_eq!(panic.downcast_ref::<&str>(), Some(&"creator exploded"));
     for result in join_all(waiters) {
-        assert_eq!(result.expect("a waiter saw the panic"), 9);
+        let panic = result.expect_err("a waiter of a panicked creation panics too");
+        let message = panic.downcast_ref::<&str>().copied().unwrap_or_default();
+        assert!(message.contains("waited for panicked"), "{message}");
     }
-    assert_eq!(created.get(), 2);
+    assert_eq!(created.get(), 1, "no waiter ran its creator");
+    assert_eq!(
+        cache.get_with("k", || 10),
+        10,
+        "nothing locked: the next caller creates"
+    );
+}
+
+#[test]
+fn r1_a_hundred_callers_on_a_failing_cold_key_cost_one_attempt_and_one_creation_time() {
+    const CALLERS: usize = 100;
+    const CREATION: Duration = Duration::from_millis(50);
+    let cache: Arc<Cache<&str, u64>> = Arc::new(Cache::new(TTL));
+    let attempts = Counter::new();
+    let start = Arc::new(Barrier::new(CALLERS + 1));
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (cache, attempts, start) = (cache.clone(), attempts.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                let began = std::time::Instant::now();
+                let outcome = cache.try_get_with("db", || {
+                    attempts.bump();
+                    // Fail once every other caller waits for this attempt (bounded).
+                    eventually("every caller waiting", || {
+                        cache.stats().waits >= CALLERS as u64 - 1
+                    });
+                    thread::sleep(CREATION);
+                    Err::<u64, _>("timed out".to_string())
+                });
+                (outcome, began.elapsed())
+            })
+        })
+        .collect();
+    start.wait();
+    for result in join_all(callers) {
+        let (outcome, took) = result.unwrap();
+        assert_eq!(outcome, Err("timed out".to_string()));
+        assert!(took < CREATION * 20, "a caller took {took:?}");
+    }
+    // The bound: one attempt per creation in flight; a caller that arrives while it
+    // runs waits for it and shares its failure.
+    assert_eq!(attempts.get(), 1, "100 callers, one attempt");
+    assert_eq!(cache.stats().failures, 1);
+}
+
+#[test]
+fn r1_a_waiter_with_another_error_type_runs_its_own_creator() {
+    let cache = Arc::new(cache_with(&ManualClock::new()));
+    let gate = Gate::new();
+    let first = {
+        let (cache, gate) = (cache.clone(), gate.clone());
+        thread::spawn(move || {
+            cache.try_get_with("k", || {
+                gate.wait();
+                Err::<u64, _>("down")
+            })
+        })
+    };
+    eventually("first creator claimed", || cache.len() == 1);
+    let other = {
+        let cache = cache.clone();
+        thread::spawn(move || cache.try_get_with("k", || Ok::<_, u8>(5)))
+    };
+    eventually("1 waiter", || cache.stats().waits == 1);
+    gate.open();
+    assert_eq!(bounded("first", move || first.join().unwrap()), Err("down"));
+    assert_eq!(bounded("other", move || other.join().unwrap()), Ok(5));
 }
 
 // --------------------------------------------------------------------- R2 fresh
