@@ -273,7 +273,6 @@ pub mod __private {
         K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
-        #[inline]
         fn dogpile_get<Q: ?Sized + crate::KeyRef<K>>(
             &self,
             key: &Q,
@@ -282,7 +281,6 @@ pub mod __private {
             self.entry_by_ref(key).get_with(create)
         }
 
-        #[inline]
         fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E>(
             &self,
             key: &Q,
@@ -313,7 +311,6 @@ pub mod __private {
         K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
-        #[inline]
         fn dogpile_get<Q: ?Sized + crate::KeyRef<K>>(
             &self,
             key: &Q,
@@ -322,7 +319,6 @@ pub mod __private {
             self.entry_by_ref(key).get_with(create)
         }
 
-        #[inline]
         fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E>(
             &self,
             key: &Q,
