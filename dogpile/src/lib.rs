@@ -306,7 +306,6 @@ pub mod __private {
         K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
-        #[inline]
         fn dogpile_get<Q: ?Sized + crate::KeyRef<K>>(
             &self,
             key: &Q,
@@ -315,7 +314,6 @@ pub mod __private {
             self.entry_by_ref(key).get_with(create)
         }
 
-        #[inline]
         fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E>(
             &self,
             key: &Q,
@@ -346,7 +344,6 @@ pub mod __private {
         K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
-        #[inline]
         fn dogpile_get<Q: ?Sized + crate::KeyRef<K>>(
             &self,
             key: &Q,
@@ -355,7 +352,6 @@ pub mod __private {
             self.entry_by_ref(key).get_with(create)
         }
 
-        #[inline]
         fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E>(
             &self,
             key: &Q,
