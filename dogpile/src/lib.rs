@@ -265,7 +265,7 @@ pub mod __private {
 
     /// The "error" a `skip_none` fn's `None` becomes: the cache's fallible path stores
     /// nothing for it, and the wrapper turns it back into `None`.
-    #[derive(Debug)]
+    #[derive(Clone, Copy, Debug)]
     pub struct NoValue;
 
     // The blocking wrappers call the cache through these, with the creator behind
@@ -294,7 +294,7 @@ pub mod __private {
             create: &mut dyn FnMut() -> V,
         ) -> V;
         /// `entry_by_ref(key).try_get_with(create)`.
-        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E>(
+        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: Clone + Send + 'static>(
             &self,
             key: &Q,
             create: &mut dyn FnMut() -> Result<V, E>,
@@ -314,7 +314,7 @@ pub mod __private {
             self.entry_by_ref(key).get_with(create)
         }
 
-        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E>(
+        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: Clone + Send + 'static>(
             &self,
             key: &Q,
             create: &mut dyn FnMut() -> Result<V, E>,
@@ -332,7 +332,7 @@ pub mod __private {
             create: &mut dyn FnMut() -> V,
         ) -> crate::ReadGuard<V>;
         /// `entry_by_ref(key).try_get_with(create)`.
-        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E>(
+        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: Clone + Send + 'static>(
             &self,
             key: &Q,
             create: &mut dyn FnMut() -> Result<V, E>,
@@ -352,7 +352,7 @@ pub mod __private {
             self.entry_by_ref(key).get_with(create)
         }
 
-        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E>(
+        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: Clone + Send + 'static>(
             &self,
             key: &Q,
             create: &mut dyn FnMut() -> Result<V, E>,
