@@ -883,3 +883,85 @@ fn never_panics() {
         }
     }
 }
+
+#[test]
+fn key_skip_none_and_field_errors() {
+    let f = || {
+        quote!(
+            fn f(db: &Pool, id: u64) -> Option<u32> {
+                None
+            }
+        )
+    };
+    assert!(errors(quote!(ttl = "1s", key = id, skip_none), f()).is_empty());
+    assert!(errors(quote!(ttl = "1s", key = (id, db)), f()).is_empty());
+    assert!(errors(quote!(ttl = "1s", key(u64) = id + 1), f()).is_empty());
+    assert!(errors(quote!(ttl = "1s", key = ()), f()).is_empty());
+    assert_error(
+        quote!(ttl = "1s", key = user),
+        f(),
+        &["`key` names `user`", "its arguments are `db`, `id`"],
+    );
+    assert_error(
+        quote!(ttl = "1s", key = (id, id)),
+        f(),
+        &["`id` is named twice"],
+    );
+    assert_error(
+        quote!(ttl = "1s", key = id.0),
+        f(),
+        &["write the key's type once: `key(T) = id . 0`"],
+    );
+    assert_error(quote!(ttl = "1s", key(u64)), f(), &["`key` needs a value"]);
+    assert_error(
+        quote!(ttl = "1s", key(1 + 1) = id),
+        f(),
+        &["expected the key's type in `key(..)`"],
+    );
+    assert_error(
+        quote!(ttl = "1s", background, key = id),
+        f(),
+        &["can't borrow `db`, which is not named in `key`"],
+    );
+    assert_error(
+        quote!(ttl = "1s", skip_none),
+        quote!(
+            fn g(id: u64) -> u32 {
+                1
+            }
+        ),
+        &[
+            "`skip_none` needs a fn that returns `Option<T>`",
+            "returns `u32`",
+        ],
+    );
+    assert_error(
+        quote!(field = cache, capacity = 5),
+        quote!(
+            fn m(&self, id: u64) -> u32 {
+                1
+            }
+        ),
+        &["`capacity` is set where that field is built"],
+    );
+    assert_error(
+        quote!(field = cache),
+        f(),
+        &["`field` is for `&self` methods"],
+    );
+}
+
+#[test]
+fn a_single_key_part_is_the_key_itself() {
+    let out = expanded(
+        quote!(ttl = "1s", key = id),
+        quote!(
+            fn f(db: &Pool, id: u64) -> u32 {
+                1
+            }
+        ),
+    );
+    // Keyed by `u64`, looked up by `&&id`, and `db` reaches the body untouched.
+    assert_contains(&out, "__cache . dogpile_get (& & id , & mut :: dogpile :: __private :: once (|| f_no_cache (db , :: core :: clone :: Clone :: clone (& id))))");
+    assert_contains(&out, "# [cfg (doc)] static F : :: dogpile :: __private :: LazyLock < :: dogpile :: Cache < u64 , u32 , :: dogpile :: mode :: Inline > >");
+}
