@@ -131,7 +131,6 @@ pub(crate) fn subscribe<K: Clone + Send + Sync + 'static>(tier: &RedisTier, sink
 }
 
 fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<Listener<K>>) {
-    let mut linked_before = false;
     loop {
         let Some(tier) = shared.upgrade() else { return };
         let mut con = match tier.pool.connect() {
@@ -150,11 +149,10 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
             std::thread::sleep(RECONNECT);
             continue;
         }
-        if linked_before {
-            // Events published while the link was down are lost (F6).
-            (listener.sink)(TierEvent::Reset);
-        }
-        linked_before = true;
+        // Events published while there was no link are lost (F6): after a broken link,
+        // and also before the first one, since the cache may have taken values from
+        // Redis while this thread was still connecting. Distrust them all.
+        (listener.sink)(TierEvent::Reset);
         drop(tier);
         let mut heard = Instant::now();
         loop {
