@@ -8,6 +8,8 @@
 
 use crate::builder::{CacheBuilder, Settings};
 use crate::entry::EntryRef;
+#[cfg(all(test, not(loom)))]
+use crate::executor::RefreshTask;
 use crate::executor::{Executor, Pooled};
 use crate::key::KeyRef;
 use crate::mode::{self, Background, Inline, Mode, SyncReaders};
@@ -79,7 +81,25 @@ pub struct Cache<K, V, M = Inline> {
 
 pub(crate) struct Entry<V> {
     value: Option<Stamped<V>>,
-    control: Arc<Control>,
+    /// The slot's control, attached only while a call uses it (a claim, a waiter, a read
+    /// guard): an idle entry allocates nothing besides its map bucket.
+    control: Option<Arc<Control>>,
+}
+
+impl<V> Entry<V> {
+    fn attach(&mut self, sync_readers: bool) -> Arc<Control> {
+        self.control
+            .get_or_insert_with(|| Control::new(sync_readers))
+            .clone()
+    }
+
+    /// Marks the slot dropped from its map (see `Control::try_retire`); an entry with
+    /// no control has no caller to tell.
+    fn try_retire(&self) -> bool {
+        self.control
+            .as_ref()
+            .is_none_or(|control| control.try_retire())
+    }
 }
 
 /// The map's hasher: foldhash's fast hasher (what `hashbrown` uses by default), seeded
@@ -569,6 +589,8 @@ where
             }
             None => store.publish(value, now),
         }
+        drop(control);
+        store.release();
     }
 
     /// Makes the value for `key` stale (soft, R7): it is still served while the next
@@ -624,10 +646,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let inner = &self.inner;
-        match inner
-            .map
-            .remove_if(key, |_, entry| entry.control.try_retire())
-        {
+        match inner.map.remove_if(key, |_, entry| entry.try_retire()) {
             Some((_, entry)) => {
                 inner.entries.fetch_sub(1, Ordering::AcqRel);
                 entry.value.map(|s| s.value)
@@ -655,7 +674,7 @@ where
         let _sweep = self.inner.sweeping.lock();
         let mut removed = 0;
         self.inner.map.retain(|_, entry| {
-            if entry.control.try_retire() {
+            if entry.try_retire() {
                 removed += 1;
                 false
             } else {
@@ -821,7 +840,7 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
         let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
         let eq = |(stored, _): &(K, _)| key.eq_key(stored);
         let (_, entry) = shard.get_mut(hash as u64, eq)?;
-        if !entry.get().control.try_retire() {
+        if !entry.get().try_retire() {
             return entry.get_mut().value.take().map(|s| s.value);
         }
         let (_, entry) = shard.remove_entry(hash as u64, eq)?;
@@ -859,7 +878,10 @@ where
                 key: key.clone(),
                 control: control.clone(),
             };
-            match slot::drive(&control, &store, &self.env, &mut creator, how).await {
+            let step = slot::drive(&control, &store, &self.env, &mut creator, how).await;
+            drop(control);
+            store.release();
+            match step {
                 Step::Done(Err(error)) => {
                     self.drop_if_empty(&key);
                     return Err(error);
@@ -891,9 +913,9 @@ where
     /// `len` counts values and failing keys don't pile up. A waiter that already took
     /// over keeps it (its claim makes retiring fail); one still waiting starts over.
     fn drop_if_empty(&self, key: &K) {
-        let dropped = self.map.remove_if(key, |_, entry| {
-            entry.value.is_none() && entry.control.try_retire()
-        });
+        let dropped = self
+            .map
+            .remove_if(key, |_, entry| entry.value.is_none() && entry.try_retire());
         if dropped.is_some() {
             self.entries.fetch_sub(1, Ordering::AcqRel);
         }
@@ -903,7 +925,12 @@ where
     /// when the cache is at capacity and nothing can be evicted.
     fn control_for(&self, key: &K) -> Option<Arc<Control>> {
         if let Some(entry) = self.map.get(key) {
-            return Some(entry.control.clone());
+            if let Some(control) = &entry.control {
+                return Some(control.clone());
+            }
+        }
+        if let Some(mut entry) = self.map.get_mut(key) {
+            return Some(entry.attach(self.sync_readers));
         }
         if !self.reserve_place() {
             return None;
@@ -916,11 +943,10 @@ where
                 inserted = true;
                 Entry {
                     value: None,
-                    control: Control::new(self.sync_readers),
+                    control: None,
                 }
             })
-            .control
-            .clone();
+            .attach(self.sync_readers);
         if inserted {
             self.after_admission();
         } else {
@@ -971,9 +997,8 @@ where
         // then take any entry that can, so that "none" means every entry is busy.
         for threshold in [threshold, u64::MAX] {
             self.map.retain(|_, entry| {
-                let victim = evicted < batch
-                    && eviction_stamp(entry) <= threshold
-                    && entry.control.try_retire();
+                let victim =
+                    evicted < batch && eviction_stamp(entry) <= threshold && entry.try_retire();
                 evicted += usize::from(victim);
                 !victim
             });
@@ -1015,7 +1040,7 @@ where
                 Some(stamped) => now.saturating_sub(stamped.created) >= horizon,
                 None => is_abandoned(entry),
             };
-            let victim = expired && entry.control.try_retire();
+            let victim = expired && entry.try_retire();
             evicted += usize::from(victim);
             !victim
         });
@@ -1046,7 +1071,11 @@ fn eviction_stamp<V>(entry: &Entry<V>) -> u64 {
 /// leftover. Callers reach a control only through the map under a shard lock, and the
 /// sweeps run under the shard's write lock, so a count of one is stable there.
 fn is_abandoned<V>(entry: &Entry<V>) -> bool {
-    entry.value.is_none() && Arc::strong_count(&entry.control) == 1
+    entry.value.is_none()
+        && entry
+            .control
+            .as_ref()
+            .is_none_or(|control| Arc::strong_count(control) == 1)
 }
 
 /// One key's value inside the map, seen by its slot. Reads and writes only touch the
@@ -1070,7 +1099,7 @@ where
 
     fn load(&self) -> Option<Stamped<V>> {
         let entry = self.inner.map.get(&self.key)?;
-        if !Arc::ptr_eq(&entry.control, &self.control) {
+        if !self.owns(&entry) {
             return None;
         }
         entry.value.clone()
@@ -1078,9 +1107,93 @@ where
 
     fn publish(&self, value: V, created: u64) {
         if let Some(mut entry) = self.inner.map.get_mut(&self.key) {
-            if Arc::ptr_eq(&entry.control, &self.control) {
+            if self.owns(&entry) {
                 entry.value = Some(Stamped::new(value, created));
             }
         }
+    }
+
+    /// Detaches the control from the entry if nobody else holds it: no claim, no
+    /// waiter, no read guard. Callers reach a control only through the map under a
+    /// shard lock, so the count is stable under the shard's write lock here.
+    fn release(self) {
+        let EntryStore {
+            inner,
+            key,
+            control,
+        } = self;
+        let entry = inner.map.get_mut(&key);
+        if let Some(mut entry) = entry {
+            let ours = entry
+                .control
+                .as_ref()
+                .is_some_and(|c| Arc::ptr_eq(c, &control));
+            // Two holders: the entry and this store.
+            if ours && Arc::strong_count(&control) == 2 {
+                entry.control = None;
+            }
+        }
+    }
+}
+
+impl<I, K> EntryStore<I, K> {
+    /// Whether the entry still belongs to this store's slot (it was not removed and
+    /// replaced meanwhile).
+    fn owns<V>(&self, entry: &Entry<V>) -> bool {
+        entry
+            .control
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, &self.control))
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::ManualClock;
+
+    fn attached<K: Hash + Eq, V, M>(cache: &Cache<K, V, M>) -> usize {
+        let map = &cache.inner.map;
+        map.iter().filter(|entry| entry.control.is_some()).count()
+    }
+
+    /// An idle entry holds no control (no allocation besides its bucket): one is
+    /// attached while a call uses the slot and detached by the last call to leave.
+    #[test]
+    fn idle_entries_hold_no_control() {
+        let clock = ManualClock::new();
+        let cache: Cache<u32, u32> = Cache::builder()
+            .ttl(Duration::from_secs(1))
+            .clock(clock.clone())
+            .build();
+        for key in 0..100 {
+            cache.get_with(key, || key);
+        }
+        cache.insert(100, 100);
+        assert_eq!(
+            (cache.len(), attached(&cache)),
+            (101, 0),
+            "after cold misses"
+        );
+        clock.advance(Duration::from_secs(1));
+        for key in 0..100 {
+            assert_eq!(cache.get_with(key, || key + 1), key + 1);
+        }
+        let _ = cache.try_get_with(1000, || Err::<u32, _>("down"));
+        assert_eq!(attached(&cache), 0, "after refreshes and a failure");
+
+        let background: Cache<u32, u32, Background> = Cache::builder()
+            .ttl(Duration::from_secs(1))
+            .clock(clock.clone())
+            .background_refresh()
+            .refresh_executor(RefreshTask::run)
+            .build();
+        background.get_with(1, || 1);
+        clock.advance(Duration::from_secs(1));
+        // This executor runs the refresh inside the claimant's call: whichever store
+        // leaves last, the task's or the claimant's, detaches.
+        assert_eq!(background.get_with(1, || 2), 1);
+        assert_eq!(background.get(&1), Some(2));
+        assert_eq!(attached(&background), 0, "after a background refresh");
     }
 }

@@ -101,6 +101,14 @@ pub(crate) trait Store {
 
     /// Replaces the value and its stamp in one step (R3: published together).
     fn publish(&self, value: Self::Value, created: u64);
+
+    /// The call is done with the slot: a store may let go of what only calls need (a
+    /// cache entry detaches its idle control).
+    fn release(self)
+    where
+        Self: Sized,
+    {
+    }
 }
 
 /// Everything a slow-path call needs besides the slot itself.
@@ -840,6 +848,8 @@ where
     async move {
         let started = std::time::Instant::now();
         let outcome = create_and_publish(&claim, &store, &env, create).await;
+        drop(claim);
+        store.release();
         refresh_finished(outcome.is_ok(), started.elapsed());
     }
 }
