@@ -723,7 +723,7 @@ where
 
 fn invalidate_entry<V>(entry: &mut Entry<V>) {
     if let Some(stamped) = entry.value.as_mut() {
-        stamped.invalidated = true;
+        stamped.invalidate();
     }
 }
 
@@ -801,7 +801,7 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
         let freshness =
             self.env
                 .policy
-                .classify(stamped.created, stamped.invalidated, self.env.now());
+                .classify(stamped.created(), stamped.invalidated(), self.env.now());
         (freshness != Freshness::Expired).then_some(&stamped.value)
     }
 
@@ -1037,7 +1037,7 @@ where
             // Abandoned empty entries (a creation that panicked) go too; a new key's
             // entry, empty until its caller claims it, stays.
             let expired = match &entry.value {
-                Some(stamped) => now.saturating_sub(stamped.created) >= horizon,
+                Some(stamped) => now.saturating_sub(stamped.created()) >= horizon,
                 None => is_abandoned(entry),
             };
             let victim = expired && entry.try_retire();
@@ -1059,8 +1059,8 @@ where
 /// Oldest first; an entry without a value (a failed or removed one) before any.
 fn eviction_stamp<V>(entry: &Entry<V>) -> u64 {
     match &entry.value {
-        Some(stamped) if stamped.invalidated => 0,
-        Some(stamped) => stamped.created,
+        Some(stamped) if stamped.invalidated() => 0,
+        Some(stamped) => stamped.created(),
         None if is_abandoned(entry) => 0,
         // A new key whose caller is about to claim it: the youngest of all.
         None => u64::MAX,

@@ -413,7 +413,7 @@ impl Map {
             ..
         }) = &mut *self.entry.lock()
         {
-            stamped.invalidated = true;
+            stamped.invalidate();
         }
     }
 
