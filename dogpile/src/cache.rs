@@ -9,6 +9,8 @@
 use crate::builder::{CacheBuilder, Settings};
 use crate::entry::EntryRef;
 use crate::evict::{Candidate, Entries, Evictor, Mark, Visit};
+#[cfg(all(test, not(loom)))]
+use crate::executor::RefreshTask;
 use crate::executor::{Executor, Pooled};
 use crate::key::KeyRef;
 use crate::mode::{self, Background, Inline, Mode, SyncReaders};
@@ -87,9 +89,27 @@ pub struct Cache<K, V, M = Inline> {
 
 pub(crate) struct Entry<V> {
     value: Option<Stamped<V>>,
-    control: Arc<Control>,
+    /// The slot's control, attached only while a call uses it (a claim, a waiter, a read
+    /// guard): an idle entry allocates nothing besides its map bucket.
+    control: Option<Arc<Control>>,
     /// What the eviction policy knows of the entry; raised by every call that finds it.
     mark: Mark,
+}
+
+impl<V> Entry<V> {
+    fn attach(&mut self, sync_readers: bool) -> Arc<Control> {
+        self.control
+            .get_or_insert_with(|| Control::new(sync_readers))
+            .clone()
+    }
+
+    /// Marks the slot dropped from its map (see `Control::try_retire`); an entry with
+    /// no control has no caller to tell.
+    fn try_retire(&self) -> bool {
+        self.control
+            .as_ref()
+            .is_none_or(|control| control.try_retire())
+    }
 }
 
 /// The map's hasher: foldhash's fast hasher (what `hashbrown` uses by default), seeded
@@ -597,6 +617,8 @@ where
             }
             None => store.publish(value, now),
         }
+        drop(control);
+        store.release();
     }
 
     /// Makes the value for `key` stale (soft, R7): it is still served while the next
@@ -683,7 +705,7 @@ where
         let _sweep = self.inner.sweeping.lock();
         let mut removed = 0;
         self.inner.map.retain(|_, entry| {
-            if entry.control.try_retire() {
+            if entry.try_retire() {
                 removed += 1;
                 false
             } else {
@@ -732,7 +754,7 @@ where
 
 fn invalidate_entry<V>(entry: &mut Entry<V>) {
     if let Some(stamped) = entry.value.as_mut() {
-        stamped.invalidated = true;
+        stamped.invalidate();
     }
 }
 
@@ -812,7 +834,7 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
         let freshness =
             self.env
                 .policy
-                .classify(stamped.created, stamped.invalidated, self.env.now());
+                .classify(stamped.created(), stamped.invalidated(), self.env.now());
         (freshness != Freshness::Expired).then_some(&stamped.value)
     }
 
@@ -853,10 +875,7 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let inner = self;
-        match inner
-            .map
-            .remove_if(key, |_, entry| entry.control.try_retire())
-        {
+        match inner.map.remove_if(key, |_, entry| entry.try_retire()) {
             Some((_, entry)) => {
                 inner.entries.fetch_sub(1, Ordering::AcqRel);
                 entry.value.map(|s| s.value)
@@ -914,7 +933,7 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
         let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
         let eq = |(stored, _): &(K, _)| key.eq_key(stored);
         let (_, entry) = shard.get_mut(hash as u64, eq)?;
-        if !entry.get().control.try_retire() {
+        if !entry.get().try_retire() {
             return entry.get_mut().value.take().map(|s| s.value);
         }
         let (_, entry) = shard.remove_entry(hash as u64, eq)?;
@@ -976,7 +995,10 @@ where
                 control: control.clone(),
                 tier_age: tier_age.clone(),
             };
-            match slot::drive(&control, &store, &self.env, &mut creator, how).await {
+            let step = slot::drive(&control, &store, &self.env, &mut creator, how).await;
+            drop(control);
+            store.release();
+            match step {
                 Step::Done(Err(error)) => {
                     self.drop_if_empty(&key);
                     return Err(error);
@@ -1008,9 +1030,9 @@ where
     /// `len` counts values and failing keys don't pile up. A waiter that already took
     /// over keeps it (its claim makes retiring fail); one still waiting starts over.
     fn drop_if_empty(&self, key: &K) {
-        let dropped = self.map.remove_if(key, |_, entry| {
-            entry.value.is_none() && entry.control.try_retire()
-        });
+        let dropped = self
+            .map
+            .remove_if(key, |_, entry| entry.value.is_none() && entry.try_retire());
         if dropped.is_some() {
             self.entries.fetch_sub(1, Ordering::AcqRel);
         }
@@ -1021,7 +1043,12 @@ where
     fn control_for(&self, key: &K) -> Option<Arc<Control>> {
         if let Some(entry) = self.map.get(key) {
             entry.mark.touch(); // a stale hit counts for eviction as a fresh one
-            return Some(entry.control.clone());
+            if let Some(control) = &entry.control {
+                return Some(control.clone());
+            }
+        }
+        if let Some(mut entry) = self.map.get_mut(key) {
+            return Some(entry.attach(self.sync_readers));
         }
         if !self.reserve_place() {
             return None;
@@ -1038,12 +1065,11 @@ where
                 admitted = Some(mark.ticket());
                 Entry {
                     value: None,
-                    control: Control::new(self.sync_readers),
+                    control: None,
                     mark,
                 }
             })
-            .control
-            .clone();
+            .attach(self.sync_readers);
         if let Some(ticket) = admitted {
             if let Some(evictor) = &self.evictor {
                 let hash = self.map.hash_usize(key) as u64;
@@ -1123,10 +1149,10 @@ where
             // Abandoned empty entries (a creation that panicked) go too; a new key's
             // entry, empty until its caller claims it, stays.
             let expired = match &entry.value {
-                Some(stamped) => now.saturating_sub(stamped.created) >= horizon,
+                Some(stamped) => now.saturating_sub(stamped.created()) >= horizon,
                 None => is_abandoned(entry),
             };
-            let victim = expired && entry.control.try_retire();
+            let victim = expired && entry.try_retire();
             evicted += usize::from(victim);
             !victim
         });
@@ -1147,7 +1173,11 @@ where
 /// leftover. Callers reach a control only through the map under a shard lock, and the
 /// sweeps run under the shard's write lock, so a count of one is stable there.
 fn is_abandoned<V>(entry: &Entry<V>) -> bool {
-    entry.value.is_none() && Arc::strong_count(&entry.control) == 1
+    entry.value.is_none()
+        && entry
+            .control
+            .as_ref()
+            .is_none_or(|control| Arc::strong_count(control) == 1)
 }
 
 impl<K, V> Entries<K> for Inner<K, V>
@@ -1165,7 +1195,8 @@ where
             }
             let worthless = match &entry.value {
                 Some(s) => {
-                    self.env.policy.classify(s.created, s.invalidated, now) == Freshness::Expired
+                    self.env.policy.classify(s.created(), s.invalidated(), now)
+                        == Freshness::Expired
                 }
                 None => is_abandoned(entry),
             };
@@ -1174,7 +1205,7 @@ where
                 worthless,
             }) {
                 Visit::Kept
-            } else if entry.control.try_retire() {
+            } else if entry.try_retire() {
                 Visit::Evicted
             } else {
                 Visit::Busy
@@ -1209,7 +1240,7 @@ where
 
     fn load(&self) -> Option<Stamped<V>> {
         let entry = self.inner.map.get(&self.key)?;
-        if !Arc::ptr_eq(&entry.control, &self.control) {
+        if !self.owns(&entry) {
             return None;
         }
         entry.value.clone()
@@ -1223,11 +1254,98 @@ where
         let mut stamped = Stamped::new(value, created.saturating_sub(age));
         // An age from the tier may reach back before this process's clock began: a
         // value already stale by it is marked so, whatever `created` could say.
-        stamped.invalidated = age >= self.inner.env.policy.ttl;
+        if age >= self.inner.env.policy.ttl {
+            stamped.invalidate();
+        }
         if let Some(mut entry) = self.inner.map.get_mut(&self.key) {
-            if Arc::ptr_eq(&entry.control, &self.control) {
+            if self.owns(&entry) {
                 entry.value = Some(stamped);
             }
         }
+    }
+
+    /// Detaches the control from the entry if nobody else holds it: no claim, no
+    /// waiter, no read guard. Callers reach a control only through the map under a
+    /// shard lock, so the count is stable under the shard's write lock here.
+    fn release(self) {
+        let EntryStore {
+            inner,
+            key,
+            control,
+            ..
+        } = self;
+        let entry = inner.map.get_mut(&key);
+        if let Some(mut entry) = entry {
+            let ours = entry
+                .control
+                .as_ref()
+                .is_some_and(|c| Arc::ptr_eq(c, &control));
+            // Two holders: the entry and this store.
+            if ours && Arc::strong_count(&control) == 2 {
+                entry.control = None;
+            }
+        }
+    }
+}
+
+impl<I, K> EntryStore<I, K> {
+    /// Whether the entry still belongs to this store's slot (it was not removed and
+    /// replaced meanwhile).
+    fn owns<V>(&self, entry: &Entry<V>) -> bool {
+        entry
+            .control
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, &self.control))
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::ManualClock;
+
+    fn attached<K: Hash + Eq, V, M>(cache: &Cache<K, V, M>) -> usize {
+        let map = &cache.inner.map;
+        map.iter().filter(|entry| entry.control.is_some()).count()
+    }
+
+    /// An idle entry holds no control (no allocation besides its bucket): one is
+    /// attached while a call uses the slot and detached by the last call to leave.
+    #[test]
+    fn idle_entries_hold_no_control() {
+        let clock = ManualClock::new();
+        let cache: Cache<u32, u32> = Cache::builder()
+            .ttl(Duration::from_secs(1))
+            .clock(clock.clone())
+            .build();
+        for key in 0..100 {
+            cache.get_with(key, || key);
+        }
+        cache.insert(100, 100);
+        assert_eq!(
+            (cache.len(), attached(&cache)),
+            (101, 0),
+            "after cold misses"
+        );
+        clock.advance(Duration::from_secs(1));
+        for key in 0..100 {
+            assert_eq!(cache.get_with(key, || key + 1), key + 1);
+        }
+        let _ = cache.try_get_with(1000, || Err::<u32, _>("down"));
+        assert_eq!(attached(&cache), 0, "after refreshes and a failure");
+
+        let background: Cache<u32, u32, Background> = Cache::builder()
+            .ttl(Duration::from_secs(1))
+            .clock(clock.clone())
+            .background_refresh()
+            .refresh_executor(RefreshTask::run)
+            .build();
+        background.get_with(1, || 1);
+        clock.advance(Duration::from_secs(1));
+        // This executor runs the refresh inside the claimant's call: whichever store
+        // leaves last, the task's or the claimant's, detaches.
+        assert_eq!(background.get_with(1, || 2), 1);
+        assert_eq!(background.get(&1), Some(2));
+        assert_eq!(attached(&background), 0, "after a background refresh");
     }
 }

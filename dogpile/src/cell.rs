@@ -25,7 +25,7 @@ impl<V: Clone> ValueCell<V> {
     /// R7: the value stays, but is stale from now on.
     pub(crate) fn invalidate(&self) {
         if let Some(stamped) = self.value.write().as_mut() {
-            stamped.invalidated = true;
+            stamped.invalidate();
         }
     }
 }

@@ -298,7 +298,16 @@ struct Map {
 
 struct Entry {
     value: Option<Stamped<u64>>,
-    control: Arc<Control>,
+    /// Attached while a call uses the slot, as in `Cache`.
+    control: Option<Arc<Control>>,
+}
+
+impl Entry {
+    fn owned_by(&self, control: &Arc<Control>) -> bool {
+        self.control
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, control))
+    }
 }
 
 struct EntryStore {
@@ -311,16 +320,26 @@ impl Store for EntryStore {
 
     fn load(&self) -> Option<Stamped<u64>> {
         match &*self.map.entry.lock() {
-            Some(entry) if Arc::ptr_eq(&entry.control, &self.control) => entry.value.clone(),
+            Some(entry) if entry.owned_by(&self.control) => entry.value.clone(),
             _ => None,
         }
     }
 
     fn publish(&self, value: u64, created: u64) {
         if let Some(entry) = &mut *self.map.entry.lock() {
-            if Arc::ptr_eq(&entry.control, &self.control) {
+            if entry.owned_by(&self.control) {
                 self.map.probe.on_publish(value);
                 entry.value = Some(Stamped::new(value, created));
+            }
+        }
+    }
+
+    /// `Cache`'s detach: the last call to leave an idle slot takes its control away.
+    fn release(self) {
+        let mut entry = self.map.entry.lock();
+        if let Some(entry) = entry.as_mut() {
+            if entry.owned_by(&self.control) && Arc::strong_count(&self.control) == 2 {
+                entry.control = None;
             }
         }
     }
@@ -332,7 +351,7 @@ impl Map {
         Arc::new(Map {
             entry: Mutex::new(Some(Entry {
                 value: Some(Stamped::new(0, NOW - TTL)),
-                control: Control::new(false),
+                control: None,
             })),
             probe: Probe::new(Some(0)),
         })
@@ -343,9 +362,12 @@ impl Map {
         let mut entry = self.entry.lock();
         let entry = entry.get_or_insert_with(|| Entry {
             value: None,
-            control: Control::new(false),
+            control: None,
         });
-        entry.control.clone()
+        entry
+            .control
+            .get_or_insert_with(|| Control::new(false))
+            .clone()
     }
 
     /// `Cache::try_get_with`'s slow path.
@@ -362,7 +384,10 @@ impl Map {
                 control: control.clone(),
             };
             let create = || take_creator(&mut create)();
-            match slot::get(&control, &store, env, create, How::BLOCK) {
+            let step = slot::get(&control, &store, env, create, How::BLOCK);
+            drop(control);
+            store.release();
+            match step {
                 Step::Done(result) => return result.map(|served| served.value),
                 Step::Retired => continue,
             }
@@ -373,7 +398,8 @@ impl Map {
     fn remove(&self) -> Option<u64> {
         let mut slot = self.entry.lock();
         let entry = slot.as_mut()?;
-        let removed = if entry.control.try_retire() {
+        let idle = entry.control.as_ref().is_none_or(|c| c.try_retire());
+        let removed = if idle {
             slot.take().and_then(|entry| entry.value)
         } else {
             entry.value.take()
@@ -388,11 +414,11 @@ impl Map {
             ..
         }) = &mut *self.entry.lock()
         {
-            stamped.invalidated = true;
+            stamped.invalidate();
         }
     }
 
-    fn current(&self) -> Option<(Arc<Control>, Option<u64>)> {
+    fn current(&self) -> Option<(Option<Arc<Control>>, Option<u64>)> {
         let entry = self.entry.lock();
         let entry = entry.as_ref()?;
         Some((entry.control.clone(), entry.value.as_ref().map(|s| s.value)))
@@ -639,7 +665,7 @@ fn loom_remove_during_refresh() {
             if let Some(value) = value {
                 assert_eq!(Some(value), map.probe.last_published());
             }
-            assert_released(&control);
+            assert!(control.is_none(), "an idle entry keeps no control");
         }
         assert_calls_counted(env.stats.snapshot(), 2);
     });
@@ -673,7 +699,7 @@ fn loom_remove_racing_cold_waiters() {
         }
         assert!((1..=2).contains(&map.probe.creations()));
         if let Some((control, _)) = map.current() {
-            assert_released(&control);
+            assert!(control.is_none(), "an idle entry keeps no control");
         }
         assert_calls_counted(env.stats.snapshot(), 2);
     });
@@ -706,7 +732,7 @@ fn loom_invalidate_during_refresh() {
         assert!((1..=2).contains(&map.probe.creations()));
         let (control, value) = map.current().expect("invalidate never removes");
         assert_eq!(value, map.probe.last_published());
-        assert_released(&control);
+        assert!(control.is_none(), "an idle entry keeps no control");
         let stats = env.stats.snapshot();
         assert_calls_counted(stats, 2);
         assert_eq!(stats.waits, 0, "R7: invalidate is soft, nobody waits");

@@ -28,6 +28,7 @@ use crate::trace;
 use std::any::Any;
 use std::cell::RefCell;
 use std::future::Future;
+use std::num::NonZeroU64;
 use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -37,18 +38,40 @@ use std::task::{Context, Poll, Waker};
 #[derive(Clone, Debug)]
 pub(crate) struct Stamped<V> {
     pub(crate) value: V,
-    pub(crate) created: u64,
-    /// Set by a soft invalidate (R7): stale whatever its age.
-    pub(crate) invalidated: bool,
+    /// The creation instant in the low 63 bits, never zero, and the soft-invalidation
+    /// flag (R7: stale whatever its age) in the top bit. Nonzero, so that
+    /// `Option<Stamped<V>>` needs no tag of its own: a cache entry of a `u64` is 16
+    /// bytes, not 24.
+    stamp: NonZeroU64,
 }
 
+/// The top bit of a stamp: invalidated.
+const INVALIDATED: u64 = 1 << 63;
+
 impl<V> Stamped<V> {
+    /// A fresh stamp. An instant past 2^63 - 1 ns (292 years from the clock's origin)
+    /// reads as that; instant 0 as 1 ns.
     pub(crate) fn new(value: V, created: u64) -> Self {
+        let created = created.clamp(1, INVALIDATED - 1);
         Stamped {
             value,
-            created,
-            invalidated: false,
+            stamp: NonZeroU64::new(created).unwrap_or(NonZeroU64::MIN),
         }
+    }
+
+    #[inline]
+    pub(crate) fn created(&self) -> u64 {
+        self.stamp.get() & !INVALIDATED
+    }
+
+    #[inline]
+    pub(crate) fn invalidated(&self) -> bool {
+        self.stamp.get() & INVALIDATED != 0
+    }
+
+    /// R7: stale from now on, whatever its age.
+    pub(crate) fn invalidate(&mut self) {
+        self.stamp |= INVALIDATED;
     }
 }
 
@@ -89,7 +112,7 @@ impl Policy {
 
     #[inline]
     pub(crate) fn is_fresh<V>(&self, stamped: &Stamped<V>, now: u64) -> bool {
-        self.classify(stamped.created, stamped.invalidated, now) == Freshness::Fresh
+        self.classify(stamped.created(), stamped.invalidated(), now) == Freshness::Fresh
     }
 }
 
@@ -102,6 +125,14 @@ pub(crate) trait Store {
 
     /// Replaces the value and its stamp in one step (R3: published together).
     fn publish(&self, value: Self::Value, created: u64);
+
+    /// The call is done with the slot: a store may let go of what only calls need (a
+    /// cache entry detaches its idle control).
+    fn release(self)
+    where
+        Self: Sized,
+    {
+    }
 }
 
 /// Everything a slow-path call needs besides the slot itself.
@@ -462,7 +493,7 @@ fn look_up<S: Store>(store: &S, env: &Env) -> (Option<Stamped<S::Value>>, Option
     let current = store.load();
     let freshness = current
         .as_ref()
-        .map(|s| env.policy.classify(s.created, s.invalidated, now));
+        .map(|s| env.policy.classify(s.created(), s.invalidated(), now));
     (current, freshness)
 }
 
@@ -859,6 +890,8 @@ where
     async move {
         // Its outcome is traced where every creation ends, in `create_and_publish`.
         let _ = create_and_publish(&claim, &store, &env, create, true).await;
+        drop(claim);
+        store.release();
     }
 }
 
@@ -978,6 +1011,18 @@ mod tests {
             How::BLOCK,
         );
         assert!(matches!(outcome, Step::Done(Ok(Served { value: 2, .. }))));
+    }
+
+    #[test]
+    fn a_stamp_packs_instant_and_invalidation_with_no_tag() {
+        assert_eq!(std::mem::size_of::<Option<Stamped<u64>>>(), 16);
+        let mut stamped = Stamped::new(7u64, 12_345);
+        assert_eq!((stamped.created(), stamped.invalidated()), (12_345, false));
+        stamped.invalidate();
+        assert_eq!((stamped.created(), stamped.invalidated()), (12_345, true));
+        assert_eq!(Stamped::new((), 0).created(), 1);
+        let far = Stamped::new((), u64::MAX);
+        assert_eq!((far.created(), far.invalidated()), ((1 << 63) - 1, false));
     }
 
     #[test]
