@@ -59,6 +59,11 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
     let sync_readers = options.sync_readers.is_some();
     let result = func.output.is_result();
     let fallible = func.output.is_fallible();
+    // Where a missing bound on the error type is reported: the user's return type.
+    let error_span = match &func.output {
+        Output::Result { ty, .. } => ty.span(),
+        _ => Span::call_site(),
+    };
 
     let key = format_ident!("__key", span = Span::mixed_site());
     let value = format_ident!("__value", span = Span::mixed_site());
@@ -206,10 +211,22 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         let clone_key =
             (computed.is_none() && !parts.is_empty()).then(|| quote!(let #owned = #owned_key;));
         let create = creator(&args, true);
+        // A fallible call goes through a `__private` helper that states the error's
+        // bound in the user's terms (`ErrorShared`).
+        let lookup_call = if fallible {
+            let helper = if is_async {
+                format_ident!("try_get_background_async", span = error_span)
+            } else {
+                format_ident!("try_get_background", span = error_span)
+            };
+            quote!(#krate::__private::#helper(#cache.entry_by_ref(#lookup), #create))
+        } else {
+            quote!(#cache.entry_by_ref(#lookup).#call(#create))
+        };
         quote! {
             #compute_key
             #clone_key
-            #cache.entry_by_ref(#lookup).#call(#create)#await_ #to_option
+            #lookup_call #await_ #to_option
         }
     } else {
         let call = syn::Ident::new(call, Span::call_site());
@@ -229,7 +246,13 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
             })
             .collect();
         let create = creator(&args, false);
-        if is_async {
+        if is_async && fallible {
+            let helper = format_ident!("try_get_async", span = error_span);
+            quote! {
+                #compute_key
+                #krate::__private::#helper(#cache.entry_by_ref(#lookup), #create).await #to_option
+            }
+        } else if is_async {
             quote! {
                 #compute_key
                 #cache.entry_by_ref(#lookup).#call(#create).await #to_option
@@ -243,7 +266,8 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
                 quote!(InlineCalls)
             };
             let call = if fallible {
-                quote!(dogpile_try_get)
+                let call = format_ident!("dogpile_try_get", span = error_span);
+                quote!(#call)
             } else {
                 quote!(dogpile_get)
             };

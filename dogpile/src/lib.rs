@@ -263,6 +263,64 @@ pub mod __private {
     pub trait ValueShared {}
     impl<T: Send + Sync + ?Sized> ValueShared for T {}
 
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}`, the memoized fn's error type, must be `Clone + Send + 'static`: \
+                   callers that waited for a failed first creation each get a clone of its error",
+        label = "a memoized fn's error type, but not `Clone + Send + 'static`",
+        note = "return `Result<_, Arc<{Self}>>` instead: `Arc` is `Clone` for any error, and \
+                `Send` when the error is `Send + Sync`"
+    )]
+    pub trait ErrorShared: Clone + Send + 'static {}
+    impl<E: Clone + Send + 'static> ErrorShared for E {}
+
+    /// `entry.try_get_with_async(create)`, with the error's bound stated in the user's
+    /// terms ([`ErrorShared`]).
+    #[cfg(not(loom))]
+    pub async fn try_get_async<K, V, Q, E, F>(
+        entry: crate::EntryRef<'_, K, V, crate::mode::Inline, Q>,
+        create: F,
+    ) -> Result<V, E>
+    where
+        K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        Q: ?Sized + crate::KeyRef<K>,
+        E: ErrorShared,
+        F: core::future::Future<Output = Result<V, E>>,
+    {
+        entry.try_get_with_async(create).await
+    }
+
+    /// `entry.try_get_with(create)` of a `Background` cache; see [`try_get_async`].
+    pub fn try_get_background<K, V, Q, E, F>(
+        entry: crate::EntryRef<'_, K, V, crate::mode::Background, Q>,
+        create: F,
+    ) -> Result<V, E>
+    where
+        K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        Q: ?Sized + crate::KeyRef<K>,
+        E: ErrorShared,
+        F: FnOnce() -> Result<V, E> + Send + 'static,
+    {
+        entry.try_get_with(create)
+    }
+
+    /// `entry.try_get_with_async(create)` of a `Background` cache; see [`try_get_async`].
+    #[cfg(not(loom))]
+    pub async fn try_get_background_async<K, V, Q, E, F>(
+        entry: crate::EntryRef<'_, K, V, crate::mode::Background, Q>,
+        create: F,
+    ) -> Result<V, E>
+    where
+        K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        Q: ?Sized + crate::KeyRef<K>,
+        E: ErrorShared,
+        F: core::future::Future<Output = Result<V, E>> + Send + 'static,
+    {
+        entry.try_get_with_async(create).await
+    }
+
     /// The "error" a `skip_none` fn's `None` becomes: the cache's fallible path stores
     /// nothing for it, and the wrapper turns it back into `None`.
     #[derive(Clone, Copy, Debug)]
@@ -294,7 +352,7 @@ pub mod __private {
             create: &mut dyn FnMut() -> V,
         ) -> V;
         /// `entry_by_ref(key).try_get_with(create)`.
-        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: Clone + Send + 'static>(
+        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: ErrorShared>(
             &self,
             key: &Q,
             create: &mut dyn FnMut() -> Result<V, E>,
@@ -314,7 +372,7 @@ pub mod __private {
             self.entry_by_ref(key).get_with(create)
         }
 
-        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: Clone + Send + 'static>(
+        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: ErrorShared>(
             &self,
             key: &Q,
             create: &mut dyn FnMut() -> Result<V, E>,
@@ -332,7 +390,7 @@ pub mod __private {
             create: &mut dyn FnMut() -> V,
         ) -> crate::ReadGuard<V>;
         /// `entry_by_ref(key).try_get_with(create)`.
-        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: Clone + Send + 'static>(
+        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: ErrorShared>(
             &self,
             key: &Q,
             create: &mut dyn FnMut() -> Result<V, E>,
@@ -352,7 +410,7 @@ pub mod __private {
             self.entry_by_ref(key).get_with(create)
         }
 
-        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: Clone + Send + 'static>(
+        fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: ErrorShared>(
             &self,
             key: &Q,
             create: &mut dyn FnMut() -> Result<V, E>,
