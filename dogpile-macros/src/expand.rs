@@ -363,6 +363,11 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         quote!(.max_stale(#d))
     });
     let sync_readers_call = sync_readers.then(|| quote!(.sync_readers()));
+    // The cache is named after the fn, so that its `tracing` events say which fn.
+    let fn_ident = &func.sig.ident;
+    let cache_name = quote! {
+        .name(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#fn_ident)))
+    };
     let clock = options.clock.as_ref().map(|expr| quote!(.clock(#expr)));
 
     let wrapper_attrs = &func.attrs;
@@ -387,6 +392,7 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         #krate::__private::LazyLock::new(|| {
             #krate::Cache::builder()
                 #ttl
+                #cache_name
                 #capacity
                 #background_refresh
                 #stale_if_error

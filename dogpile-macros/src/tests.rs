@@ -143,7 +143,7 @@ fn expansion_options() {
         "fn f_no_cache (mut x : u32 , _ : Token) -> io :: Result < u32 > { x += 1 ; Ok (x) }",
         "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < u32 , u32 , my :: dp :: mode :: Inline > >",
         "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < < u32 as my :: dp :: __private :: KeyPart > :: Is , < u32 as my :: dp :: __private :: ValuePart > :: Is , my :: dp :: mode :: Inline > >",
-        ". ttl (my :: dp :: __private :: Duration :: new (2 , 0)) . capacity (5) . stale_if_error () . max_stale (my :: dp :: __private :: Duration :: new (60 , 0)) . build ()",
+        ". ttl (my :: dp :: __private :: Duration :: new (2 , 0)) . name (:: core :: concat ! (:: core :: module_path ! () , \"::\" , :: core :: stringify ! (f))) . capacity (5) . stale_if_error () . max_stale (my :: dp :: __private :: Duration :: new (60 , 0)) . build ()",
     ] {
         assert_contains(&out, want);
     }
@@ -183,7 +183,7 @@ fn expansion_sync_readers_background_async() {
             }
         ),
     );
-    assert_contains(&out, "__cache . entry_by_ref (& x) . try_get_with_async (async move { f_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned)) . await }) . await");
+    assert_contains(&out, ":: dogpile :: __private :: try_get_background_async (__cache . entry_by_ref (& x) , async move { f_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned)) . await }) . await");
 
     let out = expanded(
         quote!(ttl = "1s"),
@@ -278,7 +278,7 @@ fn clock_option() {
     let out = expanded(quote!(ttl = "1s", clock = CLOCK.clone()), item());
     assert_contains(
         &out,
-        ". ttl (:: dogpile :: __private :: Duration :: new (1 , 0)) . clock (CLOCK . clone ()) . build ()",
+        ". ttl (:: dogpile :: __private :: Duration :: new (1 , 0)) . name (:: core :: concat ! (:: core :: module_path ! () , \"::\" , :: core :: stringify ! (f))) . clock (CLOCK . clone ()) . build ()",
     );
     // Commas outside any group (turbofish, closure parameters) stay in the expression,
     // and options after it still parse.

@@ -299,3 +299,24 @@ fn a_lone_dogpile_is_named_by_its_type() {
         assert_eq!(created[0].field("cache"), "Dogpile");
     });
 }
+
+#[cfg(feature = "macros")]
+mod attribute {
+    use super::recording;
+    use dogpile::dogpile;
+
+    #[dogpile(ttl = "1h")]
+    fn square(n: u64) -> u64 {
+        n * n
+    }
+
+    #[test]
+    fn a_memoized_fn_names_its_cache_after_the_fn() {
+        recording(|events| {
+            assert_eq!(square(7), 49);
+            let created = events.take();
+            assert_eq!(created.len(), 1, "{created:?}");
+            assert_eq!(created[0].field("cache"), "tracing::attribute::square");
+        });
+    }
+}
