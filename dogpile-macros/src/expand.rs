@@ -165,6 +165,9 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         let call = quote!(#no_cache_fn(#self_arg #(#args),*) #await_);
         let call = if skip_none {
             quote!(#krate::__private::some_or_skip(#call))
+        } else if result {
+            // Notes the error's `Display` (if it has one) for the `tracing` failure event.
+            quote!(#krate::__note_error!(#call))
         } else {
             call
         };

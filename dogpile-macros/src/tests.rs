@@ -139,7 +139,7 @@ fn expansion_options() {
     );
     for want in [
         "fn f (x : u32 , __arg1 : Token) -> io :: Result < u32 >",
-        "__cache . dogpile_try_get (& & x , & mut my :: dp :: __private :: once (|| f_no_cache (:: core :: clone :: Clone :: clone (& x) , __arg1)))",
+        "__cache . dogpile_try_get (& & x , & mut my :: dp :: __private :: once (|| my :: dp :: __note_error ! (f_no_cache (:: core :: clone :: Clone :: clone (& x) , __arg1))))",
         "fn f_no_cache (mut x : u32 , _ : Token) -> io :: Result < u32 > { x += 1 ; Ok (x) }",
         "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < u32 , u32 , my :: dp :: mode :: Inline > >",
         "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < < u32 as my :: dp :: __private :: KeyPart > :: Is , < u32 as my :: dp :: __private :: ValuePart > :: Is , my :: dp :: mode :: Inline > >",
@@ -183,7 +183,7 @@ fn expansion_sync_readers_background_async() {
             }
         ),
     );
-    assert_contains(&out, ":: dogpile :: __private :: try_get_background_async (__cache . entry_by_ref (& x) , async move { f_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned)) . await }) . await");
+    assert_contains(&out, ":: dogpile :: __private :: try_get_background_async (__cache . entry_by_ref (& x) , async move { :: dogpile :: __note_error ! (f_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned)) . await) }) . await");
 
     let out = expanded(
         quote!(ttl = "1s"),

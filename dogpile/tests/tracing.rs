@@ -310,6 +310,39 @@ mod attribute {
         n * n
     }
 
+    #[dogpile(ttl = "1h")]
+    fn lookup(id: u32) -> Result<u32, super::BackendDown> {
+        Err(super::BackendDown {
+            status: 500 + id as u16,
+        })
+    }
+
+    #[dogpile(ttl = "1h")]
+    async fn lookup_async(id: u32) -> Result<u32, super::BackendDown> {
+        Err(super::BackendDown {
+            status: 500 + id as u16,
+        })
+    }
+
+    #[test]
+    fn a_memoized_fns_failure_event_carries_its_errors_display() {
+        recording(|events| {
+            assert!(lookup(3).is_err());
+            let failed = events.take();
+            assert_eq!(failed.len(), 1, "{failed:?}");
+            assert_eq!(failed[0].field("cache"), "tracing::attribute::lookup");
+            assert_eq!(failed[0].field("error"), "backend down (status 503)");
+
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            assert!(runtime.block_on(lookup_async(4)).is_err());
+            let failed = events.take();
+            assert_eq!(failed.len(), 1, "{failed:?}");
+            assert_eq!(failed[0].field("error"), "backend down (status 504)");
+        });
+    }
+
     #[test]
     fn a_memoized_fn_names_its_cache_after_the_fn() {
         recording(|events| {
