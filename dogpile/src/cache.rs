@@ -12,7 +12,7 @@ use crate::evict::{Candidate, Entries, Evictor, Mark, Visit};
 use crate::executor::{Executor, Pooled};
 use crate::key::KeyRef;
 use crate::mode::{self, Background, Inline, Mode, SyncReaders};
-use crate::shared::{LocalAction, SharedLevel, SharedTier};
+use crate::shared::{LocalAction, Moved, SharedLevel, SharedTier};
 use crate::slot::{
     self, take_creator, Control, Creator, Env, Freshness, How, Now, Served, Stamped, Step, Store,
     Waiting,
@@ -946,7 +946,25 @@ where
             Some(level) => {
                 let tier_age = Arc::new(AtomicU64::new(0));
                 let blocking = how.waiting == Waiting::Block;
-                let creator = level.creator(key.clone(), creator, tier_age.clone(), blocking);
+                let (inner, refresh_key) = (self.clone(), key.clone());
+                let refresh_age = tier_age.clone();
+                let run_elsewhere =
+                    Box::new(move |claim: slot::Claim, moved: Moved<V, C::Error>| {
+                        let store = EntryStore {
+                            control: claim.control().clone(),
+                            inner: inner.clone(),
+                            key: refresh_key,
+                            tier_age: Some(refresh_age),
+                        };
+                        moved.run(claim, store, inner.env.clone());
+                    });
+                let creator = level.creator(
+                    key.clone(),
+                    creator,
+                    tier_age.clone(),
+                    blocking,
+                    run_elsewhere,
+                );
                 self.call_loop(key, creator, how, Some(tier_age)).await
             }
             None => self.call_loop(key, creator, how, None).await,

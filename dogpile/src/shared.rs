@@ -300,10 +300,13 @@ pub trait SharedTier<K, V>: Send + Sync + 'static {
 // fleet-wide level.
 
 use crate::clock::to_nanos;
-use crate::slot::{Creator, Store};
+use crate::executor::Runner;
+use crate::slot::{refresh_task, Claim as SlotClaim, Creator, Env, Store};
 use std::collections::HashSet;
 use std::future::Future;
 use std::hash::Hash;
+use std::marker::PhantomData;
+use std::ops::Deref;
 use std::pin::Pin;
 #[cfg(not(loom))]
 use std::sync::atomic::AtomicBool;
@@ -360,11 +363,22 @@ impl<K: Hash + Eq> Board<K> {
     }
 }
 
-/// The fleet tier as seen by one cache.
+/// The fleet tier as seen by one cache (cheap to clone: a background refresh takes a
+/// clone to the refresh executor).
 pub(crate) struct SharedLevel<K, V> {
     tier: Arc<dyn SharedTier<K, V>>,
     ttl: Duration,
     board: Arc<Board<K>>,
+}
+
+impl<K, V> Clone for SharedLevel<K, V> {
+    fn clone(&self) -> Self {
+        SharedLevel {
+            tier: self.tier.clone(),
+            ttl: self.ttl,
+            board: self.board.clone(),
+        }
+    }
 }
 
 impl<K: 'static, V: 'static> SharedLevel<K, V> {
@@ -494,15 +508,22 @@ where
     /// holds the lease (or the tier failed, F7). `age` receives the tier age of a value
     /// taken from the tier, for the L1 stamp (F4); `blocking` callers wait by parking,
     /// the others by awaiting.
-    pub(crate) fn creator<'a, C>(
+    /// `run_elsewhere` runs a background refresh handed off with its tier steps (R10).
+    pub(crate) fn creator<'a, C, E>(
         &'a self,
         key: K,
         inner: C,
         age: Arc<AtomicU64>,
         blocking: bool,
-    ) -> TierCreator<'a, V, C> {
+        run_elsewhere: RunElsewhere<'a, V, E>,
+    ) -> TierCreator<'a, V, E, C> {
         TierCreator {
-            tier: Box::new(KeyedLevel { level: self, key }),
+            run_elsewhere,
+            tier: Box::new(KeyedLevel {
+                level: self,
+                key,
+                _value: PhantomData,
+            }),
             inner,
             age,
             blocking,
@@ -521,15 +542,20 @@ trait KeyedTier<V>: Send + Sync {
     fn epoch(&self) -> u64;
     fn wait(&self, seen: u64, timeout: Duration);
     fn wait_async(&self, seen: u64, timeout: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    /// The same key's steps, owning their level, to run on the refresh executor (R10).
+    fn detached(&self) -> Box<dyn KeyedTier<V>>;
 }
 
-struct KeyedLevel<'a, K, V> {
-    level: &'a SharedLevel<K, V>,
+/// One key of a level that is borrowed by a call, or owned by a detached refresh.
+struct KeyedLevel<L, K, V> {
+    level: L,
     key: K,
+    _value: PhantomData<fn() -> V>,
 }
 
-impl<K, V> KeyedTier<V> for KeyedLevel<'_, K, V>
+impl<L, K, V> KeyedTier<V> for KeyedLevel<L, K, V>
 where
+    L: Deref<Target = SharedLevel<K, V>> + Send + Sync,
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
@@ -555,22 +581,70 @@ where
     fn wait_async(&self, seen: u64, timeout: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(wait_off_thread(self.level.board.clone(), seen, timeout))
     }
+    fn detached(&self) -> Box<dyn KeyedTier<V>> {
+        Box::new(KeyedLevel {
+            level: Arc::new(SharedLevel::clone(&self.level)),
+            key: self.key.clone(),
+            _value: PhantomData,
+        })
+    }
 }
 
 /// A call's creator behind the fleet tier; see [`SharedLevel::creator`].
-pub(crate) struct TierCreator<'a, V, C> {
+pub(crate) struct TierCreator<'a, V, E, C> {
     tier: Box<dyn KeyedTier<V> + 'a>,
     inner: C,
     age: Arc<AtomicU64>,
     blocking: bool,
+    run_elsewhere: RunElsewhere<'a, V, E>,
 }
 
-impl<'a, V, C, S> Creator<S> for TierCreator<'a, V, C>
+/// Runs a background refresh that took its tier steps along (see [`Moved::run`]). Built
+/// where the cache's key and value are known to be `'static`, so that the creator's
+/// `Creator` impl needs no such bound: async callers keyed by `&'static str` would
+/// otherwise fail the `Send` check of their futures.
+pub(crate) type RunElsewhere<'a, V, E> = Box<dyn FnOnce(SlotClaim, Moved<V, E>) + Send + 'a>;
+
+/// A background refresh under the tier, moved off the claimant's call (R10 with F1).
+pub(crate) struct Moved<V, E> {
+    tier: Box<dyn KeyedTier<V>>,
+    age: Arc<AtomicU64>,
+    creation: Pin<Box<dyn Future<Output = Result<V, E>> + Send>>,
+    runner: Runner,
+}
+
+impl<V, E> Moved<V, E>
+where
+    V: Send + Sync + 'static,
+    E: Clone + Send + 'static,
+{
+    /// Runs the refresh on its executor: claim in the tier, create under the lease,
+    /// publish to the tier and then to `store`, or release at once on failure (F8).
+    pub(crate) fn run<S>(self, claim: SlotClaim, store: S, env: Env)
+    where
+        S: Store<Value = V> + Send + Sync + 'static,
+    {
+        let refresh = TierCreation {
+            tier: self.tier,
+            age: self.age,
+            blocking: self.runner.blocking(),
+            state: State::Begin {
+                creation: Some(self.creation),
+                cold_deadline: None,
+                waiting: None,
+            },
+        };
+        self.runner.run(refresh_task(claim, store, env, refresh));
+    }
+}
+
+impl<'a, V, E, C, S> Creator<S> for TierCreator<'a, V, E, C>
 where
     S: Store<Value = V>,
-    C: Creator<S>,
+    C: Creator<S, Error = E>,
+    E: Clone + Send + 'static,
 {
-    type Error = C::Error;
+    type Error = E;
     type Creation = TierCreation<'a, V, C::Creation>;
 
     fn start(self) -> Self::Creation {
@@ -585,8 +659,46 @@ where
             },
         }
     }
-    // No `hand_off`: with a tier, a background cache's refresh runs in the claimant's
-    // call, under the lease (the executor would run it outside the tier).
+
+    /// R10 with F1: a background cache's stale refresh runs on its executor, tier steps
+    /// and all: the claim in the tier, the creation under the lease (renewed by the tier
+    /// while it runs), the publish, or the release at once on failure (F8). The
+    /// claimant returns its stale value without waiting, not even for the tier.
+    fn hand_off(self, claim: SlotClaim, store: &S, env: &Env) -> Result<(), (Self, SlotClaim)> {
+        let _ = (store, env); // `run_elsewhere` builds its own, owned
+        let TierCreator {
+            tier,
+            inner,
+            age,
+            blocking,
+            run_elsewhere,
+        } = self;
+        match inner.detach() {
+            Ok((creation, runner)) => {
+                let tier = tier.detached();
+                run_elsewhere(
+                    claim,
+                    Moved {
+                        tier,
+                        age,
+                        creation,
+                        runner,
+                    },
+                );
+                Ok(())
+            }
+            Err(inner) => {
+                let creator = TierCreator {
+                    tier,
+                    inner,
+                    age,
+                    blocking,
+                    run_elsewhere,
+                };
+                Err((creator, claim))
+            }
+        }
+    }
 }
 
 /// The creation of a [`TierCreator`]: claim in the tier, then serve, wait, or create and
