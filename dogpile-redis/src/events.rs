@@ -150,8 +150,14 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
             std::thread::sleep(RECONNECT);
             continue;
         }
-        if linked_before {
-            // Events published while the link was down are lost (F6).
+        let seen_keys = !listener
+            .keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        if linked_before || seen_keys {
+            // Events published while the link was down, or before it first came up
+            // for keys that already went through the tier, are lost (F6).
             (listener.sink)(TierEvent::Reset);
         }
         linked_before = true;

@@ -427,7 +427,7 @@ fn background(
     lease: Duration,
 ) -> Cache<String, String, Background> {
     Cache::builder()
-        .ttl(Duration::from_millis(200))
+        .ttl(TTL)
         .clock(clock.clone())
         .background_refresh()
         .refresh_executor(|task: RefreshTask| {
@@ -458,8 +458,9 @@ fn gated(
     }
 }
 
-/// Makes both caches' copies of `k` (value `v1`) stale: in L1 (manual clock) and in
-/// Redis (whose clock is real, F4).
+/// Makes both caches' copies of `k` (value `v1`) stale: in Redis by a soft invalidate
+/// (not by waiting: Redis ages values by its real clock, F4, and a short ttl would let
+/// the refreshed value go stale too on a slow machine), and in L1 by the manual clock.
 fn make_stale(
     a: &Cache<String, String, Background>,
     b: &Cache<String, String, Background>,
@@ -470,8 +471,8 @@ fn make_stale(
         b.get_with("k".into(), || unreachable!("fresh in Redis")),
         "v1"
     );
-    std::thread::sleep(Duration::from_millis(250));
-    clock.advance(Duration::from_millis(250));
+    a.invalidate("k");
+    clock.advance(TTL);
 }
 
 #[test]
@@ -534,7 +535,7 @@ fn a_background_claimant_returns_at_once_while_the_fleet_refreshes_once() {
     // Published in Redis: a third process takes it without creating (F3).
     let c_tier = RedisTier::open(&server.url()).unwrap().namespace("bg");
     let c: Cache<String, String> = Cache::builder()
-        .ttl(Duration::from_millis(200))
+        .ttl(TTL)
         .clock(clock.clone())
         .shared(c_tier)
         .build();

@@ -12,7 +12,7 @@ use crate::evict::{Candidate, Entries, Evictor, Mark, Visit};
 use crate::executor::{Executor, Pooled};
 use crate::key::KeyRef;
 use crate::mode::{self, Background, Inline, Mode, SyncReaders};
-use crate::shared::{LocalAction, Moved, SharedLevel, SharedTier};
+use crate::shared::{LocalAction, Moved, SharedLevel, SharedTier, HELD};
 use crate::slot::{
     self, take_creator, Control, Creator, Env, Freshness, How, Now, Served, Stamped, Step, Store,
     Waiting,
@@ -1234,16 +1234,23 @@ where
     }
 
     fn publish(&self, value: V, created: u64) {
-        let age = self
+        let raw = self
             .tier_age
             .as_ref()
             .map_or(0, |age| age.swap(0, Ordering::Relaxed));
+        let (age, held) = (raw & !HELD, raw & HELD != 0);
         let mut stamped = Stamped::new(value, created.saturating_sub(age));
         // An age from the tier may reach back before this process's clock began: a
         // value already stale by it is marked so, whatever `created` could say.
         stamped.invalidated = age >= self.inner.env.policy.ttl;
         if let Some(mut entry) = self.inner.map.get_mut(&self.key) {
             if Arc::ptr_eq(&entry.control, &self.control) {
+                // F3: another process's stale value is held only if no notification
+                // for the key came since the claim; else the next call asks again.
+                let shared = self.inner.shared.as_ref();
+                if held && !shared.is_some_and(|level| level.still_held(&self.key)) {
+                    stamped.invalidated = true;
+                }
                 entry.value = Some(stamped);
             }
         }

@@ -326,7 +326,14 @@ pub(crate) struct Sourced<V> {
     pub(crate) value: V,
     /// How old the value is to be stamped in L1 (zero: created just now).
     pub(crate) age: Duration,
+    /// Another process's stale value, held while its lease runs (F1, F3).
+    pub(crate) held: bool,
 }
+
+/// Set in the age handed to the L1 store for a held stale value: the store keeps it
+/// only if no notification for its key came since the claim (see
+/// [`SharedLevel::still_held`]).
+pub(crate) const HELD: u64 = 1 << 63;
 
 /// What the local cache does on a tier event (F6).
 pub(crate) enum LocalAction<K> {
@@ -335,8 +342,9 @@ pub(crate) enum LocalAction<K> {
     InvalidateAll,
 }
 
-/// Keys whose L1 copy is another process's stale value, held while that process's lease
-/// runs, and the wake-up of callers waiting for a cold key held elsewhere.
+/// Keys with a claim in flight or whose L1 copy is another process's stale value, held
+/// while that process's lease runs; a notification for a key takes it out. And the
+/// wake-up of callers waiting for a cold key held elsewhere.
 struct Board<K> {
     held: Mutex<HashSet<K>>,
     epoch: Mutex<u64>,
@@ -378,6 +386,17 @@ impl<K, V> Clone for SharedLevel<K, V> {
             ttl: self.ttl,
             board: self.board.clone(),
         }
+    }
+}
+
+impl<K: Hash + Eq, V> SharedLevel<K, V> {
+    /// Whether `key`'s held stale value may be stored as held: no notification for it
+    /// came since its claim. Called under the L1 entry's lock, which a notification's
+    /// invalidation takes after taking the key off the board: either it sees the key
+    /// gone, or the notification invalidates what it stores.
+    pub(crate) fn still_held(&self, key: &K) -> bool {
+        let held = self.board.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.contains(key)
     }
 }
 
@@ -460,7 +479,15 @@ where
     }
 
     fn begin(&self, key: &K, cold_deadline: &mut Option<Instant>) -> Begin<V> {
-        let claim = match self.tier.claim(key, self.ttl) {
+        // On the board before the claim, so that a notification arriving between the
+        // claim's reply and the L1 store is not lost (it takes the key out).
+        let board = || self.board.held.lock().unwrap_or_else(|e| e.into_inner());
+        board().insert(key.clone());
+        let claim = self.tier.claim(key, self.ttl);
+        if !matches!(claim, Ok(Claim::Busy { stale: Some(_), .. })) {
+            board().remove(key);
+        }
+        let claim = match claim {
             Ok(claim) => claim,
             // F7: Redis is down or slow: the local rules apply.
             Err(_) => return Begin::Create(None),
@@ -470,23 +497,18 @@ where
             Claim::Fresh(shared) => Begin::Serve(Sourced {
                 value: shared.value,
                 age: shared.age,
+                held: false,
             }),
             // F1: someone else refreshes; hold their stale value as if fresh until
             // their lease ends or a notification arrives, without asking again.
             Claim::Busy {
                 stale: Some(stale),
                 lease_left,
-            } => {
-                self.board
-                    .held
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(key.clone());
-                Begin::Serve(Sourced {
-                    value: stale.value,
-                    age: self.ttl.saturating_sub(lease_left),
-                })
-            }
+            } => Begin::Serve(Sourced {
+                value: stale.value,
+                age: self.ttl.saturating_sub(lease_left),
+                held: true,
+            }),
             // F2: cold, created elsewhere: wait (bounded), then claim again.
             Claim::Busy {
                 stale: None,
@@ -750,7 +772,9 @@ where
                     let seen = this.tier.epoch();
                     match this.tier.begin(cold_deadline) {
                         Begin::Serve(sourced) => {
-                            this.age.store(to_nanos(sourced.age), Ordering::Relaxed);
+                            let age = to_nanos(sourced.age).min(HELD - 1);
+                            let held = if sourced.held { HELD } else { 0 };
+                            this.age.store(age | held, Ordering::Relaxed);
                             this.state = State::Done;
                             return Poll::Ready(Ok(sourced.value));
                         }
