@@ -142,6 +142,13 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
                 continue;
             }
         };
+        // Keys that went through the tier before this subscription was asked for may
+        // have had events nobody heard.
+        let seen_keys = !listener
+            .keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
         let mut pubsub = con.as_pubsub();
         if pubsub.subscribe(&listener.channel).is_err()
             || pubsub.set_read_timeout(Some(POLL)).is_err()
@@ -150,11 +157,6 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
             std::thread::sleep(RECONNECT);
             continue;
         }
-        let seen_keys = !listener
-            .keys
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty();
         if linked_before || seen_keys {
             // Events published while the link was down, or before it first came up
             // for keys that already went through the tier, are lost (F6).
