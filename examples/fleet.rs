@@ -1,20 +1,25 @@
-//! The fleet tier, side by side with local-only caches: N worker processes hammer a few
-//! hot keys through several expiries, first each with its own `Cache`, then with the
-//! caches sharing one `RedisTier`.
+//! The fleet tier, side by side with caches that each process keeps for itself: N worker
+//! processes hammer a few hot keys through several expiries, with a `moka::sync::Cache`
+//! per process (for reference), a dogpile `Cache` per process, and dogpile caches sharing
+//! one `RedisTier` (inline and background refresh).
 //!
 //! ```text
-//! cargo run --release --example fleet       # starts its own redis-server, about 8 s
+//! cargo run --release --example fleet                     # own redis-server, about 12 s
+//! cargo run --release --example fleet -- --svg docs/fleet.svg
+//! cargo run --release --example fleet -- --sweep          # N = 1, 2, 4, 8 processes
 //! REDIS_URL=redis://127.0.0.1:6379/ cargo run --release --example fleet
 //! ```
 //!
 //! Options: `--procs N` (4), `--threads T` (4 per process), `--secs S` (3),
-//! `--ttl-ms T` (200), `--create-ms C` (50), `--keys K` (3).
+//! `--ttl-ms T` (200), `--create-ms C` (50), `--keys K` (3), `--svg PATH` (the latency
+//! chart), `--sweep` (one row per fleet size instead of the table).
 //!
 //! Per run it prints the creator calls (backend calls) per key expiry across the fleet,
 //! the calls slower than a creation (callers that waited), and the Redis round trips
-//! (scripts) the run caused. Local-only caches refresh each key once per expiry *per process*; with the
-//! tier, once per expiry for the whole fleet (F1), for a handful of Redis round trips per
-//! key per expiry per process (F3).
+//! (scripts) the run caused, also per key expiry and process. Caches of one process
+//! refresh each key once per expiry *per process*; with the tier, once per expiry for the
+//! whole fleet (F1), for a handful of Redis round trips per key per expiry per process
+//! (F3).
 
 use dogpile::Cache;
 use dogpile_redis::RedisTier;
@@ -24,6 +29,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+const MOKA: &str = "moka, per process";
+const LOCAL: &str = "dogpile, per process";
+const FLEET: &str = "dogpile + fleet tier";
+const FLEET_BACKGROUND: &str = "dogpile + tier, background";
+const MODES: [&str; 4] = [MOKA, LOCAL, FLEET, FLEET_BACKGROUND];
+
+/// Latency buckets of the chart: four per decade, 10 ns to 1 s (as the herd's).
+const BUCKETS: usize = 32;
+
 struct Options {
     procs: usize,
     threads: usize,
@@ -31,6 +45,8 @@ struct Options {
     ttl_ms: u64,
     create_ms: u64,
     keys: usize,
+    svg: Option<String>,
+    sweep: bool,
 }
 
 fn options() -> Options {
@@ -41,25 +57,39 @@ fn options() -> Options {
         ttl_ms: 200,
         create_ms: 50,
         keys: 3,
+        svg: None,
+        sweep: false,
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    for pair in args.chunks(2) {
-        let value = || {
-            pair.get(1)
+    let mut args = std::env::args().skip(1);
+    while let Some(name) = args.next() {
+        let mut value = || -> u64 {
+            args.next()
                 .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{} needs a number", pair[0]))
+                .unwrap_or_else(|| panic!("{name} needs a number"))
         };
-        match pair[0].as_str() {
+        match name.as_str() {
             "--procs" => o.procs = value() as usize,
             "--threads" => o.threads = value() as usize,
             "--secs" => o.secs = value(),
             "--ttl-ms" => o.ttl_ms = value(),
             "--create-ms" => o.create_ms = value(),
             "--keys" => o.keys = value() as usize,
+            "--svg" => o.svg = Some(args.next().expect("--svg needs a path")),
+            "--sweep" => o.sweep = true,
             other => panic!("unknown option {other}"),
         }
     }
     o
+}
+
+/// What a run of one mode measured, summed over the fleet.
+struct Run {
+    mode: &'static str,
+    calls: u64,
+    creations: u64,
+    slow: u64,
+    scripts: u64,
+    buckets: Vec<u64>,
 }
 
 fn main() {
@@ -74,108 +104,300 @@ fn main() {
             (server.url(), Some(server))
         }
     };
+    // A key expires every ttl + creation: a refreshed value is stamped when its creation
+    // ends.
+    let expiries = (o.secs * 1000 / (o.ttl_ms + o.create_ms)) * o.keys as u64;
+    if o.sweep {
+        return sweep(&url, &o, expiries);
+    }
     println!(
-        "{} processes x {} threads, {} hot keys, ttl {} ms, creation {} ms, {} s\n",
-        o.procs, o.threads, o.keys, o.ttl_ms, o.create_ms, o.secs
+        "{} processes x {} threads, {} hot keys, ttl {} ms, creation {} ms, {} s ({} key expiries)\n",
+        o.procs, o.threads, o.keys, o.ttl_ms, o.create_ms, o.secs, expiries
     );
     println!(
-        "{:<22} {:>10} {:>10} {:>16} {:>12} {:>15}",
-        "cache", "calls", "creations", "per key expiry", "slow calls", "Redis scripts"
+        "{:<28} {:>8} {:>10} {:>15} {:>11} {:>14} {:>21}",
+        "cache",
+        "calls",
+        "creations",
+        "per key expiry",
+        "slow calls",
+        "Redis scripts",
+        "per expiry, process"
     );
-    let expiries = (o.secs * 1000 / o.ttl_ms) * o.keys as u64;
-    for mode in ["local only", "fleet tier (Redis)"] {
-        redis_command(&url, "CONFIG RESETSTAT");
-        let workers: Vec<Child> = (0..o.procs)
-            .map(|_| {
-                Command::new(std::env::current_exe().unwrap())
-                    .args(std::env::args().skip(1))
-                    .env("FLEET_WORKER", mode)
-                    .env("FLEET_URL", &url)
-                    .stdout(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        let (mut calls, mut creations, mut slow) = (0, 0, 0);
-        for mut worker in workers {
-            let out = BufReader::new(worker.stdout.take().unwrap());
-            for line in out.lines().map_while(Result::ok) {
-                let mut parts = line.split(' ');
-                let (Some(name), Some(n)) = (
-                    parts.next(),
-                    parts.next().and_then(|n| n.parse::<u64>().ok()),
-                ) else {
-                    continue;
-                };
-                match name {
-                    "calls" => calls += n,
-                    "created" => creations += n,
-                    "slow" => slow += n,
-                    _ => {}
-                }
-            }
-            assert!(worker.wait().unwrap().success(), "a worker failed");
-        }
-        let commands: u64 = redis_command(&url, "INFO commandstats")
-            .lines()
-            .filter(|l| {
-                // Round trips: the scripts, not the commands they run inside Redis.
-                l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:")
-            })
-            .filter_map(|l| {
-                l.split("calls=")
-                    .nth(1)?
-                    .split(',')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum();
+    let mut runs = Vec::new();
+    for mode in MODES {
+        let run = run(&url, mode, o.procs);
         println!(
-            "{mode:<22} {calls:>10} {creations:>10} {:>16.2} {slow:>12} {commands:>14}",
-            creations as f64 / expiries as f64
+            "{:<28} {:>8} {:>10} {:>15.2} {:>11} {:>14} {:>21.2}",
+            run.mode,
+            run.calls,
+            run.creations,
+            run.creations as f64 / expiries as f64,
+            run.slow,
+            run.scripts,
+            run.scripts as f64 / (expiries * o.procs as u64) as f64
+        );
+        runs.push(run);
+    }
+    if let Some(path) = &o.svg {
+        let caption = format!(
+            "{} processes x {} threads, {} hot keys, ttl {} ms, creation {} ms",
+            o.procs, o.threads, o.keys, o.ttl_ms, o.create_ms
+        );
+        match write_svg(path, &runs, &caption, o.create_ms) {
+            Ok(()) => println!("\nwrote {path}"),
+            Err(e) => {
+                eprintln!("could not write {path}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+/// Fleet creations per key expiry as the fleet grows: one row per N.
+fn sweep(url: &str, o: &Options, expiries: u64) {
+    println!(
+        "{} threads per process, {} hot keys, ttl {} ms, creation {} ms, {} s ({} key expiries)\n",
+        o.threads, o.keys, o.ttl_ms, o.create_ms, o.secs, expiries
+    );
+    println!(
+        "{:>9} {:>31} {:>31} {:>33}",
+        "processes",
+        "per process: creations/expiry",
+        "fleet tier: creations/expiry",
+        "fleet tier: scripts/expiry/proc"
+    );
+    for procs in [1, 2, 4, 8] {
+        let local = run(url, LOCAL, procs);
+        let fleet = run(url, FLEET, procs);
+        println!(
+            "{procs:>9} {:>31.2} {:>31.2} {:>33.2}",
+            local.creations as f64 / expiries as f64,
+            fleet.creations as f64 / expiries as f64,
+            fleet.scripts as f64 / (expiries * procs as u64) as f64
         );
     }
 }
 
+/// Runs `procs` worker processes in `mode` and sums what they report.
+fn run(url: &str, mode: &'static str, procs: usize) -> Run {
+    redis_command(url, "FLUSHALL");
+    redis_command(url, "CONFIG RESETSTAT");
+    let workers: Vec<Child> = (0..procs)
+        .map(|_| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(std::env::args().skip(1))
+                .env("FLEET_WORKER", mode)
+                .env("FLEET_URL", url)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut run = Run {
+        mode,
+        calls: 0,
+        creations: 0,
+        slow: 0,
+        scripts: 0,
+        buckets: vec![0; BUCKETS],
+    };
+    for mut worker in workers {
+        let out = BufReader::new(worker.stdout.take().unwrap());
+        for line in out.lines().map_while(Result::ok) {
+            let numbers: Vec<u64> = line
+                .split(' ')
+                .skip(1)
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            match (line.split(' ').next(), numbers.as_slice()) {
+                (Some("calls"), [n]) => run.calls += n,
+                (Some("created"), [n]) => run.creations += n,
+                (Some("slow"), [n]) => run.slow += n,
+                (Some("bucket"), [i, n]) => run.buckets[*i as usize] += n,
+                _ => {}
+            }
+        }
+        assert!(worker.wait().unwrap().success(), "a worker failed");
+    }
+    run.scripts = redis_command(url, "INFO commandstats")
+        .lines()
+        .filter(|l| {
+            // Round trips: the scripts, not the commands they run inside Redis.
+            l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:")
+        })
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    run
+}
+
+static CALLS: AtomicU64 = AtomicU64::new(0);
+static CREATED: AtomicU64 = AtomicU64::new(0);
+static SLOW: AtomicU64 = AtomicU64::new(0);
+static LATENCY: [AtomicU64; BUCKETS] = [const { AtomicU64::new(0) }; BUCKETS];
+
+/// One worker process: `threads` threads call the cache for `secs` seconds.
 fn worker(mode: &str, o: &Options) {
     let ttl = Duration::from_millis(o.ttl_ms);
-    let cache: Cache<String, String> = if mode.starts_with("fleet") {
-        let tier = RedisTier::open(&std::env::var("FLEET_URL").unwrap())
+    let tier = || {
+        RedisTier::open(&std::env::var("FLEET_URL").unwrap())
             .unwrap()
-            .namespace("demo");
-        Cache::builder().ttl(ttl).shared(tier).build()
-    } else {
-        Cache::new(ttl)
+            .namespace("demo")
     };
-    let (calls, created, slow) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     let create_for = Duration::from_millis(o.create_ms);
+    let create = move || {
+        CREATED.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(create_for); // the slow backend query
+        "value".to_string()
+    };
+    let get: Box<dyn Fn(String) -> String + Sync> = match mode {
+        MOKA => {
+            let cache = moka::sync::Cache::builder().time_to_live(ttl).build();
+            Box::new(move |key| cache.get_with(key, create))
+        }
+        LOCAL => {
+            let cache: Cache<String, String> = Cache::new(ttl);
+            Box::new(move |key| cache.get_with(key, create))
+        }
+        FLEET => {
+            let cache: Cache<String, String> = Cache::builder().ttl(ttl).shared(tier()).build();
+            Box::new(move |key| cache.get_with(key, create))
+        }
+        FLEET_BACKGROUND => {
+            let cache: Cache<String, String, dogpile::mode::Background> = Cache::builder()
+                .ttl(ttl)
+                .background_refresh()
+                .shared(tier())
+                .build();
+            Box::new(move |key| cache.get_with(key, create))
+        }
+        other => panic!("unknown mode {other}"),
+    };
     let started = Instant::now();
     std::thread::scope(|s| {
         for t in 0..o.threads {
-            let (cache, calls, created, slow) = (&cache, &calls, &created, &slow);
+            let get = &get;
             s.spawn(move || {
                 let mut n = t;
                 while started.elapsed() < Duration::from_secs(o.secs) {
                     n += 1;
                     let call = Instant::now();
-                    cache.get_with(format!("hot-{}", n % o.keys), || {
-                        created.fetch_add(1, Ordering::Relaxed);
-                        std::thread::sleep(create_for); // the slow backend query
-                        "value".to_string()
-                    });
-                    calls.fetch_add(1, Ordering::Relaxed);
-                    if call.elapsed() >= create_for {
-                        slow.fetch_add(1, Ordering::Relaxed);
+                    get(format!("hot-{}", n % o.keys));
+                    let took = call.elapsed();
+                    CALLS.fetch_add(1, Ordering::Relaxed);
+                    if took >= create_for {
+                        SLOW.fetch_add(1, Ordering::Relaxed);
                     }
+                    LATENCY[bucket(took)].fetch_add(1, Ordering::Relaxed);
                     std::thread::sleep(Duration::from_micros(200));
                 }
             });
         }
     });
-    println!("calls {}", calls.load(Ordering::Relaxed));
-    println!("created {}", created.load(Ordering::Relaxed));
-    println!("slow {}", slow.load(Ordering::Relaxed));
+    println!("calls {}", CALLS.load(Ordering::Relaxed));
+    println!("created {}", CREATED.load(Ordering::Relaxed));
+    println!("slow {}", SLOW.load(Ordering::Relaxed));
+    for (i, n) in LATENCY.iter().enumerate() {
+        println!("bucket {i} {}", n.load(Ordering::Relaxed));
+    }
+}
+
+/// The chart bucket of a call that took `took`: four per decade from 10 ns.
+fn bucket(took: Duration) -> usize {
+    let ns = (took.as_nanos() as f64).max(10.0);
+    ((4.0 * (ns / 10.0).log10()) as usize).min(BUCKETS - 1)
+}
+
+/// The latency of one call per mode, as the herd's chart draws it.
+fn write_svg(
+    path: &str,
+    runs: &[Run],
+    caption: &str,
+    create_ms: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    const COLORS: [RGBColor; 4] = [
+        RGBColor(255, 127, 14), // moka: orange
+        RGBColor(31, 119, 180), // dogpile per process: blue
+        RGBColor(214, 39, 40),  // dogpile + tier: red
+        RGBColor(44, 160, 44),  // dogpile + tier, background: green
+    ];
+    let middle = |i: usize| 10.0 * 10f64.powf((i as f64 + 0.5) / 4.0);
+    let top = runs
+        .iter()
+        .flat_map(|r| r.buckets.iter())
+        .fold(1, |a, &b| a.max(b)) as f64
+        * 3.0;
+    let floor = 0.5; // buckets with no calls sit on the floor
+    let root = SVGBackend::new(path, (960, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d((10f64..1e9).log_scale(), (floor..top).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("latency of one call")
+        .y_desc("calls, whole fleet")
+        .x_label_formatter(&|x| fmt_ns(*x))
+        .y_label_formatter(&|y| {
+            if *y < 1.0 {
+                "0".into()
+            } else {
+                format!("{y:.0}")
+            }
+        })
+        .draw()?;
+    let creation = create_ms as f64 * 1e6;
+    chart
+        .draw_series(LineSeries::new(
+            [(creation, floor), (creation, top)],
+            BLACK.stroke_width(2),
+        ))?
+        .label(format!(
+            "{create_ms} ms: one creation; calls beyond it waited"
+        ))
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], BLACK.stroke_width(2)));
+    for (run, color) in runs.iter().zip(COLORS) {
+        let points = run
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (middle(i), (n as f64).max(floor)));
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(3)))?
+            .label(format!(
+                "{} ({} creations, {} slow)",
+                run.mode, run.creations, run.slow
+            ))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], color.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+fn fmt_ns(ns: f64) -> String {
+    match ns {
+        n if n < 1e3 => format!("{n:.0} ns"),
+        n if n < 1e6 => format!("{:.0} µs", n / 1e3),
+        n if n < 1e9 => format!("{:.0} ms", n / 1e6),
+        n => format!("{:.0} s", n / 1e9),
+    }
 }
 
 /// One inline command to Redis, its reply as text.

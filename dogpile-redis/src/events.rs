@@ -131,6 +131,7 @@ pub(crate) fn subscribe<K: Clone + Send + Sync + 'static>(tier: &RedisTier, sink
 }
 
 fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<Listener<K>>) {
+    let mut linked_before = false;
     loop {
         let Some(tier) = shared.upgrade() else { return };
         let mut con = match tier.pool.connect() {
@@ -141,6 +142,13 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
                 continue;
             }
         };
+        // Keys that went through the tier before this subscription was asked for may
+        // have had events nobody heard.
+        let seen_keys = !listener
+            .keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
         let mut pubsub = con.as_pubsub();
         if pubsub.subscribe(&listener.channel).is_err()
             || pubsub.set_read_timeout(Some(POLL)).is_err()
@@ -149,10 +157,12 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
             std::thread::sleep(RECONNECT);
             continue;
         }
-        // Events published while there was no link are lost (F6): after a broken link,
-        // and also before the first one, since the cache may have taken values from
-        // Redis while this thread was still connecting. Distrust them all.
-        (listener.sink)(TierEvent::Reset);
+        if linked_before || seen_keys {
+            // Events published while the link was down, or before it first came up
+            // for keys that already went through the tier, are lost (F6).
+            (listener.sink)(TierEvent::Reset);
+        }
+        linked_before = true;
         drop(tier);
         let mut heard = Instant::now();
         loop {

@@ -4,10 +4,12 @@
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dogpile::{Cache, ManualClock};
+use dogpile::mode::Background;
+use dogpile::{Cache, ManualClock, RefreshTask};
 use dogpile_redis::RedisTier;
 use support::{eventually, RedisServer};
 
@@ -31,6 +33,11 @@ fn a_fresh_l1_hit_never_touches_redis() {
     let server = RedisServer::start();
     let clock = ManualClock::new();
     let a = cache(&server, &clock);
+    // Once the notification link is up: a first link resets what went through the tier
+    // before it (F6), which would cost one more claim here.
+    assert!(eventually(Duration::from_secs(5), || {
+        server.subscribers("dogpile:c:events") == 1
+    }));
     assert_eq!(a.get_with("k".into(), || "v".into()), "v");
     let before = scripts_run(&server);
     for _ in 0..1000 {
@@ -233,8 +240,7 @@ fn with_redis_down_the_local_rules_apply() {
 
 #[test]
 fn a_background_cache_refreshes_once_across_caches() {
-    // F1 for a `Background` cache (whose refresh, with a tier, runs under the lease in
-    // the claimant's call).
+    // F1 for a `Background` cache: its refresh runs on the executor, under the lease.
     let server = RedisServer::start();
     let clock = ManualClock::new();
     let build = || -> Cache<String, String, dogpile::mode::Background> {
@@ -416,4 +422,222 @@ fn a_frozen_redis_neither_hangs_nor_fails_a_call() {
         assert!(took < Duration::from_secs(1), "20 calls took {took:?}");
         server.thaw();
     });
+}
+
+/// A `Background` cache with the tier whose refreshes run on threads of their own, so
+/// that a refresh held at a gate ties up no shared pool thread.
+fn background(
+    server: &RedisServer,
+    clock: &ManualClock,
+    lease: Duration,
+) -> Cache<String, String, Background> {
+    Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .background_refresh()
+        .refresh_executor(|task: RefreshTask| {
+            std::thread::spawn(move || task.run());
+        })
+        .shared(
+            RedisTier::open(&server.url())
+                .unwrap()
+                .namespace("bg")
+                .lease(lease),
+        )
+        .build()
+}
+
+/// A creator that says when it starts, then waits (bounded) for its gate to open.
+fn gated(
+    value: &'static str,
+    created: Arc<AtomicUsize>,
+    started: Sender<()>,
+    gate: Receiver<()>,
+) -> impl FnOnce() -> String + Send + 'static {
+    move || {
+        created.fetch_add(1, Ordering::SeqCst);
+        let _ = started.send(());
+        gate.recv_timeout(Duration::from_secs(10))
+            .expect("the test never opened the gate");
+        value.to_string()
+    }
+}
+
+/// Makes both caches' copies of `k` (value `v1`) stale: in Redis by a soft invalidate
+/// (not by waiting: Redis ages values by its real clock, F4, and a short ttl would let
+/// the refreshed value go stale too on a slow machine), and in L1 by the manual clock.
+fn make_stale(
+    a: &Cache<String, String, Background>,
+    b: &Cache<String, String, Background>,
+    clock: &ManualClock,
+) {
+    a.get_with("k".into(), || "v1".into());
+    assert_eq!(
+        b.get_with("k".into(), || unreachable!("fresh in Redis")),
+        "v1"
+    );
+    a.invalidate("k");
+    clock.advance(TTL);
+}
+
+#[test]
+fn a_background_claimant_returns_at_once_while_the_fleet_refreshes_once() {
+    // R10 with F1: the claimant hands the tier steps and the creation to its executor
+    // and returns the stale value while the creator is still held at its gate; the
+    // other cache serves the stale value too, creating nothing; the refresh's value is
+    // published to Redis and reaches the other cache.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let (a, b) = (
+        background(&server, &clock, Duration::from_secs(30)),
+        background(&server, &clock, Duration::from_secs(30)),
+    );
+    make_stale(&a, &b, &clock);
+    let created = Arc::new(AtomicUsize::new(0));
+    let (started_tx, started_rx) = channel();
+    let (open_tx, open_rx) = channel();
+    let called = Instant::now();
+    let got = a.get_with(
+        "k".into(),
+        gated("v2", created.clone(), started_tx, open_rx),
+    );
+    assert_eq!(got, "v1", "the claimant is served the stale value");
+    assert!(
+        called.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        called.elapsed()
+    );
+    started_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the refresh never started on the executor");
+    // While a's refresh holds the lease, b (stale too) serves v1 and creates nothing.
+    for _ in 0..20 {
+        let count = created.clone();
+        let got = b.get_with("k".into(), move || {
+            count.fetch_add(1, Ordering::SeqCst);
+            "from b".to_string()
+        });
+        assert_eq!(got, "v1");
+    }
+    assert_eq!(
+        a.get_with("k".into(), || unreachable!("a is refreshing")),
+        "v1"
+    );
+    open_tx.send(()).unwrap();
+    let no_creation = |count: Arc<AtomicUsize>| {
+        move || {
+            count.fetch_add(1, Ordering::SeqCst);
+            "not shared".to_string()
+        }
+    };
+    assert!(
+        eventually(Duration::from_secs(3), || {
+            a.get_with("k".into(), no_creation(created.clone())) == "v2"
+                && b.get_with("k".into(), no_creation(created.clone())) == "v2"
+        }),
+        "the refreshed value did not reach both caches"
+    );
+    // Published in Redis: a third process takes it without creating (F3).
+    let c_tier = RedisTier::open(&server.url()).unwrap().namespace("bg");
+    let c: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(c_tier)
+        .build();
+    assert_eq!(c.get_with("k".into(), || unreachable!("published")), "v2");
+    assert_eq!(created.load(Ordering::SeqCst), 1, "one creation fleet-wide");
+}
+
+#[test]
+fn a_failing_background_refresh_releases_the_lease_at_once() {
+    // F8 on the executor: a's refresh fails while its 30 s lease has long to run; b's
+    // refresh claims the key at once and its value reaches a.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let (a, b) = (
+        background(&server, &clock, Duration::from_secs(30)),
+        background(&server, &clock, Duration::from_secs(30)),
+    );
+    make_stale(&a, &b, &clock);
+    let (failed_tx, failed_rx) = channel();
+    let got = a.try_get_with("k".into(), move || {
+        let _ = failed_tx.send(());
+        Err::<String, &str>("backend down")
+    });
+    assert_eq!(got, Ok("v1".to_string()));
+    failed_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the refresh never ran");
+    assert!(
+        eventually(Duration::from_secs(3), || {
+            b.get_with("k".into(), || "from b".into()) == "from b"
+        }),
+        "b could not refresh: the failed refresh kept its lease"
+    );
+    assert!(eventually(Duration::from_secs(3), || {
+        a.get_with("k".into(), || "from a".into()) == "from b"
+    }));
+}
+
+/// Awaits a message on `rx` without blocking the runtime's thread, for at most 10 s.
+/// (A `Receiver` is not `Sync`: behind a mutex, the awaiting future stays `Send`.)
+async fn recv_async<T>(rx: &std::sync::Mutex<Receiver<T>>, what: &str) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let received = rx.lock().unwrap().try_recv();
+        if let Ok(message) = received {
+            return message;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_async_background_claimant_returns_at_once_and_the_runtime_refreshes() {
+    // R10 with F1 for async callers: the refresh, tier steps and all, is spawned on the
+    // caller's runtime; the claimant is served the stale value while it is held at its
+    // gate, and its value reaches the other cache.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let (a, b) = (
+        background(&server, &clock, Duration::from_secs(30)),
+        background(&server, &clock, Duration::from_secs(30)),
+    );
+    make_stale(&a, &b, &clock);
+    let created = Arc::new(AtomicUsize::new(0));
+    let (started_tx, started_rx) = channel();
+    let (open_tx, open_rx) = channel::<()>();
+    let (started_rx, open_rx) = (
+        std::sync::Mutex::new(started_rx),
+        std::sync::Mutex::new(open_rx),
+    );
+    let count = created.clone();
+    let refresh = async move {
+        count.fetch_add(1, Ordering::SeqCst);
+        started_tx.send(()).unwrap();
+        recv_async(&open_rx, "the test never opened the gate").await;
+        "v2".to_string()
+    };
+    assert_eq!(a.get_with_async("k".into(), refresh).await, "v1");
+    recv_async(&started_rx, "the refresh never started on the runtime").await;
+    let count = created.clone();
+    let other = async move {
+        count.fetch_add(1, Ordering::SeqCst);
+        "from b".to_string()
+    };
+    assert_eq!(b.get_with_async("k".into(), other).await, "v1");
+    open_tx.send(()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let none = || async { unreachable!("the refresh was published") };
+        let got_a = a.get_with_async("k".into(), none()).await;
+        let got_b = b.get_with_async("k".into(), none()).await;
+        if got_a == "v2" && got_b == "v2" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "got {got_a} and {got_b}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(created.load(Ordering::SeqCst), 1, "one creation fleet-wide");
 }

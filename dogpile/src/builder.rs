@@ -316,8 +316,11 @@ where
     /// same tier (F1–F8), for example a `dogpile_redis::RedisTier`. This cache stays the
     /// first level: a fresh value here never reaches the tier (F3), and when the tier
     /// fails the local rules apply (F7). `invalidate` and `remove` reach every process
-    /// (F6). With a tier, a `Background` cache refreshes a stale key in the claimant's
-    /// call, under the tier's lease.
+    /// (F6). A `Background` cache hands a stale key's whole refresh to its refresh
+    /// executor (R10 with F1): the claim in the tier, the creation under the lease
+    /// (renewed while it runs, released at once if it fails, F8) and the publish; the
+    /// claimant returns the stale value without waiting, even for the tier, and only a
+    /// cold key's first creation is waited for.
     ///
     /// ```
     /// # use dogpile::{Claim, EventSink, Lease, Publish, SharedTier, SharedValue, TierError};

@@ -14,7 +14,7 @@ use crate::executor::RefreshTask;
 use crate::executor::{Executor, Pooled};
 use crate::key::KeyRef;
 use crate::mode::{self, Background, Inline, Mode, SyncReaders};
-use crate::shared::{LocalAction, SharedLevel, SharedTier};
+use crate::shared::{LocalAction, Moved, SharedLevel, SharedTier, HELD};
 use crate::slot::{
     self, take_creator, Control, Creator, Env, Freshness, How, Now, Served, Stamped, Step, Store,
     Waiting,
@@ -965,7 +965,25 @@ where
             Some(level) => {
                 let tier_age = Arc::new(AtomicU64::new(0));
                 let blocking = how.waiting == Waiting::Block;
-                let creator = level.creator(key.clone(), creator, tier_age.clone(), blocking);
+                let (inner, refresh_key) = (self.clone(), key.clone());
+                let refresh_age = tier_age.clone();
+                let run_elsewhere =
+                    Box::new(move |claim: slot::Claim, moved: Moved<V, C::Error>| {
+                        let store = EntryStore {
+                            control: claim.control().clone(),
+                            inner: inner.clone(),
+                            key: refresh_key,
+                            tier_age: Some(refresh_age),
+                        };
+                        moved.run(claim, store, inner.env.clone());
+                    });
+                let creator = level.creator(
+                    key.clone(),
+                    creator,
+                    tier_age.clone(),
+                    blocking,
+                    run_elsewhere,
+                );
                 self.call_loop(key, creator, how, Some(tier_age)).await
             }
             None => self.call_loop(key, creator, how, None).await,
@@ -1247,10 +1265,11 @@ where
     }
 
     fn publish(&self, value: V, created: u64) {
-        let age = self
+        let raw = self
             .tier_age
             .as_ref()
             .map_or(0, |age| age.swap(0, Ordering::Relaxed));
+        let (age, held) = (raw & !HELD, raw & HELD != 0);
         let mut stamped = Stamped::new(value, created.saturating_sub(age));
         // An age from the tier may reach back before this process's clock began: a
         // value already stale by it is marked so, whatever `created` could say.
@@ -1259,6 +1278,12 @@ where
         }
         if let Some(mut entry) = self.inner.map.get_mut(&self.key) {
             if self.owns(&entry) {
+                // F3: another process's stale value is held only if no notification
+                // for the key came since the claim; else the next call asks again.
+                let shared = self.inner.shared.as_ref();
+                if held && !shared.is_some_and(|level| level.still_held(&self.key)) {
+                    stamped.invalidate();
+                }
                 entry.value = Some(stamped);
             }
         }

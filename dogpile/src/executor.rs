@@ -8,7 +8,7 @@
 //! its stale value, and the next caller that finds it stale claims and submits it again.
 //! So a burst of stale keys never starts more threads and never makes a caller wait.
 
-use crate::slot::{refresh_task, Claim, Creator, Env, Now, Store};
+use crate::slot::{refresh_task, Claim, Creator, Detached, Env, Now, Store};
 use crate::sync::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::fmt;
@@ -246,6 +246,40 @@ where
         self.executor.submit(RefreshTask::new(refresh));
         Ok(())
     }
+
+    fn detach(self) -> Result<Detached<S::Value, E>, Self> {
+        let runner = Runner::Executor(self.executor.clone());
+        Ok((Box::pin(Now::new(self.create)), runner))
+    }
+}
+
+/// Where a detached background refresh runs (see `Creator::detach`).
+pub(crate) enum Runner {
+    /// The cache's refresh executor: the refresh blocks its thread.
+    Executor(Executor),
+    /// The caller's tokio runtime: the refresh awaits.
+    #[cfg(all(feature = "tokio", not(loom)))]
+    Tokio(tokio::runtime::Handle),
+}
+
+impl Runner {
+    /// True when the refresh runs on a thread of its own, where it may block.
+    pub(crate) fn blocking(&self) -> bool {
+        match self {
+            Runner::Executor(_) => true,
+            #[cfg(all(feature = "tokio", not(loom)))]
+            Runner::Tokio(_) => false,
+        }
+    }
+
+    pub(crate) fn run(self, refresh: impl Future<Output = ()> + Send + 'static) {
+        match self {
+            Runner::Executor(executor) => executor.submit(RefreshTask::new(refresh)),
+            // Dropping the task (runtime shut down) releases what it owns.
+            #[cfg(all(feature = "tokio", not(loom)))]
+            Runner::Tokio(runtime) => drop(runtime.spawn(refresh)),
+        }
+    }
 }
 
 /// The creator of an async call on a `Background` cache inside a tokio runtime: a stale
@@ -284,5 +318,9 @@ where
         let refresh = refresh_task(claim, store.clone(), env.clone(), self.create);
         drop(self.runtime.spawn(refresh));
         Ok(())
+    }
+
+    fn detach(self) -> Result<Detached<S::Value, E>, Self> {
+        Ok((Box::pin(self.create), Runner::Tokio(self.runtime)))
     }
 }

@@ -300,10 +300,13 @@ pub trait SharedTier<K, V>: Send + Sync + 'static {
 // fleet-wide level.
 
 use crate::clock::to_nanos;
-use crate::slot::{Creator, Store};
+use crate::executor::Runner;
+use crate::slot::{refresh_task, Claim as SlotClaim, Creator, Env, Store};
 use std::collections::HashSet;
 use std::future::Future;
 use std::hash::Hash;
+use std::marker::PhantomData;
+use std::ops::Deref;
 use std::pin::Pin;
 #[cfg(not(loom))]
 use std::sync::atomic::AtomicBool;
@@ -323,7 +326,14 @@ pub(crate) struct Sourced<V> {
     pub(crate) value: V,
     /// How old the value is to be stamped in L1 (zero: created just now).
     pub(crate) age: Duration,
+    /// Another process's stale value, held while its lease runs (F1, F3).
+    pub(crate) held: bool,
 }
+
+/// Set in the age handed to the L1 store for a held stale value: the store keeps it
+/// only if no notification for its key came since the claim (see
+/// [`SharedLevel::still_held`]).
+pub(crate) const HELD: u64 = 1 << 63;
 
 /// What the local cache does on a tier event (F6).
 pub(crate) enum LocalAction<K> {
@@ -332,8 +342,9 @@ pub(crate) enum LocalAction<K> {
     InvalidateAll,
 }
 
-/// Keys whose L1 copy is another process's stale value, held while that process's lease
-/// runs, and the wake-up of callers waiting for a cold key held elsewhere.
+/// Keys with a claim in flight or whose L1 copy is another process's stale value, held
+/// while that process's lease runs; a notification for a key takes it out. And the
+/// wake-up of callers waiting for a cold key held elsewhere.
 struct Board<K> {
     held: Mutex<HashSet<K>>,
     epoch: Mutex<u64>,
@@ -360,11 +371,33 @@ impl<K: Hash + Eq> Board<K> {
     }
 }
 
-/// The fleet tier as seen by one cache.
+/// The fleet tier as seen by one cache (cheap to clone: a background refresh takes a
+/// clone to the refresh executor).
 pub(crate) struct SharedLevel<K, V> {
     tier: Arc<dyn SharedTier<K, V>>,
     ttl: Duration,
     board: Arc<Board<K>>,
+}
+
+impl<K, V> Clone for SharedLevel<K, V> {
+    fn clone(&self) -> Self {
+        SharedLevel {
+            tier: self.tier.clone(),
+            ttl: self.ttl,
+            board: self.board.clone(),
+        }
+    }
+}
+
+impl<K: Hash + Eq, V> SharedLevel<K, V> {
+    /// Whether `key`'s held stale value may be stored as held: no notification for it
+    /// came since its claim. Called under the L1 entry's lock, which a notification's
+    /// invalidation takes after taking the key off the board: either it sees the key
+    /// gone, or the notification invalidates what it stores.
+    pub(crate) fn still_held(&self, key: &K) -> bool {
+        let held = self.board.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.contains(key)
+    }
 }
 
 impl<K: 'static, V: 'static> SharedLevel<K, V> {
@@ -446,7 +479,15 @@ where
     }
 
     fn begin(&self, key: &K, cold_deadline: &mut Option<Instant>) -> Begin<V> {
-        let claim = match self.tier.claim(key, self.ttl) {
+        // On the board before the claim, so that a notification arriving between the
+        // claim's reply and the L1 store is not lost (it takes the key out).
+        let board = || self.board.held.lock().unwrap_or_else(|e| e.into_inner());
+        board().insert(key.clone());
+        let claim = self.tier.claim(key, self.ttl);
+        if !matches!(claim, Ok(Claim::Busy { stale: Some(_), .. })) {
+            board().remove(key);
+        }
+        let claim = match claim {
             Ok(claim) => claim,
             // F7: Redis is down or slow: the local rules apply.
             Err(_) => return Begin::Create(None),
@@ -456,23 +497,18 @@ where
             Claim::Fresh(shared) => Begin::Serve(Sourced {
                 value: shared.value,
                 age: shared.age,
+                held: false,
             }),
             // F1: someone else refreshes; hold their stale value as if fresh until
             // their lease ends or a notification arrives, without asking again.
             Claim::Busy {
                 stale: Some(stale),
                 lease_left,
-            } => {
-                self.board
-                    .held
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(key.clone());
-                Begin::Serve(Sourced {
-                    value: stale.value,
-                    age: self.ttl.saturating_sub(lease_left),
-                })
-            }
+            } => Begin::Serve(Sourced {
+                value: stale.value,
+                age: self.ttl.saturating_sub(lease_left),
+                held: true,
+            }),
             // F2: cold, created elsewhere: wait (bounded), then claim again.
             Claim::Busy {
                 stale: None,
@@ -494,15 +530,22 @@ where
     /// holds the lease (or the tier failed, F7). `age` receives the tier age of a value
     /// taken from the tier, for the L1 stamp (F4); `blocking` callers wait by parking,
     /// the others by awaiting.
-    pub(crate) fn creator<'a, C>(
+    /// `run_elsewhere` runs a background refresh handed off with its tier steps (R10).
+    pub(crate) fn creator<'a, C, E>(
         &'a self,
         key: K,
         inner: C,
         age: Arc<AtomicU64>,
         blocking: bool,
-    ) -> TierCreator<'a, V, C> {
+        run_elsewhere: RunElsewhere<'a, V, E>,
+    ) -> TierCreator<'a, V, E, C> {
         TierCreator {
-            tier: Box::new(KeyedLevel { level: self, key }),
+            run_elsewhere,
+            tier: Box::new(KeyedLevel {
+                level: self,
+                key,
+                _value: PhantomData,
+            }),
             inner,
             age,
             blocking,
@@ -521,15 +564,20 @@ trait KeyedTier<V>: Send + Sync {
     fn epoch(&self) -> u64;
     fn wait(&self, seen: u64, timeout: Duration);
     fn wait_async(&self, seen: u64, timeout: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    /// The same key's steps, owning their level, to run on the refresh executor (R10).
+    fn detached(&self) -> Box<dyn KeyedTier<V>>;
 }
 
-struct KeyedLevel<'a, K, V> {
-    level: &'a SharedLevel<K, V>,
+/// One key of a level that is borrowed by a call, or owned by a detached refresh.
+struct KeyedLevel<L, K, V> {
+    level: L,
     key: K,
+    _value: PhantomData<fn() -> V>,
 }
 
-impl<K, V> KeyedTier<V> for KeyedLevel<'_, K, V>
+impl<L, K, V> KeyedTier<V> for KeyedLevel<L, K, V>
 where
+    L: Deref<Target = SharedLevel<K, V>> + Send + Sync,
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
@@ -555,22 +603,70 @@ where
     fn wait_async(&self, seen: u64, timeout: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(wait_off_thread(self.level.board.clone(), seen, timeout))
     }
+    fn detached(&self) -> Box<dyn KeyedTier<V>> {
+        Box::new(KeyedLevel {
+            level: Arc::new(SharedLevel::clone(&self.level)),
+            key: self.key.clone(),
+            _value: PhantomData,
+        })
+    }
 }
 
 /// A call's creator behind the fleet tier; see [`SharedLevel::creator`].
-pub(crate) struct TierCreator<'a, V, C> {
+pub(crate) struct TierCreator<'a, V, E, C> {
     tier: Box<dyn KeyedTier<V> + 'a>,
     inner: C,
     age: Arc<AtomicU64>,
     blocking: bool,
+    run_elsewhere: RunElsewhere<'a, V, E>,
 }
 
-impl<'a, V, C, S> Creator<S> for TierCreator<'a, V, C>
+/// Runs a background refresh that took its tier steps along (see [`Moved::run`]). Built
+/// where the cache's key and value are known to be `'static`, so that the creator's
+/// `Creator` impl needs no such bound: async callers keyed by `&'static str` would
+/// otherwise fail the `Send` check of their futures.
+pub(crate) type RunElsewhere<'a, V, E> = Box<dyn FnOnce(SlotClaim, Moved<V, E>) + Send + 'a>;
+
+/// A background refresh under the tier, moved off the claimant's call (R10 with F1).
+pub(crate) struct Moved<V, E> {
+    tier: Box<dyn KeyedTier<V>>,
+    age: Arc<AtomicU64>,
+    creation: Pin<Box<dyn Future<Output = Result<V, E>> + Send>>,
+    runner: Runner,
+}
+
+impl<V, E> Moved<V, E>
+where
+    V: Send + Sync + 'static,
+    E: Clone + Send + 'static,
+{
+    /// Runs the refresh on its executor: claim in the tier, create under the lease,
+    /// publish to the tier and then to `store`, or release at once on failure (F8).
+    pub(crate) fn run<S>(self, claim: SlotClaim, store: S, env: Env)
+    where
+        S: Store<Value = V> + Send + Sync + 'static,
+    {
+        let refresh = TierCreation {
+            tier: self.tier,
+            age: self.age,
+            blocking: self.runner.blocking(),
+            state: State::Begin {
+                creation: Some(self.creation),
+                cold_deadline: None,
+                waiting: None,
+            },
+        };
+        self.runner.run(refresh_task(claim, store, env, refresh));
+    }
+}
+
+impl<'a, V, E, C, S> Creator<S> for TierCreator<'a, V, E, C>
 where
     S: Store<Value = V>,
-    C: Creator<S>,
+    C: Creator<S, Error = E>,
+    E: Clone + Send + 'static,
 {
-    type Error = C::Error;
+    type Error = E;
     type Creation = TierCreation<'a, V, C::Creation>;
 
     fn start(self) -> Self::Creation {
@@ -585,8 +681,46 @@ where
             },
         }
     }
-    // No `hand_off`: with a tier, a background cache's refresh runs in the claimant's
-    // call, under the lease (the executor would run it outside the tier).
+
+    /// R10 with F1: a background cache's stale refresh runs on its executor, tier steps
+    /// and all: the claim in the tier, the creation under the lease (renewed by the tier
+    /// while it runs), the publish, or the release at once on failure (F8). The
+    /// claimant returns its stale value without waiting, not even for the tier.
+    fn hand_off(self, claim: SlotClaim, store: &S, env: &Env) -> Result<(), (Self, SlotClaim)> {
+        let _ = (store, env); // `run_elsewhere` builds its own, owned
+        let TierCreator {
+            tier,
+            inner,
+            age,
+            blocking,
+            run_elsewhere,
+        } = self;
+        match inner.detach() {
+            Ok((creation, runner)) => {
+                let tier = tier.detached();
+                run_elsewhere(
+                    claim,
+                    Moved {
+                        tier,
+                        age,
+                        creation,
+                        runner,
+                    },
+                );
+                Ok(())
+            }
+            Err(inner) => {
+                let creator = TierCreator {
+                    tier,
+                    inner,
+                    age,
+                    blocking,
+                    run_elsewhere,
+                };
+                Err((creator, claim))
+            }
+        }
+    }
 }
 
 /// The creation of a [`TierCreator`]: claim in the tier, then serve, wait, or create and
@@ -638,7 +772,9 @@ where
                     let seen = this.tier.epoch();
                     match this.tier.begin(cold_deadline) {
                         Begin::Serve(sourced) => {
-                            this.age.store(to_nanos(sourced.age), Ordering::Relaxed);
+                            let age = to_nanos(sourced.age).min(HELD - 1);
+                            let held = if sourced.held { HELD } else { 0 };
+                            this.age.store(age | held, Ordering::Relaxed);
                             this.state = State::Done;
                             return Poll::Ready(Ok(sourced.value));
                         }

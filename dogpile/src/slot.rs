@@ -21,6 +21,7 @@
 //! the reader fence (R8), held by design while a reader uses the value.
 
 use crate::clock::ClockHandle;
+use crate::executor::Runner;
 use crate::fence::Fence;
 use crate::stats::Counters;
 use crate::sync::{thread_locals, Condvar, Mutex};
@@ -378,6 +379,11 @@ impl Claim {
         Claim { control, attempt }
     }
 
+    /// The claimed slot.
+    pub(crate) fn control(&self) -> &Arc<Control> {
+        &self.control
+    }
+
     /// Records this creation's failure for the callers waiting for it (R1).
     fn fail(&self, error: Option<Box<dyn Any + Send>>) {
         self.control.state.lock().failed = Some(Box::new(Failure {
@@ -619,7 +625,20 @@ pub(crate) trait Creator<S: Store>: Sized {
         let _ = (store, env);
         Err((self, claim))
     }
+
+    /// R10 under a fleet tier (F1): the creation, boxed to run elsewhere, and where to
+    /// run it, so that the tier's steps can run around it off the claimant's call.
+    /// Gives the creator back when this call refreshes inline.
+    fn detach(self) -> Result<Detached<S::Value, Self::Error>, Self> {
+        Err(self)
+    }
 }
+
+/// A creation detached from its call by [`Creator::detach`], and where to run it.
+pub(crate) type Detached<V, E> = (
+    Pin<Box<dyn Future<Output = Result<V, E>> + Send + 'static>>,
+    Runner,
+);
 
 /// A creator that runs in its caller's call, blocking or async.
 pub(crate) struct Inline<F>(pub(crate) F);
