@@ -45,7 +45,7 @@ mod tests;
 /// | option | meaning |
 /// |---|---|
 /// | `ttl = "10m"` | **Required.** How long a value stays fresh, in [humantime] syntax (`"250ms"`, `"30s"`, `"5m"`, `"1h 30m"`), parsed at compile time. Must be non-zero. |
-/// | `capacity = 10_000` | At most this many keys; the oldest values are evicted first. |
+/// | `capacity = 10_000` | At most this many keys. When full, keys nobody asked for again since they came in go first, and a burst of one-time keys does not push out the keys in use (S3-FIFO: see the `dogpile::Cache` docs). |
 /// | `background` | On a stale hit every caller, even the one that triggers the refresh, gets the stale value at once; the body runs on a background thread (for an `async fn`: is spawned on the current tokio runtime, which needs dogpile's `tokio` feature). |
 /// | `stale_if_error` | For `Result` fns: when a refresh returns `Err`, callers get the stale value instead. |
 /// | `max_stale = "1h"` | A value older than `ttl + max_stale` is not served: callers treat the key as cold. Without it a stale value is served until a refresh succeeds. |

@@ -33,7 +33,7 @@ fn capacity_ten_thousand_holds_at_most_ten_thousand_of_a_million_keys() {
 }
 
 #[test]
-fn capacity_evicts_the_oldest_values_first() {
+fn capacity_evicts_keys_nobody_asked_for_again_in_arrival_order() {
     let clock = ManualClock::new();
     let cache: Cache<u64, u64> = Cache::builder()
         .ttl(TTL)
@@ -44,11 +44,12 @@ fn capacity_evicts_the_oldest_values_first() {
         cache.get_with(key, || key);
         clock.advance(Duration::from_millis(1));
     }
-    cache.get_with(100, || 100); // needs room: evicts a batch of the oldest (key 0)
+    // Needs room: no key was asked for twice, so the first to arrive (key 0) goes.
+    cache.get_with(100, || 100);
     assert!(cache.len() <= 16);
     assert!(
         cache.get_with(0, || 999) == 999,
-        "the oldest entry was evicted"
+        "the first key to arrive was evicted"
     );
     assert_eq!(cache.get_with(15, || 999), 15, "a young entry stayed");
 }
