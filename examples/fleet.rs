@@ -21,6 +21,8 @@
 //! whole fleet (F1), for a handful of Redis round trips per key per expiry per process
 //! (F3).
 
+mod latency_chart;
+
 use dogpile::Cache;
 use dogpile_redis::RedisTier;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -322,7 +324,7 @@ fn write_svg(
     caption: &str,
     create_ms: u64,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    use plotters::prelude::*;
+    use plotters::style::RGBColor;
     const COLORS: [RGBColor; 4] = [
         RGBColor(255, 127, 14), // moka: orange
         RGBColor(31, 119, 180), // dogpile per process: blue
@@ -330,74 +332,29 @@ fn write_svg(
         RGBColor(44, 160, 44),  // dogpile + tier, background: green
     ];
     let middle = |i: usize| 10.0 * 10f64.powf((i as f64 + 0.5) / 4.0);
-    let top = runs
+    let lines: Vec<_> = runs
         .iter()
-        .flat_map(|r| r.buckets.iter())
-        .fold(1, |a, &b| a.max(b)) as f64
-        * 3.0;
-    let floor = 0.5; // buckets with no calls sit on the floor
-    let root = SVGBackend::new(path, (960, 560)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(caption, ("sans-serif", 22))
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(72)
-        .build_cartesian_2d((10f64..1e9).log_scale(), (floor..top).log_scale())?;
-    chart
-        .configure_mesh()
-        .x_desc("latency of one call")
-        .y_desc("calls, whole fleet")
-        .x_label_formatter(&|x| fmt_ns(*x))
-        .y_label_formatter(&|y| {
-            if *y < 1.0 {
-                "0".into()
-            } else {
-                format!("{y:.0}")
-            }
-        })
-        .draw()?;
-    let creation = create_ms as f64 * 1e6;
-    chart
-        .draw_series(LineSeries::new(
-            [(creation, floor), (creation, top)],
-            BLACK.stroke_width(2),
-        ))?
-        .label(format!(
-            "{create_ms} ms: one creation; calls beyond it waited"
-        ))
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], BLACK.stroke_width(2)));
-    for (run, color) in runs.iter().zip(COLORS) {
-        let points = run
-            .buckets
-            .iter()
-            .enumerate()
-            .map(|(i, &n)| (middle(i), (n as f64).max(floor)));
-        chart
-            .draw_series(LineSeries::new(points, color.stroke_width(3)))?
-            .label(format!(
+        .zip(COLORS)
+        .map(|(run, color)| latency_chart::Line {
+            label: format!(
                 "{} ({} creations, {} slow)",
                 run.mode, run.creations, run.slow
-            ))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], color.stroke_width(3)));
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()?;
-    Ok(())
-}
-
-fn fmt_ns(ns: f64) -> String {
-    match ns {
-        n if n < 1e3 => format!("{n:.0} ns"),
-        n if n < 1e6 => format!("{:.0} µs", n / 1e3),
-        n if n < 1e9 => format!("{:.0} ms", n / 1e6),
-        n => format!("{:.0} s", n / 1e9),
-    }
+            ),
+            color,
+            points: (run.buckets.iter().enumerate())
+                .map(|(i, &n)| (middle(i), n as f64))
+                .collect(),
+        })
+        .collect();
+    let frame = latency_chart::Frame {
+        caption,
+        from_ns: 10.0,
+        x_desc: "latency of one call",
+        y_desc: "calls, whole fleet",
+        slow_ns: create_ms as f64 * 1e6,
+        slow_label: format!("{create_ms} ms: one creation; calls beyond it waited"),
+    };
+    latency_chart::write(path, &frame, &lines)
 }
 
 /// One inline command to Redis, its reply as text.

@@ -27,6 +27,7 @@
 //! - **cached by_key** (`sync_writes = "by_key"`): one caller creates, the rest wait.
 
 mod herd_common;
+mod latency_chart;
 
 use cached::macros::cached;
 use dogpile::Cache;

@@ -39,6 +39,7 @@
 //!   `get_with_async` of a `Background` cache.
 
 mod herd_common;
+mod latency_chart;
 
 use dogpile::{dogpile, Cache};
 use herd_common::{Check, Cli, Outcome, Probe, Settings};

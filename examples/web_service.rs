@@ -27,6 +27,7 @@
 //! (64), `--secs S` (3), `--pause-ms P` (5: each client pauses this long between
 //! requests), `--svg PATH`, and `--port P` for serving mode (3000).
 
+mod latency_chart;
 #[allow(dead_code)] // `Backend::hold` and `release` are for the test
 mod web_app;
 
@@ -345,71 +346,22 @@ fn write_svg(
     outcomes: &[Outcome],
     caption: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    use plotters::prelude::*;
-
-    // Four buckets per decade, 10 µs to 1 s.
-    let edges: Vec<f64> = (0..=20)
-        .map(|i| 1e4 * 10f64.powf(f64::from(i) / 4.0))
-        .collect();
-    let series: Vec<Vec<(f64, f64)>> = outcomes
+    let lines: Vec<_> = outcomes
         .iter()
-        .map(|o| {
-            edges
-                .windows(2)
-                .map(|w| {
-                    let lo = o.latencies.partition_point(|&l| (l as f64) < w[0]);
-                    let hi = o.latencies.partition_point(|&l| (l as f64) < w[1]);
-                    ((w[0] * w[1]).sqrt(), (hi - lo) as f64)
-                })
-                .collect()
+        .enumerate()
+        .map(|(i, o)| latency_chart::Line {
+            label: format!("{} ({} slow)", o.name, o.slow()),
+            color: COLORS[i % COLORS.len()],
+            points: latency_chart::histogram(&o.latencies, 1e4),
         })
         .collect();
-    let top = series.iter().flatten().map(|p| p.1).fold(1.0, f64::max) * 3.0;
-    let floor = 0.5; // buckets with no requests sit on the floor
-
-    let root = SVGBackend::new(path, (960, 560)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(caption, ("sans-serif", 22))
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(72)
-        .build_cartesian_2d((1e4f64..1e9).log_scale(), (floor..top).log_scale())?;
-    chart
-        .configure_mesh()
-        .x_desc("latency of one HTTP request")
-        .y_desc("requests")
-        .x_label_formatter(&|x| fmt_ns(*x as u64))
-        .y_label_formatter(&|y| {
-            if *y < 1.0 {
-                "0".into()
-            } else {
-                format!("{y:.0}")
-            }
-        })
-        .draw()?;
-    let slow = SLOW.as_nanos() as f64;
-    chart
-        .draw_series(LineSeries::new(
-            [(slow, floor), (slow, top)],
-            BLACK.stroke_width(2),
-        ))?
-        .label("25 ms: requests beyond this line waited for the backend")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], BLACK.stroke_width(2)));
-    for (i, (o, points)) in outcomes.iter().zip(&series).enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        let points = points.iter().map(|&(x, y)| (x, y.max(floor)));
-        chart
-            .draw_series(LineSeries::new(points, color.stroke_width(3)))?
-            .label(format!("{} ({} slow)", o.name, o.slow()))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], color.stroke_width(3)));
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()?;
-    Ok(())
+    let frame = latency_chart::Frame {
+        caption,
+        from_ns: 1e4,
+        x_desc: "latency of one HTTP request",
+        y_desc: "requests",
+        slow_ns: SLOW.as_nanos() as f64,
+        slow_label: "25 ms: requests beyond this line waited for the backend".into(),
+    };
+    latency_chart::write(path, &frame, &lines)
 }
