@@ -12,18 +12,20 @@
 //! cargo bench --bench fleet_stale -- --warm-up-time 1 --measurement-time 3
 //! ```
 
+#[path = "../examples/local_redis/mod.rs"]
+mod local_redis;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use dogpile::{Cache, Claim, ManualClock, SharedTier};
 use dogpile_redis::RedisTier;
+use local_redis::LocalRedis;
 use std::hint::black_box;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TTL: Duration = Duration::from_secs(60);
 
 fn stale_hit(c: &mut Criterion) {
-    let server = Server::start();
+    let server = LocalRedis::start();
     let tier = |ns: &str| RedisTier::open(&server.url()).unwrap().namespace(ns);
     let mut group = c.benchmark_group("stale_hit");
 
@@ -99,48 +101,6 @@ fn stale_hit(c: &mut Criterion) {
         },
     );
     group.finish();
-}
-
-/// A redis-server of the bench's own, on a free loopback port, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("no redis-server on PATH");
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Server { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 criterion_group!(benches, stale_hit);
