@@ -15,11 +15,31 @@ use support::{eventually, RedisServer};
 
 const TTL: Duration = Duration::from_secs(60);
 
+/// A lease far longer than any test: a test that passes did not wait for it to run out.
+const LONG_LEASE: Duration = Duration::from_secs(30);
+
 fn cache(server: &RedisServer, clock: &ManualClock) -> Cache<String, String> {
+    let tier = RedisTier::open(&server.url()).unwrap().namespace("c");
     Cache::builder()
         .ttl(TTL)
         .clock(clock.clone())
-        .shared(RedisTier::open(&server.url()).unwrap().namespace("c"))
+        .shared(tier)
+        .build()
+}
+
+fn cache_with_lease(
+    server: &RedisServer,
+    clock: &ManualClock,
+    lease: Duration,
+) -> Cache<String, String> {
+    let tier = RedisTier::open(&server.url())
+        .unwrap()
+        .namespace("c")
+        .lease(lease);
+    Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(tier)
         .build()
 }
 
@@ -169,22 +189,8 @@ fn a_failing_creator_releases_the_lease_at_once() {
     // the 30 s lease.
     let server = RedisServer::start();
     let clock = ManualClock::new();
-    let tier = || {
-        RedisTier::open(&server.url())
-            .unwrap()
-            .namespace("c")
-            .lease(Duration::from_secs(30))
-    };
-    let a: Cache<String, String> = Cache::builder()
-        .ttl(TTL)
-        .clock(clock.clone())
-        .shared(tier())
-        .build();
-    let b: Cache<String, String> = Cache::builder()
-        .ttl(TTL)
-        .clock(clock.clone())
-        .shared(tier())
-        .build();
+    let a = cache_with_lease(&server, &clock, LONG_LEASE);
+    let b = cache_with_lease(&server, &clock, LONG_LEASE);
     assert_eq!(
         a.try_get_with("k".into(), || Err::<String, _>("backend down")),
         Err("backend down")
@@ -310,22 +316,8 @@ fn a_waiter_elsewhere_takes_over_at_once_when_the_creator_fails() {
     // instead of waiting out a's 30 s lease.
     let server = RedisServer::start();
     let clock = ManualClock::new();
-    let tier = || {
-        RedisTier::open(&server.url())
-            .unwrap()
-            .namespace("c")
-            .lease(Duration::from_secs(30))
-    };
-    let a: Cache<String, String> = Cache::builder()
-        .ttl(TTL)
-        .clock(clock.clone())
-        .shared(tier())
-        .build();
-    let b: Cache<String, String> = Cache::builder()
-        .ttl(TTL)
-        .clock(clock.clone())
-        .shared(tier())
-        .build();
+    let a = cache_with_lease(&server, &clock, LONG_LEASE);
+    let b = cache_with_lease(&server, &clock, LONG_LEASE);
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     std::thread::scope(|s| {
         let failing = s.spawn(|| {
@@ -352,22 +344,8 @@ async fn a_dropped_creation_releases_the_lease_at_once() {
     // F8: an async creator whose future is dropped (here by a timeout) releases.
     let server = RedisServer::start();
     let clock = ManualClock::new();
-    let tier = || {
-        RedisTier::open(&server.url())
-            .unwrap()
-            .namespace("c")
-            .lease(Duration::from_secs(30))
-    };
-    let a: Cache<String, String> = Cache::builder()
-        .ttl(TTL)
-        .clock(clock.clone())
-        .shared(tier())
-        .build();
-    let b: Cache<String, String> = Cache::builder()
-        .ttl(TTL)
-        .clock(clock.clone())
-        .shared(tier())
-        .build();
+    let a = cache_with_lease(&server, &clock, LONG_LEASE);
+    let b = cache_with_lease(&server, &clock, LONG_LEASE);
     let dropped = tokio::time::timeout(
         Duration::from_millis(100),
         a.get_with_async("k".into(), std::future::pending::<String>()),
