@@ -1,7 +1,7 @@
 //! Cache-level behaviour beyond the slot rules: capacity, builder validation, the
 //! reader-synchronised cache, borrowed keys, the handle methods.
 
-mod common;
+use crate::common;
 
 use common::{bounded, eventually, Gate};
 use dogpile::mode::{Background, SyncReaders};
@@ -14,11 +14,13 @@ use std::time::Duration;
 const TTL: Duration = Duration::from_secs(10);
 
 #[test]
-fn capacity_ten_thousand_holds_at_most_ten_thousand_of_a_million_keys() {
+fn capacity_ten_thousand_holds_at_most_ten_thousand_of_a_hundred_thousand_keys() {
+    // Ten times the capacity is enough to see the bound hold while keys stream through;
+    // the million-key run, with resident memory, is in tests/memory.rs.
     let cache: Cache<u64, u64> = Cache::builder().ttl(TTL).capacity(10_000).build();
-    for key in 0..1_000_000u64 {
+    for key in 0..100_000u64 {
         assert_eq!(cache.get_with(key, || key * 2), key * 2);
-        if key % 10_000 == 0 {
+        if key % 1_000 == 0 {
             assert!(
                 cache.len() <= 10_000,
                 "{} entries at key {key}",
@@ -28,8 +30,8 @@ fn capacity_ten_thousand_holds_at_most_ten_thousand_of_a_million_keys() {
     }
     assert!(cache.len() <= 10_000);
     let stats = cache.stats();
-    assert!(stats.evictions >= 990_000, "{stats:?}");
-    assert_eq!(stats.misses, 1_000_000);
+    assert!(stats.evictions >= 90_000, "{stats:?}");
+    assert_eq!(stats.misses, 100_000);
 }
 
 #[test]

@@ -1,0 +1,13 @@
+//! The runtime's integration tests in one binary: one build and one link per feature
+//! combination instead of one per file. The tests that measure the whole process (its
+//! resident memory, its thread count) or load every core (the stress run) keep binaries
+//! of their own, so nothing else runs beside them.
+
+mod common;
+
+mod bad_input;
+mod cache;
+mod eviction;
+mod rules;
+mod stats_format;
+mod tracing;
