@@ -419,6 +419,14 @@ pub mod __private {
         }
     }
 
+    /// The tier of a `#[dogpile(shared = EXPR)]` fn, scoped to the fn's path
+    /// ([`SharedTier::scoped`](crate::SharedTier::scoped)). `K` and `V` are named by the
+    /// expansion, so a type that is not their tier is reported at `EXPR`, by
+    /// `SharedTier`'s own message.
+    pub fn scoped_tier<K, V, T: crate::SharedTier<K, V>>(tier: T, scope: &str) -> T {
+        tier.scoped(scope)
+    }
+
     /// `Some(v)` to `Ok(v)`, `None` to `Err(NoValue)`.
     #[inline]
     pub fn some_or_skip<T>(value: Option<T>) -> Result<T, NoValue> {
