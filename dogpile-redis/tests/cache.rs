@@ -816,3 +816,39 @@ fn a_lost_notification_link_makes_every_l1_copy_checked_again() {
         .subscribers("dogpile:c:events")
         == 2));
 }
+
+#[test]
+fn a_first_link_after_keys_went_through_the_tier_makes_their_l1_copies_checked_again() {
+    // F6 and F7: the cache is built and used while Redis is down (its copy is made by the
+    // local rules); events for that key may have gone unheard, so when the notification
+    // link first comes up the process is told Reset and checks its copy in Redis again.
+    let mut server = RedisServer::start();
+    server.kill();
+    let clock = ManualClock::new();
+    let tier_a = RedisTier::open(&server.url()).unwrap().namespace("c");
+    let a: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(tier_a.clone())
+        .build();
+    assert_eq!(a.get_with("k".into(), || "local".into()), "local");
+    server.restart();
+    let b = cache(&server, &clock);
+    assert_eq!(b.get_with("k".into(), || "v2".into()), "v2");
+    // a's connections are back (its back-off after the failure is over, F7) and both
+    // notification links are up; a still serves its own copy until told Reset.
+    let probe = "probe".to_string();
+    assert!(eventually(Duration::from_secs(5), || {
+        dogpile::SharedTier::<String, String>::lookup(&tier_a, &probe).is_ok()
+    }));
+    assert!(eventually(Duration::from_secs(5), || server
+        .subscribers("dogpile:c:events")
+        == 2));
+    let rechecked = eventually(Duration::from_secs(5), || {
+        a.get_with("k".into(), || unreachable!("fresh in Redis")) == "v2"
+    });
+    assert!(
+        rechecked,
+        "a kept trusting the copy it made while Redis was down"
+    );
+}
