@@ -27,6 +27,7 @@ static FETCH_RUNS: AtomicUsize = AtomicUsize::new(0);
 static REFRESHED_RUNS: AtomicUsize = AtomicUsize::new(0);
 static GUARDED_RUNS: AtomicUsize = AtomicUsize::new(0);
 static NAME_RUNS: AtomicUsize = AtomicUsize::new(0);
+static CHECKED_RUNS: AtomicUsize = AtomicUsize::new(0);
 
 const NAME_RUNSPACE: &str = "macro";
 
@@ -65,6 +66,15 @@ fn refreshed(item: u64) -> u64 {
 fn guarded(item: u64) -> u64 {
     GUARDED_RUNS.fetch_add(1, Ordering::SeqCst);
     5000 + item
+}
+
+#[dogpile(ttl = "1h", shared = tier())]
+fn checked(item: u64) -> Result<u64, String> {
+    CHECKED_RUNS.fetch_add(1, Ordering::SeqCst);
+    if item == 0 {
+        return Err("no item 0".into());
+    }
+    Ok(6000 + item)
 }
 
 struct Users;
@@ -120,8 +130,8 @@ fn shared_fns_keep_their_keys_apart_and_share_values_across_processes() {
         fns_sharing_one_tier_keep_their_keys_apart,
     );
     bounded("a second process", a_second_process_takes_each_fns_value);
-    // Each `shared = ..` expression ran once, when its fn's cache was first used: six fns.
-    assert_eq!(TIERS_BUILT.load(Ordering::SeqCst), 6);
+    // Each `shared = ..` expression ran once, when its fn's cache was first used: seven fns.
+    assert_eq!(TIERS_BUILT.load(Ordering::SeqCst), 7);
     drop(server);
 }
 
@@ -152,11 +162,14 @@ fn a_second_process_takes_each_fns_value() {
     assert_eq!(refreshed(7), 4007);
     assert_eq!(*guarded(7), 5007);
     assert_eq!(Users.name(7), "user 7");
+    assert_eq!(checked(7), Ok(6007));
+    assert_eq!(checked(0), Err("no item 0".into())); // not stored, not shared
 
     let fetch_here: Cache<u64, u64> = elsewhere("fetch");
     let refreshed_here: Cache<u64, u64> = elsewhere("refreshed");
     let guarded_here: Cache<u64, u64> = elsewhere("guarded");
     let name_here: Cache<u64, String> = elsewhere("name");
+    let checked_here: Cache<u64, u64> = elsewhere("checked");
     assert_eq!(fetch_here.get_with(7, || unreachable!("async fn")), 3007);
     assert_eq!(
         refreshed_here.get_with(7, || unreachable!("background")),
@@ -167,6 +180,8 @@ fn a_second_process_takes_each_fns_value() {
         5007
     );
     assert_eq!(name_here.get_with(7, || unreachable!("method")), "user 7");
+    assert_eq!(checked_here.get_with(7, || unreachable!("Result fn")), 6007);
+    assert_eq!(checked_here.get_with(0, || 42), 42, "an Err was not shared");
 
     // And the other way round: a value the other process created first is the fn's.
     assert_eq!(fetch_here.get_with(8, || 99), 99);
@@ -185,4 +200,9 @@ fn a_second_process_takes_each_fns_value() {
     ] {
         assert_eq!(created.load(Ordering::SeqCst), 1, "{fn_name} created once");
     }
+    assert_eq!(
+        CHECKED_RUNS.load(Ordering::SeqCst),
+        2,
+        "checked: 7 once, 0 once"
+    );
 }
