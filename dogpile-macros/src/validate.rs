@@ -241,7 +241,11 @@ fn shared_tier(option: &RawOption) -> syn::Result<syn::Expr> {
     if let Ok(Lit::Str(s)) = syn::parse2::<Lit>(tokens.clone()) {
         return Err(syn::Error::new(
             s.span(),
-            format!("`shared` takes an expression giving the tier, not a string, as in {example}"),
+            format!(
+                "`shared` takes an expression giving the tier, not a string: a URL goes to \
+                 the tier's constructor, as in `shared = RedisTier::open({}).unwrap()`",
+                s.token()
+            ),
         ));
     }
     syn::parse2::<syn::Expr>(tokens.clone()).map_err(|e| {
