@@ -251,7 +251,9 @@ mod tests;
 /// `Cache::builder().shared(..)`. Methods with a `static` cache (`key = ..`) are scoped by
 /// module and method name: two types in one module with a method of the same name, key and
 /// value types need different namespaces. `HANDLE.clear()` and `invalidate_all()` act on
-/// this process's copies only; `invalidate` and `remove` reach the fleet.
+/// this process's copies only, and so does `{fn}_prime` (it stores with `insert`, which
+/// holds no lease); `invalidate` and `remove` reach the fleet (and build the owned key for
+/// the tier).
 ///
 /// # Testing
 ///

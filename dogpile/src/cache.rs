@@ -591,7 +591,9 @@ where
     /// Stores `value` for `key` as fresh now, whatever was there. A creation in flight
     /// for the key still publishes its own value when it finishes. In reader-synchronised
     /// mode this waits for the key's guards like any publish. If the cache is at
-    /// capacity and every entry is being created, nothing is stored.
+    /// capacity and every entry is being created, nothing is stored. With a
+    /// [shared tier](CacheBuilder::shared) it stores in this process only: a value reaches
+    /// the tier through a creation under its lease (F5).
     ///
     /// ```
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
