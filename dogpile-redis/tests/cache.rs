@@ -852,3 +852,18 @@ fn a_first_link_after_keys_went_through_the_tier_makes_their_l1_copies_checked_a
         "a kept trusting the copy it made while Redis was down"
     );
 }
+
+#[test]
+fn insert_stores_in_this_process_only() {
+    // As documented on `Cache::insert` (and so for `{fn}_prime`): a value reaches the
+    // tier only through a creation under its lease (F5).
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let a = cache(&server, &clock);
+    a.insert("k".into(), "inserted".into());
+    assert_eq!(a.get_with("k".into(), || unreachable!()), "inserted");
+    assert_eq!(
+        newcomer(&server, &clock).get_with("k".into(), || "created".into()),
+        "created"
+    );
+}
