@@ -58,7 +58,7 @@ impl Parse for AttrArgs {
             let value = if input.peek(Token![=]) {
                 let eq: Token![=] = input.parse()?;
                 let mut tokens = TokenStream::new();
-                if key.unraw() == "clock" || key.unraw() == "key" {
+                if key.unraw() == "clock" || key.unraw() == "key" || key.unraw() == "shared" {
                     // An expression may hold commas outside any group (turbofish generics,
                     // closure parameters): take a whole one if it ends the option.
                     let fork = input.fork();
@@ -126,6 +126,9 @@ pub struct Options {
     pub skip_none: Option<Span>,
     /// `field = cache`: a `&self` method's per-instance cache, `self.cache`.
     pub field: Option<Ident>,
+    /// `shared = EXPR`: the fleet tier (a `dogpile::SharedTier`), evaluated once when the
+    /// `static` initializes, scoped to the fn's path.
+    pub shared: Option<Expr>,
 }
 
 /// The `key` option as written, before it is checked against the arguments.

@@ -372,6 +372,20 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         .name(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#fn_ident)))
     };
     let clock = options.clock.as_ref().map(|expr| quote!(.clock(#expr)));
+    // The fleet tier, scoped to the fn's path so that fns sharing a tier keep their keys
+    // apart; through a `__private` helper that names the key and value, so that a type
+    // that is not their tier is reported at the expression, in the user's terms.
+    let shared = options.shared.as_ref().map(|expr| {
+        let scope = quote!(::core::concat!(
+            ::core::module_path!(),
+            "::",
+            ::core::stringify!(#fn_ident)
+        ));
+        let scoped = quote_spanned!(expr.span()=>
+            #krate::__private::scoped_tier::<#key_ty, #value_ty, _>(#expr, #scope)
+        );
+        quote!(.shared(#scoped))
+    });
 
     let wrapper_attrs = &func.attrs;
     let fn_attrs: Vec<_> = func.attrs.iter().filter(|a| for_companion_fn(a)).collect();
@@ -402,6 +416,7 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
                 #max_stale
                 #sync_readers_call
                 #clock
+                #shared
                 .build()
         })
     };

@@ -57,6 +57,7 @@ mod tests;
 /// | `key(T) = EXPR` | The key is the value of `EXPR` (over the arguments, and `self` in a method), of type `T`. |
 /// | `skip_none` | For `Option<T>` fns: `Some` is stored, `None` goes back to its caller and is not stored (the next call runs the body again). See [`skip_none`](#skip_none). |
 /// | `field = cache` | For `&self` methods: the cache is the field `self.cache: dogpile::Cache<K, V>`, one per instance, built (with its `ttl` and other settings) where the struct is. See [Methods](#methods). |
+/// | `shared = EXPR` | The fleet tier: a `dogpile::SharedTier` (such as `dogpile_redis::RedisTier`) that the processes of a service share, so that a key is created once per expiry for all of them. Evaluated once, when the cache is first used; scoped to the fn's path. See [Fleet](#fleet-shared). |
 ///
 /// `sync_readers` and `background` can't be combined, and `sync_readers` can't be used on
 /// an `async fn` (a guard held across `.await` would stall every refresh).
@@ -167,6 +168,92 @@ mod tests;
 /// `stale_if_error`, `clock`, `name`) go where the field is built; `background` can't be
 /// used on a method (its body borrows `self`). A method with neither `field` nor `key`
 /// is a compile error that says so.
+///
+/// # Fleet: `shared`
+///
+/// A service that runs as several processes shares values, their age and the refresh
+/// claim through a tier, `dogpile_redis::RedisTier` in production:
+/// `shared = REDIS.clone()` with `static REDIS: LazyLock<RedisTier> = LazyLock::new(||
+/// RedisTier::open(URL).unwrap())`. Each key is then created once per expiry for the whole
+/// fleet, a fresh local hit never leaves the process, and with the tier down each process
+/// follows the local rules (F1–F8, in the `dogpile::SharedTier` docs). Like `clock`, the
+/// expression is evaluated once, inside the `static`'s initializer.
+///
+/// The attribute hands the cache `EXPR.scoped("{module path}::{fn name}")`
+/// (`SharedTier::scoped`; `RedisTier` appends it to its namespace): fns that share a tier
+/// never see each other's values, even with the same key and value types, while the
+/// same fn shares them across processes. Here an in-process toy tier stands in for Redis
+/// (its code is hidden; `dogpile::SharedTier` shows one in full):
+///
+/// ```
+/// # mod fleet {
+/// #     use dogpile::{Claim, EventSink, Lease, Publish, SharedTier, SharedValue, TierError};
+/// #     use std::collections::BTreeMap;
+/// #     use std::sync::{Arc, Mutex};
+/// #     use std::time::Duration;
+/// #     /// Values by scope and key, in this process only.
+/// #     #[derive(Clone, Default)]
+/// #     pub struct InProcess { scope: String, map: Arc<Mutex<BTreeMap<String, u64>>> }
+/// #     impl InProcess {
+/// #         pub fn keys(&self) -> Vec<String> { self.map.lock().unwrap().keys().cloned().collect() }
+/// #         fn at(&self, key: &u64) -> String { format!("{} {key}", self.scope) }
+/// #     }
+/// #     impl SharedTier<u64, u64> for InProcess {
+/// #         fn lookup(&self, key: &u64) -> Result<Option<SharedValue<u64>>, TierError> {
+/// #             let value = self.map.lock().unwrap().get(&self.at(key)).copied();
+/// #             Ok(value.map(|value| SharedValue { value, age: Duration::ZERO }))
+/// #         }
+/// #         fn claim(&self, key: &u64, _: Duration) -> Result<Claim<u64>, TierError> {
+/// #             Ok(match self.lookup(key)? {
+/// #                 Some(fresh) => Claim::Fresh(fresh),
+/// #                 None => Claim::Owned { lease: Lease::new("me", 0), stale: None },
+/// #             })
+/// #         }
+/// #         fn publish(&self, key: &u64, _: &Lease, value: &u64) -> Result<Publish, TierError> {
+/// #             self.map.lock().unwrap().insert(self.at(key), *value);
+/// #             Ok(Publish::Stored)
+/// #         }
+/// #         fn release(&self, _: &u64, _: &Lease) -> Result<(), TierError> { Ok(()) }
+/// #         fn invalidate(&self, _: &u64, _: Duration) -> Result<(), TierError> { Ok(()) }
+/// #         fn remove(&self, key: &u64) -> Result<(), TierError> {
+/// #             self.map.lock().unwrap().remove(&self.at(key));
+/// #             Ok(())
+/// #         }
+/// #         fn subscribe(&self, _: EventSink<u64>) {}
+/// #         fn scoped(self, scope: &str) -> Self { InProcess { scope: scope.to_string(), ..self } }
+/// #     }
+/// # }
+/// use dogpile::dogpile;
+/// use fleet::InProcess; // in production: dogpile_redis::RedisTier
+/// use std::sync::LazyLock;
+///
+/// static FLEET: LazyLock<InProcess> = LazyLock::new(InProcess::default);
+///
+/// #[dogpile(ttl = "10m", shared = FLEET.clone())]
+/// fn price(item: u64) -> u64 {
+///     item * 100
+/// }
+///
+/// #[dogpile(ttl = "10m", shared = FLEET.clone())]
+/// fn stock(item: u64) -> u64 {
+///     item + 1
+/// }
+///
+/// assert_eq!(price(7), 700);
+/// assert_eq!(stock(7), 8); // the same key, its own value
+/// let keys = FLEET.keys(); // each under its fn's path
+/// assert!(keys[0].ends_with("::price 7") && keys[1].ends_with("::stock 7"), "{keys:?}");
+/// ```
+///
+/// Keys and values must suit the tier: serde `Serialize` (keys), `Serialize +
+/// Deserialize` (values) for `RedisTier`; rustc says so at the expression otherwise. With
+/// `field = ..` the tier goes where the field's cache is built,
+/// `Cache::builder().shared(..)`. Methods with a `static` cache (`key = ..`) are scoped by
+/// module and method name: two types in one module with a method of the same name, key and
+/// value types need different namespaces. `HANDLE.clear()` and `invalidate_all()` act on
+/// this process's copies only, and so does `{fn}_prime` (it stores with `insert`, which
+/// holds no lease); `invalidate` and `remove` reach the fleet (and build the owned key for
+/// the tier).
 ///
 /// # Testing
 ///

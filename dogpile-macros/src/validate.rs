@@ -27,6 +27,7 @@ pub const OPTIONS: &[&str] = &[
     "key",
     "skip_none",
     "field",
+    "shared",
 ];
 
 /// Options that configure the cache itself: with `field`, they go where it is built.
@@ -38,6 +39,7 @@ const CACHE_SETTINGS: &[&str] = &[
     "max_stale",
     "name",
     "clock",
+    "shared",
 ];
 
 /// Names other caches use for the ttl: reported with a hint instead of as missing `ttl`.
@@ -134,6 +136,7 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
     let mut key_option = None;
     let mut skip_none = None;
     let mut field = None;
+    let mut shared = None;
     let mut settings: Vec<(String, Span)> = Vec::new();
 
     for option in args.options {
@@ -162,6 +165,7 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
             "key" => key_spec(&option).map(|k| key_option = Some(k)),
             "skip_none" => flag(&key, &option).map(|s| skip_none = Some(s)),
             "field" => ident(&key, &option).map(|i| field = Some(i)),
+            "shared" => shared_tier(&option).map(|e| shared = Some(e)),
             _ => {
                 // A misspelt ttl: don't also report it missing.
                 ttl_given |= TTL_ALIASES.contains(&key.as_str());
@@ -218,6 +222,37 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
         key: key_option,
         skip_none,
         field,
+        shared,
+    })
+}
+
+/// `shared = EXPR`: any expression; rustc checks that its type is a `dogpile::SharedTier`
+/// for the fn's key and value.
+fn shared_tier(option: &RawOption) -> syn::Result<syn::Expr> {
+    let example = "`shared = RedisTier::open(URL).unwrap()` (a `dogpile::SharedTier`, such as \
+                   `dogpile_redis::RedisTier`)";
+    let Some(value) = &option.value else {
+        return Err(syn::Error::new(
+            option.key.span(),
+            format!("`shared` needs a value: the tier to share values through, as in {example}"),
+        ));
+    };
+    let tokens = &value.tokens;
+    if let Ok(Lit::Str(s)) = syn::parse2::<Lit>(tokens.clone()) {
+        return Err(syn::Error::new(
+            s.span(),
+            format!(
+                "`shared` takes an expression giving the tier, not a string: a URL goes to \
+                 the tier's constructor, as in `shared = RedisTier::open({}).unwrap()`",
+                s.token()
+            ),
+        ));
+    }
+    syn::parse2::<syn::Expr>(tokens.clone()).map_err(|e| {
+        syn::Error::new_spanned(
+            tokens,
+            format!("`shared` takes an expression giving the tier, as in {example} ({e})"),
+        )
     })
 }
 

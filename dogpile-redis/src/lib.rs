@@ -48,7 +48,9 @@
 //! `{ns:fingerprint}` (SHA-1 of `k`'s CBOR encoding): a hash with the value, its
 //! creation time and a generation, and the lease. Every step is one Lua script on those
 //! two keys, so it is atomic and runs on one Cluster node. Notifications go to the
-//! channel `dogpile:ns:events`. Slots untouched for a day expire.
+//! channel `dogpile:ns:events`. Slots untouched for a day expire. A fn memoized with
+//! `#[dogpile(shared = tier)]` uses the namespace `ns:{module path}::{fn}`
+//! ([`RedisTier::scoped`]), so fns sharing a tier keep their keys apart.
 //!
 //! # Trust
 //!

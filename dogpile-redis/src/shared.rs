@@ -145,4 +145,9 @@ where
     fn subscribe(&self, events: EventSink<K>) {
         crate::events::subscribe(self, events);
     }
+
+    /// The namespace becomes `"{namespace}:{scope}"` (see [`RedisTier::scoped`]).
+    fn scoped(self, scope: &str) -> Self {
+        RedisTier::scoped(self, scope)
+    }
 }

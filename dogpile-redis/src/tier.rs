@@ -110,15 +110,50 @@ impl RedisTier {
     }
 
     /// The prefix of every Redis key and of the notification channel: give each cache
-    /// its own (the attribute uses the function's path). Default `"default"`.
+    /// its own. Default `"default"`. A `#[dogpile(shared = ..)]` fn extends it with its
+    /// path ([`scoped`](RedisTier::scoped)).
+    ///
+    /// # Panics
+    ///
+    /// If `ns` holds `{` or `}`: the namespace is inside each slot's Redis Cluster hash
+    /// tag, `{ns:fingerprint}`, which a brace would cut short (the keys of one slot could
+    /// then land on different nodes).
     ///
     /// ```
     /// let users = dogpile_redis::RedisTier::open("redis://127.0.0.1/")?.namespace("users");
     /// # Ok::<(), dogpile_redis::Error>(())
     /// ```
     pub fn namespace(mut self, ns: impl Into<String>) -> Self {
-        self.namespace = ns.into().into();
+        let ns = ns.into();
+        assert!(
+            !ns.contains(['{', '}']),
+            "RedisTier::namespace: {ns:?} holds a brace, which would break the Redis Cluster hash tag"
+        );
+        self.namespace = ns.into();
         self
+    }
+
+    /// This tier with its namespace extended by `scope`: `"{namespace}:{scope}"`, so
+    /// `"default:app::pages::render"` for the fn `app::pages::render` on a tier without
+    /// a namespace, `"shop:app::pages::render"` after `.namespace("shop")`. The
+    /// `#[dogpile(shared = ..)]` attribute calls it with the fn's path (this is
+    /// [`SharedTier::scoped`](dogpile::SharedTier::scoped)), so that the fns sharing a
+    /// tier keep their keys apart. The whole namespace stays inside each slot's Cluster
+    /// hash tag. Clones keep sharing connections.
+    ///
+    /// # Panics
+    ///
+    /// If `scope` holds `{` or `}` (see [`namespace`](RedisTier::namespace)).
+    ///
+    /// ```
+    /// let tier = dogpile_redis::RedisTier::open("redis://127.0.0.1/")?.namespace("shop");
+    /// let render = tier.clone().scoped("app::pages::render");
+    /// assert!(format!("{render:?}").contains("\"shop:app::pages::render\""));
+    /// # Ok::<(), dogpile_redis::Error>(())
+    /// ```
+    pub fn scoped(self, scope: &str) -> Self {
+        let ns = format!("{}:{scope}", self.namespace);
+        self.namespace(ns)
     }
 
     /// The claim lease (F5), renewed while the creator runs; the longest a dead or

@@ -619,3 +619,251 @@ async fn an_async_background_claimant_returns_at_once_and_the_runtime_refreshes(
     }
     assert_eq!(created.load(Ordering::SeqCst), 1, "one creation fleet-wide");
 }
+
+#[test]
+fn invalidate_and_remove_reach_the_fleet_from_a_process_without_the_key() {
+    // F6: `a` never asked for "k", so it holds no copy; its invalidate and remove still
+    // reach Redis and b.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let (a, b) = (cache(&server, &clock), cache(&server, &clock));
+    assert!(eventually(Duration::from_secs(5), || server
+        .subscribers("dogpile:c:events")
+        == 2));
+    b.get_with("k".into(), || "v1".into());
+    assert!(!a.contains_key("k"));
+    a.invalidate("k");
+    let reached = eventually(Duration::from_secs(1), || {
+        b.get_with("k".into(), || "v2".into()) == "v2"
+    });
+    assert!(reached, "invalidate did not reach b");
+    assert!(!a.contains_key("k"));
+    assert_eq!(a.remove("k"), None, "a held no copy");
+    let reached = eventually(Duration::from_secs(1), || {
+        b.get_with("k".into(), || "v3".into()) == "v3"
+    });
+    assert!(reached, "remove did not reach b");
+}
+
+/// A third process, with no copy of anything: what it gets shows what Redis holds.
+fn newcomer(server: &RedisServer, clock: &ManualClock) -> Cache<String, String> {
+    cache(server, clock)
+}
+
+#[test]
+fn clear_and_invalidate_all_act_on_this_process_only() {
+    // The documented choice (see `Cache::clear`): a tier keeps no list of keys, so these
+    // two reach this process's copies only. Its next call takes the fleet's value, which
+    // stays fresh in Redis and in the other processes.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let (a, b) = (cache(&server, &clock), cache(&server, &clock));
+    a.get_with("k".into(), || "v1".into());
+    assert_eq!(b.get_with("k".into(), || unreachable!()), "v1");
+
+    a.clear();
+    assert!(a.is_empty());
+    assert_eq!(b.get_with("k".into(), || unreachable!("b keeps it")), "v1");
+    assert_eq!(
+        newcomer(&server, &clock).get_with("k".into(), || unreachable!("fresh in Redis")),
+        "v1"
+    );
+    let before = scripts_run(&server);
+    assert_eq!(a.get_with("k".into(), || unreachable!("from Redis")), "v1");
+    assert!(scripts_run(&server) > before, "a asked Redis again");
+
+    a.invalidate_all();
+    let before = scripts_run(&server);
+    assert_eq!(
+        a.get_with("k".into(), || unreachable!("fresh in Redis")),
+        "v1"
+    );
+    assert!(
+        scripts_run(&server) > before,
+        "a's stale copy was checked in Redis"
+    );
+    assert_eq!(b.get_with("k".into(), || unreachable!("b keeps it")), "v1");
+    assert_eq!(
+        newcomer(&server, &clock).get_with("k".into(), || unreachable!("fresh in Redis")),
+        "v1"
+    );
+}
+
+fn sync_readers(
+    server: &RedisServer,
+    clock: &ManualClock,
+) -> Cache<String, String, dogpile::mode::SyncReaders> {
+    Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .sync_readers()
+        .shared(
+            RedisTier::open(&server.url())
+                .unwrap()
+                .namespace("sr")
+                .lease(LONG_LEASE),
+        )
+        .build()
+}
+
+#[test]
+fn sync_readers_caches_create_once_and_refresh_once_across_caches() {
+    // F2 then F1 in `sync_readers` mode: one creation for two caches; when the value goes
+    // stale, one refresh, and the other cache serves the stale value meanwhile.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let (a, b) = (sync_readers(&server, &clock), sync_readers(&server, &clock));
+    let created = Arc::new(AtomicUsize::new(0));
+    let counted = |value: &'static str| {
+        let created = created.clone();
+        move || {
+            created.fetch_add(1, Ordering::SeqCst);
+            value.to_string()
+        }
+    };
+    assert_eq!(*a.get_with("k".into(), counted("v1")), "v1");
+    assert_eq!(*b.get_with("k".into(), counted("from b")), "v1");
+    assert_eq!(created.load(Ordering::SeqCst), 1, "F2: one creation");
+
+    a.invalidate("k"); // stale in Redis (F6), and in both L1s by the clock
+    clock.advance(TTL);
+    let (started_tx, started_rx) = channel();
+    let (open_tx, open_rx) = channel();
+    std::thread::scope(|s| {
+        let refresher = s.spawn(|| {
+            let refresh = gated("v2", created.clone(), started_tx, open_rx);
+            a.get_with("k".into(), refresh).to_string()
+        });
+        started_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a's refresh never started");
+        // a holds the lease: b serves its stale copy at once and creates nothing.
+        for _ in 0..10 {
+            let called = Instant::now();
+            assert_eq!(*b.get_with("k".into(), counted("from b")), "v1");
+            assert!(called.elapsed() < Duration::from_secs(2));
+        }
+        open_tx.send(()).unwrap();
+        assert_eq!(refresher.join().unwrap(), "v2");
+    });
+    let reached = eventually(Duration::from_secs(3), || {
+        *b.get_with("k".into(), counted("from b")) == "v2"
+    });
+    assert!(reached, "the refreshed value did not reach b");
+    assert_eq!(created.load(Ordering::SeqCst), 2, "F1: one refresh");
+}
+
+#[test]
+fn a_lost_notification_link_makes_every_l1_copy_checked_again() {
+    // F6: events sent while the link is down are lost, so when it comes back the process
+    // is told Reset and checks its L1 copies with Redis again. Redis's value is changed
+    // behind the tier's back (no notification), so only that re-check can see it.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let a = cache(&server, &clock);
+    let watcher = RedisTier::open(&server.url()).unwrap().namespace("c");
+    let (events_tx, events) = channel();
+    dogpile::SharedTier::<String, String>::subscribe(
+        &watcher,
+        Arc::new(move |event| {
+            let _ = events_tx.send(event);
+        }),
+    );
+    assert!(eventually(Duration::from_secs(5), || server
+        .subscribers("dogpile:c:events")
+        == 2));
+    a.get_with("k".into(), || "v1".into());
+    let value_keys: Vec<String> = redis::cmd("KEYS")
+        .arg("dogpile:{c:*}:v")
+        .query(&mut server.client())
+        .unwrap();
+    assert_eq!(value_keys.len(), 1, "{value_keys:?}");
+    let v2_in_cbor: &[u8] = &[0x62, b'v', b'2']; // a text string of 2 bytes
+    let _: i64 = redis::cmd("HSET")
+        .arg(&value_keys[0])
+        .arg("v")
+        .arg(v2_in_cbor)
+        .query(&mut server.client())
+        .unwrap();
+    let before = scripts_run(&server);
+    assert_eq!(
+        a.get_with("k".into(), || unreachable!()),
+        "v1",
+        "L1 trusted"
+    );
+    assert_eq!(scripts_run(&server), before, "a fresh L1 hit (F3)");
+
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query(&mut server.client())
+        .unwrap();
+    assert_eq!(killed, 2, "both subscriptions were cut");
+    assert_eq!(
+        events.recv_timeout(Duration::from_secs(5)).unwrap(),
+        dogpile::TierEvent::Reset
+    );
+    let rechecked = eventually(Duration::from_secs(5), || {
+        a.get_with("k".into(), || unreachable!("fresh in Redis")) == "v2"
+    });
+    assert!(
+        rechecked,
+        "a kept trusting its L1 copy after the link was lost"
+    );
+    // The link is back: events flow again.
+    assert!(eventually(Duration::from_secs(5), || server
+        .subscribers("dogpile:c:events")
+        == 2));
+}
+
+#[test]
+fn a_first_link_after_keys_went_through_the_tier_makes_their_l1_copies_checked_again() {
+    // F6 and F7: the cache is built and used while Redis is down (its copy is made by the
+    // local rules); events for that key may have gone unheard, so when the notification
+    // link first comes up the process is told Reset and checks its copy in Redis again.
+    let mut server = RedisServer::start();
+    server.kill();
+    let clock = ManualClock::new();
+    let tier_a = RedisTier::open(&server.url()).unwrap().namespace("c");
+    let a: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(tier_a.clone())
+        .build();
+    assert_eq!(a.get_with("k".into(), || "local".into()), "local");
+    server.restart();
+    let b = cache(&server, &clock);
+    assert_eq!(b.get_with("k".into(), || "v2".into()), "v2");
+    // a's connections are back (its back-off after the failure is over, F7) and both
+    // notification links are up; a still serves its own copy until told Reset.
+    let probe = "probe".to_string();
+    assert!(eventually(Duration::from_secs(5), || {
+        dogpile::SharedTier::<String, String>::lookup(&tier_a, &probe).is_ok()
+    }));
+    assert!(eventually(Duration::from_secs(5), || server
+        .subscribers("dogpile:c:events")
+        == 2));
+    let rechecked = eventually(Duration::from_secs(5), || {
+        a.get_with("k".into(), || unreachable!("fresh in Redis")) == "v2"
+    });
+    assert!(
+        rechecked,
+        "a kept trusting the copy it made while Redis was down"
+    );
+}
+
+#[test]
+fn insert_stores_in_this_process_only() {
+    // As documented on `Cache::insert` (and so for `{fn}_prime`): a value reaches the
+    // tier only through a creation under its lease (F5).
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let a = cache(&server, &clock);
+    a.insert("k".into(), "inserted".into());
+    assert_eq!(a.get_with("k".into(), || unreachable!()), "inserted");
+    assert_eq!(
+        newcomer(&server, &clock).get_with("k".into(), || "created".into()),
+        "created"
+    );
+}

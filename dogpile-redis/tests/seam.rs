@@ -58,6 +58,9 @@ impl SharedTier<String, String> for RacingPublish {
     fn subscribe(&self, events: EventSink<String>) {
         *self.events.lock().unwrap() = Some(events);
     }
+    fn scoped(self, _: &str) -> Self {
+        self // one cache per tier
+    }
 }
 
 #[test]

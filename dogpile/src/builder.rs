@@ -334,6 +334,7 @@ where
     /// #     fn invalidate(&self, _: &u8, _: Duration) -> Result<(), TierError> { Err(TierError::new("down")) }
     /// #     fn remove(&self, _: &u8) -> Result<(), TierError> { Err(TierError::new("down")) }
     /// #     fn subscribe(&self, _: EventSink<u8>) {}
+    /// #     fn scoped(self, _: &str) -> Self { self }
     /// # }
     /// // A tier that is down: the cache follows the local rules (F7).
     /// let cache = dogpile::Cache::<u8, u8>::builder()

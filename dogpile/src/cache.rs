@@ -591,7 +591,9 @@ where
     /// Stores `value` for `key` as fresh now, whatever was there. A creation in flight
     /// for the key still publishes its own value when it finishes. In reader-synchronised
     /// mode this waits for the key's guards like any publish. If the cache is at
-    /// capacity and every entry is being created, nothing is stored.
+    /// capacity and every entry is being created, nothing is stored. With a
+    /// [shared tier](CacheBuilder::shared) it stores in this process only: a value reaches
+    /// the tier through a creation under its lease (F5).
     ///
     /// ```
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
@@ -622,7 +624,9 @@ where
     }
 
     /// Makes the value for `key` stale (soft, R7): it is still served while the next
-    /// caller refreshes it.
+    /// caller refreshes it. With a [shared tier](CacheBuilder::shared) it reaches every
+    /// process (F6), also when this one holds no copy of the key: the owned key
+    /// (`Q::Owned` into `K`) is built for the tier then.
     ///
     /// ```
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
@@ -633,22 +637,23 @@ where
     pub fn invalidate<Q>(&self, key: &Q)
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Eq + ToOwned + ?Sized,
+        Q::Owned: Into<K>,
     {
+        if let Some(level) = &self.inner.shared {
+            level.invalidate(&key.to_owned().into()); // F6
+        }
         if let Some(mut entry) = self.inner.map.get_mut(key) {
             invalidate_entry(&mut entry);
-            // F6: the fleet too, by the key as stored (a key without an entry here is
-            // reached through `entry_by_ref(..).invalidate()`, which builds it).
-            if let Some(level) = &self.inner.shared {
-                let key = entry.key().clone();
-                drop(entry);
-                level.invalidate(&key);
-            }
         }
     }
 
     /// Makes every value stale (soft, R7, for every key): each is still served while the
     /// next caller of its key refreshes it.
+    ///
+    /// With a [shared tier](CacheBuilder::shared), only this process's copies (see
+    /// [Shared tiers: what stays local](Cache#shared-tiers-what-stays-local)): each key's
+    /// next caller here asks the tier again and takes its value if that is fresh.
     ///
     /// ```
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
@@ -666,8 +671,10 @@ where
     }
 
     /// Removes the value for `key` (hard, R7): the next caller creates a new one while
-    /// the others wait. Returns the removed value. A creation already in flight for the
-    /// key is not cancelled: it publishes when it finishes.
+    /// the others wait. Returns the removed value (this process's copy). A creation
+    /// already in flight for the key is not cancelled: it publishes when it finishes.
+    /// With a [shared tier](CacheBuilder::shared) it reaches every process (F6), also
+    /// when this one holds no copy of the key, as [`invalidate`](Cache::invalidate) does.
     ///
     /// ```
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
@@ -678,19 +685,27 @@ where
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Eq + ToOwned + ?Sized,
+        Q::Owned: Into<K>,
     {
-        // F6: the fleet too (see `invalidate` for a key without an entry here).
         if let Some(level) = &self.inner.shared {
-            if let Some(owned) = self.inner.map.get(key).map(|e| e.key().clone()) {
-                level.remove(&owned);
-            }
+            level.remove(&key.to_owned().into()); // F6
         }
         self.inner.remove_here(key)
     }
 
     /// Removes every value (hard). Creations in flight publish when they finish.
-    /// Only this process's values: the fleet's stay (a tier keeps no list of keys).
+    ///
+    /// # Shared tiers: what stays local
+    ///
+    /// With a [shared tier](CacheBuilder::shared), `clear` and
+    /// [`invalidate_all`](Cache::invalidate_all) act on this process's copies only; the
+    /// fleet's values stay, and the next caller of a key here takes the tier's value if
+    /// it is fresh (F3). A tier keeps no list of a cache's keys, and a flag for a whole
+    /// namespace would be a Redis key outside every slot's Cluster hash tag, on another
+    /// node than the slot: each claim would need a second round trip, or a script over
+    /// two slots, which a Redis Cluster refuses. To reach the fleet, invalidate or remove
+    /// the keys one by one, or move to a new namespace (a version in it) to start over.
     ///
     /// ```
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));

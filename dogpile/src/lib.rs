@@ -141,6 +141,11 @@
 //! - A [`Cache`]'s mode is a type ([`mode`]): asking a plain cache for a guard, or
 //!   combining background refresh with sync readers, does not compile.
 //! - Time comes from a [`Clock`]; [`ManualClock`] makes time-dependent tests exact.
+//! - With a [`SharedTier`], `invalidate` and `remove` reach every process (F6), while
+//!   `clear` and `invalidate_all` act on this process's copies only (see [`Cache::clear`]
+//!   for why). [`SharedTier::scoped`], which keeps the keys of the memoized fns sharing
+//!   one tier apart, is a required method: a default that ignored the scope would let two
+//!   fns with the same key and value types serve each other's values silently.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -417,6 +422,14 @@ pub mod __private {
         ) -> Result<crate::ReadGuard<V>, E> {
             self.entry_by_ref(key).try_get_with(create)
         }
+    }
+
+    /// The tier of a `#[dogpile(shared = EXPR)]` fn, scoped to the fn's path
+    /// ([`SharedTier::scoped`](crate::SharedTier::scoped)). `K` and `V` are named by the
+    /// expansion, so a type that is not their tier is reported at `EXPR`, by
+    /// `SharedTier`'s own message.
+    pub fn scoped_tier<K, V, T: crate::SharedTier<K, V>>(tier: T, scope: &str) -> T {
+        tier.scoped(scope)
     }
 
     /// `Some(v)` to `Ok(v)`, `None` to `Err(NoValue)`.

@@ -213,6 +213,21 @@ impl StdError for TierError {
 /// while the creator runs, and a creator that fails has its lease released at once
 /// (F8).
 ///
+/// # Scopes: one tier, many memoized fns
+///
+/// The `#[dogpile(shared = EXPR)]` attribute hands each memoized fn the tier
+/// `EXPR.scoped("{module path}::{fn name}")`: two fns with the same key and value types
+/// on one tier never see each other's values. [`scoped`](SharedTier::scoped) is a
+/// required method, not one with a default that returns the tier unchanged: such a
+/// default would let `fn price(id: u64) -> u64` serve `fn stock(id: u64) -> u64`'s
+/// values without any error. A tier keeps its scopes apart the way its store allows
+/// (`dogpile-redis` appends the scope to its namespace); a tier that is only ever used
+/// by one cache may ignore the scope and return `self`, and say so in its docs.
+///
+/// Methods with a cache shared by every instance (`key = ..`) are scoped by module and
+/// method name too: two types in one module with a method of the same name, key and
+/// value types each need their own tier setting (a namespace, for `dogpile-redis`).
+///
 /// A minimal in-process tier, to show the shape (a real one, such as `dogpile-redis`,
 /// keeps the value, the lease and a generation in a store shared by processes):
 ///
@@ -252,6 +267,7 @@ impl StdError for TierError {
 ///         Ok(())
 ///     }
 ///     fn subscribe(&self, _events: EventSink<String>) {}
+///     fn scoped(self, _scope: &str) -> Self { self } // one cache per tier
 /// }
 ///
 /// let tier = InProcess::default();
@@ -261,6 +277,13 @@ impl StdError for TierError {
 /// assert_eq!(tier.publish(&key, &lease, &"v".to_string()).unwrap(), Publish::Stored);
 /// assert!(matches!(tier.claim(&key, Duration::from_secs(60)).unwrap(), Claim::Fresh(_)));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a shared tier for keys `{K}` and values `{V}`",
+    label = "expected a `dogpile::SharedTier<{K}, {V}>` here",
+    note = "a `dogpile_redis::RedisTier` shares keys that serde can serialize and values it can \
+            serialize and deserialize: derive `serde::Serialize` on the key's types and \
+            `serde::Serialize, serde::Deserialize` on the value's"
+)]
 pub trait SharedTier<K, V>: Send + Sync + 'static {
     /// The shared value of `key` and its age, on an L1 miss (F3). `Ok(None)` when the
     /// tier has none, or holds one it cannot decode.
@@ -291,6 +314,14 @@ pub trait SharedTier<K, V>: Send + Sync + 'static {
     /// Registers where this tier delivers the [`TierEvent`]s of keys this process has
     /// seen through it (called once, when the cache is built).
     fn subscribe(&self, events: EventSink<K>);
+
+    /// This tier, with its keys kept apart from those of every other `scope` (see
+    /// [Scopes](SharedTier#scopes-one-tier-many-memoized-fns)): the same key under two
+    /// scopes names two values, and an event of one scope reaches only its caches.
+    /// The `#[dogpile]` attribute calls it once per fn, with the fn's path.
+    fn scoped(self, scope: &str) -> Self
+    where
+        Self: Sized;
 }
 
 // ---------------------------------------------------------------------------------

@@ -449,7 +449,7 @@ fn r6_age_counts_from_when_the_creation_finished() {
 fn r7_invalidate_is_soft_the_value_is_served_stale_while_one_caller_refreshes() {
     let cache = Arc::new(cache_with(&ManualClock::new()));
     cache.get_with("k", || 1);
-    cache.invalidate("k");
+    cache.invalidate(&"k");
     let gate = Gate::new();
     let refresher = get_behind_gate(&cache, &gate, 2);
     eventually("refresh claimed", || cache.stats().refreshes == 1);
@@ -467,7 +467,7 @@ fn r7_invalidate_is_soft_the_value_is_served_stale_while_one_caller_refreshes() 
 fn r7_remove_is_hard_callers_wait_for_a_new_value() {
     let cache = Arc::new(cache_with(&ManualClock::new()));
     cache.get_with("k", || 1);
-    assert_eq!(cache.remove("k"), Some(1));
+    assert_eq!(cache.remove(&"k"), Some(1));
     let gate = Gate::new();
     let creator = get_behind_gate(&cache, &gate, 2);
     eventually("creator running", || cache.stats().misses == 2);
