@@ -50,6 +50,16 @@
 //! two keys, so it is atomic and runs on one Cluster node. Notifications go to the
 //! channel `dogpile:ns:events`. Slots untouched for a day expire.
 //!
+//! # On a Redis Cluster
+//!
+//! [`RedisTier::open_cluster`] (feature `cluster`, on by default) takes the URLs of
+//! some nodes. Each call goes to the node that owns its slot's hash tag, under the same
+//! deadline (F7); the notification link subscribes through one node (pub/sub messages
+//! reach every node of a cluster) and moves to the next one if that node goes away,
+//! resetting the local copies it may have missed news of (F6). A node that cannot be
+//! reached makes the tier back off as a lost server does: calls fall back to the local
+//! rules for the back-off, then try again.
+//!
 //! # Trust
 //!
 //! Keys and values are CBOR (self-describing: a value written by another build of the
@@ -65,6 +75,7 @@ mod codec;
 mod conn;
 mod error;
 mod events;
+mod open;
 mod renew;
 mod scripts;
 mod shared;

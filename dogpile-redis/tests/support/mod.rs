@@ -3,6 +3,8 @@
 //! `mod support;`.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod cluster;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
