@@ -163,7 +163,12 @@ impl Pool {
                 Ok(answer)
             }
             Err(err) => {
-                if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() {
+                let refused = matches!(err.code(), Some("NOAUTH" | "NOPERM" | "WRONGPASS"));
+                if refused {
+                    // Asking again will not help until an operator fixes the credentials.
+                    self.mark_down();
+                    tracing::error!(%err, "dogpile-redis: Redis refused the URL's credentials, using local rules");
+                } else if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() {
                     // On a cluster, one node failing backs the whole tier off too: the
                     // pool cannot tell which node a call went to.
                     // The connection may hold a half-read answer: never reuse it.

@@ -1,11 +1,13 @@
-//! The ways to reach Redis beyond one plain URL ([`RedisTier::open`]): a Redis Cluster.
+//! The ways to reach Redis beyond one plain URL ([`RedisTier::open`]): a Redis Cluster,
+//! a private certificate authority for `rediss://`; and a startup check of the URL, its
+//! credentials and TLS ([`RedisTier::ping`]).
 
 use crate::tier::RedisTier;
-#[cfg(feature = "cluster")]
+use crate::Error;
+#[cfg(any(feature = "cluster", feature = "tls"))]
 use crate::{
     conn::Target,
     tier::{parse_url, redact, DEFAULT_TIMEOUT},
-    Error,
 };
 
 impl RedisTier {
@@ -63,5 +65,70 @@ impl RedisTier {
             Target::Cluster { cluster, nodes },
             DEFAULT_TIMEOUT,
         ))
+    }
+
+    /// Opens the tier on a `rediss://` URL whose server certificate is signed by the
+    /// certificate authority `root_ca_pem` (PEM, one or more certificates), trusted
+    /// instead of the usual public roots: for a private CA. Does not connect (F7).
+    ///
+    /// A server whose certificate this CA did not sign is never talked to: its calls
+    /// fail (the cache follows its local rules, F7), and [`ping`](Self::ping) says why.
+    ///
+    /// ```
+    /// use dogpile_redis::RedisTier;
+    ///
+    /// # let ca = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/example-ca.pem"));
+    /// // let ca = std::fs::read("/etc/redis/ca.pem")?;
+    /// let tier = RedisTier::open_with_root_ca("rediss://app:secret@cache.internal:6380/0", ca)?;
+    /// # let _ = tier;
+    /// let err = RedisTier::open_with_root_ca("redis://cache.internal/", ca).unwrap_err();
+    /// assert!(err.to_string().contains("rediss://"), "{err}");
+    /// assert!(RedisTier::open_with_root_ca("rediss://cache.internal/", "not PEM").is_err());
+    /// # Ok::<(), dogpile_redis::Error>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn open_with_root_ca(url: &str, root_ca_pem: impl AsRef<[u8]>) -> Result<RedisTier, Error> {
+        let info = parse_url(url)?;
+        if !url.starts_with("rediss://") {
+            return Err(Error::InvalidUrl(
+                "a root certificate authority needs a rediss:// URL".into(),
+            ));
+        }
+        let pem = root_ca_pem.as_ref();
+        if !pem
+            .windows(b"-----BEGIN CERTIFICATE-----".len())
+            .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+        {
+            return Err(Error::InvalidUrl(
+                "the root certificate authority is not a PEM certificate".into(),
+            ));
+        }
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.to_vec()),
+        };
+        let client = redis::Client::build_with_tls(info, certificates)
+            .map_err(|err| Error::InvalidUrl(redact(&err.to_string(), url)))?;
+        Ok(RedisTier::on(Target::Server(client), DEFAULT_TIMEOUT))
+    }
+
+    /// One round trip to Redis (every node of a cluster), under the deadline: checks the
+    /// URL, its credentials and TLS, e.g. at startup. The tier works without it: while
+    /// Redis cannot be reached the cache follows its local rules (F7). An error names
+    /// the cause (refused, wrong password, untrusted certificate...); right after a
+    /// failure it is [`Error::Unavailable`] for the short back-off.
+    ///
+    /// ```no_run
+    /// let tier = dogpile_redis::RedisTier::open("redis://app:secret@127.0.0.1:6379/")?;
+    /// if let Err(err) = tier.ping() {
+    ///     eprintln!("sharing is off until Redis answers: {err}");
+    /// }
+    /// # Ok::<(), dogpile_redis::Error>(())
+    /// ```
+    pub fn ping(&self) -> Result<(), Error> {
+        self.shared
+            .pool
+            .run(|con| redis::cmd("PING").query::<String>(con))
+            .map(drop)
     }
 }

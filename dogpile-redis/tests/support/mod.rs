@@ -4,6 +4,8 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 pub mod cluster;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
