@@ -275,3 +275,48 @@ fn a_killed_node_costs_its_keys_sharing_never_a_hang() {
         "invalidate did not reach b after the move"
     );
 }
+
+#[test]
+fn a_frozen_node_neither_hangs_nor_fails_a_call() {
+    // F7: node 1 is frozen (SIGSTOP: the kernel still accepts connections, nothing is
+    // answered). Calls for its keys fall back to the local rules within the deadline,
+    // also when a new connection to the cluster has to be made.
+    let cluster = RedisCluster::start();
+    let clock = ManualClock::new();
+    let fast = || -> Cache<String, String> {
+        Cache::builder()
+            .ttl(TTL)
+            .clock(clock.clone())
+            .shared(tier(&cluster).timeout(Duration::from_millis(100)))
+            .build()
+    };
+    let (a, b) = (fast(), fast());
+    let on = keys_on_each_node(&cluster, &a, "frozen", 5);
+    b.get_with(on[0][0].clone(), || unreachable!()); // b has pooled connections
+    cluster.node(1).freeze();
+    let (done, finished) = mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let started = Instant::now();
+            let values: Vec<String> = on[1]
+                .iter()
+                .map(|key| b.get_with(key.clone(), || "local".into()))
+                .collect();
+            // A fresh tier must connect to the cluster with node 1 frozen.
+            let c = fast();
+            let more: Vec<String> = on[1]
+                .iter()
+                .map(|key| c.get_with(key.clone(), || "local".into()))
+                .collect();
+            let _ = done.send((values, more, started.elapsed()));
+        });
+        let outcome = finished.recv_timeout(Duration::from_secs(10));
+        cluster.node(1).thaw();
+        let (values, more, took) = outcome.expect("a call hung on a frozen node");
+        assert!(
+            values.iter().chain(&more).all(|v| v == "local"),
+            "{values:?} {more:?}"
+        );
+        assert!(took < Duration::from_secs(2), "10 calls took {took:?}");
+    });
+}
