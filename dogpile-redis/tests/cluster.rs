@@ -320,3 +320,46 @@ fn a_frozen_node_neither_hangs_nor_fails_a_call() {
         assert!(took < Duration::from_secs(2), "10 calls took {took:?}");
     });
 }
+
+#[test]
+fn a_moved_slot_is_followed_after_one_local_call() {
+    // A slot handed to another node: a's pooled connection still sends its scripts to
+    // the old owner, which answers MOVED; that call falls back to the local rules and
+    // the next connection reads the new slot map, so sharing resumes.
+    let cluster = RedisCluster::start();
+    let clock = ManualClock::new();
+    let (a, b) = two_caches(&cluster, &clock, TTL);
+    let before = cluster.all_keys();
+    let key = "moved".to_string();
+    let node = cluster.node_gaining_a_key(|| {
+        a.get_with(key.clone(), || "before the move".into());
+    });
+    let redis_key = cluster
+        .all_keys()
+        .into_iter()
+        .find(|k| !before.contains(k))
+        .unwrap();
+    b.get_with(key.clone(), || unreachable!());
+    // Empty the slot (a slot with keys cannot be handed over) and hand it on.
+    let _: () = redis::cmd("DEL")
+        .arg(&redis_key)
+        .query(&mut cluster.node(node).client())
+        .unwrap();
+    let to = (node + 1) % 3;
+    cluster.move_slot_of(&redis_key, node, to);
+    assert!(
+        eventually(Duration::from_secs(2), || {
+            // A remove that fails stays local and forgets the key here, so a creates.
+            a.remove(&key);
+            a.get_with(key.clone(), || "after the move".into());
+            // b hears of a's publish (F6) only if it reached Redis.
+            b.get_with(key.clone(), || "b's own".into()) == "after the move"
+        }),
+        "a's calls never reached the slot's new node"
+    );
+    let on_new_owner: u64 = redis::cmd("EXISTS")
+        .arg(&redis_key)
+        .query(&mut cluster.node(to).client())
+        .unwrap();
+    assert_eq!(on_new_owner, 1, "the slot's keys are not on node {to}");
+}

@@ -127,7 +127,8 @@ impl RedisCluster {
         self.nodes[i].kill();
     }
 
-    /// The node that owns `redis_key`'s hash slot, by `CLUSTER KEYSLOT`.
+    /// The node that owns `redis_key`'s hash slot as the cluster was formed (not after
+    /// [`move_slot_of`](Self::move_slot_of)), by `CLUSTER KEYSLOT`.
     pub fn owner_of(&self, redis_key: &str) -> usize {
         let slot: u16 = redis::cmd("CLUSTER")
             .arg("KEYSLOT")
@@ -180,6 +181,56 @@ impl RedisCluster {
             keys.extend(found);
         }
         keys
+    }
+
+    /// Hands the (empty) hash slot of `redis_key` from node `from` to node `to`, telling
+    /// every node, and waits (bounded) until all agree.
+    pub fn move_slot_of(&self, redis_key: &str, from: usize, to: usize) {
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(redis_key)
+            .query(&mut self.nodes[from].client())
+            .unwrap();
+        let target: String = redis::cmd("CLUSTER")
+            .arg("MYID")
+            .query(&mut self.nodes[to].client())
+            .unwrap();
+        // The new owner first, so that it bumps its epoch and wins the gossip.
+        for i in [to, from]
+            .into_iter()
+            .chain((0..3).filter(|&i| i != to && i != from))
+        {
+            let _: () = redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("NODE")
+                .arg(&target)
+                .query(&mut self.nodes[i].client())
+                .expect("CLUSTER SETSLOT");
+        }
+        let port = i64::from(self.nodes[to].port());
+        let agreed = eventually(FORMED_WITHIN, || {
+            self.nodes.iter().all(|node| {
+                let slots: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER")
+                    .arg("SLOTS")
+                    .query(&mut node.client())
+                    .unwrap();
+                slots.iter().any(|range| {
+                    let int = |v: &redis::Value| match v {
+                        redis::Value::Int(n) => *n,
+                        _ => -1,
+                    };
+                    let owner = match &range[2] {
+                        redis::Value::Array(node) => int(&node[1]),
+                        _ => -1,
+                    };
+                    int(&range[0]) <= i64::from(slot)
+                        && i64::from(slot) <= int(&range[1])
+                        && owner == port
+                })
+            })
+        });
+        assert!(agreed, "the nodes did not agree on the move of slot {slot}");
     }
 
     fn live_node(&self) -> &RedisServer {
