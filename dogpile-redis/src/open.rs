@@ -83,7 +83,8 @@ impl RedisTier {
     /// # let _ = tier;
     /// let err = RedisTier::open_with_root_ca("redis://cache.internal/", ca).unwrap_err();
     /// assert!(err.to_string().contains("rediss://"), "{err}");
-    /// assert!(RedisTier::open_with_root_ca("rediss://cache.internal/", "not PEM").is_err());
+    /// let err = RedisTier::open_with_root_ca("rediss://cache.internal/", "not PEM").unwrap_err();
+    /// assert!(matches!(err, dogpile_redis::Error::InvalidRootCa(_)), "{err}");
     /// # Ok::<(), dogpile_redis::Error>(())
     /// ```
     #[cfg(feature = "tls")]
@@ -99,16 +100,15 @@ impl RedisTier {
             .windows(b"-----BEGIN CERTIFICATE-----".len())
             .any(|w| w == b"-----BEGIN CERTIFICATE-----")
         {
-            return Err(Error::InvalidUrl(
-                "the root certificate authority is not a PEM certificate".into(),
-            ));
+            return Err(Error::InvalidRootCa("no PEM certificate in it".into()));
         }
         let certificates = redis::TlsCertificates {
             client_tls: None,
             root_cert: Some(pem.to_vec()),
         };
+        // The URL is already checked: what can fail here is reading the certificates.
         let client = redis::Client::build_with_tls(info, certificates)
-            .map_err(|err| Error::InvalidUrl(redact(&err.to_string(), url)))?;
+            .map_err(|err| Error::InvalidRootCa(redact(&err.to_string(), url)))?;
         Ok(RedisTier::on(Target::Server(client), DEFAULT_TIMEOUT))
     }
 

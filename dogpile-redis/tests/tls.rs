@@ -47,6 +47,7 @@ fn shares(tier_a: RedisTier, tier_b: RedisTier) -> bool {
 #[cfg(feature = "tls")]
 mod tls {
     use super::*;
+    use dogpile_redis::Error;
     use support::tls::{TestCa, TlsRedis};
 
     #[test]
@@ -100,10 +101,17 @@ mod tls {
         let ca = TestCa::new("dogpile test CA");
         let err = RedisTier::open_with_root_ca("redis://127.0.0.1:6379/", &ca.pem).unwrap_err();
         assert!(err.to_string().contains("rediss://"), "{err}");
-        let err = RedisTier::open_with_root_ca("rediss://127.0.0.1:6379/", "no PEM").unwrap_err();
-        assert!(err.to_string().contains("PEM"), "{err}");
         let garbage = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        assert!(RedisTier::open_with_root_ca("rediss://127.0.0.1:6379/", garbage).is_err());
+        for (pem, says) in [("no PEM", "PEM"), (garbage, "certificate")] {
+            let err = RedisTier::open_with_root_ca("rediss://127.0.0.1:6379/", pem).unwrap_err();
+            assert!(matches!(err, Error::InvalidRootCa(_)), "{err:?}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with("invalid root certificate authority"),
+                "{text}"
+            );
+            assert!(text.contains(says), "{text}");
+        }
     }
 }
 
