@@ -60,6 +60,9 @@ pub(crate) struct Pool {
     /// Nanoseconds since `epoch` until which Redis counts as down; 0 when it is up.
     down_until: AtomicU64,
     epoch: Instant,
+    /// On a cluster: the slot map and the nodes backing off on their own.
+    #[cfg(feature = "cluster")]
+    nodes: crate::slots::Nodes,
 }
 
 impl Pool {
@@ -71,6 +74,8 @@ impl Pool {
             backoff,
             down_until: AtomicU64::new(0),
             epoch: Instant::now(),
+            #[cfg(feature = "cluster")]
+            nodes: crate::slots::Nodes::default(),
         }
     }
 
@@ -82,11 +87,16 @@ impl Pool {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    fn mark_down(&self) {
+    fn backoff_until(&self) -> u64 {
         let until = self
             .now_nanos()
             .saturating_add(self.backoff.as_nanos() as u64);
-        self.down_until.store(until.max(1), Ordering::Relaxed);
+        until.max(1)
+    }
+
+    fn mark_down(&self) {
+        self.down_until
+            .store(self.backoff_until(), Ordering::Relaxed);
     }
 
     /// Opens a connection whose connect, handshake and every later read and write
@@ -101,9 +111,11 @@ impl Pool {
                 let config = redis::cluster::ClusterConfig::new()
                     .set_connection_timeout(self.deadline)
                     .set_response_timeout(self.deadline);
-                let con = cluster.get_connection_with_config(config)?;
+                let mut con = cluster.get_connection_with_config(config)?;
                 con.set_read_timeout(Some(self.deadline))?;
                 con.set_write_timeout(Some(self.deadline))?;
+                // A new connection follows the cluster's slot map: so does the back-off.
+                self.nodes.refresh(&mut con);
                 Ok(Con::Cluster(Box::new(con)))
             }
         }
@@ -153,37 +165,74 @@ impl Pool {
                 tracing::warn!(%err, "dogpile-redis: cannot connect to Redis, using local rules");
             })?,
         };
-        match call(con.as_dyn()) {
+        #[cfg(feature = "cluster")]
+        if let Con::Cluster(cluster) = &mut con {
+            let mut watched = crate::slots::Watched {
+                con: cluster.as_mut(),
+                nodes: &self.nodes,
+                now: self.now_nanos(),
+                node: None,
+                skipped: false,
+            };
+            let result = call(&mut watched);
+            let (node, skipped) = (watched.node.take(), watched.skipped);
+            return self.settle(con, result, node, skipped);
+        }
+        let result = call(con.as_dyn());
+        self.settle(con, result, None, false)
+    }
+
+    /// Pools the connection again, or drops it and starts a back-off: of the whole tier,
+    /// or on a cluster of the `node` the failed call went to. `skipped`: the call was
+    /// refused at once because its node is backing off.
+    fn settle<T>(
+        &self,
+        con: Con,
+        result: redis::RedisResult<T>,
+        node: Option<String>,
+        skipped: bool,
+    ) -> Result<T, Error> {
+        let keep = |con: Con| {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < MAX_IDLE {
+                idle.push(con);
+            }
+        };
+        let err = match result {
             Ok(answer) => {
                 self.down_until.store(0, Ordering::Relaxed);
-                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-                if idle.len() < MAX_IDLE {
-                    idle.push(con);
-                }
-                Ok(answer)
+                keep(con);
+                return Ok(answer);
             }
-            Err(err) => {
-                let refused = matches!(err.code(), Some("NOAUTH" | "NOPERM" | "WRONGPASS"));
-                if refused {
-                    // Asking again will not help until an operator fixes the credentials.
-                    self.mark_down();
-                    tracing::error!(%err, "dogpile-redis: Redis refused the URL's credentials, using local rules");
-                } else if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() {
-                    // On a cluster, one node failing backs the whole tier off too: the
-                    // pool cannot tell which node a call went to.
-                    // The connection may hold a half-read answer: never reuse it.
+            Err(_) if skipped => {
+                keep(con);
+                return Err(Error::Unavailable);
+            }
+            Err(err) => err,
+        };
+        let refused = matches!(err.code(), Some("NOAUTH" | "NOPERM" | "WRONGPASS"));
+        if refused {
+            // Asking again will not help until an operator fixes the credentials.
+            self.mark_down();
+            tracing::error!(%err, "dogpile-redis: Redis refused the URL's credentials, using local rules");
+        } else if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() {
+            // The connection may hold a half-read answer: never reuse it.
+            match node {
+                #[cfg(feature = "cluster")]
+                Some(node) => {
+                    self.nodes.mark_down(&node, self.backoff_until());
+                    tracing::warn!(%err, %node, "dogpile-redis: Redis Cluster node unreachable, using local rules for its keys");
+                }
+                _ => {
                     self.mark_down();
                     tracing::warn!(%err, "dogpile-redis: Redis unreachable, using local rules");
-                } else if err.redirect_node().is_some() {
-                    // The cluster moved a slot: a new connection reads the new slot map.
-                } else if !err.is_unrecoverable_error() {
-                    let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-                    if idle.len() < MAX_IDLE {
-                        idle.push(con);
-                    }
                 }
-                Err(Error::Redis(err))
             }
+        } else if err.redirect_node().is_some() {
+            // The cluster moved a slot: a new connection reads the new slot map.
+        } else if !err.is_unrecoverable_error() {
+            keep(con);
         }
+        Err(Error::Redis(err))
     }
 }

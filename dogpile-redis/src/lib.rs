@@ -57,8 +57,8 @@
 //! deadline (F7); the notification link subscribes through one node (pub/sub messages
 //! reach every node of a cluster) and moves to the next one if that node goes away,
 //! resetting the local copies it may have missed news of (F6). A node that cannot be
-//! reached makes the tier back off as a lost server does: calls fall back to the local
-//! rules for the back-off, then try again.
+//! reached backs off alone: calls for its slots fall back to the local rules for the
+//! back-off, then try again, while keys of the other nodes stay shared (F7).
 //!
 //! # Trust
 //!
@@ -83,6 +83,8 @@ mod open;
 mod renew;
 mod scripts;
 mod shared;
+#[cfg(feature = "cluster")]
+mod slots;
 mod tier;
 
 pub use crate::error::Error;

@@ -18,8 +18,10 @@ impl RedisTier {
     /// The two Redis keys of one slot share a hash tag, so every script runs on the one
     /// node that owns the slot, and notifications reach every node (pub/sub is broadcast
     /// in a cluster). A call that finds a node gone or its slot moved fails (the cache
-    /// then follows its local rules, F7) and the next call reads the cluster's slot map
-    /// again. All nodes share the URLs' credentials and scheme (`rediss://` for TLS).
+    /// then follows its local rules, F7) and the next connection reads the cluster's
+    /// slot map again; a node that cannot be reached backs off alone, so keys of the
+    /// other nodes stay shared. All nodes share the URLs' credentials and scheme
+    /// (`rediss://` for TLS, with the public root certificates).
     ///
     /// ```
     /// use dogpile_redis::RedisTier;
