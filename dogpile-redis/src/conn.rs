@@ -105,17 +105,26 @@ impl Pool {
         match &self.target {
             Target::Server(client) => self.connect_to(client).map(Con::Server),
             #[cfg(feature = "cluster")]
-            Target::Cluster { cluster, .. } => {
+            Target::Cluster { cluster, nodes } => {
                 // Connects to the nodes and reads the slot map, each step bounded; the
                 // client was built without retries, so one call is one round trip.
                 let config = redis::cluster::ClusterConfig::new()
                     .set_connection_timeout(self.deadline)
                     .set_response_timeout(self.deadline);
-                let mut con = cluster.get_connection_with_config(config)?;
+                let con = cluster.get_connection_with_config(config)?;
                 con.set_read_timeout(Some(self.deadline))?;
                 con.set_write_timeout(Some(self.deadline))?;
-                // A new connection follows the cluster's slot map: so does the back-off.
-                self.nodes.refresh(&mut con);
+                // A new connection follows the cluster's slot map: so does the back-off,
+                // when that map may have changed. Read on a connection of its own: one
+                // that timed out mid-answer is dropped, never left inside the cluster's.
+                for seed in nodes.iter().filter(|_| self.nodes.is_stale()) {
+                    let read = self
+                        .connect_to(seed)
+                        .map(|mut plain| self.nodes.refresh(&mut plain));
+                    if matches!(read, Ok(true)) {
+                        break;
+                    }
+                }
                 Ok(Con::Cluster(Box::new(con)))
             }
         }
@@ -221,6 +230,7 @@ impl Pool {
                 #[cfg(feature = "cluster")]
                 Some(node) => {
                     self.nodes.mark_down(&node, self.backoff_until());
+                    self.nodes.mark_stale();
                     tracing::warn!(%err, %node, "dogpile-redis: Redis Cluster node unreachable, using local rules for its keys");
                 }
                 _ => {
@@ -230,6 +240,8 @@ impl Pool {
             }
         } else if err.redirect_node().is_some() {
             // The cluster moved a slot: a new connection reads the new slot map.
+            #[cfg(feature = "cluster")]
+            self.nodes.mark_stale();
         } else if !err.is_unrecoverable_error() {
             keep(con);
         }

@@ -20,7 +20,9 @@ impl RedisTier {
     /// in a cluster). A call that finds a node gone or its slot moved fails (the cache
     /// then follows its local rules, F7) and the next connection reads the cluster's
     /// slot map again; a node that cannot be reached backs off alone, so keys of the
-    /// other nodes stay shared. All nodes share the URLs' credentials and scheme
+    /// other nodes stay shared. While a node is frozen (it accepts connections but never
+    /// answers), a call that needs a new connection also waits one deadline for it: the
+    /// cluster client connects to every node. All nodes share the URLs' credentials and scheme
     /// (`rediss://` for TLS, with the public root certificates).
     ///
     /// ```

@@ -3,6 +3,7 @@
 //! stay shared while it is down.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use redis::{Cmd, ConnectionLike, RedisResult, Value};
@@ -56,23 +57,43 @@ fn first_key(cmd: &Cmd) -> Option<Vec<u8>> {
 }
 
 /// The owner of each slot as last read from the cluster, and the nodes backing off.
-#[derive(Default)]
 pub(crate) struct Nodes {
+    /// Whether the slot map must be read again: at first, after a slot moved or a node
+    /// failed (the cluster may be changing hands).
+    stale: AtomicBool,
     /// `(first slot, last slot, "host:port")`, from `CLUSTER SLOTS`.
     owners: RwLock<Vec<(u16, u16, String)>>,
     /// Node → nanoseconds (of the pool's clock) until which it counts as down.
     down_until: Mutex<HashMap<String, u64>>,
 }
 
+impl Default for Nodes {
+    fn default() -> Self {
+        Nodes {
+            stale: AtomicBool::new(true),
+            owners: RwLock::default(),
+            down_until: Mutex::default(),
+        }
+    }
+}
+
 impl Nodes {
-    /// Reads the slot map through `con` (any node answers). A failure keeps the old map:
-    /// calls whose node is unknown back the whole tier off instead.
-    pub(crate) fn refresh(&self, con: &mut dyn ConnectionLike) {
+    pub(crate) fn is_stale(&self) -> bool {
+        self.stale.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn mark_stale(&self) {
+        self.stale.store(true, Ordering::Relaxed);
+    }
+
+    /// Reads the slot map through `con`, to any node; whether it could. A failure keeps
+    /// the old map: calls whose node is unknown back the whole tier off instead.
+    pub(crate) fn refresh(&self, con: &mut dyn ConnectionLike) -> bool {
         let Ok(ranges) = redis::cmd("CLUSTER")
             .arg("SLOTS")
             .query::<Vec<Vec<Value>>>(con)
         else {
-            return;
+            return false;
         };
         let owners = ranges
             .iter()
@@ -97,6 +118,8 @@ impl Nodes {
             })
             .collect();
         *self.owners.write().unwrap_or_else(|e| e.into_inner()) = owners;
+        self.stale.store(false, Ordering::Relaxed);
+        true
     }
 
     /// The node that `cmd` goes to, if it is a script and the slot map knows its slot.
