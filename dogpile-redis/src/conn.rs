@@ -1,20 +1,58 @@
 //! Connections with a deadline on every round trip (F7), and a short back-off after a
-//! failure so that callers do not each wait out a deadline while Redis is down.
+//! failure so that callers do not each wait out a deadline while Redis is down. One
+//! server or a Redis Cluster: the tier's calls see one `ConnectionLike` either way.
+
+// Without the `cluster` feature the target has one kind: its matches have one arm.
+#![cfg_attr(
+    not(feature = "cluster"),
+    allow(clippy::infallible_destructuring_match)
+)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use redis::{Client, Connection};
+use redis::{Client, Connection, ConnectionLike};
 
 use crate::Error;
+
+/// Where the tier's Redis is.
+#[derive(Clone)]
+pub(crate) enum Target {
+    /// One server (or a proxy in front of several).
+    Server(Client),
+    /// A Redis Cluster: `cluster` routes each script to the node of its keys' hash tag;
+    /// `nodes` are the seed nodes, one of which carries the notification link.
+    #[cfg(feature = "cluster")]
+    Cluster {
+        cluster: redis::cluster::ClusterClient,
+        nodes: Vec<Client>,
+    },
+}
+
+/// A pooled connection: to the server, or to the whole cluster.
+enum Con {
+    Server(Connection),
+    #[cfg(feature = "cluster")]
+    Cluster(Box<redis::cluster::ClusterConnection>),
+}
+
+impl Con {
+    fn as_dyn(&mut self) -> &mut dyn ConnectionLike {
+        match self {
+            Con::Server(con) => con,
+            #[cfg(feature = "cluster")]
+            Con::Cluster(con) => con.as_mut(),
+        }
+    }
+}
 
 /// Idle connections kept for reuse; more are opened under load and dropped after.
 const MAX_IDLE: usize = 16;
 
 pub(crate) struct Pool {
-    client: Client,
-    idle: Mutex<Vec<Connection>>,
+    target: Target,
+    idle: Mutex<Vec<Con>>,
     /// Deadline of one connect (with its handshake) and of one round trip.
     deadline: Duration,
     /// After a failure to reach Redis, calls fail at once for this long.
@@ -22,49 +60,107 @@ pub(crate) struct Pool {
     /// Nanoseconds since `epoch` until which Redis counts as down; 0 when it is up.
     down_until: AtomicU64,
     epoch: Instant,
+    /// On a cluster: the slot map and the nodes backing off on their own.
+    #[cfg(feature = "cluster")]
+    nodes: crate::slots::Nodes,
 }
 
 impl Pool {
-    pub(crate) fn new(client: Client, deadline: Duration, backoff: Duration) -> Self {
+    pub(crate) fn new(target: Target, deadline: Duration, backoff: Duration) -> Self {
         Pool {
-            client,
+            target,
             idle: Mutex::new(Vec::new()),
             deadline,
             backoff,
             down_until: AtomicU64::new(0),
             epoch: Instant::now(),
+            #[cfg(feature = "cluster")]
+            nodes: crate::slots::Nodes::default(),
         }
     }
 
-    pub(crate) fn client(&self) -> &Client {
-        &self.client
+    pub(crate) fn target(&self) -> &Target {
+        &self.target
     }
 
     fn now_nanos(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    fn mark_down(&self) {
+    fn backoff_until(&self) -> u64 {
         let until = self
             .now_nanos()
             .saturating_add(self.backoff.as_nanos() as u64);
-        self.down_until.store(until.max(1), Ordering::Relaxed);
+        until.max(1)
+    }
+
+    fn mark_down(&self) {
+        self.down_until
+            .store(self.backoff_until(), Ordering::Relaxed);
     }
 
     /// Opens a connection whose connect, handshake and every later read and write
     /// are bounded by the deadline.
-    pub(crate) fn connect(&self) -> Result<Connection, redis::RedisError> {
-        let con = self.client.get_connection_with_timeout(self.deadline)?;
+    fn connect(&self) -> Result<Con, redis::RedisError> {
+        match &self.target {
+            Target::Server(client) => self.connect_to(client).map(Con::Server),
+            #[cfg(feature = "cluster")]
+            Target::Cluster { cluster, nodes } => {
+                // Connects to the nodes and reads the slot map, each step bounded; the
+                // client was built without retries, so one call is one round trip.
+                let config = redis::cluster::ClusterConfig::new()
+                    .set_connection_timeout(self.deadline)
+                    .set_response_timeout(self.deadline);
+                let con = cluster.get_connection_with_config(config)?;
+                con.set_read_timeout(Some(self.deadline))?;
+                con.set_write_timeout(Some(self.deadline))?;
+                // A new connection follows the cluster's slot map: so does the back-off,
+                // when that map may have changed. Read on a connection of its own: one
+                // that timed out mid-answer is dropped, never left inside the cluster's.
+                for seed in nodes.iter().filter(|_| self.nodes.is_stale()) {
+                    let read = self
+                        .connect_to(seed)
+                        .map(|mut plain| self.nodes.refresh(&mut plain));
+                    if matches!(read, Ok(true)) {
+                        break;
+                    }
+                }
+                Ok(Con::Cluster(Box::new(con)))
+            }
+        }
+    }
+
+    fn connect_to(&self, client: &Client) -> Result<Connection, redis::RedisError> {
+        let con = client.get_connection_with_timeout(self.deadline)?;
         con.set_read_timeout(Some(self.deadline))?;
         con.set_write_timeout(Some(self.deadline))?;
         Ok(con)
+    }
+
+    /// A plain connection for the notification link (F6), to the server or, on a
+    /// cluster, to seed node `attempt` modulo their number: pub/sub messages reach every
+    /// node of a cluster, so any one will do, and a link that failed tries the next.
+    pub(crate) fn connect_listener(&self, attempt: usize) -> Result<Connection, redis::RedisError> {
+        let client = match &self.target {
+            Target::Server(client) => client,
+            #[cfg(feature = "cluster")]
+            Target::Cluster { nodes, .. } => &nodes[attempt % nodes.len()],
+        };
+        let _ = attempt; // one server: always the same
+        self.connect_to(client)
+    }
+
+    /// Whether the notification link must check its own node's health: on a cluster a
+    /// pooled call may go to any node, and the link's node is the one that matters.
+    pub(crate) fn is_cluster(&self) -> bool {
+        !matches!(self.target, Target::Server(_))
     }
 
     /// Runs `call` on a pooled connection. A failure to reach Redis (refused, reset,
     /// deadline passed) drops the connection and starts the back-off.
     pub(crate) fn run<T>(
         &self,
-        call: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
+        call: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, Error> {
         let down_until = self.down_until.load(Ordering::Relaxed);
         if down_until != 0 && self.now_nanos() < down_until {
@@ -73,30 +169,82 @@ impl Pool {
         let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut con = match pooled {
             Some(con) => con,
-            None => self.connect().inspect_err(|_| self.mark_down())?,
+            None => self.connect().inspect_err(|err| {
+                self.mark_down();
+                tracing::warn!(%err, "dogpile-redis: cannot connect to Redis, using local rules");
+            })?,
         };
-        match call(&mut con) {
+        #[cfg(feature = "cluster")]
+        if let Con::Cluster(cluster) = &mut con {
+            let mut watched = crate::slots::Watched {
+                con: cluster.as_mut(),
+                nodes: &self.nodes,
+                now: self.now_nanos(),
+                node: None,
+                skipped: false,
+            };
+            let result = call(&mut watched);
+            let (node, skipped) = (watched.node.take(), watched.skipped);
+            return self.settle(con, result, node, skipped);
+        }
+        let result = call(con.as_dyn());
+        self.settle(con, result, None, false)
+    }
+
+    /// Pools the connection again, or drops it and starts a back-off: of the whole tier,
+    /// or on a cluster of the `node` the failed call went to. `skipped`: the call was
+    /// refused at once because its node is backing off.
+    fn settle<T>(
+        &self,
+        con: Con,
+        result: redis::RedisResult<T>,
+        node: Option<String>,
+        skipped: bool,
+    ) -> Result<T, Error> {
+        let keep = |con: Con| {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < MAX_IDLE {
+                idle.push(con);
+            }
+        };
+        let err = match result {
             Ok(answer) => {
                 self.down_until.store(0, Ordering::Relaxed);
-                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-                if idle.len() < MAX_IDLE {
-                    idle.push(con);
-                }
-                Ok(answer)
+                keep(con);
+                return Ok(answer);
             }
-            Err(err) => {
-                if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() {
-                    // The connection may hold a half-read answer: never reuse it.
+            Err(_) if skipped => {
+                keep(con);
+                return Err(Error::Unavailable);
+            }
+            Err(err) => err,
+        };
+        let refused = matches!(err.code(), Some("NOAUTH" | "NOPERM" | "WRONGPASS"));
+        if refused {
+            // Asking again will not help until an operator fixes the credentials.
+            self.mark_down();
+            tracing::error!(%err, "dogpile-redis: Redis refused the URL's credentials, using local rules");
+        } else if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() {
+            // The connection may hold a half-read answer: never reuse it.
+            match node {
+                #[cfg(feature = "cluster")]
+                Some(node) => {
+                    self.nodes.mark_down(&node, self.backoff_until());
+                    self.nodes.mark_stale();
+                    tracing::warn!(%err, %node, "dogpile-redis: Redis Cluster node unreachable, using local rules for its keys");
+                }
+                _ => {
                     self.mark_down();
                     tracing::warn!(%err, "dogpile-redis: Redis unreachable, using local rules");
-                } else if !err.is_unrecoverable_error() {
-                    let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-                    if idle.len() < MAX_IDLE {
-                        idle.push(con);
-                    }
                 }
-                Err(Error::Redis(err))
             }
+        } else if err.redirect_node().is_some() {
+            // The cluster moved a slot: a new connection reads the new slot map.
+            #[cfg(feature = "cluster")]
+            self.nodes.mark_stale();
+        } else if !err.is_unrecoverable_error() {
+            keep(con);
         }
+        Err(Error::Redis(err))
     }
 }

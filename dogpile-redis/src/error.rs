@@ -14,6 +14,11 @@ pub enum Error {
     /// The URL is not a Redis URL (`redis://[user:pass@]host[:port][/db]`,
     /// `rediss://...` with the `tls` feature, or `redis+unix:///path`).
     InvalidUrl(String),
+    /// The root certificate authority given to
+    /// [`RedisTier::open_with_root_ca`](crate::RedisTier::open_with_root_ca) is not one
+    /// or more PEM certificates.
+    #[cfg(feature = "tls")]
+    InvalidRootCa(String),
     /// A Redis call failed, or its deadline passed (F7).
     Redis(redis::RedisError),
     /// A recent call failed to reach Redis: calls fail at once, without waiting for a
@@ -29,6 +34,8 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidUrl(why) => write!(f, "invalid Redis URL: {why}"),
+            #[cfg(feature = "tls")]
+            Error::InvalidRootCa(why) => write!(f, "invalid root certificate authority: {why}"),
             Error::Redis(err) => write!(f, "Redis call failed: {err}"),
             Error::Unavailable => f.write_str("Redis is unavailable (backing off after a failure)"),
             Error::Encode(why) => write!(f, "cannot encode for Redis: {why}"),

@@ -132,11 +132,14 @@ pub(crate) fn subscribe<K: Clone + Send + Sync + 'static>(tier: &RedisTier, sink
 
 fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<Listener<K>>) {
     let mut linked_before = false;
+    // Which node to link through (on a cluster): the next one after each failure.
+    let mut attempt = 0;
     loop {
         let Some(tier) = shared.upgrade() else { return };
-        let mut con = match tier.pool.connect() {
+        let mut con = match tier.pool.connect_listener(attempt) {
             Ok(con) => con,
             Err(_) => {
+                attempt += 1;
                 drop(tier);
                 std::thread::sleep(RECONNECT);
                 continue;
@@ -153,6 +156,7 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
         if pubsub.subscribe(&listener.channel).is_err()
             || pubsub.set_read_timeout(Some(POLL)).is_err()
         {
+            attempt += 1;
             drop(tier);
             std::thread::sleep(RECONNECT);
             continue;
@@ -163,6 +167,7 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
             (listener.sink)(TierEvent::Reset);
         }
         linked_before = true;
+        let own_node_health = tier.pool.is_cluster();
         drop(tier);
         let mut heard = Instant::now();
         loop {
@@ -174,8 +179,15 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
                 Err(err) if err.is_timeout() => {
                     let Some(tier) = shared.upgrade() else { return };
                     if heard.elapsed() >= HEALTH_EVERY {
-                        let alive = tier.pool.run(|con| redis::cmd("PING").query::<String>(con));
-                        if alive.is_err() {
+                        let alive = if own_node_health {
+                            // The link's own node, whatever the rest of the cluster does.
+                            pubsub.ping::<redis::Value>().is_ok()
+                        } else {
+                            tier.pool
+                                .run(|con| redis::cmd("PING").query::<String>(con))
+                                .is_ok()
+                        };
+                        if !alive {
                             break;
                         }
                         heard = Instant::now();
@@ -184,6 +196,7 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
                 Err(_) => break,
             }
         }
+        attempt += 1;
         tracing::warn!(channel = %listener.channel, "dogpile-redis: notification link lost, local copies distrusted");
         (listener.sink)(TierEvent::Reset);
     }

@@ -52,6 +52,16 @@
 //! `#[dogpile(shared = tier)]` uses the namespace `ns:{module path}::{fn}`
 //! ([`RedisTier::scoped`]), so fns sharing a tier keep their keys apart.
 //!
+//! # On a Redis Cluster
+//!
+//! `RedisTier::open_cluster` (feature `cluster`, on by default) takes the URLs of
+//! some nodes. Each call goes to the node that owns its slot's hash tag, under the same
+//! deadline (F7); the notification link subscribes through one node (pub/sub messages
+//! reach every node of a cluster) and moves to the next one if that node goes away,
+//! resetting the local copies it may have missed news of (F6). A node that cannot be
+//! reached backs off alone: calls for its slots fall back to the local rules for the
+//! back-off, then try again, while keys of the other nodes stay shared (F7).
+//!
 //! # Trust
 //!
 //! Keys and values are CBOR (self-describing: a value written by another build of the
@@ -59,7 +69,11 @@
 //! [`RedisTier::max_value_bytes`] is not even transferred, and a corrupt, foreign or
 //! oversized value is a miss, logged with `tracing`, never a panic. Credentials come
 //! from the URL (`redis://user:pass@host/db`); `rediss://` uses TLS (feature `tls`,
-//! on by default). Errors and `Debug` output never show the password.
+//! on by default) with the public root certificates, or only a private certificate
+//! authority with `RedisTier::open_with_root_ca`. A server whose certificate is not
+//! trusted is never talked to, and refused credentials make the tier back off as a lost
+//! server does: the cache follows its local rules (F7) and [`RedisTier::ping`] names
+//! the cause. Errors and `Debug` output never show the password.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -67,9 +81,12 @@ mod codec;
 mod conn;
 mod error;
 mod events;
+mod open;
 mod renew;
 mod scripts;
 mod shared;
+#[cfg(feature = "cluster")]
+mod slots;
 mod tier;
 
 pub use crate::error::Error;

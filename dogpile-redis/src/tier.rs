@@ -4,9 +4,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::IntoConnectionInfo;
+use redis::{ConnectionInfo, IntoConnectionInfo};
 
-use crate::conn::Pool;
+use crate::conn::{Pool, Target};
 use crate::events::Listeners;
 use crate::renew::Renewer;
 use crate::scripts::{self, SlotReply};
@@ -83,22 +83,16 @@ impl RedisTier {
     }
 
     fn open_with_timeout(url: &str, timeout: Duration) -> Result<RedisTier, Error> {
-        let scheme_ok = ["redis://", "rediss://", "redis+unix://", "unix://"]
-            .iter()
-            .any(|scheme| url.starts_with(scheme));
-        if !scheme_ok {
-            return Err(Error::InvalidUrl(
-                "expected redis://, rediss:// or redis+unix://".into(),
-            ));
-        }
-        let info = url
-            .into_connection_info()
+        let client = redis::Client::open(parse_url(url)?)
             .map_err(|err| Error::InvalidUrl(redact(&err.to_string(), url)))?;
-        let client = redis::Client::open(info)
-            .map_err(|err| Error::InvalidUrl(redact(&err.to_string(), url)))?;
-        Ok(RedisTier {
+        Ok(RedisTier::on(Target::Server(client), timeout))
+    }
+
+    /// A tier with default settings on `target`, with fresh connections.
+    pub(crate) fn on(target: Target, timeout: Duration) -> RedisTier {
+        RedisTier {
             shared: Arc::new(Shared {
-                pool: Pool::new(client, timeout, BACKOFF),
+                pool: Pool::new(target, timeout, BACKOFF),
                 renewer: Mutex::new(None),
                 listeners: Listeners::default(),
                 tokens: AtomicU64::new(0),
@@ -106,7 +100,7 @@ impl RedisTier {
             namespace: "default".into(),
             lease: DEFAULT_LEASE,
             max_value: DEFAULT_MAX_VALUE,
-        })
+        }
     }
 
     /// The prefix of every Redis key and of the notification channel: give each cache
@@ -183,14 +177,9 @@ impl RedisTier {
     /// # Ok::<(), dogpile_redis::Error>(())
     /// ```
     pub fn timeout(self, timeout: Duration) -> Self {
-        let client = self.shared.pool.client().clone();
+        let target = self.shared.pool.target().clone();
         RedisTier {
-            shared: Arc::new(Shared {
-                pool: Pool::new(client, timeout, BACKOFF),
-                renewer: Mutex::new(None),
-                listeners: Listeners::default(),
-                tokens: AtomicU64::new(0),
-            }),
+            shared: RedisTier::on(target, timeout).shared,
             ..self
         }
     }
@@ -346,8 +335,23 @@ pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
+/// Checks and parses a Redis URL (`redis://`, `rediss://`, `redis+unix://`); an error
+/// never shows the password.
+pub(crate) fn parse_url(url: &str) -> Result<ConnectionInfo, Error> {
+    let scheme_ok = ["redis://", "rediss://", "redis+unix://", "unix://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme));
+    if !scheme_ok {
+        return Err(Error::InvalidUrl(
+            "expected redis://, rediss:// or redis+unix://".into(),
+        ));
+    }
+    url.into_connection_info()
+        .map_err(|err| Error::InvalidUrl(redact(&err.to_string(), url)))
+}
+
 /// Removes the URL's password from an error message that may quote the URL.
-fn redact(message: &str, url: &str) -> String {
+pub(crate) fn redact(message: &str, url: &str) -> String {
     let password = url
         .split_once("://")
         .and_then(|(_, rest)| rest.split_once('@'))

@@ -3,6 +3,10 @@
 //! `mod support;`.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod cluster;
+#[cfg(feature = "tls")]
+pub mod tls;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
