@@ -138,10 +138,15 @@ pub(crate) struct Inner<K, V> {
 /// The store of one key, as every call of this cache builds it.
 type KeyStore<K, V> = EntryStore<Arc<Inner<K, V>>, K>;
 
-/// A key as a call was given it: owned, or borrowed (see [`KeyRef`]). A fresh hit looks
-/// it up as it is; only a call that goes on to the slot needs the owned key.
+/// A key as a call was given it: owned, or borrowed (see [`KeyRef`]). A hit looks it up
+/// as it is; only a call that goes on to the slot needs the owned key.
 pub(crate) trait Lookup<K> {
-    fn fresh<V: Clone>(&self, inner: &Inner<K, V>) -> Option<V>;
+    /// Runs `read` on the key's entry, if there is one, under its shard's read lock.
+    fn with_entry<V: Clone, R>(
+        &self,
+        inner: &Inner<K, V>,
+        read: impl FnOnce(&Entry<V>) -> R,
+    ) -> Option<R>;
     fn into_key(self) -> K;
 }
 
@@ -150,8 +155,12 @@ pub(crate) struct Owned<K>(pub(crate) K);
 
 impl<K: Hash + Eq> Lookup<K> for Owned<K> {
     #[inline]
-    fn fresh<V: Clone>(&self, inner: &Inner<K, V>) -> Option<V> {
-        inner.fresh(&self.0)
+    fn with_entry<V: Clone, R>(
+        &self,
+        inner: &Inner<K, V>,
+        read: impl FnOnce(&Entry<V>) -> R,
+    ) -> Option<R> {
+        Some(read(inner.map.get(&self.0)?.value()))
     }
 
     fn into_key(self) -> K {
@@ -161,13 +170,26 @@ impl<K: Hash + Eq> Lookup<K> for Owned<K> {
 
 impl<K: Hash + Eq, Q: KeyRef<K> + ?Sized> Lookup<K> for &Q {
     #[inline]
-    fn fresh<V: Clone>(&self, inner: &Inner<K, V>) -> Option<V> {
-        inner.fresh_by_ref(*self)
+    fn with_entry<V: Clone, R>(
+        &self,
+        inner: &Inner<K, V>,
+        read: impl FnOnce(&Entry<V>) -> R,
+    ) -> Option<R> {
+        inner.with_entry_by_ref(*self, read)
     }
 
     fn into_key(self) -> K {
         self.to_key()
     }
+}
+
+/// What the hit path found.
+enum Hit<V> {
+    Fresh(V),
+    /// Stale, while another caller refreshes it.
+    Stale(V),
+    /// Nothing to serve without entering the slot.
+    Miss,
 }
 
 fn infallible<T>(result: Result<T, Infallible>) -> T {
@@ -299,7 +321,7 @@ where
         key: impl Lookup<K>,
         create: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, E> {
-        if let Some(value) = key.fresh(&self.inner) {
+        if let Some(value) = self.inner.hit(&key) {
             return Ok(value);
         }
         let creator = slot::Inline(Now::new(create));
@@ -313,7 +335,7 @@ where
         key: impl Lookup<K>,
         create: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E> {
-        if let Some(value) = key.fresh(&self.inner) {
+        if let Some(value) = self.inner.hit(&key) {
             return Ok(value);
         }
         // Boxed: the slow path's state (claim, listener, store) would otherwise make
@@ -413,7 +435,7 @@ where
         key: impl Lookup<K>,
         create: impl FnOnce() -> Result<V, E> + Send + 'static,
     ) -> Result<V, E> {
-        if let Some(value) = key.fresh(&self.inner) {
+        if let Some(value) = self.inner.hit(&key) {
             return Ok(value);
         }
         let creator = Pooled::new(create, &self.inner.executor);
@@ -427,7 +449,7 @@ where
         key: impl Lookup<K>,
         create: impl Future<Output = Result<V, E>> + Send + 'static,
     ) -> Result<V, E> {
-        if let Some(value) = key.fresh(&self.inner) {
+        if let Some(value) = self.inner.hit(&key) {
             return Ok(value);
         }
         let key = key.into_key();
@@ -482,10 +504,14 @@ where
         key: impl Lookup<K>,
         create: impl FnOnce() -> Result<V, E>,
     ) -> Result<ReadGuard<V>, E> {
-        let creator = slot::Inline(Now::new(create));
-        let served = self
-            .inner
-            .call_served(key.into_key(), creator, How::GUARDED)?;
+        let served = match self.inner.read_hit(&key) {
+            Some(served) => served,
+            None => {
+                let creator = slot::Inline(Now::new(create));
+                self.inner
+                    .call_served(key.into_key(), creator, How::GUARDED)?
+            }
+        };
         Ok(ReadGuard::new(Held::Owned(served.value), served.read))
     }
 }
@@ -781,27 +807,72 @@ impl<K: Hash + Eq, V, M> fmt::Debug for Cache<K, V, M> {
 }
 
 impl<K: Hash + Eq, V: Clone> Inner<K, V> {
-    /// The hit path: a shared shard lock, a clock read, a comparison and a clone.
+    /// The hit path of every unguarded call, before it enters its slot: a fresh value
+    /// (R2: a shared shard lock, a clock read, a comparison and a clone), or a stale one
+    /// while another caller refreshes it (R3, R10). By a borrowed key the entry is found
+    /// by hash and compared in place, so neither builds an owned key or allocates.
+    /// `None`: the call goes on to its slot.
     #[inline]
-    fn fresh<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
+    pub(crate) fn hit(&self, key: &impl Lookup<K>) -> Option<V> {
         let now = self.hit_now()?;
-        let value = self.fresh_value(self.map.get(key)?.value(), now)?;
-        self.env.stats.hit();
-        Some(value)
+        match key.with_entry(self, |entry| self.hit_value(entry, now))? {
+            Hit::Fresh(value) => {
+                self.env.stats.hit();
+                Some(value)
+            }
+            Hit::Stale(value) => {
+                Counters::bump(&self.env.stats.stale_hits);
+                Some(value)
+            }
+            Hit::Miss => None,
+        }
     }
 
-    /// The hit path by a borrowed key: hashed as the owned key would be, compared in
-    /// place, so nothing is allocated.
     #[inline]
-    fn fresh_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V> {
-        let now = self.hit_now()?;
-        let value = self.with_entry_by_ref(key, |entry| self.fresh_value(entry, now))??;
-        self.env.stats.hit();
-        Some(value)
+    fn hit_value(&self, entry: &Entry<V>, now: u64) -> Hit<V> {
+        let Some(stamped) = entry.value.as_ref() else {
+            return Hit::Miss;
+        };
+        if !self.env.policy.is_fresh(stamped, now) {
+            return self.stale_value(entry);
+        }
+        entry.mark.touch();
+        Hit::Fresh(stamped.value.clone())
+    }
+
+    /// A stale value, served at once if another caller holds the refresh claim, as the
+    /// slot would serve it (R3); classified by the precise clock as the slot does.
+    #[inline(never)]
+    fn stale_value(&self, entry: &Entry<V>) -> Hit<V> {
+        let (Some(stamped), Some(control)) = (&entry.value, &entry.control) else {
+            return Hit::Miss;
+        };
+        let freshness =
+            self.env
+                .policy
+                .classify(stamped.created(), stamped.invalidated(), self.env.now());
+        if freshness != Freshness::Stale || !control.refreshing_elsewhere() {
+            return Hit::Miss;
+        }
+        entry.mark.touch(); // a stale hit counts for eviction as a fresh one
+        Hit::Stale(stamped.value.clone())
+    }
+
+    /// The hit path of a reader-synchronised call (R8): see [`slot::read_hit`]. Only an
+    /// entry whose control is attached (it stays attached while its guards are used) is
+    /// served here, so nothing is allocated.
+    pub(crate) fn read_hit(&self, key: &impl Lookup<K>) -> Option<Served<V>> {
+        let control = key.with_entry(self, |entry| entry.control.clone())??;
+        slot::read_hit(&control, &self.env, || {
+            let owned = |entry: &Entry<V>| {
+                let ours = entry
+                    .control
+                    .as_ref()
+                    .is_some_and(|c| Arc::ptr_eq(c, &control));
+                ours.then(|| entry.value.clone()).flatten()
+            };
+            key.with_entry(self, owned).flatten()
+        })
     }
 
     /// The clock reading a hit is judged by, taken before the shard lock so that the
@@ -816,16 +887,6 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
         // The coarse clock for long ttls (see `SystemClock`): never ahead of the precise
         // one, so a value it calls stale is stale for the slow path too.
         Some(self.env.clock.hit_now_nanos(self.env.policy.ttl))
-    }
-
-    #[inline]
-    fn fresh_value(&self, entry: &Entry<V>, now: u64) -> Option<V> {
-        let stamped = entry.value.as_ref()?;
-        if !self.env.policy.is_fresh(stamped, now) {
-            return None;
-        }
-        entry.mark.touch();
-        Some(stamped.value.clone())
     }
 
     /// The value of an entry if it may be served (fresh, or stale within `max_stale`).
@@ -849,7 +910,11 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
 
     /// Runs `read` on the entry of a borrowed key under its shard's read lock.
     #[inline]
-    fn with_entry_by_ref<Q, R>(&self, key: &Q, read: impl FnOnce(&Entry<V>) -> R) -> Option<R>
+    pub(crate) fn with_entry_by_ref<Q, R>(
+        &self,
+        key: &Q,
+        read: impl FnOnce(&Entry<V>) -> R,
+    ) -> Option<R>
     where
         Q: KeyRef<K> + ?Sized,
     {
