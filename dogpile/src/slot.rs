@@ -24,7 +24,7 @@ use crate::clock::ClockHandle;
 use crate::executor::Runner;
 use crate::fence::Fence;
 use crate::stats::Counters;
-use crate::sync::{thread_locals, Condvar, Mutex};
+use crate::sync::{thread_locals, Condvar, Event, Mutex};
 use crate::trace;
 use std::any::Any;
 use std::cell::RefCell;
@@ -204,8 +204,9 @@ pub(crate) enum Shared<E> {
 pub(crate) struct Control {
     state: Mutex<ClaimState>,
     released: Condvar,
-    #[cfg(not(loom))]
-    released_async: event_listener::Event,
+    /// The async waiters' wake-up: event-listener's `Event`, or under loom a model of it
+    /// (see `sync.rs`), so that the loom models check the async wait too.
+    released_async: Event,
     /// Boxed: only reader-synchronised slots have one, and a cache has a control per key.
     fence: Option<Box<Fence>>,
 }
@@ -231,8 +232,7 @@ impl Control {
         Arc::new(Control {
             state: Mutex::new(ClaimState::default()),
             released: Condvar::new(),
-            #[cfg(not(loom))]
-            released_async: event_listener::Event::new(),
+            released_async: Event::new(),
             fence: sync_readers.then(Box::<Fence>::default),
         })
     }
@@ -285,7 +285,6 @@ impl Control {
     }
 
     /// Async twin of [`Control::wait_for_release`]: awaits instead of blocking.
-    #[cfg(not(loom))]
     pub(crate) async fn wait_for_release_async(self: &Arc<Self>, stats: &Counters) -> Waited {
         let (mut waited_for, mut counted) = (None, false);
         loop {
@@ -305,6 +304,19 @@ impl Control {
             }
             listener.await;
         }
+    }
+
+    /// Whether another caller's creation is in flight, so that a stale value is served
+    /// at once (R3) without entering the slot: what [`try_claim`](Control::try_claim)
+    /// calls busy. Panics if that creation is this thread's own, as `try_claim` does (R9).
+    pub(crate) fn refreshing_elsewhere(self: &Arc<Self>) -> bool {
+        let state = self.state.lock();
+        let busy = state.claimed && !state.retired;
+        drop(state);
+        if busy {
+            self.panic_if_reentered();
+        }
+        busy
     }
 
     /// Marks the slot dropped from its map, unless a creation is in flight (whose
@@ -350,7 +362,6 @@ impl Control {
         // Listeners register under the claim lock, before the state change we announce,
         // so none is missed; skipping `notify` when there are none also spares the
         // allocation event-listener makes on its first notify (one per cache entry).
-        #[cfg(not(loom))]
         if self.released_async.total_listeners() > 0 {
             self.released_async.notify(usize::MAX);
         }
@@ -579,7 +590,6 @@ pub(crate) enum Waiting {
     /// Parks the thread (the blocking entry points).
     Block,
     /// Awaits a notification (the async entry points); never blocks a thread.
-    #[cfg(not(loom))]
     Await,
 }
 
@@ -600,7 +610,8 @@ impl How {
         waiting: Waiting::Block,
         guarded: true,
     };
-    #[cfg(not(loom))]
+    // Under loom only the models await: `Cache`'s async calls are not built there.
+    #[cfg_attr(all(loom, not(test)), allow(dead_code))]
     pub(crate) const AWAIT: How = How {
         waiting: Waiting::Await,
         guarded: false,
@@ -730,7 +741,6 @@ where
             Pass::Wait => {
                 let waited = match how.waiting {
                     Waiting::Block => control.wait_for_release(&env.stats),
-                    #[cfg(not(loom))]
                     Waiting::Await => control.wait_for_release_async(&env.stats).await,
                 };
                 let attempt = match waited {
@@ -808,6 +818,41 @@ fn serve_under_fence<S: Store>(
         });
     }
     None
+}
+
+/// R8's hit path, tried before a call enters its slot: under a read hold on the
+/// control's fence, serves what `load` finds if it is fresh, or stale while another
+/// caller refreshes it (R3), or anything when this thread already reads this slot (it
+/// must not wait for itself), counted as [`drive`] counts it. `None` (the hold released):
+/// the call goes on to its slot. Allocates nothing.
+pub(crate) fn read_hit<V>(
+    control: &Arc<Control>,
+    env: &Env,
+    load: impl FnOnce() -> Option<Stamped<V>>,
+) -> Option<Served<V>> {
+    // Our own creator holds (or will take) the write lock: reading would block on it.
+    control.panic_if_reentered();
+    let recursive = fence_of(control).read_held_here();
+    let read = FenceRead::take(control);
+    let current = load()?;
+    let freshness = env
+        .policy
+        .classify(current.created(), current.invalidated(), env.now());
+    let serve = match freshness {
+        Freshness::Fresh => true,
+        Freshness::Stale => recursive || control.refreshing_elsewhere(),
+        Freshness::Expired => recursive,
+    };
+    if !serve {
+        return None;
+    }
+    let mut arrival = Arrival::new();
+    arrival.see(Some(freshness));
+    arrival.record(env);
+    Some(Served {
+        value: current.value,
+        read: Some(read),
+    })
 }
 
 /// [`drive`] for a lone slot that blocks and creates inline: `Dogpile`, and the unit
