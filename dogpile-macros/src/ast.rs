@@ -126,6 +126,8 @@ pub struct Options {
     pub skip_none: Option<Span>,
     /// `field = cache`: a `&self` method's per-instance cache, `self.cache`.
     pub field: Option<Ident>,
+    /// `associated`: the fn is an associated fn of an `impl` block (no `self`).
+    pub associated: Option<Span>,
 }
 
 /// The `key` option as written, before it is checked against the arguments.
@@ -162,6 +164,9 @@ pub struct Func {
     pub key: Key,
     /// `&self`, for a method (the only receiver accepted).
     pub receiver: Option<syn::Receiver>,
+    /// The signature or body names `Self` (outside nested items and macros): the fn is
+    /// in an `impl` block, whatever its receiver.
+    pub names_self: bool,
 }
 
 /// One argument of the memoized fn.

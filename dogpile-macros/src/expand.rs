@@ -43,16 +43,18 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
     let handle = handle_name(options, func)
         .unwrap_or_else(|| format_ident!("DOGPILE_CACHE", span = name.span()));
     let no_cache = format_ident!("{}_no_cache", name, span = name.span());
-    // Where the cache is: a `static`; for a `&self` method, the field `self.{field}`, or
-    // a `static` inside the associated fn `{fn}_cache()` (an `impl` can't hold a `static`).
-    let method = func.receiver.is_some();
+    // Where the cache is: a `static`; for a `&self` method, the field `self.{field}`; in
+    // an `impl` block otherwise, a `static` inside the associated fn `{fn}_cache()` (an
+    // `impl` can't hold a `static`).
+    let method = validate::in_impl(options, func);
     let field_cache = format_ident!("__cache", span = Span::mixed_site());
     let cache = quote!(#field_cache);
-    let (no_cache_fn, self_arg) = if method {
-        (quote!(Self::#no_cache), Some(quote!(self,)))
+    let no_cache_fn = if method {
+        quote!(Self::#no_cache)
     } else {
-        (quote!(#no_cache), None)
+        quote!(#no_cache)
     };
+    let self_arg = func.receiver.is_some().then(|| quote!(self,));
     let prime = format_ident!("{}_prime", name, span = name.span());
     let is_async = func.sig.asyncness.is_some();
     let background = options.background.is_some();
@@ -448,8 +450,14 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
             let self_ = syn::Token![self](field.span());
             quote_spanned!(field.span()=> let #field_cache: &#checked_ty = &#self_.#field;)
         }
-        (None, true) => quote!(let #field_cache = Self::#handle();),
-        (None, false) => quote!(let #field_cache = &#handle;),
+        // Through `handle`, so that an item that took the handle's name is reported in
+        // our terms, at the name (the fn's, or `name = ..`).
+        (None, true) => {
+            quote_spanned!(handle.span()=> let #field_cache = #krate::__private::handle(Self::#handle());)
+        }
+        (None, false) => {
+            quote_spanned!(handle.span()=> let #field_cache = #krate::__private::handle(&#handle);)
+        }
     };
 
     // The wrapper's braces keep the body's spans, so the wrapper is the user's own item to

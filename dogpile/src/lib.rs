@@ -321,6 +321,42 @@ pub mod __private {
         entry.try_get_with_async(create).await
     }
 
+    /// What a memoized fn's generated handle is: a `static` `LazyLock<Cache>`, or the
+    /// `&'static Cache` its associated `{fn}_cache()` returns. When another item has taken
+    /// the handle's name, the wrapper reaches that item instead, and this bound says so
+    /// in the user's terms (besides rustc's "defined multiple times").
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not the cache of a `#[dogpile]` fn: another item has the name \
+                   of its handle",
+        label = "the name of this fn's cache handle is taken by another item",
+        note = "give the handle another name with `#[dogpile(name = ..)]` (by default it is \
+                the fn's name in SCREAMING_SNAKE_CASE, or `{{fn}}_cache` in an `impl` block), \
+                or rename the other item"
+    )]
+    pub trait Handle<'a, C: ?Sized> {
+        fn cache(self) -> &'a C;
+    }
+    #[diagnostic::do_not_recommend]
+    impl<'a, K, V, M> Handle<'a, crate::Cache<K, V, M>> for &'a LazyLock<crate::Cache<K, V, M>> {
+        #[inline(always)]
+        fn cache(self) -> &'a crate::Cache<K, V, M> {
+            self
+        }
+    }
+    #[diagnostic::do_not_recommend]
+    impl<'a, K, V, M> Handle<'a, crate::Cache<K, V, M>> for &'a crate::Cache<K, V, M> {
+        #[inline(always)]
+        fn cache(self) -> &'a crate::Cache<K, V, M> {
+            self
+        }
+    }
+
+    /// The generated handle as a `&Cache`; see [`Handle`].
+    #[inline(always)]
+    pub fn handle<'a, C: ?Sized, H: Handle<'a, C>>(handle: H) -> &'a C {
+        handle.cache()
+    }
+
     /// The "error" a `skip_none` fn's `None` becomes: the cache's fallible path stores
     /// nothing for it, and the wrapper turns it back into `None`.
     #[derive(Clone, Copy, Debug)]
