@@ -8,7 +8,7 @@
 
 use crate::builder::{CacheBuilder, Settings};
 use crate::entry::EntryRef;
-use crate::evict::{Candidate, Entries, Evictor, Mark, Visit};
+use crate::evict::{Candidate, Entries, Evictor, Mark, Marking, Unmarked, Visit};
 #[cfg(all(test, not(loom)))]
 use crate::executor::RefreshTask;
 use crate::executor::{Executor, Pooled};
@@ -73,6 +73,8 @@ use std::time::Duration;
 /// Every call that finds a key counts, `get` and stale hits too: a hot key whose value
 /// is being refreshed is kept over one nobody asks for. A fresh hit only reads a per-entry
 /// counter (and writes it while it is below its ceiling of 3): no lock, no shared write.
+/// Only a bounded cache's entries carry that counter: an unbounded cache's are 8 bytes
+/// smaller.
 /// Entries whose creation is in flight are never evicted. If none can be evicted (every
 /// entry is being created), the new key's value is computed by its caller and returned without
 /// being stored, and the call counts as a miss; in [`SyncReaders`] mode its guard then
@@ -83,20 +85,40 @@ use std::time::Duration;
 /// there were before them (and at least 1024), entries older than `ttl + max_stale`, or
 /// `16 × ttl` without `max_stale`, are dropped. Both sweeps cost amortized O(1) per new key.
 pub struct Cache<K, V, M = Inline> {
-    inner: Arc<Inner<K, V>>,
+    inner: Core<K, V>,
     _mode: PhantomData<fn() -> M>,
 }
 
-pub(crate) struct Entry<V> {
+/// A cache's state, typed by what its entries carry for eviction: a bounded cache's
+/// entries carry S3-FIFO's [`Mark`]; an unbounded cache's carry only their value and
+/// control (8 bytes less per entry, whose map bucket is then 24 bytes for a `u64`
+/// value), since nothing would read a mark there.
+enum Core<K, V> {
+    Unbounded(Arc<Inner<K, V, Unmarked>>),
+    Bounded(Arc<Inner<K, V, Mark>>),
+}
+
+/// Runs `$body` with `$inner` bound to the cache's [`Inner`], whichever its entry type.
+macro_rules! with_inner {
+    ($cache:expr, |$inner:ident| $body:expr) => {
+        match &$cache.inner {
+            Core::Unbounded($inner) => $body,
+            Core::Bounded($inner) => $body,
+        }
+    };
+}
+
+pub(crate) struct Entry<V, Mk> {
     value: Option<Stamped<V>>,
     /// The slot's control, attached only while a call uses it (a claim, a waiter, a read
     /// guard): an idle entry allocates nothing besides its map bucket.
     control: Option<Arc<Control>>,
-    /// What the eviction policy knows of the entry; raised by every call that finds it.
-    mark: Mark,
+    /// What the eviction policy knows of the entry (bounded caches only); raised by
+    /// every call that finds it.
+    mark: Mk,
 }
 
-impl<V> Entry<V> {
+impl<V, Mk> Entry<V, Mk> {
     fn attach(&mut self, sync_readers: bool) -> Arc<Control> {
         self.control
             .get_or_insert_with(|| Control::new(sync_readers))
@@ -118,8 +140,8 @@ impl<V> Entry<V> {
 /// through `DashMap::hash_usize`.
 type Hasher = foldhash::fast::RandomState;
 
-pub(crate) struct Inner<K, V> {
-    map: DashMap<K, Entry<V>, Hasher>,
+pub(crate) struct Inner<K, V, Mk> {
+    map: DashMap<K, Entry<V, Mk>, Hasher>,
     env: Env,
     capacity: Option<usize>,
     /// The eviction policy, with a capacity.
@@ -136,12 +158,17 @@ pub(crate) struct Inner<K, V> {
 }
 
 /// The store of one key, as every call of this cache builds it.
-type KeyStore<K, V> = EntryStore<Arc<Inner<K, V>>, K>;
+type KeyStore<K, V, Mk> = EntryStore<Arc<Inner<K, V, Mk>>, K>;
 
-/// A key as a call was given it: owned, or borrowed (see [`KeyRef`]). A fresh hit looks
-/// it up as it is; only a call that goes on to the slot needs the owned key.
+/// A key as a call was given it: owned, or borrowed (see [`KeyRef`]). A hit looks it up
+/// as it is; only a call that goes on to the slot needs the owned key.
 pub(crate) trait Lookup<K> {
-    fn fresh<V: Clone>(&self, inner: &Inner<K, V>) -> Option<V>;
+    /// Runs `read` on the key's entry, if there is one, under its shard's read lock.
+    fn with_entry<V: Clone, Mk: Marking, R>(
+        &self,
+        inner: &Inner<K, V, Mk>,
+        read: impl FnOnce(&Entry<V, Mk>) -> R,
+    ) -> Option<R>;
     fn into_key(self) -> K;
 }
 
@@ -150,8 +177,12 @@ pub(crate) struct Owned<K>(pub(crate) K);
 
 impl<K: Hash + Eq> Lookup<K> for Owned<K> {
     #[inline]
-    fn fresh<V: Clone>(&self, inner: &Inner<K, V>) -> Option<V> {
-        inner.fresh(&self.0)
+    fn with_entry<V: Clone, Mk: Marking, R>(
+        &self,
+        inner: &Inner<K, V, Mk>,
+        read: impl FnOnce(&Entry<V, Mk>) -> R,
+    ) -> Option<R> {
+        Some(read(inner.map.get(&self.0)?.value()))
     }
 
     fn into_key(self) -> K {
@@ -161,13 +192,26 @@ impl<K: Hash + Eq> Lookup<K> for Owned<K> {
 
 impl<K: Hash + Eq, Q: KeyRef<K> + ?Sized> Lookup<K> for &Q {
     #[inline]
-    fn fresh<V: Clone>(&self, inner: &Inner<K, V>) -> Option<V> {
-        inner.fresh_by_ref(*self)
+    fn with_entry<V: Clone, Mk: Marking, R>(
+        &self,
+        inner: &Inner<K, V, Mk>,
+        read: impl FnOnce(&Entry<V, Mk>) -> R,
+    ) -> Option<R> {
+        inner.with_entry_by_ref(*self, read)
     }
 
     fn into_key(self) -> K {
         self.to_key()
     }
+}
+
+/// What the hit path found.
+enum Hit<V> {
+    Fresh(V),
+    /// Stale, while another caller refreshes it.
+    Stale(V),
+    /// Nothing to serve without entering the slot.
+    Miss,
 }
 
 fn infallible<T>(result: Result<T, Infallible>) -> T {
@@ -299,12 +343,7 @@ where
         key: impl Lookup<K>,
         create: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, E> {
-        if let Some(value) = key.fresh(&self.inner) {
-            return Ok(value);
-        }
-        let creator = slot::Inline(Now::new(create));
-        self.inner
-            .call_blocking(key.into_key(), creator, How::BLOCK)
+        with_inner!(self, |inner| inner.try_get_inline(key, create))
     }
 
     #[cfg(not(loom))]
@@ -313,15 +352,7 @@ where
         key: impl Lookup<K>,
         create: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E> {
-        if let Some(value) = key.fresh(&self.inner) {
-            return Ok(value);
-        }
-        // Boxed: the slow path's state (claim, listener, store) would otherwise make
-        // every caller's future several times larger, and a hit pays to move it.
-        let call = self
-            .inner
-            .call(key.into_key(), slot::Inline(create), How::AWAIT);
-        Box::pin(call).await.map(|served| served.value)
+        with_inner!(self, |inner| inner.try_get_inline_async(key, create).await)
     }
 }
 
@@ -413,12 +444,7 @@ where
         key: impl Lookup<K>,
         create: impl FnOnce() -> Result<V, E> + Send + 'static,
     ) -> Result<V, E> {
-        if let Some(value) = key.fresh(&self.inner) {
-            return Ok(value);
-        }
-        let creator = Pooled::new(create, &self.inner.executor);
-        self.inner
-            .call_blocking(key.into_key(), creator, How::BLOCK)
+        with_inner!(self, |inner| inner.try_get_background(key, create))
     }
 
     #[cfg(not(loom))]
@@ -427,18 +453,9 @@ where
         key: impl Lookup<K>,
         create: impl Future<Output = Result<V, E>> + Send + 'static,
     ) -> Result<V, E> {
-        if let Some(value) = key.fresh(&self.inner) {
-            return Ok(value);
-        }
-        let key = key.into_key();
-        #[cfg(feature = "tokio")]
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let creator = crate::executor::Spawned::new(create, runtime);
-            let call = self.inner.call(key, creator, How::AWAIT);
-            return Box::pin(call).await.map(|served| served.value);
-        }
-        let call = self.inner.call(key, slot::Inline(create), How::AWAIT);
-        Box::pin(call).await.map(|served| served.value)
+        with_inner!(self, |inner| inner
+            .try_get_background_async(key, create)
+            .await)
     }
 }
 
@@ -482,11 +499,7 @@ where
         key: impl Lookup<K>,
         create: impl FnOnce() -> Result<V, E>,
     ) -> Result<ReadGuard<V>, E> {
-        let creator = slot::Inline(Now::new(create));
-        let served = self
-            .inner
-            .call_served(key.into_key(), creator, How::GUARDED)?;
-        Ok(ReadGuard::new(Held::Owned(served.value), served.read))
+        with_inner!(self, |inner| inner.try_get_guarded(key, create))
     }
 }
 
@@ -497,36 +510,30 @@ where
     M: Mode,
 {
     pub(crate) fn with_settings(settings: Settings) -> Self {
+        let inner = match settings.capacity {
+            None => Core::Unbounded(Inner::new::<M>(settings)),
+            Some(_) => Core::Bounded(Inner::new::<M>(settings)),
+        };
         Cache {
-            inner: Arc::new_cyclic(|this: &Weak<Inner<K, V>>| Inner {
-                shared: settings.shared.map(|tier| {
-                    let tier = *tier
-                        .downcast::<Arc<dyn SharedTier<K, V>>>()
-                        .expect("the builder keeps a tier of its own key and value types");
-                    let this = this.clone();
-                    let ttl = Duration::from_nanos(settings.env.policy.ttl);
-                    SharedLevel::new(tier, ttl, move |action| {
-                        if let Some(inner) = this.upgrade() {
-                            inner.apply_locally(action);
-                        }
-                    })
-                }),
-                map: DashMap::with_hasher(Hasher::default()),
-                env: settings.env,
-                capacity: settings.capacity,
-                evictor: settings.capacity.map(Evictor::new),
-                sync_readers: mode::sync_readers::<M>(),
-                executor: settings.executor,
-                entries: AtomicUsize::new(0),
-                admitted_since_sweep: AtomicUsize::new(0),
-                sweeping: parking_lot::Mutex::new(()),
-            }),
+            inner,
             _mode: PhantomData,
         }
     }
 
-    pub(crate) fn inner(&self) -> &Arc<Inner<K, V>> {
-        &self.inner
+    pub(crate) fn get_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+        with_inner!(self, |inner| inner.get_by_ref(key))
+    }
+
+    pub(crate) fn contains_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> bool {
+        with_inner!(self, |inner| inner.contains_by_ref(key))
+    }
+
+    pub(crate) fn invalidate_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) {
+        with_inner!(self, |inner| inner.invalidate_by_ref(key))
+    }
+
+    pub(crate) fn remove_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+        with_inner!(self, |inner| inner.remove_by_ref(key))
     }
 
     /// The calls of this cache by a borrowed form of the key (see [`KeyRef`]): `&str`
@@ -565,8 +572,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let entry = self.inner.map.get(key)?;
-        self.inner.served(entry.value())
+        with_inner!(self, |inner| inner.get(key))
     }
 
     /// Whether [`get`](Cache::get) would return a value, without cloning it.
@@ -582,10 +588,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.inner
-            .map
-            .get(key)
-            .is_some_and(|entry| self.inner.servable(entry.value()).is_some())
+        with_inner!(self, |inner| inner.contains_key(key))
     }
 
     /// Stores `value` for `key` as fresh now, whatever was there. A creation in flight
@@ -599,26 +602,7 @@ where
     /// assert_eq!(cache.get_with("k", || 2), 1);
     /// ```
     pub fn insert(&self, key: K, value: V) {
-        let Some(control) = self.inner.control_for(&key) else {
-            return; // full of entries being created: nothing can make room now
-        };
-        let store = EntryStore {
-            inner: &*self.inner,
-            key,
-            control: control.clone(),
-            tier_age: None,
-        };
-        let now = self.inner.env.now();
-        match control.fence() {
-            Some(fence) => {
-                fence.write();
-                store.publish(value, now);
-                fence.release_write();
-            }
-            None => store.publish(value, now),
-        }
-        drop(control);
-        store.release();
+        with_inner!(self, |inner| inner.insert(key, value))
     }
 
     /// Makes the value for `key` stale (soft, R7): it is still served while the next
@@ -635,16 +619,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if let Some(mut entry) = self.inner.map.get_mut(key) {
-            invalidate_entry(&mut entry);
-            // F6: the fleet too, by the key as stored (a key without an entry here is
-            // reached through `entry_by_ref(..).invalidate()`, which builds it).
-            if let Some(level) = &self.inner.shared {
-                let key = entry.key().clone();
-                drop(entry);
-                level.invalidate(&key);
-            }
-        }
+        with_inner!(self, |inner| inner.invalidate(key))
     }
 
     /// Makes every value stale (soft, R7, for every key): each is still served while the
@@ -659,10 +634,7 @@ where
     /// assert_eq!(cache.get(&2), Some("old")); // stale, still served
     /// ```
     pub fn invalidate_all(&self) {
-        self.inner
-            .map
-            .iter_mut()
-            .for_each(|mut entry| invalidate_entry(&mut entry));
+        with_inner!(self, |inner| inner.invalidate_all())
     }
 
     /// Removes the value for `key` (hard, R7): the next caller creates a new one while
@@ -680,13 +652,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        // F6: the fleet too (see `invalidate` for a key without an entry here).
-        if let Some(level) = &self.inner.shared {
-            if let Some(owned) = self.inner.map.get(key).map(|e| e.key().clone()) {
-                level.remove(&owned);
-            }
-        }
-        self.inner.remove_here(key)
+        with_inner!(self, |inner| inner.remove(key))
     }
 
     /// Removes every value (hard). Creations in flight publish when they finish.
@@ -699,21 +665,7 @@ where
     /// assert!(cache.is_empty());
     /// ```
     pub fn clear(&self) {
-        // Under the sweep lock: an eviction racing the clear would otherwise count the
-        // entries it removes before they are subtracted, find only busy entries left,
-        // and compute a new key's value outside its slot.
-        let _sweep = self.inner.sweeping.lock();
-        let mut removed = 0;
-        self.inner.map.retain(|_, entry| {
-            if entry.try_retire() {
-                removed += 1;
-                false
-            } else {
-                entry.value = None;
-                true
-            }
-        });
-        self.inner.entries.fetch_sub(removed, Ordering::AcqRel);
+        with_inner!(self, |inner| inner.clear())
     }
 
     /// The number of entries, including keys whose first creation is in flight.
@@ -725,7 +677,7 @@ where
     /// assert_eq!(cache.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        self.inner.map.len()
+        with_inner!(self, |inner| inner.len())
     }
 
     /// Whether the cache has no entries.
@@ -735,7 +687,7 @@ where
     /// assert!(cache.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.inner.map.is_empty()
+        with_inner!(self, |inner| inner.is_empty())
     }
 
     /// Counters of what the cache has seen; see [`Stats`].
@@ -748,11 +700,11 @@ where
     /// assert_eq!((stats.misses, stats.hits), (1, 1));
     /// ```
     pub fn stats(&self) -> Stats {
-        self.inner.env.stats.snapshot()
+        with_inner!(self, |inner| inner.stats())
     }
 }
 
-fn invalidate_entry<V>(entry: &mut Entry<V>) {
+fn invalidate_entry<V, Mk>(entry: &mut Entry<V, Mk>) {
     if let Some(stamped) = entry.value.as_mut() {
         stamped.invalidate();
     }
@@ -762,7 +714,10 @@ impl<K, V, M> Clone for Cache<K, V, M> {
     /// Another handle to the same cache.
     fn clone(&self) -> Self {
         Cache {
-            inner: self.inner.clone(),
+            inner: match &self.inner {
+                Core::Unbounded(inner) => Core::Unbounded(inner.clone()),
+                Core::Bounded(inner) => Core::Bounded(inner.clone()),
+            },
             _mode: PhantomData,
         }
     }
@@ -770,38 +725,84 @@ impl<K, V, M> Clone for Cache<K, V, M> {
 
 impl<K: Hash + Eq, V, M> fmt::Debug for Cache<K, V, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cache")
-            .field("name", &self.inner.env.name)
-            .field("ttl", &Duration::from_nanos(self.inner.env.policy.ttl))
-            .field("capacity", &self.inner.capacity)
+        with_inner!(self, |inner| f
+            .debug_struct("Cache")
+            .field("name", &inner.env.name)
+            .field("ttl", &Duration::from_nanos(inner.env.policy.ttl))
+            .field("capacity", &inner.capacity)
             .field("mode", &std::any::type_name::<M>())
-            .field("entries", &self.inner.map.len())
-            .finish_non_exhaustive()
+            .field("entries", &inner.map.len())
+            .finish_non_exhaustive())
     }
 }
 
-impl<K: Hash + Eq, V: Clone> Inner<K, V> {
-    /// The hit path: a shared shard lock, a clock read, a comparison and a clone.
+impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
+    /// The hit path of every unguarded call, before it enters its slot: a fresh value
+    /// (R2: a shared shard lock, a clock read, a comparison and a clone), or a stale one
+    /// while another caller refreshes it (R3, R10). By a borrowed key the entry is found
+    /// by hash and compared in place, so neither builds an owned key or allocates.
+    /// `None`: the call goes on to its slot.
     #[inline]
-    fn fresh<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
+    pub(crate) fn hit(&self, key: &impl Lookup<K>) -> Option<V> {
         let now = self.hit_now()?;
-        let value = self.fresh_value(self.map.get(key)?.value(), now)?;
-        self.env.stats.hit();
-        Some(value)
+        match key.with_entry(self, |entry| self.hit_value(entry, now))? {
+            Hit::Fresh(value) => {
+                self.env.stats.hit();
+                Some(value)
+            }
+            Hit::Stale(value) => {
+                Counters::bump(&self.env.stats.stale_hits);
+                Some(value)
+            }
+            Hit::Miss => None,
+        }
     }
 
-    /// The hit path by a borrowed key: hashed as the owned key would be, compared in
-    /// place, so nothing is allocated.
     #[inline]
-    fn fresh_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V> {
-        let now = self.hit_now()?;
-        let value = self.with_entry_by_ref(key, |entry| self.fresh_value(entry, now))??;
-        self.env.stats.hit();
-        Some(value)
+    fn hit_value(&self, entry: &Entry<V, Mk>, now: u64) -> Hit<V> {
+        let Some(stamped) = entry.value.as_ref() else {
+            return Hit::Miss;
+        };
+        if !self.env.policy.is_fresh(stamped, now) {
+            return self.stale_value(entry);
+        }
+        entry.mark.touch();
+        Hit::Fresh(stamped.value.clone())
+    }
+
+    /// A stale value, served at once if another caller holds the refresh claim, as the
+    /// slot would serve it (R3); classified by the precise clock as the slot does.
+    #[inline(never)]
+    fn stale_value(&self, entry: &Entry<V, Mk>) -> Hit<V> {
+        let (Some(stamped), Some(control)) = (&entry.value, &entry.control) else {
+            return Hit::Miss;
+        };
+        let freshness =
+            self.env
+                .policy
+                .classify(stamped.created(), stamped.invalidated(), self.env.now());
+        if freshness != Freshness::Stale || !control.refreshing_elsewhere() {
+            return Hit::Miss;
+        }
+        entry.mark.touch(); // a stale hit counts for eviction as a fresh one
+        Hit::Stale(stamped.value.clone())
+    }
+
+    /// The hit path of a reader-synchronised call (R8): see [`slot::read_hit`]. Only an
+    /// entry whose control is attached (it stays attached while its guards are used) is
+    /// served here, so nothing is allocated.
+    pub(crate) fn read_hit(&self, key: &impl Lookup<K>) -> Option<Served<V>> {
+        let control = key.with_entry(self, |entry| entry.control.clone())??;
+        slot::read_hit(&control, &self.env, || {
+            let owned = |entry: &Entry<V, Mk>| {
+                let ours = entry
+                    .control
+                    .as_ref()
+                    .is_some_and(|c| Arc::ptr_eq(c, &control));
+                ours.then(|| entry.value.clone()).flatten()
+            };
+            key.with_entry(self, owned).flatten()
+        })
     }
 
     /// The clock reading a hit is judged by, taken before the shard lock so that the
@@ -818,18 +819,8 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
         Some(self.env.clock.hit_now_nanos(self.env.policy.ttl))
     }
 
-    #[inline]
-    fn fresh_value(&self, entry: &Entry<V>, now: u64) -> Option<V> {
-        let stamped = entry.value.as_ref()?;
-        if !self.env.policy.is_fresh(stamped, now) {
-            return None;
-        }
-        entry.mark.touch();
-        Some(stamped.value.clone())
-    }
-
     /// The value of an entry if it may be served (fresh, or stale within `max_stale`).
-    fn servable<'e>(&self, entry: &'e Entry<V>) -> Option<&'e V> {
+    fn servable<'e>(&self, entry: &'e Entry<V, Mk>) -> Option<&'e V> {
         let stamped = entry.value.as_ref()?;
         let freshness =
             self.env
@@ -839,7 +830,7 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
     }
 
     /// A clone of the value `get` may serve; a read that finds one counts for eviction.
-    fn served(&self, entry: &Entry<V>) -> Option<V> {
+    fn served(&self, entry: &Entry<V, Mk>) -> Option<V> {
         let value = self.servable(entry).cloned();
         if value.is_some() {
             entry.mark.touch();
@@ -849,7 +840,11 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
 
     /// Runs `read` on the entry of a borrowed key under its shard's read lock.
     #[inline]
-    fn with_entry_by_ref<Q, R>(&self, key: &Q, read: impl FnOnce(&Entry<V>) -> R) -> Option<R>
+    pub(crate) fn with_entry_by_ref<Q, R>(
+        &self,
+        key: &Q,
+        read: impl FnOnce(&Entry<V, Mk>) -> R,
+    ) -> Option<R>
     where
         Q: KeyRef<K> + ?Sized,
     {
@@ -943,7 +938,7 @@ impl<K: Hash + Eq, V: Clone> Inner<K, V> {
     }
 }
 
-impl<K, V> Inner<K, V>
+impl<K, V, Mk: Marking> Inner<K, V, Mk>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
@@ -957,7 +952,7 @@ where
     /// call counts as a miss.
     async fn call<C>(self: &Arc<Self>, key: K, creator: C, how: How) -> Result<Served<V>, C::Error>
     where
-        C: Creator<KeyStore<K, V>>,
+        C: Creator<KeyStore<K, V, Mk>>,
     {
         match &self.shared {
             // The fleet tier runs in place of the creator, once this call holds the
@@ -998,7 +993,7 @@ where
         tier_age: Option<Arc<AtomicU64>>,
     ) -> Result<Served<V>, C::Error>
     where
-        C: Creator<KeyStore<K, V>>,
+        C: Creator<KeyStore<K, V, Mk>>,
     {
         let mut creator = Some(creator);
         loop {
@@ -1031,14 +1026,14 @@ where
     /// [`slot::run_blocking`]).
     fn call_served<C>(self: &Arc<Self>, key: K, creator: C, how: How) -> Result<Served<V>, C::Error>
     where
-        C: Creator<KeyStore<K, V>>,
+        C: Creator<KeyStore<K, V, Mk>>,
     {
         slot::run_blocking(self.call(key, creator, how))
     }
 
     fn call_blocking<C>(self: &Arc<Self>, key: K, creator: C, how: How) -> Result<V, C::Error>
     where
-        C: Creator<KeyStore<K, V>>,
+        C: Creator<KeyStore<K, V, Mk>>,
     {
         self.call_served(key, creator, how)
             .map(|served| served.value)
@@ -1076,11 +1071,8 @@ where
             .map
             .entry(key.clone())
             .or_insert_with(|| {
-                let mark = match &self.evictor {
-                    Some(evictor) => evictor.new_mark(),
-                    None => Mark::unqueued(),
-                };
-                admitted = Some(mark.ticket());
+                let mark = Mk::issue(self.evictor.as_ref());
+                admitted = Some(mark.mark().map_or(0, Mark::ticket));
                 Entry {
                     value: None,
                     control: None,
@@ -1187,10 +1179,234 @@ where
     }
 }
 
+impl<K, V, Mk: Marking> Inner<K, V, Mk>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    #[inline]
+    fn try_get_inline<E: Clone + Send + 'static>(
+        self: &Arc<Self>,
+        key: impl Lookup<K>,
+        create: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
+        if let Some(value) = self.hit(&key) {
+            return Ok(value);
+        }
+        let creator = slot::Inline(Now::new(create));
+        self.call_blocking(key.into_key(), creator, How::BLOCK)
+    }
+
+    #[cfg(not(loom))]
+    async fn try_get_inline_async<E: Clone + Send + 'static>(
+        self: &Arc<Self>,
+        key: impl Lookup<K>,
+        create: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E> {
+        if let Some(value) = self.hit(&key) {
+            return Ok(value);
+        }
+        // Boxed: the slow path's state (claim, listener, store) would otherwise make
+        // every caller's future several times larger, and a hit pays to move it.
+        let call = self.call(key.into_key(), slot::Inline(create), How::AWAIT);
+        Box::pin(call).await.map(|served| served.value)
+    }
+
+    #[inline]
+    fn try_get_background<E: Clone + Send + 'static>(
+        self: &Arc<Self>,
+        key: impl Lookup<K>,
+        create: impl FnOnce() -> Result<V, E> + Send + 'static,
+    ) -> Result<V, E> {
+        if let Some(value) = self.hit(&key) {
+            return Ok(value);
+        }
+        let creator = Pooled::new(create, &self.executor);
+        self.call_blocking(key.into_key(), creator, How::BLOCK)
+    }
+
+    #[cfg(not(loom))]
+    async fn try_get_background_async<E: Clone + Send + 'static>(
+        self: &Arc<Self>,
+        key: impl Lookup<K>,
+        create: impl Future<Output = Result<V, E>> + Send + 'static,
+    ) -> Result<V, E> {
+        if let Some(value) = self.hit(&key) {
+            return Ok(value);
+        }
+        let key = key.into_key();
+        #[cfg(feature = "tokio")]
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let creator = crate::executor::Spawned::new(create, runtime);
+            let call = self.call(key, creator, How::AWAIT);
+            return Box::pin(call).await.map(|served| served.value);
+        }
+        let call = self.call(key, slot::Inline(create), How::AWAIT);
+        Box::pin(call).await.map(|served| served.value)
+    }
+
+    fn try_get_guarded<E: Clone + Send + 'static>(
+        self: &Arc<Self>,
+        key: impl Lookup<K>,
+        create: impl FnOnce() -> Result<V, E>,
+    ) -> Result<ReadGuard<V>, E> {
+        let served = match self.read_hit(&key) {
+            Some(served) => served,
+            None => {
+                let creator = slot::Inline(Now::new(create));
+                self.call_served(key.into_key(), creator, How::GUARDED)?
+            }
+        };
+        Ok(ReadGuard::new(Held::Owned(served.value), served.read))
+    }
+}
+
+/// The bodies of [`Cache`]'s calls that are not hits, for either entry type.
+impl<K, V, Mk: Marking> Inner<K, V, Mk>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn new<M: Mode>(settings: Settings) -> Arc<Self> {
+        Arc::new_cyclic(|this: &Weak<Self>| Inner {
+            shared: settings.shared.map(|tier| {
+                let tier = *tier
+                    .downcast::<Arc<dyn SharedTier<K, V>>>()
+                    .expect("the builder keeps a tier of its own key and value types");
+                let this = this.clone();
+                let ttl = Duration::from_nanos(settings.env.policy.ttl);
+                SharedLevel::new(tier, ttl, move |action| {
+                    if let Some(inner) = this.upgrade() {
+                        inner.apply_locally(action);
+                    }
+                })
+            }),
+            map: DashMap::with_hasher(Hasher::default()),
+            env: settings.env,
+            capacity: settings.capacity,
+            evictor: settings.capacity.map(Evictor::new),
+            sync_readers: mode::sync_readers::<M>(),
+            executor: settings.executor,
+            entries: AtomicUsize::new(0),
+            admitted_since_sweep: AtomicUsize::new(0),
+            sweeping: parking_lot::Mutex::new(()),
+        })
+    }
+
+    fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let entry = self.map.get(key)?;
+        self.served(entry.value())
+    }
+
+    fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.map
+            .get(key)
+            .is_some_and(|entry| self.servable(entry.value()).is_some())
+    }
+
+    fn insert(&self, key: K, value: V) {
+        let Some(control) = self.control_for(&key) else {
+            return; // full of entries being created: nothing can make room now
+        };
+        let store = EntryStore {
+            inner: self,
+            key,
+            control: control.clone(),
+            tier_age: None,
+        };
+        let now = self.env.now();
+        match control.fence() {
+            Some(fence) => {
+                fence.write();
+                store.publish(value, now);
+                fence.release_write();
+            }
+            None => store.publish(value, now),
+        }
+        drop(control);
+        store.release();
+    }
+
+    fn invalidate<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if let Some(mut entry) = self.map.get_mut(key) {
+            invalidate_entry(&mut entry);
+            // F6: the fleet too, by the key as stored (a key without an entry here is
+            // reached through `entry_by_ref(..).invalidate()`, which builds it).
+            if let Some(level) = &self.shared {
+                let key = entry.key().clone();
+                drop(entry);
+                level.invalidate(&key);
+            }
+        }
+    }
+
+    fn invalidate_all(&self) {
+        self.map
+            .iter_mut()
+            .for_each(|mut entry| invalidate_entry(&mut entry));
+    }
+
+    fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        // F6: the fleet too (see `invalidate` for a key without an entry here).
+        if let Some(level) = &self.shared {
+            if let Some(owned) = self.map.get(key).map(|e| e.key().clone()) {
+                level.remove(&owned);
+            }
+        }
+        self.remove_here(key)
+    }
+
+    fn clear(&self) {
+        // Under the sweep lock: an eviction racing the clear would otherwise count the
+        // entries it removes before they are subtracted, find only busy entries left,
+        // and compute a new key's value outside its slot.
+        let _sweep = self.sweeping.lock();
+        let mut removed = 0;
+        self.map.retain(|_, entry| {
+            if entry.try_retire() {
+                removed += 1;
+                false
+            } else {
+                entry.value = None;
+                true
+            }
+        });
+        self.entries.fetch_sub(removed, Ordering::AcqRel);
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn stats(&self) -> Stats {
+        self.env.stats.snapshot()
+    }
+}
+
 /// An entry without a value that no caller is using: a failed or removed creation's
 /// leftover. Callers reach a control only through the map under a shard lock, and the
 /// sweeps run under the shard's write lock, so a count of one is stable there.
-fn is_abandoned<V>(entry: &Entry<V>) -> bool {
+fn is_abandoned<V, Mk>(entry: &Entry<V, Mk>) -> bool {
     entry.value.is_none()
         && entry
             .control
@@ -1198,7 +1414,7 @@ fn is_abandoned<V>(entry: &Entry<V>) -> bool {
             .is_none_or(|control| Arc::strong_count(control) == 1)
 }
 
-impl<K, V> Entries<K> for Inner<K, V>
+impl<K, V, Mk: Marking> Entries<K> for Inner<K, V, Mk>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
@@ -1208,9 +1424,9 @@ where
         let mut visit = Visit::Gone;
         // Dropped after the shard lock is released.
         let _evicted = self.map.remove_if(key, |_, entry| {
-            if entry.mark.ticket() != ticket {
+            let Some(mark) = entry.mark.mark().filter(|mark| mark.ticket() == ticket) else {
                 return false;
-            }
+            };
             let worthless = match &entry.value {
                 Some(s) => {
                     self.env.policy.classify(s.created(), s.invalidated(), now)
@@ -1218,10 +1434,7 @@ where
                 }
                 None => is_abandoned(entry),
             };
-            visit = if !decide(Candidate {
-                mark: &entry.mark,
-                worthless,
-            }) {
+            visit = if !decide(Candidate { mark, worthless }) {
                 Visit::Kept
             } else if entry.try_retire() {
                 Visit::Evicted
@@ -1246,9 +1459,9 @@ pub(crate) struct EntryStore<I, K> {
     tier_age: Option<Arc<AtomicU64>>,
 }
 
-impl<I, K, V> Store for EntryStore<I, K>
+impl<I, K, V, Mk> Store for EntryStore<I, K>
 where
-    I: Deref<Target = Inner<K, V>>,
+    I: Deref<Target = Inner<K, V, Mk>>,
     // No `'static` here: async callers hold this store across awaits, and a lifetime
     // bound would make their futures fail `Send` for borrowed keys like `&'static str`.
     K: Hash + Eq,
@@ -1316,7 +1529,7 @@ where
 impl<I, K> EntryStore<I, K> {
     /// Whether the entry still belongs to this store's slot (it was not removed and
     /// replaced meanwhile).
-    fn owns<V>(&self, entry: &Entry<V>) -> bool {
+    fn owns<V, Mk>(&self, entry: &Entry<V, Mk>) -> bool {
         entry
             .control
             .as_ref()
@@ -1330,8 +1543,11 @@ mod tests {
     use crate::ManualClock;
 
     fn attached<K: Hash + Eq, V, M>(cache: &Cache<K, V, M>) -> usize {
-        let map = &cache.inner.map;
-        map.iter().filter(|entry| entry.control.is_some()).count()
+        with_inner!(cache, |inner| inner
+            .map
+            .iter()
+            .filter(|entry| entry.control.is_some())
+            .count())
     }
 
     /// An idle entry holds no control (no allocation besides its bucket): one is

@@ -51,7 +51,7 @@ where
     /// assert_eq!(cache.entry_by_ref("a").get(), Some(1));
     /// ```
     pub fn get(&self) -> Option<V> {
-        self.cache.inner().get_by_ref(self.key)
+        self.cache.get_by_ref(self.key)
     }
 
     /// As [`Cache::contains_key`].
@@ -63,7 +63,7 @@ where
     /// assert!(!cache.entry_by_ref("b").contains());
     /// ```
     pub fn contains(&self) -> bool {
-        self.cache.inner().contains_by_ref(self.key)
+        self.cache.contains_by_ref(self.key)
     }
 
     /// As [`Cache::invalidate`] (soft, R7).
@@ -75,7 +75,7 @@ where
     /// assert_eq!(cache.entry_by_ref("a").get_with(|| 2), 2);
     /// ```
     pub fn invalidate(&self) {
-        self.cache.inner().invalidate_by_ref(self.key);
+        self.cache.invalidate_by_ref(self.key);
     }
 
     /// As [`Cache::remove`] (hard, R7).
@@ -87,7 +87,7 @@ where
     /// assert!(cache.is_empty());
     /// ```
     pub fn remove(&self) -> Option<V> {
-        self.cache.inner().remove_by_ref(self.key)
+        self.cache.remove_by_ref(self.key)
     }
 }
 

@@ -63,11 +63,6 @@ impl Mark {
         }
     }
 
-    /// The mark of an entry in a cache without a capacity, which nothing reads.
-    pub(crate) fn unqueued() -> Self {
-        Mark::new(0)
-    }
-
     /// Notes that a caller asked for the entry. Load first, store only if it changes:
     /// a hot entry already at the ceiling costs one relaxed load and a comparison, and
     /// no write, so threads hitting it do not bounce its cache line. Racing hits may
@@ -95,6 +90,51 @@ impl Mark {
         if frequency > 0 {
             self.frequency.store(frequency - 1, Ordering::Relaxed);
         }
+    }
+}
+
+/// What a cache's entries keep for eviction: a [`Mark`] in a bounded cache, nothing in
+/// an unbounded one ([`Unmarked`]), whose entries are reclaimed by age only and so need
+/// not pay 8 bytes each for a mark nobody reads.
+pub(crate) trait Marking: Send + Sync + Sized + 'static {
+    /// The mark of a new entry; `evictor` is the cache's policy, if it is bounded.
+    fn issue<K>(evictor: Option<&Evictor<K>>) -> Self;
+
+    /// Notes that a caller asked for the entry.
+    fn touch(&self);
+
+    /// What the policy reads; `None` in an unbounded cache.
+    fn mark(&self) -> Option<&Mark>;
+}
+
+impl Marking for Mark {
+    fn issue<K>(evictor: Option<&Evictor<K>>) -> Self {
+        evictor.map_or_else(|| Mark::new(0), Evictor::new_mark)
+    }
+
+    #[inline]
+    fn touch(&self) {
+        Mark::touch(self);
+    }
+
+    fn mark(&self) -> Option<&Mark> {
+        Some(self)
+    }
+}
+
+/// The "mark" of an unbounded cache's entries: nothing, since no policy reads it.
+pub(crate) struct Unmarked;
+
+impl Marking for Unmarked {
+    fn issue<K>(_: Option<&Evictor<K>>) -> Self {
+        Unmarked
+    }
+
+    #[inline]
+    fn touch(&self) {}
+
+    fn mark(&self) -> Option<&Mark> {
+        None
     }
 }
 

@@ -307,6 +307,19 @@ impl Control {
         }
     }
 
+    /// Whether another caller's creation is in flight, so that a stale value is served
+    /// at once (R3) without entering the slot: what [`try_claim`](Control::try_claim)
+    /// calls busy. Panics if that creation is this thread's own, as `try_claim` does (R9).
+    pub(crate) fn refreshing_elsewhere(self: &Arc<Self>) -> bool {
+        let state = self.state.lock();
+        let busy = state.claimed && !state.retired;
+        drop(state);
+        if busy {
+            self.panic_if_reentered();
+        }
+        busy
+    }
+
     /// Marks the slot dropped from its map, unless a creation is in flight (whose
     /// creator will publish into it). Wakes every waiter so that it looks again.
     pub(crate) fn try_retire(&self) -> bool {
@@ -808,6 +821,41 @@ fn serve_under_fence<S: Store>(
         });
     }
     None
+}
+
+/// R8's hit path, tried before a call enters its slot: under a read hold on the
+/// control's fence, serves what `load` finds if it is fresh, or stale while another
+/// caller refreshes it (R3), or anything when this thread already reads this slot (it
+/// must not wait for itself), counted as [`drive`] counts it. `None` (the hold released):
+/// the call goes on to its slot. Allocates nothing.
+pub(crate) fn read_hit<V>(
+    control: &Arc<Control>,
+    env: &Env,
+    load: impl FnOnce() -> Option<Stamped<V>>,
+) -> Option<Served<V>> {
+    // Our own creator holds (or will take) the write lock: reading would block on it.
+    control.panic_if_reentered();
+    let recursive = fence_of(control).read_held_here();
+    let read = FenceRead::take(control);
+    let current = load()?;
+    let freshness = env
+        .policy
+        .classify(current.created(), current.invalidated(), env.now());
+    let serve = match freshness {
+        Freshness::Fresh => true,
+        Freshness::Stale => recursive || control.refreshing_elsewhere(),
+        Freshness::Expired => recursive,
+    };
+    if !serve {
+        return None;
+    }
+    let mut arrival = Arrival::new();
+    arrival.see(Some(freshness));
+    arrival.record(env);
+    Some(Served {
+        value: current.value,
+        read: Some(read),
+    })
 }
 
 /// [`drive`] for a lone slot that blocks and creates inline: `Dogpile`, and the unit

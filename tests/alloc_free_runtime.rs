@@ -1,0 +1,304 @@
+//! The runtime's hit paths allocate nothing through `Cache::entry_by_ref`, in every mode,
+//! blocking and async: a fresh hit (R2), and a stale hit served to a caller that does not
+//! refresh (R3, R10), by a borrowed key (`&str` for `String`, `(&str, &u32)` for
+//! `(String, u32)`). The owned key is built only when an entry must be stored, or when a
+//! background refresh must own it.
+//!
+//! `allocation-counter` counts the calling thread's allocations only, so the thread that
+//! holds a refresh claim meanwhile (and tests running in parallel) do not count. Each
+//! test makes one hit before measuring: the first hit in a process starts the default
+//! clock's ticker thread (a one-time allocation, not per call).
+
+use dogpile::mode::{Background, Inline, SyncReaders};
+use dogpile::{Cache, ManualClock, RefreshTask};
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::thread;
+use std::time::Duration;
+
+const TTL: Duration = Duration::from_secs(60);
+const HITS: usize = 200;
+/// A bound on every wait for the other thread: a hang becomes a failure.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+type Pages<M> = Cache<(String, u32), Arc<str>, M>;
+
+/// Polls a future once: a hit must be ready at once, without waiting.
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("a hit awaited"),
+    }
+}
+
+fn assert_no_allocation(what: &str, hits: impl FnOnce()) {
+    let info = allocation_counter::measure(hits);
+    assert_eq!(info.count_total, 0, "{HITS} {what} allocated: {info:?}");
+}
+
+fn inline_cache(clock: &ManualClock) -> Pages<Inline> {
+    Cache::builder().ttl(TTL).clock(clock.clone()).build()
+}
+
+fn sync_readers_cache(clock: &ManualClock) -> Pages<SyncReaders> {
+    Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .sync_readers()
+        .build()
+}
+
+/// A background cache whose refreshes are queued until the test runs (or drops) them, so
+/// that a stale key's claim stays held while the test measures.
+fn background_cache(clock: &ManualClock) -> (Pages<Background>, Arc<Mutex<Vec<RefreshTask>>>) {
+    let queued: Arc<Mutex<Vec<RefreshTask>>> = Arc::default();
+    let sink = queued.clone();
+    let cache = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .background_refresh()
+        .refresh_executor(move |task| sink.lock().unwrap().push(task))
+        .build();
+    (cache, queued)
+}
+
+#[test]
+fn fresh_hits_by_ref_allocate_nothing_in_every_mode() {
+    let clock = ManualClock::new();
+    let page = String::from("/articles/42");
+    let key = (page.as_str(), &2u32);
+    let value: Arc<str> = "v".into();
+
+    let inline = inline_cache(&clock);
+    inline.entry_by_ref(&key).get_with(|| value.clone());
+    inline.entry_by_ref(&key).get_with(|| unreachable!("fresh"));
+    assert_no_allocation("inline fresh hits", || {
+        for _ in 0..HITS {
+            let by_ref = inline.entry_by_ref(black_box(&key));
+            black_box(by_ref.get_with(|| unreachable!("fresh")));
+            let by_ref = inline.entry_by_ref(black_box(&key));
+            black_box(by_ref.try_get_with(|| Err::<Arc<str>, ()>(())).unwrap());
+            let by_ref = inline.entry_by_ref(black_box(&key));
+            black_box(ready(
+                by_ref.get_with_async(async { unreachable!("fresh") }),
+            ));
+            let by_ref = inline.entry_by_ref(black_box(&key));
+            let future = by_ref.try_get_with_async(async { Err::<Arc<str>, ()>(()) });
+            black_box(ready(future).unwrap());
+        }
+    });
+    assert_eq!(inline.stats().hits, 1 + 4 * HITS as u64);
+
+    let (background, _queued) = background_cache(&clock);
+    background.entry_by_ref(&key).get_with(|| "v".into());
+    background
+        .entry_by_ref(&key)
+        .get_with(|| unreachable!("fresh"));
+    assert_no_allocation("background fresh hits", || {
+        for _ in 0..HITS {
+            let by_ref = background.entry_by_ref(black_box(&key));
+            black_box(by_ref.get_with(|| unreachable!("fresh")));
+            let by_ref = background.entry_by_ref(black_box(&key));
+            black_box(by_ref.try_get_with(|| Err::<Arc<str>, ()>(())).unwrap());
+            let by_ref = background.entry_by_ref(black_box(&key));
+            black_box(ready(
+                by_ref.get_with_async(async { unreachable!("fresh") }),
+            ));
+            let by_ref = background.entry_by_ref(black_box(&key));
+            let future = by_ref.try_get_with_async(async { Err::<Arc<str>, ()>(()) });
+            black_box(ready(future).unwrap());
+        }
+    });
+    assert_eq!(background.stats().hits, 1 + 4 * HITS as u64);
+
+    let guarded = sync_readers_cache(&clock);
+    drop(guarded.entry_by_ref(&key).get_with(|| "v".into()));
+    drop(
+        guarded
+            .entry_by_ref(&key)
+            .get_with(|| unreachable!("fresh")),
+    );
+    assert_no_allocation("reader-synchronised fresh hits", || {
+        for _ in 0..HITS {
+            let guard = guarded
+                .entry_by_ref(black_box(&key))
+                .get_with(|| unreachable!("fresh"));
+            assert_eq!(&**guard, "v");
+            let guard = guarded
+                .entry_by_ref(black_box(&key))
+                .try_get_with(|| Err::<Arc<str>, ()>(()))
+                .unwrap();
+            black_box(guard);
+        }
+    });
+    assert_eq!(guarded.stats().hits, 1 + 2 * HITS as u64);
+}
+
+#[test]
+fn a_fresh_hit_by_str_for_a_string_key_allocates_nothing() {
+    let clock = ManualClock::new();
+    let guarded: Cache<String, u64, SyncReaders> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .sync_readers()
+        .build();
+    let (plain, background): (Cache<String, u64>, Cache<String, u64, Background>) = (
+        Cache::builder().ttl(TTL).clock(clock.clone()).build(),
+        Cache::builder()
+            .ttl(TTL)
+            .clock(clock.clone())
+            .background_refresh()
+            .build(),
+    );
+    for _ in 0..2 {
+        drop(guarded.entry_by_ref("user:7").get_with(|| 7));
+        plain.entry_by_ref("user:7").get_with(|| 7);
+        background.entry_by_ref("user:7").get_with(|| 7);
+    }
+    assert_no_allocation("fresh hits by &str", || {
+        for _ in 0..HITS {
+            assert_eq!(*guarded.entry_by_ref("user:7").get_with(|| 0), 7);
+            assert_eq!(plain.entry_by_ref("user:7").get_with(|| 0), 7);
+            assert_eq!(background.entry_by_ref("user:7").get_with(|| 0), 7);
+        }
+    });
+}
+
+/// Runs `refresh` on another thread until its creator has started (it then holds the
+/// key's claim), runs `measure`, lets the creator finish, and returns what it returned.
+fn while_another_caller_refreshes<R: Send + 'static>(
+    refresh: impl FnOnce(Box<dyn FnOnce() -> Arc<str> + Send>) -> R + Send + 'static,
+    measure: impl FnOnce(),
+) -> R {
+    let (started, has_started) = mpsc::channel();
+    let (finish, may_finish) = mpsc::channel::<()>();
+    let refresher = thread::spawn(move || {
+        refresh(Box::new(move || {
+            started.send(()).unwrap();
+            may_finish
+                .recv_timeout(PATIENCE)
+                .expect("the test never let go");
+            "new".into()
+        }))
+    });
+    has_started
+        .recv_timeout(PATIENCE)
+        .expect("the refresh never started");
+    measure();
+    finish.send(()).unwrap();
+    refresher.join().expect("the refreshing caller panicked")
+}
+
+#[test]
+fn stale_hits_by_ref_served_while_another_caller_refreshes_allocate_nothing() {
+    let clock = ManualClock::new();
+    let page = String::from("/articles/42");
+    let key = (page.as_str(), &2u32);
+
+    let inline = inline_cache(&clock);
+    inline.entry_by_ref(&key).get_with(|| "old".into());
+    clock.advance(TTL);
+    let refresher = inline.clone();
+    let claimant_got = while_another_caller_refreshes(
+        move |create| refresher.get_with(("/articles/42".into(), 2), create),
+        || {
+            assert_no_allocation("inline stale hits", || {
+                for _ in 0..HITS {
+                    let by_ref = inline.entry_by_ref(black_box(&key));
+                    assert_eq!(&*by_ref.get_with(|| unreachable!("claimed")), "old");
+                    let by_ref = inline.entry_by_ref(black_box(&key));
+                    let stale = by_ref.try_get_with(|| Err::<Arc<str>, ()>(()));
+                    assert_eq!(&*stale.unwrap(), "old");
+                    let by_ref = inline.entry_by_ref(black_box(&key));
+                    let stale = ready(by_ref.get_with_async(async { unreachable!("claimed") }));
+                    assert_eq!(&*stale, "old");
+                    let by_ref = inline.entry_by_ref(black_box(&key));
+                    let stale = ready(by_ref.try_get_with_async(async { Err::<_, ()>(()) }));
+                    assert_eq!(&*stale.unwrap(), "old");
+                }
+            });
+        },
+    );
+    assert_eq!(&*claimant_got, "new");
+    let stats = inline.stats();
+    assert_eq!(
+        (stats.stale_hits, stats.refreshes),
+        (1 + 4 * HITS as u64, 1)
+    );
+    assert_eq!(&*inline.entry_by_ref(&key).get_with(|| "x".into()), "new");
+
+    let guarded = sync_readers_cache(&clock);
+    drop(guarded.entry_by_ref(&key).get_with(|| "old".into()));
+    clock.advance(TTL);
+    let refresher = guarded.clone();
+    let claimant_got = while_another_caller_refreshes(
+        move |create| Arc::clone(&refresher.get_with(("/articles/42".into(), 2), create)),
+        || {
+            assert_no_allocation("reader-synchronised stale hits", || {
+                for _ in 0..HITS {
+                    let by_ref = guarded.entry_by_ref(black_box(&key));
+                    assert_eq!(&**by_ref.get_with(|| unreachable!("claimed")), "old");
+                    let by_ref = guarded.entry_by_ref(black_box(&key));
+                    let stale = by_ref.try_get_with(|| Err::<Arc<str>, ()>(())).unwrap();
+                    assert_eq!(&**stale, "old");
+                }
+            });
+        },
+    );
+    assert_eq!(&*claimant_got, "new");
+    assert_eq!(guarded.stats().stale_hits, 1 + 2 * HITS as u64);
+}
+
+#[test]
+fn background_stale_hits_by_ref_allocate_nothing_once_the_refresh_is_handed_off() {
+    let clock = ManualClock::new();
+    let page = String::from("/articles/42");
+    let key = (page.as_str(), &2u32);
+    let (background, queued) = background_cache(&clock);
+    background.entry_by_ref(&key).get_with(|| "old".into());
+    clock.advance(TTL);
+    // The claimant returns the stale value too (R10); its refresh waits in the queue,
+    // holding the claim, and owns its key.
+    let claimant = background.entry_by_ref(&key).get_with(|| "new".into());
+    assert_eq!(&*claimant, "old");
+    assert_eq!(queued.lock().unwrap().len(), 1);
+
+    assert_no_allocation("background stale hits", || {
+        for _ in 0..HITS {
+            let by_ref = background.entry_by_ref(black_box(&key));
+            assert_eq!(&*by_ref.get_with(|| unreachable!("claimed")), "old");
+            let by_ref = background.entry_by_ref(black_box(&key));
+            let stale = by_ref.try_get_with(|| Err::<Arc<str>, ()>(()));
+            assert_eq!(&*stale.unwrap(), "old");
+            let by_ref = background.entry_by_ref(black_box(&key));
+            let stale = ready(by_ref.get_with_async(async { unreachable!("claimed") }));
+            assert_eq!(&*stale, "old");
+            let by_ref = background.entry_by_ref(black_box(&key));
+            let stale = ready(by_ref.try_get_with_async(async { Err::<_, ()>(()) }));
+            assert_eq!(&*stale.unwrap(), "old");
+        }
+    });
+    assert_eq!(
+        queued.lock().unwrap().len(),
+        1,
+        "only one refresh was claimed"
+    );
+    let task = queued.lock().unwrap().pop().unwrap();
+    task.run();
+    assert_eq!(
+        &*background.entry_by_ref(&key).get_with(|| "x".into()),
+        "new"
+    );
+    let stats = background.stats();
+    assert_eq!(
+        (stats.stale_hits, stats.refreshes),
+        (1 + 4 * HITS as u64, 1)
+    );
+}
