@@ -234,7 +234,6 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
             #lookup_call #await_ #to_option
         }
     } else {
-        let call = syn::Ident::new(call, Span::call_site());
         // Owned key parts are borrowed by the lookup, so the creator clones them (only
         // when it runs); the other arguments move into it.
         let args: Vec<_> = func
@@ -251,16 +250,19 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
             })
             .collect();
         let create = creator(&args, false);
-        if is_async && fallible {
-            let helper = format_ident!("try_get_async", span = error_span);
+        if is_async {
+            // The creator is pinned here and passed as `dyn Future + Send` (`DynCreate`),
+            // so the runtime's async path is compiled once per key and value type, not
+            // per fn. A fallible call's helper states the error's bound in the user's terms.
+            let helper = if fallible {
+                format_ident!("try_get_async_dyn", span = error_span)
+            } else {
+                format_ident!("get_async")
+            };
+            let pinned = quote!(::core::pin::pin!(#create));
             quote! {
                 #compute_key
-                #krate::__private::#helper(#cache.entry_by_ref(#lookup), #create).await #to_option
-            }
-        } else if is_async {
-            quote! {
-                #compute_key
-                #cache.entry_by_ref(#lookup).#call(#create).await #to_option
+                #krate::__private::#helper(#cache.entry_by_ref(#lookup), #pinned).await #to_option
             }
         } else {
             // Through a `__private` helper that takes the creator as `&mut dyn FnMut`, so

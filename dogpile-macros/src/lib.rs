@@ -253,7 +253,10 @@ mod tests;
 ///   (`entry_by_ref`, `dogpile::KeyRef`): a fresh hit allocates nothing, and the owned
 ///   key is built only to store a new value. The `async fn` wrapper awaits
 ///   `get_with_async` on the entry, with the body in an `async` block that clones owned
-///   key parts only if it runs. With `background` the body may run on another thread
+///   key parts only if it runs; the block is pinned on the wrapper's stack and passed as
+///   `dyn Future + Send`, so that the runtime's async path is compiled once per key and
+///   value type, not once per fn. The body's future must therefore be `Send` (as for
+///   `tokio::spawn`): rustc points at the `.await` that holds a non-`Send` value. With `background` the body may run on another thread
 ///   after the call has returned, so it owns a clone of the key parts, made on every
 ///   call: free for `Copy` keys such as `u64`, an allocation per call for a `String`
 ///   part.

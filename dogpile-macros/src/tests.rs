@@ -193,7 +193,7 @@ fn expansion_sync_readers_background_async() {
             }
         ),
     );
-    assert_contains(&out, "__cache . entry_by_ref (& x) . get_with_async (async { f_no_cache (x) . await }) . await }");
+    assert_contains(&out, ":: dogpile :: __private :: get_async (__cache . entry_by_ref (& x) , :: core :: pin :: pin ! (async { f_no_cache (x) . await })) . await }");
 }
 
 #[test]

@@ -290,6 +290,42 @@ pub mod __private {
         entry.try_get_with_async(create).await
     }
 
+    /// An `async fn` wrapper's creator, behind `dyn`: pinned on the wrapper's stack (no
+    /// allocation), so that the runtime's async path is compiled once per key and value
+    /// type, not once more for every memoized `async fn` (each `async` block is its own
+    /// type). The blocking wrappers get the same from [`InlineCalls`].
+    pub type DynCreate<'a, T> =
+        core::pin::Pin<&'a mut (dyn core::future::Future<Output = T> + Send + 'a)>;
+
+    /// `entry.get_with_async(create)` with the creator behind `dyn`; see [`DynCreate`].
+    #[cfg(not(loom))]
+    pub async fn get_async<K, V, Q>(
+        entry: crate::EntryRef<'_, K, V, crate::mode::Inline, Q>,
+        create: DynCreate<'_, V>,
+    ) -> V
+    where
+        K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        Q: ?Sized + crate::KeyRef<K>,
+    {
+        entry.get_with_async(create).await
+    }
+
+    /// [`try_get_async`] with the creator behind `dyn`; see [`DynCreate`].
+    #[cfg(not(loom))]
+    pub async fn try_get_async_dyn<K, V, Q, E>(
+        entry: crate::EntryRef<'_, K, V, crate::mode::Inline, Q>,
+        create: DynCreate<'_, Result<V, E>>,
+    ) -> Result<V, E>
+    where
+        K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        Q: ?Sized + crate::KeyRef<K>,
+        E: ErrorShared,
+    {
+        entry.try_get_with_async(create).await
+    }
+
     /// `entry.try_get_with(create)` of a `Background` cache; see [`try_get_async`].
     pub fn try_get_background<K, V, Q, E, F>(
         entry: crate::EntryRef<'_, K, V, crate::mode::Background, Q>,
