@@ -10,9 +10,12 @@
 //! clock's ticker thread (a one-time allocation, not per call).
 
 use dogpile::mode::{Background, Inline, SyncReaders};
+use dogpile::KeyRef;
 use dogpile::{Cache, ManualClock, RefreshTask};
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -301,4 +304,144 @@ fn background_stale_hits_by_ref_allocate_nothing_once_the_refresh_is_handed_off(
         (stats.stale_hits, stats.refreshes),
         (1 + 4 * HITS as u64, 1)
     );
+}
+
+/// A borrowed key that counts how often the cache builds the owned key from it.
+#[derive(Clone, Copy)]
+struct Counted<'a> {
+    name: &'a str,
+    built: &'a AtomicUsize,
+}
+
+impl Hash for Counted<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state); // as the `String` it stands for
+    }
+}
+
+impl KeyRef<String> for Counted<'_> {
+    fn eq_key(&self, key: &String) -> bool {
+        self.name == key
+    }
+
+    fn to_key(&self) -> String {
+        self.built.fetch_add(1, SeqCst);
+        self.name.to_owned()
+    }
+}
+
+/// Past the hit path too, a call by a borrowed key builds the owned key only to insert a
+/// new entry, or to hand a background refresh its own copy: not to claim a stale
+/// refresh, to wait for a creation in flight, or to drop a failed creation's entry.
+#[test]
+fn the_owned_key_is_built_only_to_insert_an_entry_or_for_a_background_refresh() {
+    let clock = ManualClock::new();
+    let built = AtomicUsize::new(0);
+    let key = Counted {
+        name: "user:7",
+        built: &built,
+    };
+    let inline: Cache<String, u64> = Cache::builder().ttl(TTL).clock(clock.clone()).build();
+    assert_eq!(inline.entry_by_ref(&key).get_with(|| 1), 1);
+    assert_eq!(
+        built.swap(0, SeqCst),
+        1,
+        "a cold miss inserts: one owned key"
+    );
+    clock.advance(TTL);
+    assert_eq!(inline.entry_by_ref(&key).get_with(|| 2), 2);
+    assert_eq!(
+        ready(inline.entry_by_ref(&key).get_with_async(async { 3 })),
+        2
+    );
+    clock.advance(TTL);
+    assert_eq!(
+        ready(inline.entry_by_ref(&key).get_with_async(async { 3 })),
+        3
+    );
+    assert_eq!(inline.stats().refreshes, 2);
+    assert_eq!(built.load(SeqCst), 0, "stale claims, blocking and async");
+
+    // A failed first creation's entry is dropped by the borrowed key.
+    let failing = Counted {
+        name: "user:8",
+        built: &built,
+    };
+    assert_eq!(
+        inline.entry_by_ref(&failing).try_get_with(|| Err(())),
+        Err(())
+    );
+    assert_eq!(
+        (inline.len(), built.swap(0, SeqCst)),
+        (1, 1),
+        "only the insert"
+    );
+
+    let guarded: Cache<String, u64, SyncReaders> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .sync_readers()
+        .build();
+    drop(guarded.entry_by_ref(&key).get_with(|| 1));
+    assert_eq!(built.swap(0, SeqCst), 1);
+    clock.advance(TTL);
+    assert_eq!(*guarded.entry_by_ref(&key).get_with(|| 2), 2);
+    assert_eq!(built.load(SeqCst), 0, "a reader-synchronised stale claim");
+
+    let (background, queued) = {
+        let queued: Arc<Mutex<Vec<RefreshTask>>> = Arc::default();
+        let sink = queued.clone();
+        let cache: Cache<String, u64, Background> = Cache::builder()
+            .ttl(TTL)
+            .clock(clock.clone())
+            .background_refresh()
+            .refresh_executor(move |task| sink.lock().unwrap().push(task))
+            .build();
+        (cache, queued)
+    };
+    background.entry_by_ref(&key).get_with(|| 1);
+    assert_eq!(built.swap(0, SeqCst), 1);
+    clock.advance(TTL);
+    assert_eq!(background.entry_by_ref(&key).get_with(|| 2), 1);
+    assert_eq!(
+        built.swap(0, SeqCst),
+        1,
+        "the handed-off refresh owns its key"
+    );
+    queued.lock().unwrap().pop().unwrap().run();
+    assert_eq!(background.entry_by_ref(&key).get_with(|| 3), 2);
+
+    // A caller by reference that waits for a creation in flight.
+    static WAITER_BUILT: AtomicUsize = AtomicUsize::new(0);
+    let cold: Cache<String, u64> = Cache::builder().ttl(TTL).clock(clock.clone()).build();
+    let (creator, waiter_cache) = (cold.clone(), cold.clone());
+    let mut waiter = None;
+    let claimant_got = while_another_caller_refreshes(
+        move |create| {
+            creator.get_with("user:9".into(), move || {
+                create();
+                9
+            })
+        },
+        || {
+            waiter = Some(thread::spawn(move || {
+                let key = Counted {
+                    name: "user:9",
+                    built: &WAITER_BUILT,
+                };
+                waiter_cache.entry_by_ref(&key).get_with(|| 0)
+            }));
+            let deadline = std::time::Instant::now() + PATIENCE;
+            while cold.stats().waits == 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the caller never waited"
+                );
+                thread::yield_now();
+            }
+        },
+    );
+    assert_eq!(claimant_got, 9);
+    let waited = waiter.unwrap().join().expect("the waiter panicked");
+    assert_eq!((waited, WAITER_BUILT.load(SeqCst)), (9, 0), "a waiter");
 }

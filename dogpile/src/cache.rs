@@ -158,24 +158,49 @@ pub(crate) struct Inner<K, V, Mk> {
 }
 
 /// The store of one key, as every call of this cache builds it.
-type KeyStore<K, V, Mk> = EntryStore<Arc<Inner<K, V, Mk>>, K>;
+type KeyStore<L, K, V, Mk> = EntryStore<Arc<Inner<K, V, Mk>>, L>;
 
-/// A key as a call was given it: owned, or borrowed (see [`KeyRef`]). A hit looks it up
-/// as it is; only a call that goes on to the slot needs the owned key.
-pub(crate) trait Lookup<K> {
+/// A key as a call was given it: owned, or borrowed (see [`KeyRef`]). A call finds,
+/// reads and writes its entry by the key as given; only a call that inserts an entry (or
+/// hands a background refresh its own copy, or asks a fleet tier) builds an owned key.
+pub(crate) trait Lookup<K>: Clone {
     /// Runs `read` on the key's entry, if there is one, under its shard's read lock.
     fn with_entry<V: Clone, Mk: Marking, R>(
         &self,
         inner: &Inner<K, V, Mk>,
         read: impl FnOnce(&Entry<V, Mk>) -> R,
     ) -> Option<R>;
+
+    /// Runs `write` on the key's entry, if there is one, under its shard's write lock.
+    fn with_entry_mut<V: Clone, Mk: Marking, R>(
+        &self,
+        inner: &Inner<K, V, Mk>,
+        write: impl FnOnce(&mut Entry<V, Mk>) -> R,
+    ) -> Option<R>;
+
+    /// Removes the key's entry if `doomed` says so, under its shard's write lock; the
+    /// entry is dropped after the lock is released. True if it was removed.
+    fn remove_if<V: Clone, Mk: Marking>(
+        &self,
+        inner: &Inner<K, V, Mk>,
+        doomed: impl FnOnce(&Entry<V, Mk>) -> bool,
+    ) -> bool;
+
+    /// The owned key, built.
+    fn to_key(&self) -> K;
+
+    /// The owned key, as it is when it is one.
     fn into_key(self) -> K;
+
+    /// Runs `use_key` on the owned key (built only for a borrowed one).
+    fn with_key<R>(&self, use_key: impl FnOnce(&K) -> R) -> R;
 }
 
 /// An owned key, for [`Lookup`].
+#[derive(Clone)]
 pub(crate) struct Owned<K>(pub(crate) K);
 
-impl<K: Hash + Eq> Lookup<K> for Owned<K> {
+impl<K: Hash + Eq + Clone> Lookup<K> for Owned<K> {
     #[inline]
     fn with_entry<V: Clone, Mk: Marking, R>(
         &self,
@@ -185,8 +210,35 @@ impl<K: Hash + Eq> Lookup<K> for Owned<K> {
         Some(read(inner.map.get(&self.0)?.value()))
     }
 
+    fn with_entry_mut<V: Clone, Mk: Marking, R>(
+        &self,
+        inner: &Inner<K, V, Mk>,
+        write: impl FnOnce(&mut Entry<V, Mk>) -> R,
+    ) -> Option<R> {
+        Some(write(inner.map.get_mut(&self.0)?.value_mut()))
+    }
+
+    fn remove_if<V: Clone, Mk: Marking>(
+        &self,
+        inner: &Inner<K, V, Mk>,
+        doomed: impl FnOnce(&Entry<V, Mk>) -> bool,
+    ) -> bool {
+        inner
+            .map
+            .remove_if(&self.0, |_, entry| doomed(entry))
+            .is_some()
+    }
+
+    fn to_key(&self) -> K {
+        self.0.clone()
+    }
+
     fn into_key(self) -> K {
         self.0
+    }
+
+    fn with_key<R>(&self, use_key: impl FnOnce(&K) -> R) -> R {
+        use_key(&self.0)
     }
 }
 
@@ -200,8 +252,48 @@ impl<K: Hash + Eq, Q: KeyRef<K> + ?Sized> Lookup<K> for &Q {
         inner.with_entry_by_ref(*self, read)
     }
 
+    fn with_entry_mut<V: Clone, Mk: Marking, R>(
+        &self,
+        inner: &Inner<K, V, Mk>,
+        write: impl FnOnce(&mut Entry<V, Mk>) -> R,
+    ) -> Option<R> {
+        let map = &inner.map;
+        let hash = map.hash_usize(self);
+        let mut shard = map.shards()[map.determine_shard(hash)].write();
+        let (_, entry) = shard.get_mut(hash as u64, |(stored, _)| self.eq_key(stored))?;
+        Some(write(entry.get_mut()))
+    }
+
+    fn remove_if<V: Clone, Mk: Marking>(
+        &self,
+        inner: &Inner<K, V, Mk>,
+        doomed: impl FnOnce(&Entry<V, Mk>) -> bool,
+    ) -> bool {
+        let map = &inner.map;
+        let hash = map.hash_usize(self);
+        let mut shard = map.shards()[map.determine_shard(hash)].write();
+        let eq = |(stored, _): &(K, _)| self.eq_key(stored);
+        let Some((_, entry)) = shard.get(hash as u64, eq) else {
+            return false;
+        };
+        if !doomed(entry.get()) {
+            return false;
+        }
+        let removed = shard.remove_entry(hash as u64, eq);
+        drop(shard);
+        removed.is_some()
+    }
+
+    fn to_key(&self) -> K {
+        KeyRef::to_key(*self)
+    }
+
     fn into_key(self) -> K {
-        self.to_key()
+        KeyRef::to_key(self)
+    }
+
+    fn with_key<R>(&self, use_key: impl FnOnce(&K) -> R) -> R {
+        use_key(&KeyRef::to_key(*self))
     }
 }
 
@@ -950,9 +1042,14 @@ where
     /// The full-map policy lives here too: with no room for the key (at capacity, every
     /// entry being created), the caller computes its value without storing it, and the
     /// call counts as a miss.
-    async fn call<C>(self: &Arc<Self>, key: K, creator: C, how: How) -> Result<Served<V>, C::Error>
+    async fn call<L: Lookup<K>, C>(
+        self: &Arc<Self>,
+        key: L,
+        creator: C,
+        how: How,
+    ) -> Result<Served<V>, C::Error>
     where
-        C: Creator<KeyStore<K, V, Mk>>,
+        C: Creator<KeyStore<L, K, V, Mk>>,
     {
         match &self.shared {
             // The fleet tier runs in place of the creator, once this call holds the
@@ -960,7 +1057,9 @@ where
             Some(level) => {
                 let tier_age = Arc::new(AtomicU64::new(0));
                 let blocking = how.waiting == Waiting::Block;
-                let (inner, refresh_key) = (self.clone(), key.clone());
+                // The tier names keys as stored: owned.
+                let owned = key.to_key();
+                let (inner, refresh_key) = (self.clone(), Owned(owned.clone()));
                 let refresh_age = tier_age.clone();
                 let run_elsewhere =
                     Box::new(move |claim: slot::Claim, moved: Moved<V, C::Error>| {
@@ -972,28 +1071,23 @@ where
                         };
                         moved.run(claim, store, inner.env.clone());
                     });
-                let creator = level.creator(
-                    key.clone(),
-                    creator,
-                    tier_age.clone(),
-                    blocking,
-                    run_elsewhere,
-                );
+                let creator =
+                    level.creator(owned, creator, tier_age.clone(), blocking, run_elsewhere);
                 self.call_loop(key, creator, how, Some(tier_age)).await
             }
             None => self.call_loop(key, creator, how, None).await,
         }
     }
 
-    async fn call_loop<C>(
+    async fn call_loop<L: Lookup<K>, C>(
         self: &Arc<Self>,
-        key: K,
+        key: L,
         creator: C,
         how: How,
         tier_age: Option<Arc<AtomicU64>>,
     ) -> Result<Served<V>, C::Error>
     where
-        C: Creator<KeyStore<K, V, Mk>>,
+        C: Creator<KeyStore<L, K, V, Mk>>,
     {
         let mut creator = Some(creator);
         loop {
@@ -1024,16 +1118,26 @@ where
 
     /// [`call`](Inner::call) for the blocking entry points: never pending (see
     /// [`slot::run_blocking`]).
-    fn call_served<C>(self: &Arc<Self>, key: K, creator: C, how: How) -> Result<Served<V>, C::Error>
+    fn call_served<L: Lookup<K>, C>(
+        self: &Arc<Self>,
+        key: L,
+        creator: C,
+        how: How,
+    ) -> Result<Served<V>, C::Error>
     where
-        C: Creator<KeyStore<K, V, Mk>>,
+        C: Creator<KeyStore<L, K, V, Mk>>,
     {
         slot::run_blocking(self.call(key, creator, how))
     }
 
-    fn call_blocking<C>(self: &Arc<Self>, key: K, creator: C, how: How) -> Result<V, C::Error>
+    fn call_blocking<L: Lookup<K>, C>(
+        self: &Arc<Self>,
+        key: L,
+        creator: C,
+        how: How,
+    ) -> Result<V, C::Error>
     where
-        C: Creator<KeyStore<K, V, Mk>>,
+        C: Creator<KeyStore<L, K, V, Mk>>,
     {
         self.call_served(key, creator, how)
             .map(|served| served.value)
@@ -1042,30 +1146,30 @@ where
     /// After a failed first creation the key's entry holds no value: drop it, so that
     /// `len` counts values and failing keys don't pile up. A waiter that already took
     /// over keeps it (its claim makes retiring fail); one still waiting starts over.
-    fn drop_if_empty(&self, key: &K) {
-        let dropped = self
-            .map
-            .remove_if(key, |_, entry| entry.value.is_none() && entry.try_retire());
-        if dropped.is_some() {
+    fn drop_if_empty(&self, key: &impl Lookup<K>) {
+        if key.remove_if(self, |entry| entry.value.is_none() && entry.try_retire()) {
             self.entries.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
     /// The control of `key`'s slot, inserting an empty entry for a new key. `None`
     /// when the cache is at capacity and nothing can be evicted.
-    fn control_for(&self, key: &K) -> Option<Arc<Control>> {
-        if let Some(entry) = self.map.get(key) {
+    fn control_for(&self, key: &impl Lookup<K>) -> Option<Arc<Control>> {
+        let found = key.with_entry(self, |entry| {
             entry.mark.touch(); // a stale hit counts for eviction as a fresh one
-            if let Some(control) = &entry.control {
-                return Some(control.clone());
-            }
+            entry.control.clone()
+        });
+        if let Some(Some(control)) = found {
+            return Some(control);
         }
-        if let Some(mut entry) = self.map.get_mut(key) {
-            return Some(entry.attach(self.sync_readers));
+        if let Some(control) = key.with_entry_mut(self, |entry| entry.attach(self.sync_readers)) {
+            return Some(control);
         }
         if !self.reserve_place() {
             return None;
         }
+        // A new entry: the one place a call by a borrowed key builds the owned key.
+        let key = &key.to_key();
         let mut admitted = None;
         let control = self
             .map
@@ -1194,7 +1298,7 @@ where
             return Ok(value);
         }
         let creator = slot::Inline(Now::new(create));
-        self.call_blocking(key.into_key(), creator, How::BLOCK)
+        self.call_blocking(key, creator, How::BLOCK)
     }
 
     #[cfg(not(loom))]
@@ -1208,7 +1312,7 @@ where
         }
         // Boxed: the slow path's state (claim, listener, store) would otherwise make
         // every caller's future several times larger, and a hit pays to move it.
-        let call = self.call(key.into_key(), slot::Inline(create), How::AWAIT);
+        let call = self.call(key, slot::Inline(create), How::AWAIT);
         Box::pin(call).await.map(|served| served.value)
     }
 
@@ -1221,8 +1325,9 @@ where
         if let Some(value) = self.hit(&key) {
             return Ok(value);
         }
+        // A refresh handed to the executor owns its key.
         let creator = Pooled::new(create, &self.executor);
-        self.call_blocking(key.into_key(), creator, How::BLOCK)
+        self.call_blocking(Owned(key.into_key()), creator, How::BLOCK)
     }
 
     #[cfg(not(loom))]
@@ -1234,7 +1339,8 @@ where
         if let Some(value) = self.hit(&key) {
             return Ok(value);
         }
-        let key = key.into_key();
+        // A refresh spawned on the runtime owns its key.
+        let key = Owned(key.into_key());
         #[cfg(feature = "tokio")]
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let creator = crate::executor::Spawned::new(create, runtime);
@@ -1254,7 +1360,7 @@ where
             Some(served) => served,
             None => {
                 let creator = slot::Inline(Now::new(create));
-                self.call_served(key.into_key(), creator, How::GUARDED)?
+                self.call_served(key, creator, How::GUARDED)?
             }
         };
         Ok(ReadGuard::new(Held::Owned(served.value), served.read))
@@ -1313,6 +1419,7 @@ where
     }
 
     fn insert(&self, key: K, value: V) {
+        let key = Owned(key);
         let Some(control) = self.control_for(&key) else {
             return; // full of entries being created: nothing can make room now
         };
@@ -1459,22 +1566,22 @@ pub(crate) struct EntryStore<I, K> {
     tier_age: Option<Arc<AtomicU64>>,
 }
 
-impl<I, K, V, Mk> Store for EntryStore<I, K>
+impl<I, L, K, V, Mk> Store for EntryStore<I, L>
 where
     I: Deref<Target = Inner<K, V, Mk>>,
     // No `'static` here: async callers hold this store across awaits, and a lifetime
     // bound would make their futures fail `Send` for borrowed keys like `&'static str`.
+    L: Lookup<K>,
     K: Hash + Eq,
     V: Clone,
+    Mk: Marking,
 {
     type Value = V;
 
     fn load(&self) -> Option<Stamped<V>> {
-        let entry = self.inner.map.get(&self.key)?;
-        if !self.owns(&entry) {
-            return None;
-        }
-        entry.value.clone()
+        let current =
+            |entry: &Entry<V, Mk>| self.owns(entry).then(|| entry.value.clone()).flatten();
+        self.key.with_entry(&self.inner, current).flatten()
     }
 
     fn publish(&self, value: V, created: u64) {
@@ -1489,17 +1596,19 @@ where
         if age >= self.inner.env.policy.ttl {
             stamped.invalidate();
         }
-        if let Some(mut entry) = self.inner.map.get_mut(&self.key) {
-            if self.owns(&entry) {
+        self.key.with_entry_mut(&self.inner, |entry| {
+            if self.owns(entry) {
                 // F3: another process's stale value is held only if no notification
                 // for the key came since the claim; else the next call asks again.
                 let shared = self.inner.shared.as_ref();
-                if held && !shared.is_some_and(|level| level.still_held(&self.key)) {
+                let still_held =
+                    |level: &SharedLevel<K, V>| self.key.with_key(|key| level.still_held(key));
+                if held && !shared.is_some_and(still_held) {
                     stamped.invalidate();
                 }
                 entry.value = Some(stamped);
             }
-        }
+        });
     }
 
     /// Detaches the control from the entry if nobody else holds it: no claim, no
@@ -1512,8 +1621,7 @@ where
             control,
             ..
         } = self;
-        let entry = inner.map.get_mut(&key);
-        if let Some(mut entry) = entry {
+        key.with_entry_mut(&inner, |entry| {
             let ours = entry
                 .control
                 .as_ref()
@@ -1522,7 +1630,7 @@ where
             if ours && Arc::strong_count(&control) == 2 {
                 entry.control = None;
             }
-        }
+        });
     }
 }
 

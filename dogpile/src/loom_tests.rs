@@ -19,7 +19,8 @@
 //!   when it starts; the store checks that serials only grow.
 //!
 //! Models drive the one slot driver (`slot::drive`, through `slot::get` blocking and
-//! guarded, and with the `Pooled` creator that hands a refresh to an executor), the
+//! guarded, awaiting under loom's `block_on` as the async calls do, and with the
+//! `Pooled` creator that hands a refresh to an executor), the
 //! refresh pool's queue and workers, the fence and `try_retire` directly over small
 //! stores built on `crate::sync::Mutex`, so the model checks exactly the code that
 //! `Dogpile`, `SyncReaderDogpile` and `Cache` run.
@@ -28,7 +29,9 @@
 
 use crate::clock::{Clock, ClockHandle};
 use crate::executor::{Executor, Pool, Pooled, RefreshTask};
-use crate::slot::{self, take_creator, Control, Env, How, Policy, Stamped, Step, Store, TryClaim};
+use crate::slot::{
+    self, take_creator, Control, Env, How, Policy, Served, Stamped, Step, Store, TryClaim, Waiting,
+};
 use crate::stats::{Counters, Stats};
 use crate::sync::Mutex;
 use loom::sync::atomic::AtomicUsize as LoomUsize;
@@ -281,10 +284,43 @@ fn get(
     env: &Env,
     create: impl FnOnce() -> Result<u64, Injected>,
 ) -> Result<u64, Injected> {
+    get_as(control, cell, env, create, How::BLOCK)
+}
+
+/// [`get`], blocking or awaiting as `how` says.
+fn get_as(
+    control: &Arc<Control>,
+    cell: &Arc<Cell>,
+    env: &Env,
+    create: impl FnOnce() -> Result<u64, Injected>,
+    how: How,
+) -> Result<u64, Injected> {
     let store = CellStore(cell.clone());
-    match slot::get(control, &store, env, create, How::BLOCK) {
+    match drive(control, &store, env, create, how) {
         Step::Done(result) => result.map(|served| served.value),
         Step::Retired => unreachable!("a lone slot is never retired"),
+    }
+}
+
+/// One call through the slot driver: blocking (`slot::get`, as `Dogpile` and
+/// `Cache::get_with` run it), or awaiting as `Cache::get_with_async` runs it, with an
+/// async creator, the call's future polled by loom's `block_on`. That parks the thread
+/// while the future is pending until its waker is woken, so a waiter that is never
+/// woken (a lost wake-up between its registration, its re-check and the creator's
+/// release) leaves every thread blocked, which loom reports as a deadlock.
+fn drive<S: Store<Value = u64>>(
+    control: &Arc<Control>,
+    store: &S,
+    env: &Env,
+    create: impl FnOnce() -> Result<u64, Injected>,
+    how: How,
+) -> Step<Result<Served<u64>, Injected>> {
+    match how.waiting {
+        Waiting::Block => slot::get(control, store, env, create, how),
+        Waiting::Await => {
+            let mut creator = Some(slot::Inline(async move { create() }));
+            loom::future::block_on(slot::drive(control, store, env, &mut creator, how))
+        }
     }
 }
 
@@ -376,6 +412,16 @@ impl Map {
         env: &Env,
         create: impl FnOnce() -> Result<u64, Injected>,
     ) -> Result<u64, Injected> {
+        self.get_as(env, create, How::BLOCK)
+    }
+
+    /// `Cache`'s per-key loop, blocking or awaiting as `how` says.
+    fn get_as(
+        self: &Arc<Self>,
+        env: &Env,
+        create: impl FnOnce() -> Result<u64, Injected>,
+        how: How,
+    ) -> Result<u64, Injected> {
         let mut create = Some(create);
         loop {
             let control = self.control();
@@ -384,7 +430,7 @@ impl Map {
                 control: control.clone(),
             };
             let create = || take_creator(&mut create)();
-            let step = slot::get(&control, &store, env, create, How::BLOCK);
+            let step = drive(&control, &store, env, create, how);
             drop(control);
             store.release();
             match step {
@@ -453,6 +499,37 @@ fn loom_cold_start_with_waiters() {
     });
 }
 
+/// R1 with async waiters: a blocking caller and two awaiting ones on an empty slot. One
+/// creates (an awaiting one too: its creator is a future), the others wait without
+/// blocking their thread and are woken by the release (no lost wake-up: loom would
+/// report the deadlock), and every caller gets the one value.
+#[test]
+fn loom_cold_start_with_async_waiters() {
+    check("cold_start_with_async_waiters", || {
+        let (control, cell, env) = (Control::new(false), Cell::new(false), env());
+        let spawn_async_caller = || {
+            let (control, cell, env) = (control.clone(), cell.clone(), env.clone());
+            let create = cell.probe.creator(Outcome::Ok);
+            thread::spawn(move || get_as(&control, &cell, &env, create, How::AWAIT))
+        };
+        let (a, b) = (spawn_async_caller(), spawn_async_caller());
+        let mine = get(&control, &cell, &env, cell.probe.creator(Outcome::Ok));
+        let results = [mine, a.join().unwrap(), b.join().unwrap()];
+
+        assert_eq!(cell.probe.creations(), 1, "R1: exactly one creation");
+        for result in results {
+            assert_eq!(result, Ok(1), "R1: every caller gets the one value");
+        }
+        assert_released(&control);
+        let stats = env.stats.snapshot();
+        assert_calls_counted(stats, 3);
+        assert!(
+            stats.waits <= 2,
+            "only callers that found a creation waited: {stats:?}"
+        );
+    });
+}
+
 /// What a caller of a cold slot got.
 #[derive(Debug)]
 enum Got {
@@ -481,7 +558,7 @@ fn got(call: impl FnOnce() -> Result<u64, Injected>) -> Got {
 /// Three callers on a cold slot, one with a failing creator: the callers that waited
 /// for the failed creation share its failure (R1) instead of creating one after
 /// another; any other caller creates at most once, and nothing stays claimed.
-fn cold_failure_is_shared(failure: Outcome) {
+fn cold_failure_is_shared(failure: Outcome, others: How) {
     let (control, cell, env) = (Control::new(false), Cell::new(false), env());
     let failing = {
         let (control, cell, env) = (control.clone(), cell.clone(), env.clone());
@@ -489,9 +566,18 @@ fn cold_failure_is_shared(failure: Outcome) {
     };
     let other = {
         let (control, cell, env) = (control.clone(), cell.clone(), env.clone());
-        thread::spawn(move || got(|| get(&control, &cell, &env, cell.probe.creator(Outcome::Ok))))
+        let create = cell.probe.creator(Outcome::Ok);
+        thread::spawn(move || got(|| get_as(&control, &cell, &env, create, others)))
     };
-    let mine = got(|| get(&control, &cell, &env, cell.probe.creator(Outcome::Ok)));
+    let mine = got(|| {
+        get_as(
+            &control,
+            &cell,
+            &env,
+            cell.probe.creator(Outcome::Ok),
+            others,
+        )
+    });
     let failing = failing.join().unwrap();
     let others = [mine, other.join().unwrap()];
 
@@ -535,14 +621,23 @@ fn cold_failure_is_shared(failure: Outcome) {
 #[test]
 fn loom_cold_creator_error_is_shared_with_its_waiters() {
     check("cold_creator_error_is_shared", || {
-        cold_failure_is_shared(Outcome::Err)
+        cold_failure_is_shared(Outcome::Err, How::BLOCK)
     });
 }
 
 #[test]
 fn loom_cold_creator_panic_reaches_its_waiters() {
     check("cold_creator_panic_is_shared", || {
-        cold_failure_is_shared(Outcome::Panic)
+        cold_failure_is_shared(Outcome::Panic, How::BLOCK)
+    });
+}
+
+/// R1 with async waiters: a failed cold creation's `Err` reaches the callers that
+/// awaited it, each woken once, and nothing stays claimed.
+#[test]
+fn loom_cold_creator_error_is_shared_with_its_async_waiters() {
+    check("cold_creator_error_is_shared_async", || {
+        cold_failure_is_shared(Outcome::Err, How::AWAIT)
     });
 }
 
@@ -677,6 +772,21 @@ fn loom_remove_during_refresh() {
 #[test]
 fn loom_remove_racing_cold_waiters() {
     check("remove_racing_cold_waiters", || {
+        remove_racing_cold_waiters(How::BLOCK)
+    });
+}
+
+/// The same with async callers: a waiter is woken by the retirement (`try_retire`
+/// notifies the async waiters too) and starts over.
+#[test]
+fn loom_remove_racing_async_cold_waiters() {
+    check("remove_racing_async_cold_waiters", || {
+        remove_racing_cold_waiters(How::AWAIT)
+    });
+}
+
+fn remove_racing_cold_waiters(how: How) {
+    {
         let map = Arc::new(Map {
             entry: Mutex::new(None),
             probe: Probe::new(None),
@@ -684,13 +794,15 @@ fn loom_remove_racing_cold_waiters() {
         let env = env();
         let caller = {
             let (map, env) = (map.clone(), env.clone());
-            thread::spawn(move || map.get(&env, map.probe.creator(Outcome::Ok)))
+            thread::spawn(move || map.get_as(&env, map.probe.creator(Outcome::Ok), how))
         };
         let remover = {
             let map = map.clone();
             thread::spawn(move || map.remove())
         };
-        let mine = map.get(&env, map.probe.creator(Outcome::Ok)).unwrap();
+        let mine = map
+            .get_as(&env, map.probe.creator(Outcome::Ok), how)
+            .unwrap();
         let theirs = caller.join().unwrap().unwrap();
         remover.join().unwrap();
 
@@ -702,7 +814,7 @@ fn loom_remove_racing_cold_waiters() {
             assert!(control.is_none(), "an idle entry keeps no control");
         }
         assert_calls_counted(env.stats.snapshot(), 2);
-    });
+    }
 }
 
 /// A refresh in flight while another thread invalidates the key and a third asks for

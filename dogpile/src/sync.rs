@@ -1,8 +1,12 @@
-//! The few blocking primitives the slot needs, from parking_lot normally and from
-//! loom under `--cfg loom`, behind one API so the model checks the shipped code.
+//! The few blocking primitives the slot needs, from parking_lot (and event-listener for
+//! async waiters) normally and from loom under `--cfg loom`, behind one API so the model
+//! checks the shipped code.
 
 #[cfg(not(loom))]
 mod imp {
+    /// Wakes the async waiters: `listen` registers a listener (a future), `notify` wakes
+    /// every listener registered before it.
+    pub(crate) use event_listener::Event;
     pub(crate) use parking_lot::MutexGuard;
 
     /// A mutex that never poisons.
@@ -103,6 +107,81 @@ mod imp {
 
         pub(crate) fn notify_one(&self) {
             self.0.notify_one();
+        }
+    }
+
+    /// event-listener's `Event` as the slot uses it, on loom's mutex, so that loom sees
+    /// every interleaving of a waiter's registration, its re-check and a notify: a
+    /// listener completes once a `notify` has run after its `listen`, and a pending one
+    /// leaves its waker to be woken by that `notify`.
+    pub(crate) struct Event {
+        state: Mutex<EventState>,
+    }
+
+    #[derive(Default)]
+    struct EventState {
+        /// `notify` calls so far.
+        notified: u64,
+        /// Listeners alive.
+        listeners: usize,
+        /// The wakers of pending listeners.
+        wakers: Vec<std::task::Waker>,
+    }
+
+    impl Event {
+        pub(crate) fn new() -> Self {
+            Event {
+                state: Mutex::new(EventState::default()),
+            }
+        }
+
+        pub(crate) fn listen(&self) -> EventListener<'_> {
+            let mut state = self.state.lock();
+            state.listeners += 1;
+            EventListener {
+                event: self,
+                registered_at: state.notified,
+            }
+        }
+
+        pub(crate) fn total_listeners(&self) -> usize {
+            self.state.lock().listeners
+        }
+
+        pub(crate) fn notify(&self, _: usize) {
+            let wakers = {
+                let mut state = self.state.lock();
+                state.notified += 1;
+                std::mem::take(&mut state.wakers)
+            };
+            wakers.into_iter().for_each(std::task::Waker::wake);
+        }
+    }
+
+    pub(crate) struct EventListener<'a> {
+        event: &'a Event,
+        registered_at: u64,
+    }
+
+    impl std::future::Future for EventListener<'_> {
+        type Output = ();
+
+        fn poll(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<()> {
+            let mut state = self.event.state.lock();
+            if state.notified != self.registered_at {
+                return std::task::Poll::Ready(());
+            }
+            state.wakers.push(cx.waker().clone());
+            std::task::Poll::Pending
+        }
+    }
+
+    impl Drop for EventListener<'_> {
+        fn drop(&mut self) {
+            self.event.state.lock().listeners -= 1;
         }
     }
 
