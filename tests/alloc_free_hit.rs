@@ -194,6 +194,27 @@ async fn counted_async(id: u64) -> Arc<str> {
     format!("{id}").into()
 }
 
+#[dogpile(ttl = "1h", sync_readers)]
+fn guarded(path: &str, n: u32) -> Arc<str> {
+    format!("{path}#{n}").into()
+}
+
+#[dogpile(ttl = "1h", sync_readers)]
+fn guarded_parsed(text: &str) -> Result<u64, String> {
+    text.parse().map_err(|_| format!("not a number: {text}"))
+}
+
+#[dogpile(ttl = "1h")]
+async fn parsed_async(text: &str) -> Result<u64, String> {
+    text.parse().map_err(|_| format!("not a number: {text}"))
+}
+
+#[dogpile(ttl = "1h", key = path)]
+async fn titled_async(db: &Pool, path: &str) -> Arc<str> {
+    let _ = db;
+    path.into()
+}
+
 struct Service {
     names: Cache<String, Arc<str>>,
 }
@@ -220,8 +241,6 @@ fn a_fresh_hit_allocates_nothing_in_every_wrapper_shape() {
     assert_hits_allocate_nothing("key(u64) = ..", || profile(black_box(&request)));
     row(3);
     assert_hits_allocate_nothing("skip_none", || row(black_box(3)));
-    // Not `sync_readers`: the runtime's guarded path builds the owned key before it
-    // looks the key up (`Cache::try_get_guarded`), so each hit allocates it.
     parsed("12").unwrap();
     assert_hits_allocate_nothing("Result", || parsed(black_box("12")));
     block_on(fetched(&path, 1));
@@ -234,6 +253,22 @@ fn a_fresh_hit_allocates_nothing_in_every_wrapper_shape() {
     assert_hits_allocate_nothing("background", || counted(black_box(4), 1));
     block_on(counted_async(5));
     assert_hits_allocate_nothing("async background", || block_on(counted_async(black_box(5))));
+    guarded(&path, 7);
+    assert_hits_allocate_nothing("sync_readers, &str key", || {
+        guarded(black_box(&path), 7).len()
+    });
+    guarded_parsed("12").unwrap();
+    assert_hits_allocate_nothing("sync_readers, Result, &str key", || {
+        *guarded_parsed(black_box("12")).unwrap()
+    });
+    block_on(parsed_async("13")).unwrap();
+    assert_hits_allocate_nothing("async Result, &str key", || {
+        block_on(parsed_async(black_box("13")))
+    });
+    block_on(titled_async(&Pool, &path));
+    assert_hits_allocate_nothing("async, key = &str part", || {
+        block_on(titled_async(&Pool, black_box(&path)))
+    });
     let service = Service {
         names: Cache::new(Duration::from_secs(3600)),
     };

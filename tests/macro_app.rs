@@ -342,3 +342,56 @@ fn the_handle_looks_up_and_invalidates_by_borrowed_parts() {
     assert!(REGION_PAGE.entry_by_ref(&("eu", &2u32)).remove().is_some());
     assert!(REGION_PAGE.is_empty());
 }
+
+/// Associated fns without `self`: the cache is behind `Repo::{fn}_cache()`, since an
+/// `impl` block can't hold a `static`.
+struct Repo;
+
+static REPO_BODIES: AtomicUsize = AtomicUsize::new(0);
+
+impl Repo {
+    #[dogpile(ttl = "1h", associated)]
+    fn lookup(id: u64) -> Arc<str> {
+        REPO_BODIES.fetch_add(1, SeqCst);
+        format!("row {id}").into()
+    }
+
+    /// Recognised as associated by the `Self::` call in its body.
+    #[dogpile(ttl = "1h")]
+    async fn lookup_async(path: &str) -> Result<Arc<str>, String> {
+        tokio::task::yield_now().await;
+        Ok(Self::lookup_no_cache(path.len() as u64))
+    }
+}
+
+#[test]
+fn an_associated_fn_memoizes_through_its_associated_handle() {
+    let barrier = Arc::new(Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let barrier = barrier.clone();
+            thread::spawn(move || {
+                barrier.wait();
+                Repo::lookup(41)
+            })
+        })
+        .collect();
+    let rows: Vec<_> = join_all(threads).into_iter().map(Result::unwrap).collect();
+    assert!(rows.iter().all(|r| Arc::ptr_eq(r, &rows[0])), "one value");
+    let bodies = REPO_BODIES.load(SeqCst);
+    assert_eq!(Repo::lookup_cache().len(), 1);
+    assert_eq!(Repo::lookup_cache().stats().misses, 1);
+    assert!(Repo::lookup_cache().remove(&41).is_some());
+    assert_eq!(&*Repo::lookup(41), "row 41");
+    assert_eq!(REPO_BODIES.load(SeqCst), bodies + 1, "removed: runs again");
+}
+
+#[tokio::test]
+async fn an_async_associated_fn_memoizes_through_its_associated_handle() {
+    let first = Repo::lookup_async("/about").await.unwrap();
+    let second = Repo::lookup_async("/about").await.unwrap();
+    assert!(Arc::ptr_eq(&first, &second), "a hit");
+    let cache = Repo::lookup_async_cache();
+    assert_eq!((cache.stats().misses, cache.stats().hits), (1, 1));
+    assert!(cache.contains_key("/about"));
+}

@@ -129,6 +129,8 @@ pub struct Options {
     /// `shared = EXPR`: the fleet tier (a `dogpile::SharedTier`), evaluated once when the
     /// `static` initializes, scoped to the fn's path.
     pub shared: Option<Expr>,
+    /// `associated`: the fn is an associated fn of an `impl` block (no `self`).
+    pub associated: Option<Span>,
 }
 
 /// The `key` option as written, before it is checked against the arguments.
@@ -165,6 +167,9 @@ pub struct Func {
     pub key: Key,
     /// `&self`, for a method (the only receiver accepted).
     pub receiver: Option<syn::Receiver>,
+    /// The signature or body names `Self` (outside nested items and macros): the fn is
+    /// in an `impl` block, whatever its receiver.
+    pub names_self: bool,
 }
 
 /// One argument of the memoized fn.

@@ -43,16 +43,18 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
     let handle = handle_name(options, func)
         .unwrap_or_else(|| format_ident!("DOGPILE_CACHE", span = name.span()));
     let no_cache = format_ident!("{}_no_cache", name, span = name.span());
-    // Where the cache is: a `static`; for a `&self` method, the field `self.{field}`, or
-    // a `static` inside the associated fn `{fn}_cache()` (an `impl` can't hold a `static`).
-    let method = func.receiver.is_some();
+    // Where the cache is: a `static`; for a `&self` method, the field `self.{field}`; in
+    // an `impl` block otherwise, a `static` inside the associated fn `{fn}_cache()` (an
+    // `impl` can't hold a `static`).
+    let method = validate::in_impl(options, func);
     let field_cache = format_ident!("__cache", span = Span::mixed_site());
     let cache = quote!(#field_cache);
-    let (no_cache_fn, self_arg) = if method {
-        (quote!(Self::#no_cache), Some(quote!(self,)))
+    let no_cache_fn = if method {
+        quote!(Self::#no_cache)
     } else {
-        (quote!(#no_cache), None)
+        quote!(#no_cache)
     };
+    let self_arg = func.receiver.is_some().then(|| quote!(self,));
     let prime = format_ident!("{}_prime", name, span = name.span());
     let is_async = func.sig.asyncness.is_some();
     let background = options.background.is_some();
@@ -232,7 +234,6 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
             #lookup_call #await_ #to_option
         }
     } else {
-        let call = syn::Ident::new(call, Span::call_site());
         // Owned key parts are borrowed by the lookup, so the creator clones them (only
         // when it runs); the other arguments move into it.
         let args: Vec<_> = func
@@ -249,16 +250,19 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
             })
             .collect();
         let create = creator(&args, false);
-        if is_async && fallible {
-            let helper = format_ident!("try_get_async", span = error_span);
+        if is_async {
+            // The creator is pinned here and passed as `dyn Future + Send` (`DynCreate`),
+            // so the runtime's async path is compiled once per key and value type, not
+            // per fn. A fallible call's helper states the error's bound in the user's terms.
+            let helper = if fallible {
+                format_ident!("try_get_async_dyn", span = error_span)
+            } else {
+                format_ident!("get_async")
+            };
+            let pinned = quote!(::core::pin::pin!(#create));
             quote! {
                 #compute_key
-                #krate::__private::#helper(#cache.entry_by_ref(#lookup), #create).await #to_option
-            }
-        } else if is_async {
-            quote! {
-                #compute_key
-                #cache.entry_by_ref(#lookup).#call(#create).await #to_option
+                #krate::__private::#helper(#cache.entry_by_ref(#lookup), #pinned).await #to_option
             }
         } else {
             // Through a `__private` helper that takes the creator as `&mut dyn FnMut`, so
@@ -463,8 +467,14 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
             let self_ = syn::Token![self](field.span());
             quote_spanned!(field.span()=> let #field_cache: &#checked_ty = &#self_.#field;)
         }
-        (None, true) => quote!(let #field_cache = Self::#handle();),
-        (None, false) => quote!(let #field_cache = &#handle;),
+        // Through `handle`, so that an item that took the handle's name is reported in
+        // our terms, at the name (the fn's, or `name = ..`).
+        (None, true) => {
+            quote_spanned!(handle.span()=> let #field_cache = #krate::__private::handle(Self::#handle());)
+        }
+        (None, false) => {
+            quote_spanned!(handle.span()=> let #field_cache = #krate::__private::handle(&#handle);)
+        }
     };
 
     // The wrapper's braces keep the body's spans, so the wrapper is the user's own item to

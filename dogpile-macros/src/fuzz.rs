@@ -118,8 +118,15 @@ fn check(
             .count();
         // A free fn's cache is a `static`, declared twice: for the compiler and, under
         // `cfg(doc)`, with readable types for rustdoc. A method's is in an associated fn
-        // (declared twice the same way) or in a field.
-        let method = item_fn.sig.receiver().is_some();
+        // (declared twice the same way) or in a field, and so is an associated fn's.
+        let method = match validate(
+            syn::parse2::<AttrArgs>(args.clone()),
+            item_fn,
+            Span::call_site(),
+        ) {
+            Ok((options, func)) => crate::validate::in_impl(&options, &func),
+            Err(_) => unreachable!("accepted above"),
+        };
         prop_assert_eq!(statics, if method { 0 } else { 2 });
         prop_assert!(fns.len() == 3 || (method && fns.len() == 5), "{fns:?}");
     } else {

@@ -58,6 +58,7 @@ mod tests;
 /// | `skip_none` | For `Option<T>` fns: `Some` is stored, `None` goes back to its caller and is not stored (the next call runs the body again). See [`skip_none`](#skip_none). |
 /// | `field = cache` | For `&self` methods: the cache is the field `self.cache: dogpile::Cache<K, V>`, one per instance, built (with its `ttl` and other settings) where the struct is. See [Methods](#methods). |
 /// | `shared = EXPR` | The fleet tier: a `dogpile::SharedTier` (such as `dogpile_redis::RedisTier`) that the processes of a service share, so that a key is created once per expiry for all of them. Evaluated once, when the cache is first used; scoped to the fn's path. See [Fleet](#fleet-shared). |
+/// | `associated` | For associated fns without `self` in an `impl` block: the cache is reached through the associated fn `{fn}_cache()` instead of a `static`. Not needed when the fn names `Self`. See [Methods](#methods). |
 ///
 /// `sync_readers` and `background` can't be combined, and `sync_readers` can't be used on
 /// an `async fn` (a guard held across `.await` would stall every refresh).
@@ -162,6 +163,35 @@ mod tests;
 /// assert_eq!(us.name(1), "us/1"); // its own cache
 /// assert!(eu.is_admin(0) && us.is_admin(0));
 /// assert_eq!(Users::is_admin_cache().stats().hits, 1);
+/// ```
+///
+/// An associated fn without `self` (`Repo::lookup(id)`) has one shared cache too, behind
+/// `{fn}_cache()`: an `impl` block can't hold the `static` a free fn gets, and the
+/// attribute can't see that it is in one, so say so with `associated`. A fn that names
+/// `Self` in its signature or body (`Self::parse(..)`, `repo: &Self` outside the key) is
+/// known to be in an `impl` block and needs no marker.
+///
+/// ```
+/// use dogpile::dogpile;
+/// use std::sync::Arc;
+///
+/// struct Repo;
+///
+/// impl Repo {
+///     #[dogpile(ttl = "1m", associated)]
+///     fn lookup(id: u64) -> Arc<str> {
+///         format!("row {id}").into() // a query in real life
+///     }
+///
+///     #[dogpile(ttl = "1m")] // `Self` in the body: no marker needed
+///     async fn title(id: u64) -> Arc<str> {
+///         Self::lookup(id)
+///     }
+/// }
+///
+/// assert_eq!(&*Repo::lookup(7), "row 7");
+/// assert_eq!(&*Repo::lookup(7), "row 7");
+/// assert_eq!(Repo::lookup_cache().stats().hits, 1);
 /// ```
 ///
 /// With `field`, the options that configure the cache (`ttl`, `capacity`, `max_stale`,
@@ -310,7 +340,10 @@ mod tests;
 ///   (`entry_by_ref`, `dogpile::KeyRef`): a fresh hit allocates nothing, and the owned
 ///   key is built only to store a new value. The `async fn` wrapper awaits
 ///   `get_with_async` on the entry, with the body in an `async` block that clones owned
-///   key parts only if it runs. With `background` the body may run on another thread
+///   key parts only if it runs; the block is pinned on the wrapper's stack and passed as
+///   `dyn Future + Send`, so that the runtime's async path is compiled once per key and
+///   value type, not once per fn. The body's future must therefore be `Send` (as for
+///   `tokio::spawn`): rustc points at the `.await` that holds a non-`Send` value. With `background` the body may run on another thread
 ///   after the call has returned, so it owns a clone of the key parts, made on every
 ///   call: free for `Copy` keys such as `u64`, an allocation per call for a `String`
 ///   part.
@@ -331,7 +364,8 @@ mod tests;
 ///   shows the `static`'s type with the owned types written out, as above.
 ///
 /// For a `&self` method the handle is the field (`field = ..`) or the associated fn
-/// `{fn}_cache()` (`key = ..`), and the companions are methods too.
+/// `{fn}_cache()` (`key = ..`), and the companions are methods too; for an associated fn
+/// without `self`, the handle is `{fn}_cache()` and the companions are associated fns.
 ///
 /// All four get the fn's visibility and `cfg`. Doc comments stay on the wrapper; other
 /// attributes (`#[inline]`, `#[must_use]`, lint levels, ...) go on the wrapper and the
@@ -370,18 +404,18 @@ mod tests;
 /// fns and `impl Trait` arguments or return types (the `static` needs concrete types);
 /// `const`, `unsafe` and `extern` fns; `&mut` arguments (a hit would skip the mutation);
 /// argument patterns other than a name or `_` (destructure in the body); borrowed
-/// return types; `Self` in the signature; `stale_if_error` on a fn that doesn't return a
+/// return types; `Self` in the key or value type (the `static` can't name it: write the
+/// type's name); `associated` on a `&self` method; `stale_if_error` on a fn that doesn't return a
 /// `Result`; the option conflicts above. When the attribute is rejected, the function is
 /// still emitted unchanged next to the error, so its callers compile and only the real
 /// error is shown.
 ///
 /// # Limitations
 ///
-/// - The attribute goes on free functions (at module level or inside a function body)
-///   and on `&self` methods. An associated fn without `self` can't be told apart from a
-///   free fn by the attribute, so it gets a `static`, which an `impl` block can't hold
-///   (rustc: "associated `static` items are not allowed"); memoize a free function and
-///   call it from the associated fn.
+/// - The attribute goes on free functions (at module level or inside a function body),
+///   `&self` methods and associated fns. An associated fn that doesn't name `Self` and
+///   lacks `associated` is taken for a free fn and gets a `static`, which an `impl` block
+///   can't hold (rustc: "associated `static` items are not allowed"): add `associated`.
 /// - The generated names (`{fn}_no_cache`, `{fn}_prime`, the `static`) must be free in
 ///   the scope; rename the handle with `name = ..` if it clashes.
 /// - A body that calls its own fn with the *same* arguments panics (it would wait for

@@ -100,7 +100,7 @@ fn flags() {
 fn expansion_shape() {
     let out = expanded(quote!(ttl = "1h"), render());
     let want = [
-        "let __cache = & RENDER ;",
+        "let __cache = :: dogpile :: __private :: handle (& RENDER) ;",
         // For the compiler, a missing bound is reported once, at the user's type.
         "# [cfg (not (doc))] pub static RENDER : :: dogpile :: __private :: LazyLock < :: dogpile :: Cache < (\
          << str as :: std :: borrow :: ToOwned > :: Owned as :: dogpile :: __private :: KeyPart > :: Is , \
@@ -193,7 +193,7 @@ fn expansion_sync_readers_background_async() {
             }
         ),
     );
-    assert_contains(&out, "__cache . entry_by_ref (& x) . get_with_async (async { f_no_cache (x) . await }) . await }");
+    assert_contains(&out, ":: dogpile :: __private :: get_async (__cache . entry_by_ref (& x) , :: core :: pin :: pin ! (async { f_no_cache (x) . await })) . await }");
 }
 
 #[test]
@@ -964,4 +964,114 @@ fn a_single_key_part_is_the_key_itself() {
     // Keyed by `u64`, looked up by `&&id`, and `db` reaches the body untouched.
     assert_contains(&out, "__cache . dogpile_get (& & id , & mut :: dogpile :: __private :: once (|| f_no_cache (db , :: core :: clone :: Clone :: clone (& id))))");
     assert_contains(&out, "# [cfg (doc)] static F : :: dogpile :: __private :: LazyLock < :: dogpile :: Cache < u64 , u32 , :: dogpile :: mode :: Inline > >");
+}
+
+#[test]
+fn an_associated_fn_gets_an_associated_handle_not_a_static() {
+    let marked = expanded(
+        quote!(ttl = "1m", associated),
+        quote!(
+            fn lookup(id: u64) -> u64 {
+                id
+            }
+        ),
+    );
+    assert!(!marked.contains("compile_error"), "{marked}");
+    assert!(!marked.contains("staticLOOKUP"), "{marked}");
+    assert_contains(&marked, "fn lookup_cache() -> &'static");
+    assert_contains(&marked, "Self::lookup_no_cache(");
+    assert_contains(
+        &marked,
+        "let __cache = ::dogpile::__private::handle(Self::lookup_cache());",
+    );
+    // A free fn keeps its `static`.
+    let free = expanded(
+        quote!(ttl = "1m"),
+        quote!(
+            fn lookup(id: u64) -> u64 {
+                id
+            }
+        ),
+    );
+    assert!(free.contains("staticLOOKUP"), "{free}");
+    assert!(!free.contains("lookup_cache"), "{free}");
+}
+
+#[test]
+fn naming_self_outside_nested_items_and_macros_marks_an_associated_fn() {
+    let in_impl = |item: TokenStream| expanded(quote!(ttl = "1m"), item).contains("lookup_cache");
+    assert!(in_impl(quote!(
+        fn lookup(id: u64) -> u64 {
+            Self::twice(id)
+        }
+    )));
+    assert!(in_impl(quote!(
+        fn lookup(id: u64) -> u64 {
+            if id > 1 {
+                <Self>::X
+            } else {
+                0
+            }
+        }
+    )));
+    let keyed = expanded(
+        quote!(ttl = "1m", key = id),
+        quote!(
+            fn lookup(repo: &Self, id: u64) -> u64 {
+                id
+            }
+        ),
+    );
+    assert!(
+        keyed.contains("lookup_cache") && !keyed.contains("compile_error"),
+        "{keyed}"
+    );
+    // `Self` of a nested item or inside a macro's tokens says nothing about the fn.
+    assert!(!in_impl(quote!(
+        fn lookup(id: u64) -> u64 {
+            struct Twice(u64);
+            impl Twice {
+                fn new(id: u64) -> Self {
+                    Twice(2 * id)
+                }
+            }
+            Twice::new(id).0
+        }
+    )));
+    assert!(!in_impl(quote!(
+        fn lookup(id: u64) -> u64 {
+            make!(Self);
+            id
+        }
+    )));
+    assert!(!in_impl(quote!(
+        fn lookup(id: u64) -> u64 {
+            id
+        }
+    )));
+}
+
+#[test]
+fn associated_on_a_method_is_an_error() {
+    assert_error(
+        quote!(ttl = "1m", key = id, associated),
+        quote!(
+            fn f(&self, id: u64) -> u64 {
+                id
+            }
+        ),
+        &[
+            "`associated` is for associated fns without `self`",
+            "f_cache()",
+        ],
+    );
+    assert_error(
+        quote!(ttl = "1m", associated = true),
+        quote!(
+            fn f(id: u64) -> u64 {
+                id
+            }
+        ),
+        &["`associated` is a flag"],
+    );
 }

@@ -28,6 +28,7 @@ pub const OPTIONS: &[&str] = &[
     "skip_none",
     "field",
     "shared",
+    "associated",
 ];
 
 /// Options that configure the cache itself: with `field`, they go where it is built.
@@ -137,6 +138,7 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
     let mut skip_none = None;
     let mut field = None;
     let mut shared = None;
+    let mut associated = None;
     let mut settings: Vec<(String, Span)> = Vec::new();
 
     for option in args.options {
@@ -166,6 +168,7 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
             "skip_none" => flag(&key, &option).map(|s| skip_none = Some(s)),
             "field" => ident(&key, &option).map(|i| field = Some(i)),
             "shared" => shared_tier(&option).map(|e| shared = Some(e)),
+            "associated" => flag(&key, &option).map(|s| associated = Some(s)),
             _ => {
                 // A misspelt ttl: don't also report it missing.
                 ttl_given |= TTL_ALIASES.contains(&key.as_str());
@@ -223,6 +226,7 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
         skip_none,
         field,
         shared,
+        associated,
     })
 }
 
@@ -742,6 +746,11 @@ pub fn func(item: ItemFn, errors: &mut Errors) -> Option<Func> {
         }
     };
 
+    // `Self` can only be named in an `impl` (or trait) block: such a fn's cache can't
+    // be a `static` beside it.
+    let names_self =
+        names_self(item.sig.to_token_stream()) || names_self(item.block.to_token_stream());
+
     // Returned even after an error, so that `resolve` checks the argument types too (the
     // caller reports the errors and does not expand).
     let key = Key::Args((0..args.len()).filter(|&i| args[i].in_key).collect());
@@ -754,6 +763,7 @@ pub fn func(item: ItemFn, errors: &mut Errors) -> Option<Func> {
         output,
         key,
         receiver: self_ref,
+        names_self,
     })
 }
 
@@ -892,13 +902,19 @@ fn check_type(ty: &Type, at: Position, errors: &mut Errors) {
                 check_type(&q.ty, at, errors);
             }
             for segment in &p.path.segments {
-                if segment.ident == "Self" {
+                if segment.ident == "Self" && at != Position::Ignored {
                     fail(
                         errors,
                         segment,
-                        "`Self` can't be used in a memoized fn's signature: its cache is a \
-                         `static`, which can't live in an `impl` block; memoize a free fn, or keep \
-                         a `dogpile::Cache` as a struct field instead",
+                        if at == Position::Arg {
+                            "`Self` can't be part of a memoized fn's key: the key's type is \
+                             written in the cache's `static`, which can't name `Self`; write the \
+                             type's name instead"
+                        } else {
+                            "`Self` can't be a memoized fn's value type: the value's type is \
+                             written in the cache's `static`, which can't name `Self`; write the \
+                             type's name instead"
+                        },
                     );
                     return;
                 }
@@ -1065,9 +1081,67 @@ pub fn resolve(options: Option<&Options>, func: &mut Func, errors: &mut Errors) 
     }
 }
 
+/// Whether the fn is in an `impl` block: a method, an associated fn marked
+/// `associated`, or one whose signature or body names `Self`. Its cache handle is then
+/// an associated fn, `{fn}_cache()`, since an `impl` can't hold a `static`.
+pub fn in_impl(options: &Options, func: &Func) -> bool {
+    func.receiver.is_some() || options.associated.is_some() || func.names_self
+}
+
+/// Whether `tokens` name `Self` outside nested items (`impl`, `trait`, `struct`, `enum`,
+/// `union`, which have their own `Self`) and macro invocations (whose tokens may be
+/// anything). Errs towards `false`: a fn that names `Self` only there is taken for a
+/// free fn, and needs `associated` in an `impl` block.
+fn names_self(tokens: proc_macro2::TokenStream) -> bool {
+    use proc_macro2::TokenTree;
+    let mut tokens = tokens.into_iter().peekable();
+    let mut after_ident = false;
+    while let Some(token) = tokens.next() {
+        let ident = matches!(&token, TokenTree::Ident(_));
+        match token {
+            TokenTree::Ident(ident) if ident == "Self" => return true,
+            TokenTree::Ident(ident)
+                if ["impl", "trait", "struct", "enum", "union"]
+                    .iter()
+                    .any(|item| ident == item) =>
+            {
+                // Skip to the end of the nested item: its braces or its `;`.
+                for token in tokens.by_ref() {
+                    match token {
+                        TokenTree::Group(g) if g.delimiter() == proc_macro2::Delimiter::Brace => {
+                            break
+                        }
+                        TokenTree::Punct(p) if p.as_char() == ';' => break,
+                        _ => {}
+                    }
+                }
+            }
+            TokenTree::Punct(p) if p.as_char() == '!' && after_ident => {
+                if let Some(TokenTree::Group(_)) = tokens.peek() {
+                    tokens.next(); // a macro's input
+                }
+            }
+            TokenTree::Group(group) if names_self(group.stream()) => return true,
+            _ => {}
+        }
+        after_ident = ident;
+    }
+    false
+}
+
 /// Checks how the options fit the fn.
 pub fn combination(options: &Options, func: &Func, errors: &mut Errors) {
     let name = &func.sig.ident;
+    if let (Some(span), Some(_)) = (options.associated, &func.receiver) {
+        errors.at(
+            span,
+            format!(
+                "`associated` is for associated fns without `self`; `{name}` is a `&self` \
+                 method, whose shared cache is reached through `{name}_cache()` already: \
+                 remove it"
+            ),
+        );
+    }
     match (&func.receiver, &options.field, &options.key) {
         (Some(receiver), None, None) => errors.over(
             receiver,
@@ -1188,7 +1262,7 @@ pub fn combination(options: &Options, func: &Func, errors: &mut Errors) {
 pub fn handle_name(options: &Options, func: &Func) -> Option<syn::Ident> {
     match &options.name {
         Some(name) => Some(name.clone()),
-        None if func.receiver.is_some() => {
+        None if in_impl(options, func) => {
             let name = &func.sig.ident;
             Some(format_ident!("{}_cache", name, span = name.span()))
         }

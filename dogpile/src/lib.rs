@@ -295,6 +295,42 @@ pub mod __private {
         entry.try_get_with_async(create).await
     }
 
+    /// An `async fn` wrapper's creator, behind `dyn`: pinned on the wrapper's stack (no
+    /// allocation), so that the runtime's async path is compiled once per key and value
+    /// type, not once more for every memoized `async fn` (each `async` block is its own
+    /// type). The blocking wrappers get the same from [`InlineCalls`].
+    pub type DynCreate<'a, T> =
+        core::pin::Pin<&'a mut (dyn core::future::Future<Output = T> + Send + 'a)>;
+
+    /// `entry.get_with_async(create)` with the creator behind `dyn`; see [`DynCreate`].
+    #[cfg(not(loom))]
+    pub async fn get_async<K, V, Q>(
+        entry: crate::EntryRef<'_, K, V, crate::mode::Inline, Q>,
+        create: DynCreate<'_, V>,
+    ) -> V
+    where
+        K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        Q: ?Sized + crate::KeyRef<K>,
+    {
+        entry.get_with_async(create).await
+    }
+
+    /// [`try_get_async`] with the creator behind `dyn`; see [`DynCreate`].
+    #[cfg(not(loom))]
+    pub async fn try_get_async_dyn<K, V, Q, E>(
+        entry: crate::EntryRef<'_, K, V, crate::mode::Inline, Q>,
+        create: DynCreate<'_, Result<V, E>>,
+    ) -> Result<V, E>
+    where
+        K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        Q: ?Sized + crate::KeyRef<K>,
+        E: ErrorShared,
+    {
+        entry.try_get_with_async(create).await
+    }
+
     /// `entry.try_get_with(create)` of a `Background` cache; see [`try_get_async`].
     pub fn try_get_background<K, V, Q, E, F>(
         entry: crate::EntryRef<'_, K, V, crate::mode::Background, Q>,
@@ -324,6 +360,42 @@ pub mod __private {
         F: core::future::Future<Output = Result<V, E>> + Send + 'static,
     {
         entry.try_get_with_async(create).await
+    }
+
+    /// What a memoized fn's generated handle is: a `static` `LazyLock<Cache>`, or the
+    /// `&'static Cache` its associated `{fn}_cache()` returns. When another item has taken
+    /// the handle's name, the wrapper reaches that item instead, and this bound says so
+    /// in the user's terms (besides rustc's "defined multiple times").
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not the cache of a `#[dogpile]` fn: another item has the name \
+                   of its handle",
+        label = "the name of this fn's cache handle is taken by another item",
+        note = "give the handle another name with `#[dogpile(name = ..)]` (by default it is \
+                the fn's name in SCREAMING_SNAKE_CASE, or `{{fn}}_cache` in an `impl` block), \
+                or rename the other item"
+    )]
+    pub trait Handle<'a, C: ?Sized> {
+        fn cache(self) -> &'a C;
+    }
+    #[diagnostic::do_not_recommend]
+    impl<'a, K, V, M> Handle<'a, crate::Cache<K, V, M>> for &'a LazyLock<crate::Cache<K, V, M>> {
+        #[inline(always)]
+        fn cache(self) -> &'a crate::Cache<K, V, M> {
+            self
+        }
+    }
+    #[diagnostic::do_not_recommend]
+    impl<'a, K, V, M> Handle<'a, crate::Cache<K, V, M>> for &'a crate::Cache<K, V, M> {
+        #[inline(always)]
+        fn cache(self) -> &'a crate::Cache<K, V, M> {
+            self
+        }
+    }
+
+    /// The generated handle as a `&Cache`; see [`Handle`].
+    #[inline(always)]
+    pub fn handle<'a, C: ?Sized, H: Handle<'a, C>>(handle: H) -> &'a C {
+        handle.cache()
     }
 
     /// The "error" a `skip_none` fn's `None` becomes: the cache's fallible path stores

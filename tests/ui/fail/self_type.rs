@@ -4,7 +4,7 @@ use dogpile::dogpile;
 struct Config;
 
 impl Config {
-    // No receiver, but the `static` cache can't live in an `impl` block.
+    // An associated fn may name `Self`, but not as its value: the cache's `static` can't.
     #[dogpile(ttl = "60s")]
     fn load(path: &str) -> Self {
         let _ = path;
