@@ -194,6 +194,16 @@ async fn counted_async(id: u64) -> Arc<str> {
     format!("{id}").into()
 }
 
+#[dogpile(ttl = "1h", background)]
+fn rendered(path: &str, n: u32) -> Arc<str> {
+    format!("{path}#{n}").into()
+}
+
+#[dogpile(ttl = "1h", background)]
+async fn rendered_async(path: &str) -> Result<Arc<str>, String> {
+    Ok(path.into())
+}
+
 #[dogpile(ttl = "1h", sync_readers)]
 fn guarded(path: &str, n: u32) -> Arc<str> {
     format!("{path}#{n}").into()
@@ -253,6 +263,13 @@ fn a_fresh_hit_allocates_nothing_in_every_wrapper_shape() {
     assert_hits_allocate_nothing("background", || counted(black_box(4), 1));
     block_on(counted_async(5));
     assert_hits_allocate_nothing("async background", || block_on(counted_async(black_box(5))));
+    // The body owns a clone of the key parts, made only when the hit path misses.
+    rendered(&path, 6);
+    assert_hits_allocate_nothing("background, &str key", || rendered(black_box(&path), 6));
+    block_on(rendered_async(&path)).unwrap();
+    assert_hits_allocate_nothing("async background Result, &str key", || {
+        block_on(rendered_async(black_box(&path)))
+    });
     guarded(&path, 7);
     assert_hits_allocate_nothing("sync_readers, &str key", || {
         guarded(black_box(&path), 7).len()

@@ -216,6 +216,9 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
         let clone_key =
             (computed.is_none() && !parts.is_empty()).then(|| quote!(let #owned = #owned_key;));
         let create = creator(&args, true);
+        let entry = format_ident!("__entry", span = Span::mixed_site());
+        let hit_value = format_ident!("__hit", span = Span::mixed_site());
+        let borrowed = format_ident!("__borrowed", span = Span::mixed_site());
         // A fallible call goes through a `__private` helper that states the error's
         // bound in the user's terms (`ErrorShared`).
         let lookup_call = if fallible {
@@ -224,14 +227,28 @@ pub fn expand(options: &Options, func: &Func) -> TokenStream {
             } else {
                 format_ident!("try_get_background", span = error_span)
             };
-            quote!(#krate::__private::#helper(#cache.entry_by_ref(#lookup), #create))
+            quote!(#krate::__private::#helper(#entry, #create))
         } else {
-            quote!(#cache.entry_by_ref(#lookup).#call(#create))
+            quote!(#entry.#call(#create))
+        };
+        // The hit path first: the key parts are cloned for the creator only on a miss.
+        let hit = if fallible {
+            quote!(::core::result::Result::Ok(#hit_value))
+        } else {
+            quote!(#hit_value)
         };
         quote! {
             #compute_key
-            #clone_key
-            #lookup_call #await_ #to_option
+            // A `let` of the borrowed key keeps its temporaries alive for the match.
+            let #borrowed = #lookup;
+            let #entry = #cache.entry_by_ref(#borrowed);
+            match #krate::__private::background_hit(&#entry) {
+                ::core::option::Option::Some(#hit_value) => #hit,
+                ::core::option::Option::None => {
+                    #clone_key
+                    #lookup_call #await_
+                }
+            } #to_option
         }
     } else {
         // Owned key parts are borrowed by the lookup, so the creator clones them (only

@@ -343,10 +343,10 @@ mod tests;
 ///   key parts only if it runs; the block is pinned on the wrapper's stack and passed as
 ///   `dyn Future + Send`, so that the runtime's async path is compiled once per key and
 ///   value type, not once per fn. The body's future must therefore be `Send` (as for
-///   `tokio::spawn`): rustc points at the `.await` that holds a non-`Send` value. With `background` the body may run on another thread
-///   after the call has returned, so it owns a clone of the key parts, made on every
-///   call: free for `Copy` keys such as `u64`, an allocation per call for a `String`
-///   part.
+///   `tokio::spawn`): rustc points at the `.await` that holds a non-`Send` value.
+///   With `background` the body may run on another thread after the call has
+///   returned, so it owns a clone of the key parts, made only when the hit path
+///   misses (a fresh hit, or a stale one while a refresh runs, clones nothing).
 /// - **`{fn}_no_cache`**: the original body, called by the wrapper to create a value.
 ///   Recursive calls in the body (`fib(n - 1)`) go through the wrapper, so they are
 ///   memoized too.

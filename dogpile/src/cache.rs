@@ -616,6 +616,12 @@ where
         with_inner!(self, |inner| inner.get_by_ref(key))
     }
 
+    /// The hit path alone (see `Inner::hit`), counted as a call's hit or stale hit:
+    /// `None` when the call must enter its slot.
+    pub(crate) fn hit_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+        with_inner!(self, |inner| inner.hit(&key))
+    }
+
     pub(crate) fn contains_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> bool {
         with_inner!(self, |inner| inner.contains_by_ref(key))
     }

@@ -42,6 +42,14 @@ where
         EntryRef { cache, key }
     }
 
+    /// A fresh value, or a stale one while another caller refreshes it, counted as the
+    /// call's hit; `None` when the call must go on to its slot. For a caller whose
+    /// creator costs something to build (a `'static` one owns its key): it is built
+    /// only after this misses.
+    pub(crate) fn hit(&self) -> Option<V> {
+        self.cache.hit_by_ref(self.key)
+    }
+
     /// As [`Cache::get`]: the value if it may be served; never creates, not counted.
     ///
     /// ```

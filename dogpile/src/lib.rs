@@ -346,6 +346,21 @@ pub mod __private {
         entry.try_get_with(create)
     }
 
+    /// A background wrapper's hit, before it clones the key parts its `'static` creator
+    /// owns: `None` when the call goes on to `entry.get_with(..)` and its kin (which
+    /// count it), so a hit by a borrowed key allocates nothing.
+    #[inline]
+    pub fn background_hit<K, V, Q>(
+        entry: &crate::EntryRef<'_, K, V, crate::mode::Background, Q>,
+    ) -> Option<V>
+    where
+        K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        Q: ?Sized + crate::KeyRef<K>,
+    {
+        entry.hit()
+    }
+
     /// `entry.try_get_with_async(create)` of a `Background` cache; see [`try_get_async`].
     #[cfg(not(loom))]
     pub async fn try_get_background_async<K, V, Q, E, F>(
