@@ -1,7 +1,8 @@
 //! The runtime's integration tests in one binary: one build and one link per feature
-//! combination instead of one per file. The tests that measure the whole process (its
-//! resident memory, its thread count) or load every core (the stress run) keep binaries
-//! of their own, so nothing else runs beside them.
+//! combination instead of one per file. The tests that observe the whole process (its
+//! resident memory, its thread count, its tracing callsites, whose interest tracing
+//! caches process-wide) or load every core (the stress run) keep binaries of their
+//! own, so nothing else runs beside them.
 
 mod common;
 
@@ -10,4 +11,3 @@ mod cache;
 mod eviction;
 mod rules;
 mod stats_format;
-mod tracing;
