@@ -14,7 +14,7 @@ use crate::executor::RefreshTask;
 use crate::executor::{Executor, Pooled};
 use crate::key::KeyRef;
 use crate::mode::{self, Background, Inline, Mode, SyncReaders};
-use crate::shared::{LocalAction, Moved, SharedLevel, SharedTier, HELD};
+use crate::shared::{LocalAction, Moved, SharedLevel, SharedTier, TierCreator, HELD};
 use crate::slot::{
     self, take_creator, Control, Creator, Env, Freshness, How, Now, Served, Stamped, Step, Store,
     Waiting,
@@ -27,7 +27,7 @@ use std::convert::Infallible;
 use std::fmt;
 #[cfg(not(loom))]
 use std::future::Future;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -158,12 +158,12 @@ pub(crate) struct Inner<K, V, Mk> {
 }
 
 /// The store of one key, as every call of this cache builds it.
-type KeyStore<L, K, V, Mk> = EntryStore<Arc<Inner<K, V, Mk>>, L>;
+type KeyStore<L, K, V> = EntryStore<SlotsHandle<K, V>, L>;
 
 /// A key as a call was given it: owned, or borrowed (see [`KeyRef`]). A call finds,
 /// reads and writes its entry by the key as given; only a call that inserts an entry (or
 /// hands a background refresh its own copy, or asks a fleet tier) builds an owned key.
-pub(crate) trait Lookup<K>: Clone {
+pub(crate) trait Lookup<K>: KeyLookup<K> + Clone {
     /// Runs `read` on the key's entry, if there is one, under its shard's read lock.
     fn with_entry<V: Clone, Mk: Marking, R>(
         &self,
@@ -294,6 +294,120 @@ impl<K: Hash + Eq, Q: KeyRef<K> + ?Sized> Lookup<K> for &Q {
 
     fn with_key<R>(&self, use_key: impl FnOnce(&K) -> R) -> R {
         use_key(&KeyRef::to_key(*self))
+    }
+}
+
+/// A key as the slow path takes it behind [`Slots`]: enough to find its entry by hash
+/// and comparison, and to build the owned key.
+pub(crate) trait KeyLookup<K> {
+    /// The key's hash by the map's hasher: the same as its owned form's.
+    fn hash_by(&self, hasher: &Hasher) -> u64;
+
+    /// Whether `stored` is this key.
+    fn is(&self, stored: &K) -> bool;
+
+    /// The owned key, built.
+    fn owned(&self) -> K;
+}
+
+impl<K: Hash + Eq + Clone> KeyLookup<K> for Owned<K> {
+    fn hash_by(&self, hasher: &Hasher) -> u64 {
+        hasher.hash_one(&self.0)
+    }
+
+    fn is(&self, stored: &K) -> bool {
+        self.0 == *stored
+    }
+
+    fn owned(&self) -> K {
+        self.0.clone()
+    }
+}
+
+impl<K, Q: KeyRef<K> + ?Sized> KeyLookup<K> for &Q {
+    fn hash_by(&self, hasher: &Hasher) -> u64 {
+        hasher.hash_one(*self)
+    }
+
+    fn is(&self, stored: &K) -> bool {
+        self.eq_key(stored)
+    }
+
+    fn owned(&self) -> K {
+        KeyRef::to_key(*self)
+    }
+}
+
+impl<K> KeyLookup<K> for &dyn KeyLookup<K> {
+    fn hash_by(&self, hasher: &Hasher) -> u64 {
+        (**self).hash_by(hasher)
+    }
+
+    fn is(&self, stored: &K) -> bool {
+        (**self).is(stored)
+    }
+
+    fn owned(&self) -> K {
+        (**self).owned()
+    }
+}
+
+/// A key behind [`Slots`], found by its hash in the map's raw shards.
+impl<K: Hash + Eq> Lookup<K> for &dyn KeyLookup<K> {
+    fn with_entry<V: Clone, Mk: Marking, R>(
+        &self,
+        inner: &Inner<K, V, Mk>,
+        read: impl FnOnce(&Entry<V, Mk>) -> R,
+    ) -> Option<R> {
+        let map = &inner.map;
+        let hash = self.hash_by(map.hasher()) as usize;
+        let shard = map.shards()[map.determine_shard(hash)].read();
+        let (_, entry) = shard.get(hash as u64, |(stored, _)| self.is(stored))?;
+        Some(read(entry.get()))
+    }
+
+    fn with_entry_mut<V: Clone, Mk: Marking, R>(
+        &self,
+        inner: &Inner<K, V, Mk>,
+        write: impl FnOnce(&mut Entry<V, Mk>) -> R,
+    ) -> Option<R> {
+        let map = &inner.map;
+        let hash = self.hash_by(map.hasher()) as usize;
+        let mut shard = map.shards()[map.determine_shard(hash)].write();
+        let (_, entry) = shard.get_mut(hash as u64, |(stored, _)| self.is(stored))?;
+        Some(write(entry.get_mut()))
+    }
+
+    fn remove_if<V: Clone, Mk: Marking>(
+        &self,
+        inner: &Inner<K, V, Mk>,
+        doomed: impl FnOnce(&Entry<V, Mk>) -> bool,
+    ) -> bool {
+        let map = &inner.map;
+        let hash = self.hash_by(map.hasher()) as usize;
+        let mut shard = map.shards()[map.determine_shard(hash)].write();
+        let eq = |(stored, _): &(K, _)| self.is(stored);
+        let Some((_, entry)) = shard.get(hash as u64, eq) else {
+            return false;
+        };
+        if !doomed(entry.get()) {
+            return false;
+        }
+        let removed = shard.remove_entry(hash as u64, eq);
+        drop(shard);
+        removed.is_some()
+    }
+
+    fn to_key(&self) -> K {
+        self.owned()
+    }
+
+    fn into_key(self) -> K {
+        self.owned()
+    }
+
+    fn with_key<R>(&self, use_key: impl FnOnce(&K) -> R) -> R {
+        use_key(&self.owned())
     }
 }
 
@@ -1058,117 +1172,235 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
     }
 }
 
+/// The one per-key loop every get-like call goes through: find or insert the key's
+/// entry, build its store, run the slot driver, and start over if the slot was retired
+/// meanwhile (removed or evicted between our look-up and our claim).
+///
+/// The full-map policy lives here too: with no room for the key (at capacity, every
+/// entry being created), the caller computes its value without storing it, and the
+/// call counts as a miss.
+///
+/// It runs on the cache as [`Slots`], whatever its entry type: this loop, the slot
+/// driver and the creators are built once per key and value types, not once per entry
+/// type.
+async fn call<K, V, L: Lookup<K>, C>(
+    this: SlotsHandle<K, V>,
+    key: L,
+    creator: C,
+    how: How,
+) -> Result<Served<V>, C::Error>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    C: Creator<KeyStore<L, K, V>>,
+{
+    let (creator, tier_age) = match this.shared() {
+        // The fleet tier runs in place of the creator, once this call holds the
+        // key's local claim: the first level of the two-level claim (F3).
+        Some(level) => {
+            let tier_age = Arc::new(AtomicU64::new(0));
+            let blocking = how.waiting == Waiting::Block;
+            // The tier names keys as stored: owned.
+            let owned = key.to_key();
+            let (inner, refresh_key) = (this.clone(), Owned(owned.clone()));
+            let refresh_age = tier_age.clone();
+            let run_elsewhere = Box::new(move |claim: slot::Claim, moved: Moved<V, C::Error>| {
+                let env = inner.env().clone();
+                let store = EntryStore {
+                    control: claim.control().clone(),
+                    inner,
+                    key: refresh_key,
+                    tier_age: Some(refresh_age),
+                };
+                moved.run(claim, store, env);
+            });
+            let creator = level.creator(owned, creator, tier_age.clone(), blocking, run_elsewhere);
+            (creator, Some(tier_age))
+        }
+        // One creator type either way: the loop and the slot are built once.
+        None => (TierCreator::plain(creator), None),
+    };
+    call_loop(&this, key, creator, how, tier_age).await
+}
+
+async fn call_loop<K, V, L: Lookup<K>, C>(
+    this: &SlotsHandle<K, V>,
+    key: L,
+    creator: C,
+    how: How,
+    tier_age: Option<Arc<AtomicU64>>,
+) -> Result<Served<V>, C::Error>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    C: Creator<KeyStore<L, K, V>>,
+{
+    let mut creator = Some(creator);
+    loop {
+        let Some(control) = this.control_of(&key) else {
+            Counters::bump(&this.env().stats.misses);
+            let value = take_creator(&mut creator).start().await?;
+            return Ok(Served { value, read: None });
+        };
+        let store = EntryStore {
+            inner: this.clone(),
+            key: key.clone(),
+            control: control.clone(),
+            tier_age: tier_age.clone(),
+        };
+        let step = slot::drive(&control, &store, this.env(), &mut creator, how).await;
+        drop(control);
+        store.release();
+        match step {
+            Step::Done(Err(error)) => {
+                this.forget_if_empty(&key);
+                return Err(error);
+            }
+            Step::Done(Ok(served)) => return Ok(served),
+            Step::Retired => continue,
+        }
+    }
+}
+
+/// [`call`] for the blocking entry points: never pending (see [`slot::run_blocking`]).
+fn call_served<K, V, L: Lookup<K>, C>(
+    this: SlotsHandle<K, V>,
+    key: L,
+    creator: C,
+    how: How,
+) -> Result<Served<V>, C::Error>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    C: Creator<KeyStore<L, K, V>>,
+{
+    slot::run_blocking(call(this, key, creator, how))
+}
+
+fn call_blocking<K, V, L: Lookup<K>, C>(
+    this: SlotsHandle<K, V>,
+    key: L,
+    creator: C,
+    how: How,
+) -> Result<V, C::Error>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    C: Creator<KeyStore<L, K, V>>,
+{
+    call_served(this, key, creator, how).map(|served| served.value)
+}
+
+/// A cache as its slow path holds it. A type with no lifetime of its own: an async
+/// caller's future holds it, and a trait object's lifetime there would fail the
+/// future's `Send` check.
+#[derive(Clone)]
+pub(crate) struct SlotsHandle<K, V>(Arc<dyn Slots<K, V>>);
+
+impl<K, V> Deref for SlotsHandle<K, V> {
+    type Target = dyn Slots<K, V>;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+/// A cache as the slow path sees it: its entries reached by key, their eviction mark
+/// (the one thing that differs between a bounded and an unbounded cache's entries)
+/// left to the implementation.
+pub(crate) trait Slots<K, V>: Send + Sync {
+    fn env(&self) -> &Env;
+
+    fn shared(&self) -> Option<&SharedLevel<K, V>>;
+
+    /// See `Inner::control_for`.
+    fn control_of(&self, key: &dyn KeyLookup<K>) -> Option<Arc<Control>>;
+
+    /// See `Inner::drop_if_empty`.
+    fn forget_if_empty(&self, key: &dyn KeyLookup<K>);
+
+    /// The key's value while its entry still belongs to `control`'s slot.
+    fn load_owned(&self, key: &dyn KeyLookup<K>, control: &Arc<Control>) -> Option<Stamped<V>>;
+
+    /// Stores `stamped` while the key's entry still belongs to `control`'s slot; `held`:
+    /// another process's stale value, held only if no notification came since (F3).
+    fn publish_owned(
+        &self,
+        key: &dyn KeyLookup<K>,
+        control: &Arc<Control>,
+        stamped: Stamped<V>,
+        held: bool,
+    );
+
+    /// Detaches `control` from the key's entry if nobody else holds it.
+    fn release_control(&self, key: &dyn KeyLookup<K>, control: &Arc<Control>);
+}
+
+impl<K, V, Mk: Marking> Slots<K, V> for Inner<K, V, Mk>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn env(&self) -> &Env {
+        &self.env
+    }
+
+    fn shared(&self) -> Option<&SharedLevel<K, V>> {
+        self.shared.as_ref()
+    }
+
+    fn control_of(&self, key: &dyn KeyLookup<K>) -> Option<Arc<Control>> {
+        self.control_for(&key)
+    }
+
+    fn forget_if_empty(&self, key: &dyn KeyLookup<K>) {
+        self.drop_if_empty(&key);
+    }
+
+    fn load_owned(&self, key: &dyn KeyLookup<K>, control: &Arc<Control>) -> Option<Stamped<V>> {
+        let current = |entry: &Entry<V, Mk>| owns(control, entry).then(|| entry.value.clone());
+        key.with_entry(self, current).flatten().flatten()
+    }
+
+    fn publish_owned(
+        &self,
+        key: &dyn KeyLookup<K>,
+        control: &Arc<Control>,
+        mut stamped: Stamped<V>,
+        held: bool,
+    ) {
+        key.with_entry_mut(self, |entry| {
+            if owns(control, entry) {
+                // F3: another process's stale value is held only if no notification
+                // for the key came since the claim; else the next call asks again.
+                let still_held =
+                    |level: &SharedLevel<K, V>| key.with_key(|key| level.still_held(key));
+                if held && !self.shared.as_ref().is_some_and(still_held) {
+                    stamped.invalidate();
+                }
+                entry.value = Some(stamped);
+            }
+        });
+    }
+
+    fn release_control(&self, key: &dyn KeyLookup<K>, control: &Arc<Control>) {
+        key.with_entry_mut(self, |entry| {
+            // Two holders: the entry and the releasing store.
+            if owns(control, entry) && Arc::strong_count(control) == 2 {
+                entry.control = None;
+            }
+        });
+    }
+}
+
 impl<K, V, Mk: Marking> Inner<K, V, Mk>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    /// The one per-key loop every get-like call goes through: find or insert the key's
-    /// entry, build its store, run the slot driver, and start over if the slot was
-    /// retired meanwhile (removed or evicted between our look-up and our claim).
-    ///
-    /// The full-map policy lives here too: with no room for the key (at capacity, every
-    /// entry being created), the caller computes its value without storing it, and the
-    /// call counts as a miss.
-    async fn call<L: Lookup<K>, C>(
-        self: &Arc<Self>,
-        key: L,
-        creator: C,
-        how: How,
-    ) -> Result<Served<V>, C::Error>
-    where
-        C: Creator<KeyStore<L, K, V, Mk>>,
-    {
-        match &self.shared {
-            // The fleet tier runs in place of the creator, once this call holds the
-            // key's local claim: the first level of the two-level claim (F3).
-            Some(level) => {
-                let tier_age = Arc::new(AtomicU64::new(0));
-                let blocking = how.waiting == Waiting::Block;
-                // The tier names keys as stored: owned.
-                let owned = key.to_key();
-                let (inner, refresh_key) = (self.clone(), Owned(owned.clone()));
-                let refresh_age = tier_age.clone();
-                let run_elsewhere =
-                    Box::new(move |claim: slot::Claim, moved: Moved<V, C::Error>| {
-                        let store = EntryStore {
-                            control: claim.control().clone(),
-                            inner: inner.clone(),
-                            key: refresh_key,
-                            tier_age: Some(refresh_age),
-                        };
-                        moved.run(claim, store, inner.env.clone());
-                    });
-                let creator =
-                    level.creator(owned, creator, tier_age.clone(), blocking, run_elsewhere);
-                self.call_loop(key, creator, how, Some(tier_age)).await
-            }
-            None => self.call_loop(key, creator, how, None).await,
-        }
-    }
-
-    async fn call_loop<L: Lookup<K>, C>(
-        self: &Arc<Self>,
-        key: L,
-        creator: C,
-        how: How,
-        tier_age: Option<Arc<AtomicU64>>,
-    ) -> Result<Served<V>, C::Error>
-    where
-        C: Creator<KeyStore<L, K, V, Mk>>,
-    {
-        let mut creator = Some(creator);
-        loop {
-            let Some(control) = self.control_for(&key) else {
-                Counters::bump(&self.env.stats.misses);
-                let value = take_creator(&mut creator).start().await?;
-                return Ok(Served { value, read: None });
-            };
-            let store = EntryStore {
-                inner: self.clone(),
-                key: key.clone(),
-                control: control.clone(),
-                tier_age: tier_age.clone(),
-            };
-            let step = slot::drive(&control, &store, &self.env, &mut creator, how).await;
-            drop(control);
-            store.release();
-            match step {
-                Step::Done(Err(error)) => {
-                    self.drop_if_empty(&key);
-                    return Err(error);
-                }
-                Step::Done(Ok(served)) => return Ok(served),
-                Step::Retired => continue,
-            }
-        }
-    }
-
-    /// [`call`](Inner::call) for the blocking entry points: never pending (see
-    /// [`slot::run_blocking`]).
-    fn call_served<L: Lookup<K>, C>(
-        self: &Arc<Self>,
-        key: L,
-        creator: C,
-        how: How,
-    ) -> Result<Served<V>, C::Error>
-    where
-        C: Creator<KeyStore<L, K, V, Mk>>,
-    {
-        slot::run_blocking(self.call(key, creator, how))
-    }
-
-    fn call_blocking<L: Lookup<K>, C>(
-        self: &Arc<Self>,
-        key: L,
-        creator: C,
-        how: How,
-    ) -> Result<V, C::Error>
-    where
-        C: Creator<KeyStore<L, K, V, Mk>>,
-    {
-        self.call_served(key, creator, how)
-            .map(|served| served.value)
+    /// This cache, as the slow path runs on it.
+    fn slots(self: &Arc<Self>) -> SlotsHandle<K, V> {
+        SlotsHandle(self.clone())
     }
 
     /// After a failed first creation the key's entry holds no value: drop it, so that
@@ -1213,9 +1445,12 @@ where
             })
             .attach(self.sync_readers);
         if let Some(ticket) = admitted {
-            if let Some(evictor) = &self.evictor {
-                let hash = self.map.hash_usize(key) as u64;
-                evictor.admit(key.clone(), ticket, hash, self);
+            // Not even built for an unbounded cache's entries.
+            if Mk::BOUNDED {
+                if let Some(evictor) = &self.evictor {
+                    let hash = self.map.hash_usize(key) as u64;
+                    evictor.admit(key.clone(), ticket, hash, self);
+                }
             }
             self.after_admission();
         } else {
@@ -1226,6 +1461,11 @@ where
 
     /// Counts a new entry in, evicting first if the cache is full.
     fn reserve_place(&self) -> bool {
+        // An unbounded cache's entries: no capacity, and no eviction code built.
+        if !Mk::BOUNDED {
+            self.entries.fetch_add(1, Ordering::AcqRel);
+            return true;
+        }
         let Some(capacity) = self.capacity else {
             self.entries.fetch_add(1, Ordering::AcqRel);
             return true;
@@ -1326,7 +1566,7 @@ where
             return Ok(value);
         }
         let creator = slot::Inline(Now::new(create));
-        self.call_blocking(key, creator, How::BLOCK)
+        call_blocking(self.slots(), key, creator, How::BLOCK)
     }
 
     #[cfg(not(loom))]
@@ -1340,7 +1580,7 @@ where
         }
         // Boxed: the slow path's state (claim, listener, store) would otherwise make
         // every caller's future several times larger, and a hit pays to move it.
-        let call = self.call(key, slot::Inline(create), How::AWAIT);
+        let call = call(self.slots(), key, slot::Inline(create), How::AWAIT);
         Box::pin(call).await.map(|served| served.value)
     }
 
@@ -1355,7 +1595,7 @@ where
         }
         // A refresh handed to the executor owns its key.
         let creator = Pooled::new(create, &self.executor);
-        self.call_blocking(Owned(key.into_key()), creator, How::BLOCK)
+        call_blocking(self.slots(), Owned(key.into_key()), creator, How::BLOCK)
     }
 
     #[cfg(not(loom))]
@@ -1372,10 +1612,10 @@ where
         #[cfg(feature = "tokio")]
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let creator = crate::executor::Spawned::new(create, runtime);
-            let call = self.call(key, creator, How::AWAIT);
+            let call = call(self.slots(), key, creator, How::AWAIT);
             return Box::pin(call).await.map(|served| served.value);
         }
-        let call = self.call(key, slot::Inline(create), How::AWAIT);
+        let call = call(self.slots(), key, slot::Inline(create), How::AWAIT);
         Box::pin(call).await.map(|served| served.value)
     }
 
@@ -1388,7 +1628,7 @@ where
             Some(served) => served,
             None => {
                 let creator = slot::Inline(Now::new(create));
-                self.call_served(key, creator, How::GUARDED)?
+                call_served(self.slots(), key, creator, How::GUARDED)?
             }
         };
         Ok(ReadGuard::new(Held::Owned(served.value), served.read))
@@ -1446,13 +1686,13 @@ where
             .is_some_and(|entry| self.servable(entry.value()).is_some())
     }
 
-    fn insert(&self, key: K, value: V) {
+    fn insert(self: &Arc<Self>, key: K, value: V) {
         let key = Owned(key);
         let Some(control) = self.control_for(&key) else {
             return; // full of entries being created: nothing can make room now
         };
         let store = EntryStore {
-            inner: self,
+            inner: self.slots(),
             key,
             control: control.clone(),
             tier_age: None,
@@ -1591,22 +1831,17 @@ pub(crate) struct EntryStore<I, K> {
     tier_age: Option<Arc<AtomicU64>>,
 }
 
-impl<I, L, K, V, Mk> Store for EntryStore<I, L>
+impl<L, K, V> Store for EntryStore<SlotsHandle<K, V>, L>
 where
-    I: Deref<Target = Inner<K, V, Mk>>,
     // No `'static` here: async callers hold this store across awaits, and a lifetime
     // bound would make their futures fail `Send` for borrowed keys like `&'static str`.
     L: Lookup<K>,
-    K: Hash + Eq,
     V: Clone,
-    Mk: Marking,
 {
     type Value = V;
 
     fn load(&self) -> Option<Stamped<V>> {
-        let current =
-            |entry: &Entry<V, Mk>| self.owns(entry).then(|| entry.value.clone()).flatten();
-        self.key.with_entry(&self.inner, current).flatten()
+        self.inner.load_owned(&self.key, &self.control)
     }
 
     fn publish(&self, value: V, created: u64) {
@@ -1618,56 +1853,28 @@ where
         let mut stamped = Stamped::new(value, created.saturating_sub(age));
         // An age from the tier may reach back before this process's clock began: a
         // value already stale by it is marked so, whatever `created` could say.
-        if age >= self.inner.env.policy.ttl {
+        if age >= self.inner.env().policy.ttl {
             stamped.invalidate();
         }
-        self.key.with_entry_mut(&self.inner, |entry| {
-            if self.owns(entry) {
-                // F3: another process's stale value is held only if no notification
-                // for the key came since the claim; else the next call asks again.
-                let shared = self.inner.shared.as_ref();
-                let still_held =
-                    |level: &SharedLevel<K, V>| self.key.with_key(|key| level.still_held(key));
-                if held && !shared.is_some_and(still_held) {
-                    stamped.invalidate();
-                }
-                entry.value = Some(stamped);
-            }
-        });
+        self.inner
+            .publish_owned(&self.key, &self.control, stamped, held);
     }
 
     /// Detaches the control from the entry if nobody else holds it: no claim, no
     /// waiter, no read guard. Callers reach a control only through the map under a
-    /// shard lock, so the count is stable under the shard's write lock here.
+    /// shard lock, so the count is stable under the shard's write lock there.
     fn release(self) {
-        let EntryStore {
-            inner,
-            key,
-            control,
-            ..
-        } = self;
-        key.with_entry_mut(&inner, |entry| {
-            let ours = entry
-                .control
-                .as_ref()
-                .is_some_and(|c| Arc::ptr_eq(c, &control));
-            // Two holders: the entry and this store.
-            if ours && Arc::strong_count(&control) == 2 {
-                entry.control = None;
-            }
-        });
+        self.inner.release_control(&self.key, &self.control);
     }
 }
 
-impl<I, K> EntryStore<I, K> {
-    /// Whether the entry still belongs to this store's slot (it was not removed and
-    /// replaced meanwhile).
-    fn owns<V, Mk>(&self, entry: &Entry<V, Mk>) -> bool {
-        entry
-            .control
-            .as_ref()
-            .is_some_and(|c| Arc::ptr_eq(c, &self.control))
-    }
+/// Whether the entry still belongs to `control`'s slot (it was not removed and
+/// replaced meanwhile).
+fn owns<V, Mk>(control: &Arc<Control>, entry: &Entry<V, Mk>) -> bool {
+    entry
+        .control
+        .as_ref()
+        .is_some_and(|c| Arc::ptr_eq(c, control))
 }
 
 #[cfg(all(test, not(loom)))]

@@ -97,6 +97,10 @@ impl Mark {
 /// an unbounded one ([`Unmarked`]), whose entries are reclaimed by age only and so need
 /// not pay 8 bytes each for a mark nobody reads.
 pub(crate) trait Marking: Send + Sync + Sized + 'static {
+    /// Whether entries carry a mark, and so whether the cache may evict by it. A
+    /// constant, so that an unbounded cache's code builds no eviction path at all.
+    const BOUNDED: bool;
+
     /// The mark of a new entry; `evictor` is the cache's policy, if it is bounded.
     fn issue<K>(evictor: Option<&Evictor<K>>) -> Self;
 
@@ -108,6 +112,8 @@ pub(crate) trait Marking: Send + Sync + Sized + 'static {
 }
 
 impl Marking for Mark {
+    const BOUNDED: bool = true;
+
     fn issue<K>(evictor: Option<&Evictor<K>>) -> Self {
         evictor.map_or_else(|| Mark::new(0), Evictor::new_mark)
     }
@@ -126,6 +132,8 @@ impl Marking for Mark {
 pub(crate) struct Unmarked;
 
 impl Marking for Unmarked {
+    const BOUNDED: bool = false;
+
     fn issue<K>(_: Option<&Evictor<K>>) -> Self {
         Unmarked
     }

@@ -571,15 +571,17 @@ where
         run_elsewhere: RunElsewhere<'a, V, E>,
     ) -> TierCreator<'a, V, E, C> {
         TierCreator {
-            run_elsewhere,
-            tier: Box::new(KeyedLevel {
-                level: self,
-                key,
-                _value: PhantomData,
-            }),
             inner,
-            age,
-            blocking,
+            tier: Some(TierSteps {
+                run_elsewhere,
+                tier: Box::new(KeyedLevel {
+                    level: self,
+                    key,
+                    _value: PhantomData,
+                }),
+                age,
+                blocking,
+            }),
         }
     }
 }
@@ -643,13 +645,27 @@ where
     }
 }
 
-/// A call's creator behind the fleet tier; see [`SharedLevel::creator`].
+/// A call's creator, behind the fleet tier when the cache has one (see
+/// [`SharedLevel::creator`]). Every call's slot runs this one creator type, tier or
+/// not, so that the slot's code is built once per cache and creator rather than twice.
 pub(crate) struct TierCreator<'a, V, E, C> {
-    tier: Box<dyn KeyedTier<V> + 'a>,
     inner: C,
+    tier: Option<TierSteps<'a, V, E>>,
+}
+
+/// What a [`TierCreator`] runs around its creator with a tier.
+struct TierSteps<'a, V, E> {
+    tier: Box<dyn KeyedTier<V> + 'a>,
     age: Arc<AtomicU64>,
     blocking: bool,
     run_elsewhere: RunElsewhere<'a, V, E>,
+}
+
+impl<V, E, C> TierCreator<'_, V, E, C> {
+    /// The creator alone, for a cache without a tier.
+    pub(crate) fn plain(inner: C) -> Self {
+        TierCreator { inner, tier: None }
+    }
 }
 
 /// Runs a background refresh that took its tier steps along (see [`Moved::run`]). Built
@@ -698,17 +714,24 @@ where
     E: Clone + Send + 'static,
 {
     type Error = E;
-    type Creation = TierCreation<'a, V, C::Creation>;
+    type Creation = Creation<'a, V, C::Creation>;
 
     fn start(self) -> Self::Creation {
-        TierCreation {
-            tier: self.tier,
-            age: self.age,
-            blocking: self.blocking,
-            state: State::Begin {
-                creation: Some(self.inner.start()),
-                cold_deadline: None,
-                waiting: None,
+        let Some(steps) = self.tier else {
+            return Creation::Plain {
+                creation: self.inner.start(),
+            };
+        };
+        Creation::Tier {
+            creation: TierCreation {
+                tier: steps.tier,
+                age: steps.age,
+                blocking: steps.blocking,
+                state: State::Begin {
+                    creation: Some(self.inner.start()),
+                    cold_deadline: None,
+                    waiting: None,
+                },
             },
         }
     }
@@ -717,22 +740,27 @@ where
     /// and all: the claim in the tier, the creation under the lease (renewed by the tier
     /// while it runs), the publish, or the release at once on failure (F8). The
     /// claimant returns its stale value without waiting, not even for the tier.
+    /// Without a tier, the creator hands itself off.
     fn hand_off(self, claim: SlotClaim, store: &S, env: &Env) -> Result<(), (Self, SlotClaim)> {
-        let _ = (store, env); // `run_elsewhere` builds its own, owned
-        let TierCreator {
-            tier,
-            inner,
-            age,
-            blocking,
-            run_elsewhere,
-        } = self;
+        let TierCreator { inner, tier } = self;
+        let Some(steps) = tier else {
+            return inner
+                .hand_off(claim, store, env)
+                .map_err(|(inner, claim)| (TierCreator::plain(inner), claim));
+        };
+        // `run_elsewhere` builds its own store, owned.
         match inner.detach() {
             Ok((creation, runner)) => {
-                let tier = tier.detached();
+                let TierSteps {
+                    tier,
+                    age,
+                    run_elsewhere,
+                    ..
+                } = steps;
                 run_elsewhere(
                     claim,
                     Moved {
-                        tier,
+                        tier: tier.detached(),
                         age,
                         creation,
                         runner,
@@ -742,14 +770,35 @@ where
             }
             Err(inner) => {
                 let creator = TierCreator {
-                    tier,
                     inner,
-                    age,
-                    blocking,
-                    run_elsewhere,
+                    tier: Some(steps),
                 };
                 Err((creator, claim))
             }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The creation of a [`TierCreator`]: its creator's own without a tier.
+    #[project = CreationProj]
+    pub(crate) enum Creation<'a, V, F> {
+        Plain { #[pin] creation: F },
+        Tier { creation: TierCreation<'a, V, F> },
+    }
+}
+
+impl<V, F, E> Future for Creation<'_, V, F>
+where
+    F: Future<Output = Result<V, E>>,
+{
+    type Output = Result<V, E>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            CreationProj::Plain { creation } => creation.poll(cx),
+            CreationProj::Tier { creation } => Pin::new(creation).poll(cx),
         }
     }
 }
