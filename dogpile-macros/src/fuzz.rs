@@ -382,6 +382,10 @@ impl Value {
             ("name", Value::Ident(_)) => true,
             ("crate", Value::Ident(_) | Value::Path(_)) => true,
             ("clock", Value::Int(..) | Value::Ident(_) | Value::Path(_) | Value::Expr(_)) => true,
+            // Any expression (rustc checks that it is a tier); a string is refused.
+            ("shared", Value::Int(..) | Value::Ident(_) | Value::Path(_) | Value::Expr(_)) => true,
+            // The known fns have no `self`, so the flag fits each of them.
+            ("associated", Value::Flag) => true,
             _ => false,
         }
     }
