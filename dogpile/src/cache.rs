@@ -165,18 +165,37 @@ type KeyStore<L, K, V> = EntryStore<SlotsHandle<K, V>, L>;
 /// hands a background refresh its own copy, or asks a fleet tier) builds an owned key.
 pub(crate) trait Lookup<K>: KeyLookup<K> + Clone {
     /// Runs `read` on the key's entry, if there is one, under its shard's read lock.
+    /// By default found by hash and comparison in the map's raw shards.
     fn with_entry<V: Clone, Mk: Marking, R>(
         &self,
         inner: &Inner<K, V, Mk>,
         read: impl FnOnce(&Entry<V, Mk>) -> R,
-    ) -> Option<R>;
+    ) -> Option<R>
+    where
+        K: Hash + Eq,
+    {
+        let map = &inner.map;
+        let hash = self.hash_by(map.hasher()) as usize;
+        let shard = map.shards()[map.determine_shard(hash)].read();
+        let (_, entry) = shard.get(hash as u64, |(stored, _)| self.is(stored))?;
+        Some(read(entry.get()))
+    }
 
     /// Runs `write` on the key's entry, if there is one, under its shard's write lock.
     fn with_entry_mut<V: Clone, Mk: Marking, R>(
         &self,
         inner: &Inner<K, V, Mk>,
         write: impl FnOnce(&mut Entry<V, Mk>) -> R,
-    ) -> Option<R>;
+    ) -> Option<R>
+    where
+        K: Hash + Eq,
+    {
+        let map = &inner.map;
+        let hash = self.hash_by(map.hasher()) as usize;
+        let mut shard = map.shards()[map.determine_shard(hash)].write();
+        let (_, entry) = shard.get_mut(hash as u64, |(stored, _)| self.is(stored))?;
+        Some(write(entry.get_mut()))
+    }
 
     /// Removes the key's entry if `doomed` says so, under its shard's write lock; the
     /// entry is dropped after the lock is released. True if it was removed.
@@ -184,7 +203,24 @@ pub(crate) trait Lookup<K>: KeyLookup<K> + Clone {
         &self,
         inner: &Inner<K, V, Mk>,
         doomed: impl FnOnce(&Entry<V, Mk>) -> bool,
-    ) -> bool;
+    ) -> bool
+    where
+        K: Hash + Eq,
+    {
+        let map = &inner.map;
+        let hash = self.hash_by(map.hasher()) as usize;
+        let mut shard = map.shards()[map.determine_shard(hash)].write();
+        let eq = |(stored, _): &(K, _)| self.is(stored);
+        let Some((_, entry)) = shard.get(hash as u64, eq) else {
+            return false;
+        };
+        if !doomed(entry.get()) {
+            return false;
+        }
+        let removed = shard.remove_entry(hash as u64, eq);
+        drop(shard);
+        removed.is_some()
+    }
 
     /// The owned key, built.
     fn to_key(&self) -> K;
@@ -250,38 +286,6 @@ impl<K: Hash + Eq, Q: KeyRef<K> + ?Sized> Lookup<K> for &Q {
         read: impl FnOnce(&Entry<V, Mk>) -> R,
     ) -> Option<R> {
         inner.with_entry_by_ref(*self, read)
-    }
-
-    fn with_entry_mut<V: Clone, Mk: Marking, R>(
-        &self,
-        inner: &Inner<K, V, Mk>,
-        write: impl FnOnce(&mut Entry<V, Mk>) -> R,
-    ) -> Option<R> {
-        let map = &inner.map;
-        let hash = map.hash_usize(self);
-        let mut shard = map.shards()[map.determine_shard(hash)].write();
-        let (_, entry) = shard.get_mut(hash as u64, |(stored, _)| self.eq_key(stored))?;
-        Some(write(entry.get_mut()))
-    }
-
-    fn remove_if<V: Clone, Mk: Marking>(
-        &self,
-        inner: &Inner<K, V, Mk>,
-        doomed: impl FnOnce(&Entry<V, Mk>) -> bool,
-    ) -> bool {
-        let map = &inner.map;
-        let hash = map.hash_usize(self);
-        let mut shard = map.shards()[map.determine_shard(hash)].write();
-        let eq = |(stored, _): &(K, _)| self.eq_key(stored);
-        let Some((_, entry)) = shard.get(hash as u64, eq) else {
-            return false;
-        };
-        if !doomed(entry.get()) {
-            return false;
-        }
-        let removed = shard.remove_entry(hash as u64, eq);
-        drop(shard);
-        removed.is_some()
     }
 
     fn to_key(&self) -> K {
@@ -352,52 +356,9 @@ impl<K> KeyLookup<K> for &dyn KeyLookup<K> {
     }
 }
 
-/// A key behind [`Slots`], found by its hash in the map's raw shards.
+/// A key behind [`Slots`], found by its hash in the map's raw shards (the trait's
+/// default lookups).
 impl<K: Hash + Eq> Lookup<K> for &dyn KeyLookup<K> {
-    fn with_entry<V: Clone, Mk: Marking, R>(
-        &self,
-        inner: &Inner<K, V, Mk>,
-        read: impl FnOnce(&Entry<V, Mk>) -> R,
-    ) -> Option<R> {
-        let map = &inner.map;
-        let hash = self.hash_by(map.hasher()) as usize;
-        let shard = map.shards()[map.determine_shard(hash)].read();
-        let (_, entry) = shard.get(hash as u64, |(stored, _)| self.is(stored))?;
-        Some(read(entry.get()))
-    }
-
-    fn with_entry_mut<V: Clone, Mk: Marking, R>(
-        &self,
-        inner: &Inner<K, V, Mk>,
-        write: impl FnOnce(&mut Entry<V, Mk>) -> R,
-    ) -> Option<R> {
-        let map = &inner.map;
-        let hash = self.hash_by(map.hasher()) as usize;
-        let mut shard = map.shards()[map.determine_shard(hash)].write();
-        let (_, entry) = shard.get_mut(hash as u64, |(stored, _)| self.is(stored))?;
-        Some(write(entry.get_mut()))
-    }
-
-    fn remove_if<V: Clone, Mk: Marking>(
-        &self,
-        inner: &Inner<K, V, Mk>,
-        doomed: impl FnOnce(&Entry<V, Mk>) -> bool,
-    ) -> bool {
-        let map = &inner.map;
-        let hash = self.hash_by(map.hasher()) as usize;
-        let mut shard = map.shards()[map.determine_shard(hash)].write();
-        let eq = |(stored, _): &(K, _)| self.is(stored);
-        let Some((_, entry)) = shard.get(hash as u64, eq) else {
-            return false;
-        };
-        if !doomed(entry.get()) {
-            return false;
-        }
-        let removed = shard.remove_entry(hash as u64, eq);
-        drop(shard);
-        removed.is_some()
-    }
-
     fn to_key(&self) -> K {
         self.owned()
     }
