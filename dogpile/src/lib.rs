@@ -278,23 +278,6 @@ pub mod __private {
     pub trait ErrorShared: Clone + Send + 'static {}
     impl<E: Clone + Send + 'static> ErrorShared for E {}
 
-    /// `entry.try_get_with_async(create)`, with the error's bound stated in the user's
-    /// terms ([`ErrorShared`]).
-    #[cfg(not(loom))]
-    pub async fn try_get_async<K, V, Q, E, F>(
-        entry: crate::EntryRef<'_, K, V, crate::mode::Inline, Q>,
-        create: F,
-    ) -> Result<V, E>
-    where
-        K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
-        V: Clone + Send + Sync + 'static,
-        Q: ?Sized + crate::KeyRef<K>,
-        E: ErrorShared,
-        F: core::future::Future<Output = Result<V, E>>,
-    {
-        entry.try_get_with_async(create).await
-    }
-
     /// An `async fn` wrapper's creator, behind `dyn`: pinned on the wrapper's stack (no
     /// allocation), so that the runtime's async path is compiled once per key and value
     /// type, not once more for every memoized `async fn` (each `async` block is its own
@@ -316,7 +299,8 @@ pub mod __private {
         entry.get_with_async(create).await
     }
 
-    /// [`try_get_async`] with the creator behind `dyn`; see [`DynCreate`].
+    /// `entry.try_get_with_async(create)` with the creator behind `dyn` (see
+    /// [`DynCreate`]), and the error's bound stated in the user's terms ([`ErrorShared`]).
     #[cfg(not(loom))]
     pub async fn try_get_async_dyn<K, V, Q, E>(
         entry: crate::EntryRef<'_, K, V, crate::mode::Inline, Q>,
@@ -331,7 +315,7 @@ pub mod __private {
         entry.try_get_with_async(create).await
     }
 
-    /// `entry.try_get_with(create)` of a `Background` cache; see [`try_get_async`].
+    /// `entry.try_get_with(create)` of a `Background` cache; see [`try_get_async_dyn`].
     pub fn try_get_background<K, V, Q, E, F>(
         entry: crate::EntryRef<'_, K, V, crate::mode::Background, Q>,
         create: F,
@@ -361,7 +345,7 @@ pub mod __private {
         entry.hit()
     }
 
-    /// `entry.try_get_with_async(create)` of a `Background` cache; see [`try_get_async`].
+    /// `entry.try_get_with_async(create)` of a `Background` cache; see [`try_get_async_dyn`].
     #[cfg(not(loom))]
     pub async fn try_get_background_async<K, V, Q, E, F>(
         entry: crate::EntryRef<'_, K, V, crate::mode::Background, Q>,
