@@ -72,6 +72,26 @@ fn background_cache(clock: &ManualClock) -> (Pages<Background>, Arc<Mutex<Vec<Re
     (cache, queued)
 }
 
+/// `HITS` fresh hits of each of the four calls by reference (`get_with`, `try_get_with`
+/// and their async forms) on `$cache`, whose mode gives each call its own signature.
+macro_rules! fresh_hits_four_ways {
+    ($cache:ident, $key:ident) => {
+        for _ in 0..HITS {
+            let by_ref = $cache.entry_by_ref(black_box(&$key));
+            black_box(by_ref.get_with(|| unreachable!("fresh")));
+            let by_ref = $cache.entry_by_ref(black_box(&$key));
+            black_box(by_ref.try_get_with(|| Err::<Arc<str>, ()>(())).unwrap());
+            let by_ref = $cache.entry_by_ref(black_box(&$key));
+            black_box(ready(
+                by_ref.get_with_async(async { unreachable!("fresh") }),
+            ));
+            let by_ref = $cache.entry_by_ref(black_box(&$key));
+            let future = by_ref.try_get_with_async(async { Err::<Arc<str>, ()>(()) });
+            black_box(ready(future).unwrap());
+        }
+    };
+}
+
 #[test]
 fn fresh_hits_by_ref_allocate_nothing_in_every_mode() {
     let clock = ManualClock::new();
@@ -83,19 +103,7 @@ fn fresh_hits_by_ref_allocate_nothing_in_every_mode() {
     inline.entry_by_ref(&key).get_with(|| value.clone());
     inline.entry_by_ref(&key).get_with(|| unreachable!("fresh"));
     assert_no_allocation("inline fresh hits", || {
-        for _ in 0..HITS {
-            let by_ref = inline.entry_by_ref(black_box(&key));
-            black_box(by_ref.get_with(|| unreachable!("fresh")));
-            let by_ref = inline.entry_by_ref(black_box(&key));
-            black_box(by_ref.try_get_with(|| Err::<Arc<str>, ()>(())).unwrap());
-            let by_ref = inline.entry_by_ref(black_box(&key));
-            black_box(ready(
-                by_ref.get_with_async(async { unreachable!("fresh") }),
-            ));
-            let by_ref = inline.entry_by_ref(black_box(&key));
-            let future = by_ref.try_get_with_async(async { Err::<Arc<str>, ()>(()) });
-            black_box(ready(future).unwrap());
-        }
+        fresh_hits_four_ways!(inline, key);
     });
     assert_eq!(inline.stats().hits, 1 + 4 * HITS as u64);
 
@@ -105,19 +113,7 @@ fn fresh_hits_by_ref_allocate_nothing_in_every_mode() {
         .entry_by_ref(&key)
         .get_with(|| unreachable!("fresh"));
     assert_no_allocation("background fresh hits", || {
-        for _ in 0..HITS {
-            let by_ref = background.entry_by_ref(black_box(&key));
-            black_box(by_ref.get_with(|| unreachable!("fresh")));
-            let by_ref = background.entry_by_ref(black_box(&key));
-            black_box(by_ref.try_get_with(|| Err::<Arc<str>, ()>(())).unwrap());
-            let by_ref = background.entry_by_ref(black_box(&key));
-            black_box(ready(
-                by_ref.get_with_async(async { unreachable!("fresh") }),
-            ));
-            let by_ref = background.entry_by_ref(black_box(&key));
-            let future = by_ref.try_get_with_async(async { Err::<Arc<str>, ()>(()) });
-            black_box(ready(future).unwrap());
-        }
+        fresh_hits_four_ways!(background, key);
     });
     assert_eq!(background.stats().hits, 1 + 4 * HITS as u64);
 
