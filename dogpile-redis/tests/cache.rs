@@ -43,6 +43,17 @@ fn cache_with_lease(
         .build()
 }
 
+/// Waits (bounded) until `n` caches of the namespace `c` listen for its notifications:
+/// only then does an invalidate or remove reach each of them (F6).
+fn wait_for_listeners(server: &RedisServer, n: u64) {
+    assert!(
+        eventually(Duration::from_secs(5), || server
+            .subscribers("dogpile:c:events")
+            == n),
+        "{n} listeners on dogpile:c:events within 5 s"
+    );
+}
+
 fn scripts_run(server: &RedisServer) -> u64 {
     server.calls("evalsha") + server.calls("eval")
 }
@@ -55,9 +66,7 @@ fn a_fresh_l1_hit_never_touches_redis() {
     let a = cache(&server, &clock);
     // Once the notification link is up: a first link resets what went through the tier
     // before it (F6), which would cost one more claim here.
-    assert!(eventually(Duration::from_secs(5), || {
-        server.subscribers("dogpile:c:events") == 1
-    }));
+    wait_for_listeners(&server, 1);
     assert_eq!(a.get_with("k".into(), || "v".into()), "v");
     let before = scripts_run(&server);
     for _ in 0..1000 {
@@ -164,9 +173,7 @@ fn invalidate_and_remove_reach_the_other_caches() {
     let server = RedisServer::start();
     let clock = ManualClock::new();
     let (a, b) = (cache(&server, &clock), cache(&server, &clock));
-    assert!(eventually(Duration::from_secs(5), || server
-        .subscribers("dogpile:c:events")
-        == 2));
+    wait_for_listeners(&server, 2);
     a.get_with("k".into(), || "v1".into());
     b.get_with("k".into(), || unreachable!());
     a.invalidate("k");
@@ -627,9 +634,7 @@ fn invalidate_and_remove_reach_the_fleet_from_a_process_without_the_key() {
     let server = RedisServer::start();
     let clock = ManualClock::new();
     let (a, b) = (cache(&server, &clock), cache(&server, &clock));
-    assert!(eventually(Duration::from_secs(5), || server
-        .subscribers("dogpile:c:events")
-        == 2));
+    wait_for_listeners(&server, 2);
     b.get_with("k".into(), || "v1".into());
     assert!(!a.contains_key("k"));
     a.invalidate("k");
@@ -769,9 +774,7 @@ fn a_lost_notification_link_makes_every_l1_copy_checked_again() {
             let _ = events_tx.send(event);
         }),
     );
-    assert!(eventually(Duration::from_secs(5), || server
-        .subscribers("dogpile:c:events")
-        == 2));
+    wait_for_listeners(&server, 2);
     a.get_with("k".into(), || "v1".into());
     let value_keys: Vec<String> = redis::cmd("KEYS")
         .arg("dogpile:{c:*}:v")
@@ -812,9 +815,7 @@ fn a_lost_notification_link_makes_every_l1_copy_checked_again() {
         "a kept trusting its L1 copy after the link was lost"
     );
     // The link is back: events flow again.
-    assert!(eventually(Duration::from_secs(5), || server
-        .subscribers("dogpile:c:events")
-        == 2));
+    wait_for_listeners(&server, 2);
 }
 
 #[test]
@@ -841,9 +842,7 @@ fn a_first_link_after_keys_went_through_the_tier_makes_their_l1_copies_checked_a
     assert!(eventually(Duration::from_secs(5), || {
         dogpile::SharedTier::<String, String>::lookup(&tier_a, &probe).is_ok()
     }));
-    assert!(eventually(Duration::from_secs(5), || server
-        .subscribers("dogpile:c:events")
-        == 2));
+    wait_for_listeners(&server, 2);
     let rechecked = eventually(Duration::from_secs(5), || {
         a.get_with("k".into(), || unreachable!("fresh in Redis")) == "v2"
     });
