@@ -4,7 +4,7 @@ use crate::cache::Cache;
 use crate::clock::{to_nanos, Clock, ClockHandle};
 use crate::executor::{Executor, RefreshTask};
 use crate::mode::{Background, Inline, Mode, SyncReaders};
-use crate::shared::SharedTier;
+use crate::shared::{SharedTier, TierSetting};
 use crate::slot::{Env, Policy};
 use crate::stats::Counters;
 use std::any::Any;
@@ -346,7 +346,7 @@ where
     /// ```
     pub fn shared(mut self, tier: impl SharedTier<K, V>) -> Self {
         let tier: Arc<dyn SharedTier<K, V>> = Arc::new(tier);
-        self.shared = Some(Box::new(tier));
+        self.shared = Some(Box::new(TierSetting::new(tier)));
         self
     }
 

@@ -14,7 +14,7 @@ use crate::executor::RefreshTask;
 use crate::executor::{Executor, Pooled};
 use crate::key::KeyRef;
 use crate::mode::{self, Background, Inline, Mode, SyncReaders};
-use crate::shared::{LocalAction, Moved, SharedLevel, SharedTier, TierCreator, HELD};
+use crate::shared::{LocalAction, Moved, SharedLevel, TierCreator, TierSetting, HELD};
 use crate::slot::{
     self, take_creator, Control, Creator, Env, Freshness, How, Now, Served, Stamped, Step, Store,
     Waiting,
@@ -1604,17 +1604,20 @@ where
 {
     fn new<M: Mode>(settings: Settings) -> Arc<Self> {
         Arc::new_cyclic(|this: &Weak<Self>| Inner {
-            shared: settings.shared.map(|tier| {
-                let tier = *tier
-                    .downcast::<Arc<dyn SharedTier<K, V>>>()
+            shared: settings.shared.map(|setting| {
+                let setting = setting
+                    .downcast::<TierSetting<K, V>>()
                     .expect("the builder keeps a tier of its own key and value types");
                 let this = this.clone();
                 let ttl = Duration::from_nanos(settings.env.policy.ttl);
-                SharedLevel::new(tier, ttl, move |action| {
-                    if let Some(inner) = this.upgrade() {
-                        inner.apply_locally(action);
-                    }
-                })
+                setting.bind(
+                    ttl,
+                    Box::new(move |action| {
+                        if let Some(inner) = this.upgrade() {
+                            inner.apply_locally(action);
+                        }
+                    }),
+                )
             }),
             map: DashMap::with_hasher(Hasher::default()),
             env: settings.env,

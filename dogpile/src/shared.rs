@@ -402,12 +402,52 @@ impl<K: Hash + Eq> Board<K> {
     }
 }
 
+/// What `CacheBuilder::shared` hands the cache: the tier, and its level's constructor.
+/// The constructor is named there, so a cache built without a tier compiles none of
+/// the level's code: neither its event handling nor, through [`SharedLevel::keyed`],
+/// its per-key steps (a third of a memoized fn's build time, per key and value type).
+pub(crate) struct TierSetting<K, V> {
+    tier: Arc<dyn SharedTier<K, V>>,
+    level: LevelConstructor<K, V>,
+}
+
+/// Applies a tier's events to the cache's own values (its L1).
+pub(crate) type LocalSink<K> = Box<dyn Fn(LocalAction<K>) + Send + Sync>;
+
+type LevelConstructor<K, V> =
+    fn(Arc<dyn SharedTier<K, V>>, Duration, LocalSink<K>) -> SharedLevel<K, V>;
+
+/// Builds one key's steps in a level's tier.
+type KeyedSteps<K, V> = for<'a> fn(&'a SharedLevel<K, V>, K) -> Box<dyn KeyedTier<V> + 'a>;
+
+impl<K, V> TierSetting<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub(crate) fn new(tier: Arc<dyn SharedTier<K, V>>) -> Self {
+        TierSetting {
+            tier,
+            level: SharedLevel::new,
+        }
+    }
+}
+
+impl<K, V> TierSetting<K, V> {
+    /// Binds the tier to a cache of this `ttl`; `local` applies events to its L1.
+    pub(crate) fn bind(self, ttl: Duration, local: LocalSink<K>) -> SharedLevel<K, V> {
+        (self.level)(self.tier, ttl, local)
+    }
+}
+
 /// The fleet tier as seen by one cache (cheap to clone: a background refresh takes a
 /// clone to the refresh executor).
 pub(crate) struct SharedLevel<K, V> {
     tier: Arc<dyn SharedTier<K, V>>,
     ttl: Duration,
     board: Arc<Board<K>>,
+    /// One key's steps in the tier, built where the level is (see [`TierSetting`]).
+    keyed: KeyedSteps<K, V>,
 }
 
 impl<K, V> Clone for SharedLevel<K, V> {
@@ -416,6 +456,7 @@ impl<K, V> Clone for SharedLevel<K, V> {
             tier: self.tier.clone(),
             ttl: self.ttl,
             board: self.board.clone(),
+            keyed: self.keyed,
         }
     }
 }
@@ -459,11 +500,7 @@ where
     V: Clone + Send + Sync + 'static,
 {
     /// Binds `tier` to a cache of this `ttl`; `local` applies events to the cache's L1.
-    pub(crate) fn new(
-        tier: Arc<dyn SharedTier<K, V>>,
-        ttl: Duration,
-        local: impl Fn(LocalAction<K>) + Send + Sync + 'static,
-    ) -> Self {
+    fn new(tier: Arc<dyn SharedTier<K, V>>, ttl: Duration, local: LocalSink<K>) -> Self {
         let board = Arc::new(Board {
             held: Mutex::new(HashSet::new()),
             epoch: Mutex::new(0),
@@ -506,7 +543,18 @@ where
                 }
             }
         }));
-        SharedLevel { tier, ttl, board }
+        SharedLevel {
+            tier,
+            ttl,
+            board,
+            keyed: |level, key| {
+                Box::new(KeyedLevel {
+                    level,
+                    key,
+                    _value: PhantomData,
+                })
+            },
+        }
     }
 
     fn begin(&self, key: &K, cold_deadline: &mut Option<Instant>) -> Begin<V> {
@@ -574,11 +622,7 @@ where
             inner,
             tier: Some(TierSteps {
                 run_elsewhere,
-                tier: Box::new(KeyedLevel {
-                    level: self,
-                    key,
-                    _value: PhantomData,
-                }),
+                tier: (self.keyed)(self, key),
                 age,
                 blocking,
             }),
