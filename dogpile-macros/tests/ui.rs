@@ -3,8 +3,8 @@
 //! option has a case under `ui/pass/` that compiles and runs.
 //!
 //! Regenerate the `.stderr` files after changing a message with
-//! `TRYBUILD=overwrite cargo test --test ui`, then read the diff. `UI=key,name` runs
-//! only the cases whose file name contains `key` or `name`.
+//! `TRYBUILD=overwrite cargo test -p dogpile-macros --test ui`, then read the diff.
+//! `UI=key,name` runs only the cases whose file name contains `key` or `name`.
 
 #[test]
 fn ui() {
