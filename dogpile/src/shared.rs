@@ -404,8 +404,9 @@ impl<K: Hash + Eq> Board<K> {
 
 /// What `CacheBuilder::shared` hands the cache: the tier, and its level's constructor.
 /// The constructor is named there, so a cache built without a tier compiles none of
-/// the level's code: neither its event handling nor, through [`SharedLevel::keyed`],
-/// its per-key steps (a third of a memoized fn's build time, per key and value type).
+/// the level's code: neither its event handling nor, through `SharedLevel::keyed`, its
+/// per-key steps (a fifth of the release build of a memoized fn's first cache of its
+/// key and value types).
 pub(crate) struct TierSetting<K, V> {
     tier: Arc<dyn SharedTier<K, V>>,
     level: LevelConstructor<K, V>,
@@ -434,7 +435,7 @@ where
 }
 
 impl<K, V> TierSetting<K, V> {
-    /// Binds the tier to a cache of this `ttl`; `local` applies events to its L1.
+    /// The cache's level: [`SharedLevel::new`], built where the tier was given.
     pub(crate) fn bind(self, ttl: Duration, local: LocalSink<K>) -> SharedLevel<K, V> {
         (self.level)(self.tier, ttl, local)
     }
