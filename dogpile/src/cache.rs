@@ -14,7 +14,9 @@ use crate::executor::RefreshTask;
 use crate::executor::{Executor, Pooled};
 use crate::key::KeyRef;
 use crate::mode::{self, Background, Inline, Mode, SyncReaders};
-use crate::shared::{LocalAction, Moved, SharedLevel, TierCreator, TierSetting, HELD};
+use crate::shared::{
+    LocalAction, Moved, RunElsewhere, SharedLevel, TierCreator, TierSetting, HELD,
+};
 use crate::slot::{
     self, take_creator, Control, Creator, Env, Freshness, How, Now, Served, Stamped, Step, Store,
     Waiting,
@@ -1163,18 +1165,27 @@ where
             let blocking = how.waiting == Waiting::Block;
             // The tier names keys as stored: owned.
             let owned = key.to_key();
-            let (inner, refresh_key) = (this.clone(), Owned(owned.clone()));
-            let refresh_age = tier_age.clone();
-            let run_elsewhere = Box::new(move |claim: slot::Claim, moved: Moved<V, C::Error>| {
-                let env = inner.env().clone();
-                let store = EntryStore {
-                    control: claim.control().clone(),
-                    inner,
-                    key: refresh_key,
-                    tier_age: Some(refresh_age),
-                };
-                moved.run(claim, store, env);
-            });
+            // Built only for creators that can detach (background caches): the others
+            // never hand a refresh off, and the build leaves this path out (a constant
+            // condition).
+            let run_elsewhere: RunElsewhere<'_, V, C::Error> = if C::DETACHES {
+                let (inner, refresh_key) = (this.clone(), Owned(owned.clone()));
+                let refresh_age = tier_age.clone();
+                Box::new(move |claim: slot::Claim, moved: Moved<V, C::Error>| {
+                    let env = inner.env().clone();
+                    let store = EntryStore {
+                        control: claim.control().clone(),
+                        inner,
+                        key: refresh_key,
+                        tier_age: Some(refresh_age),
+                    };
+                    moved.run(claim, store, env);
+                })
+            } else {
+                Box::new(|_, _| {
+                    unreachable!("dogpile: internal error: a creator without DETACHES detached")
+                })
+            };
             let creator = level.creator(owned, creator, tier_age.clone(), blocking, run_elsewhere);
             (creator, Some(tier_age))
         }

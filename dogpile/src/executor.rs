@@ -251,6 +251,8 @@ where
         let runner = Runner::Executor(self.executor.clone());
         Ok((Box::pin(Now::new(self.create)), runner))
     }
+
+    const DETACHES: bool = true;
 }
 
 /// Where a detached background refresh runs (see `Creator::detach`).
@@ -323,4 +325,6 @@ where
     fn detach(self) -> Result<Detached<S::Value, E>, Self> {
         Ok((Box::pin(self.create), Runner::Tokio(self.runtime)))
     }
+
+    const DETACHES: bool = true;
 }
