@@ -170,6 +170,44 @@ fn a_fresh_hit_by_str_for_a_string_key_allocates_nothing() {
     });
 }
 
+/// A bounded cache reaches its entries through another path (see `Cache`'s eviction
+/// docs): its hits allocate nothing either, by reference or by `get`, guarded or not.
+#[test]
+fn fresh_hits_of_a_bounded_cache_allocate_nothing() {
+    let clock = ManualClock::new();
+    let page = String::from("/articles/42");
+    let key = (page.as_str(), &2u32);
+    let owned = (page.clone(), 2u32);
+    let bounded: Pages<Inline> = Cache::builder()
+        .ttl(TTL)
+        .capacity(100)
+        .clock(clock.clone())
+        .build();
+    let guarded: Pages<SyncReaders> = Cache::builder()
+        .ttl(TTL)
+        .capacity(100)
+        .clock(clock.clone())
+        .sync_readers()
+        .build();
+    for _ in 0..2 {
+        bounded.entry_by_ref(&key).get_with(|| "v".into());
+        drop(guarded.entry_by_ref(&key).get_with(|| "v".into()));
+    }
+    assert_no_allocation("bounded fresh hits", || {
+        fresh_hits_four_ways!(bounded, key);
+        for _ in 0..HITS {
+            black_box(bounded.get(black_box(&owned)).expect("fresh"));
+            assert!(bounded.contains_key(black_box(&owned)));
+            let guard = guarded
+                .entry_by_ref(black_box(&key))
+                .get_with(|| unreachable!("fresh"));
+            assert_eq!(&**guard, "v");
+        }
+    });
+    assert_eq!(bounded.stats().hits, 1 + 4 * HITS as u64);
+    assert_eq!(guarded.stats().hits, 1 + HITS as u64);
+}
+
 /// Runs `refresh` on another thread until its creator has started (it then holds the
 /// key's claim), runs `measure`, lets the creator finish, and returns what it returned.
 fn while_another_caller_refreshes<R: Send + 'static>(

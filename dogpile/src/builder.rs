@@ -1,6 +1,6 @@
 //! [`CacheBuilder`] and [`BuildError`].
 
-use crate::cache::Cache;
+use crate::cache::{self, Cache};
 use crate::clock::{to_nanos, Clock, ClockHandle};
 use crate::executor::{Executor, RefreshTask};
 use crate::mode::{Background, Inline, Mode, SyncReaders};
@@ -36,6 +36,9 @@ use std::time::Duration;
 pub struct CacheBuilder<K, V, M = Inline> {
     ttl: Option<Duration>,
     capacity: Option<usize>,
+    /// With a capacity, the bounded core's constructor (see `Cache::with_settings`),
+    /// kept as `Any` like `shared`.
+    bounded: Option<Box<dyn Any + Send + Sync>>,
     stale_if_error: bool,
     max_stale: Option<Duration>,
     clock: ClockHandle,
@@ -94,6 +97,9 @@ impl std::error::Error for BuildError {}
 pub(crate) struct Settings {
     pub(crate) env: Env,
     pub(crate) capacity: Option<usize>,
+    /// With a capacity: the bounded core's constructor, a `BoundedConstructor<K, V>`.
+    pub(crate) bounded: Option<Box<dyn Any + Send + Sync>>,
+    pub(crate) sync_readers: bool,
     pub(crate) executor: Executor,
     pub(crate) shared: Option<Box<dyn Any + Send + Sync>>,
 }
@@ -103,6 +109,7 @@ impl<K, V> CacheBuilder<K, V, Inline> {
         CacheBuilder {
             ttl: None,
             capacity: None,
+            bounded: None,
             stale_if_error: false,
             max_stale: None,
             clock: ClockHandle::System,
@@ -179,6 +186,7 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
         CacheBuilder {
             ttl: self.ttl,
             capacity: self.capacity,
+            bounded: self.bounded,
             stale_if_error: self.stale_if_error,
             max_stale: self.max_stale,
             clock: self.clock,
@@ -197,21 +205,6 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
     /// ```
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
-        self
-    }
-
-    /// The most entries the cache holds; see [Bounds and eviction](Cache#bounds-and-eviction).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u32, u32>::builder().ttl(Duration::from_secs(1)).capacity(2).build();
-    /// for key in 0..10 {
-    ///     cache.get_with(key, || key);
-    /// }
-    /// assert!(cache.len() <= 2);
-    /// ```
-    pub fn capacity(mut self, capacity: usize) -> Self {
-        self.capacity = Some(capacity);
         self
     }
 
@@ -312,6 +305,22 @@ where
     V: Clone + Send + Sync + 'static,
     M: Mode,
 {
+    /// The most entries the cache holds; see [Bounds and eviction](Cache#bounds-and-eviction).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u32, u32>::builder().ttl(Duration::from_secs(1)).capacity(2).build();
+    /// for key in 0..10 {
+    ///     cache.get_with(key, || key);
+    /// }
+    /// assert!(cache.len() <= 2);
+    /// ```
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self.bounded = Some(Box::new(cache::bounded_constructor::<K, V>()));
+        self
+    }
+
     /// Shares values, their age and the refresh claim with every process that uses the
     /// same tier (F1–F8), for example a `dogpile_redis::RedisTier`. This cache stays the
     /// first level: a fresh value here never reaches the tier (F3), and when the tier
@@ -386,6 +395,8 @@ where
         Ok(Cache::with_settings(Settings {
             env,
             capacity: self.capacity,
+            bounded: self.bounded,
+            sync_readers: crate::mode::sync_readers::<M>(),
             executor: self.executor,
             shared: self.shared,
         }))

@@ -1,10 +1,15 @@
 //! [`Cache`]: a dogpile slot per key, on a [`DashMap`].
 //!
-//! Every get-like entry point, whatever its mode, funnels into one per-key loop,
-//! `Inner::call`: find (or insert) the key's entry, build its store, run the slot driver
-//! ([`slot::drive`]), and start over if the slot was retired meanwhile. The entry points
-//! differ only in how they wait (block or await) and in their creator (inline, or handed
-//! to an executor for a background refresh).
+//! Every get-like entry point, whatever its mode, first tries the hit path, then funnels
+//! into one per-key loop, [`call`]: find (or insert) the key's entry, build its store,
+//! run the slot driver ([`slot::drive`]), and start over if the slot was retired
+//! meanwhile. The entry points differ only in how they wait (block or await) and in
+//! their creator (inline, or handed to an executor for a background refresh).
+//!
+//! The loop runs on the cache as `dyn` [`Slots`], and a bounded cache's other calls go
+//! through `dyn` [`BoundedCore`] (see [`Core`]): what is built once per key and value
+//! types stays one copy whichever entry layout a cache has, and the bounded layout is
+//! built only for the types of caches given a capacity.
 
 use crate::builder::{CacheBuilder, Settings};
 use crate::entry::EntryRef;
@@ -13,7 +18,7 @@ use crate::evict::{Candidate, Entries, Evictor, Mark, Marking, Unmarked, Visit};
 use crate::executor::RefreshTask;
 use crate::executor::{Executor, Pooled};
 use crate::key::KeyRef;
-use crate::mode::{self, Background, Inline, Mode, SyncReaders};
+use crate::mode::{Background, Inline, Mode, SyncReaders};
 use crate::shared::{
     LocalAction, Moved, RunElsewhere, SharedLevel, TierCreator, TierSetting, HELD,
 };
@@ -91,23 +96,17 @@ pub struct Cache<K, V, M = Inline> {
     _mode: PhantomData<fn() -> M>,
 }
 
-/// A cache's state, typed by what its entries carry for eviction: a bounded cache's
-/// entries carry S3-FIFO's [`Mark`]; an unbounded cache's carry only their value and
-/// control (8 bytes less per entry, whose map bucket is then 24 bytes for a `u64`
-/// value), since nothing would read a mark there.
+/// A cache's state, typed by what its entries carry for eviction. An unbounded cache's
+/// entries carry only their value and control (8 bytes less per entry, whose map bucket
+/// is then 24 bytes for a `u64` value), since nothing would read a mark there; its calls
+/// reach its [`Inner`] directly, the hit path inlined. A bounded cache's entries carry
+/// S3-FIFO's [`Mark`], and its calls reach its `Inner` through `dyn` [`BoundedCore`]: the
+/// code of that second entry layout (every map routine, once more) is then built only
+/// for the key and value types of caches given a capacity, which is where
+/// [`CacheBuilder::capacity`] names its constructor.
 enum Core<K, V> {
     Unbounded(Arc<Inner<K, V, Unmarked>>),
-    Bounded(Arc<Inner<K, V, Mark>>),
-}
-
-/// Runs `$body` with `$inner` bound to the cache's [`Inner`], whichever its entry type.
-macro_rules! with_inner {
-    ($cache:expr, |$inner:ident| $body:expr) => {
-        match &$cache.inner {
-            Core::Unbounded($inner) => $body,
-            Core::Bounded($inner) => $body,
-        }
-    };
+    Bounded(Arc<dyn BoundedCore<K, V>>),
 }
 
 pub(crate) struct Entry<V, Mk> {
@@ -176,11 +175,7 @@ pub(crate) trait Lookup<K>: KeyLookup<K> + Clone {
     where
         K: Hash + Eq,
     {
-        let map = &inner.map;
-        let hash = self.hash_by(map.hasher()) as usize;
-        let shard = map.shards()[map.determine_shard(hash)].read();
-        let (_, entry) = shard.get(hash as u64, |(stored, _)| self.is(stored))?;
-        Some(read(entry.get()))
+        inner.with_matching(self, read)
     }
 
     /// Runs `write` on the key's entry, if there is one, under its shard's write lock.
@@ -281,15 +276,6 @@ impl<K: Hash + Eq + Clone> Lookup<K> for Owned<K> {
 }
 
 impl<K: Hash + Eq, Q: KeyRef<K> + ?Sized> Lookup<K> for &Q {
-    #[inline]
-    fn with_entry<V: Clone, Mk: Marking, R>(
-        &self,
-        inner: &Inner<K, V, Mk>,
-        read: impl FnOnce(&Entry<V, Mk>) -> R,
-    ) -> Option<R> {
-        inner.with_entry_by_ref(*self, read)
-    }
-
     fn to_key(&self) -> K {
         KeyRef::to_key(*self)
     }
@@ -303,20 +289,24 @@ impl<K: Hash + Eq, Q: KeyRef<K> + ?Sized> Lookup<K> for &Q {
     }
 }
 
-/// A key as the slow path takes it behind [`Slots`]: enough to find its entry by hash
-/// and comparison, and to build the owned key.
-pub(crate) trait KeyLookup<K> {
+/// A key as far as finding its entry goes: by hash and comparison. What `get` and
+/// `contains_key` need, and all a borrowed `Q` with `K: Borrow<Q>` can offer.
+pub(crate) trait KeyMatch<K> {
     /// The key's hash by the map's hasher: the same as its owned form's.
     fn hash_by(&self, hasher: &Hasher) -> u64;
 
     /// Whether `stored` is this key.
     fn is(&self, stored: &K) -> bool;
+}
 
+/// A key as the slow path takes it behind [`Slots`]: enough to find its entry, and to
+/// build the owned key.
+pub(crate) trait KeyLookup<K>: KeyMatch<K> {
     /// The owned key, built.
     fn owned(&self) -> K;
 }
 
-impl<K: Hash + Eq + Clone> KeyLookup<K> for Owned<K> {
+impl<K: Hash + Eq + Clone> KeyMatch<K> for Owned<K> {
     fn hash_by(&self, hasher: &Hasher) -> u64 {
         hasher.hash_one(&self.0)
     }
@@ -324,13 +314,15 @@ impl<K: Hash + Eq + Clone> KeyLookup<K> for Owned<K> {
     fn is(&self, stored: &K) -> bool {
         self.0 == *stored
     }
+}
 
+impl<K: Hash + Eq + Clone> KeyLookup<K> for Owned<K> {
     fn owned(&self) -> K {
         self.0.clone()
     }
 }
 
-impl<K, Q: KeyRef<K> + ?Sized> KeyLookup<K> for &Q {
+impl<K, Q: KeyRef<K> + ?Sized> KeyMatch<K> for &Q {
     fn hash_by(&self, hasher: &Hasher) -> u64 {
         hasher.hash_one(*self)
     }
@@ -338,13 +330,15 @@ impl<K, Q: KeyRef<K> + ?Sized> KeyLookup<K> for &Q {
     fn is(&self, stored: &K) -> bool {
         self.eq_key(stored)
     }
+}
 
+impl<K, Q: KeyRef<K> + ?Sized> KeyLookup<K> for &Q {
     fn owned(&self) -> K {
         KeyRef::to_key(*self)
     }
 }
 
-impl<K> KeyLookup<K> for &dyn KeyLookup<K> {
+impl<K> KeyMatch<K> for &dyn KeyLookup<K> {
     fn hash_by(&self, hasher: &Hasher) -> u64 {
         (**self).hash_by(hasher)
     }
@@ -352,9 +346,36 @@ impl<K> KeyLookup<K> for &dyn KeyLookup<K> {
     fn is(&self, stored: &K) -> bool {
         (**self).is(stored)
     }
+}
 
+impl<K> KeyLookup<K> for &dyn KeyLookup<K> {
     fn owned(&self) -> K {
         (**self).owned()
+    }
+}
+
+/// A key by `Borrow`, as [`Cache::get`], `invalidate` and `remove` take it: the map
+/// finds it by the same hash and equality as the owned key (`Borrow`'s contract).
+pub(crate) struct ByBorrow<'a, Q: ?Sized>(pub(crate) &'a Q);
+
+impl<K: Borrow<Q>, Q: Hash + Eq + ?Sized> KeyMatch<K> for ByBorrow<'_, Q> {
+    fn hash_by(&self, hasher: &Hasher) -> u64 {
+        hasher.hash_one(self.0)
+    }
+
+    fn is(&self, stored: &K) -> bool {
+        stored.borrow() == self.0
+    }
+}
+
+impl<K, Q> KeyLookup<K> for ByBorrow<'_, Q>
+where
+    K: Borrow<Q>,
+    Q: Hash + Eq + ToOwned + ?Sized,
+    Q::Owned: Into<K>,
+{
+    fn owned(&self) -> K {
+        self.0.to_owned().into()
     }
 }
 
@@ -512,7 +533,11 @@ where
         key: impl Lookup<K>,
         create: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, E> {
-        with_inner!(self, |inner| inner.try_get_inline(key, create))
+        if let Some(value) = self.hit(&key) {
+            return Ok(value);
+        }
+        let creator = slot::Inline(Now::new(create));
+        call_blocking(self.slots(), key, creator, How::BLOCK)
     }
 
     #[cfg(not(loom))]
@@ -521,7 +546,13 @@ where
         key: impl Lookup<K>,
         create: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E> {
-        with_inner!(self, |inner| inner.try_get_inline_async(key, create).await)
+        if let Some(value) = self.hit(&key) {
+            return Ok(value);
+        }
+        // Boxed: the slow path's state (claim, listener, store) would otherwise make
+        // every caller's future several times larger, and a hit pays to move it.
+        let call = call(self.slots(), key, slot::Inline(create), How::AWAIT);
+        Box::pin(call).await.map(|served| served.value)
     }
 }
 
@@ -613,7 +644,12 @@ where
         key: impl Lookup<K>,
         create: impl FnOnce() -> Result<V, E> + Send + 'static,
     ) -> Result<V, E> {
-        with_inner!(self, |inner| inner.try_get_background(key, create))
+        if let Some(value) = self.hit(&key) {
+            return Ok(value);
+        }
+        // A refresh handed to the executor owns its key.
+        let creator = Pooled::new(create, self.executor());
+        call_blocking(self.slots(), Owned(key.into_key()), creator, How::BLOCK)
     }
 
     #[cfg(not(loom))]
@@ -622,9 +658,19 @@ where
         key: impl Lookup<K>,
         create: impl Future<Output = Result<V, E>> + Send + 'static,
     ) -> Result<V, E> {
-        with_inner!(self, |inner| inner
-            .try_get_background_async(key, create)
-            .await)
+        if let Some(value) = self.hit(&key) {
+            return Ok(value);
+        }
+        // A refresh spawned on the runtime owns its key.
+        let key = Owned(key.into_key());
+        #[cfg(feature = "tokio")]
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let creator = crate::executor::Spawned::new(create, runtime);
+            let call = call(self.slots(), key, creator, How::AWAIT);
+            return Box::pin(call).await.map(|served| served.value);
+        }
+        let call = call(self.slots(), key, slot::Inline(create), How::AWAIT);
+        Box::pin(call).await.map(|served| served.value)
     }
 }
 
@@ -668,7 +714,14 @@ where
         key: impl Lookup<K>,
         create: impl FnOnce() -> Result<V, E>,
     ) -> Result<ReadGuard<V>, E> {
-        with_inner!(self, |inner| inner.try_get_guarded(key, create))
+        let served = match self.read_hit(&key) {
+            Some(served) => served,
+            None => {
+                let creator = slot::Inline(Now::new(create));
+                call_served(self.slots(), key, creator, How::GUARDED)?
+            }
+        };
+        Ok(ReadGuard::new(Held::Owned(served.value), served.read))
     }
 }
 
@@ -678,10 +731,15 @@ where
     V: Clone + Send + Sync + 'static,
     M: Mode,
 {
-    pub(crate) fn with_settings(settings: Settings) -> Self {
-        let inner = match settings.capacity {
-            None => Core::Unbounded(Inner::new::<M>(settings)),
-            Some(_) => Core::Bounded(Inner::new::<M>(settings)),
+    pub(crate) fn with_settings(mut settings: Settings) -> Self {
+        let inner = match settings.bounded.take() {
+            None => Core::Unbounded(Inner::new(settings)),
+            Some(constructor) => {
+                let constructor = constructor
+                    .downcast::<BoundedConstructor<K, V>>()
+                    .expect("the builder keeps a constructor of its own key and value types");
+                Core::Bounded(constructor(settings))
+            }
         };
         Cache {
             inner,
@@ -689,26 +747,86 @@ where
         }
     }
 
+    /// The hit path of an unguarded call: inlined for an unbounded cache.
+    #[inline]
+    fn hit(&self, key: &impl Lookup<K>) -> Option<V> {
+        match &self.inner {
+            Core::Unbounded(inner) => inner.hit(key),
+            Core::Bounded(inner) => inner.hit(key),
+        }
+    }
+
+    /// The hit path of a guarded call (see `Inner::read_hit`).
+    fn read_hit(&self, key: &impl Lookup<K>) -> Option<Served<V>> {
+        match &self.inner {
+            Core::Unbounded(inner) => inner.read_hit(key),
+            Core::Bounded(inner) => inner.read_hit(key),
+        }
+    }
+
+    /// This cache, as the slow path runs on it.
+    fn slots(&self) -> SlotsHandle<K, V> {
+        match &self.inner {
+            Core::Unbounded(inner) => SlotsHandle(inner.clone()),
+            Core::Bounded(inner) => inner.clone().into_slots(),
+        }
+    }
+
+    fn executor(&self) -> &Executor {
+        match &self.inner {
+            Core::Unbounded(inner) => &inner.executor,
+            Core::Bounded(inner) => inner.executor(),
+        }
+    }
+
+    fn get_matching<Q: KeyMatch<K>>(&self, key: &Q) -> Option<V> {
+        match &self.inner {
+            Core::Unbounded(inner) => inner.get_matching(key),
+            Core::Bounded(inner) => inner.get(key),
+        }
+    }
+
+    fn contains_matching<Q: KeyMatch<K>>(&self, key: &Q) -> bool {
+        match &self.inner {
+            Core::Unbounded(inner) => inner.contains_matching(key),
+            Core::Bounded(inner) => inner.contains(key),
+        }
+    }
+
+    fn invalidate_matching<Q: KeyLookup<K>>(&self, key: &Q) {
+        match &self.inner {
+            Core::Unbounded(inner) => inner.invalidate_matching(key),
+            Core::Bounded(inner) => inner.invalidate(key),
+        }
+    }
+
+    fn remove_matching<Q: KeyLookup<K>>(&self, key: &Q) -> Option<V> {
+        match &self.inner {
+            Core::Unbounded(inner) => inner.remove_matching(key),
+            Core::Bounded(inner) => inner.remove(key),
+        }
+    }
+
     pub(crate) fn get_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V> {
-        with_inner!(self, |inner| inner.get_by_ref(key))
+        self.get_matching(&key)
     }
 
     /// The hit path alone (see `Inner::hit`), counted as a call's hit or stale hit:
     /// `None` when the call must enter its slot.
     pub(crate) fn hit_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V> {
-        with_inner!(self, |inner| inner.hit(&key))
+        self.hit(&key)
     }
 
     pub(crate) fn contains_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> bool {
-        with_inner!(self, |inner| inner.contains_by_ref(key))
+        self.contains_matching(&key)
     }
 
     pub(crate) fn invalidate_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) {
-        with_inner!(self, |inner| inner.invalidate_by_ref(key))
+        self.invalidate_matching(&key)
     }
 
     pub(crate) fn remove_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V> {
-        with_inner!(self, |inner| inner.remove_by_ref(key))
+        self.remove_matching(&key)
     }
 
     /// The calls of this cache by a borrowed form of the key (see [`KeyRef`]): `&str`
@@ -747,7 +865,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        with_inner!(self, |inner| inner.get(key))
+        self.get_matching(&ByBorrow(key))
     }
 
     /// Whether [`get`](Cache::get) would return a value, without cloning it.
@@ -763,7 +881,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        with_inner!(self, |inner| inner.contains_key(key))
+        self.contains_matching(&ByBorrow(key))
     }
 
     /// Stores `value` for `key` as fresh now, whatever was there. A creation in flight
@@ -779,7 +897,10 @@ where
     /// assert_eq!(cache.get_with("k", || 2), 1);
     /// ```
     pub fn insert(&self, key: K, value: V) {
-        with_inner!(self, |inner| inner.insert(key, value))
+        match &self.inner {
+            Core::Unbounded(inner) => inner.insert(key, value),
+            Core::Bounded(inner) => inner.clone().insert(key, value),
+        }
     }
 
     /// Makes the value for `key` stale (soft, R7): it is still served while the next
@@ -799,7 +920,7 @@ where
         Q: Hash + Eq + ToOwned + ?Sized,
         Q::Owned: Into<K>,
     {
-        with_inner!(self, |inner| inner.invalidate(key))
+        self.invalidate_matching(&ByBorrow(key))
     }
 
     /// Makes every value stale (soft, R7, for every key): each is still served while the
@@ -818,7 +939,10 @@ where
     /// assert_eq!(cache.get(&2), Some("old")); // stale, still served
     /// ```
     pub fn invalidate_all(&self) {
-        with_inner!(self, |inner| inner.invalidate_all())
+        match &self.inner {
+            Core::Unbounded(inner) => inner.invalidate_all(),
+            Core::Bounded(inner) => inner.invalidate_all(),
+        }
     }
 
     /// Removes the value for `key` (hard, R7): the next caller creates a new one while
@@ -839,7 +963,7 @@ where
         Q: Hash + Eq + ToOwned + ?Sized,
         Q::Owned: Into<K>,
     {
-        with_inner!(self, |inner| inner.remove(key))
+        self.remove_matching(&ByBorrow(key))
     }
 
     /// Removes every value (hard). Creations in flight publish when they finish.
@@ -862,7 +986,10 @@ where
     /// assert!(cache.is_empty());
     /// ```
     pub fn clear(&self) {
-        with_inner!(self, |inner| inner.clear())
+        match &self.inner {
+            Core::Unbounded(inner) => inner.clear(),
+            Core::Bounded(inner) => inner.clear(),
+        }
     }
 
     /// The number of entries, including keys whose first creation is in flight.
@@ -874,7 +1001,10 @@ where
     /// assert_eq!(cache.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        with_inner!(self, |inner| inner.len())
+        match &self.inner {
+            Core::Unbounded(inner) => inner.map.len(),
+            Core::Bounded(inner) => inner.len(),
+        }
     }
 
     /// Whether the cache has no entries.
@@ -884,7 +1014,7 @@ where
     /// assert!(cache.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        with_inner!(self, |inner| inner.is_empty())
+        self.len() == 0
     }
 
     /// Counters of what the cache has seen; see [`Stats`].
@@ -897,7 +1027,7 @@ where
     /// assert_eq!((stats.misses, stats.hits), (1, 1));
     /// ```
     pub fn stats(&self) -> Stats {
-        with_inner!(self, |inner| inner.stats())
+        self.env().stats.snapshot()
     }
 }
 
@@ -920,16 +1050,29 @@ impl<K, V, M> Clone for Cache<K, V, M> {
     }
 }
 
+impl<K, V, M> Cache<K, V, M> {
+    fn env(&self) -> &Env {
+        match &self.inner {
+            Core::Unbounded(inner) => &inner.env,
+            Core::Bounded(inner) => inner.env(),
+        }
+    }
+}
+
 impl<K: Hash + Eq, V, M> fmt::Debug for Cache<K, V, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        with_inner!(self, |inner| f
-            .debug_struct("Cache")
-            .field("name", &inner.env.name)
-            .field("ttl", &Duration::from_nanos(inner.env.policy.ttl))
-            .field("capacity", &inner.capacity)
+        let (capacity, entries) = match &self.inner {
+            Core::Unbounded(inner) => (None, inner.map.len()),
+            Core::Bounded(inner) => (inner.capacity(), inner.len()),
+        };
+        let env = self.env();
+        f.debug_struct("Cache")
+            .field("name", &env.name)
+            .field("ttl", &Duration::from_nanos(env.policy.ttl))
+            .field("capacity", &capacity)
             .field("mode", &std::any::type_name::<M>())
-            .field("entries", &inner.map.len())
-            .finish_non_exhaustive())
+            .field("entries", &entries)
+            .finish_non_exhaustive()
     }
 }
 
@@ -1035,49 +1178,43 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
         value
     }
 
-    /// Runs `read` on the entry of a borrowed key under its shard's read lock.
+    /// Runs `read` on the key's entry, if there is one, under its shard's read lock.
     #[inline]
-    pub(crate) fn with_entry_by_ref<Q, R>(
-        &self,
-        key: &Q,
-        read: impl FnOnce(&Entry<V, Mk>) -> R,
-    ) -> Option<R>
+    fn with_matching<Q, R>(&self, key: &Q, read: impl FnOnce(&Entry<V, Mk>) -> R) -> Option<R>
     where
-        Q: KeyRef<K> + ?Sized,
+        Q: KeyMatch<K> + ?Sized,
     {
-        let hash = self.map.hash_usize(&key);
+        let hash = key.hash_by(self.map.hasher()) as usize;
         let shard = self.map.shards()[self.map.determine_shard(hash)].read();
-        let (_, entry) = shard.get(hash as u64, |(stored, _)| key.eq_key(stored))?;
+        let (_, entry) = shard.get(hash as u64, |(stored, _)| key.is(stored))?;
         Some(read(entry.get()))
     }
 
-    pub(crate) fn get_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V> {
-        self.with_entry_by_ref(key, |entry| self.served(entry))?
+    /// [`Cache::get`], by any form of the key.
+    fn get_matching<Q: KeyMatch<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+        self.with_matching(key, |entry| self.served(entry))?
     }
 
-    pub(crate) fn contains_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> bool {
-        self.with_entry_by_ref(key, |entry| self.servable(entry).is_some()) == Some(true)
+    /// [`Cache::contains_key`], by any form of the key.
+    fn contains_matching<Q: KeyMatch<K> + ?Sized>(&self, key: &Q) -> bool {
+        self.with_matching(key, |entry| self.servable(entry).is_some()) == Some(true)
     }
 
     /// A removal, here only: what `remove` does locally, and what a tier event from
-    /// another process does (F6).
-    fn remove_here<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let inner = self;
-        match inner.map.remove_if(key, |_, entry| entry.try_retire()) {
-            Some((_, entry)) => {
-                inner.entries.fetch_sub(1, Ordering::AcqRel);
-                entry.value.map(|s| s.value)
-            }
-            None => inner
-                .map
-                .get_mut(key)
-                .and_then(|mut entry| entry.value.take())
-                .map(|s| s.value),
+    /// another process does (F6). Retires an idle entry, and only clears the value of
+    /// one whose creation is in flight.
+    fn remove_here<Q: KeyMatch<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+        let hash = key.hash_by(self.map.hasher()) as usize;
+        let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
+        let eq = |(stored, _): &(K, _)| key.is(stored);
+        let (_, entry) = shard.get_mut(hash as u64, eq)?;
+        if !entry.get().try_retire() {
+            return entry.get_mut().value.take().map(|s| s.value);
         }
+        let (_, entry) = shard.remove_entry(hash as u64, eq)?;
+        drop(shard);
+        self.entries.fetch_sub(1, Ordering::AcqRel);
+        entry.into_inner().value.map(|s| s.value)
     }
 
     /// A tier event from another process (F6), applied to this process's L1 only.
@@ -1088,7 +1225,7 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
                     invalidate_entry(&mut entry);
                 }
             }
-            LocalAction::Remove(key) => drop(self.remove_here(&key)),
+            LocalAction::Remove(key) => drop(self.remove_here(&ByBorrow(&key))),
             LocalAction::InvalidateAll => self
                 .map
                 .iter_mut()
@@ -1096,42 +1233,34 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
         }
     }
 
-    pub(crate) fn invalidate_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q)
+    /// [`Cache::invalidate`], by any form of the key.
+    fn invalidate_matching<Q: KeyLookup<K> + ?Sized>(&self, key: &Q)
     where
         K: 'static,
         V: 'static,
     {
+        // F6: the fleet too, also for a key this process holds no copy of.
         if let Some(level) = &self.shared {
-            level.invalidate(&key.to_key()); // F6
+            level.invalidate(&key.owned());
         }
-        let hash = self.map.hash_usize(&key);
+        let hash = key.hash_by(self.map.hasher()) as usize;
         let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
-        if let Some((_, entry)) = shard.get_mut(hash as u64, |(stored, _)| key.eq_key(stored)) {
+        if let Some((_, entry)) = shard.get_mut(hash as u64, |(stored, _)| key.is(stored)) {
             invalidate_entry(entry.get_mut());
         }
     }
 
-    /// [`Cache::remove`] by a borrowed key: retires an idle entry, and only clears the
-    /// value of one whose creation is in flight.
-    pub(crate) fn remove_by_ref<Q: KeyRef<K> + ?Sized>(&self, key: &Q) -> Option<V>
+    /// [`Cache::remove`], by any form of the key.
+    fn remove_matching<Q: KeyLookup<K> + ?Sized>(&self, key: &Q) -> Option<V>
     where
         K: 'static,
         V: 'static,
     {
+        // F6: the fleet too, also for a key this process holds no copy of.
         if let Some(level) = &self.shared {
-            level.remove(&key.to_key()); // F6
+            level.remove(&key.owned());
         }
-        let hash = self.map.hash_usize(&key);
-        let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
-        let eq = |(stored, _): &(K, _)| key.eq_key(stored);
-        let (_, entry) = shard.get_mut(hash as u64, eq)?;
-        if !entry.get().try_retire() {
-            return entry.get_mut().value.take().map(|s| s.value);
-        }
-        let (_, entry) = shard.remove_entry(hash as u64, eq)?;
-        drop(shard);
-        self.entries.fetch_sub(1, Ordering::AcqRel);
-        entry.into_inner().value.map(|s| s.value)
+        self.remove_here(key)
     }
 }
 
@@ -1365,6 +1494,91 @@ where
     }
 }
 
+/// A bounded cache's calls, which reach its [`Inner`] through `dyn` (see [`Core`]).
+/// Keys come as `dyn` too: each call is built once per key and value types, not once
+/// per caller's key form.
+pub(crate) trait BoundedCore<K, V>: Slots<K, V> {
+    fn hit(&self, key: &dyn KeyLookup<K>) -> Option<V>;
+    fn read_hit(&self, key: &dyn KeyLookup<K>) -> Option<Served<V>>;
+    fn get(&self, key: &dyn KeyMatch<K>) -> Option<V>;
+    fn contains(&self, key: &dyn KeyMatch<K>) -> bool;
+    fn insert(self: Arc<Self>, key: K, value: V);
+    fn invalidate(&self, key: &dyn KeyLookup<K>);
+    fn invalidate_all(&self);
+    fn remove(&self, key: &dyn KeyLookup<K>) -> Option<V>;
+    fn clear(&self);
+    fn len(&self) -> usize;
+    fn capacity(&self) -> Option<usize>;
+    fn executor(&self) -> &Executor;
+    fn into_slots(self: Arc<Self>) -> SlotsHandle<K, V>;
+    /// How many entries hold a control (tests: idle entries hold none).
+    #[cfg(all(test, not(loom)))]
+    fn attached(&self) -> usize;
+}
+
+/// Builds a bounded cache's core. Named only by [`CacheBuilder::capacity`], so that the
+/// bounded entry layout is built only for the types of caches given a capacity.
+pub(crate) type BoundedConstructor<K, V> = fn(Settings) -> Arc<dyn BoundedCore<K, V>>;
+
+/// The constructor of a bounded cache of these types, for [`CacheBuilder::capacity`].
+pub(crate) fn bounded_constructor<K, V>() -> BoundedConstructor<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    |settings| Inner::<K, V, Mark>::new(settings)
+}
+
+impl<K, V> BoundedCore<K, V> for Inner<K, V, Mark>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn hit(&self, key: &dyn KeyLookup<K>) -> Option<V> {
+        Inner::hit(self, &key)
+    }
+    fn read_hit(&self, key: &dyn KeyLookup<K>) -> Option<Served<V>> {
+        Inner::read_hit(self, &key)
+    }
+    fn get(&self, key: &dyn KeyMatch<K>) -> Option<V> {
+        self.get_matching(key)
+    }
+    fn contains(&self, key: &dyn KeyMatch<K>) -> bool {
+        self.contains_matching(key)
+    }
+    fn insert(self: Arc<Self>, key: K, value: V) {
+        Inner::insert(&self, key, value);
+    }
+    fn invalidate(&self, key: &dyn KeyLookup<K>) {
+        self.invalidate_matching(key);
+    }
+    fn invalidate_all(&self) {
+        Inner::invalidate_all(self);
+    }
+    fn remove(&self, key: &dyn KeyLookup<K>) -> Option<V> {
+        self.remove_matching(key)
+    }
+    fn clear(&self) {
+        Inner::clear(self);
+    }
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+    fn capacity(&self) -> Option<usize> {
+        self.capacity
+    }
+    fn executor(&self) -> &Executor {
+        &self.executor
+    }
+    fn into_slots(self: Arc<Self>) -> SlotsHandle<K, V> {
+        SlotsHandle(self)
+    }
+    #[cfg(all(test, not(loom)))]
+    fn attached(&self) -> usize {
+        Inner::attached(self)
+    }
+}
+
 impl<K, V, Mk: Marking> Inner<K, V, Mk>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
@@ -1523,97 +1737,13 @@ where
     }
 }
 
-impl<K, V, Mk: Marking> Inner<K, V, Mk>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    #[inline]
-    fn try_get_inline<E: Clone + Send + 'static>(
-        self: &Arc<Self>,
-        key: impl Lookup<K>,
-        create: impl FnOnce() -> Result<V, E>,
-    ) -> Result<V, E> {
-        if let Some(value) = self.hit(&key) {
-            return Ok(value);
-        }
-        let creator = slot::Inline(Now::new(create));
-        call_blocking(self.slots(), key, creator, How::BLOCK)
-    }
-
-    #[cfg(not(loom))]
-    async fn try_get_inline_async<E: Clone + Send + 'static>(
-        self: &Arc<Self>,
-        key: impl Lookup<K>,
-        create: impl Future<Output = Result<V, E>>,
-    ) -> Result<V, E> {
-        if let Some(value) = self.hit(&key) {
-            return Ok(value);
-        }
-        // Boxed: the slow path's state (claim, listener, store) would otherwise make
-        // every caller's future several times larger, and a hit pays to move it.
-        let call = call(self.slots(), key, slot::Inline(create), How::AWAIT);
-        Box::pin(call).await.map(|served| served.value)
-    }
-
-    #[inline]
-    fn try_get_background<E: Clone + Send + 'static>(
-        self: &Arc<Self>,
-        key: impl Lookup<K>,
-        create: impl FnOnce() -> Result<V, E> + Send + 'static,
-    ) -> Result<V, E> {
-        if let Some(value) = self.hit(&key) {
-            return Ok(value);
-        }
-        // A refresh handed to the executor owns its key.
-        let creator = Pooled::new(create, &self.executor);
-        call_blocking(self.slots(), Owned(key.into_key()), creator, How::BLOCK)
-    }
-
-    #[cfg(not(loom))]
-    async fn try_get_background_async<E: Clone + Send + 'static>(
-        self: &Arc<Self>,
-        key: impl Lookup<K>,
-        create: impl Future<Output = Result<V, E>> + Send + 'static,
-    ) -> Result<V, E> {
-        if let Some(value) = self.hit(&key) {
-            return Ok(value);
-        }
-        // A refresh spawned on the runtime owns its key.
-        let key = Owned(key.into_key());
-        #[cfg(feature = "tokio")]
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let creator = crate::executor::Spawned::new(create, runtime);
-            let call = call(self.slots(), key, creator, How::AWAIT);
-            return Box::pin(call).await.map(|served| served.value);
-        }
-        let call = call(self.slots(), key, slot::Inline(create), How::AWAIT);
-        Box::pin(call).await.map(|served| served.value)
-    }
-
-    fn try_get_guarded<E: Clone + Send + 'static>(
-        self: &Arc<Self>,
-        key: impl Lookup<K>,
-        create: impl FnOnce() -> Result<V, E>,
-    ) -> Result<ReadGuard<V>, E> {
-        let served = match self.read_hit(&key) {
-            Some(served) => served,
-            None => {
-                let creator = slot::Inline(Now::new(create));
-                call_served(self.slots(), key, creator, How::GUARDED)?
-            }
-        };
-        Ok(ReadGuard::new(Held::Owned(served.value), served.read))
-    }
-}
-
 /// The bodies of [`Cache`]'s calls that are not hits, for either entry type.
 impl<K, V, Mk: Marking> Inner<K, V, Mk>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    fn new<M: Mode>(settings: Settings) -> Arc<Self> {
+    fn new(settings: Settings) -> Arc<Self> {
         Arc::new_cyclic(|this: &Weak<Self>| Inner {
             shared: settings.shared.map(|setting| {
                 let setting = setting
@@ -1634,31 +1764,12 @@ where
             env: settings.env,
             capacity: settings.capacity,
             evictor: settings.capacity.map(Evictor::new),
-            sync_readers: mode::sync_readers::<M>(),
+            sync_readers: settings.sync_readers,
             executor: settings.executor,
             entries: AtomicUsize::new(0),
             admitted_since_sweep: AtomicUsize::new(0),
             sweeping: parking_lot::Mutex::new(()),
         })
-    }
-
-    fn get<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let entry = self.map.get(key)?;
-        self.served(entry.value())
-    }
-
-    fn contains_key<Q>(&self, key: &Q) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.map
-            .get(key)
-            .is_some_and(|entry| self.servable(entry.value()).is_some())
     }
 
     fn insert(self: &Arc<Self>, key: K, value: V) {
@@ -1685,38 +1796,10 @@ where
         store.release();
     }
 
-    fn invalidate<Q>(&self, key: &Q)
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned + ?Sized,
-        Q::Owned: Into<K>,
-    {
-        // F6: the fleet too, also for a key this process holds no copy of.
-        if let Some(level) = &self.shared {
-            level.invalidate(&key.to_owned().into());
-        }
-        if let Some(mut entry) = self.map.get_mut(key) {
-            invalidate_entry(&mut entry);
-        }
-    }
-
     fn invalidate_all(&self) {
         self.map
             .iter_mut()
             .for_each(|mut entry| invalidate_entry(&mut entry));
-    }
-
-    fn remove<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned + ?Sized,
-        Q::Owned: Into<K>,
-    {
-        // F6: the fleet too, also for a key this process holds no copy of.
-        if let Some(level) = &self.shared {
-            level.remove(&key.to_owned().into());
-        }
-        self.remove_here(key)
     }
 
     fn clear(&self) {
@@ -1737,16 +1820,13 @@ where
         self.entries.fetch_sub(removed, Ordering::AcqRel);
     }
 
-    fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
-    fn stats(&self) -> Stats {
-        self.env.stats.snapshot()
+    /// How many entries hold a control (tests: idle entries hold none).
+    #[cfg(all(test, not(loom)))]
+    fn attached(&self) -> usize {
+        self.map
+            .iter()
+            .filter(|entry| entry.control.is_some())
+            .count()
     }
 }
 
@@ -1857,12 +1937,15 @@ mod tests {
     use super::*;
     use crate::ManualClock;
 
-    fn attached<K: Hash + Eq, V, M>(cache: &Cache<K, V, M>) -> usize {
-        with_inner!(cache, |inner| inner
-            .map
-            .iter()
-            .filter(|entry| entry.control.is_some())
-            .count())
+    fn attached<K, V, M>(cache: &Cache<K, V, M>) -> usize
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        match &cache.inner {
+            Core::Unbounded(inner) => inner.attached(),
+            Core::Bounded(inner) => inner.attached(),
+        }
     }
 
     /// An idle entry holds no control (no allocation besides its bucket): one is
