@@ -633,17 +633,44 @@ where
 
 /// One key's steps in the tier, with the key's type erased: the creation future then
 /// names no `K`, and so needs no `K: 'static` proof where it is checked for `Send` (an
-/// async caller keyed by `&'static str` would otherwise fail that check).
+/// async caller keyed by `&'static str` would otherwise fail that check). The steps
+/// around a creation live here, behind `dyn`, rather than in [`TierCreation`]: built
+/// where a tier is given, so that a cache without one builds none of them.
 trait KeyedTier<V>: Send + Sync {
-    fn begin(&self, cold_deadline: &mut Option<Instant>) -> Begin<V>;
-    fn publish(&self, lease: &Lease, value: &V) -> Result<Publish, TierError>;
+    /// Before the creation: `Ready(Some(value))`, the tier's value, to serve;
+    /// `Ready(None)`, create, under the lease if `side` now holds it; or wait for
+    /// another process's value.
+    fn open(&self, side: &mut TierSide, cx: &mut Context<'_>) -> Poll<Option<V>>;
+    /// After the creation: publish its value under the lease, or release the lease at
+    /// once if it failed (`None`, F8).
+    fn close(&self, side: &mut TierSide, created: Option<&V>);
     fn release(&self, lease: &Lease);
-    fn ttl(&self) -> Duration;
-    fn epoch(&self) -> u64;
-    fn wait(&self, seen: u64, timeout: Duration);
-    fn wait_async(&self, seen: u64, timeout: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
     /// The same key's steps, owning their level, to run on the refresh executor (R10).
     fn detached(&self) -> Box<dyn KeyedTier<V>>;
+}
+
+/// What one creation's tier steps carry between [`KeyedTier::open`] and
+/// [`KeyedTier::close`].
+pub(crate) struct TierSide {
+    /// Where the value's tier age goes, for the L1 stamp (F4).
+    age: Arc<AtomicU64>,
+    /// Waits by parking (blocking callers) or by awaiting.
+    blocking: bool,
+    cold_deadline: Option<Instant>,
+    waiting: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    lease: Option<Lease>,
+}
+
+impl TierSide {
+    fn new(age: Arc<AtomicU64>, blocking: bool) -> Self {
+        TierSide {
+            age,
+            blocking,
+            cold_deadline: None,
+            waiting: None,
+            lease: None,
+        }
+    }
 }
 
 /// One key of a level that is borrowed by a call, or owned by a detached refresh.
@@ -659,28 +686,59 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    fn begin(&self, cold_deadline: &mut Option<Instant>) -> Begin<V> {
-        self.level.begin(&self.key, cold_deadline)
+    fn open(&self, side: &mut TierSide, cx: &mut Context<'_>) -> Poll<Option<V>> {
+        let board = &self.level.board;
+        loop {
+            if let Some(wait) = &mut side.waiting {
+                if wait.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                side.waiting = None;
+            }
+            let seen = board.epoch();
+            match self.level.begin(&self.key, &mut side.cold_deadline) {
+                Begin::Serve(sourced) => {
+                    let age = to_nanos(sourced.age).min(HELD - 1);
+                    let held = if sourced.held { HELD } else { 0 };
+                    side.age.store(age | held, Ordering::Relaxed);
+                    return Poll::Ready(Some(sourced.value));
+                }
+                Begin::Create(lease) => {
+                    side.lease = lease;
+                    return Poll::Ready(None);
+                }
+                Begin::Wait(timeout) if side.blocking => board.wait(seen, timeout),
+                Begin::Wait(timeout) => {
+                    side.waiting = Some(Box::pin(wait_off_thread(board.clone(), seen, timeout)));
+                }
+            }
+        }
     }
-    fn publish(&self, lease: &Lease, value: &V) -> Result<Publish, TierError> {
-        self.level.tier.publish(&self.key, lease, value)
+
+    fn close(&self, side: &mut TierSide, created: Option<&V>) {
+        let Some(lease) = side.lease.take() else {
+            return; // F7: no lease, the local rules
+        };
+        let Some(value) = created else {
+            self.release(&lease); // F8
+            return;
+        };
+        let age = match self.level.tier.publish(&self.key, &lease, value) {
+            Ok(Publish::Stored) => Duration::ZERO,
+            // F5: fenced. The caller still gets its value; L1 keeps it stale, so the
+            // next caller takes the tier's current one.
+            Ok(Publish::Rejected) => self.level.ttl,
+            // F7: kept locally, as the local rules would.
+            Err(_) => Duration::ZERO,
+        };
+        side.age.store(to_nanos(age), Ordering::Relaxed);
     }
+
     fn release(&self, lease: &Lease) {
         // On failure the lease runs out by itself (F5).
         let _ = self.level.tier.release(&self.key, lease);
     }
-    fn ttl(&self) -> Duration {
-        self.level.ttl
-    }
-    fn epoch(&self) -> u64 {
-        self.level.board.epoch()
-    }
-    fn wait(&self, seen: u64, timeout: Duration) {
-        self.level.board.wait(seen, timeout);
-    }
-    fn wait_async(&self, seen: u64, timeout: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(wait_off_thread(self.level.board.clone(), seen, timeout))
-    }
+
     fn detached(&self) -> Box<dyn KeyedTier<V>> {
         Box::new(KeyedLevel {
             level: Arc::new(SharedLevel::clone(&self.level)),
@@ -738,16 +796,8 @@ where
     where
         S: Store<Value = V> + Send + Sync + 'static,
     {
-        let refresh = TierCreation {
-            tier: self.tier,
-            age: self.age,
-            blocking: self.runner.blocking(),
-            state: State::Begin {
-                creation: Some(self.creation),
-                cold_deadline: None,
-                waiting: None,
-            },
-        };
+        let side = TierSide::new(self.age, self.runner.blocking());
+        let refresh = TierCreation::new(self.tier, side, self.creation);
         self.runner.run(refresh_task(claim, store, env, refresh));
     }
 }
@@ -760,6 +810,7 @@ where
 {
     type Error = E;
     type Creation = Creation<'a, V, C::Creation>;
+    const DETACHES: bool = C::DETACHES;
 
     fn start(self) -> Self::Creation {
         let Some(steps) = self.tier else {
@@ -768,16 +819,11 @@ where
             };
         };
         Creation::Tier {
-            creation: TierCreation {
-                tier: steps.tier,
-                age: steps.age,
-                blocking: steps.blocking,
-                state: State::Begin {
-                    creation: Some(self.inner.start()),
-                    cold_deadline: None,
-                    waiting: None,
-                },
-            },
+            creation: TierCreation::new(
+                steps.tier,
+                TierSide::new(steps.age, steps.blocking),
+                self.inner.start(),
+            ),
         }
     }
 
@@ -849,25 +895,32 @@ where
 }
 
 /// The creation of a [`TierCreator`]: claim in the tier, then serve, wait, or create and
-/// publish. A creation dropped or unwinding while it holds the lease releases it (F8).
+/// publish. The tier's steps are its [`KeyedTier`]'s; this part only starts and polls
+/// the creator's future, the one part that depends on the creator's type. Dropped while
+/// it holds the lease (a panicking creator, a dropped future), it gives the lease up at
+/// once (F8).
 pub(crate) struct TierCreation<'a, V, F> {
     tier: Box<dyn KeyedTier<V> + 'a>,
-    age: Arc<AtomicU64>,
-    blocking: bool,
+    side: TierSide,
     state: State<F>,
 }
 
 enum State<F> {
-    Begin {
-        creation: Option<F>,
-        cold_deadline: Option<Instant>,
-        waiting: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
-    },
-    Creating {
-        creation: Pin<Box<F>>,
-        lease: Option<Lease>,
-    },
+    Begin { creation: Option<F> },
+    Creating { creation: Pin<Box<F>> },
     Done,
+}
+
+impl<'a, V, F> TierCreation<'a, V, F> {
+    fn new(tier: Box<dyn KeyedTier<V> + 'a>, side: TierSide, creation: F) -> Self {
+        TierCreation {
+            tier,
+            side,
+            state: State::Begin {
+                creation: Some(creation),
+            },
+        }
+    }
 }
 
 // Every field is Unpin (the user's future is boxed once it runs).
@@ -883,65 +936,26 @@ where
         let this = &mut *self;
         loop {
             match &mut this.state {
-                State::Begin {
-                    creation,
-                    cold_deadline,
-                    waiting,
-                } => {
-                    if let Some(wait) = waiting {
-                        if wait.as_mut().poll(cx).is_pending() {
-                            return Poll::Pending;
-                        }
-                        *waiting = None;
+                State::Begin { creation } => {
+                    let Poll::Ready(opened) = this.tier.open(&mut this.side, cx) else {
+                        return Poll::Pending;
+                    };
+                    if let Some(value) = opened {
+                        this.state = State::Done;
+                        return Poll::Ready(Ok(value));
                     }
-                    let seen = this.tier.epoch();
-                    match this.tier.begin(cold_deadline) {
-                        Begin::Serve(sourced) => {
-                            let age = to_nanos(sourced.age).min(HELD - 1);
-                            let held = if sourced.held { HELD } else { 0 };
-                            this.age.store(age | held, Ordering::Relaxed);
-                            this.state = State::Done;
-                            return Poll::Ready(Ok(sourced.value));
-                        }
-                        Begin::Create(lease) => {
-                            let creation = creation.take().expect("a creation starts once");
-                            this.state = State::Creating {
-                                creation: Box::pin(creation),
-                                lease,
-                            };
-                        }
-                        Begin::Wait(timeout) if this.blocking => this.tier.wait(seen, timeout),
-                        Begin::Wait(timeout) => {
-                            *waiting = Some(this.tier.wait_async(seen, timeout))
-                        }
-                    }
+                    let creation = creation.take().expect("a creation starts once");
+                    this.state = State::Creating {
+                        creation: Box::pin(creation),
+                    };
                 }
-                State::Creating { creation, lease } => {
+                State::Creating { creation } => {
                     let Poll::Ready(outcome) = creation.as_mut().poll(cx) else {
                         return Poll::Pending;
                     };
-                    let lease = lease.take();
                     this.state = State::Done;
-                    let Some(lease) = lease else {
-                        return Poll::Ready(outcome); // F7: no lease, the local rules
-                    };
-                    let value = match outcome {
-                        Ok(value) => value,
-                        Err(error) => {
-                            this.tier.release(&lease); // F8
-                            return Poll::Ready(Err(error));
-                        }
-                    };
-                    let age = match this.tier.publish(&lease, &value) {
-                        Ok(Publish::Stored) => Duration::ZERO,
-                        // F5: fenced. The caller still gets its value; L1 keeps it
-                        // stale, so the next caller takes the tier's current one.
-                        Ok(Publish::Rejected) => this.tier.ttl(),
-                        // F7: kept locally, as the local rules would.
-                        Err(_) => Duration::ZERO,
-                    };
-                    this.age.store(to_nanos(age), Ordering::Relaxed);
-                    return Poll::Ready(Ok(value));
+                    this.tier.close(&mut this.side, outcome.as_ref().ok());
+                    return Poll::Ready(outcome);
                 }
                 State::Done => {
                     panic!("dogpile: internal error: a creation was polled after it finished")
@@ -954,10 +968,7 @@ where
 impl<V, F> Drop for TierCreation<'_, V, F> {
     fn drop(&mut self) {
         // A panicking creator or a dropped future: give the lease up at once (F8).
-        if let State::Creating {
-            lease: Some(lease), ..
-        } = &self.state
-        {
+        if let Some(lease) = &self.side.lease {
             self.tier.release(lease);
         }
     }

@@ -644,10 +644,11 @@ pub(crate) trait Creator<S: Store>: Sized {
         Err(self)
     }
 
-    /// Whether [`detach`](Creator::detach) can succeed; it must be `true` for any
-    /// creator that overrides it. A call whose creator never detaches leaves the tier's
-    /// off-call refresh out of the build (about a quarter of the release build of a
-    /// blocking cache of new key and value types).
+    /// Whether [`hand_off`](Creator::hand_off) or [`detach`](Creator::detach) can
+    /// succeed; it must be `true` for any creator that overrides either. A call whose
+    /// creator never detaches leaves the hand-off, and the tier's off-call refresh, out
+    /// of the build (about a quarter of the release build of a blocking cache of new key
+    /// and value types).
     const DETACHES: bool = false;
 }
 
@@ -776,7 +777,13 @@ where
                 let Some(stale) = stale else {
                     break create_and_publish(&claim, store, env, creator.start(), false).await;
                 };
-                break match creator.hand_off(claim, store, env) {
+                // A constant condition: a creator that cannot hand off builds no such path.
+                let handed = if C::DETACHES {
+                    creator.hand_off(claim, store, env)
+                } else {
+                    Err((creator, claim))
+                };
+                break match handed {
                     Ok(()) => Ok(stale),
                     Err((creator, claim)) => {
                         let outcome = create_and_publish(&claim, store, env, creator.start(), true);
