@@ -4,6 +4,8 @@
 //!
 //! - `dogpile #[dogpile]`: a memoized fn (the attribute over a `dogpile::Cache`);
 //! - `dogpile Cache::get_with`: the runtime called directly;
+//! - `dogpile Cache::get_with, capacity`: the same on a bounded cache (S3-FIFO), whose
+//!   calls reach its entries through a dynamic call (in `fresh_hit_u64`);
 //! - `cached #[cached]` / `cached #[concurrent_cached]`: `cached` 4.x with `ttl_secs`;
 //! - `moka get_with`: `moka::sync::Cache` with a time-to-live;
 //! - `DashMap get+clone`: the floor, a raw map lookup and a clone, no time check at all;
@@ -120,6 +122,7 @@ fn concurrent_cached_million(k: u64) -> u64 {
 /// One of each directly-called cache, filled with `n` keys.
 struct Maps<K> {
     dogpile: Cache<K, u64>,
+    bounded: Cache<K, u64>,
     moka: moka::sync::Cache<K, u64>,
     dash: DashMap<K, u64>,
     dash_ttl: DashMap<K, (Instant, u64)>,
@@ -133,6 +136,10 @@ where
     fn new() -> Self {
         Maps {
             dogpile: Cache::new(TTL),
+            bounded: Cache::builder()
+                .ttl(TTL)
+                .capacity(2 * KEYS as usize)
+                .build(),
             moka: moka::sync::Cache::builder().time_to_live(TTL).build(),
             dash: DashMap::new(),
             dash_ttl: DashMap::new(),
@@ -143,6 +150,7 @@ where
     fn fill(self, keys: impl Iterator<Item = K>) -> Self {
         for k in keys {
             self.dogpile.get_with(k.clone(), || 1);
+            self.bounded.get_with(k.clone(), || 1);
             self.moka.get_with(k.clone(), || 1);
             self.dash.insert(k.clone(), 1);
             self.dash_fold.insert(k.clone(), 1);
@@ -260,6 +268,7 @@ fn fresh_hit(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("fresh_hit_u64/{threads}_thread"));
         g.throughput(Throughput::Elements(KEYS * threads as u64));
         let dp = |k| maps.dogpile.get_with(k, || unreachable!());
+        let bounded = |k| maps.bounded.get_with(k, || unreachable!());
         let moka = |k| maps.moka.get_with(k, || unreachable!());
         let dash = |k| *maps.dash.get(&k).unwrap();
         let dash_ttl = |k| dash_ttl_get(&maps.dash_ttl, &k).unwrap();
@@ -267,6 +276,7 @@ fn fresh_hit(c: &mut Criterion) {
         if threads == 1 {
             on_keys(&mut g, "dogpile #[dogpile]", dogpile_u64);
             on_keys(&mut g, "dogpile Cache::get_with", dp);
+            on_keys(&mut g, "dogpile Cache::get_with, capacity", bounded);
             on_keys(&mut g, "cached #[cached]", cached_u64);
             on_keys(&mut g, "cached #[concurrent_cached]", concurrent_cached_u64);
             on_keys(&mut g, "moka get_with", moka);
@@ -276,6 +286,12 @@ fn fresh_hit(c: &mut Criterion) {
         } else {
             on_keys_threads(&mut g, "dogpile #[dogpile]", threads, dogpile_u64);
             on_keys_threads(&mut g, "dogpile Cache::get_with", threads, dp);
+            on_keys_threads(
+                &mut g,
+                "dogpile Cache::get_with, capacity",
+                threads,
+                bounded,
+            );
             on_keys_threads(&mut g, "cached #[cached]", threads, cached_u64);
             on_keys_threads(
                 &mut g,
