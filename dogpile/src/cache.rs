@@ -190,11 +190,7 @@ pub(crate) trait Lookup<K>: KeyLookup<K> + Clone {
     where
         K: Hash + Eq,
     {
-        let map = &inner.map;
-        let hash = self.hash_by(map.hasher()) as usize;
-        let mut shard = map.shards()[map.determine_shard(hash)].write();
-        let (_, entry) = shard.get_mut(hash as u64, |(stored, _)| self.is(stored))?;
-        Some(write(entry.get_mut()))
+        inner.with_matching_mut(self, write)
     }
 
     /// Removes the key's entry if `doomed` says so, under its shard's write lock; the
@@ -770,7 +766,7 @@ where
     /// This cache, as the slow path runs on it.
     fn slots(&self) -> SlotsHandle<K, V> {
         match &self.inner {
-            Core::Unbounded(inner) => SlotsHandle(inner.clone()),
+            Core::Unbounded(inner) => inner.slots(),
             Core::Bounded(inner) => inner.clone().into_slots(),
         }
     }
@@ -1193,6 +1189,21 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
         Some(read(entry.get()))
     }
 
+    /// Runs `write` on the key's entry, if there is one, under its shard's write lock.
+    fn with_matching_mut<Q, R>(
+        &self,
+        key: &Q,
+        write: impl FnOnce(&mut Entry<V, Mk>) -> R,
+    ) -> Option<R>
+    where
+        Q: KeyMatch<K> + ?Sized,
+    {
+        let hash = key.hash_by(self.map.hasher()) as usize;
+        let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
+        let (_, entry) = shard.get_mut(hash as u64, |(stored, _)| key.is(stored))?;
+        Some(write(entry.get_mut()))
+    }
+
     /// [`Cache::get`], by any form of the key.
     fn get_matching<Q: KeyMatch<K> + ?Sized>(&self, key: &Q) -> Option<V> {
         self.with_matching(key, |entry| self.served(entry))?
@@ -1224,9 +1235,7 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
     fn apply_locally(&self, action: LocalAction<K>) {
         match action {
             LocalAction::Invalidate(key) => {
-                if let Some(mut entry) = self.map.get_mut(&key) {
-                    invalidate_entry(&mut entry);
-                }
+                self.with_matching_mut(&ByBorrow(&key), invalidate_entry);
             }
             LocalAction::Remove(key) => drop(self.remove_here(&ByBorrow(&key))),
             LocalAction::InvalidateAll => self
@@ -1246,11 +1255,7 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
         if let Some(level) = &self.shared {
             level.invalidate(&key.owned());
         }
-        let hash = key.hash_by(self.map.hasher()) as usize;
-        let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
-        if let Some((_, entry)) = shard.get_mut(hash as u64, |(stored, _)| key.is(stored)) {
-            invalidate_entry(entry.get_mut());
-        }
+        self.with_matching_mut(key, invalidate_entry);
     }
 
     /// [`Cache::remove`], by any form of the key.
