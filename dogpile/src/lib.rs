@@ -149,13 +149,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod builder;
 mod cache;
 mod cell;
 mod clock;
 #[allow(clippy::module_inception)]
 mod dogpile;
-mod entry;
 mod evict;
 mod executor;
 mod fence;
@@ -163,25 +161,25 @@ mod key;
 #[cfg(all(test, loom))]
 mod loom_tests;
 pub mod mode;
-mod shared;
+#[cfg(all(test, not(loom)))]
+mod module_graph;
 mod slot;
 mod stats;
 mod sync;
 mod sync_reader;
+mod tier;
 mod trace;
 
-pub use crate::builder::{BuildError, CacheBuilder};
-pub use crate::cache::Cache;
+pub use crate::cache::{BuildError, Cache, CacheBuilder, EntryRef};
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::dogpile::Dogpile;
-pub use crate::entry::EntryRef;
 pub use crate::executor::RefreshTask;
 pub use crate::key::KeyRef;
-pub use crate::shared::{
-    Claim, EventSink, Lease, Publish, SharedTier, SharedValue, TierError, TierEvent,
-};
 pub use crate::stats::Stats;
 pub use crate::sync_reader::{ReadGuard, SyncReaderDogpile, WriteGuard};
+pub use crate::tier::{
+    Claim, EventSink, Lease, Publish, SharedTier, SharedValue, TierError, TierEvent,
+};
 
 /// Turns a function into a memoized wrapper over a [`Cache`]: see the
 /// `dogpile-macros` crate docs for every option.

@@ -1,0 +1,433 @@
+//! The tier inside a cache: what runs in place of the creator when a tier is
+//! configured. The local slot already lets at most one caller per key and process get
+//! here at a time (the first level of the two-level claim, F3); this adds the second,
+//! fleet-wide level.
+
+use super::{Claim, Lease, Publish, SharedTier, TierEvent};
+use crate::clock::to_nanos;
+use std::collections::HashSet;
+use std::future::Future;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::pin::Pin;
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// A cold key held by another process is waited for at most this much longer than
+/// the lease it had when first seen; then this caller creates for itself (F2).
+const COLD_WAIT_SLACK: Duration = Duration::from_secs(1);
+/// Between two claims of a cold key held elsewhere, absent any notification.
+const COLD_RECHECK: Duration = Duration::from_millis(250);
+
+/// Where a value handed to the local slot came from, and so how old it is.
+pub(crate) struct Sourced<V> {
+    pub(crate) value: V,
+    /// How old the value is to be stamped in L1 (zero: created just now).
+    pub(crate) age: Duration,
+    /// Another process's stale value, held while its lease runs (F1, F3).
+    pub(crate) held: bool,
+}
+
+/// Set in the age handed to the L1 store for a held stale value: the store keeps it
+/// only if no notification for its key came since the claim (see
+/// [`TierLevel::still_held`]).
+pub(crate) const HELD: u64 = 1 << 63;
+
+/// What the local cache does on a tier event (F6).
+pub(crate) enum LocalAction<K> {
+    Invalidate(K),
+    Remove(K),
+    InvalidateAll,
+}
+
+/// Keys with a claim in flight or whose L1 copy is another process's stale value, held
+/// while that process's lease runs; a notification for a key takes it out. And the
+/// wake-up of callers waiting for a cold key held elsewhere.
+struct Board<K> {
+    held: Mutex<HashSet<K>>,
+    epoch: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl<K: Hash + Eq> Board<K> {
+    fn bump(&self) {
+        *self.epoch.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.changed.notify_all();
+    }
+
+    fn epoch(&self) -> u64 {
+        *self.epoch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Blocks until a publish or release anywhere, or `timeout`.
+    fn wait(&self, seen: u64, timeout: Duration) {
+        let epoch = self.epoch.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self
+            .changed
+            .wait_timeout_while(epoch, timeout, |now| *now == seen)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+/// What `CacheBuilder::shared` hands the cache: the tier, and its level's constructor.
+/// The constructor is named there, so a cache built without a tier compiles none of
+/// the level's code: neither its event handling nor, through `TierLevel::keyed`, its
+/// per-key steps (a fifth of the release build of a memoized fn's first cache of its
+/// key and value types).
+pub(crate) struct TierSetting<K, V> {
+    tier: Arc<dyn SharedTier<K, V>>,
+    level: LevelConstructor<K, V>,
+}
+
+/// Applies a tier's events to the cache's own values (its L1).
+pub(crate) type LocalSink<K> = Box<dyn Fn(LocalAction<K>) + Send + Sync>;
+
+type LevelConstructor<K, V> =
+    fn(Arc<dyn SharedTier<K, V>>, Duration, LocalSink<K>) -> TierLevel<K, V>;
+
+/// Builds one key's steps in a level's tier.
+type KeyedSteps<K, V> = for<'a> fn(&'a TierLevel<K, V>, K) -> Box<dyn KeyedTier<V> + 'a>;
+
+impl<K, V> TierSetting<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub(crate) fn new(tier: Arc<dyn SharedTier<K, V>>) -> Self {
+        TierSetting {
+            tier,
+            level: TierLevel::new,
+        }
+    }
+}
+
+impl<K, V> TierSetting<K, V> {
+    /// The cache's level: [`TierLevel::new`], built where the tier was given.
+    pub(crate) fn bind(self, ttl: Duration, local: LocalSink<K>) -> TierLevel<K, V> {
+        (self.level)(self.tier, ttl, local)
+    }
+}
+
+/// The fleet tier as seen by one cache (cheap to clone: a background refresh takes a
+/// clone to the refresh executor).
+pub(crate) struct TierLevel<K, V> {
+    tier: Arc<dyn SharedTier<K, V>>,
+    ttl: Duration,
+    board: Arc<Board<K>>,
+    /// One key's steps in the tier, built where the level is (see [`TierSetting`]).
+    pub(super) keyed: KeyedSteps<K, V>,
+}
+
+impl<K, V> Clone for TierLevel<K, V> {
+    fn clone(&self) -> Self {
+        TierLevel {
+            tier: self.tier.clone(),
+            ttl: self.ttl,
+            board: self.board.clone(),
+            keyed: self.keyed,
+        }
+    }
+}
+
+impl<K: Hash + Eq, V> TierLevel<K, V> {
+    /// Whether `key`'s held stale value may be stored as held: no notification for it
+    /// came since its claim. Called under the L1 entry's lock, which a notification's
+    /// invalidation takes after taking the key off the board: either it sees the key
+    /// gone, or the notification invalidates what it stores.
+    pub(crate) fn still_held(&self, key: &K) -> bool {
+        let held = self.board.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.contains(key)
+    }
+}
+
+impl<K: 'static, V: 'static> TierLevel<K, V> {
+    /// Fleet-wide soft invalidation (F6); a failing tier changes nothing here (F7).
+    pub(crate) fn invalidate(&self, key: &K) {
+        let _ = self.tier.invalidate(key, self.ttl);
+    }
+
+    /// Fleet-wide removal (F6); a failing tier changes nothing here (F7).
+    pub(crate) fn remove(&self, key: &K) {
+        let _ = self.tier.remove(key);
+    }
+}
+
+/// The first half of a shared creation: serve from the tier, or create (with a lease
+/// when the tier granted one).
+enum Begin<V> {
+    Serve(Sourced<V>),
+    Create(Option<Lease>),
+    /// Cold and held elsewhere: wait for a notification, at most this long, then claim
+    /// again.
+    Wait(Duration),
+}
+
+impl<K, V> TierLevel<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// Binds `tier` to a cache of this `ttl`; `local` applies events to the cache's L1.
+    fn new(tier: Arc<dyn SharedTier<K, V>>, ttl: Duration, local: LocalSink<K>) -> Self {
+        let board = Arc::new(Board {
+            held: Mutex::new(HashSet::new()),
+            epoch: Mutex::new(0),
+            changed: Condvar::new(),
+        });
+        let events = board.clone();
+        tier.subscribe(Arc::new(move |event| {
+            let wake = |key: &K| {
+                let held = events
+                    .held
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(key);
+                events.bump();
+                held
+            };
+            match event {
+                TierEvent::Invalidated(key) => {
+                    wake(&key);
+                    local(LocalAction::Invalidate(key));
+                }
+                TierEvent::Removed(key) => {
+                    wake(&key);
+                    local(LocalAction::Remove(key));
+                }
+                // A held stale copy may now be replaced from the tier (F3).
+                TierEvent::Published(key) | TierEvent::Released(key) => {
+                    if wake(&key) {
+                        local(LocalAction::Invalidate(key));
+                    }
+                }
+                TierEvent::Reset => {
+                    events
+                        .held
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clear();
+                    events.bump();
+                    local(LocalAction::InvalidateAll);
+                }
+            }
+        }));
+        TierLevel {
+            tier,
+            ttl,
+            board,
+            keyed: |level, key| {
+                Box::new(KeyedLevel {
+                    level,
+                    key,
+                    _value: PhantomData,
+                })
+            },
+        }
+    }
+
+    fn begin(&self, key: &K, cold_deadline: &mut Option<Instant>) -> Begin<V> {
+        // On the board before the claim, so that a notification arriving between the
+        // claim's reply and the L1 store is not lost (it takes the key out).
+        let board = || self.board.held.lock().unwrap_or_else(|e| e.into_inner());
+        board().insert(key.clone());
+        let claim = self.tier.claim(key, self.ttl);
+        if !matches!(claim, Ok(Claim::Busy { stale: Some(_), .. })) {
+            board().remove(key);
+        }
+        let claim = match claim {
+            Ok(claim) => claim,
+            // F7: Redis is down or slow: the local rules apply.
+            Err(_) => return Begin::Create(None),
+        };
+        match claim {
+            // R4 fleet-wide, and F3: a process without a fresh copy takes the tier's.
+            Claim::Fresh(shared) => Begin::Serve(Sourced {
+                value: shared.value,
+                age: shared.age,
+                held: false,
+            }),
+            // F1: someone else refreshes; hold their stale value as if fresh until
+            // their lease ends or a notification arrives, without asking again.
+            Claim::Busy {
+                stale: Some(stale),
+                lease_left,
+            } => Begin::Serve(Sourced {
+                value: stale.value,
+                age: self.ttl.saturating_sub(lease_left),
+                held: true,
+            }),
+            // F2: cold, created elsewhere: wait (bounded), then claim again.
+            Claim::Busy {
+                stale: None,
+                lease_left,
+            } => {
+                let now = Instant::now();
+                let deadline = *cold_deadline
+                    .get_or_insert(now + lease_left.saturating_mul(2) + COLD_WAIT_SLACK);
+                if now >= deadline {
+                    return Begin::Create(None);
+                }
+                Begin::Wait(lease_left.min(COLD_RECHECK).min(deadline - now))
+            }
+            Claim::Owned { lease, .. } => Begin::Create(Some(lease)),
+        }
+    }
+}
+
+/// One key's steps in the tier, with the key's type erased: the creation future then
+/// names no `K`, and so needs no `K: 'static` proof where it is checked for `Send` (an
+/// async caller keyed by `&'static str` would otherwise fail that check). The steps
+/// around a creation live here, behind `dyn`, rather than in `TierCreation`: built
+/// where a tier is given, so that a cache without one builds none of them.
+pub(super) trait KeyedTier<V>: Send + Sync {
+    /// Before the creation: `Ready(Some(value))`, the tier's value, to serve;
+    /// `Ready(None)`, create, under the lease if `side` now holds it; or wait for
+    /// another process's value.
+    fn open(&self, side: &mut TierSide, cx: &mut Context<'_>) -> Poll<Option<V>>;
+    /// After the creation: publish its value under the lease, or release the lease at
+    /// once if it failed (`None`, F8).
+    fn close(&self, side: &mut TierSide, created: Option<&V>);
+    fn release(&self, lease: &Lease);
+    /// The same key's steps, owning their level, to run on the refresh executor (R10).
+    fn detached(&self) -> Box<dyn KeyedTier<V>>;
+}
+
+/// What one creation's tier steps carry between [`KeyedTier::open`] and
+/// [`KeyedTier::close`].
+pub(crate) struct TierSide {
+    /// Where the value's tier age goes, for the L1 stamp (F4).
+    age: Arc<AtomicU64>,
+    /// Waits by parking (blocking callers) or by awaiting.
+    blocking: bool,
+    cold_deadline: Option<Instant>,
+    waiting: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    pub(super) lease: Option<Lease>,
+}
+
+impl TierSide {
+    pub(super) fn new(age: Arc<AtomicU64>, blocking: bool) -> Self {
+        TierSide {
+            age,
+            blocking,
+            cold_deadline: None,
+            waiting: None,
+            lease: None,
+        }
+    }
+}
+
+/// One key of a level that is borrowed by a call, or owned by a detached refresh.
+struct KeyedLevel<L, K, V> {
+    level: L,
+    key: K,
+    _value: PhantomData<fn() -> V>,
+}
+
+impl<L, K, V> KeyedTier<V> for KeyedLevel<L, K, V>
+where
+    L: Deref<Target = TierLevel<K, V>> + Send + Sync,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn open(&self, side: &mut TierSide, cx: &mut Context<'_>) -> Poll<Option<V>> {
+        let board = &self.level.board;
+        loop {
+            if let Some(wait) = &mut side.waiting {
+                if wait.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                side.waiting = None;
+            }
+            let seen = board.epoch();
+            match self.level.begin(&self.key, &mut side.cold_deadline) {
+                Begin::Serve(sourced) => {
+                    let age = to_nanos(sourced.age).min(HELD - 1);
+                    let held = if sourced.held { HELD } else { 0 };
+                    side.age.store(age | held, Ordering::Relaxed);
+                    return Poll::Ready(Some(sourced.value));
+                }
+                Begin::Create(lease) => {
+                    side.lease = lease;
+                    return Poll::Ready(None);
+                }
+                Begin::Wait(timeout) if side.blocking => board.wait(seen, timeout),
+                Begin::Wait(timeout) => {
+                    side.waiting = Some(Box::pin(wait_off_thread(board.clone(), seen, timeout)));
+                }
+            }
+        }
+    }
+
+    fn close(&self, side: &mut TierSide, created: Option<&V>) {
+        let Some(lease) = side.lease.take() else {
+            return; // F7: no lease, the local rules
+        };
+        let Some(value) = created else {
+            self.release(&lease); // F8
+            return;
+        };
+        let age = match self.level.tier.publish(&self.key, &lease, value) {
+            Ok(Publish::Stored) => Duration::ZERO,
+            // F5: fenced. The caller still gets its value; L1 keeps it stale, so the
+            // next caller takes the tier's current one.
+            Ok(Publish::Rejected) => self.level.ttl,
+            // F7: kept locally, as the local rules would.
+            Err(_) => Duration::ZERO,
+        };
+        side.age.store(to_nanos(age), Ordering::Relaxed);
+    }
+
+    fn release(&self, lease: &Lease) {
+        // On failure the lease runs out by itself (F5).
+        let _ = self.level.tier.release(&self.key, lease);
+    }
+
+    fn detached(&self) -> Box<dyn KeyedTier<V>> {
+        Box::new(KeyedLevel {
+            level: Arc::new(TierLevel::clone(&self.level)),
+            key: self.key.clone(),
+            _value: PhantomData,
+        })
+    }
+}
+
+/// Waits on the board on a helper thread, so an async caller never blocks its own.
+#[cfg(not(loom))]
+fn wait_off_thread<K: Hash + Eq + Send + Sync + 'static>(
+    board: Arc<Board<K>>,
+    seen: u64,
+    timeout: Duration,
+) -> impl Future<Output = ()> + Send {
+    let fired = Arc::new((event_listener::Event::new(), AtomicBool::new(false)));
+    let signal = fired.clone();
+    std::thread::spawn(move || {
+        board.wait(seen, timeout);
+        signal.1.store(true, Ordering::Release);
+        signal.0.notify(usize::MAX);
+    });
+    async move {
+        while !fired.1.load(Ordering::Acquire) {
+            let listener = fired.0.listen();
+            if fired.1.load(Ordering::Acquire) {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+/// Under loom (no event-listener), the wait parks the polling thread.
+#[cfg(loom)]
+fn wait_off_thread<K: Hash + Eq + Send + Sync + 'static>(
+    board: Arc<Board<K>>,
+    seen: u64,
+    timeout: Duration,
+) -> impl Future<Output = ()> + Send {
+    board.wait(seen, timeout);
+    std::future::ready(())
+}
