@@ -30,8 +30,8 @@
 use crate::clock::{Clock, ClockHandle};
 use crate::executor::{run_blocking, Executor, Pool, RefreshTask};
 use crate::slot::{
-    self, take_creator, Control, Env, How, Policy, Pooled, Served, Stamped, Step, Store, TryClaim,
-    Waiting,
+    self, take_creator, Control, Env, How, Policy, Pooled, Provenance, Served, Stamped, Step,
+    Store, TryClaim, Waiting,
 };
 use crate::stats::{Counters, Stats};
 use crate::sync::Mutex;
@@ -271,7 +271,7 @@ impl Store for CellStore {
         self.0.value.lock().clone()
     }
 
-    fn publish(&self, value: u64, created: u64) {
+    fn publish(&self, value: u64, created: u64, _: Provenance) {
         let mut slot = self.0.value.lock();
         self.0.probe.on_publish(value);
         *slot = Some(Stamped::new(value, created));
@@ -362,7 +362,7 @@ impl Store for EntryStore {
         }
     }
 
-    fn publish(&self, value: u64, created: u64) {
+    fn publish(&self, value: u64, created: u64, _: Provenance) {
         if let Some(entry) = &mut *self.map.entry.lock() {
             if entry.owned_by(&self.control) {
                 self.map.probe.on_publish(value);

@@ -4,14 +4,13 @@
 use super::lookup::{KeyLookup, Lookup, Owned};
 use crate::executor::run_blocking;
 use crate::slot::{
-    self, take_creator, Control, Creator, Env, How, Served, SlotClaim, Stamped, Step, Store,
-    Waiting,
+    self, take_creator, Control, Creator, Env, How, Provenance, Served, SlotClaim, Stamped, Step,
+    Store, Waiting,
 };
 use crate::stats::Counters;
-use crate::tier::{Moved, RunElsewhere, TierCreator, TierLevel, HELD};
+use crate::tier::{Moved, RunElsewhere, TierCreator, TierLevel};
 use std::hash::Hash;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The store of one key, as every call of a cache builds it.
@@ -39,11 +38,10 @@ where
     V: Clone + Send + Sync + 'static,
     C: Creator<KeyStore<L, K, V>>,
 {
-    let (creator, tier_age) = match this.tier() {
+    let creator = match this.tier() {
         // The fleet tier runs in place of the creator, once this call holds the
         // key's local claim: the first level of the two-level claim (F3).
         Some(level) => {
-            let tier_age = Arc::new(AtomicU64::new(0));
             let blocking = how.waiting == Waiting::Block;
             // The tier names keys as stored: owned.
             let owned = key.to_key();
@@ -52,14 +50,12 @@ where
             // condition).
             let run_elsewhere: RunElsewhere<'_, V, C::Error> = if C::DETACHES {
                 let (inner, refresh_key) = (this.clone(), Owned(owned.clone()));
-                let refresh_age = tier_age.clone();
                 Box::new(move |claim: SlotClaim, moved: Moved<V, C::Error>| {
                     let env = inner.env().clone();
                     let store = EntryStore {
                         control: claim.control().clone(),
                         inner,
                         key: refresh_key,
-                        tier_age: Some(refresh_age),
                     };
                     moved.run(claim, store, env);
                 })
@@ -68,13 +64,12 @@ where
                     unreachable!("dogpile: internal error: a creator without DETACHES detached")
                 })
             };
-            let creator = level.creator(owned, creator, tier_age.clone(), blocking, run_elsewhere);
-            (creator, Some(tier_age))
+            level.creator(owned, creator, blocking, run_elsewhere)
         }
         // One creator type either way: the loop and the slot are built once.
-        None => (TierCreator::plain(creator), None),
+        None => TierCreator::plain(creator),
     };
-    call_loop(&this, key, creator, how, tier_age).await
+    call_loop(&this, key, creator, how).await
 }
 
 async fn call_loop<K, V, L: Lookup<K>, C>(
@@ -82,7 +77,6 @@ async fn call_loop<K, V, L: Lookup<K>, C>(
     key: L,
     creator: C,
     how: How,
-    tier_age: Option<Arc<AtomicU64>>,
 ) -> Result<Served<V>, C::Error>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
@@ -93,14 +87,16 @@ where
     loop {
         let Some(control) = this.control_of(&key) else {
             Counters::bump(&this.env().stats.misses);
-            let value = take_creator(&mut creator).start().await?;
-            return Ok(Served { value, read: None });
+            let made = take_creator(&mut creator).start().await?;
+            return Ok(Served {
+                value: made.value,
+                read: None,
+            });
         };
         let store = EntryStore {
             inner: this.clone(),
             key: key.clone(),
             control: control.clone(),
-            tier_age: tier_age.clone(),
         };
         let step = slot::drive(&control, &store, this.env(), &mut creator, how).await;
         drop(control);
@@ -197,9 +193,6 @@ pub(crate) struct EntryStore<I, K> {
     pub(super) inner: I,
     pub(super) key: K,
     pub(super) control: Arc<Control>,
-    /// With a fleet tier: the age (nanoseconds) of the value the creator took from the
-    /// tier, so that L1 stamps it with the tier's age (F4), not as created now.
-    pub(super) tier_age: Option<Arc<AtomicU64>>,
 }
 
 impl<L, K, V> Store for EntryStore<SlotsHandle<K, V>, L>
@@ -215,20 +208,16 @@ where
         self.inner.load_owned(&self.key, &self.control)
     }
 
-    fn publish(&self, value: V, created: u64) {
-        let raw = self
-            .tier_age
-            .as_ref()
-            .map_or(0, |age| age.swap(0, Ordering::Relaxed));
-        let (age, held) = (raw & !HELD, raw & HELD != 0);
-        let mut stamped = Stamped::new(value, created.saturating_sub(age));
+    /// A value from the tier is stamped with the tier's age (F4), not as created now.
+    fn publish(&self, value: V, created: u64, from: Provenance) {
+        let mut stamped = Stamped::new(value, created.saturating_sub(from.age));
         // An age from the tier may reach back before this process's clock began: a
         // value already stale by it is marked so, whatever `created` could say.
-        if age >= self.inner.env().policy.ttl {
+        if from.age >= self.inner.env().policy.ttl {
             stamped.invalidate();
         }
         self.inner
-            .publish_owned(&self.key, &self.control, stamped, held);
+            .publish_owned(&self.key, &self.control, stamped, from.held);
     }
 
     /// Detaches the control from the entry if nobody else holds it: no claim, no

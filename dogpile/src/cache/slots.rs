@@ -6,7 +6,7 @@ use super::call::{EntryStore, Slots, SlotsHandle};
 use super::lookup::{KeyLookup, Owned};
 use super::store::{is_abandoned, owns, Entry, Inner};
 use crate::evict::{Candidate, Entries, Mark, Marking, Visit};
-use crate::slot::{Control, Env, Freshness, Stamped, Store};
+use crate::slot::{Control, Env, Freshness, Provenance, Stamped, Store};
 use crate::tier::TierLevel;
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
@@ -185,16 +185,15 @@ where
             inner: self.slots(),
             key,
             control: control.clone(),
-            tier_age: None,
         };
         let now = self.env.now();
         match control.fence() {
             Some(fence) => {
                 fence.write();
-                store.publish(value, now);
+                store.publish(value, now, Provenance::HERE);
                 fence.release_write();
             }
-            None => store.publish(value, now),
+            None => store.publish(value, now, Provenance::HERE),
         }
         drop(control);
         store.release();

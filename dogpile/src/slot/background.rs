@@ -1,7 +1,7 @@
 //! The creators of a `Background` cache's calls: a stale key's refresh is handed to the
 //! refresh executor, or spawned on the caller's tokio runtime (R10).
 
-use super::creator::{Creator, Detached, Now};
+use super::creator::{Creator, Detached, MadeHere, Now};
 use super::drive::refresh_task;
 use super::{Env, SlotClaim, Store};
 use crate::executor::{Executor, RefreshTask, Runner};
@@ -29,21 +29,22 @@ where
     E: Clone + Send + 'static,
 {
     type Error = E;
-    type Creation = Now<F>;
+    type Creation = MadeHere<Now<F>>;
 
-    fn start(self) -> Now<F> {
-        Now::new(self.create)
+    fn start(self) -> Self::Creation {
+        MadeHere::new(Now::new(self.create))
     }
 
     fn hand_off(self, claim: SlotClaim, store: &S, env: &Env) -> Result<(), (Self, SlotClaim)> {
-        let refresh = refresh_task(claim, store.clone(), env.clone(), Now::new(self.create));
+        let create = MadeHere::new(Now::new(self.create));
+        let refresh = refresh_task(claim, store.clone(), env.clone(), create);
         self.executor.submit(RefreshTask::new(refresh));
         Ok(())
     }
 
     fn detach(self) -> Result<Detached<S::Value, E>, Self> {
         let runner = Runner::Executor(self.executor.clone());
-        Ok((Box::pin(Now::new(self.create)), runner))
+        Ok((Box::pin(MadeHere::new(Now::new(self.create))), runner))
     }
 
     const DETACHES: bool = true;
@@ -73,22 +74,30 @@ where
     E: Clone + Send + 'static,
 {
     type Error = E;
-    type Creation = F;
+    type Creation = MadeHere<F>;
 
-    fn start(self) -> F {
-        self.create
+    fn start(self) -> Self::Creation {
+        MadeHere::new(self.create)
     }
 
     fn hand_off(self, claim: SlotClaim, store: &S, env: &Env) -> Result<(), (Self, SlotClaim)> {
         // The claim moves into the task: dropping the task (runtime shut down)
         // releases it.
-        let refresh = refresh_task(claim, store.clone(), env.clone(), self.create);
+        let refresh = refresh_task(
+            claim,
+            store.clone(),
+            env.clone(),
+            MadeHere::new(self.create),
+        );
         drop(self.runtime.spawn(refresh));
         Ok(())
     }
 
     fn detach(self) -> Result<Detached<S::Value, E>, Self> {
-        Ok((Box::pin(self.create), Runner::Tokio(self.runtime)))
+        Ok((
+            Box::pin(MadeHere::new(self.create)),
+            Runner::Tokio(self.runtime),
+        ))
     }
 
     const DETACHES: bool = true;

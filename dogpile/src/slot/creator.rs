@@ -1,7 +1,7 @@
 //! The [`Creator`] seam: how a call's creator runs (in the call, or handed off for a
 //! background refresh), and the creators that run in their call.
 
-use super::{Env, SlotClaim, Store};
+use super::{Env, Made, SlotClaim, Store};
 use crate::executor::Runner;
 use std::future::Future;
 use std::pin::Pin;
@@ -13,7 +13,8 @@ use std::task::{Context, Poll};
 pub(crate) trait Creator<S: Store>: Sized {
     /// Shared with the callers that waited for a failed creation (R1).
     type Error: Clone + Send + 'static;
-    type Creation: Future<Output = Result<S::Value, Self::Error>>;
+    /// The value and where it came from (see [`Made`]), or the creator's error.
+    type Creation: Future<Output = Result<Made<S::Value>, Self::Error>>;
 
     /// The creation, run by the caller that claimed the slot.
     fn start(self) -> Self::Creation;
@@ -42,7 +43,7 @@ pub(crate) trait Creator<S: Store>: Sized {
 
 /// A creation detached from its call by [`Creator::detach`], and where to run it.
 pub(crate) type Detached<V, E> = (
-    Pin<Box<dyn Future<Output = Result<V, E>> + Send + 'static>>,
+    Pin<Box<dyn Future<Output = Result<Made<V>, E>> + Send + 'static>>,
     Runner,
 );
 
@@ -56,10 +57,36 @@ where
     E: Clone + Send + 'static,
 {
     type Error = E;
-    type Creation = F;
+    type Creation = MadeHere<F>;
 
-    fn start(self) -> F {
-        self.0
+    fn start(self) -> MadeHere<F> {
+        MadeHere::new(self.0)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A creator's own future, its value marked as made here, just now.
+    pub(crate) struct MadeHere<F> {
+        #[pin]
+        create: F,
+    }
+}
+
+impl<F> MadeHere<F> {
+    pub(crate) fn new(create: F) -> Self {
+        MadeHere { create }
+    }
+}
+
+impl<F: Future<Output = Result<V, E>>, V, E> Future for MadeHere<F> {
+    type Output = Result<Made<V>, E>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project()
+            .create
+            .poll(cx)
+            .map(|outcome| outcome.map(Made::here))
     }
 }
 

@@ -3,8 +3,8 @@
 
 use super::creator::{Creator, InCall, Now};
 use super::{
-    fence_of, Control, Env, FenceRead, Freshness, SlotClaim, Stamped, Store, TryClaim, Waited,
-    WaitedFailure,
+    fence_of, Control, Env, FenceRead, Freshness, Made, SlotClaim, Stamped, Store, TryClaim,
+    Waited, WaitedFailure,
 };
 use crate::executor::run_blocking;
 use crate::trace;
@@ -343,7 +343,7 @@ async fn create_and_publish<S: Store, E: Clone + Send + 'static>(
     claim: &SlotClaim,
     store: &S,
     env: &Env,
-    create: impl Future<Output = Result<S::Value, E>>,
+    create: impl Future<Output = Result<Made<S::Value>, E>>,
     stale: bool,
 ) -> Result<S::Value, E> {
     // Counts a panic or a cancellation (the future dropped mid-way) as a failure.
@@ -352,9 +352,9 @@ async fn create_and_publish<S: Store, E: Clone + Send + 'static>(
     let outcome = claim.run(create).await;
     std::mem::forget(failure);
     match outcome {
-        Ok(value) => {
+        Ok(Made { value, from }) => {
             // R6: age counts from when the creation finished.
-            claim.publish(store, value.clone(), env.now());
+            claim.publish(store, value.clone(), env.now(), from);
             trace::created(&env.name, &started, stale);
             Ok(value)
         }
@@ -415,7 +415,7 @@ pub(crate) fn refresh_task<S, F, E>(
 where
     S: Store + Send + Sync + 'static,
     S::Value: Send + Sync,
-    F: Future<Output = Result<S::Value, E>> + Send + 'static,
+    F: Future<Output = Result<Made<S::Value>, E>> + Send + 'static,
     E: Clone + Send + 'static,
 {
     async move {

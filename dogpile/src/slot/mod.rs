@@ -140,8 +140,9 @@ pub(crate) trait Store {
     /// A copy of the current value, if any.
     fn load(&self) -> Option<Stamped<Self::Value>>;
 
-    /// Replaces the value and its stamp in one step (R3: published together).
-    fn publish(&self, value: Self::Value, created: u64);
+    /// Replaces the value and its stamp in one step (R3: published together): `created`
+    /// is when the creation finished here, `from` where the value came from.
+    fn publish(&self, value: Self::Value, created: u64, from: Provenance);
 
     /// The call is done with the slot: a store may let go of what only calls need (a
     /// cache entry detaches its idle control).
@@ -149,6 +150,42 @@ pub(crate) trait Store {
     where
         Self: Sized,
     {
+    }
+}
+
+/// Where a created value came from, and so how its stamp reads (R6, F4): made by this
+/// call's creator just now, or taken from a fleet tier, aged as the tier says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Provenance {
+    /// How old the value already is when it is published, in nanoseconds.
+    pub(crate) age: u64,
+    /// Another process's stale value, held only while that process's lease runs and no
+    /// notification for the key came since the claim (F1, F3).
+    pub(crate) held: bool,
+}
+
+impl Provenance {
+    /// Made here, by this call's creator, just now.
+    pub(crate) const HERE: Provenance = Provenance {
+        age: 0,
+        held: false,
+    };
+}
+
+/// What a creation hands back: its value and where the value came from.
+#[derive(Debug)]
+pub(crate) struct Made<V> {
+    pub(crate) value: V,
+    pub(crate) from: Provenance,
+}
+
+impl<V> Made<V> {
+    /// A value made here, just now.
+    pub(crate) fn here(value: V) -> Self {
+        Made {
+            value,
+            from: Provenance::HERE,
+        }
     }
 }
 
@@ -433,10 +470,16 @@ impl SlotClaim {
 
     /// Publishes a new value. In reader-synchronised mode this waits until every
     /// guard on the old value is dropped (R8).
-    pub(crate) fn publish<S: Store>(&self, store: &S, value: S::Value, created: u64) {
+    pub(crate) fn publish<S: Store>(
+        &self,
+        store: &S,
+        value: S::Value,
+        created: u64,
+        from: Provenance,
+    ) {
         match &self.control.fence {
-            Some(fence) => fence.write_section(|| store.publish(value, created)),
-            None => store.publish(value, created),
+            Some(fence) => fence.write_section(|| store.publish(value, created, from)),
+            None => store.publish(value, created, from),
         }
     }
 }

@@ -17,7 +17,7 @@ impl Store for Scripted {
     fn load(&self) -> Option<Stamped<u32>> {
         self.loads.lock().pop_front().expect("unscripted load")
     }
-    fn publish(&self, value: u32, _: u64) {
+    fn publish(&self, value: u32, _: u64, _: Provenance) {
         self.published.lock().push(value);
     }
 }

@@ -3,12 +3,10 @@
 
 use super::level::{KeyedTier, TierLevel, TierSide};
 use crate::executor::Runner;
-use crate::slot::{refresh_task, Creator, Env, SlotClaim, Store};
+use crate::slot::{refresh_task, Creator, Env, Made, SlotClaim, Store};
 use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 impl<K, V> TierLevel<K, V>
@@ -17,25 +15,25 @@ where
     V: Clone + Send + Sync + 'static,
 {
     /// Wraps a call's creator: the tier runs first, and the creator only if this caller
-    /// holds the lease (or the tier failed, F7). `age` receives the tier age of a value
-    /// taken from the tier, for the L1 stamp (F4); `blocking` callers wait by parking,
-    /// the others by awaiting.
-    /// `run_elsewhere` runs a background refresh handed off with its tier steps (R10).
+    /// holds the lease (or the tier failed, F7). A value taken from the tier comes with
+    /// its tier age, for the L1 stamp (F4). `blocking` callers wait by parking, the
+    /// others by awaiting. `run_elsewhere` runs a background refresh handed off with its
+    /// tier steps (R10).
     pub(crate) fn creator<'a, C, E>(
         &'a self,
         key: K,
         inner: C,
-        age: Arc<AtomicU64>,
         blocking: bool,
         run_elsewhere: RunElsewhere<'a, V, E>,
     ) -> TierCreator<'a, V, E, C> {
-        TierCreator::with_tier(inner, (self.keyed)(self, key), age, blocking, run_elsewhere)
+        TierCreator::with_tier(inner, (self.keyed)(self, key), blocking, run_elsewhere)
     }
 }
 
 /// A call's creator, behind the fleet tier when the cache has one (see
-/// [`TierLevel::creator`](super::TierLevel::creator)). Every call's slot runs this one creator type, tier or
-/// not, so that the slot's code is built once per cache and creator rather than twice.
+/// [`TierLevel::creator`](super::TierLevel::creator)). Every call's slot runs this one
+/// creator type, tier or not, so that the slot's code is built once per cache and
+/// creator rather than twice.
 pub(crate) struct TierCreator<'a, V, E, C> {
     inner: C,
     tier: Option<TierSteps<'a, V, E>>,
@@ -44,7 +42,6 @@ pub(crate) struct TierCreator<'a, V, E, C> {
 /// What a [`TierCreator`] runs around its creator with a tier.
 struct TierSteps<'a, V, E> {
     tier: Box<dyn KeyedTier<V> + 'a>,
-    age: Arc<AtomicU64>,
     blocking: bool,
     run_elsewhere: RunElsewhere<'a, V, E>,
 }
@@ -63,13 +60,11 @@ impl<'a, V, E, C> TierCreator<'a, V, E, C> {
     pub(super) fn with_tier(
         inner: C,
         tier: Box<dyn KeyedTier<V> + 'a>,
-        age: Arc<AtomicU64>,
         blocking: bool,
         run_elsewhere: RunElsewhere<'a, V, E>,
     ) -> Self {
         let steps = TierSteps {
             tier,
-            age,
             blocking,
             run_elsewhere,
         };
@@ -89,8 +84,7 @@ pub(crate) type RunElsewhere<'a, V, E> = Box<dyn FnOnce(SlotClaim, Moved<V, E>) 
 /// A background refresh under the tier, moved off the claimant's call (R10 with F1).
 pub(crate) struct Moved<V, E> {
     tier: Box<dyn KeyedTier<V>>,
-    age: Arc<AtomicU64>,
-    creation: Pin<Box<dyn Future<Output = Result<V, E>> + Send>>,
+    creation: Pin<Box<dyn Future<Output = Result<Made<V>, E>> + Send>>,
     runner: Runner,
 }
 
@@ -105,7 +99,7 @@ where
     where
         S: Store<Value = V> + Send + Sync + 'static,
     {
-        let side = TierSide::new(self.age, self.runner.blocking());
+        let side = TierSide::new(self.runner.blocking());
         let refresh = TierCreation::new(self.tier, side, self.creation);
         self.runner.run(refresh_task(claim, store, env, refresh));
     }
@@ -130,7 +124,7 @@ where
         Creation::Tier {
             creation: TierCreation::new(
                 steps.tier,
-                TierSide::new(steps.age, steps.blocking),
+                TierSide::new(steps.blocking),
                 self.inner.start(),
             ),
         }
@@ -153,7 +147,6 @@ where
             Ok((creation, runner)) => {
                 let TierSteps {
                     tier,
-                    age,
                     run_elsewhere,
                     ..
                 } = steps;
@@ -161,7 +154,6 @@ where
                     claim,
                     Moved {
                         tier: tier.detached(),
-                        age,
                         creation,
                         runner,
                     },
@@ -190,9 +182,9 @@ pin_project_lite::pin_project! {
 
 impl<V, F, E> Future for Creation<'_, V, F>
 where
-    F: Future<Output = Result<V, E>>,
+    F: Future<Output = Result<Made<V>, E>>,
 {
-    type Output = Result<V, E>;
+    type Output = Result<Made<V>, E>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -237,9 +229,9 @@ impl<V, F> Unpin for TierCreation<'_, V, F> {}
 
 impl<V, F, E> Future for TierCreation<'_, V, F>
 where
-    F: Future<Output = Result<V, E>>,
+    F: Future<Output = Result<Made<V>, E>>,
 {
-    type Output = Result<V, E>;
+    type Output = Result<Made<V>, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
@@ -249,9 +241,9 @@ where
                     let Poll::Ready(opened) = this.tier.open(&mut this.side, cx) else {
                         return Poll::Pending;
                     };
-                    if let Some(value) = opened {
+                    if let Some(made) = opened {
                         this.state = State::Done;
-                        return Poll::Ready(Ok(value));
+                        return Poll::Ready(Ok(made));
                     }
                     let creation = creation.take().expect("a creation starts once");
                     this.state = State::Creating {
@@ -263,8 +255,9 @@ where
                         return Poll::Pending;
                     };
                     this.state = State::Done;
-                    this.tier.close(&mut this.side, outcome.as_ref().ok());
-                    return Poll::Ready(outcome);
+                    let created = outcome.as_ref().ok().map(|made| &made.value);
+                    let from = this.tier.close(&mut this.side, created);
+                    return Poll::Ready(outcome.map(|made| Made { from, ..made }));
                 }
                 State::Done => {
                     panic!("dogpile: internal error: a creation was polled after it finished")

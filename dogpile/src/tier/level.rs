@@ -3,18 +3,18 @@
 //! here at a time (the first level of the two-level claim, F3); this adds the second,
 //! fleet-wide level.
 
+use super::board::Board;
 use super::{Claim, Lease, Publish, SharedTier, TierEvent};
 use crate::clock::to_nanos;
-use std::collections::HashSet;
+use crate::slot::{Made, Provenance};
 use std::future::Future;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
 #[cfg(not(loom))]
-use std::sync::atomic::AtomicBool;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -24,20 +24,6 @@ const COLD_WAIT_SLACK: Duration = Duration::from_secs(1);
 /// Between two claims of a cold key held elsewhere, absent any notification.
 const COLD_RECHECK: Duration = Duration::from_millis(250);
 
-/// Where a value handed to the local slot came from, and so how old it is.
-pub(crate) struct Sourced<V> {
-    pub(crate) value: V,
-    /// How old the value is to be stamped in L1 (zero: created just now).
-    pub(crate) age: Duration,
-    /// Another process's stale value, held while its lease runs (F1, F3).
-    pub(crate) held: bool,
-}
-
-/// Set in the age handed to the L1 store for a held stale value: the store keeps it
-/// only if no notification for its key came since the claim (see
-/// [`TierLevel::still_held`]).
-pub(crate) const HELD: u64 = 1 << 63;
-
 /// What the local cache does on a tier event (F6).
 pub(crate) enum LocalAction<K> {
     Invalidate(K),
@@ -45,40 +31,10 @@ pub(crate) enum LocalAction<K> {
     InvalidateAll,
 }
 
-/// Keys with a claim in flight or whose L1 copy is another process's stale value, held
-/// while that process's lease runs; a notification for a key takes it out. And the
-/// wake-up of callers waiting for a cold key held elsewhere.
-struct Board<K> {
-    held: Mutex<HashSet<K>>,
-    epoch: Mutex<u64>,
-    changed: Condvar,
-}
-
-impl<K: Hash + Eq> Board<K> {
-    fn bump(&self) {
-        *self.epoch.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.changed.notify_all();
-    }
-
-    fn epoch(&self) -> u64 {
-        *self.epoch.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Blocks until a publish or release anywhere, or `timeout`.
-    fn wait(&self, seen: u64, timeout: Duration) {
-        let epoch = self.epoch.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = self
-            .changed
-            .wait_timeout_while(epoch, timeout, |now| *now == seen)
-            .unwrap_or_else(|e| e.into_inner());
-    }
-}
-
 /// What `CacheBuilder::shared` hands the cache: the tier, and its level's constructor.
 /// The constructor is named there, so a cache built without a tier compiles none of
 /// the level's code: neither its event handling nor, through `TierLevel::keyed`, its
-/// per-key steps (a fifth of the release build of a memoized fn's first cache of its
-/// key and value types).
+/// per-key steps.
 pub(crate) struct TierSetting<K, V> {
     tier: Arc<dyn SharedTier<K, V>>,
     level: LevelConstructor<K, V>,
@@ -140,8 +96,7 @@ impl<K: Hash + Eq, V> TierLevel<K, V> {
     /// invalidation takes after taking the key off the board: either it sees the key
     /// gone, or the notification invalidates what it stores.
     pub(crate) fn still_held(&self, key: &K) -> bool {
-        let held = self.board.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.contains(key)
+        self.board.holds(key)
     }
 }
 
@@ -160,7 +115,7 @@ impl<K: 'static, V: 'static> TierLevel<K, V> {
 /// The first half of a shared creation: serve from the tier, or create (with a lease
 /// when the tier granted one).
 enum Begin<V> {
-    Serve(Sourced<V>),
+    Serve(Made<V>),
     Create(Option<Lease>),
     /// Cold and held elsewhere: wait for a notification, at most this long, then claim
     /// again.
@@ -174,22 +129,10 @@ where
 {
     /// Binds `tier` to a cache of this `ttl`; `local` applies events to the cache's L1.
     fn new(tier: Arc<dyn SharedTier<K, V>>, ttl: Duration, local: LocalSink<K>) -> Self {
-        let board = Arc::new(Board {
-            held: Mutex::new(HashSet::new()),
-            epoch: Mutex::new(0),
-            changed: Condvar::new(),
-        });
+        let board = Arc::new(Board::new());
         let events = board.clone();
         tier.subscribe(Arc::new(move |event| {
-            let wake = |key: &K| {
-                let held = events
-                    .held
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(key);
-                events.bump();
-                held
-            };
+            let wake = |key: &K| events.notify(key);
             match event {
                 TierEvent::Invalidated(key) => {
                     wake(&key);
@@ -206,12 +149,7 @@ where
                     }
                 }
                 TierEvent::Reset => {
-                    events
-                        .held
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clear();
-                    events.bump();
+                    events.reset();
                     local(LocalAction::InvalidateAll);
                 }
             }
@@ -233,11 +171,10 @@ where
     fn begin(&self, key: &K, cold_deadline: &mut Option<Instant>) -> Begin<V> {
         // On the board before the claim, so that a notification arriving between the
         // claim's reply and the L1 store is not lost (it takes the key out).
-        let board = || self.board.held.lock().unwrap_or_else(|e| e.into_inner());
-        board().insert(key.clone());
+        self.board.hold(key.clone());
         let claim = self.tier.claim(key, self.ttl);
         if !matches!(claim, Ok(Claim::Busy { stale: Some(_), .. })) {
-            board().remove(key);
+            self.board.drop_hold(key);
         }
         let claim = match claim {
             Ok(claim) => claim,
@@ -246,20 +183,24 @@ where
         };
         match claim {
             // R4 fleet-wide, and F3: a process without a fresh copy takes the tier's.
-            Claim::Fresh(shared) => Begin::Serve(Sourced {
+            Claim::Fresh(shared) => Begin::Serve(Made {
                 value: shared.value,
-                age: shared.age,
-                held: false,
+                from: Provenance {
+                    age: to_nanos(shared.age),
+                    held: false,
+                },
             }),
             // F1: someone else refreshes; hold their stale value as if fresh until
             // their lease ends or a notification arrives, without asking again.
             Claim::Busy {
                 stale: Some(stale),
                 lease_left,
-            } => Begin::Serve(Sourced {
+            } => Begin::Serve(Made {
                 value: stale.value,
-                age: self.ttl.saturating_sub(lease_left),
-                held: true,
+                from: Provenance {
+                    age: to_nanos(self.ttl.saturating_sub(lease_left)),
+                    held: true,
+                },
             }),
             // F2: cold, created elsewhere: wait (bounded), then claim again.
             Claim::Busy {
@@ -285,13 +226,14 @@ where
 /// around a creation live here, behind `dyn`, rather than in `TierCreation`: built
 /// where a tier is given, so that a cache without one builds none of them.
 pub(super) trait KeyedTier<V>: Send + Sync {
-    /// Before the creation: `Ready(Some(value))`, the tier's value, to serve;
+    /// Before the creation: `Ready(Some(made))`, the tier's value and its age, to serve;
     /// `Ready(None)`, create, under the lease if `side` now holds it; or wait for
     /// another process's value.
-    fn open(&self, side: &mut TierSide, cx: &mut Context<'_>) -> Poll<Option<V>>;
+    fn open(&self, side: &mut TierSide, cx: &mut Context<'_>) -> Poll<Option<Made<V>>>;
     /// After the creation: publish its value under the lease, or release the lease at
-    /// once if it failed (`None`, F8).
-    fn close(&self, side: &mut TierSide, created: Option<&V>);
+    /// once if it failed (`None`, F8). Says how the created value is to be stamped in
+    /// L1: fresh, or stale when the tier fenced it off (F5).
+    fn close(&self, side: &mut TierSide, created: Option<&V>) -> Provenance;
     fn release(&self, lease: &Lease);
     /// The same key's steps, owning their level, to run on the refresh executor (R10).
     fn detached(&self) -> Box<dyn KeyedTier<V>>;
@@ -300,8 +242,6 @@ pub(super) trait KeyedTier<V>: Send + Sync {
 /// What one creation's tier steps carry between [`KeyedTier::open`] and
 /// [`KeyedTier::close`].
 pub(crate) struct TierSide {
-    /// Where the value's tier age goes, for the L1 stamp (F4).
-    age: Arc<AtomicU64>,
     /// Waits by parking (blocking callers) or by awaiting.
     blocking: bool,
     cold_deadline: Option<Instant>,
@@ -310,9 +250,8 @@ pub(crate) struct TierSide {
 }
 
 impl TierSide {
-    pub(super) fn new(age: Arc<AtomicU64>, blocking: bool) -> Self {
+    pub(super) fn new(blocking: bool) -> Self {
         TierSide {
-            age,
             blocking,
             cold_deadline: None,
             waiting: None,
@@ -334,7 +273,7 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    fn open(&self, side: &mut TierSide, cx: &mut Context<'_>) -> Poll<Option<V>> {
+    fn open(&self, side: &mut TierSide, cx: &mut Context<'_>) -> Poll<Option<Made<V>>> {
         let board = &self.level.board;
         loop {
             if let Some(wait) = &mut side.waiting {
@@ -345,12 +284,7 @@ where
             }
             let seen = board.epoch();
             match self.level.begin(&self.key, &mut side.cold_deadline) {
-                Begin::Serve(sourced) => {
-                    let age = to_nanos(sourced.age).min(HELD - 1);
-                    let held = if sourced.held { HELD } else { 0 };
-                    side.age.store(age | held, Ordering::Relaxed);
-                    return Poll::Ready(Some(sourced.value));
-                }
+                Begin::Serve(made) => return Poll::Ready(Some(made)),
                 Begin::Create(lease) => {
                     side.lease = lease;
                     return Poll::Ready(None);
@@ -363,23 +297,25 @@ where
         }
     }
 
-    fn close(&self, side: &mut TierSide, created: Option<&V>) {
+    fn close(&self, side: &mut TierSide, created: Option<&V>) -> Provenance {
         let Some(lease) = side.lease.take() else {
-            return; // F7: no lease, the local rules
+            return Provenance::HERE; // F7: no lease, the local rules
         };
         let Some(value) = created else {
             self.release(&lease); // F8
-            return;
+            return Provenance::HERE;
         };
-        let age = match self.level.tier.publish(&self.key, &lease, value) {
-            Ok(Publish::Stored) => Duration::ZERO,
+        match self.level.tier.publish(&self.key, &lease, value) {
+            Ok(Publish::Stored) => Provenance::HERE,
             // F5: fenced. The caller still gets its value; L1 keeps it stale, so the
             // next caller takes the tier's current one.
-            Ok(Publish::Rejected) => self.level.ttl,
+            Ok(Publish::Rejected) => Provenance {
+                age: to_nanos(self.level.ttl),
+                held: false,
+            },
             // F7: kept locally, as the local rules would.
-            Err(_) => Duration::ZERO,
-        };
-        side.age.store(to_nanos(age), Ordering::Relaxed);
+            Err(_) => Provenance::HERE,
+        }
     }
 
     fn release(&self, lease: &Lease) {

@@ -1,12 +1,14 @@
 //! The seam to a second level shared by many processes (the fleet tier): [`SharedTier`]
-//! and the types its steps exchange. `level.rs` runs a tier inside a cache; `creation.rs`
-//! wraps a call's creator in the tier's steps.
+//! and the types its steps exchange. `level.rs` runs a tier inside a cache, `board.rs`
+//! keeps its held keys and wakes its waiters, `creation.rs` wraps a call's creator in
+//! the tier's steps.
 
+mod board;
 mod creation;
 mod level;
 
 pub(crate) use creation::{Moved, RunElsewhere, TierCreator};
-pub(crate) use level::{LocalAction, TierLevel, TierSetting, HELD};
+pub(crate) use level::{LocalAction, TierLevel, TierSetting};
 
 use std::error::Error as StdError;
 use std::fmt;
