@@ -295,7 +295,7 @@ where
     V: Clone + Send + Sync + 'static,
     M: Mode,
 {
-    /// The most entries the cache holds; see [Bounds and eviction](Cache#bounds-and-eviction).
+    /// The most entries the cache holds; see [Bounds and eviction](crate::Cache#bounds-and-eviction).
     ///
     /// ```
     /// use std::time::Duration;

@@ -80,10 +80,9 @@ use std::time::Duration;
 /// is being refreshed is kept over one nobody asks for. A fresh hit only reads a per-entry
 /// counter (and writes it while it is below its ceiling of 3): no lock, no shared write.
 /// Only a bounded cache's entries carry that counter: an unbounded cache's are 8 bytes
-/// smaller. A bounded cache's calls reach its entries through one dynamic call (its fresh
-/// hits measured about 5 % slower than an unbounded cache's), so that a crate that gives
-/// no cache of some key and value types a capacity does not compile the bounded layout's
-/// code for them.
+/// smaller. A bounded cache's calls reach its entries through one dynamic call, so that a
+/// crate that gives no cache of some key and value types a capacity does not compile the
+/// bounded layout's code for them.
 /// Entries whose creation is in flight are never evicted. If none can be evicted (every
 /// entry is being created), the new key's value is computed by its caller and returned without
 /// being stored, and the call counts as a miss; in [`SyncReaders`] mode its guard then
