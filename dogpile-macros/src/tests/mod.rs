@@ -2,9 +2,13 @@
 //! says, what the generated code does) is covered by the root package's trybuild suite and
 //! end-to-end tests.
 
-use crate::ast::{ArgKind, AttrArgs, Output};
+mod model;
+
+use crate::ast::{ArgKind, Output};
+use crate::attr::AttrArgs;
 use crate::expand::attribute;
-use crate::validate::{screaming_snake_case, validate};
+use crate::naming::screaming_snake_case;
+use crate::validate::validate;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use std::time::Duration;
