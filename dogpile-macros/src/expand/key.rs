@@ -107,9 +107,12 @@ impl<'a> KeyTypes<'a> {
             None => tuple(parts.iter().map(|arg| {
                 let ident = &arg.ident;
                 match &arg.kind {
-                    ArgKind::Ref(inner) => {
-                        quote_spanned!(inner.span()=> ::std::borrow::ToOwned::to_owned(#ident))
-                    }
+                    // Through `<T as ToOwned>`, spanned on `T`: when `T` is not `ToOwned`,
+                    // rustc reports it once, at `T`, as for the key type, rather than again
+                    // at the argument with a suggestion to borrow it.
+                    ArgKind::Ref(inner) => quote_spanned!(inner.span()=>
+                        <#inner as ::std::borrow::ToOwned>::to_owned(#ident)
+                    ),
                     _ => quote_spanned!(arg.ty.span()=> ::core::clone::Clone::clone(&#ident)),
                 }
             })),
