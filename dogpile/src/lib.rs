@@ -165,6 +165,8 @@
 //!     slots.rs         a key's entry as the per-key loop reaches it: admission,
 //!                      eviction, sweep, insert
 //!     call.rs          the per-key loop every get-like call goes through
+//!     batch.rs         get_many_with: each key's pass through its slot, one creator
+//!                      call for the keys a batch claimed, then its waits
 //!     bounded.rs       the bounded layout (the policy is evict.rs)
 //!     lookup.rs        the forms a key comes in: owned, KeyRef, Borrow
 //!   slot/              the state machine of one key: R1-R11

@@ -7,6 +7,7 @@
 mod common;
 
 mod bad_input;
+mod batch;
 mod cache;
 mod eviction;
 mod rules;

@@ -48,6 +48,7 @@ pub struct CacheBuilder<K, V, M = Inline> {
     /// still holds no `K` or `V`.
     tier: Option<Box<dyn Any + Send + Sync>>,
     name: Option<Arc<str>>,
+    max_batch: Option<usize>,
     _types: Types<K, V, M>,
 }
 
@@ -77,6 +78,8 @@ pub enum BuildError {
     /// `.max_stale(Duration::ZERO)`: use no `max_stale` to serve stale values until
     /// a refresh succeeds, or a positive bound.
     ZeroMaxStale,
+    /// `.max_batch(0)`: a batch's creator could never be given a key.
+    ZeroMaxBatch,
 }
 
 impl fmt::Display for BuildError {
@@ -88,6 +91,7 @@ impl fmt::Display for BuildError {
             BuildError::ZeroMaxStale => {
                 "max_stale must be greater than zero; leave it unset to serve stale values until a refresh succeeds"
             }
+            BuildError::ZeroMaxBatch => "max_batch must be at least 1",
         })
     }
 }
@@ -106,6 +110,7 @@ impl<K, V> CacheBuilder<K, V, Inline> {
             executor: Executor::Pool,
             tier: None,
             name: None,
+            max_batch: None,
             _types: PhantomData,
         }
     }
@@ -183,6 +188,7 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
             executor: self.executor,
             tier: self.tier,
             name: self.name,
+            max_batch: self.max_batch,
             _types: PhantomData,
         }
     }
@@ -311,6 +317,28 @@ where
         self
     }
 
+    /// The most keys one call of a batch's creator is given
+    /// ([`get_many_with`](crate::Cache::get_many_with) and its kin): a batch that needs
+    /// more values calls its creator several times, `n` keys at a time, in first-seen
+    /// order (a database's limit on `IN (..)` lists, a service's page size). Unlimited
+    /// by default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u32, u32>::builder().ttl(Duration::from_secs(60)).max_batch(2).build();
+    /// let mut calls = Vec::new();
+    /// let values = cache.get_many_with(&[1, 2, 3], |ids| {
+    ///     calls.push(ids.to_vec());
+    ///     ids.iter().map(|id| id * 10).collect()
+    /// });
+    /// assert_eq!(values, [10, 20, 30]);
+    /// assert_eq!(calls, [vec![1, 2], vec![3]]);
+    /// ```
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = Some(n);
+        self
+    }
+
     /// Shares values, their age and the refresh claim with every process that uses the
     /// same tier (F1–F8), for example a `dogpile_redis::RedisTier`. This cache stays the
     /// first level: a fresh value here never reaches the tier (F3), and when the tier
@@ -362,6 +390,9 @@ where
         if self.max_stale.is_some_and(|d| d.is_zero()) {
             return Err(BuildError::ZeroMaxStale);
         }
+        if self.max_batch == Some(0) {
+            return Err(BuildError::ZeroMaxBatch);
+        }
         let env = Env {
             policy: Policy {
                 ttl: to_nanos(ttl),
@@ -382,6 +413,7 @@ where
             sync_readers: crate::mode::sync_readers::<M>(),
             executor: self.executor,
             tier: self.tier,
+            max_batch: self.max_batch.unwrap_or(usize::MAX),
         })
     }
 }

@@ -163,6 +163,9 @@ pub(crate) trait Slots<K, V>: Send + Sync {
 
     fn tier(&self) -> Option<&TierLevel<K, V>>;
 
+    /// The most keys one call of a batch's creator is given.
+    fn max_batch(&self) -> usize;
+
     /// See `Inner::control_for`.
     fn control_of(&self, key: &dyn KeyLookup<K>) -> Option<Arc<Control>>;
 

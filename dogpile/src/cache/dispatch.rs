@@ -180,14 +180,14 @@ where
     }
 
     /// This cache, as the slow path runs on it.
-    fn slots(&self) -> SlotsHandle<K, V> {
+    pub(super) fn slots(&self) -> SlotsHandle<K, V> {
         match self {
             Core::Unbounded(inner) => inner.slots(),
             Core::Bounded(inner) => inner.clone().into_slots(),
         }
     }
 
-    fn executor(&self) -> &Executor {
+    pub(super) fn executor(&self) -> &Executor {
         match self {
             Core::Unbounded(inner) => &inner.executor,
             Core::Bounded(inner) => inner.executor(),

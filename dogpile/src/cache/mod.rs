@@ -7,10 +7,12 @@
 //! - `store.rs`: the entries, the hit path, `get` / `invalidate` / `remove` / `clear`;
 //! - `slots.rs`: a key's entry as the per-key loop reaches it, admission and eviction;
 //! - `call.rs`: the per-key loop every get-like call goes through;
+//! - `batch.rs`: `get_many_with` and its kin, many keys with one creator call;
 //! - `bounded.rs`: the bounded layout (the policy itself is `evict.rs`);
 //! - `lookup.rs`: the forms a key comes in (owned, `KeyRef`, `Borrow`);
 //! - `builder.rs`: [`CacheBuilder`] and [`BuildError`].
 
+mod batch;
 mod bounded;
 mod builder;
 mod call;
@@ -57,6 +59,16 @@ use std::time::Duration;
 /// `try_get_with_async` (no async ones in `SyncReaders`); the mode decides the creator's
 /// bounds and what they return. [`entry_by_ref`](Cache::entry_by_ref) offers the same
 /// calls by a borrowed form of the key.
+///
+/// # Batches
+///
+/// [`get_many_with`](Cache::get_many_with), `try_get_many_with` and their async forms
+/// answer many keys in one call, with one creator call for every key that needs a value
+/// (a `WHERE id IN (..)`, a GraphQL loader, a multi-get), keeping every per-key rule.
+/// [`Inline`] and [`Background`] caches have them. A [`SyncReaders`] cache has none:
+/// its answer would be one read guard per key, held together, so that publishing any of
+/// those keys would wait for the whole batch's readers, and two callers holding guards
+/// from overlapping batches could each wait for the other's publish (R8).
 ///
 /// # Example
 ///
@@ -220,6 +232,128 @@ where
     ) -> Result<V, E> {
         self.core.try_get_inline_async(Owned(key), create).await
     }
+    /// The values for many keys at once, in the order of `keys` (duplicates welcome):
+    /// every rule of [`get_with`](Cache::get_with) holds for each key, and `create` is
+    /// called once for all the keys that need a value from this call.
+    ///
+    /// `create` is given each key this call claimed once, in first-seen order: the cold
+    /// keys, and the stale keys whose refresh it claimed. It returns one value per key,
+    /// in that order. Fresh keys are served at once, and so are stale keys that another
+    /// caller is refreshing (R3); a cold key that another caller is creating, alone or in
+    /// its own batch, is waited for and never created twice. With
+    /// [`max_batch(n)`](CacheBuilder::max_batch), a call that claims more than `n` keys
+    /// calls `create` several times, `n` keys at a time; hence `FnMut`.
+    ///
+    /// The call waits only once the values it creates are published and their keys
+    /// released: two batches over overlapping keys never wait for each other, and
+    /// `create` may call the cache for other keys (R9).
+    ///
+    /// Stats count each key of `keys` as one call, except that a repeated key that is not
+    /// a fresh hit counts once.
+    ///
+    /// With a [shared tier](CacheBuilder::shared), each key that is not a fresh hit goes
+    /// through the tier's steps (F1-F8) by itself, as a [`get_with`](Cache::get_with) of
+    /// it would, and `create` is called with that one key: the batch keeps every rule but
+    /// makes one creator call, and the tier's round trips, per key.
+    ///
+    /// # Panics
+    ///
+    /// If `create` returns a number of values other than the number of keys it was
+    /// given (the message names both), if it panics (then, as for a single key, every
+    /// key it was creating is released, and callers waiting for them share the panic,
+    /// R1), or if it asks for one of the keys it is creating (R9).
+    ///
+    /// ```
+    /// let users = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// users.get_with(2, || "two".to_string());
+    /// let mut asked = Vec::new();
+    /// let names = users.get_many_with(&[1, 2, 3, 1], |ids| {
+    ///     asked.extend_from_slice(ids); // one `SELECT .. WHERE id IN (1, 3)`
+    ///     ids.iter().map(|id| format!("user {id}")).collect()
+    /// });
+    /// assert_eq!(names, ["user 1", "two", "user 3", "user 1"]);
+    /// assert_eq!(asked, [1, 3]);
+    /// ```
+    pub fn get_many_with(&self, keys: &[K], mut create: impl FnMut(&[K]) -> Vec<V>) -> Vec<V> {
+        infallible(self.core.try_get_many_inline(keys, |keys| Ok(create(keys))))
+    }
+
+    /// [`get_many_with`](Cache::get_many_with) with a fallible creator. An `Err` stores
+    /// nothing and reaches this call and every caller waiting for a key of that creator
+    /// call (R1); a later creator call of the same batch (see `max_batch`) is not made.
+    /// With [`stale_if_error`](CacheBuilder::stale_if_error), a failed creator call whose
+    /// keys were all stale serves their stale values instead (R5).
+    ///
+    /// ```
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// assert_eq!(cache.try_get_many_with(&[1, 2], |_| Err::<Vec<u8>, _>("down")), Err("down"));
+    /// assert_eq!(cache.try_get_many_with(&[1, 2], |ids| Ok::<_, &str>(ids.to_vec())), Ok(vec![1, 2]));
+    /// ```
+    pub fn try_get_many_with<E: Clone + Send + 'static>(
+        &self,
+        keys: &[K],
+        create: impl FnMut(&[K]) -> Result<Vec<V>, E>,
+    ) -> Result<Vec<V>, E> {
+        self.core.try_get_many_inline(keys, create)
+    }
+
+    /// [`get_many_with`](Cache::get_many_with) for async callers: waiting never blocks a
+    /// thread. `create` is given the keys owned, so that its future may hold them
+    /// across awaits.
+    ///
+    /// ```
+    /// # block_on(async {
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// let values = cache.get_many_with_async(&[1, 2], |ids: Vec<u32>| async move {
+    ///     ids.iter().map(|id| id * 10).collect()
+    /// });
+    /// assert_eq!(values.await, [10, 20]);
+    /// # });
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v } }
+    /// # }
+    /// ```
+    #[cfg(not(loom))]
+    pub async fn get_many_with_async<Fut: Future<Output = Vec<V>>>(
+        &self,
+        keys: &[K],
+        mut create: impl FnMut(Vec<K>) -> Fut,
+    ) -> Vec<V> {
+        let create = |keys| {
+            let values = create(keys);
+            async { Ok(values.await) }
+        };
+        infallible(self.core.try_get_many_inline_async(keys, create).await)
+    }
+
+    /// [`try_get_many_with`](Cache::try_get_many_with) for async callers.
+    ///
+    /// ```
+    /// # block_on(async {
+    /// let cache = dogpile::Cache::<u8, u8>::new(std::time::Duration::from_secs(60));
+    /// let values = cache.try_get_many_with_async(&[1], |_| async { Err("down") });
+    /// assert_eq!(values.await, Err("down"));
+    /// # });
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v } }
+    /// # }
+    /// ```
+    #[cfg(not(loom))]
+    pub async fn try_get_many_with_async<E, Fut>(
+        &self,
+        keys: &[K],
+        create: impl FnMut(Vec<K>) -> Fut,
+    ) -> Result<Vec<V>, E>
+    where
+        E: Clone + Send + 'static,
+        Fut: Future<Output = Result<Vec<V>, E>>,
+    {
+        self.core.try_get_many_inline_async(keys, create).await
+    }
 }
 
 impl<K, V> Cache<K, V, Background>
@@ -305,6 +439,97 @@ where
         create: impl Future<Output = Result<V, E>> + Send + 'static,
     ) -> Result<V, E> {
         self.core.try_get_background_async(Owned(key), create).await
+    }
+    /// The values for many keys at once, as
+    /// [`Cache::<K, V, Inline>::get_many_with`](Cache::get_many_with) does, except that
+    /// the refresh of the stale keys this call claims runs on the refresh executor, in
+    /// creator calls of their own, and their stale values are served at once (R10). The
+    /// cold keys are created in this call, while it waits. `create` may then run on
+    /// another thread, and more than once: it is `Fn + Send + Sync + 'static`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
+    /// assert_eq!(cache.get_many_with(&[1, 2], |ids| ids.to_vec()), [1, 2]);
+    /// ```
+    pub fn get_many_with(
+        &self,
+        keys: &[K],
+        create: impl Fn(&[K]) -> Vec<V> + Send + Sync + 'static,
+    ) -> Vec<V> {
+        infallible(
+            self.core
+                .try_get_many_background(keys, move |keys| Ok(create(keys))),
+        )
+    }
+
+    /// `get_many_with` (above) with a fallible creator. A failed background refresh
+    /// keeps the stale values; the next stale hit of each key retries.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
+    /// assert_eq!(cache.try_get_many_with(&[1], |ids| Ok::<_, String>(ids.to_vec())), Ok(vec![1]));
+    /// ```
+    pub fn try_get_many_with<E: Clone + Send + 'static>(
+        &self,
+        keys: &[K],
+        create: impl Fn(&[K]) -> Result<Vec<V>, E> + Send + Sync + 'static,
+    ) -> Result<Vec<V>, E> {
+        self.core.try_get_many_background(keys, create)
+    }
+
+    /// `get_many_with` (above) for async callers. With the `tokio` feature and inside a
+    /// tokio runtime, the stale keys' refresh is spawned on that runtime (R10); without
+    /// the feature, or outside a runtime, it runs in this call, as in [`Inline`] mode.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
+    /// let values = cache.get_many_with_async(&[1, 2], |ids: Vec<u8>| async move { ids });
+    /// assert_eq!(values.await, [1, 2]);
+    /// # }
+    /// ```
+    #[cfg(not(loom))]
+    pub async fn get_many_with_async<Fut>(
+        &self,
+        keys: &[K],
+        create: impl Fn(Vec<K>) -> Fut + Send + Sync + 'static,
+    ) -> Vec<V>
+    where
+        Fut: Future<Output = Vec<V>> + Send + 'static,
+    {
+        let create = move |keys| {
+            let values = create(keys);
+            async { Ok::<_, Infallible>(values.await) }
+        };
+        infallible(self.core.try_get_many_background_async(keys, create).await)
+    }
+
+    /// `get_many_with_async` (above) with a fallible creator.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
+    /// let values = cache.try_get_many_with_async(&[1], |_| async { Err::<Vec<u8>, _>("down") });
+    /// assert_eq!(values.await, Err("down"));
+    /// # }
+    /// ```
+    #[cfg(not(loom))]
+    pub async fn try_get_many_with_async<E, Fut>(
+        &self,
+        keys: &[K],
+        create: impl Fn(Vec<K>) -> Fut + Send + Sync + 'static,
+    ) -> Result<Vec<V>, E>
+    where
+        E: Clone + Send + 'static,
+        Fut: Future<Output = Result<Vec<V>, E>> + Send + 'static,
+    {
+        self.core.try_get_many_background_async(keys, create).await
     }
 }
 

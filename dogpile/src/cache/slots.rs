@@ -246,6 +246,10 @@ where
         self.tier.as_ref()
     }
 
+    fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
     fn control_of(&self, key: &dyn KeyLookup<K>) -> Option<Arc<Control>> {
         self.control_for(key)
     }

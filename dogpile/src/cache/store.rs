@@ -25,6 +25,8 @@ pub(crate) struct Settings {
     pub(crate) executor: Executor,
     /// With a fleet tier: its `TierSetting<K, V>`.
     pub(crate) tier: Option<Box<dyn Any + Send + Sync>>,
+    /// The most keys one call of a batch's creator is given.
+    pub(crate) max_batch: usize,
 }
 
 pub(crate) struct Entry<V, Mk> {
@@ -68,6 +70,8 @@ pub(crate) struct Inner<K, V, Mk> {
     pub(super) sweeping: parking_lot::Mutex<()>,
     /// The fleet tier (F1–F8), between the local value and the creator.
     pub(super) tier: Option<TierLevel<K, V>>,
+    /// The most keys one call of a batch's creator is given.
+    pub(super) max_batch: usize,
 }
 
 /// What the hit path found.
@@ -335,6 +339,7 @@ where
             evictor: settings.capacity.map(Evictor::new),
             sync_readers: settings.sync_readers,
             executor: settings.executor,
+            max_batch: settings.max_batch,
             entries: AtomicUsize::new(0),
             admitted_since_sweep: AtomicUsize::new(0),
             sweeping: parking_lot::Mutex::new(()),

@@ -21,13 +21,13 @@ pub(crate) enum Step<R> {
 /// What a call found when it first looked; decides the counter it bumps, exactly once,
 /// when a slot serves it. A pass that ends in `Retired` counts nothing: the caller
 /// starts over on the key's new slot and counts there.
-struct Arrival {
+pub(crate) struct Arrival {
     found: Option<Option<Freshness>>,
     counted: bool,
 }
 
 impl Arrival {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Arrival {
             found: None,
             counted: false,
@@ -38,7 +38,7 @@ impl Arrival {
         self.found.get_or_insert(freshness);
     }
 
-    fn record(&mut self, env: &Env) {
+    pub(crate) fn record(&mut self, env: &Env) {
         if std::mem::replace(&mut self.counted, true) {
             return;
         }
@@ -60,7 +60,7 @@ fn look_up<S: Store>(store: &S, env: &Env) -> (Option<Stamped<S::Value>>, Option
 }
 
 /// What one pass of look-up, claim and re-check decides.
-enum Pass<V> {
+pub(crate) enum Pass<V> {
     /// Answer with this value: fresh (R2), stale while someone else refreshes (R3), or
     /// fresh on the claimant's re-check (R4).
     Serve(V),
@@ -74,7 +74,7 @@ enum Pass<V> {
 }
 
 /// The shared first half of every call: look up, claim, re-check.
-fn pass<S: Store>(
+pub(crate) fn pass<S: Store>(
     control: &Arc<Control>,
     store: &S,
     env: &Env,

@@ -37,7 +37,8 @@ pub(crate) use background::Pooled;
 pub(crate) use background::Spawned;
 pub(crate) use creator::{Creator, InCall, Now};
 pub(crate) use drive::{
-    drive, get, read_hit, refresh_task, take_creator, How, Served, Step, Waiting,
+    drive, get, pass, read_hit, refresh_task, take_creator, Arrival, How, Pass, Served, Step,
+    Waiting,
 };
 
 use crate::clock::ClockHandle;
@@ -449,7 +450,7 @@ impl SlotClaim {
     }
 
     /// Records this creation's failure for the callers waiting for it (R1).
-    fn fail(&self, error: Option<Box<dyn Any + Send>>) {
+    pub(crate) fn fail(&self, error: Option<Box<dyn Any + Send>>) {
         self.control.state.lock().failed = Some(Box::new(FailedAttempt {
             attempt: self.attempt,
             error,
@@ -492,6 +493,31 @@ impl Drop for SlotClaim {
 
 // ---------------------------------------------------------------------------------
 // Same-key re-entry detection (R9)
+
+/// Runs `start` and polls the future it returns as the creator of every claim in
+/// `claims` at once (a batch's creator): asking for any of their keys from inside it
+/// panics (R9).
+pub(crate) async fn run_claimed<'c, F: Future>(
+    claims: impl Iterator<Item = &'c SlotClaim>,
+    start: impl FnOnce() -> F,
+) -> F::Output {
+    let ids: Vec<usize> = claims.map(|claim| claim.control.id()).collect();
+    let scopes = || {
+        ids.iter()
+            .map(|&id| CreatorScope::enter(id))
+            .collect::<Vec<_>>()
+    };
+    let create = {
+        let _scopes = scopes();
+        start()
+    };
+    let mut create = std::pin::pin!(create);
+    std::future::poll_fn(|cx| {
+        let _scopes = scopes();
+        create.as_mut().poll(cx)
+    })
+    .await
+}
 
 thread_locals! {
     /// Controls whose creator is running on this thread, innermost last.
