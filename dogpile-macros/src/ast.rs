@@ -39,6 +39,8 @@ pub struct Options {
     pub shared: Option<Expr>,
     /// `associated`: the fn is an associated fn of an `impl` block (no `self`).
     pub associated: Option<Span>,
+    /// `batch = ids`: the slice argument whose elements are the keys.
+    pub batch: Option<Ident>,
 }
 
 /// The `key` option as written, before it is checked against the arguments.
@@ -78,6 +80,19 @@ pub struct Func {
     /// The signature or body names `Self` (outside nested items and macros): the fn is
     /// in an `impl` block, whatever its receiver.
     pub names_self: bool,
+    /// `batch = ids`, checked against the fn.
+    pub batch: Option<Batch>,
+}
+
+/// The batch form, checked: `ids: &[K]` gives the keys, the fn returns `Vec<V>` (or a
+/// `Result` of one), and every other argument is context.
+pub struct Batch {
+    /// The index of the slice argument in `Func::args`.
+    pub arg: usize,
+    /// `K`, the slice's element.
+    pub key: Type,
+    /// `V`, the returned `Vec`'s element.
+    pub value: Type,
 }
 
 /// One argument of the memoized fn.

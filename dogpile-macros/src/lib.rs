@@ -6,7 +6,8 @@
 //! - `attr` parses the attribute's arguments into raw `key [= value]` entries;
 //! - `validate` builds the checked model (`ast`) from them and the fn: `options` checks
 //!   each option's value, `signature` the fn's signature (with the type helpers in
-//!   `types`), `rules` how options and fn fit together, `naming` the generated names;
+//!   `types`), `rules` how options and fn fit together (`batch` for the batch form),
+//!   `naming` the generated names;
 //!   every error is collected with the span of its token;
 //! - `expand` writes the code, one generator per generated item.
 //!
@@ -17,6 +18,7 @@ use proc_macro::TokenStream;
 
 mod ast;
 mod attr;
+mod batch;
 mod errors;
 mod expand;
 mod naming;
@@ -70,6 +72,7 @@ mod tests;
 /// | `field = cache` | For `&self` methods: the cache is the field `self.cache: dogpile::Cache<K, V>`, one per instance, built (with its `ttl` and other settings) where the struct is. See [Methods](#methods). |
 /// | `shared = EXPR` | The fleet tier: a `dogpile::SharedTier` (such as `dogpile_redis::RedisTier`) that the processes of a service share, so that a key is created once per expiry for all of them. Evaluated once, when the cache is first used; scoped to the fn's path. See [Fleet](#fleet-shared). |
 /// | `associated` | For associated fns without `self` in an `impl` block: the cache is reached through the associated fn `{fn}_cache()` instead of a `static`. Not needed when the fn names `Self`. See [Methods](#methods). |
+/// | `batch = ids` | The batch form: the elements of the slice argument `ids: &[K]` are the keys, the fn returns `Vec<V>` (or `Result<Vec<V>, E>`), the body is called with the missing ids only, and the wrapper answers every id, in order. See [Batches](#batches-batch). |
 ///
 /// `sync_readers` and `background` can't be combined, and `sync_readers` can't be used on
 /// an `async fn` (a guard held across `.await` would stall every refresh).
@@ -138,6 +141,46 @@ mod tests;
 /// ```
 ///
 /// Without `skip_none` an `Option` fn caches `None` like any value.
+///
+/// # Batches: `batch`
+///
+/// A fn that loads by lists (`SELECT .. WHERE id IN (..)`, a GraphQL loader, a multi-get)
+/// names its slice argument: each element is a key of its own, and the body is called
+/// once per call with only the ids that need a value (the cold ones, and the stale ones
+/// whose refresh this call claimed), in first-seen order, each once. Ids another caller
+/// is creating are waited for, never created twice; fresh ids, and stale ids that another
+/// caller refreshes, are served at once. The wrapper runs `Cache::get_many_with` (see
+/// its docs for every rule).
+///
+/// ```
+/// use dogpile::dogpile;
+///
+/// struct Pool; // not `Hash`, not `Clone`: context, as with `key = ..`
+///
+/// #[dogpile(ttl = "5m", batch = ids)]
+/// fn users(db: &Pool, ids: &[u64]) -> Vec<Option<String>> {
+///     let _ = db; // SELECT id, name FROM users WHERE id IN (..ids)
+///     ids.iter().map(|id| (*id < 100).then(|| format!("user {id}"))).collect()
+/// }
+///
+/// assert_eq!(users(&Pool, &[1, 2]), [Some("user 1".into()), Some("user 2".into())]);
+/// // Only 500 reaches the body; 1 is a hit, and `None` is stored like any value.
+/// assert_eq!(users(&Pool, &[500, 1]), [None, Some("user 1".into())]);
+/// assert_eq!(USERS.len(), 3);
+/// ```
+///
+/// The cache is keyed by the slice's element (`Cache<u64, Option<String>>` here); every
+/// other argument is context: never hashed or stored, it needs no bounds, and an owned
+/// one is cloned for each body call (a reference is copied). The body must return one
+/// value per id it is given, in order: another number of values is a panic naming both
+/// numbers. `async fn` works the same way; a `Result<Vec<V>, E>` fn stores nothing on
+/// `Err`, which reaches this call and every caller waiting for its ids. `users_prime(db,
+/// ids)` runs the body for all the ids and stores each value.
+///
+/// `batch` can't be combined with `key` (the ids are the key), `sync_readers` (a read
+/// guard per id held at once), `background` (use a `Cache` built with
+/// `background_refresh()` and its `get_many_with`), `skip_none` or `field`. A `&self`
+/// method may be a batch fn: its cache is shared by every instance, keyed by the ids.
 ///
 /// # Methods
 ///
@@ -417,7 +460,9 @@ mod tests;
 /// argument patterns other than a name or `_` (destructure in the body); borrowed
 /// return types; `Self` in the key or value type (the `static` can't name it: write the
 /// type's name); `associated` on a `&self` method; `stale_if_error` on a fn that doesn't return a
-/// `Result`; the option conflicts above. When the attribute is rejected, the function is
+/// `Result`; a `batch` that names no argument, or an argument that is not a slice
+/// `&[K]`, or a batch fn that does not return `Vec<V>` or `Result<Vec<V>, E>`; the option
+/// conflicts above. When the attribute is rejected, the function is
 /// still emitted unchanged next to the error, so its callers compile and only the real
 /// error is shown.
 ///

@@ -25,6 +25,7 @@ pub const OPTIONS: &[&str] = &[
     "field",
     "shared",
     "associated",
+    "batch",
 ];
 
 /// Options that configure the cache itself: with `field`, they go where it is built.
@@ -66,6 +67,7 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
     let mut field = None;
     let mut shared = None;
     let mut associated = None;
+    let mut batch = None;
     let mut settings: Vec<(String, Span)> = Vec::new();
 
     for option in args.options {
@@ -96,6 +98,7 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
             "field" => ident(&key, &option).map(|i| field = Some(i)),
             "shared" => shared_tier(&option).map(|e| shared = Some(e)),
             "associated" => flag(&key, &option).map(|s| associated = Some(s)),
+            "batch" => crate::batch::option(&option).map(|i| batch = Some(i)),
             _ => {
                 // A misspelt ttl: don't also report it missing.
                 ttl_given |= TTL_ALIASES.contains(&key.as_str());
@@ -154,6 +157,7 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
         field,
         shared,
         associated,
+        batch,
     })
 }
 

@@ -16,6 +16,14 @@ use syn::Type;
 /// (setting `func.key` and each argument's `in_key`); then checks the argument types: a
 /// key part must be storable in a `static`, the other arguments only reach the body.
 pub fn resolve(options: Option<&Options>, func: &mut Func, errors: &mut Errors) {
+    if let Some(batch) = options.and_then(|o| o.batch.as_ref()) {
+        crate::batch::resolve(batch, func, errors);
+        if let Some(batch) = &func.batch {
+            check_type(&batch.key, Position::Arg, errors);
+        }
+        check_args(func, errors);
+        return;
+    }
     let skip_none = options.and_then(|o| o.skip_none);
     let key = options.and_then(|o| o.key.as_ref());
     if let Some(span) = skip_none {
@@ -102,6 +110,12 @@ pub fn resolve(options: Option<&Options>, func: &mut Func, errors: &mut Errors) 
             };
         }
     }
+    check_args(func, errors);
+}
+
+/// Checks the argument types: a key part must be storable in a `static`, the other
+/// arguments only reach the body.
+fn check_args(func: &Func, errors: &mut Errors) {
     let mut keyed = 0;
     for arg in &func.args {
         if !arg.in_key {
@@ -130,6 +144,7 @@ pub fn resolve(options: Option<&Options>, func: &mut Func, errors: &mut Errors) 
 /// Checks how the options fit the fn.
 pub fn combination(options: &Options, func: &Func, errors: &mut Errors) {
     let name = &func.sig.ident;
+    crate::batch::combination(options, errors);
     if let (Some(span), Some(_)) = (options.associated, &func.receiver) {
         errors.at(
             span,
@@ -141,7 +156,7 @@ pub fn combination(options: &Options, func: &Func, errors: &mut Errors) {
         );
     }
     match (&func.receiver, &options.field, &options.key) {
-        (Some(receiver), None, None) => errors.over(
+        (Some(receiver), None, None) if options.batch.is_none() => errors.over(
             receiver,
             format!(
                 "a `&self` method needs to know where its cache is: `field = cache` for a \
@@ -173,7 +188,8 @@ pub fn combination(options: &Options, func: &Func, errors: &mut Errors) {
              hands out clones; choose one",
         );
     }
-    if options.background.is_some() {
+    // A batch fn with `background` is reported by `batch::combination`.
+    if options.background.is_some() && options.batch.is_none() {
         // The body may run on another thread after the call has returned: it can borrow
         // only from the key, which it owns a clone of.
         for arg in &func.args {

@@ -185,6 +185,7 @@ pub fn func(item: ItemFn, errors: &mut Errors) -> Option<Func> {
         key,
         receiver: self_ref,
         names_self,
+        batch: None,
     })
 }
 

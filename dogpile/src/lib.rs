@@ -559,6 +559,40 @@ pub mod __private {
         tier.scoped(scope)
     }
 
+    /// `cache.try_get_many_with(keys, create)` of a batch fn (`batch = ids`), with the
+    /// error's bound stated in the user's terms ([`ErrorShared`]).
+    pub fn try_get_many<K, V, E, F>(
+        cache: &crate::Cache<K, V>,
+        keys: &[K],
+        create: F,
+    ) -> Result<Vec<V>, E>
+    where
+        K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        E: ErrorShared,
+        F: FnMut(&[K]) -> Result<Vec<V>, E>,
+    {
+        cache.try_get_many_with(keys, create)
+    }
+
+    /// `cache.try_get_many_with_async(keys, create)` of an async batch fn; see
+    /// [`try_get_many`].
+    #[cfg(not(loom))]
+    pub async fn try_get_many_async<K, V, E, F, Fut>(
+        cache: &crate::Cache<K, V>,
+        keys: &[K],
+        create: F,
+    ) -> Result<Vec<V>, E>
+    where
+        K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        E: ErrorShared,
+        F: FnMut(Vec<K>) -> Fut,
+        Fut: core::future::Future<Output = Result<Vec<V>, E>>,
+    {
+        cache.try_get_many_with_async(keys, create).await
+    }
+
     /// `Some(v)` to `Ok(v)`, `None` to `Err(NoValue)`.
     #[inline]
     pub fn some_or_skip<T>(value: Option<T>) -> Result<T, NoValue> {

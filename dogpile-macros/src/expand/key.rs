@@ -134,7 +134,11 @@ impl<'a> KeyTypes<'a> {
 /// `<ty as check>::Is`, which is `ty` itself when it meets the check's bounds. Its first
 /// tokens carry the span of `written`'s first token and `Is` that of its last, so rustc
 /// underlines all of `written` (stable proc macros can't join spans themselves).
-fn checked(written: &dyn ToTokens, ty: &dyn ToTokens, check: TokenStream) -> TokenStream {
+pub(super) fn checked(
+    written: &dyn ToTokens,
+    ty: &dyn ToTokens,
+    check: TokenStream,
+) -> TokenStream {
     let mut tokens = written.to_token_stream().into_iter();
     let first = tokens.next().map_or_else(Span::call_site, |t| t.span());
     let last = tokens.last().map_or(first, |t| t.span());

@@ -3,6 +3,7 @@
 //! and the cache handle with the binding every generated fn reaches it through
 //! (`handle`). See the crate docs for the shape of the output.
 
+mod batch;
 mod companions;
 mod handle;
 mod key;
@@ -45,6 +46,9 @@ pub fn attribute(args: TokenStream, input: TokenStream) -> TokenStream {
 /// The code for a checked fn.
 pub fn expand(options: &Options, func: &Func) -> TokenStream {
     let cx = Context::new(options, func);
+    if let Some(batch) = &func.batch {
+        return batch::expand(&cx, batch);
+    }
     let types = key::KeyTypes::new(&cx);
     let cache = handle::binding(&cx, &types);
     let wrapper = wrapper::wrapper(&cx, &types, &cache);

@@ -15,6 +15,7 @@
 mod associated;
 mod async_fn;
 mod background;
+mod batch;
 mod capacity;
 mod clock;
 mod key;
