@@ -168,7 +168,7 @@
 //!     batch.rs         get_many_with: each key's pass through its slot, one creator
 //!                      call for the keys a batch claimed, then its waits
 //!     bounded.rs       the bounded layout (the policy is evict.rs)
-//!     lookup.rs        the forms a key comes in: owned, KeyRef, Borrow
+//!     lookup.rs        KeyForm, the one trait a key is looked up by: owned, KeyRef, Borrow
 //!   slot/              the state machine of one key: R1-R11
 //!     mod.rs           the stamp, the policy, the Store seam, the Control (claim,
 //!                      waiters, reader fence), same-key re-entry (R9)

@@ -22,7 +22,7 @@
 
 use super::call::{EntryStore, SlotsHandle};
 use super::dispatch::Core;
-use super::lookup::{ByBorrow, Hasher, KeyLookup, Owned};
+use super::lookup::{ByBorrow, Hasher, KeyForm, Owned};
 use crate::executor::{run_blocking, RefreshTask};
 use crate::slot::{
     self, Arrival, Env, Pass, Provenance, SlotClaim, Store, Waited, WaitedFailure, Waiting,
@@ -372,7 +372,7 @@ where
     /// is missing.
     fn hits(&self, keys: &[K]) -> Result<Vec<V>, Missing<K, V>> {
         let hit = |key: &K| {
-            let lookup: &dyn KeyLookup<K> = &ByBorrow(key);
+            let lookup: &dyn KeyForm<K> = &ByBorrow(key);
             self.hit(&lookup)
         };
         let mut found = Vec::with_capacity(keys.len());

@@ -9,7 +9,7 @@
 //! - `call.rs`: the per-key loop every get-like call goes through;
 //! - `batch.rs`: `get_many_with` and its kin, many keys with one creator call;
 //! - `bounded.rs`: the bounded layout (the policy itself is `evict.rs`);
-//! - `lookup.rs`: the forms a key comes in (owned, `KeyRef`, `Borrow`);
+//! - `lookup.rs`: `KeyForm`, the one trait a key is looked up by, and its forms;
 //! - `builder.rs`: [`CacheBuilder`] and [`BuildError`].
 
 mod batch;
@@ -611,7 +611,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.core.get(&ByBorrow(key))
+        self.core.get_borrowed(key)
     }
 
     /// Whether [`get`](Cache::get) would return a value, without cloning it.
@@ -627,7 +627,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.core.contains(&ByBorrow(key))
+        self.core.contains_borrowed(key)
     }
 
     /// Stores `value` for `key` as fresh now, whatever was there. A creation in flight
