@@ -128,7 +128,26 @@
 //! assert_eq!(html, "<h1>About</h1>");
 //! ```
 //!
-//! # Decisions where the contract is silent
+//! # Loading by lists: `get_many_with`
+//!
+//! A page of 50 users is one query, not 50: [`Cache::get_many_with`] answers many keys
+//! with one creator call for the keys that need a value, in first-seen order, with every
+//! per-key rule kept (a key another caller is creating is waited for, a stale key is
+//! served while one caller refreshes it). The attribute's form is `#[dogpile(batch =
+//! ids)]`.
+//!
+//! ```
+//! use dogpile::Cache;
+//! use std::time::Duration;
+//!
+//! let names: Cache<u64, String> = Cache::new(Duration::from_secs(60));
+//! let page = names.get_many_with(&[3, 1, 2], |ids| {
+//!     // SELECT id, name FROM users WHERE id IN (3, 1, 2), in the order asked
+//!     ids.iter().map(|id| format!("user {id}")).collect()
+//! });
+//! assert_eq!(page, ["user 3", "user 1", "user 2"]);
+//! ```
+//!
 //!
 //! - Values come out of a [`Cache`] as clones; store `Arc<T>` for large values.
 //!   [`Dogpile`] hands out `Arc<T>`.
@@ -141,6 +160,14 @@
 //! - A [`Cache`]'s mode is a type ([`mode`]): asking a plain cache for a guard, or
 //!   combining background refresh with sync readers, does not compile.
 //! - Time comes from a [`Clock`]; [`ManualClock`] makes time-dependent tests exact.
+//! - A batch's creator is `FnMut` (`Fn + Send + Sync + 'static` in [`mode::Background`],
+//!   where the stale keys' refresh runs on the refresh executor), since a batch may call
+//!   it more than once: [`CacheBuilder::max_batch`] splits a call, and a key whose creation
+//!   by another caller ended without a value is asked for again. The async forms hand it
+//!   the keys owned (`Vec<K>`), so that its future may hold them. A
+//!   [`mode::SyncReaders`] cache has no batch (see [`Cache`]'s docs, Batches). With a
+//!   [`SharedTier`], a batch takes each missing key through the tier's steps by itself,
+//!   one creator call per key.
 //! - With a [`SharedTier`], `invalidate` and `remove` reach every process (F6), while
 //!   `clear` and `invalidate_all` act on this process's copies only (see [`Cache::clear`]
 //!   for why). [`SharedTier::scoped`], which keeps the keys of the memoized fns sharing

@@ -22,7 +22,7 @@
 
 use super::call::{EntryStore, SlotsHandle};
 use super::dispatch::Core;
-use super::lookup::{ByBorrow, Hasher, KeyForm, Owned};
+use super::lookup::{ByBorrow, Hasher, Owned};
 use crate::executor::{run_blocking, RefreshTask};
 use crate::slot::{
     self, Arrival, Env, Pass, Provenance, SlotClaim, Store, Waited, WaitedFailure, Waiting,
@@ -371,10 +371,7 @@ where
     /// The hit path for each key: the whole answer when every key is fresh, else what
     /// is missing.
     fn hits(&self, keys: &[K]) -> Result<Vec<V>, Missing<K, V>> {
-        let hit = |key: &K| {
-            let lookup: &dyn KeyForm<K> = &ByBorrow(key);
-            self.hit(&lookup)
-        };
+        let hit = |key: &K| self.hit(&ByBorrow(key));
         let mut found = Vec::with_capacity(keys.len());
         for key in keys {
             match hit(key) {
