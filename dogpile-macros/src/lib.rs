@@ -1,20 +1,31 @@
 //! The `#[dogpile(...)]` attribute. Use it through `dogpile::dogpile`; its documentation
 //! is on [`macro@dogpile`].
 //!
-//! Layout (the thiserror / serde_derive pattern): `ast` parses the attribute's options
-//! into raw `key [= value]` entries and holds the checked model; `validate` checks
-//! options and signature, collecting every error with the span of its token; `expand`
-//! writes the code. Nothing here panics on any input.
+//! Layout (the serde_derive / thiserror pattern), each step a module:
+//!
+//! - `attr` parses the attribute's arguments into raw `key [= value]` entries;
+//! - `validate` builds the checked model (`ast`) from them and the fn: `options` checks
+//!   each option's value, `signature` the fn's signature (with the type helpers in
+//!   `types`), `rules` how options and fn fit together, `naming` the generated names;
+//!   every error is collected with the span of its token;
+//! - `expand` writes the code, one generator per generated item.
+//!
+//! Nothing here panics on any input.
 #![forbid(unsafe_code)]
 
 use proc_macro::TokenStream;
 
 mod ast;
+mod attr;
+mod errors;
 mod expand;
+mod naming;
+mod options;
+mod rules;
+mod signature;
+mod types;
 mod validate;
 
-#[cfg(test)]
-mod fuzz;
 #[cfg(test)]
 mod tests;
 

@@ -7,7 +7,7 @@ struct Users {
 }
 
 impl Users {
-    #[dogpile(field = names, shared = dogpile_redis::RedisTier::open("redis://127.0.0.1/").unwrap())]
+    #[dogpile(field = names, shared = TIER.clone())]
     fn name(&self, id: u64) -> String {
         format!("user {id}")
     }

@@ -34,7 +34,8 @@ fn config(db: &Pool) -> u8 {
     1
 }
 
-fn main() {
+#[test]
+fn runs() {
     assert_eq!(*user(&Pool, 1), "user 1");
     assert_eq!(listing(&Pool, 2, "eu", true), "eu/2");
     assert_eq!(config(&Pool), 1);

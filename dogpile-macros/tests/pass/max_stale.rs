@@ -6,6 +6,7 @@ fn lookup(id: u32) -> String {
     format!("user {id}")
 }
 
-fn main() {
+#[test]
+fn runs() {
     assert_eq!(lookup(7), "user 7");
 }

@@ -17,7 +17,10 @@ impl Users {
         Users {
             db: Pool,
             // ttl and the other settings are given where the field's cache is built.
-            cache: Cache::builder().ttl(Duration::from_secs(60)).capacity(100).build(),
+            cache: Cache::builder()
+                .ttl(Duration::from_secs(60))
+                .capacity(100)
+                .build(),
             pages: Cache::new(Duration::from_secs(60)),
         }
     }
@@ -50,7 +53,8 @@ impl Users {
     }
 }
 
-fn main() {
+#[test]
+fn runs() {
     let users = Users::new();
     assert_eq!(*users.name(1), "user 1");
     assert_eq!(users.cache.len(), 1);

@@ -6,7 +6,8 @@ fn lookup(id: u32) -> String {
     format!("user {id}")
 }
 
-fn main() {
+#[test]
+fn runs() {
     assert_eq!(lookup(7), "user 7");
     assert_eq!(USERS.len(), 1);
     USERS.invalidate(&7);

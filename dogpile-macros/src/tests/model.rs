@@ -10,11 +10,12 @@
 //!
 //! Cases per property: [`CASES`] (override with `DOGPILE_FUZZ_CASES`, e.g. 100000 for a
 //! long run). Each run draws new inputs; a failure prints its shrunk input, which then
-//! belongs in a unit test in `tests.rs`.
+//! belongs in a unit test in `tests/mod.rs`.
 
-use crate::ast::AttrArgs;
+use crate::attr::AttrArgs;
 use crate::expand::attribute;
-use crate::validate::{validate, OPTIONS};
+use crate::options::OPTIONS;
+use crate::validate::validate;
 use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -124,7 +125,7 @@ fn check(
             item_fn,
             Span::call_site(),
         ) {
-            Ok((options, func)) => crate::validate::in_impl(&options, &func),
+            Ok((options, func)) => crate::naming::in_impl(&options, &func),
             Err(_) => unreachable!("accepted above"),
         };
         prop_assert_eq!(statics, if method { 0 } else { 2 });

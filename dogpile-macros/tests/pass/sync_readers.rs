@@ -11,7 +11,8 @@ fn try_config(path: &str) -> Result<Vec<String>, String> {
     Ok(vec![path.to_owned()])
 }
 
-fn main() {
+#[test]
+fn runs() {
     let guard: ReadGuard<Vec<String>> = config("a.toml");
     assert_eq!(guard.len(), 1);
     drop(guard);

@@ -10,7 +10,8 @@ fn parse(text: &str) -> Result<u32, std::num::ParseIntError> {
     text.parse()
 }
 
-fn main() {
+#[test]
+fn runs() {
     assert!(parse("x").is_err());
     assert!(parse("x").is_err());
     assert_eq!(CALLS.load(Ordering::Relaxed), 2, "errors are not cached");
@@ -18,10 +19,6 @@ fn main() {
     assert_eq!(parse("7"), Ok(7));
     assert_eq!(CALLS.load(Ordering::Relaxed), 3);
     assert!(parse_prime("y").is_err());
-    assert_eq!(
-        PARSE.remove("y"),
-        None,
-        "`_prime` stores only `Ok`"
-    );
+    assert_eq!(PARSE.remove("y"), None, "`_prime` stores only `Ok`");
     assert_eq!(PARSE.remove("7"), Some(7));
 }

@@ -6,7 +6,8 @@ fn square(n: u64) -> u64 {
     n * n
 }
 
-fn main() {
+#[test]
+fn runs() {
     for n in 0..5000 {
         assert_eq!(square(n), n * n);
     }

@@ -11,7 +11,8 @@ async fn try_fetch(url: &str) -> Result<String, String> {
     Ok(url.to_owned())
 }
 
-fn main() {
+#[test]
+fn runs() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

@@ -17,7 +17,8 @@ async fn fetched(id: u64) -> Option<u64> {
     Some(id)
 }
 
-fn main() {
+#[test]
+fn runs() {
     assert_eq!(row(0), None);
     assert_eq!(row(1).as_deref(), Some("row 1"));
     let guard: Option<ReadGuard<String>> = guarded(2);

@@ -1,5 +1,6 @@
 #![deny(warnings)]
-//! `crate = path` for a renamed or re-exported runtime.
+//! `crate = path` for a renamed or re-exported runtime. Its own test crate: a renamed
+//! dependency is named from the crate root (`::renamed`).
 extern crate dogpile as renamed;
 
 mod reexport {
@@ -16,7 +17,8 @@ fn two(id: u32) -> u32 {
     id + 2
 }
 
-fn main() {
+#[test]
+fn runs() {
     assert_eq!(one(1), 2);
     assert_eq!(two(1), 3);
 }

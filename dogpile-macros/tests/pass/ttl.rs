@@ -21,7 +21,8 @@ fn render(page: &str, lang: Lang) -> Arc<String> {
     Arc::new(format!("{page}.{lang}"))
 }
 
-fn main() {
+#[test]
+fn runs() {
     assert_eq!(*render("home", Lang::En), "home.en");
     assert_eq!(*render("home", Lang::En), "home.en");
     assert_eq!(CALLS.load(Ordering::Relaxed), 1);

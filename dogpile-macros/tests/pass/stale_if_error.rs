@@ -19,7 +19,8 @@ fn fetch_io(url: &str) -> io::Result<String> {
     Ok(url.to_uppercase())
 }
 
-fn main() {
+#[test]
+fn runs() {
     assert_eq!(fetch("a").unwrap(), "A");
     assert_eq!(fetch_io("b").unwrap(), "B");
 }

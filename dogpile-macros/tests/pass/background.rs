@@ -18,7 +18,8 @@ async fn fetch(url: &str, page: u32) -> String {
     format!("{url}?page={page}")
 }
 
-fn main() {
+#[test]
+fn runs() {
     assert_eq!(size(Path::new("/tmp"), "x", 1), 7);
     assert_eq!(size(Path::new("/tmp"), "x", 1), 7);
     assert_eq!(try_size("abc"), Ok(3));

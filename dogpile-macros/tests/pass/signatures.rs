@@ -44,7 +44,8 @@ fn outer(x: u8) -> u8 {
     nested(x)
 }
 
-fn main() {
+#[test]
+fn runs() {
     assert_eq!(config(), [1, 2, 3]);
     ping("example.com");
     let cell = std::cell::Cell::new(0);

@@ -1,10 +1,15 @@
 //! Parse / validate / expand on token streams. The compile-level behaviour (what rustc
-//! says, what the generated code does) is covered by the root package's trybuild suite and
+//! says, what the generated code does) is covered by this crate's trybuild suite
+//! (`tests/ui.rs`), its tests of accepted inputs (`tests/pass/`) and the root package's
 //! end-to-end tests.
 
-use crate::ast::{ArgKind, AttrArgs, Output};
+mod model;
+
+use crate::ast::{ArgKind, Output};
+use crate::attr::AttrArgs;
 use crate::expand::attribute;
-use crate::validate::{screaming_snake_case, validate};
+use crate::naming::screaming_snake_case;
+use crate::validate::validate;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use std::time::Duration;
@@ -171,7 +176,7 @@ fn expansion_sync_readers_background_async() {
     assert_contains(&out, ". sync_readers ()");
 
     let out = expanded(quote!(ttl = "1s", background), render());
-    assert_contains(&out, "let __owned = (:: std :: borrow :: ToOwned :: to_owned (page) , :: core :: clone :: Clone :: clone (& lang)) ;");
+    assert_contains(&out, "let __owned = (< str as :: std :: borrow :: ToOwned > :: to_owned (page) , :: core :: clone :: Clone :: clone (& lang)) ;");
     // The hit path first, by the borrowed key; the key parts are cloned only on a miss.
     assert_contains(&out, "let __borrowed = & (page , & lang) ; let __entry = __cache . entry_by_ref (__borrowed) ; match :: dogpile :: __private :: background_hit (& __entry) { :: core :: option :: Option :: Some (__hit) => __hit , :: core :: option :: Option :: None => { let __owned =");
     assert_contains(&out, "__entry . get_with (move || render_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned . 0) , __owned . 1))");

@@ -42,7 +42,8 @@ impl Repo {
     }
 }
 
-fn main() {
+#[test]
+fn runs() {
     assert_eq!(&*Repo::lookup(1), "row 1");
     assert_eq!(&*Repo::lookup(1), "row 1");
     assert_eq!(Repo::lookup_cache().stats().hits, 1);
