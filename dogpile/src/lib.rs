@@ -159,6 +159,7 @@ mod entry;
 mod evict;
 mod executor;
 mod fence;
+pub mod guide;
 mod key;
 #[cfg(all(test, loom))]
 mod loom_tests;
