@@ -169,6 +169,8 @@ mod slot;
 mod stats;
 mod sync;
 mod sync_reader;
+#[cfg(any(doc, feature = "test-clock"))]
+mod test_clock;
 mod trace;
 
 pub use crate::builder::{BuildError, CacheBuilder};
@@ -183,6 +185,8 @@ pub use crate::shared::{
 };
 pub use crate::stats::Stats;
 pub use crate::sync_reader::{ReadGuard, SyncReaderDogpile, WriteGuard};
+#[cfg(any(doc, feature = "test-clock"))]
+pub use crate::test_clock::{ClockScope, WithClock};
 
 /// Turns a function into a memoized wrapper over a [`Cache`]: see the
 /// `dogpile-macros` crate docs for every option.

@@ -1,5 +1,7 @@
 //! The guide: what the README leaves out, for readers who want the details.
 //!
+//! - [`testing`]: testing code that uses dogpile, each test with a clock of its own
+//!   (feature `test-clock`).
 //! - [`performance`]: what a hit costs against its peers, memory per entry, compile
 //!   time per memoized fn.
 //! - [`eviction`]: how a bounded cache chooses what to evict, and its miss ratios.
@@ -14,6 +16,11 @@ pub mod eviction {
 
 pub mod fleet {
     #![doc = include_str!("fleet.md")]
+}
+
+#[cfg(any(doc, all(feature = "test-clock", feature = "macros")))]
+pub mod testing {
+    #![doc = include_str!("testing.md")]
 }
 
 pub mod performance {
