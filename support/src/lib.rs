@@ -6,7 +6,7 @@
 //! - `redis` (feature `redis`): the one `redis-server` launcher (a server, a
 //!   three-node cluster, a TLS-only server with feature `tls`) and the harness of the
 //!   test binaries that need one, which skips those tests, loudly, where no
-//!   `redis-server` is installed ([`redis_tests!`]).
+//!   `redis-server` is installed (`redis_tests!`).
 //! - `chart` (feature `chart`): the demos' latency chart (SVG).
 //! - `herd` (feature `herd`): the herd demos' measurement, table, checks and chart.
 //! - `web_app` (feature `web`): the service behind HTTP of the web demo and its test.
