@@ -2,7 +2,7 @@
 //! is slow to create, and we watch what each cache does when the value expires.
 //!
 //! ```text
-//! cargo run --release --example herd                    # about 15 s
+//! cargo run --release --example herd                    # about 10 s
 //! cargo run --release --example herd -- --svg herd.svg  # also write a latency chart
 //! ```
 //!
