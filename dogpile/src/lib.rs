@@ -213,6 +213,7 @@ mod dogpile;
 mod evict;
 mod executor;
 mod fence;
+pub mod guide;
 mod key;
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -223,6 +224,8 @@ mod slot;
 mod stats;
 mod sync;
 mod sync_reader;
+#[cfg(any(doc, feature = "test-clock"))]
+mod test_clock;
 mod tier;
 mod trace;
 
@@ -233,6 +236,8 @@ pub use crate::executor::RefreshTask;
 pub use crate::key::KeyRef;
 pub use crate::stats::Stats;
 pub use crate::sync_reader::{ReadGuard, SyncReaderDogpile, WriteGuard};
+#[cfg(any(doc, feature = "test-clock"))]
+pub use crate::test_clock::{ClockScope, WithClock};
 pub use crate::tier::{
     Claim, EventSink, Lease, Publish, SharedTier, SharedValue, TierError, TierEvent,
 };

@@ -418,10 +418,14 @@ where
     F: Future<Output = Result<Made<S::Value>, E>> + Send + 'static,
     E: Clone + Send + 'static,
 {
-    async move {
+    let refresh = async move {
         // Its outcome is traced where every creation ends, in `create_and_publish`.
         let _ = create_and_publish(&claim, &store, &env, create, true).await;
         drop(claim);
         store.release();
-    }
+    };
+    // A test's scoped clock goes with the refresh to the thread that runs it.
+    #[cfg(feature = "test-clock")]
+    let refresh = crate::test_clock::carry(refresh);
+    refresh
 }
