@@ -333,7 +333,7 @@ pub trait SharedTier<K, V>: Send + Sync + 'static {
 use crate::clock::to_nanos;
 use crate::executor::Runner;
 use crate::slot::{refresh_task, Claim as SlotClaim, Creator, Env, Store};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -416,7 +416,7 @@ pub(crate) struct TierSetting<K, V> {
 pub(crate) type LocalSink<K> = Box<dyn Fn(LocalAction<K>) + Send + Sync>;
 
 type LevelConstructor<K, V> =
-    fn(Arc<dyn SharedTier<K, V>>, Duration, LocalSink<K>) -> SharedLevel<K, V>;
+    fn(Arc<dyn SharedTier<K, V>>, Duration, Option<Duration>, LocalSink<K>) -> SharedLevel<K, V>;
 
 /// Builds one key's steps in a level's tier.
 type KeyedSteps<K, V> = for<'a> fn(&'a SharedLevel<K, V>, K) -> Box<dyn KeyedTier<V> + 'a>;
@@ -436,8 +436,13 @@ where
 
 impl<K, V> TierSetting<K, V> {
     /// The cache's level: [`SharedLevel::new`], built where the tier was given.
-    pub(crate) fn bind(self, ttl: Duration, local: LocalSink<K>) -> SharedLevel<K, V> {
-        (self.level)(self.tier, ttl, local)
+    pub(crate) fn bind(
+        self,
+        ttl: Duration,
+        max_stale: Option<Duration>,
+        local: LocalSink<K>,
+    ) -> SharedLevel<K, V> {
+        (self.level)(self.tier, ttl, max_stale, local)
     }
 }
 
@@ -446,9 +451,24 @@ impl<K, V> TierSetting<K, V> {
 pub(crate) struct SharedLevel<K, V> {
     tier: Arc<dyn SharedTier<K, V>>,
     ttl: Duration,
+    /// R11: a held stale value is served no longer than `ttl + max_stale` after its
+    /// creation, by its real age.
+    max_stale: Option<Duration>,
+    /// With `max_stale`: the stale values held while another process's lease runs (F1),
+    /// with their real creation instants; L1 stamps them by that age, so they are
+    /// stale there, and its refreshes take them from here instead of asking the tier
+    /// again (F3). A notification for a key drops its hold.
+    holds: Arc<Mutex<HashMap<K, Hold<V>>>>,
     board: Arc<Board<K>>,
     /// One key's steps in the tier, built where the level is (see [`TierSetting`]).
     keyed: KeyedSteps<K, V>,
+}
+
+/// Another process's stale value, held while its lease runs.
+struct Hold<V> {
+    value: V,
+    created: Instant,
+    until: Instant,
 }
 
 impl<K, V> Clone for SharedLevel<K, V> {
@@ -456,6 +476,8 @@ impl<K, V> Clone for SharedLevel<K, V> {
         SharedLevel {
             tier: self.tier.clone(),
             ttl: self.ttl,
+            max_stale: self.max_stale,
+            holds: self.holds.clone(),
             board: self.board.clone(),
             keyed: self.keyed,
         }
@@ -501,15 +523,26 @@ where
     V: Clone + Send + Sync + 'static,
 {
     /// Binds `tier` to a cache of this `ttl`; `local` applies events to the cache's L1.
-    fn new(tier: Arc<dyn SharedTier<K, V>>, ttl: Duration, local: LocalSink<K>) -> Self {
+    fn new(
+        tier: Arc<dyn SharedTier<K, V>>,
+        ttl: Duration,
+        max_stale: Option<Duration>,
+        local: LocalSink<K>,
+    ) -> Self {
         let board = Arc::new(Board {
             held: Mutex::new(HashSet::new()),
             epoch: Mutex::new(0),
             changed: Condvar::new(),
         });
+        let holds: Arc<Mutex<HashMap<K, Hold<V>>>> = Arc::default();
         let events = board.clone();
+        let dropped = holds.clone();
         tier.subscribe(Arc::new(move |event| {
             let wake = |key: &K| {
+                dropped
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(key);
                 let held = events
                     .held
                     .lock()
@@ -534,6 +567,7 @@ where
                     }
                 }
                 TierEvent::Reset => {
+                    dropped.lock().unwrap_or_else(|e| e.into_inner()).clear();
                     events
                         .held
                         .lock()
@@ -547,6 +581,8 @@ where
         SharedLevel {
             tier,
             ttl,
+            max_stale,
+            holds,
             board,
             keyed: |level, key| {
                 Box::new(KeyedLevel {
@@ -559,6 +595,9 @@ where
     }
 
     fn begin(&self, key: &K, cold_deadline: &mut Option<Instant>) -> Begin<V> {
+        if let Some(held) = self.held_copy(key) {
+            return Begin::Serve(held);
+        }
         // On the board before the claim, so that a notification arriving between the
         // claim's reply and the L1 store is not lost (it takes the key out).
         let board = || self.board.held.lock().unwrap_or_else(|e| e.into_inner());
@@ -584,26 +623,62 @@ where
             Claim::Busy {
                 stale: Some(stale),
                 lease_left,
-            } => Begin::Serve(Sourced {
-                value: stale.value,
-                age: self.ttl.saturating_sub(lease_left),
-                held: true,
-            }),
+            } => match self.max_stale {
+                None => Begin::Serve(Sourced {
+                    value: stale.value,
+                    age: self.ttl.saturating_sub(lease_left),
+                    held: true,
+                }),
+                // R11: too old to serve by its real age: cold, wait for the owner (F2).
+                Some(max_stale) if stale.age >= self.ttl.saturating_add(max_stale) => {
+                    board().remove(key);
+                    wait_cold(lease_left, cold_deadline)
+                }
+                Some(_) => {
+                    let now = Instant::now();
+                    let hold = Hold {
+                        value: stale.value.clone(),
+                        created: now.checked_sub(stale.age).unwrap_or(now),
+                        until: now + lease_left,
+                    };
+                    let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+                    holds.insert(key.clone(), hold);
+                    Begin::Serve(Sourced {
+                        value: stale.value,
+                        age: stale.age,
+                        held: true,
+                    })
+                }
+            },
             // F2: cold, created elsewhere: wait (bounded), then claim again.
             Claim::Busy {
                 stale: None,
                 lease_left,
-            } => {
-                let now = Instant::now();
-                let deadline = *cold_deadline
-                    .get_or_insert(now + lease_left.saturating_mul(2) + COLD_WAIT_SLACK);
-                if now >= deadline {
-                    return Begin::Create(None);
-                }
-                Begin::Wait(lease_left.min(COLD_RECHECK).min(deadline - now))
-            }
+            } => wait_cold(lease_left, cold_deadline),
             Claim::Owned { lease, .. } => Begin::Create(Some(lease)),
         }
+    }
+
+    /// With `max_stale`: the stale value held for `key` while another process's lease
+    /// runs, with its real age, if it may still be served (R11) and no notification
+    /// for the key came since (F3).
+    fn held_copy(&self, key: &K) -> Option<Sourced<V>> {
+        let max_stale = self.max_stale?;
+        let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        let hold = holds.get(key)?;
+        let age = hold.created.elapsed();
+        let servable = Instant::now() < hold.until
+            && age < self.ttl.saturating_add(max_stale)
+            && self.still_held(key);
+        if !servable {
+            holds.remove(key);
+            return None;
+        }
+        Some(Sourced {
+            value: hold.value.clone(),
+            age,
+            held: true,
+        })
     }
 
     /// Wraps a call's creator: the tier runs first, and the creator only if this caller
@@ -972,6 +1047,18 @@ impl<V, F> Drop for TierCreation<'_, V, F> {
             self.tier.release(lease);
         }
     }
+}
+
+/// F2: a cold key created elsewhere is waited for, bounded by twice the lease it had
+/// when first seen and a slack, then claimed again; past that bound, created here.
+fn wait_cold<V>(lease_left: Duration, cold_deadline: &mut Option<Instant>) -> Begin<V> {
+    let now = Instant::now();
+    let deadline =
+        *cold_deadline.get_or_insert(now + lease_left.saturating_mul(2) + COLD_WAIT_SLACK);
+    if now >= deadline {
+        return Begin::Create(None);
+    }
+    Begin::Wait(lease_left.min(COLD_RECHECK).min(deadline - now))
 }
 
 /// Waits on the board on a helper thread, so an async caller never blocks its own.
