@@ -24,6 +24,9 @@ const POLL: Duration = Duration::from_millis(200);
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// Pause between reconnect attempts.
 const RECONNECT: Duration = Duration::from_millis(200);
+/// Pause between subscriptions that Redis refused (ACL, credentials): an operator must
+/// act first, so asking often only fills Redis's ACL log.
+const REFUSED_RETRY: Duration = Duration::from_secs(5);
 
 trait Listen: Send + Sync {
     fn channel(&self) -> &str;
@@ -152,10 +155,30 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_empty();
+        match subscribe_to(&mut con, &listener.channel) {
+            Ok(()) => tier.pool.health.subscription_refused(None),
+            Err(Subscribe::Refused(why)) => {
+                // F6 cannot hold for this process: say so (ping, the log), and keep
+                // the local copies, which a reset would only recreate (F7).
+                tier.pool.health.report(
+                    "subscription refused",
+                    "Redis refused the notification subscription: invalidate and remove elsewhere do not reach this process",
+                    &why,
+                );
+                tier.pool.health.subscription_refused(Some(why));
+                drop(tier);
+                std::thread::sleep(REFUSED_RETRY);
+                continue;
+            }
+            Err(Subscribe::Failed) => {
+                attempt += 1;
+                drop(tier);
+                std::thread::sleep(RECONNECT);
+                continue;
+            }
+        }
         let mut pubsub = con.as_pubsub();
-        if pubsub.subscribe(&listener.channel).is_err()
-            || pubsub.set_read_timeout(Some(POLL)).is_err()
-        {
+        if pubsub.set_read_timeout(Some(POLL)).is_err() {
             attempt += 1;
             drop(tier);
             std::thread::sleep(RECONNECT);
@@ -197,7 +220,43 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
             }
         }
         attempt += 1;
-        tracing::warn!(channel = %listener.channel, "dogpile-redis: notification link lost, local copies distrusted");
+        if let Some(tier) = shared.upgrade() {
+            tier.pool.health.report(
+                "notification link lost",
+                "notification link lost, local copies distrusted",
+                &listener.channel,
+            );
+        }
         (listener.sink)(TierEvent::Reset);
+    }
+}
+
+/// Why a subscription did not start.
+enum Subscribe {
+    /// Redis answered with an error (NOPERM for an ACL user without the channel,
+    /// NOAUTH without the password): retrying soon will not help.
+    Refused(String),
+    /// The connection failed.
+    Failed,
+}
+
+/// Subscribes `con` to `channel` and checks Redis's answer (the `redis` crate's
+/// `PubSub::subscribe` takes an error reply for a confirmation).
+fn subscribe_to(con: &mut redis::Connection, channel: &str) -> Result<(), Subscribe> {
+    let command = redis::cmd("SUBSCRIBE").arg(channel).get_packed_command();
+    con.send_packed_command(&command)
+        .map_err(|_| Subscribe::Failed)?;
+    match con.recv_response() {
+        Ok(redis::Value::Array(reply)) | Ok(redis::Value::Push { data: reply, .. }) if matches!(reply.first(), Some(redis::Value::BulkString(kind)) if kind == b"subscribe") => {
+            Ok(())
+        }
+        Ok(redis::Value::ServerError(err)) => Err(Subscribe::Refused(format!(
+            "{} {}",
+            err.code(),
+            err.details().unwrap_or_default()
+        ))),
+        Err(err) if err.code().is_some() => Err(Subscribe::Refused(err.to_string())),
+        Ok(other) => Err(Subscribe::Refused(format!("unexpected answer {other:?}"))),
+        Err(_) => Err(Subscribe::Failed),
     }
 }

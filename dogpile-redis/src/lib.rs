@@ -81,6 +81,7 @@ mod codec;
 mod conn;
 mod error;
 mod events;
+mod health;
 mod open;
 mod renew;
 mod scripts;
@@ -90,4 +91,5 @@ mod slots;
 mod tier;
 
 pub use crate::error::Error;
+pub use crate::health::Failure;
 pub use crate::tier::RedisTier;

@@ -129,10 +129,30 @@ impl RedisTier {
     /// }
     /// # Ok::<(), dogpile_redis::Error>(())
     /// ```
+    ///
+    /// A tier whose notification subscription Redis refuses (an ACL user without the
+    /// channel) answers [`Error::Notifications`]: it shares values, but invalidations
+    /// made elsewhere do not reach it (F6).
     pub fn ping(&self) -> Result<(), Error> {
         self.shared
             .pool
-            .run(|con| redis::cmd("PING").query::<String>(con))
-            .map(drop)
+            .run(|con| redis::cmd("PING").query::<String>(con))?;
+        match self.shared.pool.health.refused_subscription() {
+            Some(why) => Err(Error::Notifications(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// The failures this tier (and its clones) met since it was opened, by cause: each
+    /// is also logged through `tracing`, once per cause and ten seconds. A tier that
+    /// works has none.
+    ///
+    /// ```
+    /// let tier = dogpile_redis::RedisTier::open("redis://127.0.0.1:1/")?;
+    /// assert!(tier.failures().is_empty()); // nothing tried yet
+    /// # Ok::<(), dogpile_redis::Error>(())
+    /// ```
+    pub fn failures(&self) -> Vec<crate::Failure> {
+        self.shared.pool.health.failures()
     }
 }
