@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use redis::{Client, Connection, ConnectionLike};
 
-use crate::health::{cause_of, lock, Health};
+use crate::health::{cause_of, Health};
+use crate::sync::lock;
 use crate::Error;
 
 /// Where the tier's Redis is.

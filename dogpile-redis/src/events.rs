@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use dogpile::{EventSink, TierEvent};
 
-use crate::tier::{RedisTier, Shared};
+use crate::conn::Pool;
+use crate::sync::{lock, read, write};
 
 /// Keys remembered per listener; past this the memory is cleared and the listener told
 /// [`TierEvent::Reset`] (it can no longer map every message to its key).
@@ -50,7 +51,7 @@ impl<K: Clone + Send + Sync + 'static> Listen for Listener<K> {
 
 impl<K: Clone + Send + Sync + 'static> Listener<K> {
     fn remember(&self, fingerprint: &str, key: &K) {
-        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys = lock(&self.keys);
         if keys.contains_key(fingerprint) {
             return;
         }
@@ -58,7 +59,7 @@ impl<K: Clone + Send + Sync + 'static> Listener<K> {
             keys.clear();
             drop(keys);
             (self.sink)(TierEvent::Reset);
-            keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            keys = lock(&self.keys);
         }
         keys.insert(fingerprint.to_string(), key.clone());
     }
@@ -71,7 +72,7 @@ impl<K: Clone + Send + Sync + 'static> Listener<K> {
             return;
         };
         let key = {
-            let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            let keys = lock(&self.keys);
             match keys.get(fingerprint) {
                 Some(key) => key.clone(),
                 None => return, // never seen here: no L1 copy to act on
@@ -103,7 +104,7 @@ impl Listeners {
         fingerprint: &str,
         key: &K,
     ) {
-        let list = self.list.read().unwrap_or_else(|e| e.into_inner());
+        let list = read(&self.list);
         for listener in list.iter().filter(|l| l.channel() == channel) {
             if let Some(listener) = listener.as_any().downcast_ref::<Listener<K>>() {
                 listener.remember(fingerprint, key);
@@ -112,67 +113,63 @@ impl Listeners {
     }
 }
 
-/// Registers `sink` for `tier`'s namespace and starts its subscriber thread, which ends
-/// once every clone of the tier is dropped.
-pub(crate) fn subscribe<K: Clone + Send + Sync + 'static>(tier: &RedisTier, sink: EventSink<K>) {
+/// Registers `sink` for `channel` with `listeners` and starts its subscriber thread,
+/// which ends once `pool` is dropped (with every clone of its tier).
+pub(crate) fn subscribe<K: Clone + Send + Sync + 'static>(
+    listeners: &Listeners,
+    pool: &Arc<Pool>,
+    channel: String,
+    sink: EventSink<K>,
+) {
     let listener = Arc::new(Listener {
-        channel: tier.channel(),
+        channel,
         sink,
         keys: Mutex::new(HashMap::new()),
     });
-    tier.shared
-        .listeners
-        .list
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(listener.clone());
-    let shared = Arc::downgrade(&tier.shared);
+    write(&listeners.list).push(listener.clone());
+    let pool = Arc::downgrade(pool);
     std::thread::Builder::new()
         .name("dogpile-redis-events".into())
-        .spawn(move || listen(shared, listener))
+        .spawn(move || listen(pool, listener))
         .expect("dogpile-redis: cannot spawn the notification thread");
 }
 
-fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<Listener<K>>) {
+fn listen<K: Clone + Send + Sync + 'static>(weak: Weak<Pool>, listener: Arc<Listener<K>>) {
     let mut linked_before = false;
     // Which node to link through (on a cluster): the next one after each failure.
     let mut attempt = 0;
     loop {
-        let Some(tier) = shared.upgrade() else { return };
-        let mut con = match tier.pool.connect_listener(attempt) {
+        let Some(pool) = weak.upgrade() else { return };
+        let mut con = match pool.connect_listener(attempt) {
             Ok(con) => con,
             Err(_) => {
                 attempt += 1;
-                drop(tier);
+                drop(pool);
                 std::thread::sleep(RECONNECT);
                 continue;
             }
         };
         // Keys that went through the tier before this subscription was asked for may
         // have had events nobody heard.
-        let seen_keys = !listener
-            .keys
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty();
+        let seen_keys = !lock(&listener.keys).is_empty();
         match subscribe_to(&mut con, &listener.channel) {
-            Ok(()) => tier.pool.health.subscription_refused(None),
+            Ok(()) => pool.health.subscription_refused(None),
             Err(Subscribe::Refused(why)) => {
                 // F6 cannot hold for this process: say so (ping, the log), and keep
                 // the local copies, which a reset would only recreate (F7).
-                tier.pool.health.report(
+                pool.health.report(
                     "subscription refused",
                     "Redis refused the notification subscription: invalidate and remove elsewhere do not reach this process",
                     &why,
                 );
-                tier.pool.health.subscription_refused(Some(why));
-                drop(tier);
+                pool.health.subscription_refused(Some(why));
+                drop(pool);
                 std::thread::sleep(REFUSED_RETRY);
                 continue;
             }
             Err(Subscribe::Failed) => {
                 attempt += 1;
-                drop(tier);
+                drop(pool);
                 std::thread::sleep(RECONNECT);
                 continue;
             }
@@ -180,7 +177,7 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
         let mut pubsub = con.as_pubsub();
         if pubsub.set_read_timeout(Some(POLL)).is_err() {
             attempt += 1;
-            drop(tier);
+            drop(pool);
             std::thread::sleep(RECONNECT);
             continue;
         }
@@ -190,8 +187,8 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
             (listener.sink)(TierEvent::Reset);
         }
         linked_before = true;
-        let own_node_health = tier.pool.is_cluster();
-        drop(tier);
+        let own_node_health = pool.is_cluster();
+        drop(pool);
         let mut heard = Instant::now();
         loop {
             match pubsub.get_message() {
@@ -200,14 +197,13 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
                     listener.deliver(message.get_payload_bytes());
                 }
                 Err(err) if err.is_timeout() => {
-                    let Some(tier) = shared.upgrade() else { return };
+                    let Some(pool) = weak.upgrade() else { return };
                     if heard.elapsed() >= HEALTH_EVERY {
                         let alive = if own_node_health {
                             // The link's own node, whatever the rest of the cluster does.
                             pubsub.ping::<redis::Value>().is_ok()
                         } else {
-                            tier.pool
-                                .run(|con| redis::cmd("PING").query::<String>(con))
+                            pool.run(|con| redis::cmd("PING").query::<String>(con))
                                 .is_ok()
                         };
                         if !alive {
@@ -220,8 +216,8 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
             }
         }
         attempt += 1;
-        if let Some(tier) = shared.upgrade() {
-            tier.pool.health.report(
+        if let Some(pool) = weak.upgrade() {
+            pool.health.report(
                 "notification link lost",
                 "notification link lost, local copies distrusted",
                 &listener.channel,

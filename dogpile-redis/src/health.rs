@@ -6,17 +6,13 @@
 //! [`RedisTier::ping`]: crate::RedisTier::ping
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::sync::lock;
 
 /// A cause is logged again only after this long; the count keeps every occurrence.
 const LOG_EVERY: Duration = Duration::from_secs(10);
-
-/// Locks `mutex`, taking its data over if a panicking thread left it poisoned: every
-/// critical section of this crate leaves its data consistent at each step.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The failures of one cause seen by a tier, from [`RedisTier::failures`].
 ///

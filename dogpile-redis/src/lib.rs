@@ -83,11 +83,13 @@ mod error;
 mod events;
 mod health;
 mod open;
+mod protocol;
 mod renew;
 mod scripts;
 mod shared;
 #[cfg(feature = "cluster")]
 mod slots;
+mod sync;
 mod tier;
 
 pub use crate::error::Error;
