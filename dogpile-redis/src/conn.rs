@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use redis::{Client, Connection, ConnectionLike};
 
-use crate::health::{cause_of, Health};
+use crate::health::{cause_of, is_refusal, Health};
 use crate::sync::lock;
 use crate::Error;
 
@@ -282,7 +282,7 @@ impl Pool {
             Err(err) => err,
         };
         let cause = cause_of(&err);
-        let refused = matches!(err.code(), Some("NOAUTH" | "NOPERM" | "WRONGPASS"));
+        let refused = is_refusal(&err);
         if reused && !err.is_timeout() && (err.is_io_error() || err.is_connection_dropped()) {
             // Closed by the server while idle: no news about Redis itself.
             return Err(Retry::Closed);

@@ -6,17 +6,19 @@
 //! keys whose L1 copy came from, or went to, Redis.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use dogpile::{EventSink, TierEvent};
 
 use crate::conn::Pool;
+use crate::health::{cause_of, is_refusal};
 use crate::sync::{lock, read, write};
 
-/// Keys remembered per listener; past this the memory is cleared and the listener told
-/// [`TierEvent::Reset`] (it can no longer map every message to its key).
+/// Keys remembered per listener; past this the longest-remembered key is forgotten and
+/// its local copy invalidated (its next call asks the tier, R3): one key at a time, never
+/// the whole L1 at once.
 const MAX_REMEMBERED: usize = 1 << 17;
 /// How often a silent subscription wakes up to check that the tier still exists.
 const POLL: Duration = Duration::from_millis(200);
@@ -37,7 +39,41 @@ trait Listen: Send + Sync {
 struct Listener<K> {
     channel: String,
     sink: EventSink<K>,
-    keys: Mutex<HashMap<String, K>>,
+    keys: Mutex<Remembered<K>>,
+}
+
+/// The keys a listener can map messages to, by fingerprint, in the order first seen.
+struct Remembered<K> {
+    by_fingerprint: HashMap<String, K>,
+    order: VecDeque<String>,
+    limit: usize,
+}
+
+impl<K> Remembered<K> {
+    fn new(limit: usize) -> Self {
+        Remembered {
+            by_fingerprint: HashMap::new(),
+            order: VecDeque::new(),
+            limit,
+        }
+    }
+
+    /// Remembers `key`; the key forgotten to make room, if any.
+    fn insert(&mut self, fingerprint: &str, key: K) -> Option<K> {
+        if self.by_fingerprint.contains_key(fingerprint) {
+            return None;
+        }
+        let forgotten = if self.order.len() >= self.limit {
+            self.order
+                .pop_front()
+                .and_then(|old| self.by_fingerprint.remove(&old))
+        } else {
+            None
+        };
+        self.by_fingerprint.insert(fingerprint.to_string(), key);
+        self.order.push_back(fingerprint.to_string());
+        forgotten
+    }
 }
 
 impl<K: Clone + Send + Sync + 'static> Listen for Listener<K> {
@@ -52,16 +88,15 @@ impl<K: Clone + Send + Sync + 'static> Listen for Listener<K> {
 impl<K: Clone + Send + Sync + 'static> Listener<K> {
     fn remember(&self, fingerprint: &str, key: &K) {
         let mut keys = lock(&self.keys);
-        if keys.contains_key(fingerprint) {
+        if keys.by_fingerprint.contains_key(fingerprint) {
             return;
         }
-        if keys.len() >= MAX_REMEMBERED {
-            keys.clear();
-            drop(keys);
-            (self.sink)(TierEvent::Reset);
-            keys = lock(&self.keys);
+        let forgotten = keys.insert(fingerprint, key.clone());
+        drop(keys);
+        if let Some(forgotten) = forgotten {
+            // Its events can no longer reach its local copy: distrust that copy alone.
+            (self.sink)(TierEvent::Invalidated(forgotten));
         }
-        keys.insert(fingerprint.to_string(), key.clone());
     }
 
     fn deliver(&self, payload: &[u8]) {
@@ -73,7 +108,7 @@ impl<K: Clone + Send + Sync + 'static> Listener<K> {
         };
         let key = {
             let keys = lock(&self.keys);
-            match keys.get(fingerprint) {
+            match keys.by_fingerprint.get(fingerprint) {
                 Some(key) => key.clone(),
                 None => return, // never seen here: no L1 copy to act on
             }
@@ -124,7 +159,7 @@ pub(crate) fn subscribe<K: Clone + Send + Sync + 'static>(
     let listener = Arc::new(Listener {
         channel,
         sink,
-        keys: Mutex::new(HashMap::new()),
+        keys: Mutex::new(Remembered::new(MAX_REMEMBERED)),
     });
     write(&listeners.list).push(listener.clone());
     let pool = Arc::downgrade(pool);
@@ -142,16 +177,27 @@ fn listen<K: Clone + Send + Sync + 'static>(weak: Weak<Pool>, listener: Arc<List
         let Some(pool) = weak.upgrade() else { return };
         let mut con = match pool.connect_listener(attempt) {
             Ok(con) => con,
-            Err(_) => {
+            Err(err) => {
+                // Refused credentials (R5) are not retried every moment: an operator
+                // must act first.
+                let refused = is_refusal(&err);
+                if refused {
+                    pool.health.report(
+                        &cause_of(&err),
+                        "Redis refused the notification link's credentials",
+                        &err,
+                    );
+                    pool.health.subscription_refused(Some(err.to_string()));
+                }
                 attempt += 1;
                 drop(pool);
-                std::thread::sleep(RECONNECT);
+                std::thread::sleep(if refused { REFUSED_RETRY } else { RECONNECT });
                 continue;
             }
         };
         // Keys that went through the tier before this subscription was asked for may
         // have had events nobody heard.
-        let seen_keys = !lock(&listener.keys).is_empty();
+        let seen_keys = !lock(&listener.keys).order.is_empty();
         match subscribe_to(&mut con, &listener.channel) {
             Ok(()) => pool.health.subscription_refused(None),
             Err(Subscribe::Refused(why)) => {
@@ -254,5 +300,35 @@ fn subscribe_to(con: &mut redis::Connection, channel: &str) -> Result<(), Subscr
         Err(err) if err.code().is_some() => Err(Subscribe::Refused(err.to_string())),
         Ok(other) => Err(Subscribe::Refused(format!("unexpected answer {other:?}"))),
         Err(_) => Err(Subscribe::Failed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_the_limit_one_key_is_forgotten_and_invalidated_not_all() {
+        // R3: a listener that saw more keys than it remembers distrusts the oldest
+        // key's copy only, never the whole L1 (which would cost a script per key).
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = events.clone();
+        let listener = Listener {
+            channel: "c".into(),
+            sink: Arc::new(move |event| lock(&seen).push(event)),
+            keys: Mutex::new(Remembered::new(3)),
+        };
+        for n in 0..5u32 {
+            listener.remember(&format!("fp{n}"), &n);
+        }
+        listener.remember("fp4", &4); // already remembered: nothing forgotten
+        assert_eq!(
+            *lock(&events),
+            vec![TierEvent::Invalidated(0), TierEvent::Invalidated(1)]
+        );
+        listener.deliver(b"rfp0");
+        listener.deliver(b"rfp3");
+        assert_eq!(lock(&events).last(), Some(&TierEvent::Removed(3)));
+        assert_eq!(lock(&events).len(), 3, "fp0 was forgotten: no event for it");
     }
 }

@@ -85,9 +85,19 @@ impl Health {
     }
 }
 
+/// Whether Redis refused the credentials or the ACL refused a command: asking again
+/// soon will not help until an operator acts.
+pub(crate) fn is_refusal(err: &redis::RedisError) -> bool {
+    err.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(err.code(), Some("NOAUTH" | "NOPERM" | "WRONGPASS"))
+}
+
 /// The cause of a Redis error, for counting: its error code (`NOPERM`, `WRONGTYPE`,
 /// ...), or its kind.
 pub(crate) fn cause_of(err: &redis::RedisError) -> String {
+    if err.kind() == redis::ErrorKind::AuthenticationFailed {
+        return "authentication failed".into();
+    }
     if let Some(code) = err.code() {
         return code.to_string();
     }

@@ -116,8 +116,9 @@ impl RedisTier {
         Ok(RedisTier::on(Target::Server(client), DEFAULT_TIMEOUT))
     }
 
-    /// One round trip to Redis (every node of a cluster), under the deadline: checks the
-    /// URL, its credentials and TLS, e.g. at startup. The tier works without it: while
+    /// Two round trips to Redis, each under the deadline: a `PING`, and one of the tier's
+    /// scripts on a slot of its own. Checks the URL, its credentials, TLS and the ACL
+    /// (scripts, keys), e.g. at startup. The tier works without it: while
     /// Redis cannot be reached the cache follows its local rules (F7). An error names
     /// the cause (refused, wrong password, untrusted certificate...); right after a
     /// failure it is [`Error::Unavailable`] for the short back-off.
@@ -137,6 +138,10 @@ impl RedisTier {
         self.shared
             .pool
             .run(|con| redis::cmd("PING").query::<String>(con))?;
+        // A script on a slot of its own, in this namespace: checks the ACL allows the
+        // tier's scripts and keys (`+@scripting`, `~dogpile:*`).
+        self.protocol
+            .lookup(&crate::codec::fingerprint("ping", b""))?;
         match self.shared.pool.health.refused_subscription() {
             Some(why) => Err(Error::Notifications(why)),
             None => Ok(()),

@@ -20,7 +20,9 @@ local function current(now, limit)
   local t = tonumber(f[1])
   if not t then return false, -1, g, 0 end
   local age = now - t
-  if age < 0 then age = 0 end
+  -- R1: created in the future by more than a second (another server's clock, a
+  -- failover): its age is unknown, so it counts as older than any lifetime.
+  if age < -1000 then age = 1e15 elseif age < 0 then age = 0 end
   if redis.call('HSTRLEN', KEYS[1], 'v') > limit then return false, age, g, 1 end
   return redis.call('HGET', KEYS[1], 'v'), age, g, 0
 end
@@ -57,7 +59,12 @@ if age >= 0 and age < tonumber(ARGV[2]) and ARGV[5] ~= '1' then
   return {'fresh', v, age, g, 0, over}
 end
 local left = redis.call('PTTL', KEYS[2])
-if left > 0 or left == -1 then
+if left == -1 then
+  -- R2: a lease without expiry (never set by this crate) runs out after one lease.
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  left = tonumber(ARGV[4])
+end
+if left > 0 then
   return {'busy', v, age, g, left, over}
 end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])

@@ -17,7 +17,7 @@ impl RedisTier {
         &self,
         key: &K,
     ) -> Result<String, Error> {
-        let fp = codec::fingerprint(&codec::encode(key)?);
+        let fp = codec::fingerprint(std::any::type_name::<K>(), &codec::encode(key)?);
         self.shared
             .listeners
             .remember(&self.protocol.channel(), &fp, key);

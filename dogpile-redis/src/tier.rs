@@ -107,7 +107,9 @@ impl RedisTier {
 
     /// The prefix of every Redis key and of the notification channel: give each cache
     /// its own. Default `"default"`. A `#[dogpile(shared = ..)]` fn extends it with its
-    /// path ([`scoped`](RedisTier::scoped)).
+    /// path ([`scoped`](RedisTier::scoped)). A `:` in `ns` is kept apart from the one
+    /// that joins a scope (it is written `%3A` in Redis), so that no namespace can stand
+    /// for another namespace's scope.
     ///
     /// # Panics
     ///
@@ -125,7 +127,9 @@ impl RedisTier {
             !ns.contains(['{', '}']),
             "RedisTier::namespace: {ns:?} holds a brace, which would break the Redis Cluster hash tag"
         );
-        self.protocol.namespace = ns.into();
+        // R4: a `:` in the namespace is escaped, so that no namespace reads as another
+        // namespace with a scope (`"shop:app::x"` is not `"shop"` scoped by `"app::x"`).
+        self.protocol.namespace = ns.replace('%', "%25").replace(':', "%3A").into();
         self
     }
 
@@ -147,9 +151,13 @@ impl RedisTier {
     /// assert!(format!("{render:?}").contains("\"shop:app::pages::render\""));
     /// # Ok::<(), dogpile_redis::Error>(())
     /// ```
-    pub fn scoped(self, scope: &str) -> Self {
-        let ns = format!("{}:{scope}", self.protocol.namespace);
-        self.namespace(ns)
+    pub fn scoped(mut self, scope: &str) -> Self {
+        assert!(
+            !scope.contains(['{', '}']),
+            "RedisTier::scoped: {scope:?} holds a brace, which would break the Redis Cluster hash tag"
+        );
+        self.protocol.namespace = format!("{}:{scope}", self.protocol.namespace).into();
+        self
     }
 
     /// The claim lease (F5), renewed while the creator runs; the longest a dead or
