@@ -26,14 +26,11 @@
 //! - **cached** (`#[cached(ttl_millis)]`): every caller that sees the expiry recomputes.
 //! - **cached by_key** (`sync_writes = "by_key"`): one caller creates, the rest wait.
 
-mod herd_common;
-mod latency_chart;
-
 use cached::macros::cached;
 use dogpile::Cache;
-use herd_common::{Check, Cli, Outcome, Probe, Settings};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
+use support::herd::{Check, Cli, Outcome, Probe, Settings};
 
 // ---------------------------------------------------------------------------------
 // The creator, instrumented
@@ -170,12 +167,12 @@ fn main() {
         s.ttl,
         s.pause_label("no pause"),
     );
-    herd_common::print_table(&outcomes, &scenario);
-    herd_common::print_histogram(&outcomes);
-    herd_common::print_checks(&outcomes);
+    support::herd::print_table(&outcomes, &scenario);
+    support::herd::print_histogram(&outcomes);
+    support::herd::print_checks(&outcomes);
     let caption = format!(
         "{} threads, one key, ttl {:?}, creator {:?}: call latency",
         s.workers, s.ttl, s.create
     );
-    herd_common::write_svg_or_exit(&outcomes, &s, &caption);
+    support::herd::write_svg_or_exit(&outcomes, &s, &caption);
 }

@@ -38,14 +38,11 @@
 //! - **#[dogpile] async bg** (`#[dogpile(ttl = "100ms", background)]`): the wrapper over
 //!   `get_with_async` of a `Background` cache.
 
-mod herd_common;
-mod latency_chart;
-
 use dogpile::{dogpile, Cache};
-use herd_common::{Check, Cli, Outcome, Probe, Settings};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::herd::{Check, Cli, Outcome, Probe, Settings};
 
 /// Tokio worker threads.
 const WORKERS: usize = 2;
@@ -216,12 +213,12 @@ fn main() {
         s.ttl,
         s.pause_label("yield_now"),
     );
-    herd_common::print_table(&outcomes, &scenario);
-    herd_common::print_histogram(&outcomes);
-    herd_common::print_checks(&outcomes);
+    support::herd::print_table(&outcomes, &scenario);
+    support::herd::print_histogram(&outcomes);
+    support::herd::print_checks(&outcomes);
     let caption = format!(
         "{} tokio tasks on {WORKERS} threads, one key, ttl {:?}, creator {:?}: call latency",
         s.workers, s.ttl, s.create
     );
-    herd_common::write_svg_or_exit(&outcomes, &s, &caption);
+    support::herd::write_svg_or_exit(&outcomes, &s, &caption);
 }

@@ -2,8 +2,6 @@
 //! processes (role in `DP_ROLE`), each with its own `Cache` and connections, on one real
 //! `redis-server`. Every wait is bounded; every process is killed on failure.
 
-mod support;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -14,63 +12,44 @@ use std::time::{Duration, Instant};
 
 use dogpile::Cache;
 use dogpile_redis::RedisTier;
-use support::RedisServer;
+use support::redis::RedisServer;
 
 fn main() {
     if let Ok(role) = std::env::var("DP_ROLE") {
         return worker(&role);
     }
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let scenarios: [(&str, fn()); 7] = [
-        (
-            "hot_key_one_refresh_per_expiry_fleet_wide",
-            hot_key_one_refresh_per_expiry_fleet_wide,
-        ),
-        (
-            "cold_key_created_once_across_processes",
-            cold_key_created_once_across_processes,
-        ),
-        (
-            "sigkill_mid_creation_is_taken_over",
-            sigkill_mid_creation_is_taken_over,
-        ),
-        (
-            "sigstop_past_the_lease_is_fenced",
-            sigstop_past_the_lease_is_fenced,
-        ),
-        (
-            "redis_killed_and_restarted_under_load",
-            redis_killed_and_restarted_under_load,
-        ),
-        (
-            "failing_creator_hands_over_at_once",
-            failing_creator_hands_over_at_once,
-        ),
-        (
-            "invalidate_and_remove_reach_other_processes",
-            invalidate_and_remove_reach_other_processes,
-        ),
-    ];
-    let mut failed = 0;
-    for (name, scenario) in scenarios {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        print!("test {name} ... ");
-        std::io::stdout().flush().unwrap();
-        let started = Instant::now();
-        match std::panic::catch_unwind(scenario) {
-            Ok(()) => println!("ok ({:.1?})", started.elapsed()),
-            Err(_) => {
-                println!("FAILED");
-                failed += 1;
-            }
-        }
-    }
-    assert_eq!(failed, 0, "{failed} fleet scenario(s) failed");
+    // One scenario at a time: each times its worker processes on the machine's cores.
+    let mut suite = support::redis::Suite::new();
+    suite.one_at_a_time();
+    suite.needs_redis(
+        "hot_key_one_refresh_per_expiry_fleet_wide",
+        hot_key_one_refresh_per_expiry_fleet_wide,
+    );
+    suite.needs_redis(
+        "cold_key_created_once_across_processes",
+        cold_key_created_once_across_processes,
+    );
+    suite.needs_redis(
+        "sigkill_mid_creation_is_taken_over",
+        sigkill_mid_creation_is_taken_over,
+    );
+    suite.needs_redis(
+        "sigstop_past_the_lease_is_fenced",
+        sigstop_past_the_lease_is_fenced,
+    );
+    suite.needs_redis(
+        "redis_killed_and_restarted_under_load",
+        redis_killed_and_restarted_under_load,
+    );
+    suite.needs_redis(
+        "failing_creator_hands_over_at_once",
+        failing_creator_hands_over_at_once,
+    );
+    suite.needs_redis(
+        "invalidate_and_remove_reach_other_processes",
+        invalidate_and_remove_reach_other_processes,
+    );
+    suite.run()
 }
 
 // ---------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 //! What the two herd demos share: the command line, the instrumented creator's
 //! bookkeeping, the measurement summary, the table, the histogram, the checks and the
-//! SVG chart. `examples/herd.rs` runs the scenario on threads, `examples/herd_async.rs`
-//! on tokio tasks; everything they report is computed and printed here, so the two
-//! tables read the same.
+//! SVG chart. The herd demo (`examples/herd.rs`) runs the scenario on threads, its
+//! async twin (`examples/herd_async.rs`) on tokio tasks; everything they report is
+//! computed and printed here, so the two tables read the same.
 
-use crate::latency_chart;
+use crate::chart;
+use crate::quantiles::{fmt_ns, quantile};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -133,6 +134,12 @@ impl Probe {
     }
 }
 
+impl Default for Probe {
+    fn default() -> Self {
+        Probe::new()
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // One implementation's run, summarised
 
@@ -182,8 +189,7 @@ impl Outcome {
     }
 
     fn quantile(&self, q: f64) -> u64 {
-        let i = ((self.latencies.len() as f64 - 1.0) * q).round() as usize;
-        self.latencies.get(i).copied().unwrap_or(0)
+        quantile(&self.latencies, q)
     }
 }
 
@@ -211,15 +217,6 @@ fn expiries(finished: &[Instant], start: Instant, end: Instant, ttl: Duration) -
 
 // ---------------------------------------------------------------------------------
 // Output
-
-pub fn fmt_ns(ns: u64) -> String {
-    match ns {
-        0..=999 => format!("{ns} ns"),
-        1_000..=999_999 => format!("{:.1} µs", ns as f64 / 1e3),
-        1_000_000..=999_999_999 => format!("{:.1} ms", ns as f64 / 1e6),
-        _ => format!("{:.2} s", ns as f64 / 1e9),
-    }
-}
 
 /// The side-by-side table under a one-line description of the scenario.
 pub fn print_table(outcomes: &[Outcome], scenario: &str) {
@@ -337,12 +334,12 @@ fn verdict(ok: bool) -> &'static str {
 }
 
 /// One color per implementation, in `outcomes` order.
-const COLORS: [plotters::style::RGBColor; 5] = [
-    plotters::style::RGBColor(214, 39, 40),   // dogpile: red
-    plotters::style::RGBColor(44, 160, 44),   // dogpile background: green
-    plotters::style::RGBColor(255, 127, 14),  // moka: orange
-    plotters::style::RGBColor(31, 119, 180),  // cached: blue
-    plotters::style::RGBColor(148, 103, 189), // cached by_key: purple
+const COLORS: [chart::RGBColor; 5] = [
+    chart::RGBColor(214, 39, 40),   // dogpile: red
+    chart::RGBColor(44, 160, 44),   // dogpile background: green
+    chart::RGBColor(255, 127, 14),  // moka: orange
+    chart::RGBColor(31, 119, 180),  // cached: blue
+    chart::RGBColor(148, 103, 189), // cached by_key: purple
 ];
 
 /// Writes the latency chart to `path` (if one was asked for), or exits on failure.
@@ -365,13 +362,13 @@ fn write_svg(
     let lines: Vec<_> = outcomes
         .iter()
         .enumerate()
-        .map(|(i, o)| latency_chart::Line {
+        .map(|(i, o)| chart::Line {
             label: format!("{} ({} blocked)", o.name, o.blocked()),
             color: COLORS[i % COLORS.len()],
-            points: latency_chart::histogram(&o.latencies, 10.0),
+            points: chart::histogram(&o.latencies, 10.0),
         })
         .collect();
-    let frame = latency_chart::Frame {
+    let frame = chart::Frame {
         caption,
         from_ns: 10.0,
         x_desc: "latency of one call",
@@ -379,5 +376,5 @@ fn write_svg(
         slow_ns: 1e6,
         slow_label: "1 ms: calls beyond this line were blocked".into(),
     };
-    latency_chart::write(path, &frame, &lines)
+    chart::write(path, &frame, &lines)
 }
