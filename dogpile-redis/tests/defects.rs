@@ -2,15 +2,13 @@
 //! publishes, frozen handshakes, refused subscriptions and credentials, foreign data,
 //! connection churn and dead pooled connections. Each against a real `redis-server`.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use dogpile::{Cache, Claim, ManualClock, Publish, SharedTier};
 use dogpile_redis::RedisTier;
-use support::{eventually, RedisServer};
+use support::redis::{holds_within, RedisServer};
 
 const BOUND: Duration = Duration::from_secs(5);
 
@@ -55,7 +53,6 @@ fn counting_create<'a>(count: &'a AtomicUsize, value: &str) -> impl FnOnce() -> 
     }
 }
 
-#[test]
 fn a_held_stale_value_past_max_stale_is_not_served() {
     // R11 with F1: another process holds the lease and Redis has only a value far past
     // ttl + max_stale; a caller waits for the owner's value instead of serving it.
@@ -105,7 +102,6 @@ fn a_held_stale_value_past_max_stale_is_not_served() {
     });
 }
 
-#[test]
 fn a_rejected_publish_ends_the_lease() {
     // F5 and F8: a publish fenced by the generation (the value hash evicted under a live
     // lease) stores nothing and ends the lease at once, so no caller waits it out.
@@ -133,7 +129,6 @@ fn a_rejected_publish_ends_the_lease() {
     ));
 }
 
-#[test]
 fn a_new_connection_to_a_frozen_redis_keeps_the_call_deadline() {
     // F7: the deadline bounds the whole connect (TCP, AUTH, SELECT, client name), not
     // each of its steps.
@@ -153,7 +148,6 @@ fn a_new_connection_to_a_frozen_redis_keeps_the_call_deadline() {
     assert!(took < deadline + Duration::from_millis(150), "{took:?}");
 }
 
-#[test]
 fn a_refused_subscription_is_reported() {
     // F6: an ACL user without channel rights shares values, but notifications cannot
     // reach it; `ping` says so instead of reporting a healthy tier.
@@ -173,14 +167,13 @@ fn a_refused_subscription_is_reported() {
     let cache: Cache<String, String> = Cache::builder().ttl(BOUND).shared(tier.clone()).build();
     assert_eq!(cache.get_with("k".into(), || "v".into()), "v");
     assert!(
-        eventually(BOUND, || tier.ping().is_err()),
+        holds_within(BOUND, || tier.ping().is_err()),
         "ping reports a healthy tier"
     );
     let err = tier.ping().unwrap_err().to_string();
     assert!(err.contains("NOPERM") && err.contains("subscri"), "{err}");
 }
 
-#[test]
 fn refused_credentials_do_not_make_the_listener_distrust_l1() {
     // F7: without the password, the tier is off and the local rules apply: a value
     // created locally stays fresh for its ttl, the listener's failures do not reset it.
@@ -202,7 +195,6 @@ fn refused_credentials_do_not_make_the_listener_distrust_l1() {
     assert_eq!(created.load(Ordering::SeqCst), 1);
 }
 
-#[test]
 fn remove_repairs_a_slot_holding_foreign_data() {
     // A value key of another type, or a generation that is not a number, fails every
     // script of the slot; `remove` clears them, and sharing works again.
@@ -269,7 +261,6 @@ fn stall(con: &mut redis::Connection, long: Duration) {
         .unwrap();
 }
 
-#[test]
 fn concurrent_callers_reuse_their_connections() {
     // 64 callers that call the tier in bursts (between bursts, their L1 answers) keep
     // about 64 connections, instead of opening new ones for every call the idle pool
@@ -304,7 +295,6 @@ fn concurrent_callers_reuse_their_connections() {
     assert!(opened <= threads as u64 + 4, "{opened} connections opened");
 }
 
-#[test]
 fn dead_pooled_connections_do_not_stop_sharing() {
     // F7: a server that closed the pool's idle connections (`CLIENT KILL`, a `timeout`,
     // a load balancer) costs a reconnect, not a back-off of the whole tier.
@@ -332,4 +322,17 @@ fn dead_pooled_connections_do_not_stop_sharing() {
         let answer = t(&tier).lookup(&format!("k{n}"));
         assert!(answer.is_ok(), "call {n}: {:?}", answer.err());
     }
+}
+
+support::redis_tests! {
+    needs_redis: [
+        a_held_stale_value_past_max_stale_is_not_served,
+        a_rejected_publish_ends_the_lease,
+        a_new_connection_to_a_frozen_redis_keeps_the_call_deadline,
+        a_refused_subscription_is_reported,
+        refused_credentials_do_not_make_the_listener_distrust_l1,
+        remove_repairs_a_slot_holding_foreign_data,
+        concurrent_callers_reuse_their_connections,
+        dead_pooled_connections_do_not_stop_sharing,
+    ],
 }

@@ -2,15 +2,13 @@
 //! future, a lease without expiry, key types and scopes that could be confused, wrong
 //! credentials, script errors. Each against a real `redis-server`.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dogpile::{Cache, Claim, ManualClock, SharedTier};
 use dogpile_redis::RedisTier;
 use serde::Serialize;
-use support::RedisServer;
+use support::redis::RedisServer;
 
 const TTL: Duration = Duration::from_secs(60);
 
@@ -45,7 +43,6 @@ fn cache(server: &RedisServer, ns: &str, clock: &ManualClock) -> Cache<String, S
         .build()
 }
 
-#[test]
 fn a_creation_time_in_the_future_is_stale_not_fresh() {
     // R1 with F4: a value stamped a minute ahead of Redis's clock (clock skew, a
     // failover to a server whose clock is behind) is not served as fresh for a minute
@@ -64,7 +61,6 @@ fn a_creation_time_in_the_future_is_stale_not_fresh() {
     assert_eq!(reader.get_with("k".into(), || "new".into()), "new");
 }
 
-#[test]
 fn a_lease_without_expiry_runs_out_after_one_lease() {
     // R2 with F5: a lease key without a TTL (left by a foreign writer or an operator)
     // gets one, so refreshes resume after at most one lease.
@@ -97,7 +93,6 @@ struct UserId(u64);
 #[derive(Serialize, Clone, Hash, PartialEq, Eq, Debug)]
 struct OrderId(u64);
 
-#[test]
 fn keys_of_two_types_with_one_encoding_stay_apart() {
     // R4: `UserId(7)` and `OrderId(7)` encode to the same CBOR; on one tier and
     // namespace they still name two values.
@@ -109,7 +104,6 @@ fn keys_of_two_types_with_one_encoding_stay_apart() {
     assert_eq!(orders.get_with(OrderId(7), || "order 7".into()), "order 7");
 }
 
-#[test]
 fn a_namespace_holding_the_separator_cannot_forge_a_scope() {
     // R4: `namespace("shop").scoped("app::x")` and `namespace("shop:app::x")` are two
     // namespaces.
@@ -149,7 +143,6 @@ fn connections(server: &RedisServer) -> u64 {
         .unwrap()
 }
 
-#[test]
 fn a_wrong_password_is_not_retried_in_a_loop() {
     // R5: the notification link does not knock every 200 ms with a password Redis
     // refuses; it waits seconds between attempts, and the failure is counted.
@@ -180,7 +173,6 @@ fn a_wrong_password_is_not_retried_in_a_loop() {
     );
 }
 
-#[test]
 fn script_errors_are_counted_by_cause_and_reported_by_ping() {
     // A value key of another type fails every script of its slot: each failure is
     // counted (and logged once per interval), and `ping`, which runs a script on a slot
@@ -220,4 +212,15 @@ fn script_errors_are_counted_by_cause_and_reported_by_ping() {
     assert_eq!(wrongtype.count, 5, "{wrongtype:?}");
     assert!(tier.ping().is_ok());
     assert_eq!(created.load(Ordering::SeqCst), 5, "local rules (F7)");
+}
+
+support::redis_tests! {
+    needs_redis: [
+        a_creation_time_in_the_future_is_stale_not_fresh,
+        a_lease_without_expiry_runs_out_after_one_lease,
+        keys_of_two_types_with_one_encoding_stay_apart,
+        a_namespace_holding_the_separator_cannot_forge_a_scope,
+        a_wrong_password_is_not_retried_in_a_loop,
+        script_errors_are_counted_by_cause_and_reported_by_ping,
+    ],
 }
