@@ -1,6 +1,6 @@
 //! The value store of the single-slot types: a lock around one stamped value.
 
-use crate::slot::{Stamped, Store};
+use crate::slot::{Provenance, Stamped, Store};
 use parking_lot::RwLock;
 
 /// Readers share the lock (a fresh hit takes no exclusive lock, R2); the writer holds
@@ -37,7 +37,8 @@ impl<V: Clone> Store for ValueCell<V> {
         self.value.read().clone()
     }
 
-    fn publish(&self, value: V, created: u64) {
+    /// A single-slot type has no tier: every value is made here.
+    fn publish(&self, value: V, created: u64, _: Provenance) {
         *self.value.write() = Some(Stamped::new(value, created));
     }
 }

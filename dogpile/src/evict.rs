@@ -19,16 +19,13 @@
 //! cache, under one mutex, O(1) amortized per miss. W-TinyLFU (Caffeine, moka) needs a
 //! shared frequency sketch updated on every hit, which moka buffers and applies later:
 //! a shared write per hit. SIEVE (Zhang et al., NSDI '24) has as cheap a hit (one
-//! visited bit) and was the other candidate measured: on Zipf traces over 100,000 keys
-//! it misses more than moka at a capacity of 10 % of the keys (0.4626 against 0.4496 at
-//! s = 0.8, 0.2356 against 0.2291 at s = 0.99), where S3-FIFO with the sizes below
-//! misses less than moka on every row (`examples/eviction.rs` prints the table).
+//! visited bit) but misses more on Zipf traces; `examples/eviction.rs` prints the miss
+//! ratios of S3-FIFO, SIEVE and moka side by side.
 //!
-//! Sizes, tuned on those Zipf traces: *small* is 2 % of the capacity (the paper says
-//! 10 %; 5 % and 10 % missed more on every Zipf row in our trials, and Caffeine's window
-//! is 1 %), *ghost* remembers half as many keys as the capacity (the paper: as many as
-//! main; more missed more), and a key moves from *small* to *main* if it was asked for
-//! at least once there.
+//! Sizes, chosen on those Zipf traces: *small* is 2 % of the capacity (the paper says
+//! 10 %, Caffeine's window is 1 %), *ghost* remembers half as many keys as the capacity
+//! (the paper: as many as main), and a key moves from *small* to *main* if it was asked
+//! for at least once there.
 //!
 //! Stale values count as asked for: the mark is raised by every call that finds the
 //! entry, fresh or stale (and by `get`), so a hot key whose value is being refreshed is

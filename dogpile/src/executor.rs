@@ -8,7 +8,6 @@
 //! its stale value, and the next caller that finds it stale claims and submits it again.
 //! So a burst of stale keys never starts more threads and never makes a caller wait.
 
-use crate::slot::{refresh_task, Claim, Creator, Detached, Env, Now, Store};
 use crate::sync::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::fmt;
@@ -16,6 +15,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
 
 /// The most refreshes waiting in the process-wide pool's queue; see the module docs.
 pub(crate) const QUEUE_CAPACITY: usize = 4096;
@@ -78,7 +78,7 @@ impl RefreshTask {
     /// assert_eq!(cache.get(&1), Some(2));
     /// ```
     pub fn run(self) {
-        crate::slot::run_blocking(self.refresh);
+        run_blocking(self.refresh);
     }
 }
 
@@ -214,47 +214,6 @@ impl Pool {
     }
 }
 
-/// The creator of a blocking call on a `Background` cache: runs inline for a cold key,
-/// and hands a stale key's refresh to the executor (R10).
-pub(crate) struct Pooled<'a, F> {
-    create: F,
-    executor: &'a Executor,
-}
-
-impl<'a, F> Pooled<'a, F> {
-    pub(crate) fn new(create: F, executor: &'a Executor) -> Self {
-        Pooled { create, executor }
-    }
-}
-
-impl<S, F, E> Creator<S> for Pooled<'_, F>
-where
-    S: Store + Clone + Send + Sync + 'static,
-    S::Value: Send + Sync,
-    F: FnOnce() -> Result<S::Value, E> + Send + 'static,
-    E: Clone + Send + 'static,
-{
-    type Error = E;
-    type Creation = Now<F>;
-
-    fn start(self) -> Now<F> {
-        Now::new(self.create)
-    }
-
-    fn hand_off(self, claim: Claim, store: &S, env: &Env) -> Result<(), (Self, Claim)> {
-        let refresh = refresh_task(claim, store.clone(), env.clone(), Now::new(self.create));
-        self.executor.submit(RefreshTask::new(refresh));
-        Ok(())
-    }
-
-    fn detach(self) -> Result<Detached<S::Value, E>, Self> {
-        let runner = Runner::Executor(self.executor.clone());
-        Ok((Box::pin(Now::new(self.create)), runner))
-    }
-
-    const DETACHES: bool = true;
-}
-
 /// Where a detached background refresh runs (see `Creator::detach`).
 pub(crate) enum Runner {
     /// The cache's refresh executor: the refresh blocks its thread.
@@ -284,47 +243,13 @@ impl Runner {
     }
 }
 
-/// The creator of an async call on a `Background` cache inside a tokio runtime: a stale
-/// key's refresh is spawned on that runtime (R10).
-#[cfg(all(feature = "tokio", not(loom)))]
-pub(crate) struct Spawned<F> {
-    create: F,
-    runtime: tokio::runtime::Handle,
-}
-
-#[cfg(all(feature = "tokio", not(loom)))]
-impl<F> Spawned<F> {
-    pub(crate) fn new(create: F, runtime: tokio::runtime::Handle) -> Self {
-        Spawned { create, runtime }
+/// Runs a future that never waits for a wake-up: a blocking call through the slot's one driver
+/// (its waits park the thread inside `poll`, its creator is ready at its first poll). That keeps a
+/// single copy of the call's steps for blocking and async callers.
+pub(crate) fn run_blocking<F: Future>(call: F) -> F::Output {
+    let mut call = std::pin::pin!(call);
+    match call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("dogpile: internal error: a blocking call awaited"),
     }
-}
-
-#[cfg(all(feature = "tokio", not(loom)))]
-impl<S, F, E> Creator<S> for Spawned<F>
-where
-    S: Store + Clone + Send + Sync + 'static,
-    S::Value: Send + Sync,
-    F: Future<Output = Result<S::Value, E>> + Send + 'static,
-    E: Clone + Send + 'static,
-{
-    type Error = E;
-    type Creation = F;
-
-    fn start(self) -> F {
-        self.create
-    }
-
-    fn hand_off(self, claim: Claim, store: &S, env: &Env) -> Result<(), (Self, Claim)> {
-        // The claim moves into the task: dropping the task (runtime shut down)
-        // releases it.
-        let refresh = refresh_task(claim, store.clone(), env.clone(), self.create);
-        drop(self.runtime.spawn(refresh));
-        Ok(())
-    }
-
-    fn detach(self) -> Result<Detached<S::Value, E>, Self> {
-        Ok((Box::pin(self.create), Runner::Tokio(self.runtime)))
-    }
-
-    const DETACHES: bool = true;
 }

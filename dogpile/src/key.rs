@@ -74,7 +74,7 @@ impl<T: Clone + Hash + Eq> KeyRef<Vec<T>> for [T] {
 
 /// A reference to any key part keys by its owned form: `&str` by `String`, `&u64` by
 /// `u64`. This is how a function with a single key argument (`fn user(id: u64)`) looks
-/// its key up without a one-tuple: `cache.get_with_by_ref(&&id, ..)`.
+/// its key up without a one-tuple: `cache.entry_by_ref(&&id).get_with(..)`.
 ///
 /// ```
 /// use dogpile::KeyRef;

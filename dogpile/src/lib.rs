@@ -146,16 +146,70 @@
 //!   for why). [`SharedTier::scoped`], which keeps the keys of the memoized fns sharing
 //!   one tier apart, is a required method: a default that ignored the scope would let two
 //!   fns with the same key and value types serve each other's values silently.
+//!
+//! # Implementation
+//!
+//! Shallow layers, one job per file; the rules live in the slot driver, which every
+//! public type runs.
+//!
+//! ```text
+//! src/
+//!   lib.rs             these docs, the re-exports, `__private` (what `#[dogpile]` expands to)
+//!   cache/             Cache: a slot per key, on a DashMap
+//!     mod.rs           Cache: each public method, its docs and a one-line forward
+//!     dispatch.rs      Core: the entry layout (unbounded, or bounded behind `dyn`),
+//!                      and each mode's get-like calls, written once
+//!     entry.rs         EntryRef: the same calls by a borrowed key, forwarding to Core
+//!     builder.rs       CacheBuilder, BuildError
+//!     store.rs         the entries, the hit path, get / invalidate / remove / clear
+//!     slots.rs         a key's entry as the per-key loop reaches it: admission,
+//!                      eviction, sweep, insert
+//!     call.rs          the per-key loop every get-like call goes through
+//!     bounded.rs       the bounded layout (the policy is evict.rs)
+//!     lookup.rs        the forms a key comes in: owned, KeyRef, Borrow
+//!   slot/              the state machine of one key: R1-R11
+//!     mod.rs           the stamp, the policy, the Store seam, the Control (claim,
+//!                      waiters, reader fence), same-key re-entry (R9)
+//!     drive.rs         the driver: look up, claim, create, publish, release
+//!     creator.rs       the Creator seam, and the creators that run in their call
+//!     background.rs    the creators that hand a refresh to an executor (R10)
+//!   tier/              the fleet tier: F1-F8
+//!     mod.rs           the SharedTier seam and its public types
+//!     level.rs         the engine that runs a tier inside a cache
+//!     creation.rs      a call's creator wrapped in the tier's steps
+//!     board.rs         held keys, and the wake-up of callers waiting for another process
+//!   dogpile.rs         Dogpile: one slot, its value in a cell.rs ValueCell
+//!   sync_reader.rs     SyncReaderDogpile, ReadGuard, WriteGuard (R8), on fence.rs
+//!   evict.rs           S3-FIFO, under the bounded layout's lock
+//!   executor.rs        the refresh pool and RefreshTask
+//!   clock.rs stats.rs trace.rs mode.rs key.rs
+//!   sync.rs            the blocking primitives, from loom under `--cfg loom`
+//! ```
+//!
+//! One call's path, `Cache::get_with` on an unbounded cache: three hops from `Cache` to
+//! the entry, on the hit path and the slow path alike.
+//!
+//! ```text
+//! Cache::get_with(key, create)                          cache/mod.rs
+//!  └─ Core::try_get_inline                              cache/dispatch.rs
+//!      ├─ Inner::hit: shard read lock, fresh? clone     cache/store.rs    (a hit ends here)
+//!      └─ call(slots, key, creator)                     cache/call.rs
+//!          └─ dyn Slots: the key's control, then slot::drive over an EntryStore,
+//!             whose load / publish reach the entry      cache/slots.rs
+//! ```
+//!
+//! A bounded cache takes the same path with `Core` reaching its `Inner` through `dyn
+//! BoundedCore`; a fleet tier wraps the creator (`tier::creation`) and leaves the path
+//! as it is. `scripts/module-edges.sh` lists the edges between these modules and fails
+//! on a cycle.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod builder;
 mod cache;
 mod cell;
 mod clock;
 #[allow(clippy::module_inception)]
 mod dogpile;
-mod entry;
 mod evict;
 mod executor;
 mod fence;
@@ -163,25 +217,25 @@ mod key;
 #[cfg(all(test, loom))]
 mod loom_tests;
 pub mod mode;
-mod shared;
+#[cfg(all(test, not(loom)))]
+mod module_graph;
 mod slot;
 mod stats;
 mod sync;
 mod sync_reader;
+mod tier;
 mod trace;
 
-pub use crate::builder::{BuildError, CacheBuilder};
-pub use crate::cache::Cache;
+pub use crate::cache::{BuildError, Cache, CacheBuilder, EntryRef};
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::dogpile::Dogpile;
-pub use crate::entry::EntryRef;
 pub use crate::executor::RefreshTask;
 pub use crate::key::KeyRef;
-pub use crate::shared::{
-    Claim, EventSink, Lease, Publish, SharedTier, SharedValue, TierError, TierEvent,
-};
 pub use crate::stats::Stats;
 pub use crate::sync_reader::{ReadGuard, SyncReaderDogpile, WriteGuard};
+pub use crate::tier::{
+    Claim, EventSink, Lease, Publish, SharedTier, SharedValue, TierError, TierEvent,
+};
 
 /// Turns a function into a memoized wrapper over a [`Cache`]: see the
 /// `dogpile-macros` crate docs for every option.

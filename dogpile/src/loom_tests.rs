@@ -28,9 +28,10 @@
 //! it does with one key, under the same lock order.)
 
 use crate::clock::{Clock, ClockHandle};
-use crate::executor::{Executor, Pool, Pooled, RefreshTask};
+use crate::executor::{run_blocking, Executor, Pool, RefreshTask};
 use crate::slot::{
-    self, take_creator, Control, Env, How, Policy, Served, Stamped, Step, Store, TryClaim, Waiting,
+    self, take_creator, Control, Env, How, Policy, Pooled, Provenance, Served, Stamped, Step,
+    Store, TryClaim, Waiting,
 };
 use crate::stats::{Counters, Stats};
 use crate::sync::Mutex;
@@ -270,7 +271,7 @@ impl Store for CellStore {
         self.0.value.lock().clone()
     }
 
-    fn publish(&self, value: u64, created: u64) {
+    fn publish(&self, value: u64, created: u64, _: Provenance) {
         let mut slot = self.0.value.lock();
         self.0.probe.on_publish(value);
         *slot = Some(Stamped::new(value, created));
@@ -318,7 +319,7 @@ fn drive<S: Store<Value = u64>>(
     match how.waiting {
         Waiting::Block => slot::get(control, store, env, create, how),
         Waiting::Await => {
-            let mut creator = Some(slot::Inline(async move { create() }));
+            let mut creator = Some(slot::InCall(async move { create() }));
             loom::future::block_on(slot::drive(control, store, env, &mut creator, how))
         }
     }
@@ -361,7 +362,7 @@ impl Store for EntryStore {
         }
     }
 
-    fn publish(&self, value: u64, created: u64) {
+    fn publish(&self, value: u64, created: u64, _: Provenance) {
         if let Some(entry) = &mut *self.map.entry.lock() {
             if entry.owned_by(&self.control) {
                 self.map.probe.on_publish(value);
@@ -987,7 +988,7 @@ fn background_hand_off(outcome: Outcome) {
             let mut creator = Some(Pooled::new(cell.probe.creator(outcome), &executor));
             let store = CellStore(cell.clone());
             let call = slot::drive(&control, &store, &env, &mut creator, How::BLOCK);
-            match slot::run_blocking(call) {
+            match run_blocking(call) {
                 Step::Done(result) => result.map(|served| served.value),
                 Step::Retired => unreachable!("a lone slot is never retired"),
             }

@@ -37,6 +37,16 @@ mod imp {
             guard
         }
 
+        /// [`wait`](Condvar::wait), for at most `timeout`; true if it timed out.
+        pub(crate) fn wait_timeout<'a, T>(
+            &self,
+            mut guard: MutexGuard<'a, T>,
+            timeout: std::time::Duration,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let timed_out = self.0.wait_for(&mut guard, timeout).timed_out();
+            (guard, timed_out)
+        }
+
         pub(crate) fn notify_all(&self) {
             self.0.notify_all();
         }
@@ -99,6 +109,20 @@ mod imp {
 
         pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
             self.0.wait(guard).unwrap_or_else(PoisonError::into_inner)
+        }
+
+        /// loom never times a wait out: a wake-up the code relies on and misses shows
+        /// as a deadlock in the model.
+        pub(crate) fn wait_timeout<'a, T>(
+            &self,
+            guard: MutexGuard<'a, T>,
+            timeout: std::time::Duration,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let (guard, result) = self
+                .0
+                .wait_timeout(guard, timeout)
+                .unwrap_or_else(PoisonError::into_inner);
+            (guard, result.timed_out())
         }
 
         pub(crate) fn notify_all(&self) {

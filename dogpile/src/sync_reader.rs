@@ -127,7 +127,7 @@ impl<T> SyncReaderDogpile<T> {
         let attempt = || create().map(Arc::new);
         match slot::get(&self.control, &self.cell, &self.env, attempt, How::GUARDED) {
             Step::Done(result) => {
-                result.map(|served| ReadGuard::new(Held::Shared(served.value), served.read))
+                result.map(|served| ReadGuard::new(Held::Counted(served.value), served.read))
             }
             Step::Retired => unreachable!("dogpile: internal error: a lone slot was retired"),
         }
@@ -204,8 +204,9 @@ impl<T> fmt::Debug for SyncReaderDogpile<T> {
     }
 }
 
+/// What a [`ReadGuard`] holds: a lock's `Arc` of the value, or a cache's clone of it.
 pub(crate) enum Held<T> {
-    Shared(Arc<T>),
+    Counted(Arc<T>),
     Owned(T),
 }
 
@@ -247,7 +248,7 @@ impl<T> Deref for ReadGuard<T> {
 
     fn deref(&self) -> &T {
         match &self.value {
-            Held::Shared(value) => value,
+            Held::Counted(value) => value,
             Held::Owned(value) => value,
         }
     }

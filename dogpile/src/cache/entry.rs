@@ -1,6 +1,6 @@
-//! [`EntryRef`]: one key of a [`Cache`], named by a borrowed form of the key.
+//! [`EntryRef`]: one key of a [`Cache`](crate::Cache), named by a borrowed form of the key.
 
-use crate::cache::Cache;
+use super::dispatch::Core;
 use crate::key::KeyRef;
 use crate::mode::{Background, Inline, Mode, SyncReaders};
 use crate::sync_reader::ReadGuard;
@@ -9,9 +9,10 @@ use std::fmt;
 #[cfg(not(loom))]
 use std::future::Future;
 use std::hash::Hash;
+use std::marker::PhantomData;
 
-/// One key of a [`Cache`], by a borrowed form of the key (see [`KeyRef`]), from
-/// [`Cache::entry_by_ref`]. It has the calls of the cache's mode under the same names,
+/// One key of a [`Cache`](crate::Cache), by a borrowed form of the key (see [`KeyRef`]), from
+/// [`Cache::entry_by_ref`](crate::Cache::entry_by_ref). It has the calls of the cache's mode under the same names,
 /// consuming the `EntryRef`; nothing is allocated unless a key must be stored.
 ///
 /// # Example
@@ -27,8 +28,9 @@ use std::hash::Hash;
 /// assert_eq!(pages.entry_by_ref(&("about", &2)).get(), Some(page));
 /// ```
 pub struct EntryRef<'a, K, V, M, Q: ?Sized> {
-    cache: &'a Cache<K, V, M>,
+    core: &'a Core<K, V>,
     key: &'a Q,
+    _mode: PhantomData<fn() -> M>,
 }
 
 impl<'a, K, V, M, Q> EntryRef<'a, K, V, M, Q>
@@ -38,8 +40,12 @@ where
     M: Mode,
     Q: KeyRef<K> + ?Sized,
 {
-    pub(crate) fn new(cache: &'a Cache<K, V, M>, key: &'a Q) -> Self {
-        EntryRef { cache, key }
+    pub(crate) fn new(core: &'a Core<K, V>, key: &'a Q) -> Self {
+        EntryRef {
+            core,
+            key,
+            _mode: PhantomData,
+        }
     }
 
     /// A fresh value, or a stale one while another caller refreshes it, counted as the
@@ -47,10 +53,10 @@ where
     /// creator costs something to build (a `'static` one owns its key): it is built
     /// only after this misses.
     pub(crate) fn hit(&self) -> Option<V> {
-        self.cache.hit_by_ref(self.key)
+        self.core.hit(&self.key)
     }
 
-    /// As [`Cache::get`]: the value if it may be served; never creates, not counted.
+    /// As [`Cache::get`](crate::Cache::get): the value if it may be served; never creates, not counted.
     ///
     /// ```
     /// let cache: dogpile::Cache<String, u8> = dogpile::Cache::new(std::time::Duration::from_secs(60));
@@ -59,10 +65,10 @@ where
     /// assert_eq!(cache.entry_by_ref("a").get(), Some(1));
     /// ```
     pub fn get(&self) -> Option<V> {
-        self.cache.get_by_ref(self.key)
+        self.core.get(&self.key)
     }
 
-    /// As [`Cache::contains_key`].
+    /// As [`Cache::contains_key`](crate::Cache::contains_key).
     ///
     /// ```
     /// let cache: dogpile::Cache<String, u8> = dogpile::Cache::new(std::time::Duration::from_secs(60));
@@ -71,10 +77,10 @@ where
     /// assert!(!cache.entry_by_ref("b").contains());
     /// ```
     pub fn contains(&self) -> bool {
-        self.cache.contains_by_ref(self.key)
+        self.core.contains(&self.key)
     }
 
-    /// As [`Cache::invalidate`] (soft, R7).
+    /// As [`Cache::invalidate`](crate::Cache::invalidate) (soft, R7).
     ///
     /// ```
     /// let cache: dogpile::Cache<String, u8> = dogpile::Cache::new(std::time::Duration::from_secs(60));
@@ -83,10 +89,10 @@ where
     /// assert_eq!(cache.entry_by_ref("a").get_with(|| 2), 2);
     /// ```
     pub fn invalidate(&self) {
-        self.cache.invalidate_by_ref(self.key);
+        self.core.invalidate(&self.key);
     }
 
-    /// As [`Cache::remove`] (hard, R7).
+    /// As [`Cache::remove`](crate::Cache::remove) (hard, R7).
     ///
     /// ```
     /// let cache: dogpile::Cache<String, u8> = dogpile::Cache::new(std::time::Duration::from_secs(60));
@@ -95,7 +101,7 @@ where
     /// assert!(cache.is_empty());
     /// ```
     pub fn remove(&self) -> Option<V> {
-        self.cache.remove_by_ref(self.key)
+        self.core.remove(&self.key)
     }
 }
 
@@ -112,7 +118,7 @@ where
     V: Clone + Send + Sync + 'static,
     Q: KeyRef<K> + ?Sized,
 {
-    /// [`Cache::get_with`] by this key.
+    /// [`Cache::get_with`](crate::Cache::get_with) by this key.
     ///
     /// ```
     /// let cache: dogpile::Cache<String, usize> = dogpile::Cache::new(std::time::Duration::from_secs(60));
@@ -120,10 +126,10 @@ where
     /// ```
     #[inline]
     pub fn get_with(self, create: impl FnOnce() -> V) -> V {
-        infallible(self.cache.try_get_inline(self.key, || Ok(create())))
+        infallible(self.core.try_get_inline(self.key, || Ok(create())))
     }
 
-    /// [`Cache::try_get_with`] by this key.
+    /// [`Cache::try_get_with`](crate::Cache::try_get_with) by this key.
     ///
     /// ```
     /// let cache: dogpile::Cache<(String, u8), u8> = dogpile::Cache::new(std::time::Duration::from_secs(60));
@@ -134,10 +140,10 @@ where
         self,
         create: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, E> {
-        self.cache.try_get_inline(self.key, create)
+        self.core.try_get_inline(self.key, create)
     }
 
-    /// [`Cache::get_with_async`] by this key.
+    /// [`Cache::get_with_async`](crate::Cache::get_with_async) by this key.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -149,10 +155,10 @@ where
     #[cfg(not(loom))]
     pub async fn get_with_async(self, create: impl Future<Output = V>) -> V {
         let create = async { Ok(create.await) };
-        infallible(self.cache.try_get_inline_async(self.key, create).await)
+        infallible(self.core.try_get_inline_async(self.key, create).await)
     }
 
-    /// [`Cache::try_get_with_async`] by this key.
+    /// [`Cache::try_get_with_async`](crate::Cache::try_get_with_async) by this key.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -167,7 +173,7 @@ where
         self,
         create: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E> {
-        self.cache.try_get_inline_async(self.key, create).await
+        self.core.try_get_inline_async(self.key, create).await
     }
 }
 
@@ -186,10 +192,7 @@ where
     /// ```
     #[inline]
     pub fn get_with(self, create: impl FnOnce() -> V + Send + 'static) -> V {
-        infallible(
-            self.cache
-                .try_get_background(self.key, move || Ok(create())),
-        )
+        infallible(self.core.try_get_background(self.key, move || Ok(create())))
     }
 
     /// `Cache::try_get_with` of a [`Background`] cache by this key.
@@ -204,7 +207,7 @@ where
         self,
         create: impl FnOnce() -> Result<V, E> + Send + 'static,
     ) -> Result<V, E> {
-        self.cache.try_get_background(self.key, create)
+        self.core.try_get_background(self.key, create)
     }
 
     /// `Cache::get_with_async` of a [`Background`] cache by this key.
@@ -220,7 +223,7 @@ where
     #[cfg(not(loom))]
     pub async fn get_with_async(self, create: impl Future<Output = V> + Send + 'static) -> V {
         let create = async { Ok::<V, Infallible>(create.await) };
-        infallible(self.cache.try_get_background_async(self.key, create).await)
+        infallible(self.core.try_get_background_async(self.key, create).await)
     }
 
     /// `Cache::try_get_with_async` of a [`Background`] cache by this key.
@@ -239,7 +242,7 @@ where
         self,
         create: impl Future<Output = Result<V, E>> + Send + 'static,
     ) -> Result<V, E> {
-        self.cache.try_get_background_async(self.key, create).await
+        self.core.try_get_background_async(self.key, create).await
     }
 }
 
@@ -257,7 +260,7 @@ where
     /// assert_eq!(*cache.entry_by_ref("a").get_with(|| 1), 1);
     /// ```
     pub fn get_with(self, create: impl FnOnce() -> V) -> ReadGuard<V> {
-        infallible(self.cache.try_get_guarded(self.key, || Ok(create())))
+        infallible(self.core.try_get_guarded(self.key, || Ok(create())))
     }
 
     /// `Cache::try_get_with` of a [`SyncReaders`] cache by this key.
@@ -271,7 +274,7 @@ where
         self,
         create: impl FnOnce() -> Result<V, E>,
     ) -> Result<ReadGuard<V>, E> {
-        self.cache.try_get_guarded(self.key, create)
+        self.core.try_get_guarded(self.key, create)
     }
 }
 

@@ -1,12 +1,13 @@
 //! [`CacheBuilder`] and [`BuildError`].
 
-use crate::cache::{self, Cache};
+use super::bounded::bounded_constructor;
+use super::store::Settings;
 use crate::clock::{to_nanos, Clock, ClockHandle};
 use crate::executor::{Executor, RefreshTask};
 use crate::mode::{Background, Inline, Mode, SyncReaders};
-use crate::shared::{SharedTier, TierSetting};
 use crate::slot::{Env, Policy};
 use crate::stats::Counters;
+use crate::tier::{SharedTier, TierSetting};
 use std::any::Any;
 use std::fmt;
 use std::hash::Hash;
@@ -14,7 +15,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Builds a [`Cache`]; start from [`Cache::builder`]. The mode (the third type
+/// Builds a [`Cache`](crate::Cache); start from [`Cache::builder`](crate::Cache::builder). The mode (the third type
 /// parameter, see [`mode`](crate::mode)) is chosen here:
 /// [`background_refresh`](CacheBuilder::background_refresh) or
 /// [`sync_readers`](CacheBuilder::sync_readers), at most one of them.
@@ -36,8 +37,8 @@ use std::time::Duration;
 pub struct CacheBuilder<K, V, M = Inline> {
     ttl: Option<Duration>,
     capacity: Option<usize>,
-    /// With a capacity, the bounded core's constructor (see `Cache::with_settings`),
-    /// kept as `Any` like `shared`.
+    /// With a capacity, the bounded core's constructor (see `Core::new`),
+    /// kept as `Any` like `tier`.
     bounded: Option<Box<dyn Any + Send + Sync>>,
     stale_if_error: bool,
     max_stale: Option<Duration>,
@@ -45,7 +46,7 @@ pub struct CacheBuilder<K, V, M = Inline> {
     executor: Executor,
     /// The fleet tier, an `Arc<dyn SharedTier<K, V>>` kept as `Any` so that the builder
     /// still holds no `K` or `V`.
-    shared: Option<Box<dyn Any + Send + Sync>>,
+    tier: Option<Box<dyn Any + Send + Sync>>,
     name: Option<Arc<str>>,
     _types: Types<K, V, M>,
 }
@@ -93,17 +94,6 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-/// What a built cache is made of.
-pub(crate) struct Settings {
-    pub(crate) env: Env,
-    pub(crate) capacity: Option<usize>,
-    /// With a capacity: the bounded core's constructor, a `BoundedConstructor<K, V>`.
-    pub(crate) bounded: Option<Box<dyn Any + Send + Sync>>,
-    pub(crate) sync_readers: bool,
-    pub(crate) executor: Executor,
-    pub(crate) shared: Option<Box<dyn Any + Send + Sync>>,
-}
-
 impl<K, V> CacheBuilder<K, V, Inline> {
     pub(crate) fn new() -> Self {
         CacheBuilder {
@@ -114,7 +104,7 @@ impl<K, V> CacheBuilder<K, V, Inline> {
             max_stale: None,
             clock: ClockHandle::System,
             executor: Executor::Pool,
-            shared: None,
+            tier: None,
             name: None,
             _types: PhantomData,
         }
@@ -191,7 +181,7 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
             max_stale: self.max_stale,
             clock: self.clock,
             executor: self.executor,
-            shared: self.shared,
+            tier: self.tier,
             name: self.name,
             _types: PhantomData,
         }
@@ -305,7 +295,7 @@ where
     V: Clone + Send + Sync + 'static,
     M: Mode,
 {
-    /// The most entries the cache holds; see [Bounds and eviction](Cache#bounds-and-eviction).
+    /// The most entries the cache holds; see [Bounds and eviction](crate::Cache#bounds-and-eviction).
     ///
     /// ```
     /// use std::time::Duration;
@@ -317,7 +307,7 @@ where
     /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
-        self.bounded = Some(Box::new(cache::bounded_constructor::<K, V>()));
+        self.bounded = Some(Box::new(bounded_constructor::<K, V>()));
         self
     }
 
@@ -355,20 +345,13 @@ where
     /// ```
     pub fn shared(mut self, tier: impl SharedTier<K, V>) -> Self {
         let tier: Arc<dyn SharedTier<K, V>> = Arc::new(tier);
-        self.shared = Some(Box::new(TierSetting::new(tier)));
+        self.tier = Some(Box::new(TierSetting::new(tier)));
         self
     }
 
-    /// The cache, or why these settings make no sense.
-    ///
-    /// ```
-    /// use dogpile::{BuildError, Cache};
-    /// use std::time::Duration;
-    ///
-    /// let zero = Cache::<u8, u8>::builder().ttl(Duration::ZERO).try_build();
-    /// assert_eq!(zero.err(), Some(BuildError::ZeroTtl));
-    /// ```
-    pub fn try_build(self) -> Result<Cache<K, V, M>, BuildError> {
+    /// What the cache is built from, or why these settings make no sense (see
+    /// `try_build`).
+    pub(super) fn settings(self) -> Result<Settings, BuildError> {
         let ttl = self.ttl.ok_or(BuildError::MissingTtl)?;
         if ttl.is_zero() {
             return Err(BuildError::ZeroTtl);
@@ -392,33 +375,14 @@ where
                 format!("Cache<{k}, {v}>").into()
             }),
         };
-        Ok(Cache::with_settings(Settings {
+        Ok(Settings {
             env,
             capacity: self.capacity,
             bounded: self.bounded,
             sync_readers: crate::mode::sync_readers::<M>(),
             executor: self.executor,
-            shared: self.shared,
-        }))
-    }
-
-    /// The cache.
-    ///
-    /// # Panics
-    ///
-    /// With a message naming the problem if the settings make no sense: no ttl, a zero
-    /// ttl, capacity 0 or a zero `max_stale`. [`try_build`](CacheBuilder::try_build)
-    /// returns these as a [`BuildError`].
-    ///
-    /// ```should_panic
-    /// // panics: "dogpile: ttl must be greater than zero ..."
-    /// dogpile::Cache::<u8, u8>::builder().ttl(std::time::Duration::ZERO).build();
-    /// ```
-    pub fn build(self) -> Cache<K, V, M> {
-        match self.try_build() {
-            Ok(cache) => cache,
-            Err(error) => panic!("dogpile: {error}"),
-        }
+            tier: self.tier,
+        })
     }
 }
 

@@ -1,0 +1,97 @@
+//! The bounded layout: a cache given a capacity keeps S3-FIFO's mark in each entry
+//! (the policy is `evict.rs`), and its calls reach its entries through `dyn`
+//! [`BoundedCore`], built only for the key and value types of caches given a capacity.
+
+use super::call::{Slots, SlotsHandle};
+use super::lookup::{KeyLookup, KeyMatch};
+use super::store::{Inner, Settings};
+use crate::evict::Mark;
+use crate::executor::Executor;
+use crate::slot::Served;
+use std::hash::Hash;
+use std::sync::Arc;
+
+/// A bounded cache's calls, which reach its [`Inner`] through `dyn` (see `Core`).
+/// Keys come as `dyn` too: each call is built once per key and value types, not once
+/// per caller's key form.
+pub(crate) trait BoundedCore<K, V>: Slots<K, V> {
+    fn hit(&self, key: &dyn KeyLookup<K>) -> Option<V>;
+    fn read_hit(&self, key: &dyn KeyLookup<K>) -> Option<Served<V>>;
+    fn get(&self, key: &dyn KeyMatch<K>) -> Option<V>;
+    fn contains(&self, key: &dyn KeyMatch<K>) -> bool;
+    fn insert(self: Arc<Self>, key: K, value: V);
+    fn invalidate(&self, key: &dyn KeyLookup<K>);
+    fn invalidate_all(&self);
+    fn remove(&self, key: &dyn KeyLookup<K>) -> Option<V>;
+    fn clear(&self);
+    fn len(&self) -> usize;
+    fn capacity(&self) -> Option<usize>;
+    fn executor(&self) -> &Executor;
+    fn into_slots(self: Arc<Self>) -> SlotsHandle<K, V>;
+    /// How many entries hold a control (tests: idle entries hold none).
+    #[cfg(all(test, not(loom)))]
+    fn attached(&self) -> usize;
+}
+
+/// Builds a bounded cache's core. Named only by `CacheBuilder::capacity`, so that the
+/// bounded entry layout is built only for the types of caches given a capacity.
+pub(crate) type BoundedConstructor<K, V> = fn(Settings) -> Arc<dyn BoundedCore<K, V>>;
+
+/// The constructor of a bounded cache of these types, for `CacheBuilder::capacity`.
+pub(crate) fn bounded_constructor<K, V>() -> BoundedConstructor<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    |settings| Inner::<K, V, Mark>::new(settings)
+}
+
+impl<K, V> BoundedCore<K, V> for Inner<K, V, Mark>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn hit(&self, key: &dyn KeyLookup<K>) -> Option<V> {
+        Inner::hit(self, key)
+    }
+    fn read_hit(&self, key: &dyn KeyLookup<K>) -> Option<Served<V>> {
+        Inner::read_hit(self, key)
+    }
+    fn get(&self, key: &dyn KeyMatch<K>) -> Option<V> {
+        self.get_matching(key)
+    }
+    fn contains(&self, key: &dyn KeyMatch<K>) -> bool {
+        self.contains_matching(key)
+    }
+    fn insert(self: Arc<Self>, key: K, value: V) {
+        Inner::insert(&self, key, value);
+    }
+    fn invalidate(&self, key: &dyn KeyLookup<K>) {
+        self.invalidate_matching(key);
+    }
+    fn invalidate_all(&self) {
+        Inner::invalidate_all(self);
+    }
+    fn remove(&self, key: &dyn KeyLookup<K>) -> Option<V> {
+        self.remove_matching(key)
+    }
+    fn clear(&self) {
+        Inner::clear(self);
+    }
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+    fn capacity(&self) -> Option<usize> {
+        self.capacity
+    }
+    fn executor(&self) -> &Executor {
+        &self.executor
+    }
+    fn into_slots(self: Arc<Self>) -> SlotsHandle<K, V> {
+        SlotsHandle(self)
+    }
+    #[cfg(all(test, not(loom)))]
+    fn attached(&self) -> usize {
+        Inner::attached(self)
+    }
+}

@@ -1,0 +1,229 @@
+//! The one per-key loop every get-like call goes through ([`call`]), and what it runs
+//! on: a cache as `dyn` [`Slots`], and one key's value as a slot [`Store`].
+
+use super::lookup::{KeyLookup, Lookup, Owned};
+use crate::executor::run_blocking;
+use crate::slot::{
+    self, take_creator, Control, Creator, Env, How, Provenance, Served, SlotClaim, Stamped, Step,
+    Store, Waiting,
+};
+use crate::stats::Counters;
+use crate::tier::{Moved, RunElsewhere, TierCreator, TierLevel};
+use std::hash::Hash;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// The store of one key, as every call of a cache builds it.
+type KeyStore<L, K, V> = EntryStore<SlotsHandle<K, V>, L>;
+
+/// The one per-key loop every get-like call goes through: find or insert the key's
+/// entry, build its store, run the slot driver, and start over if the slot was retired
+/// meanwhile (removed or evicted between our look-up and our claim).
+///
+/// The full-map policy lives here too: with no room for the key (at capacity, every
+/// entry being created), the caller computes its value without storing it, and the
+/// call counts as a miss.
+///
+/// It runs on the cache as [`Slots`], whatever its entry type: this loop, the slot
+/// driver and the creators are built once per key and value types, not once per entry
+/// type.
+pub(super) async fn call<K, V, L: Lookup<K>, C>(
+    this: SlotsHandle<K, V>,
+    key: L,
+    creator: C,
+    how: How,
+) -> Result<Served<V>, C::Error>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    C: Creator<KeyStore<L, K, V>>,
+{
+    let creator = match this.tier() {
+        // The fleet tier runs in place of the creator, once this call holds the
+        // key's local claim: the first level of the two-level claim (F3).
+        Some(level) => {
+            let blocking = how.waiting == Waiting::Block;
+            // The tier names keys as stored: owned.
+            let owned = key.to_key();
+            // Built only for creators that can detach (background caches): the others
+            // never hand a refresh off, and the build leaves this path out (a constant
+            // condition).
+            let run_elsewhere: RunElsewhere<'_, V, C::Error> = if C::DETACHES {
+                let (inner, refresh_key) = (this.clone(), Owned(owned.clone()));
+                Box::new(move |claim: SlotClaim, moved: Moved<V, C::Error>| {
+                    let env = inner.env().clone();
+                    let store = EntryStore {
+                        control: claim.control().clone(),
+                        inner,
+                        key: refresh_key,
+                    };
+                    moved.run(claim, store, env);
+                })
+            } else {
+                Box::new(|_, _| {
+                    unreachable!("dogpile: internal error: a creator without DETACHES detached")
+                })
+            };
+            level.creator(owned, creator, blocking, run_elsewhere)
+        }
+        // One creator type either way: the loop and the slot are built once.
+        None => TierCreator::plain(creator),
+    };
+    call_loop(&this, key, creator, how).await
+}
+
+async fn call_loop<K, V, L: Lookup<K>, C>(
+    this: &SlotsHandle<K, V>,
+    key: L,
+    creator: C,
+    how: How,
+) -> Result<Served<V>, C::Error>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    C: Creator<KeyStore<L, K, V>>,
+{
+    let mut creator = Some(creator);
+    loop {
+        let Some(control) = this.control_of(&key) else {
+            Counters::bump(&this.env().stats.misses);
+            let made = take_creator(&mut creator).start().await?;
+            return Ok(Served {
+                value: made.value,
+                read: None,
+            });
+        };
+        let store = EntryStore {
+            inner: this.clone(),
+            key: key.clone(),
+            control: control.clone(),
+        };
+        let step = slot::drive(&control, &store, this.env(), &mut creator, how).await;
+        drop(control);
+        store.release();
+        match step {
+            Step::Done(Err(error)) => {
+                this.forget_if_empty(&key);
+                return Err(error);
+            }
+            Step::Done(Ok(served)) => return Ok(served),
+            Step::Retired => continue,
+        }
+    }
+}
+
+/// [`call`] for the blocking entry points: never pending (see [`slot::run_blocking`]).
+pub(super) fn call_served<K, V, L: Lookup<K>, C>(
+    this: SlotsHandle<K, V>,
+    key: L,
+    creator: C,
+    how: How,
+) -> Result<Served<V>, C::Error>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    C: Creator<KeyStore<L, K, V>>,
+{
+    run_blocking(call(this, key, creator, how))
+}
+
+pub(super) fn call_blocking<K, V, L: Lookup<K>, C>(
+    this: SlotsHandle<K, V>,
+    key: L,
+    creator: C,
+    how: How,
+) -> Result<V, C::Error>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    C: Creator<KeyStore<L, K, V>>,
+{
+    call_served(this, key, creator, how).map(|served| served.value)
+}
+
+/// A cache as its slow path holds it. A type with no lifetime of its own: an async
+/// caller's future holds it, and a trait object's lifetime there would fail the
+/// future's `Send` check.
+#[derive(Clone)]
+pub(crate) struct SlotsHandle<K, V>(pub(super) Arc<dyn Slots<K, V>>);
+
+impl<K, V> Deref for SlotsHandle<K, V> {
+    type Target = dyn Slots<K, V>;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+/// A cache as the slow path sees it: its entries reached by key, their eviction mark
+/// (the one thing that differs between a bounded and an unbounded cache's entries)
+/// left to the implementation.
+pub(crate) trait Slots<K, V>: Send + Sync {
+    fn env(&self) -> &Env;
+
+    fn tier(&self) -> Option<&TierLevel<K, V>>;
+
+    /// See `Inner::control_for`.
+    fn control_of(&self, key: &dyn KeyLookup<K>) -> Option<Arc<Control>>;
+
+    /// See `Inner::drop_if_empty`.
+    fn forget_if_empty(&self, key: &dyn KeyLookup<K>);
+
+    /// The key's value while its entry still belongs to `control`'s slot.
+    fn load_owned(&self, key: &dyn KeyLookup<K>, control: &Arc<Control>) -> Option<Stamped<V>>;
+
+    /// Stores `stamped` while the key's entry still belongs to `control`'s slot; `held`:
+    /// another process's stale value, held only if no notification came since (F3).
+    fn publish_owned(
+        &self,
+        key: &dyn KeyLookup<K>,
+        control: &Arc<Control>,
+        stamped: Stamped<V>,
+        held: bool,
+    );
+
+    /// Detaches `control` from the key's entry if nobody else holds it.
+    fn release_control(&self, key: &dyn KeyLookup<K>, control: &Arc<Control>);
+}
+
+/// One key's value inside the map, seen by its slot. Reads and writes only touch the
+/// entry while it still belongs to this slot's control.
+#[derive(Clone)]
+pub(crate) struct EntryStore<I, K> {
+    pub(super) inner: I,
+    pub(super) key: K,
+    pub(super) control: Arc<Control>,
+}
+
+impl<L, K, V> Store for EntryStore<SlotsHandle<K, V>, L>
+where
+    // No `'static` here: async callers hold this store across awaits, and a lifetime
+    // bound would make their futures fail `Send` for borrowed keys like `&'static str`.
+    L: Lookup<K>,
+    V: Clone,
+{
+    type Value = V;
+
+    fn load(&self) -> Option<Stamped<V>> {
+        self.inner.load_owned(&self.key, &self.control)
+    }
+
+    /// A value from the tier is stamped with the tier's age (F4), not as created now.
+    fn publish(&self, value: V, created: u64, from: Provenance) {
+        let mut stamped = Stamped::new(value, created.saturating_sub(from.age));
+        // An age from the tier may reach back before this process's clock began: a
+        // value already stale by it is marked so, whatever `created` could say.
+        if from.age >= self.inner.env().policy.ttl {
+            stamped.invalidate();
+        }
+        self.inner
+            .publish_owned(&self.key, &self.control, stamped, from.held);
+    }
+
+    /// Detaches the control from the entry if nobody else holds it: no claim, no
+    /// waiter, no read guard. Callers reach a control only through the map under a
+    /// shard lock, so the count is stable under the shard's write lock there.
+    fn release(self) {
+        self.inner.release_control(&self.key, &self.control);
+    }
+}

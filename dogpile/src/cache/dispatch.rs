@@ -1,0 +1,258 @@
+//! [`Core`]: a cache's state behind its public surfaces, and the one place where each
+//! mode's get-like calls are written. `Cache` and `EntryRef` forward to it.
+
+use super::bounded::{BoundedConstructor, BoundedCore};
+use super::call::{call, call_blocking, call_served, SlotsHandle};
+use super::lookup::{KeyLookup, KeyMatch, Lookup, Owned};
+use super::store::{Inner, Settings};
+use crate::evict::Unmarked;
+use crate::executor::Executor;
+use crate::slot::{Env, How, InCall, Now, Pooled, Served};
+use crate::sync_reader::{Held, ReadGuard};
+#[cfg(not(loom))]
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::Arc;
+
+/// A cache's state, typed by what its entries carry for eviction. An unbounded cache's
+/// entries carry only their value and control (8 bytes less per entry, whose map bucket
+/// is then 24 bytes for a `u64` value), since nothing would read a mark there; its calls
+/// reach its [`Inner`] directly, the hit path inlined. A bounded cache's entries carry
+/// S3-FIFO's mark, and its calls reach its `Inner` through `dyn` [`BoundedCore`]: the
+/// code of that second entry layout (every map routine, once more) is then built only
+/// for the key and value types of caches given a capacity, which is where
+/// `CacheBuilder::capacity` names its constructor.
+pub(crate) enum Core<K, V> {
+    Unbounded(Arc<Inner<K, V, Unmarked>>),
+    Bounded(Arc<dyn BoundedCore<K, V>>),
+}
+
+impl<K, V> Clone for Core<K, V> {
+    fn clone(&self) -> Self {
+        match self {
+            Core::Unbounded(inner) => Core::Unbounded(inner.clone()),
+            Core::Bounded(inner) => Core::Bounded(inner.clone()),
+        }
+    }
+}
+
+impl<K, V> Core<K, V> {
+    pub(crate) fn env(&self) -> &Env {
+        match self {
+            Core::Unbounded(inner) => &inner.env,
+            Core::Bounded(inner) => inner.env(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize
+    where
+        K: Hash + Eq,
+    {
+        match self {
+            Core::Unbounded(inner) => inner.map.len(),
+            Core::Bounded(inner) => inner.len(),
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> Option<usize> {
+        match self {
+            Core::Unbounded(_) => None,
+            Core::Bounded(inner) => inner.capacity(),
+        }
+    }
+}
+
+impl<K, V> Core<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub(crate) fn new(mut settings: Settings) -> Self {
+        match settings.bounded.take() {
+            None => Core::Unbounded(Inner::new(settings)),
+            Some(constructor) => {
+                let constructor = constructor
+                    .downcast::<BoundedConstructor<K, V>>()
+                    .expect("the builder keeps a constructor of its own key and value types");
+                Core::Bounded(constructor(settings))
+            }
+        }
+    }
+
+    /// The calls of an `Inline` cache: the hit path, else the per-key loop with the
+    /// creator run in this call.
+    #[inline]
+    pub(crate) fn try_get_inline<E: Clone + Send + 'static>(
+        &self,
+        key: impl Lookup<K>,
+        create: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
+        if let Some(value) = self.hit(&key) {
+            return Ok(value);
+        }
+        call_blocking(self.slots(), key, InCall(Now::new(create)), How::BLOCK)
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) async fn try_get_inline_async<E: Clone + Send + 'static>(
+        &self,
+        key: impl Lookup<K>,
+        create: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E> {
+        if let Some(value) = self.hit(&key) {
+            return Ok(value);
+        }
+        // Boxed: the slow path's state (claim, listener, store) would otherwise make
+        // every caller's future several times larger, and a hit pays to move it.
+        let call = call(self.slots(), key, InCall(create), How::AWAIT);
+        Box::pin(call).await.map(|served| served.value)
+    }
+
+    /// The calls of a `Background` cache: a stale key's refresh goes to the executor.
+    #[inline]
+    pub(crate) fn try_get_background<E: Clone + Send + 'static>(
+        &self,
+        key: impl Lookup<K>,
+        create: impl FnOnce() -> Result<V, E> + Send + 'static,
+    ) -> Result<V, E> {
+        if let Some(value) = self.hit(&key) {
+            return Ok(value);
+        }
+        // A refresh handed to the executor owns its key.
+        let creator = Pooled::new(create, self.executor());
+        call_blocking(self.slots(), Owned(key.into_key()), creator, How::BLOCK)
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) async fn try_get_background_async<E: Clone + Send + 'static>(
+        &self,
+        key: impl Lookup<K>,
+        create: impl Future<Output = Result<V, E>> + Send + 'static,
+    ) -> Result<V, E> {
+        if let Some(value) = self.hit(&key) {
+            return Ok(value);
+        }
+        // A refresh spawned on the runtime owns its key.
+        let key = Owned(key.into_key());
+        #[cfg(feature = "tokio")]
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let creator = crate::slot::Spawned::new(create, runtime);
+            let call = call(self.slots(), key, creator, How::AWAIT);
+            return Box::pin(call).await.map(|served| served.value);
+        }
+        let call = call(self.slots(), key, InCall(create), How::AWAIT);
+        Box::pin(call).await.map(|served| served.value)
+    }
+
+    /// The calls of a `SyncReaders` cache: the value under a read guard (R8).
+    pub(crate) fn try_get_guarded<E: Clone + Send + 'static>(
+        &self,
+        key: impl Lookup<K>,
+        create: impl FnOnce() -> Result<V, E>,
+    ) -> Result<ReadGuard<V>, E> {
+        let served = match self.read_hit(&key) {
+            Some(served) => served,
+            None => {
+                let creator = InCall(Now::new(create));
+                call_served(self.slots(), key, creator, How::GUARDED)?
+            }
+        };
+        Ok(ReadGuard::new(Held::Owned(served.value), served.read))
+    }
+
+    /// The hit path of an unguarded call (see `Inner::hit`), counted as the call's hit
+    /// or stale hit: `None` when the call must enter its slot. Inlined for an unbounded
+    /// cache.
+    #[inline]
+    pub(crate) fn hit(&self, key: &impl Lookup<K>) -> Option<V> {
+        match self {
+            Core::Unbounded(inner) => inner.hit(key),
+            Core::Bounded(inner) => inner.hit(key),
+        }
+    }
+
+    /// The hit path of a guarded call (see `Inner::read_hit`).
+    fn read_hit(&self, key: &impl Lookup<K>) -> Option<Served<V>> {
+        match self {
+            Core::Unbounded(inner) => inner.read_hit(key),
+            Core::Bounded(inner) => inner.read_hit(key),
+        }
+    }
+
+    /// This cache, as the slow path runs on it.
+    fn slots(&self) -> SlotsHandle<K, V> {
+        match self {
+            Core::Unbounded(inner) => inner.slots(),
+            Core::Bounded(inner) => inner.clone().into_slots(),
+        }
+    }
+
+    fn executor(&self) -> &Executor {
+        match self {
+            Core::Unbounded(inner) => &inner.executor,
+            Core::Bounded(inner) => inner.executor(),
+        }
+    }
+
+    /// `Cache::get`, by any form of the key.
+    pub(crate) fn get(&self, key: &impl KeyMatch<K>) -> Option<V> {
+        match self {
+            Core::Unbounded(inner) => inner.get_matching(key),
+            Core::Bounded(inner) => inner.get(key),
+        }
+    }
+
+    /// `Cache::contains_key`, by any form of the key.
+    pub(crate) fn contains(&self, key: &impl KeyMatch<K>) -> bool {
+        match self {
+            Core::Unbounded(inner) => inner.contains_matching(key),
+            Core::Bounded(inner) => inner.contains(key),
+        }
+    }
+
+    /// `Cache::invalidate`, by any form of the key.
+    pub(crate) fn invalidate(&self, key: &impl KeyLookup<K>) {
+        match self {
+            Core::Unbounded(inner) => inner.invalidate_matching(key),
+            Core::Bounded(inner) => inner.invalidate(key),
+        }
+    }
+
+    /// `Cache::remove`, by any form of the key.
+    pub(crate) fn remove(&self, key: &impl KeyLookup<K>) -> Option<V> {
+        match self {
+            Core::Unbounded(inner) => inner.remove_matching(key),
+            Core::Bounded(inner) => inner.remove(key),
+        }
+    }
+
+    pub(crate) fn insert(&self, key: K, value: V) {
+        match self {
+            Core::Unbounded(inner) => inner.insert(key, value),
+            Core::Bounded(inner) => inner.clone().insert(key, value),
+        }
+    }
+
+    pub(crate) fn invalidate_all(&self) {
+        match self {
+            Core::Unbounded(inner) => inner.invalidate_all(),
+            Core::Bounded(inner) => inner.invalidate_all(),
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        match self {
+            Core::Unbounded(inner) => inner.clear(),
+            Core::Bounded(inner) => inner.clear(),
+        }
+    }
+
+    /// How many entries hold a control (tests: idle entries hold none).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn attached(&self) -> usize {
+        match self {
+            Core::Unbounded(inner) => inner.attached(),
+            Core::Bounded(inner) => inner.attached(),
+        }
+    }
+}

@@ -1,0 +1,606 @@
+//! [`Cache`]: a dogpile slot per key, on a [`DashMap`](dashmap::DashMap).
+//!
+//! Each public method here is its docs and a forward to [`Core`], where each mode's calls
+//! are written once; [`EntryRef`] forwards to the same `Core` by a borrowed key.
+//!
+//! - `dispatch.rs`: [`Core`], the state behind both surfaces, and the mode-specific calls;
+//! - `store.rs`: the entries, the hit path, `get` / `invalidate` / `remove` / `clear`;
+//! - `slots.rs`: a key's entry as the per-key loop reaches it, admission and eviction;
+//! - `call.rs`: the per-key loop every get-like call goes through;
+//! - `bounded.rs`: the bounded layout (the policy itself is `evict.rs`);
+//! - `lookup.rs`: the forms a key comes in (owned, `KeyRef`, `Borrow`);
+//! - `builder.rs`: [`CacheBuilder`] and [`BuildError`].
+
+mod bounded;
+mod builder;
+mod call;
+mod dispatch;
+mod entry;
+mod lookup;
+mod slots;
+mod store;
+#[cfg(all(test, not(loom)))]
+mod tests;
+
+pub use builder::{BuildError, CacheBuilder};
+pub use entry::EntryRef;
+
+use crate::key::KeyRef;
+use crate::mode::{Background, Inline, Mode, SyncReaders};
+use crate::stats::Stats;
+use crate::sync_reader::ReadGuard;
+use dispatch::Core;
+use lookup::{ByBorrow, Owned};
+use std::borrow::Borrow;
+use std::convert::Infallible;
+use std::fmt;
+#[cfg(not(loom))]
+use std::future::Future;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+/// A memoizing map where each key is its own dogpile lock.
+///
+/// For every key the rules of [`Dogpile`](crate::Dogpile) hold: the first call for a
+/// key creates its value while concurrent callers for that key wait; a fresh value is
+/// returned at once; a stale one is returned at once to every caller but the one that
+/// refreshes it. Different keys never wait for each other, and a creator may itself
+/// call the cache for other keys (recursion), since no map lock is held while a creator
+/// runs or a caller waits.
+///
+/// Values are cloned out, so store an `Arc<T>` when cloning `T` is expensive.
+///
+/// The third type parameter is the [mode](crate::mode), chosen on the builder:
+/// [`Inline`] (the default), [`Background`] (R10) or [`SyncReaders`] (R8). Each mode
+/// has the same four names, `get_with`, `try_get_with`, `get_with_async` and
+/// `try_get_with_async` (no async ones in `SyncReaders`); the mode decides the creator's
+/// bounds and what they return. [`entry_by_ref`](Cache::entry_by_ref) offers the same
+/// calls by a borrowed form of the key.
+///
+/// # Example
+///
+/// ```
+/// use dogpile::Cache;
+/// use std::time::Duration;
+///
+/// let squares: Cache<u64, u64> = Cache::new(Duration::from_secs(60));
+/// assert_eq!(squares.get_with(12, || 12 * 12), 144);
+/// assert_eq!(squares.get_with(12, || unreachable!("fresh: not recomputed")), 144);
+/// ```
+///
+/// # Bounds and eviction
+///
+/// With [`CacheBuilder::capacity`] the map never holds more than `capacity` entries.
+/// When a new key needs room, one entry is evicted by S3-FIFO (Yang et al., SOSP '23):
+/// new keys wait in a small FIFO queue and leave it first unless someone asks for them
+/// again, so a burst of one-time keys (a scan) does not push out the keys in use; keys
+/// asked for move to a main queue, where those asked for often survive several passes.
+/// Every call that finds a key counts, `get` and stale hits too: a hot key whose value
+/// is being refreshed is kept over one nobody asks for. A fresh hit only reads a per-entry
+/// counter (and writes it while it is below its ceiling of 3): no lock, no shared write.
+/// Only a bounded cache's entries carry that counter: an unbounded cache's are 8 bytes
+/// smaller. A bounded cache's calls reach its entries through one dynamic call, so that a
+/// crate that gives no cache of some key and value types a capacity does not compile the
+/// bounded layout's code for them.
+/// Entries whose creation is in flight are never evicted. If none can be evicted (every
+/// entry is being created), the new key's value is computed by its caller and returned without
+/// being stored, and the call counts as a miss; in [`SyncReaders`] mode its guard then
+/// holds no lock, since nothing can publish over an unstored value.
+///
+/// Without a capacity, the cache still reclaims values nobody has refreshed for a long
+/// time: each time the keys admitted since the last sweep are as many as the entries
+/// there were before them (and at least 1024), entries older than `ttl + max_stale`, or
+/// `16 × ttl` without `max_stale`, are dropped. Both sweeps cost amortized O(1) per new key.
+pub struct Cache<K, V, M = Inline> {
+    core: Core<K, V>,
+    _mode: PhantomData<fn() -> M>,
+}
+
+fn infallible<T>(result: Result<T, Infallible>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(never) => match never {},
+    }
+}
+
+impl<K, V> Cache<K, V, Inline>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// A cache whose values stay fresh for `ttl`, unbounded, timed by the system clock,
+    /// in the default [`Inline`] mode.
+    ///
+    /// # Panics
+    ///
+    /// If `ttl` is zero.
+    ///
+    /// ```
+    /// let cache: dogpile::Cache<u8, u8> = dogpile::Cache::new(std::time::Duration::from_secs(1));
+    /// assert!(cache.is_empty());
+    /// ```
+    pub fn new(ttl: Duration) -> Self {
+        Self::builder().ttl(ttl).build()
+    }
+
+    /// A builder for every other setting, the mode included.
+    ///
+    /// ```
+    /// let cache: dogpile::Cache<u8, u8> = dogpile::Cache::builder()
+    ///     .ttl(std::time::Duration::from_secs(1))
+    ///     .build();
+    /// assert_eq!(cache.len(), 0);
+    /// ```
+    pub fn builder() -> CacheBuilder<K, V> {
+        CacheBuilder::new()
+    }
+
+    /// The value for `key`: fresh at once; stale at once unless this caller is the one
+    /// that refreshes it; created by `create` on a cold key, while other callers of the
+    /// key wait.
+    ///
+    /// # Panics
+    ///
+    /// If `create` panics (the panic reaches this caller only; a waiter takes over), or
+    /// if `create` asks for this same key.
+    ///
+    /// ```
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// assert_eq!(cache.get_with("k", || 1), 1);
+    /// assert_eq!(cache.get_with("k", || 2), 1);
+    /// ```
+    #[inline]
+    pub fn get_with(&self, key: K, create: impl FnOnce() -> V) -> V {
+        infallible(self.core.try_get_inline(Owned(key), || Ok(create())))
+    }
+
+    /// [`get_with`](Cache::get_with) with a fallible creator: an `Err` reaches only the
+    /// caller whose creator returned it, and nothing is stored (with
+    /// [`stale_if_error`](CacheBuilder::stale_if_error), a failed refresh returns the
+    /// stale value instead).
+    ///
+    /// ```
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// assert_eq!(cache.try_get_with(1, || Err::<u8, _>("down")), Err("down"));
+    /// assert_eq!(cache.try_get_with(1, || Ok::<_, &str>(5)), Ok(5));
+    /// ```
+    #[inline]
+    pub fn try_get_with<E: Clone + Send + 'static>(
+        &self,
+        key: K,
+        create: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
+        self.core.try_get_inline(Owned(key), create)
+    }
+
+    /// [`get_with`](Cache::get_with) for async callers: the same rules, and waiting for
+    /// a cold key awaits a notification instead of blocking the thread. Works on any
+    /// executor. If this future is dropped while it is creating the value, its claim is
+    /// released and one waiting caller takes over.
+    ///
+    /// ```
+    /// # block_on(async {
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// assert_eq!(cache.get_with_async(1, async { 10 }).await, 10);
+    /// # });
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v } }
+    /// # }
+    /// ```
+    #[cfg(not(loom))]
+    pub async fn get_with_async(&self, key: K, create: impl Future<Output = V>) -> V {
+        infallible(
+            self.core
+                .try_get_inline_async(Owned(key), async { Ok(create.await) })
+                .await,
+        )
+    }
+
+    /// [`try_get_with`](Cache::try_get_with) for async callers.
+    ///
+    /// ```
+    /// # block_on(async {
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// assert_eq!(cache.try_get_with_async(1, async { Err::<u8, _>("down") }).await, Err("down"));
+    /// # });
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v } }
+    /// # }
+    /// ```
+    #[cfg(not(loom))]
+    pub async fn try_get_with_async<E: Clone + Send + 'static>(
+        &self,
+        key: K,
+        create: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E> {
+        self.core.try_get_inline_async(Owned(key), create).await
+    }
+}
+
+impl<K, V> Cache<K, V, Background>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// The value for `key`, as in [`Inline`] mode, except that the refresh of a stale
+    /// value runs on the refresh executor and every caller, the claimant included,
+    /// returns the stale value at once (R10). The first creation of a key (nothing to
+    /// serve meanwhile) runs in the calling thread, while other callers of the key wait.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
+    /// assert_eq!(cache.get_with(1, || 1), 1);
+    /// ```
+    #[inline]
+    pub fn get_with(&self, key: K, create: impl FnOnce() -> V + Send + 'static) -> V {
+        infallible(
+            self.core
+                .try_get_background(Owned(key), move || Ok(create())),
+        )
+    }
+
+    /// `get_with` (above) with a fallible creator. A
+    /// failed background refresh keeps the stale value; the next stale hit retries.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
+    /// assert_eq!(cache.try_get_with(1, || Ok::<_, String>(1)), Ok(1));
+    /// ```
+    #[inline]
+    pub fn try_get_with<E: Clone + Send + 'static>(
+        &self,
+        key: K,
+        create: impl FnOnce() -> Result<V, E> + Send + 'static,
+    ) -> Result<V, E> {
+        self.core.try_get_background(Owned(key), create)
+    }
+
+    /// `get_with` (above) for async callers. With the
+    /// `tokio` feature and inside a tokio runtime, the refresh of a stale value is
+    /// spawned on that runtime and every caller returns the stale value at once (R10).
+    /// Without the feature, or outside a runtime, the refresh runs in the claimant's
+    /// future, as in [`Inline`] mode.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
+    /// assert_eq!(cache.get_with_async(1, async { 1 }).await, 1);
+    /// # }
+    /// ```
+    #[cfg(not(loom))]
+    pub async fn get_with_async(
+        &self,
+        key: K,
+        create: impl Future<Output = V> + Send + 'static,
+    ) -> V {
+        let create = async { Ok::<V, Infallible>(create.await) };
+        infallible(self.core.try_get_background_async(Owned(key), create).await)
+    }
+
+    /// `get_with_async` (above) with a fallible
+    /// creator. A failed background refresh keeps the stale value.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
+    /// let value = cache.try_get_with_async(1, async { Ok::<_, String>(1) }).await;
+    /// assert_eq!(value, Ok(1));
+    /// # }
+    /// ```
+    #[cfg(not(loom))]
+    pub async fn try_get_with_async<E: Clone + Send + 'static>(
+        &self,
+        key: K,
+        create: impl Future<Output = Result<V, E>> + Send + 'static,
+    ) -> Result<V, E> {
+        self.core.try_get_background_async(Owned(key), create).await
+    }
+}
+
+impl<K, V> Cache<K, V, SyncReaders>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// The value for `key` under a [`ReadGuard`]: publishing a new value for this key
+    /// waits until the guard is dropped (R8). Otherwise as in [`Inline`] mode. A thread
+    /// that already holds a guard on this key is served the current value at once and
+    /// never claims its refresh, so it cannot wait for itself.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, String>::builder().ttl(Duration::from_secs(9)).sync_readers().build();
+    /// let guard = cache.get_with(1, || "one".into());
+    /// assert_eq!(guard.as_str(), "one");
+    /// ```
+    pub fn get_with(&self, key: K, create: impl FnOnce() -> V) -> ReadGuard<V> {
+        infallible(self.core.try_get_guarded(Owned(key), || Ok(create())))
+    }
+
+    /// `get_with` (above) with a fallible creator.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).sync_readers().build();
+    /// assert!(cache.try_get_with(1, || Err::<u8, _>("no")).is_err());
+    /// ```
+    pub fn try_get_with<E: Clone + Send + 'static>(
+        &self,
+        key: K,
+        create: impl FnOnce() -> Result<V, E>,
+    ) -> Result<ReadGuard<V>, E> {
+        self.core.try_get_guarded(Owned(key), create)
+    }
+}
+
+impl<K, V, M> Cache<K, V, M>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    M: Mode,
+{
+    /// The calls of this cache by a borrowed form of the key (see [`KeyRef`]): `&str`
+    /// for a `String` key, `("page", &2)` for `(String, u32)`. Nothing is allocated
+    /// unless a key must be stored, so a fresh hit by reference allocates nothing.
+    ///
+    /// ```
+    /// let cache: dogpile::Cache<String, usize> = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// assert_eq!(cache.entry_by_ref("hello").get_with(|| 5), 5);
+    /// assert_eq!(cache.entry_by_ref("hello").get_with(|| 0), 5);
+    /// assert!(cache.entry_by_ref("hello").contains());
+    /// ```
+    #[inline]
+    pub fn entry_by_ref<'a, Q>(&'a self, key: &'a Q) -> EntryRef<'a, K, V, M, Q>
+    where
+        Q: KeyRef<K> + ?Sized,
+    {
+        EntryRef::new(&self.core, key)
+    }
+
+    /// The current value for `key` if it may be served: fresh, or stale but within
+    /// `max_stale` (R11). Never creates, never waits, never claims a refresh, and is not
+    /// counted in [`Stats`] (which count the calls that may create; moka counts its
+    /// `get`, we keep the two apart so that `hits + stale_hits + misses` stays the
+    /// number of get-with calls).
+    ///
+    /// ```
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// assert_eq!(cache.get(&1), None);
+    /// cache.get_with(1, || "one");
+    /// assert_eq!(cache.get(&1), Some("one"));
+    /// assert_eq!(cache.stats().calls(), 1);
+    /// ```
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.core.get(&ByBorrow(key))
+    }
+
+    /// Whether [`get`](Cache::get) would return a value, without cloning it.
+    ///
+    /// ```
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// cache.get_with("a", || 1);
+    /// assert!(cache.contains_key("a"));
+    /// assert!(!cache.contains_key("b"));
+    /// ```
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.core.contains(&ByBorrow(key))
+    }
+
+    /// Stores `value` for `key` as fresh now, whatever was there. A creation in flight
+    /// for the key still publishes its own value when it finishes. In reader-synchronised
+    /// mode this waits for the key's guards like any publish. If the cache is at
+    /// capacity and every entry is being created, nothing is stored. With a
+    /// [shared tier](CacheBuilder::shared) it stores in this process only: a value reaches
+    /// the tier through a creation under its lease (F5).
+    ///
+    /// ```
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// cache.insert("k", 1);
+    /// assert_eq!(cache.get_with("k", || 2), 1);
+    /// ```
+    pub fn insert(&self, key: K, value: V) {
+        self.core.insert(key, value);
+    }
+
+    /// Makes the value for `key` stale (soft, R7): it is still served while the next
+    /// caller refreshes it. With a [shared tier](CacheBuilder::shared) it reaches every
+    /// process (F6), also when this one holds no copy of the key: the owned key
+    /// (`Q::Owned` into `K`) is built for the tier then.
+    ///
+    /// ```
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// cache.get_with(1, || "old");
+    /// cache.invalidate(&1);
+    /// assert_eq!(cache.get_with(1, || "new"), "new");
+    /// ```
+    pub fn invalidate<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned + ?Sized,
+        Q::Owned: Into<K>,
+    {
+        self.core.invalidate(&ByBorrow(key))
+    }
+
+    /// Makes every value stale (soft, R7, for every key): each is still served while the
+    /// next caller of its key refreshes it.
+    ///
+    /// With a [shared tier](CacheBuilder::shared), only this process's copies (see
+    /// [Shared tiers: what stays local](Cache#shared-tiers-what-stays-local)): each key's
+    /// next caller here asks the tier again and takes its value if that is fresh.
+    ///
+    /// ```
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// cache.get_with(1, || "old");
+    /// cache.get_with(2, || "old");
+    /// cache.invalidate_all();
+    /// assert_eq!(cache.get_with(1, || "new"), "new");
+    /// assert_eq!(cache.get(&2), Some("old")); // stale, still served
+    /// ```
+    pub fn invalidate_all(&self) {
+        self.core.invalidate_all();
+    }
+
+    /// Removes the value for `key` (hard, R7): the next caller creates a new one while
+    /// the others wait. Returns the removed value (this process's copy). A creation
+    /// already in flight for the key is not cancelled: it publishes when it finishes.
+    /// With a [shared tier](CacheBuilder::shared) it reaches every process (F6), also
+    /// when this one holds no copy of the key, as [`invalidate`](Cache::invalidate) does.
+    ///
+    /// ```
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// cache.get_with(1, || "old");
+    /// assert_eq!(cache.remove(&1), Some("old"));
+    /// assert_eq!(cache.get_with(1, || "new"), "new");
+    /// ```
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned + ?Sized,
+        Q::Owned: Into<K>,
+    {
+        self.core.remove(&ByBorrow(key))
+    }
+
+    /// Removes every value (hard). Creations in flight publish when they finish.
+    ///
+    /// # Shared tiers: what stays local
+    ///
+    /// With a [shared tier](CacheBuilder::shared), `clear` and
+    /// [`invalidate_all`](Cache::invalidate_all) act on this process's copies only; the
+    /// fleet's values stay, and the next caller of a key here takes the tier's value if
+    /// it is fresh (F3). A tier keeps no list of a cache's keys, and a flag for a whole
+    /// namespace would be a Redis key outside every slot's Cluster hash tag, on another
+    /// node than the slot: each claim would need a second round trip, or a script over
+    /// two slots, which a Redis Cluster refuses. To reach the fleet, invalidate or remove
+    /// the keys one by one, or move to a new namespace (a version in it) to start over.
+    ///
+    /// ```
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// cache.get_with(1, || 1);
+    /// cache.clear();
+    /// assert!(cache.is_empty());
+    /// ```
+    pub fn clear(&self) {
+        self.core.clear();
+    }
+
+    /// The number of entries, including keys whose first creation is in flight.
+    ///
+    /// ```
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// cache.get_with(1, || 1);
+    /// cache.get_with(2, || 2);
+    /// assert_eq!(cache.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.core.len()
+    }
+
+    /// Whether the cache has no entries.
+    ///
+    /// ```
+    /// let cache: dogpile::Cache<u8, u8> = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// assert!(cache.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Counters of what the cache has seen; see [`Stats`].
+    ///
+    /// ```
+    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
+    /// cache.get_with(1, || 1);
+    /// cache.get_with(1, || 1);
+    /// let stats = cache.stats();
+    /// assert_eq!((stats.misses, stats.hits), (1, 1));
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.core.env().stats.snapshot()
+    }
+}
+
+impl<K, V, M> CacheBuilder<K, V, M>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    M: Mode,
+{
+    /// The cache, or why these settings make no sense.
+    ///
+    /// ```
+    /// use dogpile::{BuildError, Cache};
+    /// use std::time::Duration;
+    ///
+    /// let zero = Cache::<u8, u8>::builder().ttl(Duration::ZERO).try_build();
+    /// assert_eq!(zero.err(), Some(BuildError::ZeroTtl));
+    /// ```
+    pub fn try_build(self) -> Result<Cache<K, V, M>, BuildError> {
+        self.settings().map(|settings| Cache {
+            core: Core::new(settings),
+            _mode: PhantomData,
+        })
+    }
+
+    /// The cache.
+    ///
+    /// # Panics
+    ///
+    /// With a message naming the problem if the settings make no sense: no ttl, a zero
+    /// ttl, capacity 0 or a zero `max_stale`. [`try_build`](CacheBuilder::try_build)
+    /// returns these as a [`BuildError`].
+    ///
+    /// ```should_panic
+    /// // panics: "dogpile: ttl must be greater than zero ..."
+    /// dogpile::Cache::<u8, u8>::builder().ttl(std::time::Duration::ZERO).build();
+    /// ```
+    pub fn build(self) -> Cache<K, V, M> {
+        match self.try_build() {
+            Ok(cache) => cache,
+            Err(error) => panic!("dogpile: {error}"),
+        }
+    }
+}
+
+impl<K, V, M> Clone for Cache<K, V, M> {
+    /// Another handle to the same cache.
+    fn clone(&self) -> Self {
+        Cache {
+            core: self.core.clone(),
+            _mode: PhantomData,
+        }
+    }
+}
+
+impl<K: Hash + Eq, V, M> fmt::Debug for Cache<K, V, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let env = self.core.env();
+        f.debug_struct("Cache")
+            .field("name", &env.name)
+            .field("ttl", &Duration::from_nanos(env.policy.ttl))
+            .field("capacity", &self.core.capacity())
+            .field("mode", &std::any::type_name::<M>())
+            .field("entries", &self.core.len())
+            .finish_non_exhaustive()
+    }
+}

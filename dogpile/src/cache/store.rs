@@ -1,0 +1,398 @@
+//! A cache's entries and their map: the hit path, lookups by any key form, and
+//! `get` / `invalidate` / `remove` / `clear`. Admitting a new key (and making room for it)
+//! is `slots.rs`.
+
+use super::lookup::{ByBorrow, Hasher, KeyLookup, KeyMatch};
+use crate::evict::{Evictor, Marking};
+use crate::executor::Executor;
+use crate::slot::{self, Control, Env, Freshness, Served, Stamped};
+use crate::stats::Counters;
+use crate::tier::{LocalAction, TierLevel, TierSetting};
+use dashmap::DashMap;
+use std::any::Any;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// What a built cache is made of.
+pub(crate) struct Settings {
+    pub(crate) env: Env,
+    pub(crate) capacity: Option<usize>,
+    /// With a capacity: the bounded core's constructor, a `BoundedConstructor<K, V>`.
+    pub(crate) bounded: Option<Box<dyn Any + Send + Sync>>,
+    pub(crate) sync_readers: bool,
+    pub(crate) executor: Executor,
+    /// With a fleet tier: its `TierSetting<K, V>`.
+    pub(crate) tier: Option<Box<dyn Any + Send + Sync>>,
+}
+
+pub(crate) struct Entry<V, Mk> {
+    pub(super) value: Option<Stamped<V>>,
+    /// The slot's control, attached only while a call uses it (a claim, a waiter, a read
+    /// guard): an idle entry allocates nothing besides its map bucket.
+    pub(super) control: Option<Arc<Control>>,
+    /// What the eviction policy knows of the entry (bounded caches only); raised by
+    /// every call that finds it.
+    pub(super) mark: Mk,
+}
+
+impl<V, Mk> Entry<V, Mk> {
+    pub(super) fn attach(&mut self, sync_readers: bool) -> Arc<Control> {
+        self.control
+            .get_or_insert_with(|| Control::new(sync_readers))
+            .clone()
+    }
+
+    /// Marks the slot dropped from its map (see `Control::try_retire`); an entry with
+    /// no control has no caller to tell.
+    pub(super) fn try_retire(&self) -> bool {
+        self.control
+            .as_ref()
+            .is_none_or(|control| control.try_retire())
+    }
+}
+
+pub(crate) struct Inner<K, V, Mk> {
+    pub(super) map: DashMap<K, Entry<V, Mk>, Hasher>,
+    pub(super) env: Env,
+    pub(super) capacity: Option<usize>,
+    /// The eviction policy, with a capacity.
+    pub(super) evictor: Option<Evictor<K>>,
+    pub(super) sync_readers: bool,
+    pub(super) executor: Executor,
+    /// Entries in the map plus places reserved for entries about to be inserted: the
+    /// capacity bound is checked against this, not the map's approximate `len`.
+    pub(super) entries: AtomicUsize,
+    pub(super) admitted_since_sweep: AtomicUsize,
+    pub(super) sweeping: parking_lot::Mutex<()>,
+    /// The fleet tier (F1–F8), between the local value and the creator.
+    pub(super) tier: Option<TierLevel<K, V>>,
+}
+
+/// What the hit path found.
+enum Hit<V> {
+    Fresh(V),
+    /// Stale, while another caller refreshes it.
+    Stale(V),
+    /// Nothing to serve without entering the slot.
+    Miss,
+}
+
+pub(super) fn invalidate_entry<V, Mk>(entry: &mut Entry<V, Mk>) {
+    if let Some(stamped) = entry.value.as_mut() {
+        stamped.invalidate();
+    }
+}
+
+impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
+    /// The hit path of every unguarded call, before it enters its slot: a fresh value
+    /// (R2: a shared shard lock, a clock read, a comparison and a clone), or a stale one
+    /// while another caller refreshes it (R3, R10). By a borrowed key the entry is found
+    /// by hash and compared in place, so neither builds an owned key or allocates.
+    /// `None`: the call goes on to its slot.
+    #[inline]
+    pub(super) fn hit(&self, key: &(impl KeyMatch<K> + ?Sized)) -> Option<V> {
+        let now = self.hit_now()?;
+        match self.with_matching(key, |entry| self.hit_value(entry, now))? {
+            Hit::Fresh(value) => {
+                self.env.stats.hit();
+                Some(value)
+            }
+            Hit::Stale(value) => {
+                Counters::bump(&self.env.stats.stale_hits);
+                Some(value)
+            }
+            Hit::Miss => None,
+        }
+    }
+
+    #[inline]
+    fn hit_value(&self, entry: &Entry<V, Mk>, now: u64) -> Hit<V> {
+        let Some(stamped) = entry.value.as_ref() else {
+            return Hit::Miss;
+        };
+        if !self.env.policy.is_fresh(stamped, now) {
+            return self.stale_value(entry);
+        }
+        entry.mark.touch();
+        Hit::Fresh(stamped.value.clone())
+    }
+
+    /// A stale value, served at once if another caller holds the refresh claim, as the
+    /// slot would serve it (R3); classified by the precise clock as the slot does.
+    #[inline(never)]
+    fn stale_value(&self, entry: &Entry<V, Mk>) -> Hit<V> {
+        let (Some(stamped), Some(control)) = (&entry.value, &entry.control) else {
+            return Hit::Miss;
+        };
+        let freshness =
+            self.env
+                .policy
+                .classify(stamped.created(), stamped.invalidated(), self.env.now());
+        if freshness != Freshness::Stale || !control.refreshing_elsewhere() {
+            return Hit::Miss;
+        }
+        entry.mark.touch(); // a stale hit counts for eviction as a fresh one
+        Hit::Stale(stamped.value.clone())
+    }
+
+    /// The hit path of a reader-synchronised call (R8): see [`slot::read_hit`]. Only an
+    /// entry whose control is attached (it stays attached while its guards are used) is
+    /// served here, so nothing is allocated.
+    pub(super) fn read_hit(&self, key: &(impl KeyMatch<K> + ?Sized)) -> Option<Served<V>> {
+        let control = self.with_matching(key, |entry| entry.control.clone())??;
+        slot::read_hit(&control, &self.env, || {
+            let owned = |entry: &Entry<V, Mk>| {
+                let ours = entry
+                    .control
+                    .as_ref()
+                    .is_some_and(|c| Arc::ptr_eq(c, &control));
+                ours.then(|| entry.value.clone()).flatten()
+            };
+            self.with_matching(key, owned).flatten()
+        })
+    }
+
+    /// The clock reading a hit is judged by, taken before the shard lock so that the
+    /// lock is held only to compare and clone: under contention the lock word's cache
+    /// line moves between cores, and a shorter hold means fewer such moves. `None` in
+    /// reader-synchronised mode, where guards are handed out by the reader path only.
+    #[inline]
+    fn hit_now(&self) -> Option<u64> {
+        if self.sync_readers {
+            return None;
+        }
+        // The coarse clock for long ttls (see `SystemClock`): never ahead of the precise
+        // one, so a value it calls stale is stale for the slow path too.
+        Some(self.env.clock.hit_now_nanos(self.env.policy.ttl))
+    }
+
+    /// The value of an entry if it may be served (fresh, or stale within `max_stale`).
+    fn servable<'e>(&self, entry: &'e Entry<V, Mk>) -> Option<&'e V> {
+        let stamped = entry.value.as_ref()?;
+        let freshness =
+            self.env
+                .policy
+                .classify(stamped.created(), stamped.invalidated(), self.env.now());
+        (freshness != Freshness::Expired).then_some(&stamped.value)
+    }
+
+    /// A clone of the value `get` may serve; a read that finds one counts for eviction.
+    fn served(&self, entry: &Entry<V, Mk>) -> Option<V> {
+        let value = self.servable(entry).cloned();
+        if value.is_some() {
+            entry.mark.touch();
+        }
+        value
+    }
+
+    /// Runs `read` on the key's entry, if there is one, under its shard's read lock.
+    #[inline]
+    pub(super) fn with_matching<Q, R>(
+        &self,
+        key: &Q,
+        read: impl FnOnce(&Entry<V, Mk>) -> R,
+    ) -> Option<R>
+    where
+        Q: KeyMatch<K> + ?Sized,
+    {
+        let hash = key.hash_by(self.map.hasher()) as usize;
+        let shard = self.map.shards()[self.map.determine_shard(hash)].read();
+        let (_, entry) = shard.get(hash as u64, |(stored, _)| key.is(stored))?;
+        Some(read(entry.get()))
+    }
+
+    /// Runs `write` on the key's entry, if there is one, under its shard's write lock.
+    pub(super) fn with_matching_mut<Q, R>(
+        &self,
+        key: &Q,
+        write: impl FnOnce(&mut Entry<V, Mk>) -> R,
+    ) -> Option<R>
+    where
+        Q: KeyMatch<K> + ?Sized,
+    {
+        let hash = key.hash_by(self.map.hasher()) as usize;
+        let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
+        let (_, entry) = shard.get_mut(hash as u64, |(stored, _)| key.is(stored))?;
+        Some(write(entry.get_mut()))
+    }
+
+    /// Removes the key's entry if `doomed` says so, under its shard's write lock; the
+    /// entry is dropped after the lock is released. True if it was removed.
+    pub(super) fn remove_if<Q>(&self, key: &Q, doomed: impl FnOnce(&Entry<V, Mk>) -> bool) -> bool
+    where
+        Q: KeyMatch<K> + ?Sized,
+    {
+        let hash = key.hash_by(self.map.hasher()) as usize;
+        let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
+        let eq = |(stored, _): &(K, _)| key.is(stored);
+        let Some((_, entry)) = shard.get(hash as u64, eq) else {
+            return false;
+        };
+        if !doomed(entry.get()) {
+            return false;
+        }
+        let removed = shard.remove_entry(hash as u64, eq);
+        drop(shard);
+        removed.is_some()
+    }
+
+    /// `Cache::get`, by any form of the key.
+    pub(super) fn get_matching<Q: KeyMatch<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+        self.with_matching(key, |entry| self.served(entry))?
+    }
+
+    /// `Cache::contains_key`, by any form of the key.
+    pub(super) fn contains_matching<Q: KeyMatch<K> + ?Sized>(&self, key: &Q) -> bool {
+        self.with_matching(key, |entry| self.servable(entry).is_some()) == Some(true)
+    }
+
+    /// A removal, here only: what `remove` does locally, and what a tier event from
+    /// another process does (F6). Retires an idle entry, and only clears the value of
+    /// one whose creation is in flight.
+    fn remove_here<Q: KeyMatch<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+        let hash = key.hash_by(self.map.hasher()) as usize;
+        let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
+        let eq = |(stored, _): &(K, _)| key.is(stored);
+        let (_, entry) = shard.get_mut(hash as u64, eq)?;
+        if !entry.get().try_retire() {
+            return entry.get_mut().value.take().map(|s| s.value);
+        }
+        let (_, entry) = shard.remove_entry(hash as u64, eq)?;
+        drop(shard);
+        self.entries.fetch_sub(1, Ordering::AcqRel);
+        entry.into_inner().value.map(|s| s.value)
+    }
+
+    /// A tier event from another process (F6), applied to this process's L1 only.
+    fn apply_locally(&self, action: LocalAction<K>) {
+        match action {
+            LocalAction::Invalidate(key) => {
+                self.with_matching_mut(&ByBorrow(&key), invalidate_entry);
+            }
+            LocalAction::Remove(key) => drop(self.remove_here(&ByBorrow(&key))),
+            LocalAction::InvalidateAll => self
+                .map
+                .iter_mut()
+                .for_each(|mut entry| invalidate_entry(&mut entry)),
+        }
+    }
+
+    /// `Cache::invalidate`, by any form of the key.
+    pub(super) fn invalidate_matching<Q: KeyLookup<K> + ?Sized>(&self, key: &Q)
+    where
+        K: 'static,
+        V: 'static,
+    {
+        // F6: the fleet too, also for a key this process holds no copy of.
+        if let Some(level) = &self.tier {
+            level.invalidate(&key.owned());
+        }
+        self.with_matching_mut(key, invalidate_entry);
+    }
+
+    /// `Cache::remove`, by any form of the key.
+    pub(super) fn remove_matching<Q: KeyLookup<K> + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: 'static,
+        V: 'static,
+    {
+        // F6: the fleet too, also for a key this process holds no copy of.
+        if let Some(level) = &self.tier {
+            level.remove(&key.owned());
+        }
+        self.remove_here(key)
+    }
+}
+
+/// The bodies of `Cache`'s calls that are not hits, for either entry type.
+impl<K, V, Mk: Marking> Inner<K, V, Mk>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub(super) fn new(settings: Settings) -> Arc<Self> {
+        Arc::new_cyclic(|this: &Weak<Self>| Inner {
+            tier: settings.tier.map(|setting| {
+                let setting = setting
+                    .downcast::<TierSetting<K, V>>()
+                    .expect("the builder keeps a tier of its own key and value types");
+                let this = this.clone();
+                let ttl = Duration::from_nanos(settings.env.policy.ttl);
+                let max_stale = settings.env.policy.max_stale.map(Duration::from_nanos);
+                setting.bind(
+                    ttl,
+                    max_stale,
+                    Box::new(move |action| {
+                        if let Some(inner) = this.upgrade() {
+                            inner.apply_locally(action);
+                        }
+                    }),
+                )
+            }),
+            map: DashMap::with_hasher(Hasher::default()),
+            env: settings.env,
+            capacity: settings.capacity,
+            evictor: settings.capacity.map(Evictor::new),
+            sync_readers: settings.sync_readers,
+            executor: settings.executor,
+            entries: AtomicUsize::new(0),
+            admitted_since_sweep: AtomicUsize::new(0),
+            sweeping: parking_lot::Mutex::new(()),
+        })
+    }
+
+    pub(super) fn invalidate_all(&self) {
+        self.map
+            .iter_mut()
+            .for_each(|mut entry| invalidate_entry(&mut entry));
+    }
+
+    pub(super) fn clear(&self) {
+        // Under the sweep lock: an eviction racing the clear would otherwise count the
+        // entries it removes before they are subtracted, find only busy entries left,
+        // and compute a new key's value outside its slot.
+        let _sweep = self.sweeping.lock();
+        let mut removed = 0;
+        self.map.retain(|_, entry| {
+            if entry.try_retire() {
+                removed += 1;
+                false
+            } else {
+                entry.value = None;
+                true
+            }
+        });
+        self.entries.fetch_sub(removed, Ordering::AcqRel);
+    }
+
+    /// How many entries hold a control (tests: idle entries hold none).
+    #[cfg(all(test, not(loom)))]
+    pub(super) fn attached(&self) -> usize {
+        self.map
+            .iter()
+            .filter(|entry| entry.control.is_some())
+            .count()
+    }
+}
+
+/// An entry without a value that no caller is using: a failed or removed creation's
+/// leftover. Callers reach a control only through the map under a shard lock, and the
+/// sweeps run under the shard's write lock, so a count of one is stable there.
+pub(super) fn is_abandoned<V, Mk>(entry: &Entry<V, Mk>) -> bool {
+    entry.value.is_none()
+        && entry
+            .control
+            .as_ref()
+            .is_none_or(|control| Arc::strong_count(control) == 1)
+}
+
+/// Whether the entry still belongs to `control`'s slot (it was not removed and
+/// replaced meanwhile).
+pub(super) fn owns<V, Mk>(control: &Arc<Control>, entry: &Entry<V, Mk>) -> bool {
+    entry
+        .control
+        .as_ref()
+        .is_some_and(|c| Arc::ptr_eq(c, control))
+}

@@ -1,0 +1,556 @@
+//! The state machine of one slot (one key): rules R1–R11 (see the crate docs).
+//!
+//! A slot is two things:
+//! - its *value*, the current value with the instant it was created, kept wherever the
+//!   public type reads it fastest (a lock in `Dogpile`, the map entry in `Cache`) and
+//!   reached through [`Store`];
+//! - its [`Control`]: whether a creation is in flight, who waits for it, and the reader
+//!   fence of reader-synchronised mode.
+//!
+//! A call walks the same distinct steps every time: *look up* ([`Store::load`] and
+//! [`Policy::classify`]), *claim* ([`Control::try_claim`], or wait with
+//! [`Control::wait_for_release`] and look again), *create* ([`SlotClaim::run`]),
+//! *publish* ([`SlotClaim::publish`]) and *release* (dropping the [`SlotClaim`]). One
+//! driver, [`drive`], walks them for every entry point: blocking or async (how it
+//! waits), inline or background (where a refresh runs, decided by its [`Creator`]),
+//! guarded or not. A fleet tier sits between the local value and the creator by
+//! wrapping the creator (see `tier::level`), without changing the rules.
+//!
+//! - this file: the value's stamp, the freshness policy, the [`Store`] seam, the
+//!   [`Control`] (claim, waiters, fence) and same-key re-entry detection (R9);
+//! - `drive.rs`: the driver and the steps of one call;
+//! - `creator.rs`: the [`Creator`] seam, and the creators that run in their call;
+//! - `background.rs`: the creators that hand a refresh to an executor (R10).
+//!
+//! No lock is held while user code runs: the control mutex is held only to flip the
+//! claim, and the value's own lock only to copy or swap the value. The one exception is
+//! the reader fence (R8), held by design while a reader uses the value.
+
+mod background;
+mod creator;
+mod drive;
+#[cfg(all(test, not(loom)))]
+mod tests;
+
+pub(crate) use background::Pooled;
+#[cfg(all(feature = "tokio", not(loom)))]
+pub(crate) use background::Spawned;
+pub(crate) use creator::{Creator, InCall, Now};
+pub(crate) use drive::{
+    drive, get, read_hit, refresh_task, take_creator, How, Served, Step, Waiting,
+};
+
+use crate::clock::ClockHandle;
+use crate::fence::Fence;
+use crate::stats::Counters;
+use crate::sync::{thread_locals, Condvar, Event, Mutex};
+use std::any::Any;
+use std::cell::RefCell;
+use std::future::Future;
+use std::num::NonZeroU64;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+/// A value and the clock reading (nanoseconds) taken when its creation finished (R6).
+#[derive(Clone, Debug)]
+pub(crate) struct Stamped<V> {
+    pub(crate) value: V,
+    /// The creation instant in the low 63 bits, never zero, and the soft-invalidation
+    /// flag (R7: stale whatever its age) in the top bit. Nonzero, so that
+    /// `Option<Stamped<V>>` needs no tag of its own: a cache entry of a `u64` is 16
+    /// bytes, not 24.
+    stamp: NonZeroU64,
+}
+
+/// The top bit of a stamp: invalidated.
+const INVALIDATED: u64 = 1 << 63;
+
+impl<V> Stamped<V> {
+    /// A fresh stamp. An instant past 2^63 - 1 ns (292 years from the clock's origin)
+    /// reads as that; instant 0 as 1 ns.
+    pub(crate) fn new(value: V, created: u64) -> Self {
+        let created = created.clamp(1, INVALIDATED - 1);
+        Stamped {
+            value,
+            stamp: NonZeroU64::new(created).unwrap_or(NonZeroU64::MIN),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn created(&self) -> u64 {
+        self.stamp.get() & !INVALIDATED
+    }
+
+    #[inline]
+    pub(crate) fn invalidated(&self) -> bool {
+        self.stamp.get() & INVALIDATED != 0
+    }
+
+    /// R7: stale from now on, whatever its age.
+    pub(crate) fn invalidate(&mut self) {
+        self.stamp |= INVALIDATED;
+    }
+}
+
+/// How a value ages.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Policy {
+    /// Nanoseconds a value stays fresh (R2, R3). Never zero.
+    pub(crate) ttl: u64,
+    /// With `max_stale`, a value older than `ttl + max_stale` is not served (R11).
+    pub(crate) max_stale: Option<u64>,
+    /// A failed refresh returns the stale value instead of the error (R5).
+    pub(crate) stale_if_error: bool,
+}
+
+/// What the look-up step makes of a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Freshness {
+    /// `age < ttl`: served at once (R2).
+    Fresh,
+    /// `age >= ttl` or invalidated: served while one caller refreshes (R3).
+    Stale,
+    /// Older than `ttl + max_stale`: treated as no value at all (R11).
+    Expired,
+}
+
+impl Policy {
+    #[inline]
+    pub(crate) fn classify(&self, created: u64, invalidated: bool, now: u64) -> Freshness {
+        let age = now.saturating_sub(created);
+        if age < self.ttl && !invalidated {
+            return Freshness::Fresh;
+        }
+        match self.max_stale {
+            Some(max_stale) if age >= self.ttl.saturating_add(max_stale) => Freshness::Expired,
+            _ => Freshness::Stale,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_fresh<V>(&self, stamped: &Stamped<V>, now: u64) -> bool {
+        self.classify(stamped.created(), stamped.invalidated(), now) == Freshness::Fresh
+    }
+}
+
+/// Where a slot's value lives.
+pub(crate) trait Store {
+    type Value: Clone;
+
+    /// A copy of the current value, if any.
+    fn load(&self) -> Option<Stamped<Self::Value>>;
+
+    /// Replaces the value and its stamp in one step (R3: published together): `created`
+    /// is when the creation finished here, `from` where the value came from.
+    fn publish(&self, value: Self::Value, created: u64, from: Provenance);
+
+    /// The call is done with the slot: a store may let go of what only calls need (a
+    /// cache entry detaches its idle control).
+    fn release(self)
+    where
+        Self: Sized,
+    {
+    }
+}
+
+/// Where a created value came from, and so how its stamp reads (R6, F4): made by this
+/// call's creator just now, or taken from a fleet tier, aged as the tier says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Provenance {
+    /// How old the value already is when it is published, in nanoseconds.
+    pub(crate) age: u64,
+    /// Another process's stale value, held only while that process's lease runs and no
+    /// notification for the key came since the claim (F1, F3).
+    pub(crate) held: bool,
+}
+
+impl Provenance {
+    /// Made here, by this call's creator, just now.
+    pub(crate) const HERE: Provenance = Provenance {
+        age: 0,
+        held: false,
+    };
+}
+
+/// What a creation hands back: its value and where the value came from.
+#[derive(Debug)]
+pub(crate) struct Made<V> {
+    pub(crate) value: V,
+    pub(crate) from: Provenance,
+}
+
+impl<V> Made<V> {
+    /// A value made here, just now.
+    pub(crate) fn here(value: V) -> Self {
+        Made {
+            value,
+            from: Provenance::HERE,
+        }
+    }
+}
+
+/// Everything a slow-path call needs besides the slot itself.
+#[derive(Clone)]
+pub(crate) struct Env {
+    pub(crate) policy: Policy,
+    pub(crate) clock: ClockHandle,
+    pub(crate) stats: Arc<Counters>,
+    /// What `tracing` events call this cache or lock.
+    pub(crate) name: Arc<str>,
+}
+
+impl Env {
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now_nanos()
+    }
+
+    fn count(&self, counter: impl Fn(&Counters) -> &AtomicU64) {
+        Counters::bump(counter(&self.stats));
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Claim bookkeeping
+
+#[derive(Default)]
+struct ClaimState {
+    /// A creation is in flight (at most one: R1, R3).
+    claimed: bool,
+    /// The slot was dropped from its map; callers must look the key up again.
+    retired: bool,
+    /// Claims taken so far (wrapping): names the creation a waiter waits for. 32 bits
+    /// keep the state small, and a waiter compares only with the claims of its own wait.
+    attempt: u32,
+    /// The last creation that failed, kept until a later one ends, so that the callers
+    /// that waited for it share its failure (R1). Boxed: a cache keeps a control per key,
+    /// and failures are rare.
+    failed: Option<Box<FailedAttempt>>,
+}
+
+impl ClaimState {
+    /// How a wait for creation `waited_for` (if any) ended. A failed first creation
+    /// retires its cache entry at once; its waiters still share its failure (R1).
+    fn wait_ended(&self, waited_for: Option<u32>) -> Waited {
+        let failed = |attempt| self.failed.as_ref().is_some_and(|f| f.attempt == attempt);
+        if self.retired && !waited_for.is_some_and(failed) {
+            Waited::Retired
+        } else {
+            Waited::Released(waited_for)
+        }
+    }
+}
+
+/// A failed creation, as its waiters see it.
+struct FailedAttempt {
+    attempt: u32,
+    /// A clone of the creator's `Err`; `None` if the creator panicked.
+    error: Option<Box<dyn Any + Send>>,
+}
+
+/// What a caller that waited for a failed creation gets instead of running its own (R1).
+pub(crate) enum WaitedFailure<E> {
+    Error(E),
+    Panicked,
+}
+
+/// The control half of a slot: the claim, its waiters, and the optional reader fence.
+pub(crate) struct Control {
+    state: Mutex<ClaimState>,
+    released: Condvar,
+    /// The async waiters' wake-up: event-listener's `Event`, or under loom a model of it
+    /// (see `sync.rs`), so that the loom models check the async wait too.
+    released_async: Event,
+    /// Boxed: only reader-synchronised slots have one, and a cache has a control per key.
+    fence: Option<Box<Fence>>,
+}
+
+/// The outcome of trying to claim without waiting (the stale path).
+pub(crate) enum TryClaim {
+    Claimed(SlotClaim),
+    /// Someone else is creating: serve the stale value (R3).
+    Busy,
+    Retired,
+}
+
+/// How a wait for another caller's creation ended.
+pub(crate) enum Waited {
+    /// The creator released its claim: look the value up again, or share its failure.
+    /// Names the creation waited for, if there was one.
+    Released(Option<u32>),
+    Retired,
+}
+
+impl Control {
+    pub(crate) fn new(sync_readers: bool) -> Arc<Self> {
+        Arc::new(Control {
+            state: Mutex::new(ClaimState::default()),
+            released: Condvar::new(),
+            released_async: Event::new(),
+            fence: sync_readers.then(Box::<Fence>::default),
+        })
+    }
+
+    fn id(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as usize
+    }
+
+    pub(crate) fn fence(&self) -> Option<&Fence> {
+        self.fence.as_deref()
+    }
+
+    /// Claims the creation if nobody holds it; never waits.
+    pub(crate) fn try_claim(self: &Arc<Self>) -> TryClaim {
+        let mut state = self.state.lock();
+        if state.retired {
+            TryClaim::Retired
+        } else if state.claimed {
+            drop(state);
+            self.panic_if_reentered();
+            TryClaim::Busy
+        } else {
+            state.claimed = true;
+            state.attempt = state.attempt.wrapping_add(1);
+            TryClaim::Claimed(SlotClaim::new(self.clone(), state.attempt))
+        }
+    }
+
+    /// Blocks (parked, not spinning) until the creation in flight releases its claim.
+    /// Counted in `waits` only if there was one to wait for.
+    pub(crate) fn wait_for_release(self: &Arc<Self>, stats: &Counters) -> Waited {
+        let mut state = self.state.lock();
+        let mut waited_for = None;
+        if state.claimed && !state.retired {
+            // Waiting on our own claim would never end (R9). Unwinding unlocks `state`.
+            self.panic_if_reentered();
+            if let Some(fence) = &self.fence {
+                fence.panic_if_read_held_here("wait for a value of the same key");
+            }
+            Counters::bump(&stats.waits);
+            let attempt = state.attempt;
+            waited_for = Some(attempt);
+            // Until *this* creation ends: a later claim is a new creation, and this
+            // caller must see how this one ended.
+            while state.claimed && state.attempt == attempt && !state.retired {
+                state = self.released.wait(state);
+            }
+        }
+        state.wait_ended(waited_for)
+    }
+
+    /// Async twin of [`Control::wait_for_release`]: awaits instead of blocking.
+    pub(crate) async fn wait_for_release_async(self: &Arc<Self>, stats: &Counters) -> Waited {
+        let (mut waited_for, mut counted) = (None, false);
+        loop {
+            let listener = {
+                let state = self.state.lock();
+                let ended = waited_for.is_some_and(|attempt| attempt != state.attempt);
+                if state.retired || !state.claimed || ended {
+                    return state.wait_ended(waited_for);
+                }
+                self.panic_if_reentered();
+                waited_for.get_or_insert(state.attempt);
+                // Registered under the lock, so the release cannot slip in between.
+                self.released_async.listen()
+            };
+            if waited_for.is_some() && !std::mem::replace(&mut counted, true) {
+                Counters::bump(&stats.waits);
+            }
+            listener.await;
+        }
+    }
+
+    /// Whether another caller's creation is in flight, so that a stale value is served
+    /// at once (R3) without entering the slot: what [`try_claim`](Control::try_claim)
+    /// calls busy. Panics if that creation is this thread's own, as `try_claim` does (R9).
+    pub(crate) fn refreshing_elsewhere(self: &Arc<Self>) -> bool {
+        let state = self.state.lock();
+        let busy = state.claimed && !state.retired;
+        drop(state);
+        if busy {
+            self.panic_if_reentered();
+        }
+        busy
+    }
+
+    /// Marks the slot dropped from its map, unless a creation is in flight (whose
+    /// creator will publish into it). Wakes every waiter so that it looks again.
+    pub(crate) fn try_retire(&self) -> bool {
+        let mut state = self.state.lock();
+        if state.claimed {
+            return false;
+        }
+        state.retired = true;
+        drop(state);
+        self.notify();
+        true
+    }
+
+    /// The failure of `attempt`, for a caller that waited for it (R1): a clone of its
+    /// error if it is an `E`, or word that it panicked. `None` if it did not fail, or
+    /// failed with another error type (that caller then runs its own creator).
+    pub(crate) fn failure_of<E: Clone + 'static>(&self, attempt: u32) -> Option<WaitedFailure<E>> {
+        let state = self.state.lock();
+        let failure = state.failed.as_ref().filter(|f| f.attempt == attempt)?;
+        match &failure.error {
+            None => Some(WaitedFailure::Panicked),
+            Some(error) => error.downcast_ref::<E>().cloned().map(WaitedFailure::Error),
+        }
+    }
+
+    fn release(&self, attempt: u32) {
+        let mut state = self.state.lock();
+        state.claimed = false;
+        if state.failed.as_ref().is_some_and(|f| f.attempt != attempt) {
+            state.failed = None; // a later creation ended: nobody waits for that one now
+        }
+        drop(state);
+        if let Some(fence) = &self.fence {
+            fence.release_creator_write();
+        }
+        self.notify();
+    }
+
+    fn notify(&self) {
+        self.released.notify_all();
+        // Listeners register under the claim lock, before the state change we announce,
+        // so none is missed; skipping `notify` when there are none also spares the
+        // allocation event-listener makes on its first notify (one per cache entry).
+        if self.released_async.total_listeners() > 0 {
+            self.released_async.notify(usize::MAX);
+        }
+    }
+
+    fn panic_if_reentered(self: &Arc<Self>) {
+        if creating_here(self.id()) {
+            panic!(
+                "dogpile: a creator asked for its own key (same-key re-entry). It would \
+                 wait for itself forever; compute the value without asking the cache for \
+                 the key being created"
+            );
+        }
+    }
+}
+
+/// The right to create the slot's value. Dropping it (also while unwinding from a
+/// panicking creator) releases the claim and wakes the waiters, so nothing stays locked.
+pub(crate) struct SlotClaim {
+    control: Arc<Control>,
+    attempt: u32,
+}
+
+impl SlotClaim {
+    fn new(control: Arc<Control>, attempt: u32) -> Self {
+        SlotClaim { control, attempt }
+    }
+
+    /// The claimed slot.
+    pub(crate) fn control(&self) -> &Arc<Control> {
+        &self.control
+    }
+
+    /// Records this creation's failure for the callers waiting for it (R1).
+    fn fail(&self, error: Option<Box<dyn Any + Send>>) {
+        self.control.state.lock().failed = Some(Box::new(FailedAttempt {
+            attempt: self.attempt,
+            error,
+        }));
+    }
+
+    /// Polls the creator; each poll is a creator scope, so that asking for this same
+    /// key from inside it panics (R9), blocking or async.
+    pub(crate) async fn run<F: Future>(&self, create: F) -> F::Output {
+        let id = self.control.id();
+        let mut create = std::pin::pin!(create);
+        std::future::poll_fn(|cx| {
+            let _scope = CreatorScope::enter(id);
+            create.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    /// Publishes a new value. In reader-synchronised mode this waits until every
+    /// guard on the old value is dropped (R8).
+    pub(crate) fn publish<S: Store>(
+        &self,
+        store: &S,
+        value: S::Value,
+        created: u64,
+        from: Provenance,
+    ) {
+        match &self.control.fence {
+            Some(fence) => fence.write_section(|| store.publish(value, created, from)),
+            None => store.publish(value, created, from),
+        }
+    }
+}
+
+impl Drop for SlotClaim {
+    fn drop(&mut self) {
+        self.control.release(self.attempt);
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Same-key re-entry detection (R9)
+
+thread_locals! {
+    /// Controls whose creator is running on this thread, innermost last.
+    static CREATING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+fn creating_here(id: usize) -> bool {
+    CREATING.with(|c| c.borrow().contains(&id))
+}
+
+struct CreatorScope(usize);
+
+impl CreatorScope {
+    fn enter(id: usize) -> Self {
+        CREATING.with(|c| c.borrow_mut().push(id));
+        CreatorScope(id)
+    }
+}
+
+impl Drop for CreatorScope {
+    fn drop(&mut self) {
+        CREATING.with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some(at) = c.iter().rposition(|&id| id == self.0) {
+                c.remove(at);
+            }
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Reader-synchronised calls (R8)
+
+/// A read hold on a slot's fence; released on drop.
+pub(crate) struct FenceRead(Arc<Control>);
+
+impl FenceRead {
+    fn take(control: &Arc<Control>) -> Self {
+        fence_of(control).read();
+        FenceRead(control.clone())
+    }
+}
+
+impl Drop for FenceRead {
+    fn drop(&mut self) {
+        fence_of(&self.0).release_read();
+    }
+}
+
+fn fence_of(control: &Control) -> &Fence {
+    match control.fence() {
+        Some(fence) => fence,
+        None => panic!("dogpile: internal error: a reader guard on a slot without a fence"),
+    }
+}
+
+impl Control {
+    /// True while this thread runs this slot's creator.
+    pub(crate) fn creating_here(self: &Arc<Self>) -> bool {
+        creating_here(self.id())
+    }
+}
