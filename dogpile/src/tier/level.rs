@@ -134,6 +134,11 @@ impl<K: 'static, V: 'static> TierLevel<K, V> {
     pub(crate) fn remove(&self, key: &K) {
         let _ = self.tier.remove(key);
     }
+
+    /// A copy stored here without the tier (`insert`) still hears the key's events (F6).
+    pub(crate) fn track(&self, key: &K) {
+        self.tier.track(key);
+    }
 }
 
 /// The first half of a shared creation: serve from the tier, or create (with a lease
