@@ -134,6 +134,11 @@ where
         Ok(())
     }
 
+    /// Remembers the key, so that its events reach a copy stored with `Cache::insert`.
+    fn track(&self, key: &K) {
+        let _ = self.fingerprint(key);
+    }
+
     fn subscribe(&self, events: EventSink<K>) {
         crate::events::subscribe(
             &self.shared.listeners,

@@ -324,6 +324,37 @@ fn dead_pooled_connections_do_not_stop_sharing() {
     }
 }
 
+fn remove_reaches_a_copy_stored_with_insert() {
+    // F6 for every copy: a process that filled its cache with `insert` (a list
+    // endpoint, say) drops that copy when another process removes the key.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let cache = || -> Cache<String, String> {
+        let tier = RedisTier::open(&server.url()).unwrap().namespace("f6");
+        Cache::builder()
+            .ttl(Duration::from_secs(60))
+            .clock(clock.clone())
+            .shared(tier)
+            .build()
+    };
+    let (writer, lister) = (cache(), cache());
+    assert!(holds_within(BOUND, || server
+        .subscribers("dogpile:f6:events")
+        == 2));
+    lister.insert("k".into(), "listed".into());
+    writer.remove(&"k".to_string());
+    assert!(
+        holds_within(BOUND, || lister.get(&"k".to_string()).is_none()),
+        "the inserted copy outlived the remove"
+    );
+    lister.insert("k".into(), "listed again".into());
+    writer.invalidate(&"k".to_string());
+    let created = AtomicUsize::new(0);
+    assert!(holds_within(BOUND, || {
+        lister.get_with("k".into(), counting_create(&created, "fresh")) == "fresh"
+    }));
+}
+
 support::redis_tests! {
     needs_redis: [
         a_held_stale_value_past_max_stale_is_not_served,
@@ -334,5 +365,6 @@ support::redis_tests! {
         remove_repairs_a_slot_holding_foreign_data,
         concurrent_callers_reuse_their_connections,
         dead_pooled_connections_do_not_stop_sharing,
+        remove_reaches_a_copy_stored_with_insert,
     ],
 }

@@ -214,8 +214,39 @@ fn script_errors_are_counted_by_cause_and_reported_by_ping() {
     assert_eq!(created.load(Ordering::SeqCst), 5, "local rules (F7)");
 }
 
+fn script_flush_and_flushall_are_survived() {
+    // A flushed script cache is filled again on the first call (NOSCRIPT), and a
+    // flushed database makes keys cold: neither stops sharing.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let (a, b) = (
+        cache(&server, "flush", &clock),
+        cache(&server, "flush", &clock),
+    );
+    assert_eq!(a.get_with("k".into(), || "v1".into()), "v1");
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query(&mut server.client())
+        .unwrap();
+    let created = AtomicUsize::new(0);
+    let count = |value: &'static str| {
+        let created = &created;
+        move || {
+            created.fetch_add(1, Ordering::SeqCst);
+            value.to_string()
+        }
+    };
+    assert_eq!(b.get_with("k".into(), count("b")), "v1", "taken from Redis");
+    let _: () = redis::cmd("FLUSHALL").query(&mut server.client()).unwrap();
+    let c = cache(&server, "flush", &clock);
+    assert_eq!(c.get_with("k2".into(), count("c")), "c");
+    assert_eq!(b.get_with("k2".into(), count("b")), "c", "taken from Redis");
+    assert_eq!(created.load(Ordering::SeqCst), 1);
+}
+
 support::redis_tests! {
     needs_redis: [
+        script_flush_and_flushall_are_survived,
         a_creation_time_in_the_future_is_stale_not_fresh,
         a_lease_without_expiry_runs_out_after_one_lease,
         keys_of_two_types_with_one_encoding_stay_apart,
