@@ -233,6 +233,7 @@ where
                 from: Provenance {
                     age: to_nanos(shared.age),
                     held: false,
+                    tier: true,
                 },
             }),
             // F1: someone else refreshes; hold their stale value as if fresh until
@@ -246,6 +247,7 @@ where
                     from: Provenance {
                         age: to_nanos(self.ttl.saturating_sub(lease_left)),
                         held: true,
+                        tier: true,
                     },
                 }),
                 // R11: too old to serve by its real age: cold, wait for the owner (F2).
@@ -266,6 +268,7 @@ where
                         from: Provenance {
                             age: to_nanos(stale.age),
                             held: true,
+                            tier: true,
                         },
                     })
                 }
@@ -299,6 +302,7 @@ where
             from: Provenance {
                 age: to_nanos(age),
                 held: true,
+                tier: true,
             },
         })
     }
@@ -408,6 +412,7 @@ where
             Ok(Publish::Rejected) => Provenance {
                 age: to_nanos(self.level.ttl),
                 held: false,
+                tier: false,
             },
             // F7: kept locally, as the local rules would.
             Err(_) => Provenance::HERE,
