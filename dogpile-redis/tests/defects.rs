@@ -355,6 +355,28 @@ fn remove_reaches_a_copy_stored_with_insert() {
     }));
 }
 
+fn a_value_taken_from_the_tier_counts_as_a_tier_hit() {
+    // Stats tell a value another process created (taken from Redis) from one this
+    // process created: the miss is answered by the tier, the creator never runs.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let cache = || -> Cache<String, String> {
+        let tier = RedisTier::open(&server.url()).unwrap().namespace("hits");
+        Cache::builder()
+            .ttl(Duration::from_secs(60))
+            .clock(clock.clone())
+            .shared(tier)
+            .build()
+    };
+    let (a, b) = (cache(), cache());
+    assert_eq!(a.get_with("k".into(), || "from a".into()), "from a");
+    assert_eq!(b.get_with("k".into(), || "from b".into()), "from a");
+    let (a, b) = (a.stats(), b.stats());
+    assert_eq!((a.misses, a.tier_hits), (1, 0));
+    assert_eq!((b.misses, b.tier_hits), (1, 1));
+    assert!(b.to_string().ends_with(", tier hits 1"), "{b}");
+}
+
 support::redis_tests! {
     needs_redis: [
         a_held_stale_value_past_max_stale_is_not_served,
@@ -366,5 +388,6 @@ support::redis_tests! {
         concurrent_callers_reuse_their_connections,
         dead_pooled_connections_do_not_stop_sharing,
         remove_reaches_a_copy_stored_with_insert,
+        a_value_taken_from_the_tier_counts_as_a_tier_hit,
     ],
 }
