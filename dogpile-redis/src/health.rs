@@ -109,3 +109,47 @@ pub(crate) fn cause_of(err: &redis::RedisError) -> String {
         format!("{:?}", err.kind())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// Counts the events logged while it is the thread's subscriber.
+    struct Count(Arc<AtomicUsize>);
+
+    impl tracing::Subscriber for Count {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, _: &tracing::Event<'_>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn each_cause_is_counted_every_time_and_logged_once_per_interval() {
+        let logged = Arc::new(AtomicUsize::new(0));
+        let health = Health::default();
+        tracing::subscriber::with_default(Count(logged.clone()), || {
+            for n in 0..5 {
+                health.report("WRONGTYPE", "a script failed", &n);
+            }
+            health.report("NOPERM", "refused", &"no");
+        });
+        assert_eq!(logged.load(Ordering::SeqCst), 2, "one line per cause");
+        let failures = health.failures();
+        assert_eq!(failures.len(), 2);
+        let wrongtype = failures.iter().find(|f| f.cause == "WRONGTYPE").unwrap();
+        assert_eq!(wrongtype.count, 5);
+        assert_eq!(wrongtype.last, "a script failed: 4");
+    }
+}
