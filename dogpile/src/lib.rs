@@ -166,7 +166,7 @@
 //!                      eviction, sweep, insert
 //!     call.rs          the per-key loop every get-like call goes through
 //!     bounded.rs       the bounded layout (the policy is evict.rs)
-//!     lookup.rs        the forms a key comes in: owned, KeyRef, Borrow
+//!     lookup.rs        KeyForm, the one trait a key is looked up by: owned, KeyRef, Borrow
 //!   slot/              the state machine of one key: R1-R11
 //!     mod.rs           the stamp, the policy, the Store seam, the Control (claim,
 //!                      waiters, reader fence), same-key re-entry (R9)

@@ -1,4 +1,4 @@
-//! Loom models of one slot's state machine (`slot.rs`): every interleaving of 2–3
+//! Loom models of one slot's state machine (`slot/`): every interleaving of 2–3
 //! threads, up to a preemption bound, of the shipped code running on loom's mutex and
 //! condvar (see `sync.rs`).
 //!

@@ -8,7 +8,7 @@
 //! - `slots.rs`: a key's entry as the per-key loop reaches it, admission and eviction;
 //! - `call.rs`: the per-key loop every get-like call goes through;
 //! - `bounded.rs`: the bounded layout (the policy itself is `evict.rs`);
-//! - `lookup.rs`: the forms a key comes in (owned, `KeyRef`, `Borrow`);
+//! - `lookup.rs`: `KeyForm`, the one trait a key is looked up by, and its forms;
 //! - `builder.rs`: [`CacheBuilder`] and [`BuildError`].
 
 mod bounded;
@@ -390,7 +390,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.core.get(&ByBorrow(key))
+        self.core.get_borrowed(key)
     }
 
     /// Whether [`get`](Cache::get) would return a value, without cloning it.
@@ -406,7 +406,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.core.contains(&ByBorrow(key))
+        self.core.contains_borrowed(key)
     }
 
     /// Stores `value` for `key` as fresh now, whatever was there. A creation in flight
