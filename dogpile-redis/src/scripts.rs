@@ -17,14 +17,28 @@ end
 local function current(now, limit)
   local f = redis.call('HMGET', KEYS[1], 't', 'g')
   local g = tonumber(f[2]) or 0
-  if not f[1] then return false, -1, g, 0 end
-  local age = now - tonumber(f[1])
-  if age < 0 then age = 0 end
+  local t = tonumber(f[1])
+  if not t then return false, -1, g, 0 end
+  local age = now - t
+  -- R1: created in the future by more than a second (another server's clock, a
+  -- failover): its age is unknown, so it counts as older than any lifetime.
+  if age < -1000 then age = 1e15 elseif age < 0 then age = 0 end
   if redis.call('HSTRLEN', KEYS[1], 'v') > limit then return false, age, g, 1 end
   return redis.call('HGET', KEYS[1], 'v'), age, g, 0
 end
 local function keep(retention)
   redis.call('PEXPIRE', KEYS[1], retention)
+end
+-- Clears what no script of this crate writes: a value key that is not a hash, a lease
+-- that is not a string, a generation or creation time that is not a number.
+local function repair()
+  local kind = redis.call('TYPE', KEYS[1])['ok']
+  if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', KEYS[1]) end
+  kind = redis.call('TYPE', KEYS[2])['ok']
+  if kind ~= 'string' and kind ~= 'none' then redis.call('DEL', KEYS[2]) end
+  local f = redis.call('HMGET', KEYS[1], 't', 'g')
+  if f[2] and not tonumber(f[2]) then redis.call('HSET', KEYS[1], 'g', 0) end
+  if f[1] and not tonumber(f[1]) then redis.call('HDEL', KEYS[1], 'v', 't') end
 end
 "#;
 
@@ -45,7 +59,12 @@ if age >= 0 and age < tonumber(ARGV[2]) and ARGV[5] ~= '1' then
   return {'fresh', v, age, g, 0, over}
 end
 local left = redis.call('PTTL', KEYS[2])
-if left > 0 or left == -1 then
+if left == -1 then
+  -- R2: a lease without expiry (never set by this crate) runs out after one lease.
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  left = tonumber(ARGV[4])
+end
+if left > 0 then
   return {'busy', v, age, g, left, over}
 end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
@@ -53,12 +72,17 @@ return {'owned', v, age, g, tonumber(ARGV[4]), over}
 "#;
 
 /// KEYS: value, lease. ARGV: token, generation, value, retention ms, channel, fingerprint.
-/// Stores only under the caller's own live lease at an unchanged generation (F5).
-/// Reply: 1 stored, 0 rejected.
+/// Stores only under the caller's own live lease at an unchanged generation (F5). A
+/// publish fenced by the generation still ends the caller's lease and tells waiters
+/// (F8), so that nobody waits it out. Reply: 1 stored, 0 rejected.
 const PUBLISH: &str = r#"
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 local g = tonumber(redis.call('HGET', KEYS[1], 'g')) or 0
-if g ~= tonumber(ARGV[2]) then return 0 end
+if g ~= tonumber(ARGV[2]) then
+  redis.call('DEL', KEYS[2])
+  redis.call('PUBLISH', ARGV[5], 'l' .. ARGV[6])
+  return 0
+end
 redis.call('HSET', KEYS[1], 'v', ARGV[3], 't', now_ms(), 'g', g)
 keep(ARGV[4])
 redis.call('DEL', KEYS[2])
@@ -84,8 +108,10 @@ return 1
 
 /// KEYS: value, lease. ARGV: ttl ms, retention ms, channel, fingerprint.
 /// Soft (R7): a fresh value is aged to exactly `ttl`; the generation moves, so a
-/// creation in flight is fenced (F5); every process is told (F6).
+/// creation in flight is fenced (F5); every process is told (F6). Foreign data in the
+/// slot's keys is cleared first.
 const INVALIDATE: &str = r#"
+repair()
 local now = now_ms()
 local t = redis.call('HGET', KEYS[1], 't')
 if t and now - tonumber(t) < tonumber(ARGV[1]) then
@@ -100,7 +126,9 @@ return 1
 
 /// KEYS: value, lease. ARGV: retention ms, channel, fingerprint.
 /// Hard (R7): the value goes, the generation moves (F5), every process is told (F6).
+/// Foreign data in the slot's keys is cleared first.
 const REMOVE: &str = r#"
+repair()
 redis.call('HDEL', KEYS[1], 'v', 't')
 redis.call('HINCRBY', KEYS[1], 'g', 1)
 keep(ARGV[1])

@@ -374,6 +374,10 @@ where
     /// `get`, we keep the two apart so that `hits + stale_hits + misses` stays the
     /// number of get-with calls).
     ///
+    /// With a [shared tier](CacheBuilder::shared), `get` reads this process's copy only
+    /// and never asks the tier; to look a key up fleet-wide without creating, call the
+    /// tier's [`SharedTier::lookup`](crate::SharedTier::lookup).
+    ///
     /// ```
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
     /// assert_eq!(cache.get(&1), None);
@@ -409,8 +413,9 @@ where
     /// for the key still publishes its own value when it finishes. In reader-synchronised
     /// mode this waits for the key's guards like any publish. If the cache is at
     /// capacity and every entry is being created, nothing is stored. With a
-    /// [shared tier](CacheBuilder::shared) it stores in this process only: a value reaches
-    /// the tier through a creation under its lease (F5).
+    /// [shared tier](CacheBuilder::shared) it stores in this process only (a value reaches
+    /// the tier through a creation under its lease, F5), and an `invalidate` or `remove`
+    /// of the key by any process reaches this copy too (F6).
     ///
     /// ```
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));

@@ -351,8 +351,10 @@ where
                     .expect("the builder keeps a tier of its own key and value types");
                 let this = this.clone();
                 let ttl = Duration::from_nanos(settings.env.policy.ttl);
+                let max_stale = settings.env.policy.max_stale.map(Duration::from_nanos);
                 setting.bind(
                     ttl,
+                    max_stale,
                     Box::new(move |action| {
                         if let Some(inner) = this.upgrade() {
                             inner.apply_locally(action);

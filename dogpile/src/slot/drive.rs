@@ -355,7 +355,12 @@ async fn create_and_publish<S: Store, E: Clone + Send + 'static>(
         Ok(Made { value, from }) => {
             // R6: age counts from when the creation finished.
             claim.publish(store, value.clone(), env.now(), from);
-            trace::created(&env.name, &started, stale);
+            if from.tier {
+                env.count(|s| &s.tier_hits);
+                trace::from_tier(&env.name, &started, stale);
+            } else {
+                trace::created(&env.name, &started, stale);
+            }
             Ok(value)
         }
         Err(error) => {

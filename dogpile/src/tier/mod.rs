@@ -324,6 +324,13 @@ pub trait SharedTier<K, V>: Send + Sync + 'static {
     /// seen through it (called once, when the cache is built).
     fn subscribe(&self, events: EventSink<K>);
 
+    /// Notes that this process holds a copy of `key` that did not go through the tier
+    /// (`Cache::insert`), so that the key's events reach that copy too (F6). A tier
+    /// that delivers every key's events whether or not it saw the key may ignore it.
+    fn track(&self, key: &K) {
+        let _ = key;
+    }
+
     /// This tier, with its keys kept apart from those of every other `scope` (see
     /// [Scopes](SharedTier#scopes-one-tier-many-memoized-fns)): the same key under two
     /// scopes names two values, and an event of one scope reaches only its caches.
