@@ -249,7 +249,7 @@ impl ClockHandle {
             ClockHandle::System => {
                 // A test's scoped clock, when one is in force on this thread.
                 #[cfg(feature = "test-clock")]
-                if let Some(now) = crate::test_clock::now() {
+                if let Some(now) = scoped_now() {
                     return to_nanos(now);
                 }
                 to_nanos(SystemClock.now())
@@ -267,7 +267,7 @@ impl ClockHandle {
         // A test's scoped clock, when one is in force on this thread.
         #[cfg(feature = "test-clock")]
         if let ClockHandle::System = self {
-            if let Some(now) = crate::test_clock::now() {
+            if let Some(now) = scoped_now() {
                 return to_nanos(now);
             }
         }
@@ -286,4 +286,31 @@ impl fmt::Debug for ClockHandle {
             ClockHandle::Custom(_) => f.write_str("CustomClock"),
         }
     }
+}
+
+// A test's scoped clock (feature `test-clock`): the one in force on this thread, set and
+// restored by `crate::test_clock`'s guards. It lives here, where every default-clock
+// reading looks at it.
+#[cfg(any(doc, feature = "test-clock"))]
+thread_local! {
+    static SCOPED: std::cell::RefCell<Option<ManualClock>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The time of the scoped clock in force on this thread, if any.
+#[cfg(feature = "test-clock")]
+#[inline]
+pub(crate) fn scoped_now() -> Option<Duration> {
+    SCOPED.with(|scoped| scoped.borrow().as_ref().map(ManualClock::now))
+}
+
+/// The scoped clock in force on this thread, if any.
+#[cfg(any(doc, feature = "test-clock"))]
+pub(crate) fn scoped_clock() -> Option<ManualClock> {
+    SCOPED.with(|scoped| scoped.borrow().clone())
+}
+
+/// Puts `clock` in force on this thread; returns the one it replaces.
+#[cfg(any(doc, feature = "test-clock"))]
+pub(crate) fn replace_scoped_clock(clock: Option<ManualClock>) -> Option<ManualClock> {
+    SCOPED.with(|scoped| scoped.replace(clock))
 }

@@ -11,7 +11,6 @@
 //! in test builds only. Without it none of this exists and the default clock is the
 //! system's, read as before.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -19,30 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::clock::{Clock, ManualClock};
-
-thread_local! {
-    /// The clock of the innermost live scope on this thread.
-    static SCOPED: RefCell<Option<ManualClock>> = const { RefCell::new(None) };
-}
-
-/// The scoped clock's reading on this thread, if a scope is live: what a cache without
-/// a clock of its own reads instead of the system clock.
-#[inline]
-pub(crate) fn now() -> Option<Duration> {
-    SCOPED.with(|scoped| scoped.borrow().as_ref().map(ManualClock::now))
-}
-
-/// The clock of the live scope on this thread, to carry into a refresh that runs
-/// elsewhere.
-pub(crate) fn current() -> Option<ManualClock> {
-    SCOPED.with(|scoped| scoped.borrow().clone())
-}
-
-/// Makes `clock` this thread's scoped clock; returns the one it replaces.
-fn replace(clock: Option<ManualClock>) -> Option<ManualClock> {
-    SCOPED.with(|scoped| scoped.replace(clock))
-}
+use crate::clock::{replace_scoped_clock, scoped_clock, ManualClock};
 
 impl ManualClock {
     /// A new manual clock (at one hour, as [`ManualClock::new`]) that every cache
@@ -89,7 +65,7 @@ impl ManualClock {
     /// assert_eq!(cache.get_with(1, || 20), 10); // created 59 s ago on this clock
     /// ```
     pub fn enter(&self) -> ClockScope {
-        let previous = replace(Some(self.clone()));
+        let previous = replace_scoped_clock(Some(self.clone()));
         ClockScope {
             clock: self.clone(),
             previous,
@@ -153,7 +129,7 @@ impl Deref for ClockScope {
 
 impl Drop for ClockScope {
     fn drop(&mut self) {
-        replace(self.previous.take());
+        replace_scoped_clock(self.previous.take());
     }
 }
 
@@ -179,7 +155,7 @@ impl<F: Future> Future for WithClock<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let previous = replace(this.clock.clone());
+        let previous = replace_scoped_clock(this.clock.clone());
         // Restored even if the poll panics.
         let _restore = Restore(previous);
         this.future.poll(cx)
@@ -191,7 +167,7 @@ struct Restore(Option<ManualClock>);
 
 impl Drop for Restore {
     fn drop(&mut self) {
-        replace(self.0.take());
+        replace_scoped_clock(self.0.take());
     }
 }
 
@@ -199,7 +175,7 @@ impl Drop for Restore {
 /// hands a refresh to the background), wherever it runs.
 pub(crate) fn carry<F: Future>(refresh: F) -> WithClock<F> {
     WithClock {
-        clock: current(),
+        clock: scoped_clock(),
         future: refresh,
     }
 }
@@ -207,6 +183,7 @@ pub(crate) fn carry<F: Future>(refresh: F) -> WithClock<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{scoped_now, Clock};
     use std::task::Waker;
 
     /// The output of a future that is ready at its first poll.
@@ -220,15 +197,15 @@ mod tests {
 
     #[test]
     fn a_scope_is_this_threads_until_dropped() {
-        assert_eq!(now(), None);
+        assert_eq!(scoped_now(), None);
         let clock = ManualClock::scoped();
         clock.advance(Duration::from_secs(5));
-        assert_eq!(now(), Some(clock.now()));
+        assert_eq!(scoped_now(), Some(clock.now()));
         std::thread::scope(|s| {
-            s.spawn(|| assert_eq!(now(), None, "another thread has no scope"));
+            s.spawn(|| assert_eq!(scoped_now(), None, "another thread has no scope"));
         });
         drop(clock);
-        assert_eq!(now(), None);
+        assert_eq!(scoped_now(), None);
     }
 
     #[test]
@@ -237,24 +214,24 @@ mod tests {
         {
             let inner = ManualClock::scoped();
             inner.advance(Duration::from_secs(7));
-            assert_eq!(now(), Some(inner.now()));
+            assert_eq!(scoped_now(), Some(inner.now()));
         }
-        assert_eq!(now(), Some(outer.now()));
+        assert_eq!(scoped_now(), Some(outer.now()));
     }
 
     #[test]
     fn a_bound_future_reads_its_clock_only_while_polled() {
         let clock = ManualClock::new();
         clock.advance(Duration::from_secs(3));
-        let seen = poll_once(clock.bind(async { now() }));
+        let seen = poll_once(clock.bind(async { scoped_now() }));
         assert_eq!(seen, Some(clock.now()));
-        assert_eq!(now(), None);
+        assert_eq!(scoped_now(), None);
     }
 
     #[test]
     fn a_carried_refresh_reads_the_clock_of_its_maker() {
         let clock = ManualClock::scoped();
-        let refresh = carry(async { now() });
+        let refresh = carry(async { scoped_now() });
         let elsewhere = std::thread::scope(|s| s.spawn(|| poll_once(refresh)).join().unwrap());
         assert_eq!(elsewhere, Some(clock.now()));
     }
