@@ -16,7 +16,6 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use crate::clock::{replace_scoped_clock, scoped_clock, ManualClock};
 
@@ -185,6 +184,7 @@ mod tests {
     use super::*;
     use crate::clock::{scoped_now, Clock};
     use std::task::Waker;
+    use std::time::Duration;
 
     /// The output of a future that is ready at its first poll.
     fn poll_once<F: Future>(future: F) -> F::Output {
