@@ -142,6 +142,7 @@
 
 mod codec;
 mod conn;
+mod epoch;
 mod error;
 mod events;
 mod health;
