@@ -4,6 +4,11 @@
 //! A message names a key by fingerprint only (keys need not be deserializable), so each
 //! listener remembers the keys that went through the tier in this process: exactly the
 //! keys whose L1 copy came from, or went to, Redis.
+//!
+//! An epoch announcement (`invalidate_all`, `clear`) names no key: it reaches the whole
+//! L1 of every listener of the scope. Each link, when it comes up, reads the scope's
+//! epochs again, so a process that missed an announcement while its link was down
+//! acts on it then.
 
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
@@ -13,7 +18,9 @@ use std::time::{Duration, Instant};
 use dogpile::{EventSink, TierEvent};
 
 use crate::conn::Pool;
+use crate::epoch::{Epoch, EpochCell};
 use crate::health::{cause_of, is_refusal};
+use crate::protocol::{read_epoch, Protocol};
 use crate::sync::{lock, read, write};
 
 /// Keys remembered per listener; past this the longest-remembered key is forgotten and
@@ -40,6 +47,11 @@ struct Listener<K> {
     channel: String,
     sink: EventSink<K>,
     keys: Mutex<Remembered<K>>,
+    /// The scope's epochs, shared with the tier's claims, and their key in Redis.
+    epoch: Arc<EpochCell>,
+    epoch_key: String,
+    /// The epochs whose announcement this listener has applied to its cache's L1.
+    applied: Mutex<Epoch>,
 }
 
 /// The keys a listener can map messages to, by fingerprint, in the order first seen.
@@ -99,6 +111,24 @@ impl<K: Clone + Send + Sync + 'static> Listener<K> {
         }
     }
 
+    /// Applies epochs heard of (an announcement, or a re-read at resubscription) to
+    /// the L1: a newer hard epoch clears it, a newer soft one invalidates it.
+    fn reach(&self, heard: Epoch) {
+        self.epoch.learn(heard);
+        let mut applied = lock(&self.applied);
+        let event = if heard.hard > applied.hard {
+            TierEvent::Cleared
+        } else if heard.soft > applied.soft {
+            TierEvent::InvalidatedAll
+        } else {
+            return;
+        };
+        applied.soft = applied.soft.max(heard.soft);
+        applied.hard = applied.hard.max(heard.hard);
+        drop(applied);
+        (self.sink)(event);
+    }
+
     fn deliver(&self, payload: &[u8]) {
         let Some((&op, fingerprint)) = payload.split_first() else {
             return;
@@ -106,6 +136,12 @@ impl<K: Clone + Send + Sync + 'static> Listener<K> {
         let Ok(fingerprint) = std::str::from_utf8(fingerprint) else {
             return;
         };
+        if op == b'e' {
+            if let Some(heard) = Epoch::parse(fingerprint) {
+                self.reach(heard);
+            }
+            return;
+        }
         let key = {
             let keys = lock(&self.keys);
             match keys.by_fingerprint.get(fingerprint) {
@@ -153,13 +189,23 @@ impl Listeners {
 pub(crate) fn subscribe<K: Clone + Send + Sync + 'static>(
     listeners: &Listeners,
     pool: &Arc<Pool>,
-    channel: String,
+    protocol: &Protocol,
     sink: EventSink<K>,
 ) {
+    let epoch = protocol.epoch_cell();
+    // Epochs this process read before this cache existed need no L1 action here.
+    let applied = if epoch.is_known() {
+        epoch.get()
+    } else {
+        Epoch::default()
+    };
     let listener = Arc::new(Listener {
-        channel,
+        channel: protocol.channel(),
         sink,
         keys: Mutex::new(Remembered::new(MAX_REMEMBERED)),
+        epoch,
+        epoch_key: protocol.epoch_key(),
+        applied: Mutex::new(applied),
     });
     write(&listeners.list).push(listener.clone());
     let pool = Arc::downgrade(pool);
@@ -231,6 +277,18 @@ fn listen<K: Clone + Send + Sync + 'static>(weak: Weak<Pool>, listener: Arc<List
             // Events published while the link was down, or before it first came up
             // for keys that already went through the tier, are lost (F6).
             (listener.sink)(TierEvent::Reset);
+        }
+        // An `invalidate_all` or `clear` announced while the link was down: the epochs
+        // read after subscribing miss none (a later one is announced on this link).
+        // If Redis cannot answer now, the link is tried again.
+        match read_epoch(&pool, &listener.epoch_key, &listener.epoch) {
+            Ok(epoch) => listener.reach(epoch),
+            Err(_) => {
+                attempt += 1;
+                drop(pool);
+                std::thread::sleep(RECONNECT);
+                continue;
+            }
         }
         linked_before = true;
         let own_node_health = pool.is_cluster();
@@ -317,6 +375,9 @@ mod tests {
             channel: "c".into(),
             sink: Arc::new(move |event| lock(&seen).push(event)),
             keys: Mutex::new(Remembered::new(3)),
+            epoch: Arc::default(),
+            epoch_key: "e".into(),
+            applied: Mutex::default(),
         };
         for n in 0..5u32 {
             listener.remember(&format!("fp{n}"), &n);

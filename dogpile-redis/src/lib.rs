@@ -35,7 +35,8 @@
 //!   lost its lease, or that raced an invalidate or remove (the key's generation moved),
 //!   is rejected.
 //! - **F6 fleet-wide invalidation.** `invalidate` (soft) and `remove` (hard) act on
-//!   Redis and are pushed to every process over pub/sub.
+//!   Redis and are pushed to every process over pub/sub; so do `invalidate_all` (soft)
+//!   and `clear` (hard), for every key of the scope at once (see below).
 //! - **F7 Redis is optional at run time.** Every connect and round trip has a deadline
 //!   ([`RedisTier::timeout`]); after a failure, calls fail at once for a short back-off.
 //!   The cache then follows its local rules.
@@ -61,6 +62,45 @@
 //! the tier (to map a message's fingerprint back to its key). Past that, the key seen
 //! longest ago is forgotten and its local copy made stale (its next call asks Redis
 //! once): never the whole L1 at once.
+//!
+//! # Fleet-wide `invalidate_all` and `clear`
+//!
+//! `Cache::invalidate_all` and `Cache::clear` reach every process and every value of
+//! the cache's scope (its namespace) in one script, whatever the number of keys
+//! ([`SharedTier::invalidate_all`](dogpile::SharedTier::invalidate_all)). Each scope has
+//! two epochs in Redis, a hash `dogpile:{ns}:e` with counters `s` (soft) and `h` (hard):
+//! `invalidate_all` raises `s`, `clear` raises both, and the script announces the new
+//! pair on the scope's channel. Every value is stored with the pair its claim was
+//! granted under. A slot's script never reads the epochs' key (it may live on another
+//! Cluster node): each claim and lookup carries the pair its process knows, and
+//!
+//! - a value of an older `h` is absent: the key is cold (R1), callers wait for one
+//!   creation fleet-wide (F2);
+//! - a value of an older `s` is stale, aged at least the cache's `ttl` (R7, R3): one
+//!   caller refreshes it while the others are served it (F1);
+//! - a creation whose claim came before an `invalidate_all` or `clear` publishes a
+//!   value that already counts as invalidated or cleared (F5); its caller keeps it.
+//!
+//! Each process's L1 reacts to the announcement as to its own `invalidate_all` or
+//! `clear`. The pair only grows in a process, which takes the larger of what it knew
+//! and what it hears: the announcement; a read when its first claim runs (at
+//! connect) and each time its notification link comes up; the pair stored beside
+//! any value a claim returns. A Redis that lost the pair (restarted empty,
+//! `FLUSHALL`) is given it back by the next link that comes up.
+//!
+//! A process whose link is down when the announcement is made misses it until the
+//! link is back: a lost link is noticed within about a second (F6, "notification
+//! link lost" below) and retried every 200 ms (every 5 s when Redis refuses the
+//! subscription); when it comes up, the pair is read again and the L1 invalidated or
+//! cleared. Until then its L1 copies are served by their own freshness (after a lost
+//! link they are distrusted anyway, each checked once in Redis), and its claims carry
+//! the older pair: a value stored before the `invalidate_all` or `clear` can still be
+//! served to it, a value stored after it is served with its pair, which the process
+//! learns. `invalidate_all` and `clear` return once Redis has applied the script, or
+//! its deadline has passed (F7: then only this process's copies changed).
+//! [`SharedTier::lookup`](dogpile::SharedTier::lookup) treats a cleared value as
+//! absent, and reports an invalidated one with its age since creation (a lookup has
+//! no lifetime to age it to).
 //!
 //! To look a key up fleet-wide without creating, call
 //! [`SharedTier::lookup`](dogpile::SharedTier::lookup) on the tier; `Cache::get` reads
@@ -102,7 +142,7 @@
 //! | Redis down, refusing connections | local rules; sharing resumes by itself | a call waits at most one deadline; after a failure, calls fail at once for 250 ms |
 //! | Redis frozen (`SIGSTOP`, `DEBUG SLEEP`, overload) | local rules | a call, including a new connection's whole handshake (TCP, TLS, `AUTH`, `SELECT`), returns within one deadline |
 //! | a pooled connection closed by the server (`CLIENT KILL`, `timeout`, a load balancer) | nothing: the call runs again on a new connection | one reconnect; no back-off of the tier |
-//! | Redis restarted empty, `FLUSHALL` | keys turn cold in Redis; local copies are distrusted when the notification link comes back | one creation per key fleet-wide after it, per F2 |
+//! | Redis restarted empty, `FLUSHALL` | keys turn cold in Redis; local copies are distrusted when the notification link comes back, which also writes the scope's epochs back | one creation per key fleet-wide after it, per F2 |
 //! | `SCRIPT FLUSH` | nothing: a script is loaded again on its first `NOSCRIPT` | one extra round trip |
 //! | a value key of another type, a generation or time that is no number | local rules for that key, counted as `WRONGTYPE` and so on | until [`Cache::remove`](dogpile::Cache::remove) or `invalidate` of the key, which clear the foreign data |
 //! | a creation time more than 1 s in Redis's future (R1) | the value counts as stale (refreshed; with `max_stale`, cold) | never served as fresh |
@@ -143,6 +183,7 @@
 
 mod codec;
 mod conn;
+mod epoch;
 mod error;
 mod events;
 mod health;

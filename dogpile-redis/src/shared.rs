@@ -60,7 +60,7 @@ where
 
     fn claim(&self, key: &K, ttl: Duration) -> Result<Claim<V>, TierError> {
         let fp = self.fingerprint(key)?;
-        let token = self.new_token();
+        let token = self.protocol.token(self.new_token())?;
         let mut reply = self.protocol.claim(&fp, ttl, &token, false)?;
         if reply.kind == "fresh" {
             match self.value_of(&reply) {
@@ -76,9 +76,9 @@ where
                 lease_left: lease_left(&reply),
             }),
             "owned" => {
-                self.renewer().hold(&self.protocol, &fp, &token);
+                self.renewer().hold(&self.protocol, &fp, &token.text);
                 Ok(Claim::Owned {
-                    lease: Lease::new(token, reply.generation),
+                    lease: Lease::new(token.text, reply.generation),
                     stale,
                 })
             }
@@ -139,11 +139,18 @@ where
         let _ = self.fingerprint(key);
     }
 
+    /// Raises the scope's epochs in Redis: one script, whatever the number of keys
+    /// (see the crate docs, "Fleet-wide `invalidate_all` and `clear`").
+    fn invalidate_all(&self, hard: bool) -> Result<(), TierError> {
+        self.protocol.invalidate_all(hard)?;
+        Ok(())
+    }
+
     fn subscribe(&self, events: EventSink<K>) {
         crate::events::subscribe(
             &self.shared.listeners,
             &self.shared.pool,
-            self.protocol.channel(),
+            &self.protocol,
             events,
         );
     }

@@ -101,6 +101,7 @@ impl RedisTier {
                 namespace: "default".into(),
                 lease: DEFAULT_LEASE,
                 max_value: DEFAULT_MAX_VALUE,
+                epochs: Arc::default(),
             },
         }
     }
@@ -192,6 +193,7 @@ impl RedisTier {
         RedisTier {
             protocol: Protocol {
                 pool: on.protocol.pool,
+                epochs: on.protocol.epochs,
                 ..self.protocol
             },
             shared: on.shared,

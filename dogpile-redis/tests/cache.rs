@@ -636,42 +636,176 @@ fn newcomer(server: &RedisServer, clock: &ManualClock) -> Cache<String, String> 
     cache(server, clock)
 }
 
-fn clear_and_invalidate_all_act_on_this_process_only() {
-    // The documented choice (see `Cache::clear`): a tier keeps no list of keys, so these
-    // two reach this process's copies only. Its next call takes the fleet's value, which
-    // stays fresh in Redis and in the other processes.
+fn clear_and_invalidate_all_reach_every_process() {
+    // F6 for a whole scope: `invalidate_all` (soft, R7) makes every copy stale, in
+    // every process and in Redis; `clear` (hard, R1) makes every value absent. Each is
+    // one script in Redis, whatever the number of keys.
     let server = RedisServer::start();
     let clock = ManualClock::new();
     let (a, b) = (cache(&server, &clock), cache(&server, &clock));
-    a.get_with("k".into(), || "v1".into());
-    assert_eq!(b.get_with("k".into(), || unreachable!()), "v1");
-
-    a.clear();
-    assert!(a.is_empty());
-    assert_eq!(b.get_with("k".into(), || unreachable!("b keeps it")), "v1");
-    assert_eq!(
-        newcomer(&server, &clock).get_with("k".into(), || unreachable!("fresh in Redis")),
-        "v1"
+    // Three keys watched below, and more that only make the calls' cost visible.
+    for key in ["k1", "k2", "k3", "x1", "x2", "x3", "x4", "x5", "x6"] {
+        a.get_with(key.into(), || "v1".into());
+        assert_eq!(b.get_with(key.into(), || unreachable!()), "v1");
+    }
+    assert!(
+        holds_within(Duration::from_secs(5), || server
+            .subscribers("dogpile:c:events")
+            == 2),
+        "the notification links did not come up"
     );
-    let before = scripts_run(&server);
-    assert_eq!(a.get_with("k".into(), || unreachable!("from Redis")), "v1");
-    assert!(scripts_run(&server) > before, "a asked Redis again");
 
-    a.invalidate_all();
     let before = scripts_run(&server);
+    a.invalidate_all();
+    // One script for nine keys (its first run loads it: EVALSHA, then EVAL).
+    assert!(
+        scripts_run(&server) <= before + 2,
+        "one script for all keys"
+    );
+    // Still served (stale), and refreshed by the next caller, in b as in a.
+    assert_eq!(a.get("k1"), Some("v1".to_string()));
+    assert!(
+        holds_within(Duration::from_secs(1), || {
+            b.get_with("k1".into(), || "v2".into()) == "v2"
+        }),
+        "invalidate_all did not reach b"
+    );
     assert_eq!(
-        a.get_with("k".into(), || unreachable!("fresh in Redis")),
-        "v1"
+        a.get_with("k1".into(), || unreachable!("b's refresh")),
+        "v2"
+    );
+    // A process with no copy finds k2 stale in Redis: it refreshes.
+    let n = newcomer(&server, &clock);
+    assert_eq!(n.get_with("k2".into(), || "v2".into()), "v2");
+    assert!(holds_within(Duration::from_secs(5), || server
+        .subscribers("dogpile:c:events")
+        == 3));
+
+    let before = scripts_run(&server);
+    a.clear();
+    // One script (with, at most, the epoch read of a link that just came up).
+    assert!(
+        scripts_run(&server) <= before + 2,
+        "one script for all keys"
     );
     assert!(
-        scripts_run(&server) > before,
-        "a's stale copy was checked in Redis"
+        holds_within(Duration::from_secs(1), || n.is_empty()),
+        "clear did not reach n"
     );
-    assert_eq!(b.get_with("k".into(), || unreachable!("b keeps it")), "v1");
+    assert!(a.is_empty());
+    assert!(
+        holds_within(Duration::from_secs(1), || b.get("k3").is_none()
+            && b.get("k1").is_none()),
+        "clear did not reach b"
+    );
+    // Absent in Redis, not stale: while one newcomer creates, another waits for its
+    // value (F2) instead of being served the cleared one (F1).
+    let (started, creating) = channel();
+    let creator = newcomer(&server, &clock);
+    let created = std::thread::spawn(move || {
+        creator.get_with("k3".into(), || {
+            started.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            "v3".into()
+        })
+    });
+    creating.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(
-        newcomer(&server, &clock).get_with("k".into(), || unreachable!("fresh in Redis")),
-        "v1"
+        newcomer(&server, &clock).get_with("k3".into(), || unreachable!("waits")),
+        "v3",
+        "a cleared value was served"
     );
+    assert_eq!(created.join().unwrap(), "v3");
+    assert_eq!(
+        b.get_with("k3".into(), || unreachable!("created by the newcomer")),
+        "v3"
+    );
+    assert_eq!(
+        a.get_with("k3".into(), || unreachable!("created by the newcomer")),
+        "v3"
+    );
+    assert_eq!(a.get_with("k1".into(), || "v3".into()), "v3");
+}
+
+fn a_creation_across_invalidate_all_publishes_a_stale_value() {
+    // F5 for a whole scope: a value whose claim was granted before an `invalidate_all`
+    // is stored with the epoch it was created under, so it is stale for everyone.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let (a, b) = (cache(&server, &clock), cache(&server, &clock));
+    let got = a.get_with("k".into(), || {
+        b.invalidate_all();
+        "created before".into()
+    });
+    assert_eq!(got, "created before", "its caller gets its value");
+    assert_eq!(
+        newcomer(&server, &clock).get_with("k".into(), || "created after".into()),
+        "created after"
+    );
+}
+
+fn a_process_that_missed_a_clear_learns_it_on_resubscribing() {
+    // F6: b's notification link is down (refused) while a clears; b's copies stay until
+    // the link is back, then the epoch re-read on subscribing clears them.
+    let server = RedisServer::start();
+    let acl = |rights: &str| {
+        let _: () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("app")
+            .arg("on")
+            .arg(">pw")
+            .arg("~*")
+            .arg("+@all")
+            .arg(rights)
+            .query(&mut server.client())
+            .unwrap();
+    };
+    acl("allchannels");
+    let clock = ManualClock::new();
+    let a = cache(&server, &clock);
+    let url = format!("redis://app:pw@127.0.0.1:{}/", server.port());
+    let b: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(RedisTier::open(&url).unwrap().namespace("c"))
+        .build();
+    for key in ["k", "untouched"] {
+        a.get_with(key.into(), || "v1".into());
+        assert_eq!(b.get_with(key.into(), || unreachable!()), "v1");
+    }
+    let channel = "dogpile:c:events";
+    assert!(holds_within(Duration::from_secs(5), || server
+        .subscribers(channel)
+        == 2));
+
+    acl("resetchannels");
+    let _: () = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("USER")
+        .arg("app")
+        .query(&mut server.client())
+        .unwrap();
+    assert!(
+        holds_within(Duration::from_secs(5), || server.subscribers(channel) == 1),
+        "b's link is still up"
+    );
+    a.clear();
+    assert_eq!(
+        b.get("untouched"),
+        Some("v1".to_string()),
+        "b missed the clear"
+    );
+    // Meanwhile a value created after the clear reaches b through its claim.
+    assert_eq!(a.get_with("k".into(), || "v2".into()), "v2");
+    assert_eq!(b.get_with("k".into(), || unreachable!("a's value")), "v2");
+
+    acl("allchannels");
+    // The link retries a refused subscription every 5 s.
+    assert!(
+        holds_within(Duration::from_secs(8), || b.get("untouched").is_none()),
+        "b never learnt of the clear"
+    );
+    assert_eq!(b.get_with("untouched".into(), || "v2".into()), "v2");
 }
 
 fn sync_readers(
@@ -859,7 +993,9 @@ support::redis_tests! {
         a_background_claimant_returns_at_once_while_the_fleet_refreshes_once,
         a_failing_background_refresh_releases_the_lease_at_once,
         invalidate_and_remove_reach_the_fleet_from_a_process_without_the_key,
-        clear_and_invalidate_all_act_on_this_process_only,
+        clear_and_invalidate_all_reach_every_process,
+        a_creation_across_invalidate_all_publishes_a_stale_value,
+        a_process_that_missed_a_clear_learns_it_on_resubscribing,
         sync_readers_caches_create_once_and_refresh_once_across_caches,
         a_lost_notification_link_makes_every_l1_copy_checked_again,
         a_first_link_after_keys_went_through_the_tier_makes_their_l1_copies_checked_again,

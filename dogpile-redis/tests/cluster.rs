@@ -197,6 +197,42 @@ fn invalidate_and_remove_reach_the_other_cache_from_every_node() {
     }
 }
 
+fn invalidate_all_and_clear_reach_the_other_cache_on_every_node() {
+    // F6 for a whole scope on a cluster: the epochs live on one node, the slots on all
+    // three; each claim carries the epochs, so no script crosses slots.
+    let cluster = RedisCluster::start();
+    let clock = ManualClock::new();
+    let (a, b) = two_caches(&cluster, &clock, TTL);
+    let on = keys_on_each_node(&cluster, &a, "all", 1);
+    let keys: Vec<&String> = on.iter().map(|keys| &keys[0]).collect();
+    for key in &keys {
+        b.get_with((*key).clone(), || unreachable!());
+    }
+    a.invalidate_all();
+    for key in &keys {
+        assert!(
+            holds_within(Duration::from_secs(1), || {
+                b.get_with((*key).clone(), || "refreshed".into()) == "refreshed"
+            }),
+            "invalidate_all did not reach b for {key}"
+        );
+        assert_eq!(a.get_with((*key).clone(), || unreachable!()), "refreshed");
+    }
+    a.clear();
+    for key in &keys {
+        assert!(
+            holds_within(Duration::from_secs(1), || b.get(key.as_str()).is_none()),
+            "clear did not reach b for {key}"
+        );
+        assert_eq!(
+            cache(&cluster, &clock, TTL).get_with((*key).clone(), || "recreated".into()),
+            "recreated",
+            "{key} is still in Redis"
+        );
+        assert_eq!(b.get_with((*key).clone(), || unreachable!()), "recreated");
+    }
+}
+
 fn a_killed_node_costs_its_keys_sharing_never_a_hang() {
     // F7: node 0 (the first seed, which carries both notification links) is killed.
     // Calls for its keys fall back to the local rules within the deadline, and that
@@ -354,6 +390,7 @@ support::redis_tests! {
         a_cold_key_is_created_once_across_caches_on_every_node,
         a_stale_key_is_served_while_one_cache_refreshes,
         invalidate_and_remove_reach_the_other_cache_from_every_node,
+        invalidate_all_and_clear_reach_the_other_cache_on_every_node,
         a_killed_node_costs_its_keys_sharing_never_a_hang,
         a_frozen_node_neither_hangs_nor_fails_a_call,
         a_moved_slot_is_followed_after_one_local_call,

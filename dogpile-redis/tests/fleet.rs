@@ -49,6 +49,10 @@ fn main() {
         "invalidate_and_remove_reach_other_processes",
         invalidate_and_remove_reach_other_processes,
     );
+    suite.needs_redis(
+        "invalidate_all_and_clear_reach_four_processes",
+        invalidate_all_and_clear_reach_four_processes,
+    );
     suite.run()
 }
 
@@ -568,4 +572,70 @@ fn invalidate_and_remove_reach_other_processes() {
         .unwrap();
     assert!(ms < 500, "remove took {ms} ms to arrive");
     watcher.finish(5 * SECOND);
+}
+
+fn invalidate_all_and_clear_reach_four_processes() {
+    // F6 for a whole scope, across this process and three workers, each holding its own
+    // key: one `invalidate_all` makes every copy stale (R7), one `clear` removes every
+    // copy and every value in Redis (R1).
+    let server = RedisServer::start();
+    let mut watchers: Vec<Worker> = (0..3)
+        .map(|i| Worker::spawn(&server, "watch", &[("DP_KEY", format!("w{i}"))]))
+        .collect();
+    for watcher in &watchers {
+        assert_eq!(watcher.expect_line(10 * SECOND), "have");
+    }
+    let here: Cache<String, String> = Cache::builder()
+        .ttl(Duration::from_secs(60))
+        .shared(RedisTier::open(&server.url()).unwrap().namespace("fleet"))
+        .build();
+    for i in 0..3 {
+        assert_eq!(
+            here.get_with(format!("w{i}"), || unreachable!()),
+            "original"
+        );
+    }
+    assert!(
+        support::redis::holds_within(5 * SECOND, || server.subscribers("dogpile:fleet:events")
+            == 4),
+        "the notification links did not come up"
+    );
+    here.invalidate_all();
+    for watcher in &watchers {
+        let line = watcher.expect_line(5 * SECOND);
+        let ms: u64 = line
+            .strip_prefix("invalidated_ms ")
+            .expect(&line)
+            .parse()
+            .unwrap();
+        assert!(ms < 500, "invalidate_all took {ms} ms to arrive");
+        assert_eq!(watcher.expect_line(5 * SECOND), "go on");
+    }
+    for i in 0..3 {
+        // Each worker refreshed its own key: stale here too, then taken from Redis.
+        assert!(
+            support::redis::holds_within(SECOND, || here
+                .get_with(format!("w{i}"), || unreachable!("refreshed by its worker"))
+                == "refreshed"),
+            "w{i} was not refreshed here"
+        );
+    }
+    here.clear();
+    for watcher in &mut watchers {
+        watcher.send("cleared");
+    }
+    for watcher in watchers {
+        let line = watcher.expect_line(5 * SECOND);
+        let ms: u64 = line
+            .strip_prefix("removed_ms ")
+            .expect(&line)
+            .parse()
+            .unwrap();
+        assert!(ms < 500, "clear took {ms} ms to arrive");
+        watcher.finish(5 * SECOND);
+    }
+    // Gone from Redis too: the next caller creates.
+    for i in 0..3 {
+        assert_eq!(here.get_with(format!("w{i}"), || "new".into()), "new");
+    }
 }

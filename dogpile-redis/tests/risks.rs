@@ -198,7 +198,7 @@ fn script_errors_are_counted_by_cause_and_reported_by_ping() {
         .unwrap();
     let created = AtomicUsize::new(0);
     for _ in 0..5 {
-        cache.clear(); // this process only: the next call asks the tier
+        cache.clear(); // the local copy goes: the next call asks the tier
         cache.get_with("k".into(), || {
             created.fetch_add(1, Ordering::SeqCst);
             "local".into()

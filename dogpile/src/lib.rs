@@ -141,9 +141,10 @@
 //! - A [`Cache`]'s mode is a type ([`mode`]): asking a plain cache for a guard, or
 //!   combining background refresh with sync readers, does not compile.
 //! - Time comes from a [`Clock`]; [`ManualClock`] makes time-dependent tests exact.
-//! - With a [`SharedTier`], `invalidate` and `remove` reach every process (F6), while
-//!   `clear` and `invalidate_all` act on this process's copies only (see [`Cache::clear`]
-//!   for why). [`SharedTier::scoped`], which keeps the keys of the memoized fns sharing
+//! - With a [`SharedTier`], `invalidate` and `remove` reach every process (F6), and so
+//!   do `invalidate_all` and `clear` for every key at once, through
+//!   [`SharedTier::invalidate_all`] (a tier that does not implement it leaves them
+//!   acting on this process's copies only). [`SharedTier::scoped`], which keeps the keys of the memoized fns sharing
 //!   one tier apart, is a required method: a default that ignored the scope would let two
 //!   fns with the same key and value types serve each other's values silently.
 //!

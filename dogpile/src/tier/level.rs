@@ -31,6 +31,7 @@ pub(crate) enum LocalAction<K> {
     Invalidate(K),
     Remove(K),
     InvalidateAll,
+    Clear,
 }
 
 /// What `CacheBuilder::shared` hands the cache: the tier, and its level's constructor.
@@ -135,6 +136,12 @@ impl<K: 'static, V: 'static> TierLevel<K, V> {
         let _ = self.tier.remove(key);
     }
 
+    /// Fleet-wide `invalidate_all` (soft) or `clear` (`hard`, F6); a failing tier
+    /// changes nothing here (F7).
+    pub(crate) fn invalidate_all(&self, hard: bool) {
+        let _ = self.tier.invalidate_all(hard);
+    }
+
     /// A copy stored here without the tier (`insert`) still hears the key's events (F6).
     pub(crate) fn track(&self, key: &K) {
         self.tier.track(key);
@@ -187,10 +194,15 @@ where
                         local(LocalAction::Invalidate(key));
                     }
                 }
-                TierEvent::Reset => {
+                TierEvent::Reset | TierEvent::InvalidatedAll => {
                     dropped.lock().clear();
                     events.reset();
                     local(LocalAction::InvalidateAll);
+                }
+                TierEvent::Cleared => {
+                    dropped.lock().clear();
+                    events.reset();
+                    local(LocalAction::Clear);
                 }
             }
         }));
