@@ -2,8 +2,7 @@
 //! pool is context: neither `Hash` nor `Clone`, never stored. Time moves only through a
 //! `ManualClock`; every wait on another thread is bounded (`common`).
 
-#[path = "../dogpile/tests/common/mod.rs"]
-mod common;
+use support::common;
 
 use common::{join_all, Gate};
 use dogpile::{dogpile, ManualClock};

@@ -69,6 +69,10 @@ pub struct Stats {
     pub waits: u64,
     /// Entries dropped to respect `capacity` or reclaimed long after they expired.
     pub evictions: u64,
+    /// With a fleet tier: misses and refreshes answered with a value taken from the
+    /// tier (created by another process) instead of running the creator here. Written
+    /// by `Display` only when nonzero.
+    pub tier_hits: u64,
 }
 
 impl Stats {
@@ -98,7 +102,12 @@ impl std::fmt::Display for Stats {
             self.failures,
             self.waits,
             self.evictions,
-        )
+        )?;
+        // Only caches with a fleet tier take values from it.
+        if self.tier_hits > 0 {
+            write!(f, ", tier hits {}", self.tier_hits)?;
+        }
+        Ok(())
     }
 }
 
@@ -119,6 +128,7 @@ pub(crate) struct Counters {
     pub(crate) failures: AtomicU64,
     pub(crate) waits: AtomicU64,
     pub(crate) evictions: AtomicU64,
+    pub(crate) tier_hits: AtomicU64,
 }
 
 fn stripe() -> usize {
@@ -151,6 +161,7 @@ impl Counters {
             failures: self.failures.load(Relaxed),
             waits: self.waits.load(Relaxed),
             evictions: self.evictions.load(Relaxed),
+            tier_hits: self.tier_hits.load(Relaxed),
         }
     }
 }

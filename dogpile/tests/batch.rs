@@ -2,7 +2,7 @@
 //! the keys a call claims. Interleavings are forced with gates, time moves only through
 //! `ManualClock`, and every wait is bounded.
 
-use crate::common;
+use support::common;
 
 use common::{bounded, eventually, join_all, Counter, Gate};
 use dogpile::mode::Background;

@@ -40,7 +40,7 @@ fn serde_writes_one_number_per_counter_and_reads_it_back() {
         json,
         serde_json::json!({
             "hits": 2, "stale_hits": 2, "misses": 1, "refreshes": 2,
-            "failures": 1, "waits": 0, "evictions": 0,
+            "failures": 1, "waits": 0, "evictions": 0, "tier_hits": 0,
         })
     );
     let back: Stats = serde_json::from_value(json).unwrap();
