@@ -213,6 +213,7 @@ mod dogpile;
 mod evict;
 mod executor;
 mod fence;
+mod freshness;
 mod key;
 #[cfg(all(test, loom))]
 mod loom_tests;

@@ -30,8 +30,8 @@
 use crate::clock::{Clock, ClockHandle};
 use crate::executor::{run_blocking, Executor, Pool, RefreshTask};
 use crate::slot::{
-    self, take_creator, Control, Env, How, Policy, Pooled, Provenance, Served, Stamped, Step,
-    Store, TryClaim, Waiting,
+    self, take_creator, Control, Decided, Env, How, Policy, Pooled, Provenance, Served, Stamped,
+    Step, Store, Waiting,
 };
 use crate::stats::{Counters, Stats};
 use crate::sync::Mutex;
@@ -57,11 +57,7 @@ impl Clock for FixedClock {
 
 fn env() -> Env {
     Env {
-        policy: Policy {
-            ttl: TTL,
-            max_stale: None,
-            stale_if_error: false,
-        },
+        policy: Policy::ttl(TTL),
         clock: ClockHandle::custom(FixedClock),
         stats: Arc::new(Counters::default()),
         name: "loom".into(),
@@ -226,10 +222,10 @@ fn catching<T>(call: impl FnOnce() -> T) -> Option<T> {
 
 /// The claim was released: nobody holds it once every thread is done.
 fn assert_released(control: &Arc<Control>) {
-    match control.try_claim() {
-        TryClaim::Claimed(claim) => drop(claim),
-        TryClaim::Busy => panic!("a claim was never released"),
-        TryClaim::Retired => {}
+    match control.decide(&Policy::ttl(TTL), NOW, None) {
+        Decided::Decision(_, Some(claim)) => drop(claim),
+        Decided::Decision(..) => panic!("a claim was never released"),
+        Decided::Retired => {}
     }
 }
 
@@ -274,7 +270,7 @@ impl Store for CellStore {
     fn publish(&self, value: u64, created: u64, _: Provenance) {
         let mut slot = self.0.value.lock();
         self.0.probe.on_publish(value);
-        *slot = Some(Stamped::new(value, created));
+        *slot = Some(Stamped::new(value, created + TTL));
     }
 }
 
@@ -366,7 +362,7 @@ impl Store for EntryStore {
         if let Some(entry) = &mut *self.map.entry.lock() {
             if entry.owned_by(&self.control) {
                 self.map.probe.on_publish(value);
-                entry.value = Some(Stamped::new(value, created));
+                entry.value = Some(Stamped::new(value, created + TTL));
             }
         }
     }
@@ -537,8 +533,6 @@ enum Got {
     Value(u64),
     /// Its own creator's failure, or (R1) a clone of the `Err` it waited for.
     Failure,
-    /// It waited for a creation that panicked (R1).
-    SharedPanic,
 }
 
 fn got(call: impl FnOnce() -> Result<u64, Injected>) -> Got {
@@ -547,18 +541,16 @@ fn got(call: impl FnOnce() -> Result<u64, Injected>) -> Got {
         Ok(Err(Injected)) => Got::Failure,
         Err(panic) => {
             let message = panic.downcast_ref::<&str>().copied().unwrap_or_default();
-            if message == INJECTED_PANIC {
-                return Got::Failure;
-            }
-            assert!(message.contains("waited for panicked"), "{message}");
-            Got::SharedPanic
+            assert_eq!(message, INJECTED_PANIC, "R1: only the creator's own panic");
+            Got::Failure
         }
     }
 }
 
 /// Three callers on a cold slot, one with a failing creator: the callers that waited
-/// for the failed creation share its failure (R1) instead of creating one after
-/// another; any other caller creates at most once, and nothing stays claimed.
+/// for a creation that returned `Err` share it (R1) instead of creating one after
+/// another; after a panic one of them takes over; any other caller creates at most
+/// once, and nothing stays claimed.
 fn cold_failure_is_shared(failure: Outcome, others: How) {
     let (control, cell, env) = (Control::new(false), Cell::new(false), env());
     let failing = {
@@ -592,18 +584,15 @@ fn cold_failure_is_shared(failure: Outcome, others: How) {
         Got::Failure => assert_eq!(failed, 1),
         // It came late: someone else's value, its creator never ran.
         Got::Value(value) => assert_eq!((value, failed), (cell.current().unwrap(), 0)),
-        Got::SharedPanic => panic!("the failing caller shared a panic it did not wait for"),
     }
     let mut shared = 0;
     for result in others {
         match result {
             Got::Value(value) => assert!(cell.probe.was_published(value), "served {value}"),
+            // R1: an `Err` is shared with its waiters; a panic reaches its own caller
+            // only, and a waiter takes over with its own creator.
             Got::Failure => {
                 assert_eq!((failure, failed), (Outcome::Err, 1));
-                shared += 1;
-            }
-            Got::SharedPanic => {
-                assert_eq!((failure, failed), (Outcome::Panic, 1));
                 shared += 1;
             }
         }
@@ -627,8 +616,8 @@ fn loom_cold_creator_error_is_shared_with_its_waiters() {
 }
 
 #[test]
-fn loom_cold_creator_panic_reaches_its_waiters() {
-    check("cold_creator_panic_is_shared", || {
+fn loom_cold_creator_panic_is_taken_over_by_a_waiter() {
+    check("cold_creator_panic_taken_over", || {
         cold_failure_is_shared(Outcome::Panic, How::BLOCK)
     });
 }

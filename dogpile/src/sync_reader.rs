@@ -1,7 +1,7 @@
 //! [`SyncReaderDogpile`]: a dogpile lock whose readers hold guards that publishing waits for.
 
 use crate::cell::ValueCell;
-use crate::clock::{Clock, ClockHandle};
+use crate::clock::{to_nanos, Clock, ClockHandle};
 use crate::dogpile::single_slot_env;
 use crate::fence::Fence;
 use crate::slot::{self, Control, Env, FenceRead, How, Step};
@@ -85,7 +85,7 @@ impl<T> SyncReaderDogpile<T> {
 
     fn with_handle(ttl: Duration, clock: ClockHandle) -> Self {
         SyncReaderDogpile {
-            cell: ValueCell::new(),
+            cell: ValueCell::new(to_nanos(ttl)),
             control: Control::new(true),
             env: single_slot_env(ttl, clock, "SyncReaderDogpile"),
         }

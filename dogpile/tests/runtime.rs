@@ -9,5 +9,6 @@ mod common;
 mod bad_input;
 mod cache;
 mod eviction;
+mod freshness;
 mod rules;
 mod stats_format;

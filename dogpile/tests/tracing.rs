@@ -136,7 +136,9 @@ impl fmt::Display for BackendDown {
 fn a_failure_event_carries_the_error_display() {
     recording(|events| {
         let clock = ManualClock::new();
-        let cache = cache(&clock).stale_if_error().build();
+        let cache = cache(&clock)
+            .stale_if_error(Duration::from_secs(60))
+            .build();
         cache.get_with(1, || 1);
         clock.advance(Duration::from_secs(10));
         events.take();

@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub(crate) trait BoundedCore<K, V>: Slots<K, V> {
     fn hit(&self, key: &dyn KeyLookup<K>) -> Option<V>;
     fn read_hit(&self, key: &dyn KeyLookup<K>) -> Option<Served<V>>;
-    fn get(&self, key: &dyn KeyMatch<K>) -> Option<V>;
+    fn get(&self, key: &dyn KeyMatch<K>, fresh_only: bool) -> Option<V>;
     fn contains(&self, key: &dyn KeyMatch<K>) -> bool;
     fn insert(self: Arc<Self>, key: K, value: V);
     fn invalidate(&self, key: &dyn KeyLookup<K>);
@@ -57,8 +57,8 @@ where
     fn read_hit(&self, key: &dyn KeyLookup<K>) -> Option<Served<V>> {
         Inner::read_hit(self, key)
     }
-    fn get(&self, key: &dyn KeyMatch<K>) -> Option<V> {
-        self.get_matching(key)
+    fn get(&self, key: &dyn KeyMatch<K>, fresh_only: bool) -> Option<V> {
+        self.get_matching(key, fresh_only)
     }
     fn contains(&self, key: &dyn KeyMatch<K>) -> bool {
         self.contains_matching(key)

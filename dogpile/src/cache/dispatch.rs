@@ -194,11 +194,11 @@ where
         }
     }
 
-    /// `Cache::get`, by any form of the key.
-    pub(crate) fn get(&self, key: &impl KeyMatch<K>) -> Option<V> {
+    /// `Cache::get` (`fresh_only`: `Cache::get_fresh`), by any form of the key.
+    pub(crate) fn get(&self, key: &impl KeyMatch<K>, fresh_only: bool) -> Option<V> {
         match self {
-            Core::Unbounded(inner) => inner.get_matching(key),
-            Core::Bounded(inner) => inner.get(key),
+            Core::Unbounded(inner) => inner.get_matching(key, fresh_only),
+            Core::Bounded(inner) => inner.get(key, fresh_only),
         }
     }
 

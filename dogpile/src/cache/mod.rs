@@ -368,8 +368,11 @@ where
         EntryRef::new(&self.core, key)
     }
 
-    /// The current value for `key` if it may be served: fresh, or stale but within
-    /// `max_stale` (R11). Never creates, never waits, never claims a refresh, and is not
+    /// The current value for `key` if it may be served: within its lifetime, or past it
+    /// but within [`stale_while_revalidate`](CacheBuilder::stale_while_revalidate) (R11;
+    /// without that window, until a refresh succeeds). For values within their lifetime
+    /// only, see [`get_fresh`](Cache::get_fresh). Never creates, never waits, never
+    /// claims a refresh, and is not
     /// counted in [`Stats`] (which count the calls that may create; moka counts its
     /// `get`, we keep the two apart so that `hits + stale_hits + misses` stays the
     /// number of get-with calls).
@@ -386,7 +389,32 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.core.get(&ByBorrow(key))
+        self.core.get(&ByBorrow(key), false)
+    }
+
+    /// The current value for `key` only if it is within its lifetime: what a list built
+    /// on `get` + `insert` wants, so that it never shows a value past its ttl.
+    ///
+    /// ```
+    /// use dogpile::{Cache, ManualClock};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let names = Cache::<u32, String>::builder()
+    ///     .ttl(Duration::from_secs(300))
+    ///     .clock(clock.clone())
+    ///     .build();
+    /// names.insert(7, "Ada".into());
+    /// clock.advance(Duration::from_secs(301));
+    /// assert_eq!(names.get(&7).as_deref(), Some("Ada")); // stale, still served
+    /// assert_eq!(names.get_fresh(&7), None);
+    /// ```
+    pub fn get_fresh<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.core.get(&ByBorrow(key), true)
     }
 
     /// Whether [`get`](Cache::get) would return a value, without cloning it.
