@@ -12,11 +12,15 @@ use syn::{Lit, Type};
 /// Every option the attribute accepts, in the order the docs list them.
 pub const OPTIONS: &[&str] = &[
     "ttl",
+    "none_ttl",
     "sync_readers",
     "capacity",
     "background",
+    "stale_while_revalidate",
     "stale_if_error",
-    "max_stale",
+    "retry_backoff",
+    "refresh_ahead",
+    "wait_at_most",
     "name",
     "crate",
     "clock",
@@ -30,10 +34,14 @@ pub const OPTIONS: &[&str] = &[
 /// Options that configure the cache itself: with `field`, they go where it is built.
 const CACHE_SETTINGS: &[&str] = &[
     "ttl",
+    "none_ttl",
     "capacity",
     "background",
+    "stale_while_revalidate",
     "stale_if_error",
-    "max_stale",
+    "retry_backoff",
+    "refresh_ahead",
+    "wait_at_most",
     "name",
     "clock",
     "shared",
@@ -56,8 +64,13 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
     let mut sync_readers = None;
     let mut capacity = None;
     let mut background = None;
+    let mut ttl_expr = None;
+    let mut none_ttl = None;
+    let mut stale_while_revalidate = None;
     let mut stale_if_error = None;
-    let mut max_stale = None;
+    let mut retry_backoff = None;
+    let mut refresh_ahead = None;
+    let mut wait_at_most = None;
     let mut name = None;
     let mut krate = None;
     let mut clock = None;
@@ -81,12 +94,41 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
         let result = match key.as_str() {
             "ttl" => {
                 ttl_given = true;
-                duration(&key, &option).map(|d| ttl = Some(d))
+                match lifetime_expr(&option) {
+                    Some(expr) => {
+                        ttl_expr = Some(expr);
+                        Ok(())
+                    }
+                    None => duration(&key, &option, Zero::Refused).map(|d| ttl = Some(d)),
+                }
             }
-            "max_stale" => duration(&key, &option).map(|d| max_stale = Some(d)),
+            "none_ttl" => duration(&key, &option, Zero::Allowed).map(|d| none_ttl = Some(d)),
+            "stale_while_revalidate" => {
+                duration(&key, &option, Zero::Allowed).map(|d| stale_while_revalidate = Some(d))
+            }
+            "stale_if_error" if option.value.is_none() => Err(syn::Error::new(
+                option.key.span(),
+                "`stale_if_error` takes a window: `stale_if_error = \"1h\"`, how long past its \
+                 lifetime a value is served instead of a failed refresh's `Err`",
+            )),
+            "stale_if_error" => {
+                duration(&key, &option, Zero::Refused).map(|d| stale_if_error = Some(d))
+            }
+            "retry_backoff" => backoff(&option).map(|b| retry_backoff = Some(b)),
+            "refresh_ahead" => {
+                duration(&key, &option, Zero::Refused).map(|d| refresh_ahead = Some(d))
+            }
+            "wait_at_most" => {
+                duration(&key, &option, Zero::Refused).map(|d| wait_at_most = Some(d))
+            }
+            "max_stale" => Err(syn::Error::new(
+                option.key.span(),
+                "`max_stale` is replaced by `stale_while_revalidate = \"..\"`: how long past \
+                 its lifetime a value may be served while one caller refreshes it (and \
+                 `stale_if_error = \"..\"` for how long it stands in for a failed refresh)",
+            )),
             "sync_readers" => flag(&key, &option).map(|s| sync_readers = Some(s)),
             "background" => flag(&key, &option).map(|s| background = Some(s)),
-            "stale_if_error" => flag(&key, &option).map(|s| stale_if_error = Some(s)),
             "capacity" => positive_int(&key, &option).map(|n| capacity = Some(n)),
             "name" => ident(&key, &option).map(|i| name = Some(i)),
             "crate" => path(&key, &option).map(|p| krate = Some(p)),
@@ -133,19 +175,24 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
             "missing `ttl`: every memoized fn needs one, as in `#[dogpile(ttl = \"60s\")]`",
         );
     }
-    if field.is_none() {
-        ttl?;
+    if field.is_none() && ttl.is_none() && ttl_expr.is_none() {
+        return None;
     }
     if errors.count() > before {
         return None;
     }
     Some(Options {
         ttl,
+        ttl_expr,
+        none_ttl,
         sync_readers,
         capacity,
         background,
+        stale_while_revalidate,
         stale_if_error,
-        max_stale,
+        retry_backoff,
+        refresh_ahead,
+        wait_at_most,
         name,
         krate: krate.unwrap_or_else(|| syn::parse_quote!(::dogpile)),
         clock,
@@ -264,8 +311,85 @@ fn key_spec(option: &RawOption) -> syn::Result<KeyOption> {
     Ok(KeyOption::Args(names))
 }
 
-/// `ttl = "…"` / `max_stale = "…"`: a humantime string, parsed now, non-zero.
-fn duration(key: &str, option: &RawOption) -> syn::Result<SpannedDuration> {
+/// Whether a duration option may be zero.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Zero {
+    Allowed,
+    Refused,
+}
+
+/// `ttl = EXPR`: anything but a literal is each value's own lifetime, a closure or fn
+/// over the value; rustc checks its type.
+fn lifetime_expr(option: &RawOption) -> Option<syn::Expr> {
+    let tokens = &option.value.as_ref()?.tokens;
+    match syn::parse2::<syn::Expr>(tokens.clone()).ok()? {
+        expr @ (syn::Expr::Closure(_) | syn::Expr::Path(_)) => Some(expr),
+        _ => None,
+    }
+}
+
+/// `retry_backoff = "100ms..30s"`: base and cap, both non-zero, base at most cap.
+fn backoff(option: &RawOption) -> syn::Result<(SpannedDuration, SpannedDuration)> {
+    let example = "`retry_backoff = \"100ms..30s\"` (the first pause, then doubling up to the cap)";
+    let lit = match option
+        .value
+        .as_ref()
+        .map(|v| syn::parse2::<Lit>(v.tokens.clone()))
+    {
+        Some(Ok(Lit::Str(lit))) => lit,
+        Some(_) => {
+            let tokens = &option.value.as_ref().map(|v| v.tokens.clone());
+            return Err(syn::Error::new_spanned(
+                tokens,
+                format!("`retry_backoff` takes a string with two durations: {example}"),
+            ));
+        }
+        None => {
+            return Err(syn::Error::new(
+                option.key.span(),
+                format!("`retry_backoff` needs a value: {example}"),
+            ))
+        }
+    };
+    let text = lit.value();
+    let Some((base, cap)) = text.split_once("..") else {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!("invalid `retry_backoff` {text:?}: write base and cap as {example}"),
+        ));
+    };
+    let parse = |part: &str, which: &str| match humantime::parse_duration(part.trim()) {
+        Ok(d) if d.is_zero() => Err(syn::Error::new(
+            lit.span(),
+            format!("`retry_backoff`'s {which} must be greater than zero: {example}"),
+        )),
+        Ok(d) => Ok(SpannedDuration {
+            value: d,
+            span: lit.span(),
+        }),
+        Err(e) => Err(syn::Error::new(
+            lit.span(),
+            format!("invalid `retry_backoff` {which} {part:?}: {e}; write {example}"),
+        )),
+    };
+    let (base, cap) = (parse(base, "base")?, parse(cap, "cap")?);
+    if base.value > cap.value {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "`retry_backoff`'s base ({}) is above its cap ({}): the pause doubles from the \
+                 base up to the cap, as in {example}",
+                humantime::format_duration(base.value),
+                humantime::format_duration(cap.value)
+            ),
+        ));
+    }
+    Ok((base, cap))
+}
+
+/// `ttl = "…"` and the other durations: a humantime string, parsed now; non-zero unless
+/// `zero` allows it.
+fn duration(key: &str, option: &RawOption, zero: Zero) -> syn::Result<SpannedDuration> {
     let example = "\"250ms\", \"60s\", \"5m\" or \"1h 30m\"";
     let Some(value) = &option.value else {
         return Err(syn::Error::new(
@@ -278,17 +402,14 @@ fn duration(key: &str, option: &RawOption) -> syn::Result<SpannedDuration> {
         Ok(Lit::Str(lit)) => {
             let text = lit.value();
             match humantime::parse_duration(text.trim()) {
-                Ok(d) if d.is_zero() => Err(syn::Error::new(
+                Ok(d) if d.is_zero() && zero == Zero::Refused => Err(syn::Error::new(
                     lit.span(),
                     if key == "ttl" {
                         "`ttl` must be greater than zero: with a zero ttl every value is stale \
                          as soon as it is made"
                             .to_owned()
                     } else {
-                        format!(
-                            "`{key}` must be greater than zero; leave it out to serve a stale \
-                             value until a refresh succeeds"
-                        )
+                        format!("`{key}` must be greater than zero; leave it out instead")
                     },
                 )),
                 Ok(d) => Ok(SpannedDuration {
@@ -317,10 +438,18 @@ fn duration(key: &str, option: &RawOption) -> syn::Result<SpannedDuration> {
         }
         _ => Err(syn::Error::new_spanned(
             tokens,
-            format!(
-                "`{key}` takes a duration string literal, parsed at compile time: \
-                 write e.g. `{key} = \"60s\"` ({example})"
-            ),
+            if key == "ttl" {
+                format!(
+                    "`ttl` takes a duration string literal, parsed at compile time: write e.g. \
+                     `ttl = \"60s\"` ({example}); or each value's own lifetime, a closure over \
+                     the value: `ttl = |token: &Token| token.valid_for`"
+                )
+            } else {
+                format!(
+                    "`{key}` takes a duration string literal, parsed at compile time: \
+                     write e.g. `{key} = \"60s\"` ({example})"
+                )
+            },
         )),
     }
 }

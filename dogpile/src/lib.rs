@@ -558,6 +558,20 @@ pub mod __private {
         tier.scoped(scope)
     }
 
+    /// `ttl = EXPR` of a memoized fn: each value's own lifetime, a fn of the value
+    /// (`&T`, the `Ok` value of a `Result` fn, the `Some` value of an `Option` fn) giving
+    /// a `Duration`. Names `T`, so that a closure of another type is reported at `EXPR`,
+    /// once: what it returns is a fn of `&T` whatever `EXPR` was.
+    #[inline]
+    pub fn value_lifetime<T: 'static, F>(
+        lifetime: F,
+    ) -> impl Fn(&T) -> Duration + Send + Sync + 'static
+    where
+        F: Fn(&T) -> Duration + Send + Sync + 'static,
+    {
+        move |value: &T| lifetime(value)
+    }
+
     /// `Some(v)` to `Ok(v)`, `None` to `Err(NoValue)`.
     #[inline]
     pub fn some_or_skip<T>(value: Option<T>) -> Result<T, NoValue> {
