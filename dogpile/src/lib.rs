@@ -577,4 +577,25 @@ pub mod __private {
     pub fn some_or_skip<T>(value: Option<T>) -> Result<T, NoValue> {
         value.ok_or(NoValue)
     }
+
+    // ---- dogpile-macros: the fleet tier of a memoized fn ---------------------------
+
+    /// `builder.shared(tier.scoped(scope))`: the tier of a `#[dogpile(shared = EXPR)]`
+    /// fn, scoped to the fn's path ([`SharedTier::scoped`](crate::SharedTier::scoped)).
+    /// One bound on the tier, with `K` and `V` named by the expansion: a type that is not
+    /// their tier is reported once, at `EXPR`, by `SharedTier`'s own message.
+    pub fn shared_tier<K, V, M, T>(
+        builder: crate::CacheBuilder<K, V, M>,
+        tier: T,
+        scope: &str,
+    ) -> crate::CacheBuilder<K, V, M>
+    where
+        K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        M: crate::mode::Mode,
+        T: crate::SharedTier<K, V>,
+    {
+        builder.shared(tier.scoped(scope))
+    }
+    // ---- end of dogpile-macros' block ----------------------------------------------
 }

@@ -152,33 +152,37 @@ fn build(cx: &Context, types: &KeyTypes) -> TokenStream {
         .name(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#fn_ident)))
     };
     let clock = options.clock.as_ref().map(|expr| quote!(.clock(#expr)));
+    let builder = quote! {
+        #krate::Cache::builder()
+            #ttl
+            #cache_name
+            #capacity
+            #background_refresh
+            #(#freshness)*
+            #sync_readers
+            #clock
+    };
     // The fleet tier, scoped to the fn's path so that fns sharing a tier keep their keys
-    // apart; through a `__private` helper that names the key and value, so that a type
-    // that is not their tier is reported at the expression, in the user's terms.
-    let shared = options.shared.as_ref().map(|expr| {
-        let scope = quote!(::core::concat!(
-            ::core::module_path!(),
-            "::",
-            ::core::stringify!(#fn_ident)
-        ));
-        let (key_ty, value_ty) = (&types.key_ty, &types.value_ty);
-        let scoped = quote_spanned!(expr.span()=>
-            #krate::__private::scoped_tier::<#key_ty, #value_ty, _>(#expr, #scope)
-        );
-        quote!(.shared(#scoped))
-    });
+    // apart; set through a `__private` helper that names the key and value and bounds the
+    // tier once, so that a type that is not their tier is reported once, at the
+    // expression, in the user's terms.
+    let builder = match &options.shared {
+        Some(expr) => {
+            let scope = quote!(::core::concat!(
+                ::core::module_path!(),
+                "::",
+                ::core::stringify!(#fn_ident)
+            ));
+            let (key_ty, value_ty) = (&types.key_ty, &types.value_ty);
+            quote_spanned!(expr.span()=>
+                #krate::__private::shared_tier::<#key_ty, #value_ty, _, _>(#builder, #expr, #scope)
+            )
+        }
+        None => builder,
+    };
     quote! {
         #krate::__private::LazyLock::new(|| {
-            #krate::Cache::builder()
-                #ttl
-                #cache_name
-                #capacity
-                #background_refresh
-                #(#freshness)*
-                #sync_readers
-                #clock
-                #shared
-                .build()
+            #builder.build()
         })
     }
 }

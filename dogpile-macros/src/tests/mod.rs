@@ -1,5 +1,6 @@
 //! Parse / validate / expand on token streams. The compile-level behaviour (what rustc
-//! says, what the generated code does) is covered by the root package's trybuild suite and
+//! says, what the generated code does) is covered by this crate's trybuild suite
+//! (`tests/ui.rs`), its tests of accepted inputs (`tests/pass/`) and the root package's
 //! end-to-end tests.
 
 mod model;
