@@ -45,7 +45,10 @@ fn a_token_is_never_returned_past_its_own_expiry() {
     let stats = TOKEN.stats();
     assert_eq!(stats.stale_served, 0, "{stats:?}");
     let issued = ISSUED.load(SeqCst);
-    assert_eq!(stats.misses, issued, "one creation per token lifetime: {stats:?}");
+    assert_eq!(
+        stats.misses, issued,
+        "one creation per token lifetime: {stats:?}"
+    );
     assert!((6..=30).contains(&issued), "{issued} tokens in 15 s");
 }
 
@@ -100,6 +103,9 @@ fn a_failing_refresh_backs_off_and_serves_the_stale_value() {
         FLAKY_CLOCK.advance(Duration::from_millis(10));
     }
     let attempts = ATTEMPTS.load(SeqCst) - 1;
-    assert!((5..16).contains(&attempts), "{attempts} refresh attempts in 10 s");
+    assert!(
+        (5..16).contains(&attempts),
+        "{attempts} refresh attempts in 10 s"
+    );
     assert_eq!(QUOTE.stats().backoff_answers as usize, 1000 - attempts);
 }

@@ -105,9 +105,10 @@ impl<T> Dogpile<T> {
         }
     }
 
-    /// Like [`acquire`](Dogpile::acquire) with a fallible creator. An `Err` reaches
-    /// only the caller whose creator returned it; nothing is stored and a stale value,
-    /// if there is one, stays in place for everyone else.
+    /// Like [`acquire`](Dogpile::acquire) with a fallible creator. An `Err` reaches the
+    /// caller whose creator returned it and, as a clone, the callers that waited for that
+    /// creation (R1); nothing is stored and a stale value, if there is one, stays in
+    /// place for everyone else (R5).
     ///
     /// ```
     /// let lock = dogpile::Dogpile::new(std::time::Duration::from_secs(60));

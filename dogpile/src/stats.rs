@@ -37,7 +37,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 /// let stats = dogpile::Stats::default();
 /// assert_eq!(
 ///     stats.to_string(),
-///     "calls 0 (hits 0, stale hits 0, misses 0), refreshes 0, failures 0, waits 0, evictions 0"
+///     "calls 0 (hits 0, stale hits 0, misses 0), refreshes 0 (early 0), failures 0, \
+///      waits 0, evictions 0, stale served 0 (past lifetime: max 0 us, p99 0 us), \
+///      back-off answers 0"
 /// );
 /// ```
 ///
@@ -103,16 +105,22 @@ impl std::fmt::Display for Stats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "calls {} (hits {}, stale hits {}, misses {}), \
-             refreshes {}, failures {}, waits {}, evictions {}",
+            "calls {} (hits {}, stale hits {}, misses {}), refreshes {} (early {}), \
+             failures {}, waits {}, evictions {}, stale served {} (past lifetime: max {} us, \
+             p99 {} us), back-off answers {}",
             self.calls(),
             self.hits,
             self.stale_hits,
             self.misses,
             self.refreshes,
+            self.early_refreshes,
             self.failures,
             self.waits,
             self.evictions,
+            self.stale_served,
+            self.past_lifetime_max_us,
+            self.past_lifetime_p99_us,
+            self.backoff_answers,
         )
     }
 }

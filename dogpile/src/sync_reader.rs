@@ -96,8 +96,8 @@ impl<T> SyncReaderDogpile<T> {
     ///
     /// # Panics
     ///
-    /// If `create` panics (the panic reaches this caller only), or if called from
-    /// inside this lock's own creator.
+    /// If `create` panics (the panic reaches this caller only, and a waiting caller takes
+    /// over with its own creator, R1), or if called from inside this lock's own creator.
     ///
     /// ```
     /// let lock = dogpile::SyncReaderDogpile::new(std::time::Duration::from_secs(60));
@@ -113,7 +113,8 @@ impl<T> SyncReaderDogpile<T> {
     }
 
     /// Like [`acquire`](SyncReaderDogpile::acquire) with a fallible creator; an `Err`
-    /// reaches only its own caller and nothing is stored.
+    /// reaches its own caller and, as a clone, the callers that waited for that creation
+    /// (R1), and nothing is stored.
     ///
     /// ```
     /// let lock = dogpile::SyncReaderDogpile::new(std::time::Duration::from_secs(60));

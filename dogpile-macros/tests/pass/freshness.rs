@@ -32,6 +32,8 @@ fn token(user: u32) -> Result<Token, String> {
     })
 }
 
+// A lifetime fn takes `&T` of the value, here `String`.
+#[allow(clippy::ptr_arg)]
 fn lifetime_of(row: &String) -> Duration {
     Duration::from_secs(row.len() as u64)
 }

@@ -90,8 +90,9 @@ use std::time::Duration;
 ///
 /// Without a capacity, the cache still reclaims values nobody has refreshed for a long
 /// time: each time the keys admitted since the last sweep are as many as the entries
-/// there were before them (and at least 1024), entries older than `ttl + max_stale`, or
-/// `16 × ttl` without `max_stale`, are dropped. Both sweeps cost amortized O(1) per new key.
+/// there were before them (and at least 1024), entries past their lifetime by more than
+/// `stale_while_revalidate` (and `stale_if_error`), or by `15 × ttl` without it, are
+/// dropped. Both sweeps cost amortized O(1) per new key.
 pub struct Cache<K, V, M = Inline> {
     core: Core<K, V>,
     _mode: PhantomData<fn() -> M>,
@@ -155,10 +156,11 @@ where
         infallible(self.core.try_get_inline(Owned(key), || Ok(create())))
     }
 
-    /// [`get_with`](Cache::get_with) with a fallible creator: an `Err` reaches only the
-    /// caller whose creator returned it, and nothing is stored (with
+    /// [`get_with`](Cache::get_with) with a fallible creator: an `Err` reaches the caller
+    /// whose creator returned it and, as a clone, the callers that waited for that
+    /// creation (R1); nothing is stored (within
     /// [`stale_if_error`](CacheBuilder::stale_if_error), a failed refresh returns the
-    /// stale value instead).
+    /// stale value instead, R5).
     ///
     /// ```
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
@@ -595,7 +597,8 @@ where
     /// # Panics
     ///
     /// With a message naming the problem if the settings make no sense: no ttl, a zero
-    /// ttl, capacity 0 or a zero `max_stale`. [`try_build`](CacheBuilder::try_build)
+    /// ttl, capacity 0, a `retry_backoff` whose base is zero or above its cap, or a zero
+    /// `wait_at_most`. [`try_build`](CacheBuilder::try_build)
     /// returns these as a [`BuildError`].
     ///
     /// ```should_panic
