@@ -228,7 +228,7 @@
 //!                      eviction, sweep, insert
 //!     call.rs          the per-key loop every get-like call goes through
 //!     bounded.rs       the bounded layout (the policy is evict.rs)
-//!     lookup.rs        the forms a key comes in: owned, KeyRef, Borrow
+//!     lookup.rs        KeyForm, the one trait a key is looked up by: owned, KeyRef, Borrow
 //!   freshness.rs       the freshness model as pure decisions: (expiry, windows,
 //!                      failures, now) -> serve / claim early / claim / wait / fail
 //!   slot/              the state machine of one key: R1-R11

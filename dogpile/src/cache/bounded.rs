@@ -3,7 +3,7 @@
 //! [`BoundedCore`], built only for the key and value types of caches given a capacity.
 
 use super::call::{Slots, SlotsHandle};
-use super::lookup::{KeyLookup, KeyMatch};
+use super::lookup::{Hasher, KeyForm};
 use super::store::{Inner, Settings};
 use crate::evict::Mark;
 use crate::executor::Executor;
@@ -15,14 +15,15 @@ use std::sync::Arc;
 /// Keys come as `dyn` too: each call is built once per key and value types, not once
 /// per caller's key form.
 pub(crate) trait BoundedCore<K, V>: Slots<K, V> {
-    fn hit(&self, key: &dyn KeyLookup<K>) -> Option<V>;
-    fn read_hit(&self, key: &dyn KeyLookup<K>) -> Option<Served<V>>;
-    fn get(&self, key: &dyn KeyMatch<K>, fresh_only: bool) -> Option<V>;
-    fn contains(&self, key: &dyn KeyMatch<K>) -> bool;
+    fn hit(&self, key: &dyn KeyForm<K>) -> Option<V>;
+    fn read_hit(&self, key: &dyn KeyForm<K>) -> Option<Served<V>>;
+    fn hasher(&self) -> &Hasher;
+    fn get(&self, hash: u64, is: &dyn Fn(&K) -> bool, fresh_only: bool) -> Option<V>;
+    fn contains(&self, hash: u64, is: &dyn Fn(&K) -> bool) -> bool;
     fn insert(self: Arc<Self>, key: K, value: V);
-    fn invalidate(&self, key: &dyn KeyLookup<K>);
+    fn invalidate(&self, key: &dyn KeyForm<K>);
     fn invalidate_all(&self);
-    fn remove(&self, key: &dyn KeyLookup<K>) -> Option<V>;
+    fn remove(&self, key: &dyn KeyForm<K>) -> Option<V>;
     fn clear(&self);
     fn len(&self) -> usize;
     fn capacity(&self) -> Option<usize>;
@@ -51,28 +52,31 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    fn hit(&self, key: &dyn KeyLookup<K>) -> Option<V> {
+    fn hit(&self, key: &dyn KeyForm<K>) -> Option<V> {
         Inner::hit(self, key)
     }
-    fn read_hit(&self, key: &dyn KeyLookup<K>) -> Option<Served<V>> {
+    fn read_hit(&self, key: &dyn KeyForm<K>) -> Option<Served<V>> {
         Inner::read_hit(self, key)
     }
-    fn get(&self, key: &dyn KeyMatch<K>, fresh_only: bool) -> Option<V> {
-        self.get_matching(key, fresh_only)
+    fn hasher(&self) -> &Hasher {
+        self.map.hasher()
     }
-    fn contains(&self, key: &dyn KeyMatch<K>) -> bool {
-        self.contains_matching(key)
+    fn get(&self, hash: u64, is: &dyn Fn(&K) -> bool, fresh_only: bool) -> Option<V> {
+        self.get_found(hash, is, fresh_only)
+    }
+    fn contains(&self, hash: u64, is: &dyn Fn(&K) -> bool) -> bool {
+        self.contains_found(hash, is)
     }
     fn insert(self: Arc<Self>, key: K, value: V) {
         Inner::insert(&self, key, value);
     }
-    fn invalidate(&self, key: &dyn KeyLookup<K>) {
+    fn invalidate(&self, key: &dyn KeyForm<K>) {
         self.invalidate_matching(key);
     }
     fn invalidate_all(&self) {
         Inner::invalidate_all(self);
     }
-    fn remove(&self, key: &dyn KeyLookup<K>) -> Option<V> {
+    fn remove(&self, key: &dyn KeyForm<K>) -> Option<V> {
         self.remove_matching(key)
     }
     fn clear(&self) {

@@ -1,7 +1,7 @@
 //! The one per-key loop every get-like call goes through ([`call`]), and what it runs
 //! on: a cache as `dyn` [`Slots`], and one key's value as a slot [`Store`].
 
-use super::lookup::{KeyLookup, Lookup, Owned};
+use super::lookup::{KeyForm, Owned};
 use crate::executor::run_blocking;
 use crate::slot::{
     self, take_creator, Control, Creator, Env, How, Provenance, Served, SlotClaim, Stamped, Step,
@@ -27,7 +27,7 @@ type KeyStore<L, K, V> = EntryStore<SlotsHandle<K, V>, L>;
 /// It runs on the cache as [`Slots`], whatever its entry type: this loop, the slot
 /// driver and the creators are built once per key and value types, not once per entry
 /// type.
-pub(super) async fn call<K, V, L: Lookup<K>, C>(
+pub(super) async fn call<K, V, L: KeyForm<K> + Clone, C>(
     this: SlotsHandle<K, V>,
     key: L,
     creator: C,
@@ -72,7 +72,7 @@ where
     call_loop(&this, key, creator, how).await
 }
 
-async fn call_loop<K, V, L: Lookup<K>, C>(
+async fn call_loop<K, V, L: KeyForm<K> + Clone, C>(
     this: &SlotsHandle<K, V>,
     key: L,
     creator: C,
@@ -113,7 +113,7 @@ where
 }
 
 /// [`call`] for the blocking entry points: never pending (see [`slot::run_blocking`]).
-pub(super) fn call_served<K, V, L: Lookup<K>, C>(
+pub(super) fn call_served<K, V, L: KeyForm<K> + Clone, C>(
     this: SlotsHandle<K, V>,
     key: L,
     creator: C,
@@ -127,7 +127,7 @@ where
     run_blocking(call(this, key, creator, how))
 }
 
-pub(super) fn call_blocking<K, V, L: Lookup<K>, C>(
+pub(super) fn call_blocking<K, V, L: KeyForm<K> + Clone, C>(
     this: SlotsHandle<K, V>,
     key: L,
     creator: C,
@@ -164,29 +164,29 @@ pub(crate) trait Slots<K, V>: Send + Sync {
     fn tier(&self) -> Option<&TierLevel<K, V>>;
 
     /// See `Inner::control_for`.
-    fn control_of(&self, key: &dyn KeyLookup<K>) -> Option<Arc<Control>>;
+    fn control_of(&self, key: &dyn KeyForm<K>) -> Option<Arc<Control>>;
 
     /// See `Inner::drop_if_empty`.
-    fn forget_if_empty(&self, key: &dyn KeyLookup<K>);
+    fn forget_if_empty(&self, key: &dyn KeyForm<K>);
 
     /// The key's value while its entry still belongs to `control`'s slot.
-    fn load_owned(&self, key: &dyn KeyLookup<K>, control: &Arc<Control>) -> Option<Stamped<V>>;
+    fn load_owned(&self, key: &dyn KeyForm<K>, control: &Arc<Control>) -> Option<Stamped<V>>;
 
     /// Stores `stamped` while the key's entry still belongs to `control`'s slot; `held`:
     /// another process's stale value, held only if no notification came since (F3).
     fn publish_owned(
         &self,
-        key: &dyn KeyLookup<K>,
+        key: &dyn KeyForm<K>,
         control: &Arc<Control>,
         stamped: Stamped<V>,
         held: bool,
     );
 
     /// Detaches `control` from the key's entry if nobody else holds it.
-    fn release_control(&self, key: &dyn KeyLookup<K>, control: &Arc<Control>);
+    fn release_control(&self, key: &dyn KeyForm<K>, control: &Arc<Control>);
 
     /// How long `value` stays fresh, in nanoseconds: `ttl`, or what `ttl_with` says.
-    fn lifetime(&self, key: &dyn KeyLookup<K>, value: &V) -> u64;
+    fn lifetime(&self, key: &dyn KeyForm<K>, value: &V) -> u64;
 }
 
 /// One key's value inside the map, seen by its slot. Reads and writes only touch the
@@ -202,7 +202,7 @@ impl<L, K, V> Store for EntryStore<SlotsHandle<K, V>, L>
 where
     // No `'static` here: async callers hold this store across awaits, and a lifetime
     // bound would make their futures fail `Send` for borrowed keys like `&'static str`.
-    L: Lookup<K>,
+    L: KeyForm<K> + Clone,
     V: Clone,
 {
     type Value = V;

@@ -3,15 +3,16 @@
 
 use super::bounded::{BoundedConstructor, BoundedCore};
 use super::call::{call, call_blocking, call_served, SlotsHandle};
-use super::lookup::{KeyLookup, KeyMatch, Lookup, Owned};
+use super::lookup::{Hasher, KeyForm, Owned};
 use super::store::{Inner, Settings};
 use crate::evict::Unmarked;
 use crate::executor::Executor;
 use crate::slot::{Env, How, InCall, Now, Pooled, Served};
 use crate::sync_reader::{Held, ReadGuard};
+use std::borrow::Borrow;
 #[cfg(not(loom))]
 use std::future::Future;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
 /// A cache's state, typed by what its entries carry for eviction. An unbounded cache's
@@ -84,7 +85,7 @@ where
     #[inline]
     pub(crate) fn try_get_inline<E: Clone + Send + 'static>(
         &self,
-        key: impl Lookup<K>,
+        key: impl KeyForm<K> + Clone,
         create: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, E> {
         if let Some(value) = self.hit(&key) {
@@ -96,7 +97,7 @@ where
     #[cfg(not(loom))]
     pub(crate) async fn try_get_inline_async<E: Clone + Send + 'static>(
         &self,
-        key: impl Lookup<K>,
+        key: impl KeyForm<K> + Clone,
         create: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E> {
         if let Some(value) = self.hit(&key) {
@@ -112,7 +113,7 @@ where
     #[inline]
     pub(crate) fn try_get_background<E: Clone + Send + 'static>(
         &self,
-        key: impl Lookup<K>,
+        key: impl KeyForm<K> + Clone,
         create: impl FnOnce() -> Result<V, E> + Send + 'static,
     ) -> Result<V, E> {
         if let Some(value) = self.hit(&key) {
@@ -126,7 +127,7 @@ where
     #[cfg(not(loom))]
     pub(crate) async fn try_get_background_async<E: Clone + Send + 'static>(
         &self,
-        key: impl Lookup<K>,
+        key: impl KeyForm<K> + Clone,
         create: impl Future<Output = Result<V, E>> + Send + 'static,
     ) -> Result<V, E> {
         if let Some(value) = self.hit(&key) {
@@ -147,7 +148,7 @@ where
     /// The calls of a `SyncReaders` cache: the value under a read guard (R8).
     pub(crate) fn try_get_guarded<E: Clone + Send + 'static>(
         &self,
-        key: impl Lookup<K>,
+        key: impl KeyForm<K> + Clone,
         create: impl FnOnce() -> Result<V, E>,
     ) -> Result<ReadGuard<V>, E> {
         let served = match self.read_hit(&key) {
@@ -164,7 +165,7 @@ where
     /// or stale hit: `None` when the call must enter its slot. Inlined for an unbounded
     /// cache.
     #[inline]
-    pub(crate) fn hit(&self, key: &impl Lookup<K>) -> Option<V> {
+    pub(crate) fn hit(&self, key: &impl KeyForm<K>) -> Option<V> {
         match self {
             Core::Unbounded(inner) => inner.hit(key),
             Core::Bounded(inner) => inner.hit(key),
@@ -172,7 +173,7 @@ where
     }
 
     /// The hit path of a guarded call (see `Inner::read_hit`).
-    fn read_hit(&self, key: &impl Lookup<K>) -> Option<Served<V>> {
+    fn read_hit(&self, key: &impl KeyForm<K>) -> Option<Served<V>> {
         match self {
             Core::Unbounded(inner) => inner.read_hit(key),
             Core::Bounded(inner) => inner.read_hit(key),
@@ -194,24 +195,65 @@ where
         }
     }
 
-    /// `Cache::get` (`fresh_only`: `Cache::get_fresh`), by any form of the key.
-    pub(crate) fn get(&self, key: &impl KeyMatch<K>, fresh_only: bool) -> Option<V> {
+    /// `Cache::get` and `EntryRef::get`: the value of the entry whose key hashes to
+    /// `hash` by the map's hasher and is `is`, if it may be served.
+    /// With `fresh_only` (`Cache::get_fresh`), only a value within its lifetime.
+    fn get_found(
+        &self,
+        hash: impl Fn(&Hasher) -> u64,
+        is: impl Fn(&K) -> bool,
+        fresh_only: bool,
+    ) -> Option<V> {
         match self {
-            Core::Unbounded(inner) => inner.get_matching(key, fresh_only),
-            Core::Bounded(inner) => inner.get(key, fresh_only),
+            Core::Unbounded(inner) => inner.get_found(hash(inner.map.hasher()), is, fresh_only),
+            Core::Bounded(inner) => inner.get(hash(inner.hasher()), &is, fresh_only),
         }
     }
 
-    /// `Cache::contains_key`, by any form of the key.
-    pub(crate) fn contains(&self, key: &impl KeyMatch<K>) -> bool {
+    /// `Cache::contains_key` and `EntryRef::contains`; see [`get_found`](Core::get_found).
+    fn contains_found(&self, hash: impl Fn(&Hasher) -> u64, is: impl Fn(&K) -> bool) -> bool {
         match self {
-            Core::Unbounded(inner) => inner.contains_matching(key),
-            Core::Bounded(inner) => inner.contains(key),
+            Core::Unbounded(inner) => inner.contains_found(hash(inner.map.hasher()), is),
+            Core::Bounded(inner) => inner.contains(hash(inner.hasher()), &is),
         }
+    }
+
+    /// `EntryRef::get`.
+    pub(crate) fn get(&self, key: &impl KeyForm<K>) -> Option<V> {
+        self.get_found(|hasher| key.hash_by(hasher), |stored| key.is(stored), false)
+    }
+
+    /// `Cache::get` (`fresh_only`: `Cache::get_fresh`), by `Borrow`: the same hash and
+    /// equality as the owned key.
+    pub(crate) fn get_borrowed<Q: Hash + Eq + ?Sized>(&self, key: &Q, fresh_only: bool) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        self.get_found(
+            |hasher| hasher.hash_one(key),
+            |stored| stored.borrow() == key,
+            fresh_only,
+        )
+    }
+
+    /// `EntryRef::contains`.
+    pub(crate) fn contains(&self, key: &impl KeyForm<K>) -> bool {
+        self.contains_found(|hasher| key.hash_by(hasher), |stored| key.is(stored))
+    }
+
+    /// `Cache::contains_key`, by `Borrow`.
+    pub(crate) fn contains_borrowed<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.contains_found(
+            |hasher| hasher.hash_one(key),
+            |stored| stored.borrow() == key,
+        )
     }
 
     /// `Cache::invalidate`, by any form of the key.
-    pub(crate) fn invalidate(&self, key: &impl KeyLookup<K>) {
+    pub(crate) fn invalidate(&self, key: &impl KeyForm<K>) {
         match self {
             Core::Unbounded(inner) => inner.invalidate_matching(key),
             Core::Bounded(inner) => inner.invalidate(key),
@@ -219,7 +261,7 @@ where
     }
 
     /// `Cache::remove`, by any form of the key.
-    pub(crate) fn remove(&self, key: &impl KeyLookup<K>) -> Option<V> {
+    pub(crate) fn remove(&self, key: &impl KeyForm<K>) -> Option<V> {
         match self {
             Core::Unbounded(inner) => inner.remove_matching(key),
             Core::Bounded(inner) => inner.remove(key),

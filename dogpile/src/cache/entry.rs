@@ -65,7 +65,7 @@ where
     /// assert_eq!(cache.entry_by_ref("a").get(), Some(1));
     /// ```
     pub fn get(&self) -> Option<V> {
-        self.core.get(&self.key, false)
+        self.core.get(&self.key)
     }
 
     /// As [`Cache::contains_key`](crate::Cache::contains_key).

@@ -8,7 +8,7 @@
 //! - `slots.rs`: a key's entry as the per-key loop reaches it, admission and eviction;
 //! - `call.rs`: the per-key loop every get-like call goes through;
 //! - `bounded.rs`: the bounded layout (the policy itself is `evict.rs`);
-//! - `lookup.rs`: the forms a key comes in (owned, `KeyRef`, `Borrow`);
+//! - `lookup.rs`: `KeyForm`, the one trait a key is looked up by, and its forms;
 //! - `builder.rs`: [`CacheBuilder`] and [`BuildError`].
 
 mod bounded;
@@ -391,7 +391,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.core.get(&ByBorrow(key), false)
+        self.core.get_borrowed(key, false)
     }
 
     /// The current value for `key` only if it is within its lifetime: what a list built
@@ -416,7 +416,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.core.get(&ByBorrow(key), true)
+        self.core.get_borrowed(key, true)
     }
 
     /// Whether [`get`](Cache::get) would return a value, without cloning it.
@@ -432,7 +432,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.core.contains(&ByBorrow(key))
+        self.core.contains_borrowed(key)
     }
 
     /// Stores `value` for `key` as fresh now, whatever was there. A creation in flight

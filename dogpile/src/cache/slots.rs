@@ -3,7 +3,7 @@
 //! loaded and published while the entry still belongs to that control.
 
 use super::call::{EntryStore, Slots, SlotsHandle};
-use super::lookup::{KeyLookup, Owned};
+use super::lookup::{KeyForm, Owned};
 use super::store::{is_abandoned, owns, Entry, Inner};
 use crate::evict::{Candidate, Entries, Mark, Marking, Visit};
 use crate::slot::{Control, Env, Freshness, Provenance, Stamped, Store};
@@ -25,7 +25,7 @@ where
     /// After a failed first creation the key's entry holds no value: drop it, so that
     /// `len` counts values and failing keys don't pile up. A waiter that already took
     /// over keeps it (its claim makes retiring fail); one still waiting starts over.
-    fn drop_if_empty(&self, key: &dyn KeyLookup<K>) {
+    fn drop_if_empty(&self, key: &dyn KeyForm<K>) {
         // A key backing off keeps its entry: its last error answers meanwhile.
         let backing_off =
             |entry: &Entry<V, Mk>| entry.control.as_ref().is_some_and(|c| c.keeps_state());
@@ -39,7 +39,7 @@ where
 
     /// The control of `key`'s slot, inserting an empty entry for a new key. `None`
     /// when the cache is at capacity and nothing can be evicted.
-    fn control_for(&self, key: &dyn KeyLookup<K>) -> Option<Arc<Control>> {
+    fn control_for(&self, key: &dyn KeyForm<K>) -> Option<Arc<Control>> {
         let found = self.with_matching(key, |entry| {
             entry.mark.touch(); // a stale hit counts for eviction as a fresh one
             entry.control.clone()
@@ -55,7 +55,7 @@ where
             return None;
         }
         // A new entry: the one place a call by a borrowed key builds the owned key.
-        let key = &key.owned();
+        let key = &key.to_key();
         let mut admitted = None;
         let control = self
             .map
@@ -255,22 +255,22 @@ where
         self.tier.as_ref()
     }
 
-    fn control_of(&self, key: &dyn KeyLookup<K>) -> Option<Arc<Control>> {
+    fn control_of(&self, key: &dyn KeyForm<K>) -> Option<Arc<Control>> {
         self.control_for(key)
     }
 
-    fn forget_if_empty(&self, key: &dyn KeyLookup<K>) {
+    fn forget_if_empty(&self, key: &dyn KeyForm<K>) {
         self.drop_if_empty(key);
     }
 
-    fn load_owned(&self, key: &dyn KeyLookup<K>, control: &Arc<Control>) -> Option<Stamped<V>> {
+    fn load_owned(&self, key: &dyn KeyForm<K>, control: &Arc<Control>) -> Option<Stamped<V>> {
         let current = |entry: &Entry<V, Mk>| owns(control, entry).then(|| entry.value.clone());
         self.with_matching(key, current).flatten().flatten()
     }
 
     fn publish_owned(
         &self,
-        key: &dyn KeyLookup<K>,
+        key: &dyn KeyForm<K>,
         control: &Arc<Control>,
         mut stamped: Stamped<V>,
         held: bool,
@@ -279,7 +279,7 @@ where
             if owns(control, entry) {
                 // F3: another process's stale value is held only if no notification
                 // for the key came since the claim; else the next call asks again.
-                let still_held = |level: &TierLevel<K, V>| level.still_held(&key.owned());
+                let still_held = |level: &TierLevel<K, V>| level.still_held(&key.to_key());
                 if held && !self.tier.as_ref().is_some_and(still_held) {
                     stamped.invalidate();
                 }
@@ -288,7 +288,7 @@ where
         });
     }
 
-    fn release_control(&self, key: &dyn KeyLookup<K>, control: &Arc<Control>) {
+    fn release_control(&self, key: &dyn KeyForm<K>, control: &Arc<Control>) {
         self.with_matching_mut(key, |entry| {
             // Two holders: the entry and the releasing store.
             if owns(control, entry) && Arc::strong_count(control) == 2 && !control.keeps_state() {
@@ -297,9 +297,9 @@ where
         });
     }
 
-    fn lifetime(&self, key: &dyn KeyLookup<K>, value: &V) -> u64 {
+    fn lifetime(&self, key: &dyn KeyForm<K>, value: &V) -> u64 {
         match &self.lifetime {
-            Some(lifetime) => lifetime(&key.owned(), value),
+            Some(lifetime) => lifetime(&key.to_key(), value),
             None => self.env.policy.ttl,
         }
     }

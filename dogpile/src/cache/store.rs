@@ -2,7 +2,7 @@
 //! `get` / `invalidate` / `remove` / `clear`. Admitting a new key (and making room for it)
 //! is `slots.rs`.
 
-use super::lookup::{ByBorrow, Hasher, KeyLookup, KeyMatch};
+use super::lookup::{Hasher, KeyForm};
 use crate::evict::{Evictor, Marking};
 use crate::executor::Executor;
 use crate::freshness::Decision;
@@ -11,7 +11,7 @@ use crate::stats::Counters;
 use crate::tier::{LocalAction, TierLevel, TierSetting};
 use dashmap::DashMap;
 use std::any::Any;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -100,7 +100,7 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
     /// by hash and compared in place, so neither builds an owned key or allocates.
     /// `None`: the call goes on to its slot.
     #[inline]
-    pub(super) fn hit(&self, key: &(impl KeyMatch<K> + ?Sized)) -> Option<V> {
+    pub(super) fn hit(&self, key: &(impl KeyForm<K> + ?Sized)) -> Option<V> {
         let now = self.hit_now()?;
         match self.with_matching(key, |entry| self.hit_value(entry, now))? {
             Hit::Fresh(value) => {
@@ -156,7 +156,7 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
     /// The hit path of a reader-synchronised call (R8): see [`slot::read_hit`]. Only an
     /// entry whose control is attached (it stays attached while its guards are used) is
     /// served here, so nothing is allocated.
-    pub(super) fn read_hit(&self, key: &(impl KeyMatch<K> + ?Sized)) -> Option<Served<V>> {
+    pub(super) fn read_hit(&self, key: &(impl KeyForm<K> + ?Sized)) -> Option<Served<V>> {
         let control = self.with_matching(key, |entry| entry.control.clone())??;
         slot::read_hit(&control, &self.env, || {
             let owned = |entry: &Entry<V, Mk>| {
@@ -212,41 +212,67 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
 
     /// Runs `read` on the key's entry, if there is one, under its shard's read lock.
     #[inline]
-    pub(super) fn with_matching<Q, R>(
+    pub(super) fn with_matching<R>(
         &self,
-        key: &Q,
+        key: &(impl KeyForm<K> + ?Sized),
         read: impl FnOnce(&Entry<V, Mk>) -> R,
-    ) -> Option<R>
-    where
-        Q: KeyMatch<K> + ?Sized,
-    {
-        let hash = key.hash_by(self.map.hasher()) as usize;
+    ) -> Option<R> {
+        self.with_found(
+            key.hash_by(self.map.hasher()),
+            |stored| key.is(stored),
+            read,
+        )
+    }
+
+    /// Runs `read` on the entry whose key hashes to `hash` (by the map's hasher) and is
+    /// `is`, if there is one, under its shard's read lock.
+    #[inline]
+    pub(super) fn with_found<R>(
+        &self,
+        hash: u64,
+        is: impl Fn(&K) -> bool,
+        read: impl FnOnce(&Entry<V, Mk>) -> R,
+    ) -> Option<R> {
+        // As DashMap hashes: a `usize`, which the shard's table takes as a `u64`.
+        let hash = hash as usize;
         let shard = self.map.shards()[self.map.determine_shard(hash)].read();
-        let (_, entry) = shard.get(hash as u64, |(stored, _)| key.is(stored))?;
+        let (_, entry) = shard.get(hash as u64, |(stored, _)| is(stored))?;
         Some(read(entry.get()))
     }
 
     /// Runs `write` on the key's entry, if there is one, under its shard's write lock.
-    pub(super) fn with_matching_mut<Q, R>(
+    pub(super) fn with_matching_mut<R>(
         &self,
-        key: &Q,
+        key: &(impl KeyForm<K> + ?Sized),
         write: impl FnOnce(&mut Entry<V, Mk>) -> R,
-    ) -> Option<R>
-    where
-        Q: KeyMatch<K> + ?Sized,
-    {
-        let hash = key.hash_by(self.map.hasher()) as usize;
+    ) -> Option<R> {
+        self.with_found_mut(
+            key.hash_by(self.map.hasher()),
+            |stored| key.is(stored),
+            write,
+        )
+    }
+
+    /// [`with_found`](Inner::with_found) under the shard's write lock.
+    fn with_found_mut<R>(
+        &self,
+        hash: u64,
+        is: impl Fn(&K) -> bool,
+        write: impl FnOnce(&mut Entry<V, Mk>) -> R,
+    ) -> Option<R> {
+        let hash = hash as usize;
         let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
-        let (_, entry) = shard.get_mut(hash as u64, |(stored, _)| key.is(stored))?;
+        let (_, entry) = shard.get_mut(hash as u64, |(stored, _)| is(stored))?;
         Some(write(entry.get_mut()))
     }
 
     /// Removes the key's entry if `doomed` says so, under its shard's write lock; the
     /// entry is dropped after the lock is released. True if it was removed.
-    pub(super) fn remove_if<Q>(&self, key: &Q, doomed: impl FnOnce(&Entry<V, Mk>) -> bool) -> bool
-    where
-        Q: KeyMatch<K> + ?Sized,
-    {
+    pub(super) fn remove_if(
+        &self,
+        key: &(impl KeyForm<K> + ?Sized),
+        doomed: impl FnOnce(&Entry<V, Mk>) -> bool,
+    ) -> bool {
         let hash = key.hash_by(self.map.hasher()) as usize;
         let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
         let eq = |(stored, _): &(K, _)| key.is(stored);
@@ -261,27 +287,30 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
         removed.is_some()
     }
 
-    /// `Cache::get` (`fresh_only`: `Cache::get_fresh`), by any form of the key.
-    pub(super) fn get_matching<Q: KeyMatch<K> + ?Sized>(
+    /// `Cache::get`: the value of the entry found as [`with_found`](Inner::with_found)
+    /// finds it, if it may be served.
+    /// With `fresh_only` (`Cache::get_fresh`), only a value within its lifetime.
+    pub(super) fn get_found(
         &self,
-        key: &Q,
+        hash: u64,
+        is: impl Fn(&K) -> bool,
         fresh_only: bool,
     ) -> Option<V> {
-        self.with_matching(key, |entry| self.served(entry, fresh_only))?
+        self.with_found(hash, is, |entry| self.served(entry, fresh_only))?
     }
 
-    /// `Cache::contains_key`, by any form of the key.
-    pub(super) fn contains_matching<Q: KeyMatch<K> + ?Sized>(&self, key: &Q) -> bool {
-        self.with_matching(key, |entry| self.servable(entry, false).is_some()) == Some(true)
+    /// `Cache::contains_key`: whether [`get_found`](Inner::get_found) would serve a value.
+    pub(super) fn contains_found(&self, hash: u64, is: impl Fn(&K) -> bool) -> bool {
+        self.with_found(hash, is, |entry| self.servable(entry, false).is_some()) == Some(true)
     }
 
     /// A removal, here only: what `remove` does locally, and what a tier event from
     /// another process does (F6). Retires an idle entry, and only clears the value of
     /// one whose creation is in flight.
-    fn remove_here<Q: KeyMatch<K> + ?Sized>(&self, key: &Q) -> Option<V> {
-        let hash = key.hash_by(self.map.hasher()) as usize;
+    fn remove_found(&self, hash: u64, is: impl Fn(&K) -> bool) -> Option<V> {
+        let hash = hash as usize;
         let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
-        let eq = |(stored, _): &(K, _)| key.is(stored);
+        let eq = |(stored, _): &(K, _)| is(stored);
         let (_, entry) = shard.get_mut(hash as u64, eq)?;
         if !entry.get().try_retire() {
             return entry.get_mut().value.take().map(|s| s.value);
@@ -296,9 +325,13 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
     fn apply_locally(&self, action: LocalAction<K>) {
         match action {
             LocalAction::Invalidate(key) => {
-                self.with_matching_mut(&ByBorrow(&key), invalidate_entry);
+                let hash = self.map.hasher().hash_one(&key);
+                self.with_found_mut(hash, |stored| *stored == key, invalidate_entry);
             }
-            LocalAction::Remove(key) => drop(self.remove_here(&ByBorrow(&key))),
+            LocalAction::Remove(key) => {
+                let hash = self.map.hasher().hash_one(&key);
+                drop(self.remove_found(hash, |stored| *stored == key));
+            }
             LocalAction::InvalidateAll => self
                 .map
                 .iter_mut()
@@ -307,29 +340,29 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
     }
 
     /// `Cache::invalidate`, by any form of the key.
-    pub(super) fn invalidate_matching<Q: KeyLookup<K> + ?Sized>(&self, key: &Q)
+    pub(super) fn invalidate_matching(&self, key: &(impl KeyForm<K> + ?Sized))
     where
         K: 'static,
         V: 'static,
     {
         // F6: the fleet too, also for a key this process holds no copy of.
         if let Some(level) = &self.tier {
-            level.invalidate(&key.owned());
+            level.invalidate(&key.to_key());
         }
         self.with_matching_mut(key, invalidate_entry);
     }
 
     /// `Cache::remove`, by any form of the key.
-    pub(super) fn remove_matching<Q: KeyLookup<K> + ?Sized>(&self, key: &Q) -> Option<V>
+    pub(super) fn remove_matching(&self, key: &(impl KeyForm<K> + ?Sized)) -> Option<V>
     where
         K: 'static,
         V: 'static,
     {
         // F6: the fleet too, also for a key this process holds no copy of.
         if let Some(level) = &self.tier {
-            level.remove(&key.owned());
+            level.remove(&key.to_key());
         }
-        self.remove_here(key)
+        self.remove_found(key.hash_by(self.map.hasher()), |stored| key.is(stored))
     }
 }
 
