@@ -30,8 +30,8 @@
 use crate::clock::{Clock, ClockHandle};
 use crate::executor::{run_blocking, Executor, Pool, RefreshTask};
 use crate::slot::{
-    self, take_creator, Control, Decided, Env, How, Policy, Pooled, Provenance, Served, Stamped,
-    Step, Store, Waiting,
+    self, take_creator, Control, Env, How, Policy, Pooled, Provenance, Served, Stamped, Step,
+    Store, Waiting,
 };
 use crate::stats::{Counters, Stats};
 use crate::sync::Mutex;
@@ -222,11 +222,7 @@ fn catching<T>(call: impl FnOnce() -> T) -> Option<T> {
 
 /// The claim was released: nobody holds it once every thread is done.
 fn assert_released(control: &Arc<Control>) {
-    match control.decide(&Policy::ttl(TTL), NOW, None) {
-        Decided::Decision(_, Some(claim)) => drop(claim),
-        Decided::Decision(..) => panic!("a claim was never released"),
-        Decided::Retired => {}
-    }
+    assert!(!control.claimed(), "a claim was never released");
 }
 
 fn assert_calls_counted(stats: Stats, calls: u64) {
@@ -1110,5 +1106,103 @@ fn loom_refresh_pool_runs_or_gives_up_every_refresh() {
         assert_eq!(ended, 2, "every refresh ends, run or given up");
         assert!(ran >= 1, "a queue of one always takes the first refresh");
         pool.close();
+    });
+}
+
+// ---------------------------------------------------------------------------------
+// Freshness: the early-refresh claim and the back-off window
+
+fn env_with(policy: Policy) -> Env {
+    Env { policy, ..env() }
+}
+
+/// Three callers of a value still within its lifetime but due for an early refresh
+/// (`refresh_ahead`): exactly one claims it, once per lifetime even when it fails; the
+/// others get the still-fresh value without waiting; nothing stays claimed.
+fn early_refresh_is_claimed_once(outcome: Outcome) {
+    let env = env_with(Policy {
+        refresh_ahead: TTL,
+        ..Policy::ttl(TTL)
+    });
+    let cell = Arc::new(Cell {
+        probe: Probe::new(Some(0)),
+        value: Mutex::new(Some(Stamped::new(0, NOW + TTL / 2))),
+    });
+    let control = Control::new(false);
+    let others: Vec<_> = (0..2)
+        .map(|_| {
+            let (control, cell, env) = (control.clone(), cell.clone(), env.clone());
+            let create = cell.probe.creator(outcome);
+            thread::spawn(move || get(&control, &cell, &env, create))
+        })
+        .collect();
+    let mine = get(&control, &cell, &env, cell.probe.creator(outcome));
+    let mut results = vec![mine];
+    results.extend(others.into_iter().map(|t| t.join().unwrap()));
+    assert_eq!(cell.probe.creations(), 1, "one early refresh per lifetime");
+    for result in results {
+        match (outcome, result) {
+            // The old value (still fresh) or the refreshed one.
+            (Outcome::Ok, Ok(value)) => assert!(value <= 1, "served {value}"),
+            // A failed early refresh leaves the fresh value, for its claimant too.
+            (Outcome::Err, Ok(value)) => assert_eq!(value, 0),
+            (_, result) => panic!("an early refresh's failure reached a caller: {result:?}"),
+        }
+    }
+    assert_eq!(
+        env.stats.snapshot().waits,
+        0,
+        "nobody waited for an early refresh"
+    );
+    assert_eq!(env.stats.snapshot().early_refreshes, 1);
+    assert_released(&control);
+}
+
+#[test]
+fn loom_early_refresh_is_claimed_once_and_nobody_waits() {
+    check("early_refresh_claimed_once", || {
+        early_refresh_is_claimed_once(Outcome::Ok)
+    });
+}
+
+#[test]
+fn loom_a_failed_early_refresh_is_not_claimed_again_in_its_lifetime() {
+    check("early_refresh_failed_once", || {
+        early_refresh_is_claimed_once(Outcome::Err)
+    });
+}
+
+/// A cold key with `retry_backoff` (time stands still: the back-off never passes): one
+/// caller's creator fails, another's would succeed. Exactly one creator runs. If it
+/// failed, the other caller gets its error (it waited for it, R1, or the key was
+/// backing off when it arrived) and nothing is stored; if it succeeded, both get its
+/// value. Nothing stays claimed.
+#[test]
+fn loom_a_backing_off_key_is_not_tried_again_within_its_window() {
+    check("backoff_window", || {
+        let env = env_with(Policy {
+            backoff: Some(crate::freshness::Backoff {
+                base: TTL,
+                cap: TTL,
+            }),
+            ..Policy::ttl(TTL)
+        });
+        let (control, cell) = (Control::new(false), Cell::new(false));
+        let failing = {
+            let (control, cell, env) = (control.clone(), cell.clone(), env.clone());
+            let create = cell.probe.creator(Outcome::Err);
+            thread::spawn(move || get(&control, &cell, &env, create))
+        };
+        let other = get(&control, &cell, &env, cell.probe.creator(Outcome::Ok));
+        let failing = failing.join().unwrap();
+        assert_eq!(cell.probe.creations(), 1, "no attempt within the back-off");
+        if cell.probe.failures() == 1 {
+            assert_eq!((failing, other), (Err(Injected), Err(Injected)));
+            assert_eq!(cell.current(), None);
+        } else {
+            assert_eq!((failing, other), (Ok(1), Ok(1)));
+        }
+        assert_released(&control);
+        assert_calls_counted(env.stats.snapshot(), 2);
     });
 }

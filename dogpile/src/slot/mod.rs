@@ -354,6 +354,12 @@ impl Control {
         state.last_error.as_ref()?.downcast_ref::<E>().cloned()
     }
 
+    /// Whether a creation is in flight (the loom models check that none is left).
+    #[cfg(all(test, loom))]
+    pub(crate) fn claimed(&self) -> bool {
+        self.state.lock().claimed
+    }
+
     /// Whether the key keeps state between calls (failures in a row, an early refresh
     /// claimed): its control then stays attached to its entry.
     pub(crate) fn keeps_state(&self) -> bool {
