@@ -215,3 +215,34 @@ impl Counters {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Counters;
+
+    #[test]
+    fn past_lifetime_max_and_p99_from_served_stale_values() {
+        let counters = Counters::default();
+        assert_eq!(counters.snapshot().past_lifetime_p99_us, 0, "none served");
+        // 990 values 1 ms past their lifetime, 10 values 1 s past.
+        for _ in 0..990 {
+            counters.served_stale(1_000_000);
+        }
+        for _ in 0..10 {
+            counters.served_stale(1_000_000_000);
+        }
+        let stats = counters.snapshot();
+        assert_eq!(stats.stale_served, 1000);
+        assert_eq!(stats.past_lifetime_max_us, 1_000_000);
+        // The bucket holding 1000 us is (512, 1024]: at most twice the true figure.
+        assert_eq!(stats.past_lifetime_p99_us, 1024);
+        counters.served_stale(2_000_000_000);
+        let stats = counters.snapshot();
+        assert_eq!(stats.past_lifetime_max_us, 2_000_000);
+        assert!(stats.past_lifetime_p99_us >= 1_000_000, "{stats:?}");
+        // Zero past (an invalidated value within its lifetime) is counted, in bucket 0.
+        let counters = Counters::default();
+        counters.served_stale(0);
+        assert_eq!(counters.snapshot().past_lifetime_p99_us, 0);
+    }
+}
