@@ -17,6 +17,7 @@ use proc_macro::TokenStream;
 
 mod ast;
 mod attr;
+mod durations;
 mod errors;
 mod expand;
 mod naming;

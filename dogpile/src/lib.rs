@@ -232,7 +232,8 @@
 //!   freshness.rs       the freshness model as pure decisions: (expiry, windows,
 //!                      failures, now) -> serve / claim early / claim / wait / fail
 //!   slot/              the state machine of one key: R1-R11
-//!     mod.rs           the stamp, the policy, the Store seam, the Control (claim,
+//!     stamp.rs         a value with its expiry (R6) and invalidation (R7)
+//!     mod.rs           the Store seam, the Control (claim,
 //!                      waiters, reader fence), same-key re-entry (R9)
 //!     drive.rs         the driver: look up, claim, create, publish, release
 //!     creator.rs       the Creator seam, and the creators that run in their call
