@@ -382,3 +382,28 @@ fn background_refresh_ahead_keeps_every_call_fast_and_fresh() {
         );
     }
 }
+
+#[test]
+fn a_call_site_with_another_error_type_is_not_held_by_the_back_off() {
+    let clock = ManualClock::new();
+    let cache: Arc<Cache<&str, u64>> = Arc::new(
+        Cache::builder()
+            .ttl(Duration::from_secs(60))
+            .retry_backoff(Duration::from_secs(10), Duration::from_secs(10))
+            .clock(clock.clone())
+            .build(),
+    );
+    assert_eq!(
+        cache.try_get_with("k", || Err::<u64, _>("down")),
+        Err("down")
+    );
+    // Backing off: a caller with the same error type gets the last error...
+    assert_eq!(cache.try_get_with("k", || Ok::<_, &str>(1)), Err("down"));
+    // ...one with another error type has none to answer with: it creates.
+    let other = {
+        let cache = cache.clone();
+        move || cache.try_get_with("k", || Ok::<u64, String>(2))
+    };
+    assert_eq!(bounded("another error type", other), Ok(2));
+    assert_eq!(cache.try_get_with("k", || Err::<u64, _>("unused")), Ok(2));
+}

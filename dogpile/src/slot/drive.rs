@@ -121,8 +121,21 @@ fn pass<S: Store, E: Clone + 'static>(
                     arrival.record(env);
                     return Pass::Fail(error);
                 }
-                // Another call site's error type: wait as for any creation.
-                return Pass::Wait {
+                // Another call site's error type, with no error of its own to answer
+                // with: it creates as for a cold key, or waits for whoever does.
+                let Some(claim) = control.claim_if_idle() else {
+                    return Pass::Wait {
+                        fallback: fallback(),
+                    };
+                };
+                arrival.record(env);
+                if let Some(fresh) = recheck(store, env) {
+                    return Pass::Serve(fresh);
+                }
+                return Pass::Create {
+                    claim,
+                    current: None,
+                    early: false,
                     fallback: fallback(),
                 };
             }

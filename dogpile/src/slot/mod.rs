@@ -291,6 +291,19 @@ impl Control {
         matches!(decision, Decision::Serve | Decision::ServeBackingOff).then_some(decision)
     }
 
+    /// Claims the creation if nobody holds it, whatever the key's back-off says: for a
+    /// caller whose error type differs from the last failure's (it has no error to
+    /// answer with).
+    pub(crate) fn claim_if_idle(self: &Arc<Self>) -> Option<SlotClaim> {
+        let mut state = self.state.lock();
+        if state.claimed || state.retired {
+            return None;
+        }
+        state.claimed = true;
+        state.attempt = state.attempt.wrapping_add(1);
+        Some(SlotClaim::new(self.clone(), state.attempt))
+    }
+
     /// A clone of the last failure's error while the key backs off, if it is an `E`.
     pub(crate) fn last_error<E: Clone + 'static>(&self) -> Option<E> {
         let state = self.state.lock();
