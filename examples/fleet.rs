@@ -21,13 +21,8 @@
 //! whole fleet (F1), for a handful of Redis round trips per key per expiry per process
 //! (F3).
 
-mod latency_chart;
-
-mod local_redis;
-
 use dogpile::Cache;
 use dogpile_redis::RedisTier;
-use local_redis::LocalRedis;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -105,7 +100,12 @@ fn main() {
     let (url, _server) = match std::env::var("REDIS_URL") {
         Ok(url) => (url, None),
         Err(_) => {
-            let server = LocalRedis::start();
+            if let Err(missing) = support::redis::server_binary() {
+                eprintln!("The demo starts its own redis-server, and {missing}");
+                eprintln!("Or give it one: REDIS_URL=redis://127.0.0.1:6379/");
+                std::process::exit(2);
+            }
+            let server = support::redis::RedisServer::start();
             (server.url(), Some(server))
         }
     };
@@ -327,7 +327,7 @@ fn write_svg(
     caption: &str,
     create_ms: u64,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    use plotters::style::RGBColor;
+    use support::chart::RGBColor;
     const COLORS: [RGBColor; 4] = [
         RGBColor(255, 127, 14), // moka: orange
         RGBColor(31, 119, 180), // dogpile per process: blue
@@ -338,7 +338,7 @@ fn write_svg(
     let lines: Vec<_> = runs
         .iter()
         .zip(COLORS)
-        .map(|(run, color)| latency_chart::Line {
+        .map(|(run, color)| support::chart::Line {
             label: format!(
                 "{} ({} creations, {} slow)",
                 run.mode, run.creations, run.slow
@@ -349,7 +349,7 @@ fn write_svg(
                 .collect(),
         })
         .collect();
-    let frame = latency_chart::Frame {
+    let frame = support::chart::Frame {
         caption,
         from_ns: 10.0,
         x_desc: "latency of one call",
@@ -357,7 +357,7 @@ fn write_svg(
         slow_ns: create_ms as f64 * 1e6,
         slow_label: format!("{create_ms} ms: one creation; calls beyond it waited"),
     };
-    latency_chart::write(path, &frame, &lines)
+    support::chart::write(path, &frame, &lines)
 }
 
 /// One inline command to Redis, its reply as text.

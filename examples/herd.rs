@@ -2,21 +2,25 @@
 //! is slow to create, and we watch what each cache does when the value expires.
 //!
 //! ```text
-//! cargo run --release --example herd                    # about 12 s
+//! cargo run --release --example herd                    # about 10 s
 //! cargo run --release --example herd -- --svg herd.svg  # also write a latency chart
 //! ```
 //!
 //! Options: `--threads N` (16), `--secs S` (2), `--ttl-ms T` (100), `--create-ms C` (20),
 //! `--pause-us P` (50: each thread sleeps this long between calls; 0 spins, and then on
-//! a small machine the OS preempts callers mid-call, which shows as "blocked" calls in
-//! every column), `--svg PATH`.
+//! a small machine the OS preempts callers mid-call, which shows as slow calls in every
+//! column), `--svg PATH`.
 //!
 //! Every implementation gets the same scenario: the key is created once before the
 //! clock starts (the cold start, where every cache must make callers wait, is not
 //! measured), then all threads call it for the whole run. The creator sleeps, standing
-//! in for a slow query. Per implementation we count creator calls during the run, the
-//! expiries the value went through (a value expires `ttl` after its creation finished),
-//! and calls that took longer than 1 ms: callers that were made to wait.
+//! in for a slow query, and returns its number. Per implementation we count creator
+//! calls during the run, the expiries the value went through (a value expires `ttl`
+//! after its creation finished), the calls that were *blocked*: they waited for a
+//! creation (their value was created while they were in the call, and they took at
+//! least half a creation), and apart from those, the calls over 1 ms that waited for
+//! no creation: the scheduler held them up (on a busy machine, a preempted thread),
+//! not the cache.
 //!
 //! - **dogpile** (`Cache::get_with`): at each expiry exactly one caller refreshes (it
 //!   waits for its own creator); everyone else is served the stale value at once.
@@ -26,23 +30,20 @@
 //! - **cached** (`#[cached(ttl_millis)]`): every caller that sees the expiry recomputes.
 //! - **cached by_key** (`sync_writes = "by_key"`): one caller creates, the rest wait.
 
-mod herd_common;
-mod latency_chart;
-
 use cached::macros::cached;
 use dogpile::Cache;
-use herd_common::{Check, Cli, Outcome, Probe, Settings};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
+use support::herd::{Call, Check, Cli, Outcome, Probe, Settings};
 
 // ---------------------------------------------------------------------------------
 // The creator, instrumented
 
-/// The slow creator: a 20 ms "query" that blocks its thread.
+/// The slow creator: a 20 ms "query" that blocks its thread. Returns its number.
 fn create(probe: &Probe) -> u64 {
     let (n, sleep) = probe.begin();
     std::thread::sleep(sleep);
-    probe.end();
+    probe.end(n);
     n
 }
 
@@ -71,45 +72,51 @@ fn run(
     check: Check,
     probe: &Probe,
     s: &Settings,
+    // Returns the number of the creation whose value the call got.
     call: &(dyn Fn() -> u64 + Sync),
 ) -> Outcome {
     probe.arm(s.create);
     call(); // the cold start: not measured
     let primed = probe.calls();
     let barrier = Barrier::new(s.workers + 1);
-    let (start, latencies) = std::thread::scope(|scope| {
+    let (start, calls) = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..s.workers)
             .map(|_| {
                 let barrier = &barrier;
                 scope.spawn(move || {
-                    let mut latencies = Vec::with_capacity(1 << 16);
+                    let mut calls = Vec::with_capacity(1 << 16);
                     barrier.wait();
                     let deadline = Instant::now() + s.run;
                     loop {
-                        let t0 = Instant::now();
-                        if t0 >= deadline {
+                        let began = Instant::now();
+                        if began >= deadline {
                             break;
                         }
-                        std::hint::black_box(call());
-                        latencies.push(t0.elapsed().as_nanos() as u64);
+                        let value_of = call();
+                        let took = began.elapsed();
+                        calls.push(Call {
+                            began,
+                            took,
+                            value_of,
+                        });
                         if !s.pause.is_zero() {
                             std::thread::sleep(s.pause);
                         }
                     }
-                    latencies
+                    calls
                 })
             })
             .collect();
         barrier.wait();
         let start = Instant::now();
-        let all: Vec<u64> = workers
+        let all: Vec<Call> = workers
             .into_iter()
             .flat_map(|w| w.join().unwrap())
             .collect();
         (start, all)
     });
     let end = Instant::now();
-    let outcome = Outcome::new(name, check, probe, primed, latencies, (start, end), s.ttl);
+    let outcome = Outcome::new(name, check, probe, primed, &calls, (start, end), s.ttl);
     // Let background refreshes finish before the next implementation runs.
     std::thread::sleep(s.create + Duration::from_millis(10));
     outcome
@@ -149,14 +156,14 @@ fn main() {
     ];
     if s.ttl == Duration::from_millis(100) {
         outcomes.push(run("cached", Check::None, &CACHED, &s, &|| {
-            cached_herd(key)
+            cached_herd(key) - key
         }));
         outcomes.push(run(
             "cached by_key",
             Check::None,
             &CACHED_BY_KEY,
             &s,
-            &|| cached_by_key_herd(key),
+            &|| cached_by_key_herd(key) - key,
         ));
     } else {
         eprintln!("(cached skipped: its ttl is fixed at compile time to the default 100 ms)");
@@ -170,12 +177,12 @@ fn main() {
         s.ttl,
         s.pause_label("no pause"),
     );
-    herd_common::print_table(&outcomes, &scenario);
-    herd_common::print_histogram(&outcomes);
-    herd_common::print_checks(&outcomes);
+    support::herd::print_table(&outcomes, &scenario);
+    support::herd::print_histogram(&outcomes);
+    support::herd::print_checks(&outcomes);
     let caption = format!(
         "{} threads, one key, ttl {:?}, creator {:?}: call latency",
         s.workers, s.ttl, s.create
     );
-    herd_common::write_svg_or_exit(&outcomes, &s, &caption);
+    support::herd::write_svg_or_exit(&outcomes, &s, &caption);
 }

@@ -20,12 +20,15 @@
 //! Between calls each task awaits `tokio::time::sleep(pause)`. Tokio's timer has 1 ms
 //! resolution, so the default pause is 1 ms (anything shorter is rounded up to the next
 //! tick anyway; in practice each task calls about every 2 ms): the tasks interleave and
-//! the runtime keeps idle time, so a call's latency is the cache's, not a run queue's. `--pause-us 0` makes the tasks
-//! `yield_now()` instead, which keeps both workers busy all the time: then a task that
-//! awaits inside a call also waits for its turn behind every other task after it is
-//! woken, which shows as longer latencies in every column.
+//! the runtime keeps idle time, so a call's latency is the cache's, not a run queue's.
+//! `--pause-us 0` makes the tasks `yield_now()` instead, which keeps both workers busy
+//! all the time: then a task that awaits inside a call also waits for its turn behind
+//! every other task after it is woken, which shows as longer latencies in every column.
 //!
-//! Latency is measured from just before a call to just after its `.await` completes.
+//! Latency is measured from just before a call to just after its `.await` completes. A
+//! call is *blocked* when it waited for a creation (its value was created while it was
+//! in the call, and it took at least half a creation); calls over 1 ms that waited for
+//! no creation are counted apart: the runtime or the OS scheduler held them up.
 //!
 //! - **dogpile** (`Cache::get_with_async`): at each expiry exactly one task refreshes
 //!   (it awaits its own creator); every other task is served the stale value at once.
@@ -38,14 +41,11 @@
 //! - **#[dogpile] async bg** (`#[dogpile(ttl = "100ms", background)]`): the wrapper over
 //!   `get_with_async` of a `Background` cache.
 
-mod herd_common;
-mod latency_chart;
-
 use dogpile::{dogpile, Cache};
-use herd_common::{Check, Cli, Outcome, Probe, Settings};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::herd::{Call, Check, Cli, Outcome, Probe, Settings};
 
 /// Tokio worker threads.
 const WORKERS: usize = 2;
@@ -53,11 +53,11 @@ const WORKERS: usize = 2;
 // ---------------------------------------------------------------------------------
 // The creator, instrumented
 
-/// The slow creator: a 20 ms async "remote call".
+/// The slow creator: a 20 ms async "remote call". Returns its number.
 async fn create(probe: &'static Probe) -> u64 {
     let (n, sleep) = probe.begin();
     tokio::time::sleep(sleep).await;
-    probe.end();
+    probe.end(n);
     n
 }
 
@@ -101,34 +101,39 @@ where
             let (call, barrier) = (call.clone(), barrier.clone());
             let (run, pause) = (s.run, s.pause);
             tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(1 << 12);
+                let mut calls = Vec::with_capacity(1 << 12);
                 barrier.wait().await;
                 let deadline = Instant::now() + run;
                 loop {
-                    let t0 = Instant::now();
-                    if t0 >= deadline {
+                    let began = Instant::now();
+                    if began >= deadline {
                         break;
                     }
-                    std::hint::black_box(call().await);
-                    latencies.push(t0.elapsed().as_nanos() as u64);
+                    let value_of = call().await;
+                    let took = began.elapsed();
+                    calls.push(Call {
+                        began,
+                        took,
+                        value_of,
+                    });
                     if pause.is_zero() {
                         tokio::task::yield_now().await;
                     } else {
                         tokio::time::sleep(pause).await;
                     }
                 }
-                latencies
+                calls
             })
         })
         .collect();
     barrier.wait().await;
     let start = Instant::now();
-    let mut latencies = Vec::new();
+    let mut calls = Vec::new();
     for task in tasks {
-        latencies.extend(task.await.expect("a herd task panicked"));
+        calls.extend(task.await.expect("a herd task panicked"));
     }
     let end = Instant::now();
-    let outcome = Outcome::new(name, check, probe, primed, latencies, (start, end), s.ttl);
+    let outcome = Outcome::new(name, check, probe, primed, &calls, (start, end), s.ttl);
     // Let background refreshes finish before the next implementation runs.
     tokio::time::sleep(s.create + Duration::from_millis(10)).await;
     outcome
@@ -173,7 +178,7 @@ async fn herd(s: &Settings) -> Vec<Outcome> {
                 Check::Refresh,
                 &ATTRIBUTE,
                 s,
-                move || attribute_herd(key),
+                move || async move { attribute_herd(key).await - key },
             )
             .await,
         );
@@ -183,7 +188,7 @@ async fn herd(s: &Settings) -> Vec<Outcome> {
                 Check::Background,
                 &ATTRIBUTE_BG,
                 s,
-                move || attribute_bg_herd(key),
+                move || async move { attribute_bg_herd(key).await - key },
             )
             .await,
         );
@@ -216,12 +221,12 @@ fn main() {
         s.ttl,
         s.pause_label("yield_now"),
     );
-    herd_common::print_table(&outcomes, &scenario);
-    herd_common::print_histogram(&outcomes);
-    herd_common::print_checks(&outcomes);
+    support::herd::print_table(&outcomes, &scenario);
+    support::herd::print_histogram(&outcomes);
+    support::herd::print_checks(&outcomes);
     let caption = format!(
         "{} tokio tasks on {WORKERS} threads, one key, ttl {:?}, creator {:?}: call latency",
         s.workers, s.ttl, s.create
     );
-    herd_common::write_svg_or_exit(&outcomes, &s, &caption);
+    support::herd::write_svg_or_exit(&outcomes, &s, &caption);
 }

@@ -7,7 +7,7 @@
 //! cargo run --release --example web_service -- --load --svg docs/web.svg     # and its chart
 //! ```
 //!
-//! The service (`examples/web_app/mod.rs`, which `tests/web_service.rs` drives too)
+//! The service (`support::web_app`, which `tests/web_service.rs` drives too)
 //! is an axum app whose handlers call `#[dogpile]` async fns over a slow backend (a
 //! 50 ms query, counted), beside the same backend behind `moka` and behind no cache;
 //! `GET /stats` shows the caches' counters as JSON. Serving mode prints dogpile's
@@ -27,19 +27,11 @@
 //! (64), `--secs S` (3), `--pause-ms P` (5: each client pauses this long between
 //! requests), `--svg PATH`, and `--port P` for serving mode (3000).
 
-mod latency_chart;
-#[allow(dead_code)] // `Backend::hold` and `release` are for the test
-mod web_app;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use web_app::Backend;
-
-/// The clock of the service's dogpile caches: the system's.
-fn app_clock() -> dogpile::SystemClock {
-    dogpile::SystemClock
-}
+use support::quantiles::{fmt_ns, quantile};
+use support::web_app::{self, Backend};
 
 /// A request slower than this waited for a backend query (which takes 50 ms).
 const SLOW: Duration = Duration::from_millis(25);
@@ -146,8 +138,7 @@ impl Outcome {
     }
 
     fn quantile(&self, q: f64) -> u64 {
-        let i = ((self.latencies.len() as f64 - 1.0) * q).round() as usize;
-        self.latencies.get(i).copied().unwrap_or(0)
+        quantile(&self.latencies, q)
     }
 }
 
@@ -321,24 +312,15 @@ fn expiries(finished: &[Instant], start: Instant, end: Instant) -> u64 {
         .count() as u64
 }
 
-fn fmt_ns(ns: u64) -> String {
-    match ns {
-        0..=999 => format!("{ns} ns"),
-        1_000..=999_999 => format!("{:.1} µs", ns as f64 / 1e3),
-        1_000_000..=999_999_999 => format!("{:.1} ms", ns as f64 / 1e6),
-        _ => format!("{:.2} s", ns as f64 / 1e9),
-    }
-}
-
 // ---------------------------------------------------------------------------------
-// The chart, drawn like the herd's (examples/herd_common/mod.rs)
+// The chart, drawn like the herd's (`support::herd`)
 
 /// One color per variant, in order: the herd chart's colors for the same caches.
-const COLORS: [plotters::style::RGBColor; 4] = [
-    plotters::style::RGBColor(214, 39, 40),  // dogpile: red
-    plotters::style::RGBColor(44, 160, 44),  // dogpile background: green
-    plotters::style::RGBColor(255, 127, 14), // moka: orange
-    plotters::style::RGBColor(31, 119, 180), // no cache: blue
+const COLORS: [support::chart::RGBColor; 4] = [
+    support::chart::RGBColor(214, 39, 40),  // dogpile: red
+    support::chart::RGBColor(44, 160, 44),  // dogpile background: green
+    support::chart::RGBColor(255, 127, 14), // moka: orange
+    support::chart::RGBColor(31, 119, 180), // no cache: blue
 ];
 
 fn write_svg(
@@ -349,13 +331,13 @@ fn write_svg(
     let lines: Vec<_> = outcomes
         .iter()
         .enumerate()
-        .map(|(i, o)| latency_chart::Line {
+        .map(|(i, o)| support::chart::Line {
             label: format!("{} ({} slow)", o.name, o.slow()),
             color: COLORS[i % COLORS.len()],
-            points: latency_chart::histogram(&o.latencies, 1e4),
+            points: support::chart::histogram(&o.latencies, 1e4),
         })
         .collect();
-    let frame = latency_chart::Frame {
+    let frame = support::chart::Frame {
         caption,
         from_ns: 1e4,
         x_desc: "latency of one HTTP request",
@@ -363,5 +345,5 @@ fn write_svg(
         slow_ns: SLOW.as_nanos() as f64,
         slow_label: "25 ms: requests beyond this line waited for the backend".into(),
     };
-    latency_chart::write(path, &frame, &lines)
+    support::chart::write(path, &frame, &lines)
 }

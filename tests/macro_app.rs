@@ -2,8 +2,7 @@
 //! client, a logger) stay out of the key with `key = ..`; a computed key with
 //! `key(T) = EXPR`; `skip_none` for `Option` fns. Every wait is bounded (`common`).
 
-#[path = "../dogpile/tests/common/mod.rs"]
-mod common;
+use support::common;
 
 use common::{eventually, join_all, Gate};
 use dogpile::dogpile;

@@ -5,8 +5,7 @@
 //! fn has its own clock, since the tests of this file run in parallel. Every wait on
 //! another thread is bounded (`common`).
 
-#[path = "../dogpile/tests/common/mod.rs"]
-mod common;
+use support::common;
 
 use common::{join_all, Gate};
 use dogpile::{dogpile, ManualClock};

@@ -3,8 +3,7 @@
 //! Time passes only through each fn's own `dogpile::ManualClock` (`clock = ..`); every
 //! wait on another thread is bounded (`common`).
 
-#[path = "../dogpile/tests/common/mod.rs"]
-mod common;
+use support::common;
 
 use common::{bounded, eventually, Gate};
 use dogpile::{dogpile, ManualClock, ReadGuard};

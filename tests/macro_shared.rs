@@ -4,18 +4,16 @@
 //! A second process is a second `RedisTier::open` on the same server with its own cache,
 //! built the way the attribute builds the fn's.
 //!
-//! One `#[test]`: the memoized fns' caches are `static`s that reach the one server this
-//! test starts (and stops, also when it fails).
-
-#[path = "../examples/local_redis/mod.rs"]
-mod local_redis;
+//! One test: the memoized fns' caches are `static`s that reach the one server this
+//! test starts (and stops, also when it fails). It runs under support's harness, which
+//! skips it, loudly, where no redis-server is installed.
 
 use dogpile::{dogpile, Cache};
 use dogpile_redis::RedisTier;
-use local_redis::LocalRedis;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use support::redis::RedisServer;
 
 static URL: OnceLock<String> = OnceLock::new();
 /// How many times a `shared = ..` expression was evaluated.
@@ -121,9 +119,8 @@ fn bounded(what: &str, check: impl FnOnce() + Send + 'static) {
     }
 }
 
-#[test]
 fn shared_fns_keep_their_keys_apart_and_share_values_across_processes() {
-    let server = LocalRedis::start();
+    let server = RedisServer::start();
     URL.set(server.url()).unwrap();
     bounded(
         "fns sharing one tier",
@@ -205,4 +202,8 @@ fn a_second_process_takes_each_fns_value() {
         2,
         "checked: 7 once, 0 once"
     );
+}
+
+support::redis_tests! {
+    needs_redis: [shared_fns_keep_their_keys_apart_and_share_values_across_processes],
 }

@@ -10,29 +10,21 @@
 //! lets the backend finish. A request that waited for the query would hold its wave
 //! up until the bound and fail the test. The whole test runs under a timeout.
 
-#[allow(dead_code)] // the example's load run uses more of it
-#[path = "../examples/web_app/mod.rs"]
-mod web_app;
-
 use dogpile::ManualClock;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
+use support::web_app::{self, Backend, Report, ServiceStats};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
-use web_app::{Backend, Report, ServiceStats};
 
-static CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
+/// The clock of the service's dogpile caches.
+static CLOCK: LazyLock<ManualClock> = LazyLock::new(web_app::use_manual_clock);
 
 /// Both dogpile caches read `CLOCK`: one test advancing it would age the other test's
 /// values, so the tests take turns.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The clock of the service's dogpile caches (see `web_app`).
-fn app_clock() -> ManualClock {
-    CLOCK.clone()
-}
 
 /// Concurrent requests per wave.
 const WAVE: usize = 16;
@@ -55,6 +47,7 @@ impl Service {
             .await
             .expect("a free loopback port");
         let address = listener.local_addr().unwrap();
+        LazyLock::force(&CLOCK); // before the first request stamps a value
         tokio::spawn(web_app::serve(listener));
         Service {
             address,

@@ -323,10 +323,10 @@ mod tests;
 /// `field = ..` the tier goes where the field's cache is built,
 /// `Cache::builder().shared(..)`. Methods with a `static` cache (`key = ..`) are scoped by
 /// module and method name: two types in one module with a method of the same name, key and
-/// value types need different namespaces. `HANDLE.clear()` and `invalidate_all()` act on
-/// this process's copies only, and so does `{fn}_prime` (it stores with `insert`, which
-/// holds no lease); `invalidate` and `remove` reach the fleet (and build the owned key for
-/// the tier).
+/// value types need different namespaces. `{fn}_prime` stores in this process only (it
+/// stores with `insert`, which holds no lease); `invalidate` and `remove` reach the fleet
+/// (and build the owned key for the tier), and so do `HANDLE.invalidate_all()` and
+/// `clear()`, for every key of the fn at once.
 ///
 /// # Testing
 ///

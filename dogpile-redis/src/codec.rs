@@ -47,10 +47,15 @@ pub(crate) fn decode<V: DeserializeOwned>(bytes: &[u8], limit: usize) -> Option<
     }
 }
 
-/// The stable fingerprint of a key: SHA-1 of its CBOR bytes, in hex. The same key gives
-/// the same fingerprint in every process and build with the same key type.
-pub(crate) fn fingerprint(key_bytes: &[u8]) -> String {
-    sha1_smol::Sha1::from(key_bytes).digest().to_string()
+/// The stable fingerprint of a key: SHA-1 of its type's name and its CBOR bytes, in hex.
+/// The same key gives the same fingerprint in every process and build with the same key
+/// type; two key types that encode alike (`UserId(7)`, `OrderId(7)`) give two (R4).
+pub(crate) fn fingerprint(type_name: &str, key_bytes: &[u8]) -> String {
+    let mut sha = sha1_smol::Sha1::new();
+    sha.update(type_name.as_bytes());
+    sha.update(&[0]);
+    sha.update(key_bytes);
+    sha.digest().to_string()
 }
 
 #[cfg(test)]
@@ -121,9 +126,11 @@ mod tests {
 
     #[test]
     fn fingerprints_are_stable_and_distinct() {
-        let a = fingerprint(&encode(&("user", 7u32)).unwrap());
-        assert_eq!(a, fingerprint(&encode(&("user", 7u32)).unwrap()));
-        assert_ne!(a, fingerprint(&encode(&("user", 8u32)).unwrap()));
+        let key = |n: u32| encode(&("user", n)).unwrap();
+        let a = fingerprint("K", &key(7));
+        assert_eq!(a, fingerprint("K", &key(7)));
+        assert_ne!(a, fingerprint("K", &key(8)));
+        assert_ne!(a, fingerprint("L", &key(7)));
         assert_eq!(a.len(), 40);
     }
 }

@@ -9,11 +9,13 @@
 )]
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::{Client, Connection, ConnectionLike};
 
+use crate::health::{cause_of, is_refusal, Health};
+use crate::sync::lock;
 use crate::Error;
 
 /// Where the tier's Redis is.
@@ -47,8 +49,11 @@ impl Con {
     }
 }
 
-/// Idle connections kept for reuse; more are opened under load and dropped after.
-const MAX_IDLE: usize = 16;
+/// Idle connections kept for reuse: as many as callers of one process run at once in
+/// practice, so that a busy process reuses its connections instead of opening one per
+/// call (each costs Redis a little memory while idle). More are opened under load and
+/// dropped after.
+const MAX_IDLE: usize = 256;
 
 pub(crate) struct Pool {
     target: Target,
@@ -63,6 +68,8 @@ pub(crate) struct Pool {
     /// On a cluster: the slot map and the nodes backing off on their own.
     #[cfg(feature = "cluster")]
     nodes: crate::slots::Nodes,
+    /// The failures seen, by cause.
+    pub(crate) health: Health,
 }
 
 impl Pool {
@@ -76,6 +83,7 @@ impl Pool {
             epoch: Instant::now(),
             #[cfg(feature = "cluster")]
             nodes: crate::slots::Nodes::default(),
+            health: Health::default(),
         }
     }
 
@@ -111,7 +119,9 @@ impl Pool {
                 let config = redis::cluster::ClusterConfig::new()
                     .set_connection_timeout(self.deadline)
                     .set_response_timeout(self.deadline);
-                let con = cluster.get_connection_with_config(config)?;
+                let cluster = cluster.clone();
+                let con =
+                    self.within_deadline(move || cluster.get_connection_with_config(config))?;
                 con.set_read_timeout(Some(self.deadline))?;
                 con.set_write_timeout(Some(self.deadline))?;
                 // A new connection follows the cluster's slot map: so does the back-off,
@@ -131,10 +141,30 @@ impl Pool {
     }
 
     fn connect_to(&self, client: &Client) -> Result<Connection, redis::RedisError> {
-        let con = client.get_connection_with_timeout(self.deadline)?;
+        let (client, deadline) = (client.clone(), self.deadline);
+        let con = self.within_deadline(move || client.get_connection_with_timeout(deadline))?;
         con.set_read_timeout(Some(self.deadline))?;
         con.set_write_timeout(Some(self.deadline))?;
         Ok(con)
+    }
+
+    /// Runs `connect` (TCP, TLS, AUTH, SELECT, the client name: each step with a
+    /// deadline of its own) on a thread of its own, and gives up once the deadline has
+    /// passed for the whole: a frozen server must not cost one deadline per step (F7).
+    /// A connect given up on ends by its own steps' deadlines, its connection dropped.
+    fn within_deadline<C: Send + 'static>(
+        &self,
+        connect: impl FnOnce() -> redis::RedisResult<C> + Send + 'static,
+    ) -> redis::RedisResult<C> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("dogpile-redis-connect".into())
+            .spawn(move || {
+                let _ = tx.send(connect());
+            })?;
+        rx.recv_timeout(self.deadline).unwrap_or_else(|_| {
+            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect deadline passed").into())
+        })
     }
 
     /// A plain connection for the notification link (F6), to the server or, on a
@@ -157,23 +187,54 @@ impl Pool {
     }
 
     /// Runs `call` on a pooled connection. A failure to reach Redis (refused, reset,
-    /// deadline passed) drops the connection and starts the back-off.
+    /// deadline passed) drops the connection and starts the back-off. A pooled
+    /// connection that the server closed while it was idle (`CLIENT KILL`, a server
+    /// `timeout`, a load balancer) costs a reconnect, not a back-off: the idle ones are
+    /// dropped too (they are likely closed as well) and the call runs once more on a
+    /// new connection.
     pub(crate) fn run<T>(
         &self,
-        call: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
+        mut call: impl FnMut(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, Error> {
         let down_until = self.down_until.load(Ordering::Relaxed);
         if down_until != 0 && self.now_nanos() < down_until {
             return Err(Error::Unavailable);
         }
-        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut con = match pooled {
+        let pooled = lock(&self.idle).pop();
+        let reused = pooled.is_some();
+        let con = match pooled {
             Some(con) => con,
-            None => self.connect().inspect_err(|err| {
-                self.mark_down();
-                tracing::warn!(%err, "dogpile-redis: cannot connect to Redis, using local rules");
-            })?,
+            None => self.open_or_back_off()?,
         };
+        match self.run_on(con, &mut call, reused) {
+            Err(Retry::Closed) => {
+                lock(&self.idle).clear();
+                let con = self.open_or_back_off()?;
+                self.run_on(con, &mut call, false)
+                    .map_err(Retry::into_error)
+            }
+            result => result.map_err(Retry::into_error),
+        }
+    }
+
+    fn open_or_back_off(&self) -> Result<Con, Error> {
+        self.connect().map_err(|err| {
+            self.mark_down();
+            self.health.report(
+                &cause_of(&err),
+                "cannot connect to Redis, using local rules",
+                &err,
+            );
+            Error::Redis(err)
+        })
+    }
+
+    fn run_on<T>(
+        &self,
+        mut con: Con,
+        call: &mut impl FnMut(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
+        reused: bool,
+    ) -> Result<T, Retry> {
         #[cfg(feature = "cluster")]
         if let Con::Cluster(cluster) = &mut con {
             let mut watched = crate::slots::Watched {
@@ -185,10 +246,10 @@ impl Pool {
             };
             let result = call(&mut watched);
             let (node, skipped) = (watched.node.take(), watched.skipped);
-            return self.settle(con, result, node, skipped);
+            return self.settle(con, result, node, skipped, reused);
         }
         let result = call(con.as_dyn());
-        self.settle(con, result, None, false)
+        self.settle(con, result, None, false, reused)
     }
 
     /// Pools the connection again, or drops it and starts a back-off: of the whole tier,
@@ -200,9 +261,10 @@ impl Pool {
         result: redis::RedisResult<T>,
         node: Option<String>,
         skipped: bool,
-    ) -> Result<T, Error> {
+        reused: bool,
+    ) -> Result<T, Retry> {
         let keep = |con: Con| {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let mut idle = lock(&self.idle);
             if idle.len() < MAX_IDLE {
                 idle.push(con);
             }
@@ -215,15 +277,24 @@ impl Pool {
             }
             Err(_) if skipped => {
                 keep(con);
-                return Err(Error::Unavailable);
+                return Err(Retry::Failed(Error::Unavailable));
             }
             Err(err) => err,
         };
-        let refused = matches!(err.code(), Some("NOAUTH" | "NOPERM" | "WRONGPASS"));
+        let cause = cause_of(&err);
+        let refused = is_refusal(&err);
+        if reused && !err.is_timeout() && (err.is_io_error() || err.is_connection_dropped()) {
+            // Closed by the server while idle: no news about Redis itself.
+            return Err(Retry::Closed);
+        }
         if refused {
             // Asking again will not help until an operator fixes the credentials.
             self.mark_down();
-            tracing::error!(%err, "dogpile-redis: Redis refused the URL's credentials, using local rules");
+            self.health.report(
+                &cause,
+                "Redis refused the URL's credentials, using local rules",
+                &err,
+            );
         } else if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() {
             // The connection may hold a half-read answer: never reuse it.
             match node {
@@ -231,20 +302,47 @@ impl Pool {
                 Some(node) => {
                     self.nodes.mark_down(&node, self.backoff_until());
                     self.nodes.mark_stale();
-                    tracing::warn!(%err, %node, "dogpile-redis: Redis Cluster node unreachable, using local rules for its keys");
+                    let what = format!(
+                        "Redis Cluster node {node} unreachable, using local rules for its keys"
+                    );
+                    self.health.report(&cause, &what, &err);
                 }
                 _ => {
                     self.mark_down();
-                    tracing::warn!(%err, "dogpile-redis: Redis unreachable, using local rules");
+                    self.health
+                        .report(&cause, "Redis unreachable, using local rules", &err);
                 }
             }
         } else if err.redirect_node().is_some() {
             // The cluster moved a slot: a new connection reads the new slot map.
             #[cfg(feature = "cluster")]
             self.nodes.mark_stale();
-        } else if !err.is_unrecoverable_error() {
-            keep(con);
+            self.health
+                .report(&cause, "Redis Cluster moved a slot", &err);
+        } else {
+            // A script's error (WRONGTYPE: foreign data in the slot's keys, an evicted
+            // or flushed script, ...): the call follows the local rules.
+            self.health
+                .report(&cause, "Redis answered an error, using local rules", &err);
+            if !err.is_unrecoverable_error() {
+                keep(con);
+            }
         }
-        Err(Error::Redis(err))
+        Err(Retry::Failed(Error::Redis(err)))
+    }
+}
+
+/// A call's failure: final, or on a pooled connection the server had closed.
+enum Retry {
+    Failed(Error),
+    Closed,
+}
+
+impl Retry {
+    fn into_error(self) -> Error {
+        match self {
+            Retry::Failed(err) => err,
+            Retry::Closed => Error::Unavailable,
+        }
     }
 }

@@ -28,6 +28,10 @@ pub enum Error {
     Encode(String),
     /// Redis answered something this crate's scripts never return.
     Protocol(String),
+    /// Redis refuses this tier's notification subscription (an ACL user without the
+    /// channel, `resetchannels`): values are shared, but invalidate and remove made by
+    /// other processes do not reach this one (F6).
+    Notifications(String),
 }
 
 impl fmt::Display for Error {
@@ -40,6 +44,11 @@ impl fmt::Display for Error {
             Error::Unavailable => f.write_str("Redis is unavailable (backing off after a failure)"),
             Error::Encode(why) => write!(f, "cannot encode for Redis: {why}"),
             Error::Protocol(why) => write!(f, "unexpected answer from Redis: {why}"),
+            Error::Notifications(why) => write!(
+                f,
+                "Redis refuses the notification subscription, so invalidate and remove \
+                 elsewhere do not reach this process: {why}"
+            ),
         }
     }
 }

@@ -4,18 +4,28 @@
 //! A message names a key by fingerprint only (keys need not be deserializable), so each
 //! listener remembers the keys that went through the tier in this process: exactly the
 //! keys whose L1 copy came from, or went to, Redis.
+//!
+//! An epoch announcement (`invalidate_all`, `clear`) names no key: it reaches the whole
+//! L1 of every listener of the scope. Each link, when it comes up, reads the scope's
+//! epochs again, so a process that missed an announcement while its link was down
+//! acts on it then.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use dogpile::{EventSink, TierEvent};
 
-use crate::tier::{RedisTier, Shared};
+use crate::conn::Pool;
+use crate::epoch::{Epoch, EpochCell};
+use crate::health::{cause_of, is_refusal};
+use crate::protocol::{read_epoch, Protocol};
+use crate::sync::{lock, read, write};
 
-/// Keys remembered per listener; past this the memory is cleared and the listener told
-/// [`TierEvent::Reset`] (it can no longer map every message to its key).
+/// Keys remembered per listener; past this the longest-remembered key is forgotten and
+/// its local copy invalidated (its next call asks the tier, R3): one key at a time, never
+/// the whole L1 at once.
 const MAX_REMEMBERED: usize = 1 << 17;
 /// How often a silent subscription wakes up to check that the tier still exists.
 const POLL: Duration = Duration::from_millis(200);
@@ -24,6 +34,9 @@ const POLL: Duration = Duration::from_millis(200);
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// Pause between reconnect attempts.
 const RECONNECT: Duration = Duration::from_millis(200);
+/// Pause between subscriptions that Redis refused (ACL, credentials): an operator must
+/// act first, so asking often only fills Redis's ACL log.
+const REFUSED_RETRY: Duration = Duration::from_secs(5);
 
 trait Listen: Send + Sync {
     fn channel(&self) -> &str;
@@ -33,7 +46,46 @@ trait Listen: Send + Sync {
 struct Listener<K> {
     channel: String,
     sink: EventSink<K>,
-    keys: Mutex<HashMap<String, K>>,
+    keys: Mutex<Remembered<K>>,
+    /// The scope's epochs, shared with the tier's claims, and their key in Redis.
+    epoch: Arc<EpochCell>,
+    epoch_key: String,
+    /// The epochs whose announcement this listener has applied to its cache's L1.
+    applied: Mutex<Epoch>,
+}
+
+/// The keys a listener can map messages to, by fingerprint, in the order first seen.
+struct Remembered<K> {
+    by_fingerprint: HashMap<String, K>,
+    order: VecDeque<String>,
+    limit: usize,
+}
+
+impl<K> Remembered<K> {
+    fn new(limit: usize) -> Self {
+        Remembered {
+            by_fingerprint: HashMap::new(),
+            order: VecDeque::new(),
+            limit,
+        }
+    }
+
+    /// Remembers `key`; the key forgotten to make room, if any.
+    fn insert(&mut self, fingerprint: &str, key: K) -> Option<K> {
+        if self.by_fingerprint.contains_key(fingerprint) {
+            return None;
+        }
+        let forgotten = if self.order.len() >= self.limit {
+            self.order
+                .pop_front()
+                .and_then(|old| self.by_fingerprint.remove(&old))
+        } else {
+            None
+        };
+        self.by_fingerprint.insert(fingerprint.to_string(), key);
+        self.order.push_back(fingerprint.to_string());
+        forgotten
+    }
 }
 
 impl<K: Clone + Send + Sync + 'static> Listen for Listener<K> {
@@ -47,17 +99,34 @@ impl<K: Clone + Send + Sync + 'static> Listen for Listener<K> {
 
 impl<K: Clone + Send + Sync + 'static> Listener<K> {
     fn remember(&self, fingerprint: &str, key: &K) {
-        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        if keys.contains_key(fingerprint) {
+        let mut keys = lock(&self.keys);
+        if keys.by_fingerprint.contains_key(fingerprint) {
             return;
         }
-        if keys.len() >= MAX_REMEMBERED {
-            keys.clear();
-            drop(keys);
-            (self.sink)(TierEvent::Reset);
-            keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let forgotten = keys.insert(fingerprint, key.clone());
+        drop(keys);
+        if let Some(forgotten) = forgotten {
+            // Its events can no longer reach its local copy: distrust that copy alone.
+            (self.sink)(TierEvent::Invalidated(forgotten));
         }
-        keys.insert(fingerprint.to_string(), key.clone());
+    }
+
+    /// Applies epochs heard of (an announcement, or a re-read at resubscription) to
+    /// the L1: a newer hard epoch clears it, a newer soft one invalidates it.
+    fn reach(&self, heard: Epoch) {
+        self.epoch.learn(heard);
+        let mut applied = lock(&self.applied);
+        let event = if heard.hard > applied.hard {
+            TierEvent::Cleared
+        } else if heard.soft > applied.soft {
+            TierEvent::InvalidatedAll
+        } else {
+            return;
+        };
+        applied.soft = applied.soft.max(heard.soft);
+        applied.hard = applied.hard.max(heard.hard);
+        drop(applied);
+        (self.sink)(event);
     }
 
     fn deliver(&self, payload: &[u8]) {
@@ -67,9 +136,15 @@ impl<K: Clone + Send + Sync + 'static> Listener<K> {
         let Ok(fingerprint) = std::str::from_utf8(fingerprint) else {
             return;
         };
+        if op == b'e' {
+            if let Some(heard) = Epoch::parse(fingerprint) {
+                self.reach(heard);
+            }
+            return;
+        }
         let key = {
-            let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-            match keys.get(fingerprint) {
+            let keys = lock(&self.keys);
+            match keys.by_fingerprint.get(fingerprint) {
                 Some(key) => key.clone(),
                 None => return, // never seen here: no L1 copy to act on
             }
@@ -100,7 +175,7 @@ impl Listeners {
         fingerprint: &str,
         key: &K,
     ) {
-        let list = self.list.read().unwrap_or_else(|e| e.into_inner());
+        let list = read(&self.list);
         for listener in list.iter().filter(|l| l.channel() == channel) {
             if let Some(listener) = listener.as_any().downcast_ref::<Listener<K>>() {
                 listener.remember(fingerprint, key);
@@ -109,55 +184,92 @@ impl Listeners {
     }
 }
 
-/// Registers `sink` for `tier`'s namespace and starts its subscriber thread, which ends
-/// once every clone of the tier is dropped.
-pub(crate) fn subscribe<K: Clone + Send + Sync + 'static>(tier: &RedisTier, sink: EventSink<K>) {
+/// Registers `sink` for `channel` with `listeners` and starts its subscriber thread,
+/// which ends once `pool` is dropped (with every clone of its tier).
+pub(crate) fn subscribe<K: Clone + Send + Sync + 'static>(
+    listeners: &Listeners,
+    pool: &Arc<Pool>,
+    protocol: &Protocol,
+    sink: EventSink<K>,
+) {
+    let epoch = protocol.epoch_cell();
+    // Epochs this process read before this cache existed need no L1 action here.
+    let applied = if epoch.is_known() {
+        epoch.get()
+    } else {
+        Epoch::default()
+    };
     let listener = Arc::new(Listener {
-        channel: tier.channel(),
+        channel: protocol.channel(),
         sink,
-        keys: Mutex::new(HashMap::new()),
+        keys: Mutex::new(Remembered::new(MAX_REMEMBERED)),
+        epoch,
+        epoch_key: protocol.epoch_key(),
+        applied: Mutex::new(applied),
     });
-    tier.shared
-        .listeners
-        .list
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(listener.clone());
-    let shared = Arc::downgrade(&tier.shared);
+    write(&listeners.list).push(listener.clone());
+    let pool = Arc::downgrade(pool);
     std::thread::Builder::new()
         .name("dogpile-redis-events".into())
-        .spawn(move || listen(shared, listener))
+        .spawn(move || listen(pool, listener))
         .expect("dogpile-redis: cannot spawn the notification thread");
 }
 
-fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<Listener<K>>) {
+fn listen<K: Clone + Send + Sync + 'static>(weak: Weak<Pool>, listener: Arc<Listener<K>>) {
     let mut linked_before = false;
     // Which node to link through (on a cluster): the next one after each failure.
     let mut attempt = 0;
     loop {
-        let Some(tier) = shared.upgrade() else { return };
-        let mut con = match tier.pool.connect_listener(attempt) {
+        let Some(pool) = weak.upgrade() else { return };
+        let mut con = match pool.connect_listener(attempt) {
             Ok(con) => con,
-            Err(_) => {
+            Err(err) => {
+                // Refused credentials (R5) are not retried every moment: an operator
+                // must act first.
+                let refused = is_refusal(&err);
+                if refused {
+                    pool.health.report(
+                        &cause_of(&err),
+                        "Redis refused the notification link's credentials",
+                        &err,
+                    );
+                    pool.health.subscription_refused(Some(err.to_string()));
+                }
                 attempt += 1;
-                drop(tier);
-                std::thread::sleep(RECONNECT);
+                drop(pool);
+                std::thread::sleep(if refused { REFUSED_RETRY } else { RECONNECT });
                 continue;
             }
         };
         // Keys that went through the tier before this subscription was asked for may
         // have had events nobody heard.
-        let seen_keys = !listener
-            .keys
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty();
+        let seen_keys = !lock(&listener.keys).order.is_empty();
+        match subscribe_to(&mut con, &listener.channel) {
+            Ok(()) => pool.health.subscription_refused(None),
+            Err(Subscribe::Refused(why)) => {
+                // F6 cannot hold for this process: say so (ping, the log), and keep
+                // the local copies, which a reset would only recreate (F7).
+                pool.health.report(
+                    "subscription refused",
+                    "Redis refused the notification subscription: invalidate and remove elsewhere do not reach this process",
+                    &why,
+                );
+                pool.health.subscription_refused(Some(why));
+                drop(pool);
+                std::thread::sleep(REFUSED_RETRY);
+                continue;
+            }
+            Err(Subscribe::Failed) => {
+                attempt += 1;
+                drop(pool);
+                std::thread::sleep(RECONNECT);
+                continue;
+            }
+        }
         let mut pubsub = con.as_pubsub();
-        if pubsub.subscribe(&listener.channel).is_err()
-            || pubsub.set_read_timeout(Some(POLL)).is_err()
-        {
+        if pubsub.set_read_timeout(Some(POLL)).is_err() {
             attempt += 1;
-            drop(tier);
+            drop(pool);
             std::thread::sleep(RECONNECT);
             continue;
         }
@@ -166,9 +278,21 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
             // for keys that already went through the tier, are lost (F6).
             (listener.sink)(TierEvent::Reset);
         }
+        // An `invalidate_all` or `clear` announced while the link was down: the epochs
+        // read after subscribing miss none (a later one is announced on this link).
+        // If Redis cannot answer now, the link is tried again.
+        match read_epoch(&pool, &listener.epoch_key, &listener.epoch) {
+            Ok(epoch) => listener.reach(epoch),
+            Err(_) => {
+                attempt += 1;
+                drop(pool);
+                std::thread::sleep(RECONNECT);
+                continue;
+            }
+        }
         linked_before = true;
-        let own_node_health = tier.pool.is_cluster();
-        drop(tier);
+        let own_node_health = pool.is_cluster();
+        drop(pool);
         let mut heard = Instant::now();
         loop {
             match pubsub.get_message() {
@@ -177,14 +301,13 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
                     listener.deliver(message.get_payload_bytes());
                 }
                 Err(err) if err.is_timeout() => {
-                    let Some(tier) = shared.upgrade() else { return };
+                    let Some(pool) = weak.upgrade() else { return };
                     if heard.elapsed() >= HEALTH_EVERY {
                         let alive = if own_node_health {
                             // The link's own node, whatever the rest of the cluster does.
                             pubsub.ping::<redis::Value>().is_ok()
                         } else {
-                            tier.pool
-                                .run(|con| redis::cmd("PING").query::<String>(con))
+                            pool.run(|con| redis::cmd("PING").query::<String>(con))
                                 .is_ok()
                         };
                         if !alive {
@@ -197,7 +320,76 @@ fn listen<K: Clone + Send + Sync + 'static>(shared: Weak<Shared>, listener: Arc<
             }
         }
         attempt += 1;
-        tracing::warn!(channel = %listener.channel, "dogpile-redis: notification link lost, local copies distrusted");
+        if let Some(pool) = weak.upgrade() {
+            pool.health.report(
+                "notification link lost",
+                "notification link lost, local copies distrusted",
+                &listener.channel,
+            );
+        }
         (listener.sink)(TierEvent::Reset);
+    }
+}
+
+/// Why a subscription did not start.
+enum Subscribe {
+    /// Redis answered with an error (NOPERM for an ACL user without the channel,
+    /// NOAUTH without the password): retrying soon will not help.
+    Refused(String),
+    /// The connection failed.
+    Failed,
+}
+
+/// Subscribes `con` to `channel` and checks Redis's answer (the `redis` crate's
+/// `PubSub::subscribe` takes an error reply for a confirmation).
+fn subscribe_to(con: &mut redis::Connection, channel: &str) -> Result<(), Subscribe> {
+    let command = redis::cmd("SUBSCRIBE").arg(channel).get_packed_command();
+    con.send_packed_command(&command)
+        .map_err(|_| Subscribe::Failed)?;
+    match con.recv_response() {
+        Ok(redis::Value::Array(reply)) | Ok(redis::Value::Push { data: reply, .. }) if matches!(reply.first(), Some(redis::Value::BulkString(kind)) if kind == b"subscribe") => {
+            Ok(())
+        }
+        Ok(redis::Value::ServerError(err)) => Err(Subscribe::Refused(format!(
+            "{} {}",
+            err.code(),
+            err.details().unwrap_or_default()
+        ))),
+        Err(err) if err.code().is_some() => Err(Subscribe::Refused(err.to_string())),
+        Ok(other) => Err(Subscribe::Refused(format!("unexpected answer {other:?}"))),
+        Err(_) => Err(Subscribe::Failed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_the_limit_one_key_is_forgotten_and_invalidated_not_all() {
+        // R3: a listener that saw more keys than it remembers distrusts the oldest
+        // key's copy only, never the whole L1 (which would cost a script per key).
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = events.clone();
+        let listener = Listener {
+            channel: "c".into(),
+            sink: Arc::new(move |event| lock(&seen).push(event)),
+            keys: Mutex::new(Remembered::new(3)),
+            epoch: Arc::default(),
+            epoch_key: "e".into(),
+            applied: Mutex::default(),
+        };
+        for n in 0..5u32 {
+            listener.remember(&format!("fp{n}"), &n);
+        }
+        listener.remember("fp4", &4); // already remembered: nothing forgotten
+        assert_eq!(
+            *lock(&events),
+            vec![TierEvent::Invalidated(0), TierEvent::Invalidated(1)]
+        );
+        listener.deliver(b"rfp0");
+        listener.deliver(b"rfp3");
+        assert_eq!(lock(&events).last(), Some(&TierEvent::Removed(3)));
+        assert_eq!(lock(&events).len(), 3, "fp0 was forgotten: no event for it");
     }
 }

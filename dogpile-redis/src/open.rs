@@ -116,8 +116,9 @@ impl RedisTier {
         Ok(RedisTier::on(Target::Server(client), DEFAULT_TIMEOUT))
     }
 
-    /// One round trip to Redis (every node of a cluster), under the deadline: checks the
-    /// URL, its credentials and TLS, e.g. at startup. The tier works without it: while
+    /// Two round trips to Redis, each under the deadline: a `PING`, and one of the tier's
+    /// scripts on a slot of its own. Checks the URL, its credentials, TLS and the ACL
+    /// (scripts, keys), e.g. at startup. The tier works without it: while
     /// Redis cannot be reached the cache follows its local rules (F7). An error names
     /// the cause (refused, wrong password, untrusted certificate...); right after a
     /// failure it is [`Error::Unavailable`] for the short back-off.
@@ -129,10 +130,34 @@ impl RedisTier {
     /// }
     /// # Ok::<(), dogpile_redis::Error>(())
     /// ```
+    ///
+    /// A tier whose notification subscription Redis refuses (an ACL user without the
+    /// channel) answers [`Error::Notifications`]: it shares values, but invalidations
+    /// made elsewhere do not reach it (F6).
     pub fn ping(&self) -> Result<(), Error> {
         self.shared
             .pool
-            .run(|con| redis::cmd("PING").query::<String>(con))
-            .map(drop)
+            .run(|con| redis::cmd("PING").query::<String>(con))?;
+        // A script on a slot of its own, in this namespace: checks the ACL allows the
+        // tier's scripts and keys (`+@scripting`, `~dogpile:*`).
+        self.protocol
+            .lookup(&crate::codec::fingerprint("ping", b""))?;
+        match self.shared.pool.health.refused_subscription() {
+            Some(why) => Err(Error::Notifications(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// The failures this tier (and its clones) met since it was opened, by cause: each
+    /// is also logged through `tracing`, once per cause and ten seconds. A tier that
+    /// works has none.
+    ///
+    /// ```
+    /// let tier = dogpile_redis::RedisTier::open("redis://127.0.0.1:1/")?;
+    /// assert!(tier.failures().is_empty()); // nothing tried yet
+    /// # Ok::<(), dogpile_redis::Error>(())
+    /// ```
+    pub fn failures(&self) -> Vec<crate::Failure> {
+        self.shared.pool.health.failures()
     }
 }

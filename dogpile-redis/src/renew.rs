@@ -6,31 +6,25 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use crate::tier::RedisTier;
+use crate::protocol::Protocol;
+use crate::sync::lock;
 
 struct Held {
-    tier: RedisTier,
+    protocol: Protocol,
     fingerprint: String,
     due: Instant,
 }
 
 pub(crate) struct Renewer {
-    /// By owner token: the tier (namespace, lease), the key fingerprint, when to renew.
+    /// By owner token: the namespace's calls (with the lease), the key fingerprint, when
+    /// to renew.
     held: Mutex<HashMap<String, Held>>,
     wake: Condvar,
 }
 
 impl Renewer {
-    /// The renewer of `tier`'s connections, started on first use.
-    pub(crate) fn of(tier: &RedisTier) -> Arc<Renewer> {
-        let mut slot = tier
-            .shared
-            .renewer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(renewer) = slot.as_ref() {
-            return renewer.clone();
-        }
+    /// A renewer with its thread, which ends once the renewer is dropped.
+    pub(crate) fn start() -> Arc<Renewer> {
         let renewer = Arc::new(Renewer {
             held: Mutex::new(HashMap::new()),
             wake: Condvar::new(),
@@ -40,30 +34,29 @@ impl Renewer {
             .name("dogpile-redis-renew".into())
             .spawn(move || run(weak))
             .expect("dogpile-redis: cannot spawn the lease renewal thread");
-        *slot = Some(renewer.clone());
         renewer
     }
 
-    pub(crate) fn hold(&self, tier: &RedisTier, fingerprint: &str, token: &str) {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+    pub(crate) fn hold(&self, protocol: &Protocol, fingerprint: &str, token: &str) {
+        let mut held = lock(&self.held);
         let held_lease = Held {
-            tier: tier.clone(),
+            protocol: protocol.clone(),
             fingerprint: fingerprint.to_string(),
-            due: Instant::now() + tier.lease / 3,
+            due: Instant::now() + protocol.lease / 3,
         };
         held.insert(token.to_string(), held_lease);
         self.wake.notify_all();
     }
 
     pub(crate) fn drop_lease(&self, token: &str) {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = lock(&self.held);
         held.remove(token);
     }
 }
 
 fn run(renewer: Weak<Renewer>) {
     while let Some(renewer) = renewer.upgrade() {
-        let held = renewer.held.lock().unwrap_or_else(|e| e.into_inner());
+        let held = lock(&renewer.held);
         // Each lease is renewed at a third of its length, so that two missed round
         // trips still leave time; idle, look every half second whether the tier is gone.
         let now = Instant::now();
@@ -79,12 +72,12 @@ fn run(renewer: Weak<Renewer>) {
         let now = Instant::now();
         let mut due = Vec::new();
         for (token, h) in held.iter_mut().filter(|(_, h)| h.due <= now) {
-            h.due = now + h.tier.lease / 3;
-            due.push((token.clone(), h.tier.clone(), h.fingerprint.clone()));
+            h.due = now + h.protocol.lease / 3;
+            due.push((token.clone(), h.protocol.clone(), h.fingerprint.clone()));
         }
         drop(held);
-        for (token, tier, fp) in due {
-            match tier.renew_raw(&fp, &token, tier.lease) {
+        for (token, protocol, fp) in due {
+            match protocol.renew(&fp, &token) {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::info!(key = %fp, "dogpile-redis: lease lost (expired or fenced)");

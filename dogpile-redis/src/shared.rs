@@ -7,7 +7,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec;
-use crate::renew::Renewer;
 use crate::scripts::SlotReply;
 use crate::tier::RedisTier;
 use crate::Error;
@@ -18,8 +17,10 @@ impl RedisTier {
         &self,
         key: &K,
     ) -> Result<String, Error> {
-        let fp = codec::fingerprint(&codec::encode(key)?);
-        self.shared.listeners.remember(&self.channel(), &fp, key);
+        let fp = codec::fingerprint(std::any::type_name::<K>(), &codec::encode(key)?);
+        self.shared
+            .listeners
+            .remember(&self.protocol.channel(), &fp, key);
         Ok(fp)
     }
 
@@ -28,12 +29,12 @@ impl RedisTier {
     fn value_of<V: DeserializeOwned>(&self, reply: &SlotReply) -> Option<SharedValue<V>> {
         if reply.oversized {
             tracing::warn!(
-                limit = self.max_value,
+                limit = self.protocol.max_value,
                 "dogpile-redis: value over the size limit, treated as a miss"
             );
         }
         let bytes = reply.value.as_deref()?;
-        let value = codec::decode(bytes, self.max_value)?;
+        let value = codec::decode(bytes, self.protocol.max_value)?;
         Some(SharedValue {
             value,
             age: Duration::from_millis(u64::try_from(reply.age_ms).unwrap_or(0)),
@@ -53,19 +54,19 @@ where
 {
     fn lookup(&self, key: &K) -> Result<Option<SharedValue<V>>, TierError> {
         let fp = self.fingerprint(key)?;
-        let reply = self.lookup_raw(&fp)?;
+        let reply = self.protocol.lookup(&fp)?;
         Ok(self.value_of(&reply))
     }
 
     fn claim(&self, key: &K, ttl: Duration) -> Result<Claim<V>, TierError> {
         let fp = self.fingerprint(key)?;
-        let token = self.new_token();
-        let mut reply = self.claim_raw(&fp, ttl, &token, false)?;
+        let token = self.protocol.token(self.new_token())?;
+        let mut reply = self.protocol.claim(&fp, ttl, &token, false)?;
         if reply.kind == "fresh" {
             match self.value_of(&reply) {
                 Some(fresh) => return Ok(Claim::Fresh(fresh)),
                 // Fresh but unreadable here (another build wrote it): claim as if absent.
-                None => reply = self.claim_raw(&fp, ttl, &token, true)?,
+                None => reply = self.protocol.claim(&fp, ttl, &token, true)?,
             }
         }
         let stale = self.value_of(&reply);
@@ -75,9 +76,9 @@ where
                 lease_left: lease_left(&reply),
             }),
             "owned" => {
-                Renewer::of(self).hold(self, &fp, &token);
+                self.renewer().hold(&self.protocol, &fp, &token.text);
                 Ok(Claim::Owned {
-                    lease: Lease::new(token, reply.generation),
+                    lease: Lease::new(token.text, reply.generation),
                     stale,
                 })
             }
@@ -87,27 +88,24 @@ where
 
     fn publish(&self, key: &K, lease: &Lease, value: &V) -> Result<Publish, TierError> {
         let fp = self.fingerprint(key)?;
-        if let Some(renewer) = self
-            .shared
-            .renewer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
+        if let Some(renewer) = self.shared.renewer.get() {
             renewer.drop_lease(lease.token());
         }
         let bytes = codec::encode(value)?;
-        if bytes.len() > self.max_value {
+        if bytes.len() > self.protocol.max_value {
             // Nobody could read it back: do not store it; end the lease at once (F8).
             tracing::warn!(
                 len = bytes.len(),
-                limit = self.max_value,
+                limit = self.protocol.max_value,
                 "dogpile-redis: value over the size limit, not shared"
             );
-            self.release_raw(&fp, lease.token())?;
+            self.protocol.release(&fp, lease.token())?;
             return Ok(Publish::Rejected);
         }
-        if self.publish_raw(&fp, lease.token(), lease.generation(), &bytes)? {
+        if self
+            .protocol
+            .publish(&fp, lease.token(), lease.generation(), &bytes)?
+        {
             Ok(Publish::Stored)
         } else {
             tracing::info!(key = %fp, "dogpile-redis: late publish rejected (lease lost or key invalidated, F5)");
@@ -117,33 +115,44 @@ where
 
     fn release(&self, key: &K, lease: &Lease) -> Result<(), TierError> {
         let fp = self.fingerprint(key)?;
-        if let Some(renewer) = self
-            .shared
-            .renewer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
+        if let Some(renewer) = self.shared.renewer.get() {
             renewer.drop_lease(lease.token());
         }
-        self.release_raw(&fp, lease.token())?;
+        self.protocol.release(&fp, lease.token())?;
         Ok(())
     }
 
     fn invalidate(&self, key: &K, ttl: Duration) -> Result<(), TierError> {
         let fp = self.fingerprint(key)?;
-        self.invalidate_raw(&fp, ttl)?;
+        self.protocol.invalidate(&fp, ttl)?;
         Ok(())
     }
 
     fn remove(&self, key: &K) -> Result<(), TierError> {
         let fp = self.fingerprint(key)?;
-        self.remove_raw(&fp)?;
+        self.protocol.remove(&fp)?;
+        Ok(())
+    }
+
+    /// Remembers the key, so that its events reach a copy stored with `Cache::insert`.
+    fn track(&self, key: &K) {
+        let _ = self.fingerprint(key);
+    }
+
+    /// Raises the scope's epochs in Redis: one script, whatever the number of keys
+    /// (see the crate docs, "Fleet-wide `invalidate_all` and `clear`").
+    fn invalidate_all(&self, hard: bool) -> Result<(), TierError> {
+        self.protocol.invalidate_all(hard)?;
         Ok(())
     }
 
     fn subscribe(&self, events: EventSink<K>) {
-        crate::events::subscribe(self, events);
+        crate::events::subscribe(
+            &self.shared.listeners,
+            &self.shared.pool,
+            &self.protocol,
+            events,
+        );
     }
 
     /// The namespace becomes `"{namespace}:{scope}"` (see [`RedisTier::scoped`]).

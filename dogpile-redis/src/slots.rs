@@ -8,6 +8,8 @@ use std::sync::{Mutex, RwLock};
 
 use redis::{Cmd, ConnectionLike, RedisResult, Value};
 
+use crate::sync::{lock, read, write};
+
 /// Hash slots of a Redis Cluster.
 const SLOTS: u16 = 16384;
 
@@ -117,7 +119,7 @@ impl Nodes {
                 ))
             })
             .collect();
-        *self.owners.write().unwrap_or_else(|e| e.into_inner()) = owners;
+        *write(&self.owners) = owners;
         self.stale.store(false, Ordering::Relaxed);
         true
     }
@@ -125,7 +127,7 @@ impl Nodes {
     /// The node that `cmd` goes to, if it is a script and the slot map knows its slot.
     fn node_of(&self, cmd: &Cmd) -> Option<String> {
         let slot = hash_slot(&first_key(cmd)?);
-        let owners = self.owners.read().unwrap_or_else(|e| e.into_inner());
+        let owners = read(&self.owners);
         owners
             .iter()
             .find(|(first, last, _)| (*first..=*last).contains(&slot))
@@ -133,12 +135,12 @@ impl Nodes {
     }
 
     pub(crate) fn mark_down(&self, node: &str, until: u64) {
-        let mut down = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+        let mut down = lock(&self.down_until);
         down.insert(node.to_string(), until);
     }
 
     fn is_down(&self, node: &str, now: u64) -> bool {
-        let down = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+        let down = lock(&self.down_until);
         down.get(node).is_some_and(|&until| now < until)
     }
 }

@@ -1,15 +1,15 @@
 //! `RedisTier`: configuration, the shared state of its clones, and the calls of one slot.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use redis::{ConnectionInfo, IntoConnectionInfo};
 
 use crate::conn::{Pool, Target};
 use crate::events::Listeners;
+use crate::protocol::Protocol;
 use crate::renew::Renewer;
-use crate::scripts::{self, SlotReply};
 use crate::Error;
 
 /// The default claim lease (F5): a dead or frozen owner blocks a refresh this long.
@@ -21,8 +21,6 @@ pub(crate) const DEFAULT_MAX_VALUE: usize = 16 << 20;
 /// After a failure to reach Redis, calls fail at once for this long (F7: sharing
 /// resumes well within a second of Redis coming back).
 const BACKOFF: Duration = Duration::from_millis(250);
-/// How long Redis keeps a slot nobody publishes, invalidates or removes.
-pub(crate) const RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// The fleet tier on Redis: shares values, their creation time and the refresh claim
 /// between the processes of a fleet. See the crate docs for the rules (F1–F8).
@@ -44,15 +42,15 @@ pub(crate) const RETENTION: Duration = Duration::from_secs(24 * 3600);
 #[derive(Clone)]
 pub struct RedisTier {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) namespace: Arc<str>,
-    pub(crate) lease: Duration,
-    pub(crate) max_value: usize,
+    /// The calls on Redis, with this clone's namespace, lease and size limit.
+    pub(crate) protocol: Protocol,
 }
 
 /// What the clones of one opened tier share.
 pub(crate) struct Shared {
-    pub(crate) pool: Pool,
-    pub(crate) renewer: Mutex<Option<Arc<Renewer>>>,
+    pub(crate) pool: Arc<Pool>,
+    /// Started on the first claim.
+    pub(crate) renewer: OnceLock<Arc<Renewer>>,
     pub(crate) listeners: Listeners,
     tokens: AtomicU64,
 }
@@ -61,8 +59,8 @@ impl std::fmt::Debug for RedisTier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The connection info holds the password: never print it.
         f.debug_struct("RedisTier")
-            .field("namespace", &self.namespace)
-            .field("lease", &self.lease)
+            .field("namespace", &self.protocol.namespace)
+            .field("lease", &self.protocol.lease)
             .finish_non_exhaustive()
     }
 }
@@ -90,22 +88,29 @@ impl RedisTier {
 
     /// A tier with default settings on `target`, with fresh connections.
     pub(crate) fn on(target: Target, timeout: Duration) -> RedisTier {
+        let pool = Arc::new(Pool::new(target, timeout, BACKOFF));
         RedisTier {
             shared: Arc::new(Shared {
-                pool: Pool::new(target, timeout, BACKOFF),
-                renewer: Mutex::new(None),
+                pool: pool.clone(),
+                renewer: OnceLock::new(),
                 listeners: Listeners::default(),
                 tokens: AtomicU64::new(0),
             }),
-            namespace: "default".into(),
-            lease: DEFAULT_LEASE,
-            max_value: DEFAULT_MAX_VALUE,
+            protocol: Protocol {
+                pool,
+                namespace: "default".into(),
+                lease: DEFAULT_LEASE,
+                max_value: DEFAULT_MAX_VALUE,
+                epochs: Arc::default(),
+            },
         }
     }
 
     /// The prefix of every Redis key and of the notification channel: give each cache
     /// its own. Default `"default"`. A `#[dogpile(shared = ..)]` fn extends it with its
-    /// path ([`scoped`](RedisTier::scoped)).
+    /// path ([`scoped`](RedisTier::scoped)). A `:` in `ns` is kept apart from the one
+    /// that joins a scope (it is written `%3A` in Redis), so that no namespace can stand
+    /// for another namespace's scope.
     ///
     /// # Panics
     ///
@@ -123,7 +128,9 @@ impl RedisTier {
             !ns.contains(['{', '}']),
             "RedisTier::namespace: {ns:?} holds a brace, which would break the Redis Cluster hash tag"
         );
-        self.namespace = ns.into();
+        // R4: a `:` in the namespace is escaped, so that no namespace reads as another
+        // namespace with a scope (`"shop:app::x"` is not `"shop"` scoped by `"app::x"`).
+        self.protocol.namespace = ns.replace('%', "%25").replace(':', "%3A").into();
         self
     }
 
@@ -145,9 +152,13 @@ impl RedisTier {
     /// assert!(format!("{render:?}").contains("\"shop:app::pages::render\""));
     /// # Ok::<(), dogpile_redis::Error>(())
     /// ```
-    pub fn scoped(self, scope: &str) -> Self {
-        let ns = format!("{}:{scope}", self.namespace);
-        self.namespace(ns)
+    pub fn scoped(mut self, scope: &str) -> Self {
+        assert!(
+            !scope.contains(['{', '}']),
+            "RedisTier::scoped: {scope:?} holds a brace, which would break the Redis Cluster hash tag"
+        );
+        self.protocol.namespace = format!("{}:{scope}", self.protocol.namespace).into();
+        self
     }
 
     /// The claim lease (F5), renewed while the creator runs; the longest a dead or
@@ -164,7 +175,7 @@ impl RedisTier {
             lease >= Duration::from_millis(30),
             "RedisTier::lease: {lease:?} is too short (at least 30ms)"
         );
-        self.lease = lease;
+        self.protocol.lease = lease;
         self
     }
 
@@ -178,9 +189,14 @@ impl RedisTier {
     /// ```
     pub fn timeout(self, timeout: Duration) -> Self {
         let target = self.shared.pool.target().clone();
+        let on = RedisTier::on(target, timeout);
         RedisTier {
-            shared: RedisTier::on(target, timeout).shared,
-            ..self
+            protocol: Protocol {
+                pool: on.protocol.pool,
+                epochs: on.protocol.epochs,
+                ..self.protocol
+            },
+            shared: on.shared,
         }
     }
 
@@ -192,19 +208,13 @@ impl RedisTier {
     /// # Ok::<(), dogpile_redis::Error>(())
     /// ```
     pub fn max_value_bytes(mut self, limit: usize) -> Self {
-        self.max_value = limit;
+        self.protocol.max_value = limit;
         self
     }
 
-    /// The Redis keys of the slot with this key fingerprint: value hash and lease.
-    pub(crate) fn slot_keys(&self, fingerprint: &str) -> [String; 2] {
-        let tag = format!("dogpile:{{{}:{fingerprint}}}", self.namespace);
-        [format!("{tag}:v"), format!("{tag}:l")]
-    }
-
-    /// The notification channel of this namespace (F6).
-    pub(crate) fn channel(&self) -> String {
-        format!("dogpile:{}:events", self.namespace)
+    /// The lease renewer of this tier's connections, started on first use.
+    pub(crate) fn renewer(&self) -> &Renewer {
+        self.shared.renewer.get_or_init(Renewer::start)
     }
 
     /// A token no other claim in the fleet uses: process, time, counter.
@@ -216,123 +226,6 @@ impl RedisTier {
         let here = Arc::as_ptr(&self.shared) as usize;
         format!("{:x}-{here:x}-{nanos:x}-{n:x}", std::process::id())
     }
-
-    pub(crate) fn lookup_raw(&self, fp: &str) -> Result<SlotReply, Error> {
-        let [value, lease] = self.slot_keys(fp);
-        self.shared.pool.run(|con| {
-            scripts::LOOKUP_SCRIPT
-                .key(&value)
-                .key(&lease)
-                .arg(self.max_value)
-                .invoke(con)
-        })
-    }
-
-    pub(crate) fn claim_raw(
-        &self,
-        fp: &str,
-        ttl: Duration,
-        token: &str,
-        force: bool,
-    ) -> Result<SlotReply, Error> {
-        let [value, lease] = self.slot_keys(fp);
-        self.shared.pool.run(|con| {
-            scripts::CLAIM_SCRIPT
-                .key(&value)
-                .key(&lease)
-                .arg(self.max_value)
-                .arg(millis(ttl))
-                .arg(token)
-                .arg(millis(self.lease))
-                .arg(if force { "1" } else { "0" })
-                .invoke(con)
-        })
-    }
-
-    pub(crate) fn publish_raw(
-        &self,
-        fp: &str,
-        token: &str,
-        generation: u64,
-        bytes: &[u8],
-    ) -> Result<bool, Error> {
-        let [value, lease] = self.slot_keys(fp);
-        let stored: i64 = self.shared.pool.run(|con| {
-            scripts::PUBLISH_SCRIPT
-                .key(&value)
-                .key(&lease)
-                .arg(token)
-                .arg(generation)
-                .arg(bytes)
-                .arg(millis(RETENTION))
-                .arg(self.channel())
-                .arg(fp)
-                .invoke(con)
-        })?;
-        Ok(stored == 1)
-    }
-
-    pub(crate) fn release_raw(&self, fp: &str, token: &str) -> Result<bool, Error> {
-        let [value, lease] = self.slot_keys(fp);
-        let released: i64 = self.shared.pool.run(|con| {
-            scripts::RELEASE_SCRIPT
-                .key(&value)
-                .key(&lease)
-                .arg(token)
-                .arg(self.channel())
-                .arg(fp)
-                .invoke(con)
-        })?;
-        Ok(released == 1)
-    }
-
-    /// Renews the lease of `lease_key`; `Ok(false)` when it is no longer `token`'s.
-    pub(crate) fn renew_raw(&self, fp: &str, token: &str, lease: Duration) -> Result<bool, Error> {
-        let [value, lease_key] = self.slot_keys(fp);
-        let renewed: i64 = self.shared.pool.run(|con| {
-            scripts::RENEW_SCRIPT
-                .key(&value)
-                .key(&lease_key)
-                .arg(token)
-                .arg(millis(lease))
-                .invoke(con)
-        })?;
-        Ok(renewed == 1)
-    }
-
-    pub(crate) fn invalidate_raw(&self, fp: &str, ttl: Duration) -> Result<(), Error> {
-        let [value, lease] = self.slot_keys(fp);
-        self.shared.pool.run(|con| {
-            scripts::INVALIDATE_SCRIPT
-                .key(&value)
-                .key(&lease)
-                .arg(millis(ttl))
-                .arg(millis(RETENTION))
-                .arg(self.channel())
-                .arg(fp)
-                .invoke::<i64>(con)
-        })?;
-        Ok(())
-    }
-
-    pub(crate) fn remove_raw(&self, fp: &str) -> Result<(), Error> {
-        let [value, lease] = self.slot_keys(fp);
-        self.shared.pool.run(|con| {
-            scripts::REMOVE_SCRIPT
-                .key(&value)
-                .key(&lease)
-                .arg(millis(RETENTION))
-                .arg(self.channel())
-                .arg(fp)
-                .invoke::<i64>(con)
-        })?;
-        Ok(())
-    }
-}
-
-/// Whole milliseconds, at least 1 (Redis rejects a zero expiry).
-pub(crate) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 /// Checks and parses a Redis URL (`redis://`, `rediss://`, `redis+unix://`); an error

@@ -1,8 +1,6 @@
 //! A `dogpile::Cache` with the fleet tier: several caches (each its own L1, as separate
 //! processes would have) on one real `redis-server`.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
@@ -11,7 +9,7 @@ use std::time::{Duration, Instant};
 use dogpile::mode::Background;
 use dogpile::{Cache, ManualClock, RefreshTask};
 use dogpile_redis::RedisTier;
-use support::{eventually, RedisServer};
+use support::redis::{holds_within, RedisServer};
 
 const TTL: Duration = Duration::from_secs(60);
 
@@ -47,7 +45,7 @@ fn cache_with_lease(
 /// only then does an invalidate or remove reach each of them (F6).
 fn wait_for_listeners(server: &RedisServer, n: u64) {
     assert!(
-        eventually(Duration::from_secs(5), || server
+        holds_within(Duration::from_secs(5), || server
             .subscribers("dogpile:c:events")
             == n),
         "{n} listeners on dogpile:c:events within 5 s"
@@ -58,7 +56,6 @@ fn scripts_run(server: &RedisServer) -> u64 {
     server.calls("evalsha") + server.calls("eval")
 }
 
-#[test]
 fn a_fresh_l1_hit_never_touches_redis() {
     // F3.
     let server = RedisServer::start();
@@ -75,7 +72,6 @@ fn a_fresh_l1_hit_never_touches_redis() {
     assert_eq!(scripts_run(&server), before);
 }
 
-#[test]
 fn a_cold_key_is_created_once_across_caches() {
     // F2 and F3: the second process takes the value from Redis.
     let server = RedisServer::start();
@@ -94,7 +90,6 @@ fn a_cold_key_is_created_once_across_caches() {
     assert_eq!(created.load(Ordering::SeqCst), 1);
 }
 
-#[test]
 fn a_cold_key_being_created_elsewhere_is_waited_for() {
     // F2: b arrives while a creates; b waits (woken by the publish), then takes a's.
     let server = RedisServer::start();
@@ -122,7 +117,6 @@ fn a_cold_key_being_created_elsewhere_is_waited_for() {
     });
 }
 
-#[test]
 fn ages_come_from_redis_whatever_the_local_clock() {
     // F4: b's clock is an hour ahead; the value a just made is fresh for b too, and b
     // keeps it for the rest of its ttl by its own clock.
@@ -139,7 +133,6 @@ fn ages_come_from_redis_whatever_the_local_clock() {
     assert_eq!(b.get_with("k".into(), || unreachable!("still fresh")), "v");
 }
 
-#[test]
 fn a_stale_key_is_refreshed_once_across_caches() {
     // F1: both L1 copies go stale; one refresh in the fleet.
     let server = RedisServer::start();
@@ -167,7 +160,6 @@ fn a_stale_key_is_refreshed_once_across_caches() {
     assert_eq!(refreshes.load(Ordering::SeqCst), 1);
 }
 
-#[test]
 fn invalidate_and_remove_reach_the_other_caches() {
     // F6.
     let server = RedisServer::start();
@@ -178,19 +170,18 @@ fn invalidate_and_remove_reach_the_other_caches() {
     b.get_with("k".into(), || unreachable!());
     a.invalidate("k");
     // b's copy turns stale: its next call refreshes (once, fleet-wide).
-    let reached = eventually(Duration::from_secs(1), || {
+    let reached = holds_within(Duration::from_secs(1), || {
         b.get_with("k".into(), || "v2".into()) == "v2"
     });
     assert!(reached, "invalidate did not reach b");
     a.remove("k");
     // b's copy is gone: its next call creates.
-    let reached = eventually(Duration::from_secs(1), || {
+    let reached = holds_within(Duration::from_secs(1), || {
         b.get_with("k".into(), || "v3".into()) == "v3"
     });
     assert!(reached, "remove did not reach b");
 }
 
-#[test]
 fn a_failing_creator_releases_the_lease_at_once() {
     // F8: a's creator fails; b, arriving cold, creates at once instead of waiting out
     // the 30 s lease.
@@ -224,7 +215,6 @@ fn a_failing_creator_releases_the_lease_at_once() {
     );
 }
 
-#[test]
 fn with_redis_down_the_local_rules_apply() {
     // F7: no error, no hang, one creation per process; sharing resumes after.
     let mut server = RedisServer::start();
@@ -243,7 +233,7 @@ fn with_redis_down_the_local_rules_apply() {
     server.restart();
     // Sharing resumes: a new key made by a reaches b.
     let mut attempt = 0;
-    assert!(eventually(Duration::from_secs(3), || {
+    assert!(holds_within(Duration::from_secs(3), || {
         attempt += 1;
         let key = format!("later-{attempt}");
         a.get_with(key.clone(), || "shared".into());
@@ -251,7 +241,6 @@ fn with_redis_down_the_local_rules_apply() {
     }));
 }
 
-#[test]
 fn a_background_cache_refreshes_once_across_caches() {
     // F1 for a `Background` cache: its refresh runs on the executor, under the lease.
     let server = RedisServer::start();
@@ -276,14 +265,13 @@ fn a_background_cache_refreshes_once_across_caches() {
             "v2".to_string()
         }
     };
-    assert!(eventually(Duration::from_secs(2), || {
+    assert!(holds_within(Duration::from_secs(2), || {
         a.get_with("k".into(), refresh(refreshes.clone())) == "v2"
             && b.get_with("k".into(), refresh(refreshes.clone())) == "v2"
     }));
     assert_eq!(refreshes.load(Ordering::SeqCst), 1);
 }
 
-#[tokio::test(flavor = "current_thread")]
 async fn async_callers_share_through_the_tier() {
     // F2 for async callers, on a one-thread runtime: b's wait for a's cold creation
     // must not block the thread a's creator needs.
@@ -317,7 +305,6 @@ async fn async_callers_share_through_the_tier() {
     );
 }
 
-#[test]
 fn a_waiter_elsewhere_takes_over_at_once_when_the_creator_fails() {
     // F8 with F2: b waits for a's cold creation; a's creator fails; b claims at once
     // instead of waiting out a's 30 s lease.
@@ -346,7 +333,6 @@ fn a_waiter_elsewhere_takes_over_at_once_when_the_creator_fails() {
     });
 }
 
-#[tokio::test(flavor = "current_thread")]
 async fn a_dropped_creation_releases_the_lease_at_once() {
     // F8: an async creator whose future is dropped (here by a timeout) releases.
     let server = RedisServer::start();
@@ -372,7 +358,6 @@ async fn a_dropped_creation_releases_the_lease_at_once() {
     );
 }
 
-#[test]
 fn a_frozen_redis_neither_hangs_nor_fails_a_call() {
     // F7: SIGSTOP: calls fall back to the local rules within the deadline.
     let server = RedisServer::start();
@@ -465,7 +450,6 @@ fn make_stale(
     clock.advance(TTL);
 }
 
-#[test]
 fn a_background_claimant_returns_at_once_while_the_fleet_refreshes_once() {
     // R10 with F1: the claimant hands the tier steps and the creation to its executor
     // and returns the stale value while the creator is still held at its gate; the
@@ -516,7 +500,7 @@ fn a_background_claimant_returns_at_once_while_the_fleet_refreshes_once() {
         }
     };
     assert!(
-        eventually(Duration::from_secs(3), || {
+        holds_within(Duration::from_secs(3), || {
             a.get_with("k".into(), no_creation(created.clone())) == "v2"
                 && b.get_with("k".into(), no_creation(created.clone())) == "v2"
         }),
@@ -533,7 +517,6 @@ fn a_background_claimant_returns_at_once_while_the_fleet_refreshes_once() {
     assert_eq!(created.load(Ordering::SeqCst), 1, "one creation fleet-wide");
 }
 
-#[test]
 fn a_failing_background_refresh_releases_the_lease_at_once() {
     // F8 on the executor: a's refresh fails while its 30 s lease has long to run; b's
     // refresh claims the key at once and its value reaches a.
@@ -554,12 +537,12 @@ fn a_failing_background_refresh_releases_the_lease_at_once() {
         .recv_timeout(Duration::from_secs(5))
         .expect("the refresh never ran");
     assert!(
-        eventually(Duration::from_secs(3), || {
+        holds_within(Duration::from_secs(3), || {
             b.get_with("k".into(), || "from b".into()) == "from b"
         }),
         "b could not refresh: the failed refresh kept its lease"
     );
-    assert!(eventually(Duration::from_secs(3), || {
+    assert!(holds_within(Duration::from_secs(3), || {
         a.get_with("k".into(), || "from a".into()) == "from b"
     }));
 }
@@ -578,7 +561,6 @@ async fn recv_async<T>(rx: &std::sync::Mutex<Receiver<T>>, what: &str) -> T {
     }
 }
 
-#[tokio::test(flavor = "current_thread")]
 async fn an_async_background_claimant_returns_at_once_and_the_runtime_refreshes() {
     // R10 with F1 for async callers: the refresh, tier steps and all, is spawned on the
     // caller's runtime; the claimant is served the stale value while it is held at its
@@ -627,7 +609,6 @@ async fn an_async_background_claimant_returns_at_once_and_the_runtime_refreshes(
     assert_eq!(created.load(Ordering::SeqCst), 1, "one creation fleet-wide");
 }
 
-#[test]
 fn invalidate_and_remove_reach_the_fleet_from_a_process_without_the_key() {
     // F6: `a` never asked for "k", so it holds no copy; its invalidate and remove still
     // reach Redis and b.
@@ -638,13 +619,13 @@ fn invalidate_and_remove_reach_the_fleet_from_a_process_without_the_key() {
     b.get_with("k".into(), || "v1".into());
     assert!(!a.contains_key("k"));
     a.invalidate("k");
-    let reached = eventually(Duration::from_secs(1), || {
+    let reached = holds_within(Duration::from_secs(1), || {
         b.get_with("k".into(), || "v2".into()) == "v2"
     });
     assert!(reached, "invalidate did not reach b");
     assert!(!a.contains_key("k"));
     assert_eq!(a.remove("k"), None, "a held no copy");
-    let reached = eventually(Duration::from_secs(1), || {
+    let reached = holds_within(Duration::from_secs(1), || {
         b.get_with("k".into(), || "v3".into()) == "v3"
     });
     assert!(reached, "remove did not reach b");
@@ -655,43 +636,176 @@ fn newcomer(server: &RedisServer, clock: &ManualClock) -> Cache<String, String> 
     cache(server, clock)
 }
 
-#[test]
-fn clear_and_invalidate_all_act_on_this_process_only() {
-    // The documented choice (see `Cache::clear`): a tier keeps no list of keys, so these
-    // two reach this process's copies only. Its next call takes the fleet's value, which
-    // stays fresh in Redis and in the other processes.
+fn clear_and_invalidate_all_reach_every_process() {
+    // F6 for a whole scope: `invalidate_all` (soft, R7) makes every copy stale, in
+    // every process and in Redis; `clear` (hard, R1) makes every value absent. Each is
+    // one script in Redis, whatever the number of keys.
     let server = RedisServer::start();
     let clock = ManualClock::new();
     let (a, b) = (cache(&server, &clock), cache(&server, &clock));
-    a.get_with("k".into(), || "v1".into());
-    assert_eq!(b.get_with("k".into(), || unreachable!()), "v1");
-
-    a.clear();
-    assert!(a.is_empty());
-    assert_eq!(b.get_with("k".into(), || unreachable!("b keeps it")), "v1");
-    assert_eq!(
-        newcomer(&server, &clock).get_with("k".into(), || unreachable!("fresh in Redis")),
-        "v1"
+    // Three keys watched below, and more that only make the calls' cost visible.
+    for key in ["k1", "k2", "k3", "x1", "x2", "x3", "x4", "x5", "x6"] {
+        a.get_with(key.into(), || "v1".into());
+        assert_eq!(b.get_with(key.into(), || unreachable!()), "v1");
+    }
+    assert!(
+        holds_within(Duration::from_secs(5), || server
+            .subscribers("dogpile:c:events")
+            == 2),
+        "the notification links did not come up"
     );
-    let before = scripts_run(&server);
-    assert_eq!(a.get_with("k".into(), || unreachable!("from Redis")), "v1");
-    assert!(scripts_run(&server) > before, "a asked Redis again");
 
-    a.invalidate_all();
     let before = scripts_run(&server);
+    a.invalidate_all();
+    // One script for nine keys (its first run loads it: EVALSHA, then EVAL).
+    assert!(
+        scripts_run(&server) <= before + 2,
+        "one script for all keys"
+    );
+    // Still served (stale), and refreshed by the next caller, in b as in a.
+    assert_eq!(a.get("k1"), Some("v1".to_string()));
+    assert!(
+        holds_within(Duration::from_secs(1), || {
+            b.get_with("k1".into(), || "v2".into()) == "v2"
+        }),
+        "invalidate_all did not reach b"
+    );
     assert_eq!(
-        a.get_with("k".into(), || unreachable!("fresh in Redis")),
-        "v1"
+        a.get_with("k1".into(), || unreachable!("b's refresh")),
+        "v2"
+    );
+    // A process with no copy finds k2 stale in Redis: it refreshes.
+    let n = newcomer(&server, &clock);
+    assert_eq!(n.get_with("k2".into(), || "v2".into()), "v2");
+    assert!(holds_within(Duration::from_secs(5), || server
+        .subscribers("dogpile:c:events")
+        == 3));
+
+    let before = scripts_run(&server);
+    a.clear();
+    // One script (with, at most, the epoch read of a link that just came up).
+    assert!(
+        scripts_run(&server) <= before + 2,
+        "one script for all keys"
     );
     assert!(
-        scripts_run(&server) > before,
-        "a's stale copy was checked in Redis"
+        holds_within(Duration::from_secs(1), || n.is_empty()),
+        "clear did not reach n"
     );
-    assert_eq!(b.get_with("k".into(), || unreachable!("b keeps it")), "v1");
+    assert!(a.is_empty());
+    assert!(
+        holds_within(Duration::from_secs(1), || b.get("k3").is_none()
+            && b.get("k1").is_none()),
+        "clear did not reach b"
+    );
+    // Absent in Redis, not stale: while one newcomer creates, another waits for its
+    // value (F2) instead of being served the cleared one (F1).
+    let (started, creating) = channel();
+    let creator = newcomer(&server, &clock);
+    let created = std::thread::spawn(move || {
+        creator.get_with("k3".into(), || {
+            started.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            "v3".into()
+        })
+    });
+    creating.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(
-        newcomer(&server, &clock).get_with("k".into(), || unreachable!("fresh in Redis")),
-        "v1"
+        newcomer(&server, &clock).get_with("k3".into(), || unreachable!("waits")),
+        "v3",
+        "a cleared value was served"
     );
+    assert_eq!(created.join().unwrap(), "v3");
+    assert_eq!(
+        b.get_with("k3".into(), || unreachable!("created by the newcomer")),
+        "v3"
+    );
+    assert_eq!(
+        a.get_with("k3".into(), || unreachable!("created by the newcomer")),
+        "v3"
+    );
+    assert_eq!(a.get_with("k1".into(), || "v3".into()), "v3");
+}
+
+fn a_creation_across_invalidate_all_publishes_a_stale_value() {
+    // F5 for a whole scope: a value whose claim was granted before an `invalidate_all`
+    // is stored with the epoch it was created under, so it is stale for everyone.
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let (a, b) = (cache(&server, &clock), cache(&server, &clock));
+    let got = a.get_with("k".into(), || {
+        b.invalidate_all();
+        "created before".into()
+    });
+    assert_eq!(got, "created before", "its caller gets its value");
+    assert_eq!(
+        newcomer(&server, &clock).get_with("k".into(), || "created after".into()),
+        "created after"
+    );
+}
+
+fn a_process_that_missed_a_clear_learns_it_on_resubscribing() {
+    // F6: b's notification link is down (refused) while a clears; b's copies stay until
+    // the link is back, then the epoch re-read on subscribing clears them.
+    let server = RedisServer::start();
+    let acl = |rights: &str| {
+        let _: () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("app")
+            .arg("on")
+            .arg(">pw")
+            .arg("~*")
+            .arg("+@all")
+            .arg(rights)
+            .query(&mut server.client())
+            .unwrap();
+    };
+    acl("allchannels");
+    let clock = ManualClock::new();
+    let a = cache(&server, &clock);
+    let url = format!("redis://app:pw@127.0.0.1:{}/", server.port());
+    let b: Cache<String, String> = Cache::builder()
+        .ttl(TTL)
+        .clock(clock.clone())
+        .shared(RedisTier::open(&url).unwrap().namespace("c"))
+        .build();
+    for key in ["k", "untouched"] {
+        a.get_with(key.into(), || "v1".into());
+        assert_eq!(b.get_with(key.into(), || unreachable!()), "v1");
+    }
+    let channel = "dogpile:c:events";
+    assert!(holds_within(Duration::from_secs(5), || server
+        .subscribers(channel)
+        == 2));
+
+    acl("resetchannels");
+    let _: () = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("USER")
+        .arg("app")
+        .query(&mut server.client())
+        .unwrap();
+    assert!(
+        holds_within(Duration::from_secs(5), || server.subscribers(channel) == 1),
+        "b's link is still up"
+    );
+    a.clear();
+    assert_eq!(
+        b.get("untouched"),
+        Some("v1".to_string()),
+        "b missed the clear"
+    );
+    // Meanwhile a value created after the clear reaches b through its claim.
+    assert_eq!(a.get_with("k".into(), || "v2".into()), "v2");
+    assert_eq!(b.get_with("k".into(), || unreachable!("a's value")), "v2");
+
+    acl("allchannels");
+    // The link retries a refused subscription every 5 s.
+    assert!(
+        holds_within(Duration::from_secs(8), || b.get("untouched").is_none()),
+        "b never learnt of the clear"
+    );
+    assert_eq!(b.get_with("untouched".into(), || "v2".into()), "v2");
 }
 
 fn sync_readers(
@@ -711,7 +825,6 @@ fn sync_readers(
         .build()
 }
 
-#[test]
 fn sync_readers_caches_create_once_and_refresh_once_across_caches() {
     // F2 then F1 in `sync_readers` mode: one creation for two caches; when the value goes
     // stale, one refresh, and the other cache serves the stale value meanwhile.
@@ -751,14 +864,13 @@ fn sync_readers_caches_create_once_and_refresh_once_across_caches() {
         open_tx.send(()).unwrap();
         assert_eq!(refresher.join().unwrap(), "v2");
     });
-    let reached = eventually(Duration::from_secs(3), || {
+    let reached = holds_within(Duration::from_secs(3), || {
         *b.get_with("k".into(), counted("from b")) == "v2"
     });
     assert!(reached, "the refreshed value did not reach b");
     assert_eq!(created.load(Ordering::SeqCst), 2, "F1: one refresh");
 }
 
-#[test]
 fn a_lost_notification_link_makes_every_l1_copy_checked_again() {
     // F6: events sent while the link is down are lost, so when it comes back the process
     // is told Reset and checks its L1 copies with Redis again. Redis's value is changed
@@ -807,7 +919,7 @@ fn a_lost_notification_link_makes_every_l1_copy_checked_again() {
         events.recv_timeout(Duration::from_secs(5)).unwrap(),
         dogpile::TierEvent::Reset
     );
-    let rechecked = eventually(Duration::from_secs(5), || {
+    let rechecked = holds_within(Duration::from_secs(5), || {
         a.get_with("k".into(), || unreachable!("fresh in Redis")) == "v2"
     });
     assert!(
@@ -818,7 +930,6 @@ fn a_lost_notification_link_makes_every_l1_copy_checked_again() {
     wait_for_listeners(&server, 2);
 }
 
-#[test]
 fn a_first_link_after_keys_went_through_the_tier_makes_their_l1_copies_checked_again() {
     // F6 and F7: the cache is built and used while Redis is down (its copy is made by the
     // local rules); events for that key may have gone unheard, so when the notification
@@ -839,11 +950,11 @@ fn a_first_link_after_keys_went_through_the_tier_makes_their_l1_copies_checked_a
     // a's connections are back (its back-off after the failure is over, F7) and both
     // notification links are up; a still serves its own copy until told Reset.
     let probe = "probe".to_string();
-    assert!(eventually(Duration::from_secs(5), || {
+    assert!(holds_within(Duration::from_secs(5), || {
         dogpile::SharedTier::<String, String>::lookup(&tier_a, &probe).is_ok()
     }));
     wait_for_listeners(&server, 2);
-    let rechecked = eventually(Duration::from_secs(5), || {
+    let rechecked = holds_within(Duration::from_secs(5), || {
         a.get_with("k".into(), || unreachable!("fresh in Redis")) == "v2"
     });
     assert!(
@@ -852,7 +963,6 @@ fn a_first_link_after_keys_went_through_the_tier_makes_their_l1_copies_checked_a
     );
 }
 
-#[test]
 fn insert_stores_in_this_process_only() {
     // As documented on `Cache::insert` (and so for `{fn}_prime`): a value reaches the
     // tier only through a creation under its lease (F5).
@@ -865,4 +975,35 @@ fn insert_stores_in_this_process_only() {
         newcomer(&server, &clock).get_with("k".into(), || "created".into()),
         "created"
     );
+}
+
+support::redis_tests! {
+    needs_redis: [
+        a_fresh_l1_hit_never_touches_redis,
+        a_cold_key_is_created_once_across_caches,
+        a_cold_key_being_created_elsewhere_is_waited_for,
+        ages_come_from_redis_whatever_the_local_clock,
+        a_stale_key_is_refreshed_once_across_caches,
+        invalidate_and_remove_reach_the_other_caches,
+        a_failing_creator_releases_the_lease_at_once,
+        with_redis_down_the_local_rules_apply,
+        a_background_cache_refreshes_once_across_caches,
+        a_waiter_elsewhere_takes_over_at_once_when_the_creator_fails,
+        a_frozen_redis_neither_hangs_nor_fails_a_call,
+        a_background_claimant_returns_at_once_while_the_fleet_refreshes_once,
+        a_failing_background_refresh_releases_the_lease_at_once,
+        invalidate_and_remove_reach_the_fleet_from_a_process_without_the_key,
+        clear_and_invalidate_all_reach_every_process,
+        a_creation_across_invalidate_all_publishes_a_stale_value,
+        a_process_that_missed_a_clear_learns_it_on_resubscribing,
+        sync_readers_caches_create_once_and_refresh_once_across_caches,
+        a_lost_notification_link_makes_every_l1_copy_checked_again,
+        a_first_link_after_keys_went_through_the_tier_makes_their_l1_copies_checked_again,
+        insert_stores_in_this_process_only,
+    ],
+    needs_redis_async: [
+        async_callers_share_through_the_tier,
+        a_dropped_creation_releases_the_lease_at_once,
+        an_async_background_claimant_returns_at_once_and_the_runtime_refreshes,
+    ],
 }

@@ -2,16 +2,14 @@
 //! "processes", each its own L1 and connections) share every key, whichever node owns
 //! it; a killed node costs sharing for its keys only, never a hang (F7).
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use dogpile::{Cache, ManualClock};
 use dogpile_redis::RedisTier;
-use support::cluster::RedisCluster;
-use support::eventually;
+use support::redis::cluster::RedisCluster;
+use support::redis::holds_within;
 
 const TTL: Duration = Duration::from_secs(60);
 const CHANNEL: &str = "dogpile:c:events";
@@ -41,7 +39,7 @@ fn two_caches(
     a.get_with("warm-a".into(), || "w".into());
     b.get_with("warm-b".into(), || "w".into());
     assert!(
-        eventually(Duration::from_secs(5), || cluster.subscribers(CHANNEL) == 2),
+        holds_within(Duration::from_secs(5), || cluster.subscribers(CHANNEL) == 2),
         "the notification links did not come up"
     );
     (a, b)
@@ -70,7 +68,6 @@ fn keys_on_each_node(
     unreachable!()
 }
 
-#[test]
 fn keys_spread_over_all_nodes_and_each_slot_stays_on_one() {
     // Scale: the keys of one slot share a hash tag, so every script runs on one node
     // (a script touching keys of two slots is refused with CROSSSLOT).
@@ -104,7 +101,6 @@ fn keys_spread_over_all_nodes_and_each_slot_stays_on_one() {
     }
 }
 
-#[test]
 fn a_cold_key_is_created_once_across_caches_on_every_node() {
     // F2 and F3, for keys of each of the three nodes.
     let cluster = RedisCluster::start();
@@ -117,7 +113,6 @@ fn a_cold_key_is_created_once_across_caches_on_every_node() {
     }
 }
 
-#[test]
 fn a_stale_key_is_served_while_one_cache_refreshes() {
     // F1: both copies are stale; a refreshes (held at a gate) and b, meanwhile, returns
     // the stale value at once without creating; then b takes a's new value.
@@ -160,7 +155,7 @@ fn a_stale_key_is_served_while_one_cache_refreshes() {
         });
         // The publish reaches b (F6): its next call returns the new value.
         assert!(
-            eventually(Duration::from_secs(2), || {
+            holds_within(Duration::from_secs(2), || {
                 b.get_with(key.clone(), || unreachable!()) == "new"
             }),
             "{key}: b never saw a's new value"
@@ -173,7 +168,6 @@ fn a_stale_key_is_served_while_one_cache_refreshes() {
     );
 }
 
-#[test]
 fn invalidate_and_remove_reach_the_other_cache_from_every_node() {
     // F6: each node's scripts publish; the notification reaches b's link, wherever it
     // is subscribed.
@@ -188,14 +182,14 @@ fn invalidate_and_remove_reach_the_other_cache_from_every_node() {
         }
         a.invalidate(soft);
         assert!(
-            eventually(Duration::from_secs(1), || {
+            holds_within(Duration::from_secs(1), || {
                 b.get_with(soft.clone(), || "refreshed".into()) == "refreshed"
             }),
             "invalidate of {soft} did not reach b"
         );
         a.remove(hard);
         assert!(
-            eventually(Duration::from_secs(1), || {
+            holds_within(Duration::from_secs(1), || {
                 b.get_with(hard.clone(), || "recreated".into()) == "recreated"
             }),
             "remove of {hard} did not reach b"
@@ -203,7 +197,42 @@ fn invalidate_and_remove_reach_the_other_cache_from_every_node() {
     }
 }
 
-#[test]
+fn invalidate_all_and_clear_reach_the_other_cache_on_every_node() {
+    // F6 for a whole scope on a cluster: the epochs live on one node, the slots on all
+    // three; each claim carries the epochs, so no script crosses slots.
+    let cluster = RedisCluster::start();
+    let clock = ManualClock::new();
+    let (a, b) = two_caches(&cluster, &clock, TTL);
+    let on = keys_on_each_node(&cluster, &a, "all", 1);
+    let keys: Vec<&String> = on.iter().map(|keys| &keys[0]).collect();
+    for key in &keys {
+        b.get_with((*key).clone(), || unreachable!());
+    }
+    a.invalidate_all();
+    for key in &keys {
+        assert!(
+            holds_within(Duration::from_secs(1), || {
+                b.get_with((*key).clone(), || "refreshed".into()) == "refreshed"
+            }),
+            "invalidate_all did not reach b for {key}"
+        );
+        assert_eq!(a.get_with((*key).clone(), || unreachable!()), "refreshed");
+    }
+    a.clear();
+    for key in &keys {
+        assert!(
+            holds_within(Duration::from_secs(1), || b.get(key.as_str()).is_none()),
+            "clear did not reach b for {key}"
+        );
+        assert_eq!(
+            cache(&cluster, &clock, TTL).get_with((*key).clone(), || "recreated".into()),
+            "recreated",
+            "{key} is still in Redis"
+        );
+        assert_eq!(b.get_with((*key).clone(), || unreachable!()), "recreated");
+    }
+}
+
 fn a_killed_node_costs_its_keys_sharing_never_a_hang() {
     // F7: node 0 (the first seed, which carries both notification links) is killed.
     // Calls for its keys fall back to the local rules within the deadline, and that
@@ -221,7 +250,7 @@ fn a_killed_node_costs_its_keys_sharing_never_a_hang() {
     let (a, b) = (fast(&cluster), fast(&cluster));
     a.get_with("warm-a".into(), || "w".into());
     b.get_with("warm-b".into(), || "w".into());
-    assert!(eventually(Duration::from_secs(5), || {
+    assert!(holds_within(Duration::from_secs(5), || {
         cluster.node(0).subscribers(CHANNEL) == 2
     }));
     let on = keys_on_each_node(&cluster, &a, "kill", 5);
@@ -253,14 +282,14 @@ fn a_killed_node_costs_its_keys_sharing_never_a_hang() {
     }
     // Both links moved to a live node.
     assert!(
-        eventually(Duration::from_secs(5), || cluster.subscribers(CHANNEL) == 2),
+        holds_within(Duration::from_secs(5), || cluster.subscribers(CHANNEL) == 2),
         "the notification links did not move to a live node"
     );
     // A fresh L1 copy in b (from Redis, or local if b is backing off): only a
     // notification makes b drop it.
     b.get_with(live_key.clone(), || "local".into());
     assert!(
-        eventually(Duration::from_secs(2), || {
+        holds_within(Duration::from_secs(2), || {
             // Repeated: a call during a's back-off after a node-0 failure stays local.
             a.invalidate(&live_key);
             b.get_with(live_key.clone(), || "refreshed".into()) == "refreshed"
@@ -269,7 +298,6 @@ fn a_killed_node_costs_its_keys_sharing_never_a_hang() {
     );
 }
 
-#[test]
 fn a_frozen_node_neither_hangs_nor_fails_a_call() {
     // F7: node 1 is frozen (SIGSTOP: the kernel still accepts connections, nothing is
     // answered). Calls for its keys fall back to the local rules within the deadline,
@@ -314,7 +342,6 @@ fn a_frozen_node_neither_hangs_nor_fails_a_call() {
     });
 }
 
-#[test]
 fn a_moved_slot_is_followed_after_one_local_call() {
     // A slot handed to another node: a's pooled connection still sends its scripts to
     // the old owner, which answers MOVED; that call falls back to the local rules and
@@ -341,7 +368,7 @@ fn a_moved_slot_is_followed_after_one_local_call() {
     let to = (node + 1) % 3;
     cluster.move_slot_of(&redis_key, node, to);
     assert!(
-        eventually(Duration::from_secs(2), || {
+        holds_within(Duration::from_secs(2), || {
             // A remove that fails stays local and forgets the key here, so a creates.
             a.remove(&key);
             a.get_with(key.clone(), || "after the move".into());
@@ -355,4 +382,17 @@ fn a_moved_slot_is_followed_after_one_local_call() {
         .query(&mut cluster.node(to).client())
         .unwrap();
     assert_eq!(on_new_owner, 1, "the slot's keys are not on node {to}");
+}
+
+support::redis_tests! {
+    needs_redis: [
+        keys_spread_over_all_nodes_and_each_slot_stays_on_one,
+        a_cold_key_is_created_once_across_caches_on_every_node,
+        a_stale_key_is_served_while_one_cache_refreshes,
+        invalidate_and_remove_reach_the_other_cache_from_every_node,
+        invalidate_all_and_clear_reach_the_other_cache_on_every_node,
+        a_killed_node_costs_its_keys_sharing_never_a_hang,
+        a_frozen_node_neither_hangs_nor_fails_a_call,
+        a_moved_slot_is_followed_after_one_local_call,
+    ],
 }

@@ -2,8 +2,6 @@
 //! processes (role in `DP_ROLE`), each with its own `Cache` and connections, on one real
 //! `redis-server`. Every wait is bounded; every process is killed on failure.
 
-mod support;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -14,63 +12,48 @@ use std::time::{Duration, Instant};
 
 use dogpile::Cache;
 use dogpile_redis::RedisTier;
-use support::RedisServer;
+use support::redis::RedisServer;
 
 fn main() {
     if let Ok(role) = std::env::var("DP_ROLE") {
         return worker(&role);
     }
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let scenarios: [(&str, fn()); 7] = [
-        (
-            "hot_key_one_refresh_per_expiry_fleet_wide",
-            hot_key_one_refresh_per_expiry_fleet_wide,
-        ),
-        (
-            "cold_key_created_once_across_processes",
-            cold_key_created_once_across_processes,
-        ),
-        (
-            "sigkill_mid_creation_is_taken_over",
-            sigkill_mid_creation_is_taken_over,
-        ),
-        (
-            "sigstop_past_the_lease_is_fenced",
-            sigstop_past_the_lease_is_fenced,
-        ),
-        (
-            "redis_killed_and_restarted_under_load",
-            redis_killed_and_restarted_under_load,
-        ),
-        (
-            "failing_creator_hands_over_at_once",
-            failing_creator_hands_over_at_once,
-        ),
-        (
-            "invalidate_and_remove_reach_other_processes",
-            invalidate_and_remove_reach_other_processes,
-        ),
-    ];
-    let mut failed = 0;
-    for (name, scenario) in scenarios {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        print!("test {name} ... ");
-        std::io::stdout().flush().unwrap();
-        let started = Instant::now();
-        match std::panic::catch_unwind(scenario) {
-            Ok(()) => println!("ok ({:.1?})", started.elapsed()),
-            Err(_) => {
-                println!("FAILED");
-                failed += 1;
-            }
-        }
-    }
-    assert_eq!(failed, 0, "{failed} fleet scenario(s) failed");
+    // One scenario at a time: each times its worker processes on the machine's cores.
+    let mut suite = support::redis::Suite::new();
+    suite.one_at_a_time();
+    suite.needs_redis(
+        "hot_key_one_refresh_per_expiry_fleet_wide",
+        hot_key_one_refresh_per_expiry_fleet_wide,
+    );
+    suite.needs_redis(
+        "cold_key_created_once_across_processes",
+        cold_key_created_once_across_processes,
+    );
+    suite.needs_redis(
+        "sigkill_mid_creation_is_taken_over",
+        sigkill_mid_creation_is_taken_over,
+    );
+    suite.needs_redis(
+        "sigstop_past_the_lease_is_fenced",
+        sigstop_past_the_lease_is_fenced,
+    );
+    suite.needs_redis(
+        "redis_killed_and_restarted_under_load",
+        redis_killed_and_restarted_under_load,
+    );
+    suite.needs_redis(
+        "failing_creator_hands_over_at_once",
+        failing_creator_hands_over_at_once,
+    );
+    suite.needs_redis(
+        "invalidate_and_remove_reach_other_processes",
+        invalidate_and_remove_reach_other_processes,
+    );
+    suite.needs_redis(
+        "invalidate_all_and_clear_reach_four_processes",
+        invalidate_all_and_clear_reach_four_processes,
+    );
+    suite.run()
 }
 
 // ---------------------------------------------------------------------------------
@@ -589,4 +572,70 @@ fn invalidate_and_remove_reach_other_processes() {
         .unwrap();
     assert!(ms < 500, "remove took {ms} ms to arrive");
     watcher.finish(5 * SECOND);
+}
+
+fn invalidate_all_and_clear_reach_four_processes() {
+    // F6 for a whole scope, across this process and three workers, each holding its own
+    // key: one `invalidate_all` makes every copy stale (R7), one `clear` removes every
+    // copy and every value in Redis (R1).
+    let server = RedisServer::start();
+    let mut watchers: Vec<Worker> = (0..3)
+        .map(|i| Worker::spawn(&server, "watch", &[("DP_KEY", format!("w{i}"))]))
+        .collect();
+    for watcher in &watchers {
+        assert_eq!(watcher.expect_line(10 * SECOND), "have");
+    }
+    let here: Cache<String, String> = Cache::builder()
+        .ttl(Duration::from_secs(60))
+        .shared(RedisTier::open(&server.url()).unwrap().namespace("fleet"))
+        .build();
+    for i in 0..3 {
+        assert_eq!(
+            here.get_with(format!("w{i}"), || unreachable!()),
+            "original"
+        );
+    }
+    assert!(
+        support::redis::holds_within(5 * SECOND, || server.subscribers("dogpile:fleet:events")
+            == 4),
+        "the notification links did not come up"
+    );
+    here.invalidate_all();
+    for watcher in &watchers {
+        let line = watcher.expect_line(5 * SECOND);
+        let ms: u64 = line
+            .strip_prefix("invalidated_ms ")
+            .expect(&line)
+            .parse()
+            .unwrap();
+        assert!(ms < 500, "invalidate_all took {ms} ms to arrive");
+        assert_eq!(watcher.expect_line(5 * SECOND), "go on");
+    }
+    for i in 0..3 {
+        // Each worker refreshed its own key: stale here too, then taken from Redis.
+        assert!(
+            support::redis::holds_within(SECOND, || here
+                .get_with(format!("w{i}"), || unreachable!("refreshed by its worker"))
+                == "refreshed"),
+            "w{i} was not refreshed here"
+        );
+    }
+    here.clear();
+    for watcher in &mut watchers {
+        watcher.send("cleared");
+    }
+    for watcher in watchers {
+        let line = watcher.expect_line(5 * SECOND);
+        let ms: u64 = line
+            .strip_prefix("removed_ms ")
+            .expect(&line)
+            .parse()
+            .unwrap();
+        assert!(ms < 500, "clear took {ms} ms to arrive");
+        watcher.finish(5 * SECOND);
+    }
+    // Gone from Redis too: the next caller creates.
+    for i in 0..3 {
+        assert_eq!(here.get_with(format!("w{i}"), || "new".into()), "new");
+    }
 }

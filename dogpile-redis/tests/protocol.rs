@@ -1,15 +1,13 @@
 //! The Redis protocol of a shared slot (claim, publish, renew, release, invalidate,
 //! remove, notifications, deadlines), each step against a real `redis-server`.
 
-mod support;
-
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dogpile::{Claim, Publish, SharedTier, SharedValue, TierEvent};
 use dogpile_redis::RedisTier;
-use support::{eventually, RedisServer};
+use support::redis::{holds_within, RedisServer};
 
 const TTL: Duration = Duration::from_secs(60);
 const BOUND: Duration = Duration::from_secs(5);
@@ -49,7 +47,6 @@ fn owned(claim: Claim<String>) -> (dogpile::Lease, Option<SharedValue<String>>) 
     }
 }
 
-#[test]
 fn cold_claim_publish_then_fresh_everywhere() {
     let server = RedisServer::start();
     let (a, b) = (tier(&server), tier(&server));
@@ -83,7 +80,6 @@ fn cold_claim_publish_then_fresh_everywhere() {
     assert_eq!(found.value, "v1");
 }
 
-#[test]
 fn both_keys_of_a_slot_share_one_cluster_hash_tag() {
     let server = RedisServer::start();
     let a = tier(&server);
@@ -100,7 +96,6 @@ fn both_keys_of_a_slot_share_one_cluster_hash_tag() {
     assert_eq!(lease_key, &format!("dogpile:{tag}:l"));
 }
 
-#[test]
 fn ages_come_from_the_redis_clock() {
     // F4: move the creation time back by a minute in Redis: every process sees the
     // value a minute old, whatever its own clock says.
@@ -127,7 +122,6 @@ fn ages_come_from_the_redis_clock() {
     assert_eq!(stale.unwrap().value, "v");
 }
 
-#[test]
 fn a_stale_key_is_claimed_once_and_the_others_get_the_stale_value() {
     // F1: the claim is atomic; every other claimant gets the stale value at once.
     let server = RedisServer::start();
@@ -167,7 +161,6 @@ fn a_stale_key_is_claimed_once_and_the_others_get_the_stale_value() {
     }
 }
 
-#[test]
 fn a_publish_after_the_lease_was_lost_is_rejected() {
     // F5: the lease runs out (here: deleted, as Redis does on expiry) and another
     // owner takes over; the first owner's late publish is fenced.
@@ -205,7 +198,6 @@ fn a_publish_after_the_lease_was_lost_is_rejected() {
     assert_eq!(t(&a).lookup(&k).unwrap().unwrap().value, "current");
 }
 
-#[test]
 fn a_publish_that_raced_an_invalidate_or_remove_is_rejected() {
     // F5: the generation moved while the owner was creating.
     let server = RedisServer::start();
@@ -239,7 +231,6 @@ fn a_publish_that_raced_an_invalidate_or_remove_is_rejected() {
     );
 }
 
-#[test]
 fn the_lease_is_renewed_while_the_owner_lives() {
     // F5: a 200 ms lease held for a second is still held: the tier renews it.
     let server = RedisServer::start();
@@ -261,7 +252,6 @@ fn the_lease_is_renewed_while_the_owner_lives() {
     );
 }
 
-#[test]
 fn release_ends_the_lease_at_once_and_keeps_the_stale_value() {
     // F8.
     let server = RedisServer::start();
@@ -276,7 +266,6 @@ fn release_ends_the_lease_at_once_and_keeps_the_stale_value() {
     assert_eq!(stale.unwrap().value, "old");
 }
 
-#[test]
 fn invalidate_is_soft_and_remove_is_hard() {
     // R7 on the shared value.
     let server = RedisServer::start();
@@ -297,7 +286,6 @@ fn invalidate_is_soft_and_remove_is_hard() {
     assert_eq!(stale, None);
 }
 
-#[test]
 fn every_process_hears_invalidate_remove_publish_and_release() {
     // F6, and the wake-ups that F2 and F8 rely on.
     let server = RedisServer::start();
@@ -306,7 +294,9 @@ fn every_process_hears_invalidate_remove_publish_and_release() {
     t(&listener).subscribe(Arc::new(move |event| {
         let _ = tx.send(event);
     }));
-    assert!(eventually(BOUND, || server.subscribers("dogpile:t:events") == 1));
+    assert!(holds_within(BOUND, || server
+        .subscribers("dogpile:t:events")
+        == 1));
     let k = key("heard");
     t(&listener).lookup(&k).unwrap(); // this process has now seen the key
     let next = || {
@@ -330,7 +320,6 @@ fn every_process_hears_invalidate_remove_publish_and_release() {
     assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
 }
 
-#[test]
 fn a_lost_notification_link_resets_and_resumes() {
     // F6: after the link drops, local copies can no longer be trusted (Reset); once
     // Redis is back, events flow again.
@@ -340,21 +329,24 @@ fn a_lost_notification_link_resets_and_resumes() {
     t(&listener).subscribe(Arc::new(move |event| {
         let _ = tx.send(event);
     }));
-    assert!(eventually(BOUND, || server.subscribers("dogpile:t:events") == 1));
+    assert!(holds_within(BOUND, || server
+        .subscribers("dogpile:t:events")
+        == 1));
     let k = key("link");
     t(&listener).lookup(&k).unwrap();
     server.kill();
     assert_eq!(rx.recv_timeout(BOUND).unwrap(), TierEvent::Reset);
     server.restart();
-    assert!(eventually(BOUND, || server.subscribers("dogpile:t:events") == 1));
+    assert!(holds_within(BOUND, || server
+        .subscribers("dogpile:t:events")
+        == 1));
     let k2 = k.clone();
-    assert!(eventually(BOUND, || t(&actor).remove(&k2).is_ok()));
+    assert!(holds_within(BOUND, || t(&actor).remove(&k2).is_ok()));
     let heard: Vec<TierEvent<String>> =
         std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(1)).ok()).collect();
     assert!(heard.contains(&TierEvent::Removed(k)), "{heard:?}");
 }
 
-#[test]
 fn a_frozen_server_makes_calls_fail_fast_and_sharing_resumes() {
     // F7: SIGSTOP: the kernel still accepts connections, nothing answers.
     let server = RedisServer::start();
@@ -390,12 +382,11 @@ fn a_frozen_server_makes_calls_fail_fast_and_sharing_resumes() {
     );
     server.thaw();
     assert!(
-        eventually(Duration::from_secs(2), || t(&a).lookup(&k).is_ok()),
+        holds_within(Duration::from_secs(2), || t(&a).lookup(&k).is_ok()),
         "sharing did not resume"
     );
 }
 
-#[test]
 fn a_down_server_makes_calls_fail_fast_and_sharing_resumes() {
     // F7: connection refused.
     let mut server = RedisServer::start();
@@ -413,7 +404,7 @@ fn a_down_server_makes_calls_fail_fast_and_sharing_resumes() {
     );
     server.restart();
     let resumed = Instant::now();
-    assert!(eventually(Duration::from_secs(2), || t(&a)
+    assert!(holds_within(Duration::from_secs(2), || t(&a)
         .lookup(&k)
         .is_ok()));
     assert!(
@@ -423,7 +414,6 @@ fn a_down_server_makes_calls_fail_fast_and_sharing_resumes() {
     );
 }
 
-#[test]
 fn corrupt_foreign_and_oversized_values_are_misses() {
     let server = RedisServer::start();
     let a = tier(&server);
@@ -466,7 +456,6 @@ fn corrupt_foreign_and_oversized_values_are_misses() {
     assert_eq!(t(&small).lookup(&k).unwrap(), None);
 }
 
-#[test]
 fn a_publish_is_fenced_by_the_generation_even_under_a_live_lease() {
     // F5: the publish checks the generation itself, not only the lease token.
     let server = RedisServer::start();
@@ -487,4 +476,24 @@ fn a_publish_is_fenced_by_the_generation_even_under_a_live_lease() {
         Publish::Rejected
     );
     assert_eq!(t(&a).lookup(&k).unwrap().unwrap().value, "v");
+}
+
+support::redis_tests! {
+    needs_redis: [
+        cold_claim_publish_then_fresh_everywhere,
+        both_keys_of_a_slot_share_one_cluster_hash_tag,
+        ages_come_from_the_redis_clock,
+        a_stale_key_is_claimed_once_and_the_others_get_the_stale_value,
+        a_publish_after_the_lease_was_lost_is_rejected,
+        a_publish_that_raced_an_invalidate_or_remove_is_rejected,
+        the_lease_is_renewed_while_the_owner_lives,
+        release_ends_the_lease_at_once_and_keeps_the_stale_value,
+        invalidate_is_soft_and_remove_is_hard,
+        every_process_hears_invalidate_remove_publish_and_release,
+        a_lost_notification_link_resets_and_resumes,
+        a_frozen_server_makes_calls_fail_fast_and_sharing_resumes,
+        a_down_server_makes_calls_fail_fast_and_sharing_resumes,
+        corrupt_foreign_and_oversized_values_are_misses,
+        a_publish_is_fenced_by_the_generation_even_under_a_live_lease,
+    ],
 }

@@ -1,13 +1,11 @@
 //! `RedisTier::scoped` (the `SharedTier::scoped` the `#[dogpile(shared = ..)]` attribute
 //! calls with each fn's path): where a scope's keys live in Redis.
 
-mod support;
-
 use std::time::Duration;
 
 use dogpile::Cache;
 use dogpile_redis::RedisTier;
-use support::RedisServer;
+use support::redis::RedisServer;
 
 const TTL: Duration = Duration::from_secs(60);
 
@@ -26,7 +24,6 @@ fn hash_tag(key: &str) -> &str {
     &key[open + 1..close]
 }
 
-#[test]
 fn each_scope_has_its_own_keys_inside_one_hash_tag_per_slot() {
     let server = RedisServer::start();
     let (price, stock) = (
@@ -49,7 +46,6 @@ fn each_scope_has_its_own_keys_inside_one_hash_tag_per_slot() {
     assert!(keys.iter().all(|k| k.ends_with(":v")), "{keys:?}");
 }
 
-#[test]
 fn a_brace_in_a_namespace_or_scope_is_refused() {
     // It would end the hash tag early: a slot's keys could land on two Cluster nodes.
     let tier = || RedisTier::open("redis://127.0.0.1:1/").unwrap();
@@ -64,4 +60,13 @@ fn a_brace_in_a_namespace_or_scope_is_refused() {
             assert!(message.contains("hash tag"), "{message}");
         }
     }
+}
+
+support::redis_tests! {
+    needs_redis: [
+        each_scope_has_its_own_keys_inside_one_hash_tag_per_slot,
+    ],
+    plain: [
+        a_brace_in_a_namespace_or_scope_is_refused,
+    ],
 }

@@ -4,14 +4,12 @@
 //! not to be trusted, or credentials it refuses, are a clear error from
 //! `RedisTier::ping` and a local fallback for the cache (F7), never a hang.
 
-mod support;
-
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use dogpile::{Cache, ManualClock};
 use dogpile_redis::RedisTier;
-use support::RedisServer;
+use support::redis::RedisServer;
 
 const TTL: Duration = Duration::from_secs(60);
 
@@ -48,10 +46,9 @@ fn shares(tier_a: RedisTier, tier_b: RedisTier) -> bool {
 mod tls {
     use super::*;
     use dogpile_redis::Error;
-    use support::tls::{TestCa, TlsRedis};
+    use support::redis::tls::{TestCa, TlsRedis};
 
-    #[test]
-    fn a_value_is_shared_over_tls_with_a_private_ca() {
+    pub fn a_value_is_shared_over_tls_with_a_private_ca() {
         let ca = TestCa::new("dogpile test CA");
         let server = TlsRedis::start(&ca, &[]); // no plain port: only TLS gets through
         let open = || RedisTier::open_with_root_ca(&server.url(), &ca.pem).unwrap();
@@ -59,8 +56,7 @@ mod tls {
         assert!(shares(open(), open()), "no value shared over TLS");
     }
 
-    #[test]
-    fn a_server_certificate_from_another_ca_is_refused() {
+    pub fn a_server_certificate_from_another_ca_is_refused() {
         let (trusted, other) = (TestCa::new("trusted CA"), TestCa::new("other CA"));
         let server = TlsRedis::start(&other, &[]);
         for tier in [
@@ -83,8 +79,7 @@ mod tls {
         assert!(took < Duration::from_secs(2), "{took:?}");
     }
 
-    #[test]
-    fn a_password_works_over_tls_too() {
+    pub fn a_password_works_over_tls_too() {
         let ca = TestCa::new("dogpile test CA");
         let server = TlsRedis::start(&ca, &["--requirepass", "s3cret"]);
         let url = format!("rediss://:s3cret@127.0.0.1:{}/", server.port());
@@ -96,8 +91,7 @@ mod tls {
         );
     }
 
-    #[test]
-    fn a_root_ca_needs_tls_and_a_certificate() {
+    pub fn a_root_ca_needs_tls_and_a_certificate() {
         let ca = TestCa::new("dogpile test CA");
         let err = RedisTier::open_with_root_ca("redis://127.0.0.1:6379/", &ca.pem).unwrap_err();
         assert!(err.to_string().contains("rediss://"), "{err}");
@@ -150,7 +144,6 @@ fn errors(server: &RedisServer, code: &str) -> u64 {
         .map_or(0, |n| n.trim().parse().unwrap())
 }
 
-#[test]
 fn the_urls_password_and_acl_user_are_used() {
     let server = RedisServer::start();
     protected(&server, "s3cret");
@@ -164,7 +157,6 @@ fn the_urls_password_and_acl_user_are_used() {
     assert!(shares(open(&user), open(&user)), "ACL user");
 }
 
-#[test]
 fn refused_credentials_are_a_clear_error_and_a_local_fallback() {
     // F7: the cache never fails nor hangs because of Redis; the tier backs off instead
     // of asking again on every call.
@@ -213,4 +205,21 @@ fn refused_credentials_are_a_clear_error_and_a_local_fallback() {
             "{url}: asked Redis {asked} times for 200 calls"
         );
     }
+}
+
+support::redis_tests! {
+    needs_redis: [
+        #[cfg(feature = "tls")]
+        tls::a_value_is_shared_over_tls_with_a_private_ca,
+        #[cfg(feature = "tls")]
+        tls::a_server_certificate_from_another_ca_is_refused,
+        #[cfg(feature = "tls")]
+        tls::a_password_works_over_tls_too,
+        the_urls_password_and_acl_user_are_used,
+        refused_credentials_are_a_clear_error_and_a_local_fallback,
+    ],
+    plain: [
+        #[cfg(feature = "tls")]
+        tls::a_root_ca_needs_tls_and_a_certificate,
+    ],
 }

@@ -141,7 +141,9 @@ mod coarse {
 ///
 /// Clones share one time, so a test keeps a clone and hands another to the cache.
 /// It starts at one hour, not zero, so that nothing is accidentally "older than the
-/// origin".
+/// origin". With the feature `test-clock`, [`ManualClock::scoped`] puts a new one in
+/// force for every cache without a clock of its own, on the test's thread only (see
+/// the guide's "Testing code that uses dogpile").
 ///
 /// # Example
 ///
@@ -244,7 +246,14 @@ impl ClockHandle {
     #[inline]
     pub(crate) fn now_nanos(&self) -> u64 {
         match self {
-            ClockHandle::System => to_nanos(SystemClock.now()),
+            ClockHandle::System => {
+                // A test's scoped clock, when one is in force on this thread.
+                #[cfg(feature = "test-clock")]
+                if let Some(now) = scoped_now() {
+                    return to_nanos(now);
+                }
+                to_nanos(SystemClock.now())
+            }
             ClockHandle::Custom(clock) => to_nanos(clock.now()),
         }
     }
@@ -255,6 +264,13 @@ impl ClockHandle {
     #[inline]
     #[cfg_attr(loom, allow(unused_variables))]
     pub(crate) fn hit_now_nanos(&self, ttl: u64) -> u64 {
+        // A test's scoped clock, when one is in force on this thread.
+        #[cfg(feature = "test-clock")]
+        if let ClockHandle::System = self {
+            if let Some(now) = scoped_now() {
+                return to_nanos(now);
+            }
+        }
         match self {
             #[cfg(not(loom))]
             ClockHandle::System if ttl >= COARSE_MIN_TTL_NANOS => coarse::now_nanos(),
@@ -270,4 +286,31 @@ impl fmt::Debug for ClockHandle {
             ClockHandle::Custom(_) => f.write_str("CustomClock"),
         }
     }
+}
+
+// A test's scoped clock (feature `test-clock`): the one in force on this thread, set and
+// restored by `crate::test_clock`'s guards. It lives here, where every default-clock
+// reading looks at it.
+#[cfg(any(doc, feature = "test-clock"))]
+thread_local! {
+    static SCOPED: std::cell::RefCell<Option<ManualClock>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The time of the scoped clock in force on this thread, if any.
+#[cfg(feature = "test-clock")]
+#[inline]
+pub(crate) fn scoped_now() -> Option<Duration> {
+    SCOPED.with(|scoped| scoped.borrow().as_ref().map(ManualClock::now))
+}
+
+/// The scoped clock in force on this thread, if any.
+#[cfg(any(doc, feature = "test-clock"))]
+pub(crate) fn scoped_clock() -> Option<ManualClock> {
+    SCOPED.with(|scoped| scoped.borrow().clone())
+}
+
+/// Puts `clock` in force on this thread; returns the one it replaces.
+#[cfg(any(doc, feature = "test-clock"))]
+pub(crate) fn replace_scoped_clock(clock: Option<ManualClock>) -> Option<ManualClock> {
+    SCOPED.with(|scoped| scoped.replace(clock))
 }

@@ -203,9 +203,10 @@
 //!   holding a thread, and is not bounded by it.
 //! - A panic is not a failure in a row for `retry_backoff` (it has no error to answer
 //!   with); an `Err` is.
-//! - With a [`SharedTier`], `invalidate` and `remove` reach every process (F6), while
-//!   `clear` and `invalidate_all` act on this process's copies only (see [`Cache::clear`]
-//!   for why). [`SharedTier::scoped`], which keeps the keys of the memoized fns sharing
+//! - With a [`SharedTier`], `invalidate` and `remove` reach every process (F6), and so
+//!   do `invalidate_all` and `clear` for every key at once, through
+//!   [`SharedTier::invalidate_all`] (a tier that does not implement it leaves them
+//!   acting on this process's copies only). [`SharedTier::scoped`], which keeps the keys of the memoized fns sharing
 //!   one tier apart, is a required method: a default that ignored the scope would let two
 //!   fns with the same key and value types serve each other's values silently.
 //!
@@ -279,6 +280,7 @@ mod evict;
 mod executor;
 mod fence;
 mod freshness;
+pub mod guide;
 mod key;
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -289,6 +291,8 @@ mod slot;
 mod stats;
 mod sync;
 mod sync_reader;
+#[cfg(any(doc, feature = "test-clock"))]
+mod test_clock;
 mod tier;
 mod trace;
 
@@ -299,6 +303,8 @@ pub use crate::executor::RefreshTask;
 pub use crate::key::KeyRef;
 pub use crate::stats::Stats;
 pub use crate::sync_reader::{ReadGuard, SyncReaderDogpile, WriteGuard};
+#[cfg(any(doc, feature = "test-clock"))]
+pub use crate::test_clock::{ClockScope, WithClock};
 pub use crate::tier::{
     Claim, EventSink, Lease, Publish, SharedTier, SharedValue, TierError, TierEvent,
 };

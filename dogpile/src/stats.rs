@@ -86,6 +86,10 @@ pub struct Stats {
     /// Calls answered while their key backed off after failures (`retry_backoff`):
     /// with the stale value, or a cold key's last error.
     pub backoff_answers: u64,
+    /// With a fleet tier: misses and refreshes answered with a value taken from the
+    /// tier (created by another process) instead of running the creator here. Written
+    /// by `Display` only when nonzero.
+    pub tier_hits: u64,
 }
 
 impl Stats {
@@ -121,7 +125,12 @@ impl std::fmt::Display for Stats {
             self.past_lifetime_max_us,
             self.past_lifetime_p99_us,
             self.backoff_answers,
-        )
+        )?;
+        // Only caches with a fleet tier take values from it.
+        if self.tier_hits > 0 {
+            write!(f, ", tier hits {}", self.tier_hits)?;
+        }
+        Ok(())
     }
 }
 
@@ -151,6 +160,7 @@ pub(crate) struct Counters {
     pub(crate) failures: AtomicU64,
     pub(crate) waits: AtomicU64,
     pub(crate) evictions: AtomicU64,
+    pub(crate) tier_hits: AtomicU64,
 }
 
 fn stripe() -> usize {
@@ -212,6 +222,7 @@ impl Counters {
             past_lifetime_p99_us: self.past_p99_us().min(self.past_max_us.load(Relaxed)),
             early_refreshes: self.early_refreshes.load(Relaxed),
             backoff_answers: self.backoff_answers.load(Relaxed),
+            tier_hits: self.tier_hits.load(Relaxed),
         }
     }
 }

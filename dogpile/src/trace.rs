@@ -8,6 +8,7 @@
 //! | event | level | fields |
 //! |---|---|---|
 //! | a creation succeeded | `DEBUG` | `cache`, `outcome` (`"refreshed"`, or `"created"` for a cold key), `duration_ms`, `stale_served` (whether other callers were served the stale value meanwhile, R3/R10) |
+//! | a fleet tier answered in place of a creation | `DEBUG` | `cache`, `outcome` (`"from tier"`), `duration_ms`, `stale_served` |
 //! | a creation failed | `WARN` | `cache`, `outcome` (`"error"`, `"panic"`, or `"cancelled"` for a dropped future), `error` (the error's `Display`, else its type), `duration_ms`, `stale_served`, `stale_if_error` (whether the caller got the stale value instead, R5) |
 //! | entries were evicted | `DEBUG` | `cache`, `evicted`, `reason` (`"capacity"` or `"expired"`) |
 //! | an early refresh was claimed (`refresh_ahead`) | `DEBUG` | `cache`, `outcome` (`"early_refresh"`) |
@@ -82,6 +83,23 @@ pub(crate) fn backing_off(cache: &str) {
     tracing::info!(target: "dogpile", cache, outcome = "backing_off", "key backing off after a failure");
     #[cfg(not(feature = "tracing"))]
     let _ = cache;
+}
+
+/// A creation was answered by the fleet tier: the value was taken from it (created by
+/// another process), not made by the creator here.
+#[inline(always)]
+pub(crate) fn from_tier(cache: &str, started: &Started, stale: bool) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "dogpile",
+        cache,
+        outcome = "from tier",
+        duration_ms = millis(started),
+        stale_served = stale,
+        "value taken from the fleet tier",
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (cache, started, stale);
 }
 
 /// How a creation failed.

@@ -2,7 +2,7 @@
 //! problem, extreme durations never overflow, and a creator that asks for its own key
 //! panics clearly without breaking the cache for anyone else.
 
-use crate::common;
+use support::common;
 
 use common::bounded;
 use dogpile::{BuildError, Cache, CacheBuilder, Clock, Dogpile, ManualClock, SyncReaderDogpile};

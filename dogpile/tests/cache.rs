@@ -1,7 +1,7 @@
 //! Cache-level behaviour beyond the slot rules: capacity, builder validation, the
 //! reader-synchronised cache, borrowed keys, the handle methods.
 
-use crate::common;
+use support::common;
 
 use common::{bounded, eventually, Gate};
 use dogpile::mode::{Background, SyncReaders};

@@ -2,7 +2,7 @@
 //! (a scan) passes through without pushing out a hot key or a hot set, hot-but-stale
 //! values count as hot, and the bound holds under concurrent floods.
 
-use crate::common;
+use support::common;
 
 use dogpile::{Cache, ManualClock};
 use std::sync::atomic::{AtomicU64, Ordering};

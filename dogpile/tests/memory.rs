@@ -4,7 +4,7 @@
 //!
 //! Resident memory is process-wide, so the tests here take turns (`SERIAL`).
 
-mod common;
+use support::common;
 
 use common::Gate;
 use dogpile::{Cache, ManualClock};

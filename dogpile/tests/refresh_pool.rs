@@ -1,7 +1,7 @@
 //! The process-wide refresh pool (R10) under a burst: 10,000 keys go stale at once.
 //! Alone in its test binary, so that the thread count it watches is its own.
 
-mod common;
+use support::common;
 
 use common::{Gate, BOUND};
 use dogpile::mode::Background;

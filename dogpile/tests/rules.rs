@@ -1,7 +1,7 @@
 //! One test (or more) per rule R1–R11 (see the crate docs). Time moves only through
 //! `ManualClock`; interleavings are forced with gates; every wait is bounded.
 
-use crate::common;
+use support::common;
 
 use common::{bounded, eventually, join_all, Counter, Gate};
 use dogpile::mode::Background;

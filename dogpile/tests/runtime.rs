@@ -4,8 +4,6 @@
 //! caches process-wide) or load every core (the stress run) keep binaries of their
 //! own, so nothing else runs beside them.
 
-mod common;
-
 mod bad_input;
 mod cache;
 mod eviction;

@@ -43,7 +43,7 @@ fn serde_writes_one_number_per_counter_and_reads_it_back() {
             "hits": 2, "stale_hits": 2, "misses": 1, "refreshes": 2,
             "failures": 1, "waits": 0, "evictions": 0, "stale_served": 0,
             "past_lifetime_max_us": 0, "past_lifetime_p99_us": 0, "early_refreshes": 0,
-            "backoff_answers": 0,
+            "backoff_answers": 0, "tier_hits": 0,
         })
     );
     let back: Stats = serde_json::from_value(json).unwrap();

@@ -11,7 +11,7 @@
 //! (`DOGPILE_STRESS_MILLIS` changes the wall time, 2000 ms by default).
 //! `cargo test -p dogpile --test stress -- --nocapture` shows the counts.
 
-mod common;
+use support::common;
 
 use dogpile::{Cache, ManualClock};
 use std::collections::HashSet;

@@ -379,6 +379,10 @@ where
     /// `get`, we keep the two apart so that `hits + stale_hits + misses` stays the
     /// number of get-with calls).
     ///
+    /// With a [shared tier](CacheBuilder::shared), `get` reads this process's copy only
+    /// and never asks the tier; to look a key up fleet-wide without creating, call the
+    /// tier's [`SharedTier::lookup`](crate::SharedTier::lookup).
+    ///
     /// ```
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
     /// assert_eq!(cache.get(&1), None);
@@ -439,8 +443,9 @@ where
     /// for the key still publishes its own value when it finishes. In reader-synchronised
     /// mode this waits for the key's guards like any publish. If the cache is at
     /// capacity and every entry is being created, nothing is stored. With a
-    /// [shared tier](CacheBuilder::shared) it stores in this process only: a value reaches
-    /// the tier through a creation under its lease (F5).
+    /// [shared tier](CacheBuilder::shared) it stores in this process only (a value reaches
+    /// the tier through a creation under its lease, F5), and an `invalidate` or `remove`
+    /// of the key by any process reaches this copy too (F6).
     ///
     /// ```
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
@@ -474,9 +479,10 @@ where
     /// Makes every value stale (soft, R7, for every key): each is still served while the
     /// next caller of its key refreshes it.
     ///
-    /// With a [shared tier](CacheBuilder::shared), only this process's copies (see
-    /// [Shared tiers: what stays local](Cache#shared-tiers-what-stays-local)): each key's
-    /// next caller here asks the tier again and takes its value if that is fresh.
+    /// With a [shared tier](CacheBuilder::shared) it reaches every process (F6) through
+    /// [`SharedTier::invalidate_all`](crate::SharedTier::invalidate_all), in one step
+    /// whatever the number of keys, and returns once the tier applied it (or its
+    /// deadline passed, F7).
     ///
     /// ```
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
@@ -513,16 +519,11 @@ where
 
     /// Removes every value (hard). Creations in flight publish when they finish.
     ///
-    /// # Shared tiers: what stays local
-    ///
-    /// With a [shared tier](CacheBuilder::shared), `clear` and
-    /// [`invalidate_all`](Cache::invalidate_all) act on this process's copies only; the
-    /// fleet's values stay, and the next caller of a key here takes the tier's value if
-    /// it is fresh (F3). A tier keeps no list of a cache's keys, and a flag for a whole
-    /// namespace would be a Redis key outside every slot's Cluster hash tag, on another
-    /// node than the slot: each claim would need a second round trip, or a script over
-    /// two slots, which a Redis Cluster refuses. To reach the fleet, invalidate or remove
-    /// the keys one by one, or move to a new namespace (a version in it) to start over.
+    /// With a [shared tier](CacheBuilder::shared) it reaches every process (F6): every
+    /// value of the fleet is gone (R1), in one step whatever the number of keys (see
+    /// [`SharedTier::invalidate_all`](crate::SharedTier::invalidate_all)); it returns
+    /// once the tier applied it (or its deadline passed, F7). A tier that does not
+    /// implement it leaves the fleet's values in place.
     ///
     /// ```
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));

@@ -186,6 +186,9 @@ where
     V: Clone + Send + Sync + 'static,
 {
     pub(super) fn insert(self: &Arc<Self>, key: K, value: V) {
+        if let Some(tier) = &self.tier {
+            tier.track(&key);
+        }
         let key = Owned(key);
         let Some(control) = self.control_for(&key) else {
             return; // full of entries being created: nothing can make room now

@@ -321,6 +321,32 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
         entry.into_inner().value.map(|s| s.value)
     }
 
+    /// `invalidate_all` here only.
+    fn invalidate_all_here(&self) {
+        self.map
+            .iter_mut()
+            .for_each(|mut entry| invalidate_entry(&mut entry));
+    }
+
+    /// `clear` here only.
+    fn clear_here(&self) {
+        // Under the sweep lock: an eviction racing the clear would otherwise count the
+        // entries it removes before they are subtracted, find only busy entries left,
+        // and compute a new key's value outside its slot.
+        let _sweep = self.sweeping.lock();
+        let mut removed = 0;
+        self.map.retain(|_, entry| {
+            if entry.try_retire() {
+                removed += 1;
+                false
+            } else {
+                entry.value = None;
+                true
+            }
+        });
+        self.entries.fetch_sub(removed, Ordering::AcqRel);
+    }
+
     /// A tier event from another process (F6), applied to this process's L1 only.
     fn apply_locally(&self, action: LocalAction<K>) {
         match action {
@@ -332,10 +358,8 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
                 let hash = self.map.hasher().hash_one(&key);
                 drop(self.remove_found(hash, |stored| *stored == key));
             }
-            LocalAction::InvalidateAll => self
-                .map
-                .iter_mut()
-                .for_each(|mut entry| invalidate_entry(&mut entry)),
+            LocalAction::InvalidateAll => self.invalidate_all_here(),
+            LocalAction::Clear => self.clear_here(),
         }
     }
 
@@ -380,8 +404,14 @@ where
                     .expect("the builder keeps a tier of its own key and value types");
                 let this = this.clone();
                 let ttl = Duration::from_nanos(settings.env.policy.ttl);
+                let stale_while_revalidate = settings
+                    .env
+                    .policy
+                    .stale_while_revalidate
+                    .map(Duration::from_nanos);
                 setting.bind(
                     ttl,
+                    stale_while_revalidate,
                     Box::new(move |action| {
                         if let Some(inner) = this.upgrade() {
                             inner.apply_locally(action);
@@ -406,28 +436,20 @@ where
         })
     }
 
+    /// `Cache::invalidate_all`: the fleet too (F6), then this process's copies.
     pub(super) fn invalidate_all(&self) {
-        self.map
-            .iter_mut()
-            .for_each(|mut entry| invalidate_entry(&mut entry));
+        if let Some(level) = &self.tier {
+            level.invalidate_all(false);
+        }
+        self.invalidate_all_here();
     }
 
+    /// `Cache::clear`: the fleet too (F6), then this process's copies.
     pub(super) fn clear(&self) {
-        // Under the sweep lock: an eviction racing the clear would otherwise count the
-        // entries it removes before they are subtracted, find only busy entries left,
-        // and compute a new key's value outside its slot.
-        let _sweep = self.sweeping.lock();
-        let mut removed = 0;
-        self.map.retain(|_, entry| {
-            if entry.try_retire() {
-                removed += 1;
-                false
-            } else {
-                entry.value = None;
-                true
-            }
-        });
-        self.entries.fetch_sub(removed, Ordering::AcqRel);
+        if let Some(level) = &self.tier {
+            level.invalidate_all(true);
+        }
+        self.clear_here();
     }
 
     /// How many entries hold a control (tests: idle entries hold none).

@@ -446,7 +446,12 @@ async fn create_and_publish<S: Store, E: Clone + Send + 'static>(
         Ok(Made { value, from }) => {
             // R6: age counts from when the creation finished.
             claim.publish(store, value.clone(), env.now(), from);
-            trace::created(&env.name, &started, stale);
+            if from.tier {
+                env.count(|s| &s.tier_hits);
+                trace::from_tier(&env.name, &started, stale);
+            } else {
+                trace::created(&env.name, &started, stale);
+            }
             Ok(value)
         }
         Err(error) => {
@@ -524,10 +529,14 @@ where
     F: Future<Output = Result<Made<S::Value>, E>> + Send + 'static,
     E: Clone + Send + 'static,
 {
-    async move {
+    let refresh = async move {
         // Its outcome is traced where every creation ends, in `create_and_publish`.
         let _ = create_and_publish(&claim, &store, &env, create, true).await;
         drop(claim);
         store.release();
-    }
+    };
+    // A test's scoped clock goes with the refresh to the thread that runs it.
+    #[cfg(feature = "test-clock")]
+    let refresh = crate::test_clock::carry(refresh);
+    refresh
 }

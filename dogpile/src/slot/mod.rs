@@ -84,6 +84,9 @@ pub(crate) struct Provenance {
     /// Another process's stale value, held only while that process's lease runs and no
     /// notification for the key came since the claim (F1, F3).
     pub(crate) held: bool,
+    /// Taken from the fleet tier rather than made by this call's creator: counted as a
+    /// tier hit, not as a creation.
+    pub(crate) tier: bool,
 }
 
 impl Provenance {
@@ -91,6 +94,7 @@ impl Provenance {
     pub(crate) const HERE: Provenance = Provenance {
         age: 0,
         held: false,
+        tier: false,
     };
 }
 

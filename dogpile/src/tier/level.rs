@@ -7,6 +7,8 @@ use super::board::Board;
 use super::{Claim, Lease, Publish, SharedTier, TierEvent};
 use crate::clock::to_nanos;
 use crate::slot::{Made, Provenance};
+use crate::sync::Mutex;
+use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -29,6 +31,7 @@ pub(crate) enum LocalAction<K> {
     Invalidate(K),
     Remove(K),
     InvalidateAll,
+    Clear,
 }
 
 /// What `CacheBuilder::shared` hands the cache: the tier, and its level's constructor.
@@ -44,7 +47,7 @@ pub(crate) struct TierSetting<K, V> {
 pub(crate) type LocalSink<K> = Box<dyn Fn(LocalAction<K>) + Send + Sync>;
 
 type LevelConstructor<K, V> =
-    fn(Arc<dyn SharedTier<K, V>>, Duration, LocalSink<K>) -> TierLevel<K, V>;
+    fn(Arc<dyn SharedTier<K, V>>, Duration, Option<Duration>, LocalSink<K>) -> TierLevel<K, V>;
 
 /// Builds one key's steps in a level's tier.
 type KeyedSteps<K, V> = for<'a> fn(&'a TierLevel<K, V>, K) -> Box<dyn KeyedTier<V> + 'a>;
@@ -64,8 +67,13 @@ where
 
 impl<K, V> TierSetting<K, V> {
     /// The cache's level: [`TierLevel::new`], built where the tier was given.
-    pub(crate) fn bind(self, ttl: Duration, local: LocalSink<K>) -> TierLevel<K, V> {
-        (self.level)(self.tier, ttl, local)
+    pub(crate) fn bind(
+        self,
+        ttl: Duration,
+        stale_while_revalidate: Option<Duration>,
+        local: LocalSink<K>,
+    ) -> TierLevel<K, V> {
+        (self.level)(self.tier, ttl, stale_while_revalidate, local)
     }
 }
 
@@ -74,9 +82,24 @@ impl<K, V> TierSetting<K, V> {
 pub(crate) struct TierLevel<K, V> {
     tier: Arc<dyn SharedTier<K, V>>,
     ttl: Duration,
+    /// R11: a held stale value is served no longer than `ttl + stale_while_revalidate` after its
+    /// creation, by its real age.
+    stale_while_revalidate: Option<Duration>,
+    /// With `stale_while_revalidate`: the stale values held while another process's lease runs (F1),
+    /// with their real creation instants. L1 stamps them by that age, so they are stale
+    /// there, and its refreshes take them from here instead of asking the tier again
+    /// (F3). A notification for a key drops its hold.
+    holds: Arc<Mutex<HashMap<K, Hold<V>>>>,
     board: Arc<Board<K>>,
     /// One key's steps in the tier, built where the level is (see [`TierSetting`]).
     pub(super) keyed: KeyedSteps<K, V>,
+}
+
+/// Another process's stale value, held while its lease runs.
+struct Hold<V> {
+    value: V,
+    created: Instant,
+    until: Instant,
 }
 
 impl<K, V> Clone for TierLevel<K, V> {
@@ -84,6 +107,8 @@ impl<K, V> Clone for TierLevel<K, V> {
         TierLevel {
             tier: self.tier.clone(),
             ttl: self.ttl,
+            stale_while_revalidate: self.stale_while_revalidate,
+            holds: self.holds.clone(),
             board: self.board.clone(),
             keyed: self.keyed,
         }
@@ -110,6 +135,17 @@ impl<K: 'static, V: 'static> TierLevel<K, V> {
     pub(crate) fn remove(&self, key: &K) {
         let _ = self.tier.remove(key);
     }
+
+    /// Fleet-wide `invalidate_all` (soft) or `clear` (`hard`, F6); a failing tier
+    /// changes nothing here (F7).
+    pub(crate) fn invalidate_all(&self, hard: bool) {
+        let _ = self.tier.invalidate_all(hard);
+    }
+
+    /// A copy stored here without the tier (`insert`) still hears the key's events (F6).
+    pub(crate) fn track(&self, key: &K) {
+        self.tier.track(key);
+    }
 }
 
 /// The first half of a shared creation: serve from the tier, or create (with a lease
@@ -128,11 +164,21 @@ where
     V: Clone + Send + Sync + 'static,
 {
     /// Binds `tier` to a cache of this `ttl`; `local` applies events to the cache's L1.
-    fn new(tier: Arc<dyn SharedTier<K, V>>, ttl: Duration, local: LocalSink<K>) -> Self {
+    fn new(
+        tier: Arc<dyn SharedTier<K, V>>,
+        ttl: Duration,
+        stale_while_revalidate: Option<Duration>,
+        local: LocalSink<K>,
+    ) -> Self {
         let board = Arc::new(Board::new());
         let events = board.clone();
+        let holds: Arc<Mutex<HashMap<K, Hold<V>>>> = Arc::new(Mutex::new(HashMap::new()));
+        let dropped = holds.clone();
         tier.subscribe(Arc::new(move |event| {
-            let wake = |key: &K| events.notify(key);
+            let wake = |key: &K| {
+                dropped.lock().remove(key);
+                events.notify(key)
+            };
             match event {
                 TierEvent::Invalidated(key) => {
                     wake(&key);
@@ -148,15 +194,23 @@ where
                         local(LocalAction::Invalidate(key));
                     }
                 }
-                TierEvent::Reset => {
+                TierEvent::Reset | TierEvent::InvalidatedAll => {
+                    dropped.lock().clear();
                     events.reset();
                     local(LocalAction::InvalidateAll);
+                }
+                TierEvent::Cleared => {
+                    dropped.lock().clear();
+                    events.reset();
+                    local(LocalAction::Clear);
                 }
             }
         }));
         TierLevel {
             tier,
             ttl,
+            stale_while_revalidate,
+            holds,
             board,
             keyed: |level, key| {
                 Box::new(KeyedLevel {
@@ -169,6 +223,9 @@ where
     }
 
     fn begin(&self, key: &K, cold_deadline: &mut Option<Instant>) -> Begin<V> {
+        if let Some(held) = self.held_copy(key) {
+            return Begin::Serve(held);
+        }
         // On the board before the claim, so that a notification arriving between the
         // claim's reply and the L1 store is not lost (it takes the key out).
         self.board.hold(key.clone());
@@ -188,6 +245,7 @@ where
                 from: Provenance {
                     age: to_nanos(shared.age),
                     held: false,
+                    tier: true,
                 },
             }),
             // F1: someone else refreshes; hold their stale value as if fresh until
@@ -195,29 +253,85 @@ where
             Claim::Busy {
                 stale: Some(stale),
                 lease_left,
-            } => Begin::Serve(Made {
-                value: stale.value,
-                from: Provenance {
-                    age: to_nanos(self.ttl.saturating_sub(lease_left)),
-                    held: true,
-                },
-            }),
+            } => match self.stale_while_revalidate {
+                None => Begin::Serve(Made {
+                    value: stale.value,
+                    from: Provenance {
+                        age: to_nanos(self.ttl.saturating_sub(lease_left)),
+                        held: true,
+                        tier: true,
+                    },
+                }),
+                // R11: too old to serve by its real age: cold, wait for the owner (F2).
+                Some(stale_while_revalidate)
+                    if stale.age >= self.ttl.saturating_add(stale_while_revalidate) =>
+                {
+                    self.board.drop_hold(key);
+                    wait_cold(lease_left, cold_deadline)
+                }
+                Some(_) => {
+                    let now = Instant::now();
+                    let hold = Hold {
+                        value: stale.value.clone(),
+                        created: now.checked_sub(stale.age).unwrap_or(now),
+                        until: now + lease_left,
+                    };
+                    self.holds.lock().insert(key.clone(), hold);
+                    Begin::Serve(Made {
+                        value: stale.value,
+                        from: Provenance {
+                            age: to_nanos(stale.age),
+                            held: true,
+                            tier: true,
+                        },
+                    })
+                }
+            },
             // F2: cold, created elsewhere: wait (bounded), then claim again.
             Claim::Busy {
                 stale: None,
                 lease_left,
-            } => {
-                let now = Instant::now();
-                let deadline = *cold_deadline
-                    .get_or_insert(now + lease_left.saturating_mul(2) + COLD_WAIT_SLACK);
-                if now >= deadline {
-                    return Begin::Create(None);
-                }
-                Begin::Wait(lease_left.min(COLD_RECHECK).min(deadline - now))
-            }
+            } => wait_cold(lease_left, cold_deadline),
             Claim::Owned { lease, .. } => Begin::Create(Some(lease)),
         }
     }
+
+    /// With `stale_while_revalidate`: the stale value held for `key` while another process's lease
+    /// runs, with its real age, if it may still be served (R11) and no notification
+    /// for the key came since (F3).
+    fn held_copy(&self, key: &K) -> Option<Made<V>> {
+        let stale_while_revalidate = self.stale_while_revalidate?;
+        let mut holds = self.holds.lock();
+        let hold = holds.get(key)?;
+        let age = hold.created.elapsed();
+        let servable = Instant::now() < hold.until
+            && age < self.ttl.saturating_add(stale_while_revalidate)
+            && self.board.holds(key);
+        if !servable {
+            holds.remove(key);
+            return None;
+        }
+        Some(Made {
+            value: hold.value.clone(),
+            from: Provenance {
+                age: to_nanos(age),
+                held: true,
+                tier: true,
+            },
+        })
+    }
+}
+
+/// F2: a cold key created elsewhere is waited for, bounded by twice the lease it had
+/// when first seen and a slack, then claimed again; past that bound, created here.
+fn wait_cold<V>(lease_left: Duration, cold_deadline: &mut Option<Instant>) -> Begin<V> {
+    let now = Instant::now();
+    let deadline =
+        *cold_deadline.get_or_insert(now + lease_left.saturating_mul(2) + COLD_WAIT_SLACK);
+    if now >= deadline {
+        return Begin::Create(None);
+    }
+    Begin::Wait(lease_left.min(COLD_RECHECK).min(deadline - now))
 }
 
 /// One key's steps in the tier, with the key's type erased: the creation future then
@@ -312,6 +426,7 @@ where
             Ok(Publish::Rejected) => Provenance {
                 age: to_nanos(self.level.ttl),
                 held: false,
+                tier: false,
             },
             // F7: kept locally, as the local rules would.
             Err(_) => Provenance::HERE,

@@ -151,6 +151,12 @@ pub enum TierEvent<K> {
     /// The key's lease ended without a value (its creator failed, F8): callers waiting
     /// for a cold key may claim it now instead of waiting for the lease to run out.
     Released(K),
+    /// Every value of this tier's scope was invalidated (soft, R7 for every key,
+    /// [`SharedTier::invalidate_all`] with `hard` false): every local copy turns stale.
+    InvalidatedAll,
+    /// Every value of this tier's scope was cleared (hard, R1 for every key,
+    /// [`SharedTier::invalidate_all`] with `hard` true): every local copy must go.
+    Cleared,
     /// The tier's notification link was lost, so events may have been missed: no local
     /// copy that came from the tier can be trusted any longer without asking it again.
     Reset,
@@ -320,9 +326,30 @@ pub trait SharedTier<K, V>: Send + Sync + 'static {
     /// fenced, and every process is told (F6).
     fn remove(&self, key: &K) -> Result<(), TierError>;
 
+    /// Every value of this tier's scope, for every process, in O(1) of the number of
+    /// keys: soft (`hard` false, `Cache::invalidate_all`: each value turns stale, R7,
+    /// R3) or hard (`hard` true, `Cache::clear`: each value is gone, R1). A creation in
+    /// flight publishes a value that already counts as invalidated or cleared (F5), and
+    /// every process is told ([`TierEvent::InvalidatedAll`], [`TierEvent::Cleared`],
+    /// F6). Returns once the tier has applied it or its deadline passed (F7).
+    ///
+    /// The default does nothing: a tier without it leaves `invalidate_all` and `clear`
+    /// acting on each process's own copies only.
+    fn invalidate_all(&self, hard: bool) -> Result<(), TierError> {
+        let _ = hard;
+        Ok(())
+    }
+
     /// Registers where this tier delivers the [`TierEvent`]s of keys this process has
     /// seen through it (called once, when the cache is built).
     fn subscribe(&self, events: EventSink<K>);
+
+    /// Notes that this process holds a copy of `key` that did not go through the tier
+    /// (`Cache::insert`), so that the key's events reach that copy too (F6). A tier
+    /// that delivers every key's events whether or not it saw the key may ignore it.
+    fn track(&self, key: &K) {
+        let _ = key;
+    }
 
     /// This tier, with its keys kept apart from those of every other `scope` (see
     /// [Scopes](SharedTier#scopes-one-tier-many-memoized-fns)): the same key under two

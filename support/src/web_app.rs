@@ -15,17 +15,16 @@
 //! `GET /stats` returns the two dogpile caches' [`dogpile::Stats`] and every backend's
 //! call count as JSON.
 //!
-//! The crate that includes this module defines `fn app_clock() -> impl dogpile::Clock`,
-//! the clock of the two dogpile caches: the system clock in the example, a
-//! `dogpile::ManualClock` in the test.
+//! The two dogpile caches read the system clock, or, once a test called
+//! [`use_manual_clock`], a `dogpile::ManualClock` that the test advances.
 
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use dogpile::dogpile;
+use dogpile::{dogpile, Clock, ManualClock, SystemClock};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long a cached report stays fresh. The `#[dogpile]` attributes below take it as
@@ -102,17 +101,40 @@ pub static MOKA_BACKEND: LazyLock<Backend> = LazyLock::new(Backend::new);
 pub static NO_CACHE_BACKEND: LazyLock<Backend> = LazyLock::new(Backend::new);
 
 // ---------------------------------------------------------------------------------
+// The clock
+
+static MANUAL_CLOCK: OnceLock<ManualClock> = OnceLock::new();
+
+/// From now on the service's dogpile caches read the returned clock (the same one on
+/// every call) instead of the system's. Call it before the first request.
+pub fn use_manual_clock() -> ManualClock {
+    MANUAL_CLOCK.get_or_init(ManualClock::new).clone()
+}
+
+/// The clock of the service's dogpile caches: the manual one if a test asked for it.
+struct AppClock;
+
+impl Clock for AppClock {
+    fn now(&self) -> Duration {
+        match MANUAL_CLOCK.get() {
+            Some(manual) => manual.now(),
+            None => SystemClock.now(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
 // The cached functions
 
 /// The report for `key`, refreshed inline by the one request that finds it stale.
-#[dogpile(ttl = "500ms", clock = crate::app_clock())]
+#[dogpile(ttl = "500ms", clock = AppClock)]
 pub async fn report(key: u64) -> Report {
     DOGPILE_BACKEND.query(key).await
 }
 
 /// The report for `key`, refreshed on a tokio task while every request gets the
 /// stale one.
-#[dogpile(ttl = "500ms", background, clock = crate::app_clock())]
+#[dogpile(ttl = "500ms", background, clock = AppClock)]
 pub async fn report_background(key: u64) -> Report {
     BACKGROUND_BACKEND.query(key).await
 }

@@ -4,6 +4,9 @@
 
 use plotters::prelude::*;
 
+/// The color of a line.
+pub use plotters::style::RGBColor;
+
 /// What the chart shows besides its lines.
 pub struct Frame<'a> {
     pub caption: &'a str,
@@ -24,8 +27,6 @@ pub struct Line {
 }
 
 /// Counts sorted latencies (ns) into four buckets per decade from `from_ns` to 1 s.
-// The fleet demo counts in its worker processes instead, so it has no use for this.
-#[allow(dead_code)]
 pub fn histogram(sorted_ns: &[u64], from_ns: f64) -> Vec<(f64, f64)> {
     let decades = (1e9 / from_ns).log10();
     let edges: Vec<f64> = (0..=(4.0 * decades).round() as i32)

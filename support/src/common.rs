@@ -1,5 +1,5 @@
-//! Test helpers: every wait is bounded, so a hang fails the test instead of stalling CI.
-#![allow(dead_code)]
+//! Thread helpers for tests: every wait is bounded, so a hang fails the test instead of
+//! stalling CI.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;

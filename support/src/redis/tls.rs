@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
-use super::{eventually, free_port, server_binary, RedisServer, READY_WITHIN};
+use super::{binary, free_port, holds_within, RedisServer, READY_WITHIN};
 
 /// A certificate authority that signs server certificates for 127.0.0.1.
 pub struct TestCa {
@@ -69,7 +69,7 @@ impl TlsRedis {
         std::fs::write(&ca_file, &ca.pem).unwrap();
         for _attempt in 0..5 {
             let port = free_port();
-            let child = Command::new(server_binary())
+            let child = Command::new(binary())
                 .args(["--port", "0", "--tls-port", &port.to_string()])
                 .args(["--bind", "127.0.0.1"])
                 .arg("--tls-cert-file")
@@ -87,12 +87,12 @@ impl TlsRedis {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", server_binary()));
+                .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", binary()));
             let mut server = RedisServer {
                 child: Some(child),
                 port,
             };
-            if eventually(READY_WITHIN, || answers(port, &ca.pem)) {
+            if holds_within(READY_WITHIN, || answers(port, &ca.pem)) {
                 return TlsRedis { server, dir };
             }
             // Another process took the port between probe and bind: try another.
@@ -122,19 +122,19 @@ impl Drop for TlsRedis {
 /// Whether the server on `port` answers PING (or asks for a password) over TLS,
 /// trusting `ca`.
 fn answers(port: u16, ca: &str) -> bool {
-    let certificates = redis::TlsCertificates {
+    let certificates = ::redis::TlsCertificates {
         client_tls: None,
         root_cert: Some(ca.as_bytes().to_vec()),
     };
     let url = format!("rediss://127.0.0.1:{port}/");
-    let Ok(client) = redis::Client::build_with_tls(url, certificates) else {
+    let Ok(client) = ::redis::Client::build_with_tls(url, certificates) else {
         return false;
     };
     let Ok(mut con) = client.get_connection_with_timeout(Duration::from_millis(500)) else {
         return false;
     };
     let _ = con.set_read_timeout(Some(Duration::from_millis(500)));
-    match redis::cmd("PING").query::<String>(&mut con) {
+    match ::redis::cmd("PING").query::<String>(&mut con) {
         Ok(_) => true,
         Err(err) => err.code() == Some("NOAUTH"),
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{eventually, free_port, server_binary, RedisServer, READY_WITHIN};
+use super::{binary, free_port, holds_within, RedisServer, READY_WITHIN};
 
 /// Hash slots of a Redis Cluster.
 const SLOTS: u16 = 16384;
@@ -46,7 +46,7 @@ impl RedisCluster {
         for (i, node) in cluster.nodes.iter().enumerate() {
             let first = third * i as u16;
             let last = if i == 2 { SLOTS - 1 } else { first + third - 1 };
-            let _: () = redis::cmd("CLUSTER")
+            let _: () = ::redis::cmd("CLUSTER")
                 .arg("ADDSLOTSRANGE")
                 .arg(first)
                 .arg(last)
@@ -54,7 +54,7 @@ impl RedisCluster {
                 .expect("CLUSTER ADDSLOTSRANGE");
         }
         for (other, bus_port) in cluster.nodes.iter().zip(&cluster.bus_ports).skip(1) {
-            let _: () = redis::cmd("CLUSTER")
+            let _: () = ::redis::cmd("CLUSTER")
                 .arg("MEET")
                 .arg("127.0.0.1")
                 .arg(other.port())
@@ -62,13 +62,13 @@ impl RedisCluster {
                 .query(&mut cluster.nodes[0].client())
                 .expect("CLUSTER MEET");
         }
-        let formed = eventually(FORMED_WITHIN, || {
+        let formed = holds_within(FORMED_WITHIN, || {
             cluster.nodes.iter().all(|node| {
-                let info: String = redis::cmd("CLUSTER")
+                let info: String = ::redis::cmd("CLUSTER")
                     .arg("INFO")
                     .query(&mut node.client())
                     .unwrap();
-                let slots: Vec<redis::Value> = redis::cmd("CLUSTER")
+                let slots: Vec<::redis::Value> = ::redis::cmd("CLUSTER")
                     .arg("SLOTS")
                     .query(&mut node.client())
                     .unwrap();
@@ -84,7 +84,7 @@ impl RedisCluster {
     fn start_node(&self) -> (RedisServer, u16) {
         for _attempt in 0..5 {
             let (port, bus_port) = (free_port(), free_port());
-            let child = Command::new(server_binary())
+            let child = Command::new(binary())
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--cluster-enabled", "yes"])
                 .args(["--cluster-port", &bus_port.to_string()])
@@ -99,12 +99,12 @@ impl RedisCluster {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", server_binary()));
+                .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", binary()));
             let mut node = RedisServer {
                 child: Some(child),
                 port,
             };
-            if eventually(READY_WITHIN, || node.ping() || node.exited()) && node.ping() {
+            if holds_within(READY_WITHIN, || node.ping() || node.exited()) && node.ping() {
                 return (node, bus_port);
             }
             // Another process took a port between probe and bind: try others.
@@ -130,7 +130,7 @@ impl RedisCluster {
     /// The node that owns `redis_key`'s hash slot as the cluster was formed (not after
     /// [`move_slot_of`](Self::move_slot_of)), by `CLUSTER KEYSLOT`.
     pub fn owner_of(&self, redis_key: &str) -> usize {
-        let slot: u16 = redis::cmd("CLUSTER")
+        let slot: u16 = ::redis::cmd("CLUSTER")
             .arg("KEYSLOT")
             .arg(redis_key)
             .query(&mut self.live_node().client())
@@ -146,7 +146,7 @@ impl RedisCluster {
                 if node.child.is_none() {
                     return 0;
                 }
-                redis::cmd("DBSIZE").query(&mut node.client()).unwrap()
+                ::redis::cmd("DBSIZE").query(&mut node.client()).unwrap()
             })
             .collect()
     }
@@ -174,7 +174,7 @@ impl RedisCluster {
     pub fn all_keys(&self) -> Vec<String> {
         let mut keys = Vec::new();
         for node in self.nodes.iter().filter(|node| node.child.is_some()) {
-            let found: Vec<String> = redis::cmd("KEYS")
+            let found: Vec<String> = ::redis::cmd("KEYS")
                 .arg("*")
                 .query(&mut node.client())
                 .unwrap();
@@ -186,12 +186,12 @@ impl RedisCluster {
     /// Hands the (empty) hash slot of `redis_key` from node `from` to node `to`, telling
     /// every node, and waits (bounded) until all agree.
     pub fn move_slot_of(&self, redis_key: &str, from: usize, to: usize) {
-        let slot: u16 = redis::cmd("CLUSTER")
+        let slot: u16 = ::redis::cmd("CLUSTER")
             .arg("KEYSLOT")
             .arg(redis_key)
             .query(&mut self.nodes[from].client())
             .unwrap();
-        let target: String = redis::cmd("CLUSTER")
+        let target: String = ::redis::cmd("CLUSTER")
             .arg("MYID")
             .query(&mut self.nodes[to].client())
             .unwrap();
@@ -200,7 +200,7 @@ impl RedisCluster {
             .into_iter()
             .chain((0..3).filter(|&i| i != to && i != from))
         {
-            let _: () = redis::cmd("CLUSTER")
+            let _: () = ::redis::cmd("CLUSTER")
                 .arg("SETSLOT")
                 .arg(slot)
                 .arg("NODE")
@@ -209,19 +209,19 @@ impl RedisCluster {
                 .expect("CLUSTER SETSLOT");
         }
         let port = i64::from(self.nodes[to].port());
-        let agreed = eventually(FORMED_WITHIN, || {
+        let agreed = holds_within(FORMED_WITHIN, || {
             self.nodes.iter().all(|node| {
-                let slots: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER")
+                let slots: Vec<Vec<::redis::Value>> = ::redis::cmd("CLUSTER")
                     .arg("SLOTS")
                     .query(&mut node.client())
                     .unwrap();
                 slots.iter().any(|range| {
-                    let int = |v: &redis::Value| match v {
-                        redis::Value::Int(n) => *n,
+                    let int = |v: &::redis::Value| match v {
+                        ::redis::Value::Int(n) => *n,
                         _ => -1,
                     };
                     let owner = match &range[2] {
-                        redis::Value::Array(node) => int(&node[1]),
+                        ::redis::Value::Array(node) => int(&node[1]),
                         _ => -1,
                     };
                     int(&range[0]) <= i64::from(slot)

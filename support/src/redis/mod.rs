@@ -1,32 +1,31 @@
-//! Test support: a real `redis-server` on a free loopback port, persistence off, with a
-//! bounded wait for readiness, killed on drop. Shared by every test file of the crate:
-//! `mod support;`.
-#![allow(dead_code)] // each test file uses its own subset
+//! Real `redis-server`s for tests, benches and demos: one on a free loopback port with
+//! persistence off ([`RedisServer`]), a three-node cluster ([`cluster`]) and a TLS-only
+//! server ([`tls`], feature `tls`), each with bounded waits for readiness and killed on
+//! drop; and the harness of test binaries that need one ([`Suite`],
+//! [`redis_tests!`](crate::redis_tests)), which skips their tests where no
+//! `redis-server` is installed.
 
 pub mod cluster;
+mod find;
+mod harness;
 #[cfg(feature = "tls")]
 pub mod tls;
 
+pub use find::{how_to_install, required, server_binary, REQUIRE_VAR, SERVER_VAR};
+pub use harness::{block_on, skip_without_server, Suite};
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a server may take to answer its first PING.
 const READY_WITHIN: Duration = Duration::from_secs(10);
 
-/// The `redis-server` binary: `$REDIS_SERVER`, else the Debian package's path, else `PATH`.
-fn server_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("REDIS_SERVER") {
-        return path.into();
-    }
-    let debian = PathBuf::from("/usr/bin/redis-server");
-    if debian.exists() {
-        debian
-    } else {
-        "redis-server".into()
-    }
+/// The `redis-server` binary, or a panic that says how to get one.
+fn binary() -> &'static Path {
+    server_binary().unwrap_or_else(|missing| panic!("{missing}"))
 }
 
 fn free_port() -> u16 {
@@ -55,14 +54,11 @@ impl RedisServer {
                 return server;
             }
         }
-        panic!(
-            "redis-server did not start (is it installed? see {:?})",
-            server_binary()
-        );
+        panic!("{:?} did not start on a free port in 5 attempts", binary());
     }
 
     fn spawn(&mut self) -> Result<(), String> {
-        let child = Command::new(server_binary())
+        let child = Command::new(binary())
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(["--dir", &std::env::temp_dir().to_string_lossy()])
@@ -70,7 +66,7 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot run {:?}: {e}", server_binary()))?;
+            .map_err(|e| format!("cannot run {:?}: {e}", binary()))?;
         self.child = Some(child);
         let started = Instant::now();
         while started.elapsed() < READY_WITHIN {
@@ -159,8 +155,8 @@ impl RedisServer {
     }
 
     /// A plain connection for inspecting or tampering with the server's state.
-    pub fn client(&self) -> redis::Connection {
-        let client = redis::Client::open(self.url()).unwrap();
+    pub fn client(&self) -> ::redis::Connection {
+        let client = ::redis::Client::open(self.url()).unwrap();
         let con = client
             .get_connection_with_timeout(Duration::from_secs(2))
             .unwrap();
@@ -170,7 +166,7 @@ impl RedisServer {
 
     /// How many times `command` (lowercase, e.g. `"evalsha"`) ran, by `INFO commandstats`.
     pub fn calls(&self, command: &str) -> u64 {
-        let info: String = redis::cmd("INFO")
+        let info: String = ::redis::cmd("INFO")
             .arg("commandstats")
             .query(&mut self.client())
             .unwrap();
@@ -183,7 +179,7 @@ impl RedisServer {
 
     /// Total commands run, by `INFO commandstats`, minus the INFO calls themselves.
     pub fn total_calls(&self) -> u64 {
-        let info: String = redis::cmd("INFO")
+        let info: String = ::redis::cmd("INFO")
             .arg("commandstats")
             .query(&mut self.client())
             .unwrap();
@@ -197,7 +193,7 @@ impl RedisServer {
 
     /// Subscribers of `channel` (to wait until a tier listens before publishing).
     pub fn subscribers(&self, channel: &str) -> u64 {
-        let answer: (String, u64) = redis::cmd("PUBSUB")
+        let answer: (String, u64) = ::redis::cmd("PUBSUB")
             .arg("NUMSUB")
             .arg(channel)
             .query(&mut self.client())
@@ -213,7 +209,7 @@ impl Drop for RedisServer {
 }
 
 /// Polls `done` every 10 ms for at most `within`; whether it became true.
-pub fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+pub fn holds_within(within: Duration, mut done: impl FnMut() -> bool) -> bool {
     let started = Instant::now();
     loop {
         if done() {

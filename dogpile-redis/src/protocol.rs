@@ -1,0 +1,255 @@
+//! The Redis side of one namespace: the keys of a slot, the notification channel, and
+//! the calls of the scripts. The tier, the lease renewer and the notification listener
+//! each hold this (or its pool), never the tier itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::conn::Pool;
+use crate::epoch::{Epoch, EpochCell, Epochs};
+use crate::scripts::{self, SlotReply};
+use crate::Error;
+
+/// How long Redis keeps a slot nobody publishes, invalidates or removes.
+pub(crate) const RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// One namespace's calls on Redis, under the settings of one tier. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Protocol {
+    pub(crate) pool: Arc<Pool>,
+    pub(crate) namespace: Arc<str>,
+    pub(crate) lease: Duration,
+    pub(crate) max_value: usize,
+    /// The epochs of every scope of this tier, as this process knows them.
+    pub(crate) epochs: Arc<Epochs>,
+}
+
+impl Protocol {
+    /// The Redis keys of the slot with this key fingerprint: value hash and lease.
+    pub(crate) fn slot_keys(&self, fingerprint: &str) -> [String; 2] {
+        let tag = format!("dogpile:{{{}:{fingerprint}}}", self.namespace);
+        [format!("{tag}:v"), format!("{tag}:l")]
+    }
+
+    /// The notification channel of this namespace (F6).
+    pub(crate) fn channel(&self) -> String {
+        format!("dogpile:{}:events", self.namespace)
+    }
+
+    /// The key of this scope's epochs. Its own hash tag: it is never in a slot's
+    /// script, so it may live on another Cluster node than any slot.
+    pub(crate) fn epoch_key(&self) -> String {
+        epoch_key(&self.namespace)
+    }
+
+    /// This scope's epochs as this process knows them.
+    pub(crate) fn epoch_cell(&self) -> Arc<EpochCell> {
+        self.epochs.cell(&self.namespace)
+    }
+
+    /// The epochs a slot's script is to carry: read from Redis first if this process
+    /// never has (at connect), so that no claim judges values by epochs it missed.
+    fn known_epoch(&self) -> Result<Epoch, Error> {
+        let cell = self.epoch_cell();
+        if !cell.is_known() {
+            read_epoch(&self.pool, &self.epoch_key(), &cell)?;
+        }
+        Ok(cell.get())
+    }
+
+    /// Learns the epochs a reply's value was stored under (a process that missed an
+    /// announcement learns it from a value written by one that did not).
+    fn learn_from(&self, reply: &SlotReply) {
+        self.epoch_cell().learn(reply.epoch);
+    }
+
+    pub(crate) fn lookup(&self, fp: &str) -> Result<SlotReply, Error> {
+        let [value, lease] = self.slot_keys(fp);
+        let epoch = self.known_epoch()?;
+        let reply: SlotReply = self.pool.run(|con| {
+            scripts::LOOKUP_SCRIPT
+                .key(&value)
+                .key(&lease)
+                .arg(self.max_value)
+                .arg(epoch.soft)
+                .arg(epoch.hard)
+                .invoke(con)
+        })?;
+        self.learn_from(&reply);
+        Ok(reply)
+    }
+
+    /// Raises this scope's epochs (`invalidate_all`, or `clear` when `hard`) and tells
+    /// every process (F6).
+    pub(crate) fn invalidate_all(&self, hard: bool) -> Result<(), Error> {
+        let key = self.epoch_key();
+        let (soft, hard): (u64, u64) = self.pool.run(|con| {
+            scripts::EPOCH_RAISE_SCRIPT
+                .key(&key)
+                .arg(if hard { "1" } else { "0" })
+                .arg(self.channel())
+                .invoke(con)
+        })?;
+        self.epoch_cell().read(Epoch { soft, hard });
+        Ok(())
+    }
+
+    pub(crate) fn claim(
+        &self,
+        fp: &str,
+        ttl: Duration,
+        token: &Token,
+        force: bool,
+    ) -> Result<SlotReply, Error> {
+        let [value, lease] = self.slot_keys(fp);
+        let reply: SlotReply = self.pool.run(|con| {
+            scripts::CLAIM_SCRIPT
+                .key(&value)
+                .key(&lease)
+                .arg(self.max_value)
+                .arg(millis(ttl))
+                .arg(&token.text)
+                .arg(millis(self.lease))
+                .arg(if force { "1" } else { "0" })
+                .arg(token.epoch.soft)
+                .arg(token.epoch.hard)
+                .invoke(con)
+        })?;
+        self.learn_from(&reply);
+        Ok(reply)
+    }
+
+    /// A claim token carrying the epochs this process knows now: the epochs its value
+    /// is stored under if it publishes.
+    pub(crate) fn token(&self, base: String) -> Result<Token, Error> {
+        let epoch = self.known_epoch()?;
+        Ok(Token {
+            text: format!("{base}/{}.{}", epoch.soft, epoch.hard),
+            epoch,
+        })
+    }
+
+    pub(crate) fn publish(
+        &self,
+        fp: &str,
+        token: &str,
+        generation: u64,
+        bytes: &[u8],
+    ) -> Result<bool, Error> {
+        let [value, lease] = self.slot_keys(fp);
+        let epoch = Token::epoch_of(token);
+        let stored: i64 = self.pool.run(|con| {
+            scripts::PUBLISH_SCRIPT
+                .key(&value)
+                .key(&lease)
+                .arg(token)
+                .arg(generation)
+                .arg(bytes)
+                .arg(millis(RETENTION))
+                .arg(self.channel())
+                .arg(fp)
+                .arg(epoch.soft)
+                .arg(epoch.hard)
+                .invoke(con)
+        })?;
+        Ok(stored == 1)
+    }
+
+    pub(crate) fn release(&self, fp: &str, token: &str) -> Result<bool, Error> {
+        let [value, lease] = self.slot_keys(fp);
+        let released: i64 = self.pool.run(|con| {
+            scripts::RELEASE_SCRIPT
+                .key(&value)
+                .key(&lease)
+                .arg(token)
+                .arg(self.channel())
+                .arg(fp)
+                .invoke(con)
+        })?;
+        Ok(released == 1)
+    }
+
+    /// Renews the lease of `lease_key`; `Ok(false)` when it is no longer `token`'s.
+    pub(crate) fn renew(&self, fp: &str, token: &str) -> Result<bool, Error> {
+        let [value, lease_key] = self.slot_keys(fp);
+        let renewed: i64 = self.pool.run(|con| {
+            scripts::RENEW_SCRIPT
+                .key(&value)
+                .key(&lease_key)
+                .arg(token)
+                .arg(millis(self.lease))
+                .invoke(con)
+        })?;
+        Ok(renewed == 1)
+    }
+
+    pub(crate) fn invalidate(&self, fp: &str, ttl: Duration) -> Result<(), Error> {
+        let [value, lease] = self.slot_keys(fp);
+        self.pool.run(|con| {
+            scripts::INVALIDATE_SCRIPT
+                .key(&value)
+                .key(&lease)
+                .arg(millis(ttl))
+                .arg(millis(RETENTION))
+                .arg(self.channel())
+                .arg(fp)
+                .invoke::<i64>(con)
+        })?;
+        Ok(())
+    }
+
+    pub(crate) fn remove(&self, fp: &str) -> Result<(), Error> {
+        let [value, lease] = self.slot_keys(fp);
+        self.pool.run(|con| {
+            scripts::REMOVE_SCRIPT
+                .key(&value)
+                .key(&lease)
+                .arg(millis(RETENTION))
+                .arg(self.channel())
+                .arg(fp)
+                .invoke::<i64>(con)
+        })?;
+        Ok(())
+    }
+}
+
+/// The key of the epochs of scope `namespace`.
+pub(crate) fn epoch_key(namespace: &str) -> String {
+    format!("dogpile:{{{namespace}}}:e")
+}
+
+/// Reads a scope's epochs from Redis into `cell` (at connect, and on each
+/// resubscription of the notification link).
+pub(crate) fn read_epoch(pool: &Pool, key: &str, cell: &EpochCell) -> Result<Epoch, Error> {
+    let known = cell.get();
+    let (soft, hard): (u64, u64) = pool.run(|con| {
+        scripts::EPOCH_READ_SCRIPT
+            .key(key)
+            .arg(known.soft)
+            .arg(known.hard)
+            .invoke(con)
+    })?;
+    cell.read(Epoch { soft, hard });
+    Ok(cell.get())
+}
+
+/// A claim's owner token, `"{unique}/{soft}.{hard}"`: the epochs known at the claim
+/// travel with the lease to the publish.
+pub(crate) struct Token {
+    pub(crate) text: String,
+    pub(crate) epoch: Epoch,
+}
+
+impl Token {
+    /// The epochs in a token's text (zero for a token without them).
+    fn epoch_of(text: &str) -> Epoch {
+        text.rsplit_once('/')
+            .and_then(|(_, epochs)| Epoch::parse(&epochs.replacen('.', ":", 1)))
+            .unwrap_or_default()
+    }
+}
+
+/// Whole milliseconds, at least 1 (Redis rejects a zero expiry).
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
