@@ -2,12 +2,12 @@
 //! (`stale_while_revalidate`, `stale_if_error`), `retry_backoff`, `refresh_ahead` and
 //! `wait_at_most`, driven by the manual clock except where the real clock is the point.
 
-use support::common::{bounded, eventually, join_all, Counter, Gate};
 use dogpile::{Cache, Clock, ManualClock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+use support::common::{bounded, eventually, join_all, Counter, Gate};
 
 const MS: Duration = Duration::from_millis(1);
 
