@@ -168,7 +168,7 @@ fn row(id: u64) -> Option<Arc<str>> {
     Some(format!("row {id}").into())
 }
 
-#[dogpile(ttl = "1h", stale_if_error)]
+#[dogpile(ttl = "1h", stale_if_error = "1h")]
 fn parsed(text: &str) -> Result<u64, String> {
     text.parse().map_err(|_| format!("not a number: {text}"))
 }

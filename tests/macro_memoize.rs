@@ -204,7 +204,7 @@ static DOWN: AtomicU64 = AtomicU64::new(0);
 static FLAKY_CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
 static FLAKY_RUNS: AtomicUsize = AtomicUsize::new(0);
 
-#[dogpile(ttl = "10s", stale_if_error, clock = FLAKY_CLOCK.clone())]
+#[dogpile(ttl = "10s", stale_if_error = "1h", clock = FLAKY_CLOCK.clone())]
 fn flaky(id: u32) -> Result<String, String> {
     FLAKY_RUNS.fetch_add(1, SeqCst);
     match DOWN.load(SeqCst) {
@@ -243,20 +243,20 @@ fn stale_if_error_serves_the_stale_value() {
 static GEN_COUNTER: AtomicU64 = AtomicU64::new(0);
 static GEN_CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
 
-#[dogpile(ttl = "20s", max_stale = "20s", clock = GEN_CLOCK.clone())]
+#[dogpile(ttl = "20s", stale_while_revalidate = "20s", clock = GEN_CLOCK.clone())]
 fn generation(id: u32) -> (u32, u64) {
     (id, GEN_COUNTER.fetch_add(1, SeqCst))
 }
 
 #[test]
-fn max_stale_bounds_staleness() {
-    // Within ttl + max_stale a stale value is refreshed like any other (a stale hit).
+fn stale_while_revalidate_bounds_staleness() {
+    // Within ttl + stale_while_revalidate a stale value is refreshed like any other (a stale hit).
     assert_eq!(generation(1), (1, 0));
     GEN_CLOCK.advance(Duration::from_secs(40) - Duration::from_nanos(1));
     assert_eq!(generation(1), (1, 1));
     let stats = GENERATION.stats();
     assert_eq!((stats.misses, stats.stale_hits), (1, 1), "{stats:?}");
-    // At ttl + max_stale it is not served: the key is cold again (a miss).
+    // At ttl + stale_while_revalidate it is not served: the key is cold again (a miss).
     GEN_CLOCK.advance(Duration::from_secs(40));
     assert_eq!(generation(1), (1, 2));
     let stats = GENERATION.stats();

@@ -14,13 +14,23 @@ pub struct SpannedDuration {
 
 /// The checked options.
 pub struct Options {
-    /// Required, except with `field` (the cache is built where the field is).
+    /// Required (a duration, or `ttl_expr`), except with `field` (the cache is built
+    /// where the field is).
     pub ttl: Option<SpannedDuration>,
+    /// `ttl = EXPR`: each value's own lifetime, `EXPR: Fn(&T) -> Duration` over the
+    /// stored value.
+    pub ttl_expr: Option<Expr>,
+    /// `none_ttl = "30s"`: how long an `Option` fn's `None` is kept (zero: `skip_none`).
+    pub none_ttl: Option<SpannedDuration>,
     pub sync_readers: Option<Span>,
     pub capacity: Option<usize>,
     pub background: Option<Span>,
-    pub stale_if_error: Option<Span>,
-    pub max_stale: Option<SpannedDuration>,
+    pub stale_while_revalidate: Option<SpannedDuration>,
+    pub stale_if_error: Option<SpannedDuration>,
+    /// `retry_backoff = "100ms..30s"`: base and cap; the span is the literal's.
+    pub retry_backoff: Option<(SpannedDuration, SpannedDuration)>,
+    pub refresh_ahead: Option<SpannedDuration>,
+    pub wait_at_most: Option<SpannedDuration>,
     /// The `static` handle's name (`name = IDENT`), if given.
     pub name: Option<Ident>,
     /// The runtime crate's path: `::dogpile` unless `crate = path`.

@@ -19,6 +19,7 @@ use proc_macro::TokenStream;
 mod ast;
 mod attr;
 mod batch;
+mod durations;
 mod errors;
 mod expand;
 mod naming;
@@ -58,10 +59,15 @@ mod tests;
 /// | option | meaning |
 /// |---|---|
 /// | `ttl = "10m"` | **Required.** How long a value stays fresh, in [humantime] syntax (`"250ms"`, `"30s"`, `"5m"`, `"1h 30m"`), parsed at compile time. Must be non-zero. |
+/// | `ttl = \|t: &Token\| t.valid_for` | Instead: each value's own lifetime, a closure (or fn) `Fn(&T) -> Duration` over the value (the `Ok` value of a `Result` fn, the `Some` value of an `Option` fn). See [Freshness](#freshness). |
+/// | `none_ttl = "30s"` | For `Option<T>` fns: `None` is kept this long (`Some` keeps `ttl`). `none_ttl = "0s"` is `skip_none`. |
+/// | `stale_while_revalidate = "1m"` | How long past its lifetime a value may be served while one caller refreshes it; past that, callers wait as for a cold key. `"0s"`: never past its lifetime. Without it a stale value is served until a refresh succeeds. |
+/// | `stale_if_error = "1h"` | For `Result` fns: how long past its lifetime a value is served instead of a failed refresh's `Err`. |
+/// | `retry_backoff = "100ms..30s"` | For `Result` fns: after `n` failures in a row, the body is not run again for `min(base * 2^(n-1), cap)` (jittered up by at most a quarter); meanwhile a stale key serves its stale value, a cold key its last `Err`. |
+/// | `refresh_ahead = "10s"` | Once a value has less than this left, the next caller refreshes it early (once per lifetime); with `background` nobody waits. |
+/// | `wait_at_most = "2s"` | A caller waiting for another's creation gives up after this and runs the body itself. |
 /// | `capacity = 10_000` | At most this many keys. When full, keys nobody asked for again since they came in go first, and a burst of one-time keys does not push out the keys in use (S3-FIFO: see the `dogpile::Cache` docs). |
 /// | `background` | On a stale hit every caller, even the one that triggers the refresh, gets the stale value at once; the body runs on a background thread (for an `async fn`: is spawned on the current tokio runtime, which needs dogpile's `tokio` feature). |
-/// | `stale_if_error` | For `Result` fns: when a refresh returns `Err`, callers get the stale value instead. |
-/// | `max_stale = "1h"` | A value older than `ttl + max_stale` is not served: callers treat the key as cold. Without it a stale value is served until a refresh succeeds. |
 /// | `sync_readers` | The wrapper returns `dogpile::ReadGuard<T>` instead of `T` (`Result<ReadGuard<T>, E>` for `Result` fns), and a new value is published only once every guard on the old one is dropped. |
 /// | `name = PAGES` | The name of the generated `static` cache handle. Default: the fn name in SCREAMING_SNAKE_CASE. |
 /// | `crate = path` | Where the runtime is, for a renamed or re-exported dependency. Default: `::dogpile`. |
@@ -140,7 +146,33 @@ mod tests;
 /// assert_eq!(FIND.len(), 1);
 /// ```
 ///
-/// Without `skip_none` an `Option` fn caches `None` like any value.
+/// Without `skip_none` an `Option` fn caches `None` like any value; `none_ttl = "30s"`
+/// keeps it a shorter time than a found value.
+///
+/// # Freshness
+///
+/// A value can carry its own lifetime: `ttl = EXPR`, where `EXPR` is a closure or fn
+/// from the value to a `Duration`.
+///
+/// ```
+/// use dogpile::dogpile;
+/// use std::time::Duration;
+///
+/// #[derive(Clone)]
+/// struct Token { secret: String, valid_for: Duration }
+///
+/// #[dogpile(
+///     ttl = |t: &Token| t.valid_for,   // each token's own lifetime
+///     stale_while_revalidate = "0s",   // never served past it
+///     refresh_ahead = "5s",            // renewed by the next caller 5 s before it ends
+///     retry_backoff = "100ms..30s",    // a failing issuer is not hammered
+/// )]
+/// fn token(client: u32) -> Result<Token, String> {
+///     Ok(Token { secret: format!("s{client}"), valid_for: Duration::from_secs(300) })
+/// }
+///
+/// assert_eq!(token(1).unwrap().secret, "s1");
+/// ```
 ///
 /// # Batches: `batch`
 ///
@@ -248,8 +280,8 @@ mod tests;
 /// assert_eq!(Repo::lookup_cache().stats().hits, 1);
 /// ```
 ///
-/// With `field`, the options that configure the cache (`ttl`, `capacity`, `max_stale`,
-/// `stale_if_error`, `clock`, `name`) go where the field is built; `background` can't be
+/// With `field`, the options that configure the cache (`ttl`, `capacity`, the freshness
+/// options, `clock`, `name`) go where the field is built; `background` can't be
 /// used on a method (its body borrows `self`). A method with neither `field` nor `key`
 /// is a compile error that says so.
 ///
@@ -459,10 +491,13 @@ mod tests;
 /// `const`, `unsafe` and `extern` fns; `&mut` arguments (a hit would skip the mutation);
 /// argument patterns other than a name or `_` (destructure in the body); borrowed
 /// return types; `Self` in the key or value type (the `static` can't name it: write the
-/// type's name); `associated` on a `&self` method; `stale_if_error` on a fn that doesn't return a
-/// `Result`; a `batch` that names no argument, or an argument that is not a slice
-/// `&[K]`, or a batch fn that does not return `Vec<V>` or `Result<Vec<V>, E>`; the option
-/// conflicts above. When the attribute is rejected, the function is
+/// type's name); `associated` on a `&self` method; `stale_if_error` or `retry_backoff` on a
+/// fn that doesn't return a `Result`; `none_ttl` on a fn that doesn't return `Option`; a
+/// `ttl` closure over another type than the value; `retry_backoff` whose base is above
+/// its cap; a bare `stale_if_error` (it takes a window); a `batch` that names no argument,
+/// or an argument that is not a slice `&[K]`, or a batch fn that does not return `Vec<V>`
+/// or `Result<Vec<V>, E>`; the option conflicts above. When
+/// the attribute is rejected, the function is
 /// still emitted unchanged next to the error, so its callers compile and only the real
 /// error is shown.
 ///

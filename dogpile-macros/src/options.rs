@@ -2,8 +2,9 @@
 //! time), every mistake collected with the span of its token and a message that says
 //! what to write instead.
 
-use crate::ast::{KeyOption, Options, SpannedDuration};
+use crate::ast::{KeyOption, Options};
 use crate::attr::{AttrArgs, RawOption};
+use crate::durations::{backoff, duration, lifetime_expr, Zero};
 use crate::errors::Errors;
 use proc_macro2::Span;
 use quote::{quote, ToTokens};
@@ -12,11 +13,15 @@ use syn::{Lit, Type};
 /// Every option the attribute accepts, in the order the docs list them.
 pub const OPTIONS: &[&str] = &[
     "ttl",
+    "none_ttl",
     "sync_readers",
     "capacity",
     "background",
+    "stale_while_revalidate",
     "stale_if_error",
-    "max_stale",
+    "retry_backoff",
+    "refresh_ahead",
+    "wait_at_most",
     "name",
     "crate",
     "clock",
@@ -31,10 +36,14 @@ pub const OPTIONS: &[&str] = &[
 /// Options that configure the cache itself: with `field`, they go where it is built.
 const CACHE_SETTINGS: &[&str] = &[
     "ttl",
+    "none_ttl",
     "capacity",
     "background",
+    "stale_while_revalidate",
     "stale_if_error",
-    "max_stale",
+    "retry_backoff",
+    "refresh_ahead",
+    "wait_at_most",
     "name",
     "clock",
     "shared",
@@ -57,8 +66,13 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
     let mut sync_readers = None;
     let mut capacity = None;
     let mut background = None;
+    let mut ttl_expr = None;
+    let mut none_ttl = None;
+    let mut stale_while_revalidate = None;
     let mut stale_if_error = None;
-    let mut max_stale = None;
+    let mut retry_backoff = None;
+    let mut refresh_ahead = None;
+    let mut wait_at_most = None;
     let mut name = None;
     let mut krate = None;
     let mut clock = None;
@@ -83,12 +97,41 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
         let result = match key.as_str() {
             "ttl" => {
                 ttl_given = true;
-                duration(&key, &option).map(|d| ttl = Some(d))
+                match lifetime_expr(&option) {
+                    Some(expr) => {
+                        ttl_expr = Some(expr);
+                        Ok(())
+                    }
+                    None => duration(&key, &option, Zero::Refused).map(|d| ttl = Some(d)),
+                }
             }
-            "max_stale" => duration(&key, &option).map(|d| max_stale = Some(d)),
+            "none_ttl" => duration(&key, &option, Zero::Allowed).map(|d| none_ttl = Some(d)),
+            "stale_while_revalidate" => {
+                duration(&key, &option, Zero::Allowed).map(|d| stale_while_revalidate = Some(d))
+            }
+            "stale_if_error" if option.value.is_none() => Err(syn::Error::new(
+                option.key.span(),
+                "`stale_if_error` takes a window: `stale_if_error = \"1h\"`, how long past its \
+                 lifetime a value is served instead of a failed refresh's `Err`",
+            )),
+            "stale_if_error" => {
+                duration(&key, &option, Zero::Refused).map(|d| stale_if_error = Some(d))
+            }
+            "retry_backoff" => backoff(&option).map(|b| retry_backoff = Some(b)),
+            "refresh_ahead" => {
+                duration(&key, &option, Zero::Refused).map(|d| refresh_ahead = Some(d))
+            }
+            "wait_at_most" => {
+                duration(&key, &option, Zero::Refused).map(|d| wait_at_most = Some(d))
+            }
+            "max_stale" => Err(syn::Error::new(
+                option.key.span(),
+                "`max_stale` is replaced by `stale_while_revalidate = \"..\"`: how long past \
+                 its lifetime a value may be served while one caller refreshes it (and \
+                 `stale_if_error = \"..\"` for how long it stands in for a failed refresh)",
+            )),
             "sync_readers" => flag(&key, &option).map(|s| sync_readers = Some(s)),
             "background" => flag(&key, &option).map(|s| background = Some(s)),
-            "stale_if_error" => flag(&key, &option).map(|s| stale_if_error = Some(s)),
             "capacity" => positive_int(&key, &option).map(|n| capacity = Some(n)),
             "name" => ident(&key, &option).map(|i| name = Some(i)),
             "crate" => path(&key, &option).map(|p| krate = Some(p)),
@@ -136,19 +179,24 @@ pub fn options(args: AttrArgs, attr_span: Span, errors: &mut Errors) -> Option<O
             "missing `ttl`: every memoized fn needs one, as in `#[dogpile(ttl = \"60s\")]`",
         );
     }
-    if field.is_none() {
-        ttl?;
+    if field.is_none() && ttl.is_none() && ttl_expr.is_none() {
+        return None;
     }
     if errors.count() > before {
         return None;
     }
     Some(Options {
         ttl,
+        ttl_expr,
+        none_ttl,
         sync_readers,
         capacity,
         background,
+        stale_while_revalidate,
         stale_if_error,
-        max_stale,
+        retry_backoff,
+        refresh_ahead,
+        wait_at_most,
         name,
         krate: krate.unwrap_or_else(|| syn::parse_quote!(::dogpile)),
         clock,
@@ -266,67 +314,6 @@ fn key_spec(option: &RawOption) -> syn::Result<KeyOption> {
     }
     errors.finish()?;
     Ok(KeyOption::Args(names))
-}
-
-/// `ttl = "…"` / `max_stale = "…"`: a humantime string, parsed now, non-zero.
-fn duration(key: &str, option: &RawOption) -> syn::Result<SpannedDuration> {
-    let example = "\"250ms\", \"60s\", \"5m\" or \"1h 30m\"";
-    let Some(value) = &option.value else {
-        return Err(syn::Error::new(
-            option.key.span(),
-            format!("`{key}` needs a value: write `{key} = \"60s\"` ({example})"),
-        ));
-    };
-    let tokens = &value.tokens;
-    match syn::parse2::<Lit>(tokens.clone()) {
-        Ok(Lit::Str(lit)) => {
-            let text = lit.value();
-            match humantime::parse_duration(text.trim()) {
-                Ok(d) if d.is_zero() => Err(syn::Error::new(
-                    lit.span(),
-                    if key == "ttl" {
-                        "`ttl` must be greater than zero: with a zero ttl every value is stale \
-                         as soon as it is made"
-                            .to_owned()
-                    } else {
-                        format!(
-                            "`{key}` must be greater than zero; leave it out to serve a stale \
-                             value until a refresh succeeds"
-                        )
-                    },
-                )),
-                Ok(d) => Ok(SpannedDuration {
-                    value: d,
-                    span: lit.span(),
-                }),
-                Err(e) => Err(syn::Error::new(
-                    lit.span(),
-                    format!("invalid `{key}` {text:?}: {e}; write a duration such as {example}"),
-                )),
-            }
-        }
-        Ok(Lit::Int(int)) => {
-            let hint = if int.suffix().is_empty() {
-                format!("{}s", int.base10_digits())
-            } else {
-                format!("{}{}", int.base10_digits(), int.suffix())
-            };
-            Err(syn::Error::new(
-                int.span(),
-                format!(
-                    "`{key}` takes a duration string, not a number: write `{key} = \"{hint}\"` \
-                     (humantime syntax, e.g. {example})"
-                ),
-            ))
-        }
-        _ => Err(syn::Error::new_spanned(
-            tokens,
-            format!(
-                "`{key}` takes a duration string literal, parsed at compile time: \
-                 write e.g. `{key} = \"60s\"` ({example})"
-            ),
-        )),
-    }
 }
 
 /// A flag option: no value allowed. Returns the flag's span.

@@ -24,7 +24,30 @@ pub fn resolve(options: Option<&Options>, func: &mut Func, errors: &mut Errors) 
         check_args(func, errors);
         return;
     }
-    let skip_none = options.and_then(|o| o.skip_none);
+    // `none_ttl = "0s"` is `skip_none`.
+    let none_ttl = options.and_then(|o| o.none_ttl);
+    let zero_none_ttl = none_ttl.filter(|d| d.value.is_zero()).map(|d| d.span);
+    let skip_none = options.and_then(|o| o.skip_none).or(zero_none_ttl);
+    if let (Some(span), Some(_)) = (options.and_then(|o| o.skip_none), none_ttl) {
+        errors.at(
+            span,
+            "`skip_none` is `none_ttl = \"0s\"`: give one of them (`none_ttl = \"30s\"` keeps a \
+             `None` that long)",
+        );
+    }
+    if let Some(d) = none_ttl.filter(|d| !d.value.is_zero()) {
+        let is_option = matches!(&func.output, Output::Value(ty) if option_some_type(ty).is_some());
+        if !is_option {
+            errors.at(
+                d.span,
+                format!(
+                    "`none_ttl` is how long an `Option` fn's `None` is kept, and `{}` does not \
+                     return `Option<T>`; remove it",
+                    func.sig.ident
+                ),
+            );
+        }
+    }
     let key = options.and_then(|o| o.key.as_ref());
     if let Some(span) = skip_none {
         match &func.output {
@@ -35,6 +58,15 @@ pub fn resolve(options: Option<&Options>, func: &mut Func, errors: &mut Errors) 
                         ty: ty.clone(),
                     }
                 }
+                None if options.and_then(|o| o.skip_none).is_none() => errors.at(
+                    span,
+                    format!(
+                        "`none_ttl` is how long an `Option` fn's `None` is kept, and `{}` \
+                         returns `{}`, not `Option<T>`; remove it",
+                        func.sig.ident,
+                        type_text(ty)
+                    ),
+                ),
                 None => errors.at(
                     span,
                     format!(
@@ -217,14 +249,38 @@ pub fn combination(options: &Options, func: &Func, errors: &mut Errors) {
             }
         }
     }
-    if let Some(span) = options.stale_if_error {
-        if !func.output.is_result() {
+    let failure_options = [
+        (
+            "stale_if_error",
+            options.stale_if_error.map(|d| d.span),
+            "serves the stale value when a refresh returns `Err`",
+        ),
+        (
+            "retry_backoff",
+            options.retry_backoff.map(|(d, _)| d.span),
+            "pauses a key after a creation returns `Err`",
+        ),
+    ];
+    for (option, span, what) in failure_options {
+        if let (Some(span), false) = (span, func.output.is_result()) {
             errors.at(
                 span,
                 format!(
-                    "`stale_if_error` needs a fn that returns `Result<T, E>` (it serves the stale \
-                     value when a refresh returns `Err`), and `{name}` does not; remove it, or \
-                     spell the return type `Result<T, E>` (an alias such as `io::Result<T>` is fine)"
+                    "`{option}` needs a fn that returns `Result<T, E>` (it {what}), and \
+                     `{name}` does not; remove it, or spell the return type `Result<T, E>` (an \
+                     alias such as `io::Result<T>` is fine)"
+                ),
+            );
+        }
+    }
+    if let (Some(expr), Output::Value(ty)) = (&options.ttl_expr, &func.output) {
+        if option_some_type(ty).is_some() && options.none_ttl.is_none() {
+            errors.over(
+                expr,
+                format!(
+                    "`ttl = ..` gives each `Some` value its lifetime; say how long `{name}`'s \
+                     `None` is kept with `none_ttl = \"30s\"` (or `none_ttl = \"0s\"` to not \
+                     store it)"
                 ),
             );
         }

@@ -145,7 +145,7 @@
 //! | Redis restarted empty, `FLUSHALL` | keys turn cold in Redis; local copies are distrusted when the notification link comes back, which also writes the scope's epochs back | one creation per key fleet-wide after it, per F2 |
 //! | `SCRIPT FLUSH` | nothing: a script is loaded again on its first `NOSCRIPT` | one extra round trip |
 //! | a value key of another type, a generation or time that is no number | local rules for that key, counted as `WRONGTYPE` and so on | until [`Cache::remove`](dogpile::Cache::remove) or `invalidate` of the key, which clear the foreign data |
-//! | a creation time more than 1 s in Redis's future (R1) | the value counts as stale (refreshed; with `max_stale`, cold) | never served as fresh |
+//! | a creation time more than 1 s in Redis's future (R1) | the value counts as stale (refreshed; with `stale_while_revalidate`, cold) | never served as fresh |
 //! | a lease without expiry (R2) | callers wait as for any lease | it gets one lease's expiry at the next claim |
 //! | wrong password, an ACL user without the namespace's keys or scripts | local rules; [`RedisTier::ping`] names the cause | retried after 250 ms by calls, every 5 s by the notification link; local copies are kept |
 //! | an ACL user without the channel (Redis 7's `resetchannels` default) | values are shared, but invalidate and remove made elsewhere do not reach this process | [`RedisTier::ping`] answers [`Error::Notifications`]; retried every 5 s |
@@ -165,14 +165,14 @@
 //! more when the notification link comes back and distrusts the local copies).
 //!
 //! The crate's soak (`tests/nemesis.rs`) checks all of this at once: 3 processes × 4
-//! threads on 8 keys (ttl 1 s, `max_stale` 1 s, lease 1 s), a fault every 0.5–1.5 s
+//! threads on 8 keys (ttl 1 s, `stale_while_revalidate` 1 s, lease 1 s), a fault every 0.5–1.5 s
 //! (`SIGKILL` and `SIGSTOP` of workers, Redis killed and restarted empty, `CLIENT
 //! KILL`, `SCRIPT FLUSH`, `FLUSHALL`, a 300 ms stall, foreign data, memory filled under
 //! `maxmemory`) and a fleet-wide remove every 0.1–0.3 s. Over 60 s on a 2-core machine
 //! (`DOGPILE_SOAK_SECS=60 cargo test -p dogpile-redis --test nemesis`):
 //! 617,599 calls, 779 creations (1.6 per key per ttl on average, never more than one
 //! with no fault near), the longest call 272 ms (bound 4 s), the oldest value served
-//! 1.94 s after its creator finished (ttl + `max_stale` = 2 s), no other key's value,
+//! 1.94 s after its creator finished (ttl + `stale_while_revalidate` = 2 s), no other key's value,
 //! every applied remove seen by every live process within 0.3 s: no violation. Over
 //! ten minutes (`DOGPILE_SOAK_SECS=600`): 5,960,450 calls, 7,239 creations (1.51 per key
 //! per ttl), 478 faults, 2,758 removes, the longest call 303 ms, the oldest value

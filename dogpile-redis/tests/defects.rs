@@ -1,4 +1,4 @@
-//! The tier under hostile conditions: held stale values and `max_stale`, rejected
+//! The tier under hostile conditions: held stale values and `stale_while_revalidate`, rejected
 //! publishes, frozen handshakes, refused subscriptions and credentials, foreign data,
 //! connection churn and dead pooled connections. Each against a real `redis-server`.
 
@@ -53,9 +53,9 @@ fn counting_create<'a>(count: &'a AtomicUsize, value: &str) -> impl FnOnce() -> 
     }
 }
 
-fn a_held_stale_value_past_max_stale_is_not_served() {
+fn a_held_stale_value_past_stale_while_revalidate_is_not_served() {
     // R11 with F1: another process holds the lease and Redis has only a value far past
-    // ttl + max_stale; a caller waits for the owner's value instead of serving it.
+    // ttl + stale_while_revalidate; a caller waits for the owner's value instead of serving it.
     let server = RedisServer::start();
     let ttl = Duration::from_millis(300);
     let clock = ManualClock::new();
@@ -63,7 +63,7 @@ fn a_held_stale_value_past_max_stale_is_not_served() {
         let tier = RedisTier::open(&server.url()).unwrap().namespace("d1");
         Cache::builder()
             .ttl(ttl)
-            .max_stale(Duration::from_millis(300))
+            .stale_while_revalidate(Duration::from_millis(300))
             .clock(clock.clone())
             .shared(tier)
             .build()
@@ -379,7 +379,7 @@ fn a_value_taken_from_the_tier_counts_as_a_tier_hit() {
 
 support::redis_tests! {
     needs_redis: [
-        a_held_stale_value_past_max_stale_is_not_served,
+        a_held_stale_value_past_stale_while_revalidate_is_not_served,
         a_rejected_publish_ends_the_lease,
         a_new_connection_to_a_frozen_redis_keeps_the_call_deadline,
         a_refused_subscription_is_reported,

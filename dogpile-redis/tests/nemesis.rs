@@ -24,14 +24,14 @@ const PROCESSES: usize = 3;
 const THREADS: usize = 4;
 const KEYS: usize = 8;
 const TTL: Duration = Duration::from_millis(1000);
-const MAX_STALE: Duration = Duration::from_millis(1000);
+const STALE_WHILE_REVALIDATE: Duration = Duration::from_millis(1000);
 const LEASE: Duration = Duration::from_millis(1000);
 const CREATE: Duration = Duration::from_millis(10);
 /// The longest a call may take: a cold wait for another process's creation (twice
 /// its lease and a second), then a creation and its publish, each round trip within
 /// its deadline.
 const CALL_BOUND: Duration = Duration::from_millis(2 * 1000 + 1000 + 1000);
-/// How far past `ttl + max_stale` a served value may be, counted from the end of its
+/// How far past `ttl + stale_while_revalidate` a served value may be, counted from the end of its
 /// creator: the publish that stamps it in Redis (at most one deadline, 250 ms) and the
 /// call's own length.
 const AGE_SLACK_MS: u64 = 500;
@@ -86,7 +86,7 @@ fn worker() {
     let out = Arc::new(Mutex::new(BufWriter::new(out)));
     let cache: Cache<String, String> = Cache::builder()
         .ttl(TTL)
-        .max_stale(MAX_STALE)
+        .stale_while_revalidate(STALE_WHILE_REVALIDATE)
         .shared(tier(&url))
         .build();
     let pid = std::process::id();
@@ -393,7 +393,7 @@ impl std::fmt::Display for Report {
             self.worst_call_ms,
             CALL_BOUND.as_millis(),
             self.worst_age_ms,
-            (TTL + MAX_STALE).as_millis() as u64 + AGE_SLACK_MS,
+            (TTL + STALE_WHILE_REVALIDATE).as_millis() as u64 + AGE_SLACK_MS,
         )?;
         writeln!(
             f,
@@ -444,7 +444,7 @@ fn check(records: &[(usize, String)], faults: &[Fault], removes: &[(String, u64,
         removes_of.entry(key).or_default().push((*begun, *done));
     }
     let mut creations: HashMap<String, Vec<u64>> = HashMap::new();
-    let bound_age = (TTL + MAX_STALE).as_millis() as u64 + AGE_SLACK_MS;
+    let bound_age = (TTL + STALE_WHILE_REVALIDATE).as_millis() as u64 + AGE_SLACK_MS;
     for (serial, text) in records {
         for line in text.lines() {
             let parts: Vec<&str> = line.split(' ').collect();

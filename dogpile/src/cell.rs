@@ -7,12 +7,15 @@ use parking_lot::RwLock;
 /// it only to swap the value and its stamp together (R3).
 pub(crate) struct ValueCell<V> {
     value: RwLock<Option<Stamped<V>>>,
+    /// Every value's lifetime, in nanoseconds.
+    ttl: u64,
 }
 
 impl<V: Clone> ValueCell<V> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(ttl: u64) -> Self {
         ValueCell {
             value: RwLock::new(None),
+            ttl,
         }
     }
 
@@ -39,6 +42,6 @@ impl<V: Clone> Store for ValueCell<V> {
 
     /// A single-slot type has no tier: every value is made here.
     fn publish(&self, value: V, created: u64, _: Provenance) {
-        *self.value.write() = Some(Stamped::new(value, created));
+        *self.value.write() = Some(Stamped::new(value, created.saturating_add(self.ttl)));
     }
 }

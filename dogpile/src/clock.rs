@@ -64,7 +64,7 @@ pub trait Clock: Send + Sync + 'static {
 /// The coarse reading is never ahead of `Instant`, only behind it by up to about a
 /// millisecond (more if that thread is starved of CPU), so a value may be served as
 /// fresh for that much longer than its ttl; it is never judged stale early. Every other
-/// decision (a stale value's refresh claim, the creation stamp, `max_stale`) reads
+/// decision (a stale value's refresh claim, the expiry stamp, the stale windows) reads
 /// `Instant` itself, and a cache whose ttl is under 50 ms reads `Instant` on hits too.
 /// Clocks given through [`CacheBuilder::clock`](crate::CacheBuilder::clock) are
 /// always read directly.

@@ -76,7 +76,7 @@ impl<T> Dogpile<T> {
 
     fn with_handle(ttl: Duration, clock: ClockHandle) -> Self {
         Dogpile {
-            cell: ValueCell::new(),
+            cell: ValueCell::new(to_nanos(ttl)),
             control: Control::new(false),
             env: single_slot_env(ttl, clock, "Dogpile"),
         }
@@ -105,9 +105,10 @@ impl<T> Dogpile<T> {
         }
     }
 
-    /// Like [`acquire`](Dogpile::acquire) with a fallible creator. An `Err` reaches
-    /// only the caller whose creator returned it; nothing is stored and a stale value,
-    /// if there is one, stays in place for everyone else.
+    /// Like [`acquire`](Dogpile::acquire) with a fallible creator. An `Err` reaches the
+    /// caller whose creator returned it and, as a clone, the callers that waited for that
+    /// creation (R1); nothing is stored and a stale value, if there is one, stays in
+    /// place for everyone else (R5).
     ///
     /// ```
     /// let lock = dogpile::Dogpile::new(std::time::Duration::from_secs(60));
@@ -190,11 +191,7 @@ pub(crate) fn single_slot_env(ttl: Duration, clock: ClockHandle, type_name: &str
         "dogpile: {type_name} ttl must be greater than zero (a value would be stale at birth)"
     );
     Env {
-        policy: Policy {
-            ttl: to_nanos(ttl),
-            max_stale: None,
-            stale_if_error: false,
-        },
+        policy: Policy::ttl(to_nanos(ttl)),
         clock,
         stats: Arc::new(Counters::default()),
         name: type_name.into(),

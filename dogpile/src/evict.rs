@@ -30,7 +30,7 @@
 //! Stale values count as asked for: the mark is raised by every call that finds the
 //! entry, fresh or stale (and by `get`), so a hot key whose value is being refreshed is
 //! kept over a cold one. Entries whose value cannot be served any more (older than
-//! `ttl + max_stale`, R11, or a failed creation's empty leftover) are evicted as soon
+//! their lifetime + `stale_while_revalidate`, R11, or a failed creation's empty leftover) are evicted as soon
 //! as the policy reaches them, whatever their mark. An entry whose creation is in
 //! flight is never evicted: it is passed over and stays in its queue.
 //!

@@ -23,28 +23,32 @@
 //!
 //! - **R1 cold.** No value: the first caller runs its creator; concurrent callers wait
 //!   (parked, not spinning) and then return that value without creating. If the
-//!   creator fails, nothing is stored, and the failure reaches its caller *and every
-//!   caller that was waiting for that creation*: they get a clone of the `Err` (so the
+//!   creator returns `Err`, nothing is stored, and the error reaches its caller *and
+//!   every caller that was waiting for that creation*: they get a clone of it (so the
 //!   error type of `try_get_with` / `try_acquire` is `Clone + Send + 'static`; return
-//!   `Arc<io::Error>` for an error that is not `Clone`), or, if the creator panicked, a
-//!   panic saying so. So a failing cold key costs **one attempt per creation in
-//!   flight**, not one per caller, and a caller waits for at most that one creation:
-//!   100 callers on a key whose backend times out after 5 s all fail after 5 s, not
-//!   the 100th after 500 s. The next caller to arrive runs a new attempt. A waiter
-//!   whose own error type differs from the failed creator's (two call sites with
+//!   `Arc<io::Error>` for an error that is not `Clone`). So a failing cold key costs
+//!   **one attempt per creation in flight**, not one per caller, and a caller waits for
+//!   at most that one creation: 100 callers on a key whose backend times out after 5 s
+//!   all fail after 5 s, not the 100th after 500 s. The next caller to arrive runs a new
+//!   attempt. If the creator *panics*, the panic reaches its own caller only, and one
+//!   waiter takes over with its own creator, as `std::sync::OnceLock`, tokio's
+//!   `OnceCell` and moka do: a panic is never raised in another caller's thread. A
+//!   waiter whose own error type differs from the failed creator's (two call sites with
 //!   different `E` on one key), and every waiter of an async creation that was
 //!   cancelled (its future dropped), runs its own creator instead, one at a time.
-//! - **R2 fresh.** `age < ttl`: returned at once. Never waits on a creation in flight;
+//! - **R2 fresh.** Within its lifetime: returned at once. Never waits on a creation in flight;
 //!   takes no exclusive lock.
-//! - **R3 stale.** `age >= ttl`: exactly one caller claims the refresh and runs its
+//! - **R3 stale.** Past its lifetime: exactly one caller claims the refresh and runs its
 //!   creator; every other caller returns the stale value at once and never waits. The
 //!   new value and its creation instant are published together.
 //! - **R4 re-check.** A caller that claims a refresh (or wins the cold claim) looks
 //!   again first; if someone else already produced a fresh value, it creates nothing.
 //! - **R5 failure.** A failed refresh stores nothing and keeps the stale value. Its
-//!   caller gets the error (or, with `stale_if_error`, the stale value); a panic
-//!   propagates to that caller only. No lock is poisoned; the next stale caller retries.
-//! - **R6 age** counts from when the creation *finished*.
+//!   caller gets the error (or, within `stale_if_error`, the stale value); a panic
+//!   propagates to that caller only. No lock is poisoned; the next stale caller retries,
+//!   or, with `retry_backoff`, the first caller after the key's back-off.
+//! - **R6 age** counts from when the creation *finished*. A value's *lifetime* is
+//!   `ttl`, or what [`ttl_with`](CacheBuilder::ttl_with) says for that value.
 //! - **R7 invalidate** is soft: the value turns stale (R3 applies). **remove** is hard:
 //!   the slot turns cold (R1 applies).
 //! - **R8 sync readers.** In reader-synchronised mode a caller holds a [`ReadGuard`]
@@ -61,9 +65,61 @@
 //!   [`std::thread::available_parallelism`]) with a bounded queue that gives a refresh
 //!   up when full (the next stale caller claims it again), or the executor given to
 //!   [`CacheBuilder::refresh_executor`]. After the first creation nobody waits.
-//! - **R11 bounded staleness** (opt-in `max_stale`): a value older than
-//!   `ttl + max_stale` is not served; callers treat the slot as cold (R1). Without it,
-//!   a stale value is served until a refresh succeeds.
+//! - **R11 bounded staleness** (opt-in `stale_while_revalidate`): a value older than
+//!   its lifetime + `stale_while_revalidate` is not served; callers treat the slot as
+//!   cold (R1). Zero: no value is served past its lifetime. Without it, a stale value
+//!   is served until a refresh succeeds.
+//!
+//! # Freshness: each value's own lifetime, and what happens around it
+//!
+//! The words follow HTTP caching (RFC 9111, RFC 5861), as CDNs, nginx and Varnish use
+//! them. Every option is on [`CacheBuilder`], and on the `#[dogpile]` attribute.
+//!
+//! | option | what it does |
+//! |---|---|
+//! | [`ttl`](CacheBuilder::ttl) | the default lifetime |
+//! | [`ttl_with`](CacheBuilder::ttl_with) | each value's own lifetime: a token's `expires_in`, a response's `max-age`, a short one for "not found" |
+//! | [`stale_while_revalidate`](CacheBuilder::stale_while_revalidate) | how long past its lifetime a value may be served while one caller refreshes it (R11) |
+//! | [`stale_if_error`](CacheBuilder::stale_if_error) | how long past its lifetime a value is served instead of a failed refresh's error (R5) |
+//! | [`retry_backoff`](CacheBuilder::retry_backoff) | after `n` failures in a row, no attempt for `min(base * 2^(n-1), cap)`, jittered up by at most a quarter; meanwhile a stale key serves its stale value and a cold key its last error |
+//! | [`refresh_ahead`](CacheBuilder::refresh_ahead) | once a value has less than this left, the next caller claims an early refresh, one per lifetime |
+//! | [`wait_at_most`](CacheBuilder::wait_at_most) | a caller waiting for another's creation gives up after this and creates itself |
+//!
+//! With `refresh_ahead` and [`background_refresh`](CacheBuilder::background_refresh),
+//! under continuous traffic no caller waits and none is served a value past its
+//! lifetime; inline, only the claimant of the early refresh waits. [`Stats`] say how
+//! stale: values served past their lifetime, the largest and the 99th percentile of how
+//! far past, early refreshes, and calls answered during a back-off. A fresh hit records
+//! nothing. [`Cache::get`] follows the same windows; [`Cache::get_fresh`] returns
+//! values within their lifetime only.
+//!
+//! ```
+//! use dogpile::{Cache, ManualClock};
+//! use std::time::Duration;
+//!
+//! #[derive(Clone)]
+//! struct Token { secret: u64, expires_in: Duration }
+//!
+//! let clock = ManualClock::new();
+//! let tokens: Cache<&str, Token> = Cache::builder()
+//!     .ttl(Duration::from_secs(3600))
+//!     .ttl_with(|_, token: &Token| token.expires_in) // each token's own lifetime
+//!     .stale_while_revalidate(Duration::ZERO)       // never past it
+//!     .refresh_ahead(Duration::from_secs(5))        // renew 5 s before it ends
+//!     .stale_if_error(Duration::from_secs(60))
+//!     .retry_backoff(Duration::from_millis(100), Duration::from_secs(30))
+//!     .clock(clock.clone())
+//!     .build();
+//! let issue = |secret| move || Ok::<_, String>(Token { secret, expires_in: Duration::from_secs(30) });
+//!
+//! assert_eq!(tokens.try_get_with("api", issue(1)).unwrap().secret, 1);
+//! clock.advance(Duration::from_secs(26)); // 4 s left: this caller renews early
+//! assert_eq!(tokens.try_get_with("api", issue(2)).unwrap().secret, 2);
+//! assert_eq!(tokens.stats().early_refreshes, 1);
+//! clock.advance(Duration::from_secs(30)); // expired: no stale token is served
+//! assert!(tokens.get(&"api").is_none());
+//! assert_eq!(tokens.try_get_with("api", issue(3)).unwrap().secret, 3);
+//! ```
 //!
 //! # Guarding an external resource: `Dogpile<()>`
 //!
@@ -168,6 +224,12 @@
 //!   [`mode::SyncReaders`] cache has no batch (see [`Cache`]'s docs, Batches). With a
 //!   [`SharedTier`], a batch takes each missing key through the tier's steps by itself,
 //!   one creator call per key.
+//! - A failed early refresh (`refresh_ahead`) leaves the value as it is: its claimant
+//!   gets the still-fresh value, and no other early refresh is claimed for that value.
+//! - `wait_at_most` bounds the blocking calls' waits; an async caller awaits without
+//!   holding a thread, and is not bounded by it.
+//! - A panic is not a failure in a row for `retry_backoff` (it has no error to answer
+//!   with); an `Err` is.
 //! - With a [`SharedTier`], `invalidate` and `remove` reach every process (F6), and so
 //!   do `invalidate_all` and `clear` for every key at once, through
 //!   [`SharedTier::invalidate_all`] (a tier that does not implement it leaves them
@@ -197,8 +259,11 @@
 //!                      call for the keys a batch claimed, then its waits
 //!     bounded.rs       the bounded layout (the policy is evict.rs)
 //!     lookup.rs        KeyForm, the one trait a key is looked up by: owned, KeyRef, Borrow
+//!   freshness.rs       the freshness model as pure decisions: (expiry, windows,
+//!                      failures, now) -> serve / claim early / claim / wait / fail
 //!   slot/              the state machine of one key: R1-R11
-//!     mod.rs           the stamp, the policy, the Store seam, the Control (claim,
+//!     stamp.rs         a value with its expiry (R6) and invalidation (R7)
+//!     mod.rs           the Store seam, the Control (claim,
 //!                      waiters, reader fence), same-key re-entry (R9)
 //!     drive.rs         the driver: look up, claim, create, publish, release
 //!     creator.rs       the Creator seam, and the creators that run in their call
@@ -243,6 +308,7 @@ mod dogpile;
 mod evict;
 mod executor;
 mod fence;
+mod freshness;
 pub mod guide;
 mod key;
 #[cfg(all(test, loom))]
@@ -624,6 +690,20 @@ pub mod __private {
         Fut: core::future::Future<Output = Result<Vec<V>, E>>,
     {
         cache.try_get_many_with_async(keys, create).await
+    }
+
+    /// `ttl = EXPR` of a memoized fn: each value's own lifetime, a fn of the value
+    /// (`&T`, the `Ok` value of a `Result` fn, the `Some` value of an `Option` fn) giving
+    /// a `Duration`. Names `T`, so that a closure of another type is reported at `EXPR`,
+    /// once: what it returns is a fn of `&T` whatever `EXPR` was.
+    #[inline]
+    pub fn value_lifetime<T: 'static, F>(
+        lifetime: F,
+    ) -> impl Fn(&T) -> Duration + Send + Sync + 'static
+    where
+        F: Fn(&T) -> Duration + Send + Sync + 'static,
+    {
+        move |value: &T| lifetime(value)
     }
 
     /// `Some(v)` to `Ok(v)`, `None` to `Err(NoValue)`.

@@ -31,7 +31,7 @@ use crate::clock::{Clock, ClockHandle};
 use crate::executor::{run_blocking, Executor, Pool, RefreshTask};
 use crate::slot::{
     self, take_creator, Control, Env, How, Policy, Pooled, Provenance, Served, Stamped, Step,
-    Store, TryClaim, Waiting,
+    Store, Waiting,
 };
 use crate::stats::{Counters, Stats};
 use crate::sync::Mutex;
@@ -57,11 +57,7 @@ impl Clock for FixedClock {
 
 fn env() -> Env {
     Env {
-        policy: Policy {
-            ttl: TTL,
-            max_stale: None,
-            stale_if_error: false,
-        },
+        policy: Policy::ttl(TTL),
         clock: ClockHandle::custom(FixedClock),
         stats: Arc::new(Counters::default()),
         name: "loom".into(),
@@ -226,11 +222,7 @@ fn catching<T>(call: impl FnOnce() -> T) -> Option<T> {
 
 /// The claim was released: nobody holds it once every thread is done.
 fn assert_released(control: &Arc<Control>) {
-    match control.try_claim() {
-        TryClaim::Claimed(claim) => drop(claim),
-        TryClaim::Busy => panic!("a claim was never released"),
-        TryClaim::Retired => {}
-    }
+    assert!(!control.claimed(), "a claim was never released");
 }
 
 fn assert_calls_counted(stats: Stats, calls: u64) {
@@ -274,7 +266,7 @@ impl Store for CellStore {
     fn publish(&self, value: u64, created: u64, _: Provenance) {
         let mut slot = self.0.value.lock();
         self.0.probe.on_publish(value);
-        *slot = Some(Stamped::new(value, created));
+        *slot = Some(Stamped::new(value, created + TTL));
     }
 }
 
@@ -366,7 +358,7 @@ impl Store for EntryStore {
         if let Some(entry) = &mut *self.map.entry.lock() {
             if entry.owned_by(&self.control) {
                 self.map.probe.on_publish(value);
-                entry.value = Some(Stamped::new(value, created));
+                entry.value = Some(Stamped::new(value, created + TTL));
             }
         }
     }
@@ -537,8 +529,6 @@ enum Got {
     Value(u64),
     /// Its own creator's failure, or (R1) a clone of the `Err` it waited for.
     Failure,
-    /// It waited for a creation that panicked (R1).
-    SharedPanic,
 }
 
 fn got(call: impl FnOnce() -> Result<u64, Injected>) -> Got {
@@ -547,18 +537,16 @@ fn got(call: impl FnOnce() -> Result<u64, Injected>) -> Got {
         Ok(Err(Injected)) => Got::Failure,
         Err(panic) => {
             let message = panic.downcast_ref::<&str>().copied().unwrap_or_default();
-            if message == INJECTED_PANIC {
-                return Got::Failure;
-            }
-            assert!(message.contains("waited for panicked"), "{message}");
-            Got::SharedPanic
+            assert_eq!(message, INJECTED_PANIC, "R1: only the creator's own panic");
+            Got::Failure
         }
     }
 }
 
 /// Three callers on a cold slot, one with a failing creator: the callers that waited
-/// for the failed creation share its failure (R1) instead of creating one after
-/// another; any other caller creates at most once, and nothing stays claimed.
+/// for a creation that returned `Err` share it (R1) instead of creating one after
+/// another; after a panic one of them takes over; any other caller creates at most
+/// once, and nothing stays claimed.
 fn cold_failure_is_shared(failure: Outcome, others: How) {
     let (control, cell, env) = (Control::new(false), Cell::new(false), env());
     let failing = {
@@ -592,18 +580,15 @@ fn cold_failure_is_shared(failure: Outcome, others: How) {
         Got::Failure => assert_eq!(failed, 1),
         // It came late: someone else's value, its creator never ran.
         Got::Value(value) => assert_eq!((value, failed), (cell.current().unwrap(), 0)),
-        Got::SharedPanic => panic!("the failing caller shared a panic it did not wait for"),
     }
     let mut shared = 0;
     for result in others {
         match result {
             Got::Value(value) => assert!(cell.probe.was_published(value), "served {value}"),
+            // R1: an `Err` is shared with its waiters; a panic reaches its own caller
+            // only, and a waiter takes over with its own creator.
             Got::Failure => {
                 assert_eq!((failure, failed), (Outcome::Err, 1));
-                shared += 1;
-            }
-            Got::SharedPanic => {
-                assert_eq!((failure, failed), (Outcome::Panic, 1));
                 shared += 1;
             }
         }
@@ -627,8 +612,8 @@ fn loom_cold_creator_error_is_shared_with_its_waiters() {
 }
 
 #[test]
-fn loom_cold_creator_panic_reaches_its_waiters() {
-    check("cold_creator_panic_is_shared", || {
+fn loom_cold_creator_panic_is_taken_over_by_a_waiter() {
+    check("cold_creator_panic_taken_over", || {
         cold_failure_is_shared(Outcome::Panic, How::BLOCK)
     });
 }
@@ -1121,5 +1106,103 @@ fn loom_refresh_pool_runs_or_gives_up_every_refresh() {
         assert_eq!(ended, 2, "every refresh ends, run or given up");
         assert!(ran >= 1, "a queue of one always takes the first refresh");
         pool.close();
+    });
+}
+
+// ---------------------------------------------------------------------------------
+// Freshness: the early-refresh claim and the back-off window
+
+fn env_with(policy: Policy) -> Env {
+    Env { policy, ..env() }
+}
+
+/// Three callers of a value still within its lifetime but due for an early refresh
+/// (`refresh_ahead`): exactly one claims it, once per lifetime even when it fails; the
+/// others get the still-fresh value without waiting; nothing stays claimed.
+fn early_refresh_is_claimed_once(outcome: Outcome) {
+    let env = env_with(Policy {
+        refresh_ahead: TTL,
+        ..Policy::ttl(TTL)
+    });
+    let cell = Arc::new(Cell {
+        probe: Probe::new(Some(0)),
+        value: Mutex::new(Some(Stamped::new(0, NOW + TTL / 2))),
+    });
+    let control = Control::new(false);
+    let others: Vec<_> = (0..2)
+        .map(|_| {
+            let (control, cell, env) = (control.clone(), cell.clone(), env.clone());
+            let create = cell.probe.creator(outcome);
+            thread::spawn(move || get(&control, &cell, &env, create))
+        })
+        .collect();
+    let mine = get(&control, &cell, &env, cell.probe.creator(outcome));
+    let mut results = vec![mine];
+    results.extend(others.into_iter().map(|t| t.join().unwrap()));
+    assert_eq!(cell.probe.creations(), 1, "one early refresh per lifetime");
+    for result in results {
+        match (outcome, result) {
+            // The old value (still fresh) or the refreshed one.
+            (Outcome::Ok, Ok(value)) => assert!(value <= 1, "served {value}"),
+            // A failed early refresh leaves the fresh value, for its claimant too.
+            (Outcome::Err, Ok(value)) => assert_eq!(value, 0),
+            (_, result) => panic!("an early refresh's failure reached a caller: {result:?}"),
+        }
+    }
+    assert_eq!(
+        env.stats.snapshot().waits,
+        0,
+        "nobody waited for an early refresh"
+    );
+    assert_eq!(env.stats.snapshot().early_refreshes, 1);
+    assert_released(&control);
+}
+
+#[test]
+fn loom_early_refresh_is_claimed_once_and_nobody_waits() {
+    check("early_refresh_claimed_once", || {
+        early_refresh_is_claimed_once(Outcome::Ok)
+    });
+}
+
+#[test]
+fn loom_a_failed_early_refresh_is_not_claimed_again_in_its_lifetime() {
+    check("early_refresh_failed_once", || {
+        early_refresh_is_claimed_once(Outcome::Err)
+    });
+}
+
+/// A cold key with `retry_backoff` (time stands still: the back-off never passes): one
+/// caller's creator fails, another's would succeed. Exactly one creator runs. If it
+/// failed, the other caller gets its error (it waited for it, R1, or the key was
+/// backing off when it arrived) and nothing is stored; if it succeeded, both get its
+/// value. Nothing stays claimed.
+#[test]
+fn loom_a_backing_off_key_is_not_tried_again_within_its_window() {
+    check("backoff_window", || {
+        let env = env_with(Policy {
+            backoff: Some(crate::freshness::Backoff {
+                base: TTL,
+                cap: TTL,
+            }),
+            ..Policy::ttl(TTL)
+        });
+        let (control, cell) = (Control::new(false), Cell::new(false));
+        let failing = {
+            let (control, cell, env) = (control.clone(), cell.clone(), env.clone());
+            let create = cell.probe.creator(Outcome::Err);
+            thread::spawn(move || get(&control, &cell, &env, create))
+        };
+        let other = get(&control, &cell, &env, cell.probe.creator(Outcome::Ok));
+        let failing = failing.join().unwrap();
+        assert_eq!(cell.probe.creations(), 1, "no attempt within the back-off");
+        if cell.probe.failures() == 1 {
+            assert_eq!((failing, other), (Err(Injected), Err(Injected)));
+            assert_eq!(cell.current(), None);
+        } else {
+            assert_eq!((failing, other), (Ok(1), Ok(1)));
+        }
+        assert_released(&control);
+        assert_calls_counted(env.stats.snapshot(), 2);
     });
 }

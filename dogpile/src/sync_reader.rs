@@ -1,7 +1,7 @@
 //! [`SyncReaderDogpile`]: a dogpile lock whose readers hold guards that publishing waits for.
 
 use crate::cell::ValueCell;
-use crate::clock::{Clock, ClockHandle};
+use crate::clock::{to_nanos, Clock, ClockHandle};
 use crate::dogpile::single_slot_env;
 use crate::fence::Fence;
 use crate::slot::{self, Control, Env, FenceRead, How, Step};
@@ -85,7 +85,7 @@ impl<T> SyncReaderDogpile<T> {
 
     fn with_handle(ttl: Duration, clock: ClockHandle) -> Self {
         SyncReaderDogpile {
-            cell: ValueCell::new(),
+            cell: ValueCell::new(to_nanos(ttl)),
             control: Control::new(true),
             env: single_slot_env(ttl, clock, "SyncReaderDogpile"),
         }
@@ -96,8 +96,8 @@ impl<T> SyncReaderDogpile<T> {
     ///
     /// # Panics
     ///
-    /// If `create` panics (the panic reaches this caller only), or if called from
-    /// inside this lock's own creator.
+    /// If `create` panics (the panic reaches this caller only, and a waiting caller takes
+    /// over with its own creator, R1), or if called from inside this lock's own creator.
     ///
     /// ```
     /// let lock = dogpile::SyncReaderDogpile::new(std::time::Duration::from_secs(60));
@@ -113,7 +113,8 @@ impl<T> SyncReaderDogpile<T> {
     }
 
     /// Like [`acquire`](SyncReaderDogpile::acquire) with a fallible creator; an `Err`
-    /// reaches only its own caller and nothing is stored.
+    /// reaches its own caller and, as a clone, the callers that waited for that creation
+    /// (R1), and nothing is stored.
     ///
     /// ```
     /// let lock = dogpile::SyncReaderDogpile::new(std::time::Duration::from_secs(60));

@@ -11,6 +11,8 @@
 //! | a fleet tier answered in place of a creation | `DEBUG` | `cache`, `outcome` (`"from tier"`), `duration_ms`, `stale_served` |
 //! | a creation failed | `WARN` | `cache`, `outcome` (`"error"`, `"panic"`, or `"cancelled"` for a dropped future), `error` (the error's `Display`, else its type), `duration_ms`, `stale_served`, `stale_if_error` (whether the caller got the stale value instead, R5) |
 //! | entries were evicted | `DEBUG` | `cache`, `evicted`, `reason` (`"capacity"` or `"expired"`) |
+//! | an early refresh was claimed (`refresh_ahead`) | `DEBUG` | `cache`, `outcome` (`"early_refresh"`) |
+//! | a key entered its back-off (`retry_backoff`) | `INFO` | `cache`, `outcome` (`"backing_off"`) |
 //!
 //! Without the feature every function here is an empty `#[inline(always)]` function
 //! and [`Started`] is zero-sized, so the runtime's calls compile away.
@@ -62,6 +64,25 @@ pub(crate) fn created(cache: &str, started: &Started, stale: bool) {
     );
     #[cfg(not(feature = "tracing"))]
     let _ = (cache, started, stale);
+}
+
+/// The next caller claimed an early refresh of a value still within its lifetime
+/// (`refresh_ahead`).
+#[inline(always)]
+pub(crate) fn early_refresh(cache: &str) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(target: "dogpile", cache, outcome = "early_refresh", "early refresh claimed");
+    #[cfg(not(feature = "tracing"))]
+    let _ = cache;
+}
+
+/// A failure put its key in back-off (`retry_backoff`): no attempt until it passes.
+#[inline(always)]
+pub(crate) fn backing_off(cache: &str) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(target: "dogpile", cache, outcome = "backing_off", "key backing off after a failure");
+    #[cfg(not(feature = "tracing"))]
+    let _ = cache;
 }
 
 /// A creation was answered by the fleet tier: the value was taken from it (created by

@@ -47,10 +47,19 @@ fn each_refused_setting_says_what_is_wrong_from_try_build_and_build() {
             || {
                 builder()
                     .ttl(Duration::from_secs(1))
-                    .max_stale(Duration::ZERO)
+                    .retry_backoff(Duration::from_secs(2), Duration::from_secs(1))
             },
-            BuildError::ZeroMaxStale,
-            &["max_stale must be greater than zero", "leave it unset"],
+            BuildError::BadBackoff,
+            &["retry_backoff(base, cap) needs 0 < base <= cap"],
+        ),
+        (
+            || {
+                builder()
+                    .ttl(Duration::from_secs(1))
+                    .wait_at_most(Duration::ZERO)
+            },
+            BuildError::ZeroWaitAtMost,
+            &["wait_at_most must be greater than zero", "leave it unset"],
         ),
     ];
     for (make, expected, phrases) in cases {
@@ -99,7 +108,7 @@ fn the_smallest_allowed_settings_work() {
     let clock = ManualClock::new();
     let cache: Cache<u64, u64> = Cache::builder()
         .ttl(Duration::from_nanos(1))
-        .max_stale(Duration::from_nanos(1))
+        .stale_while_revalidate(Duration::from_nanos(1))
         .capacity(1)
         .clock(clock.clone())
         .build();
@@ -119,14 +128,14 @@ fn the_smallest_allowed_settings_work() {
     }
 }
 
-/// `Duration::MAX` (about 584 billion years) as ttl and max_stale: nothing overflows
+/// `Duration::MAX` (about 584 billion years) as ttl and stale_while_revalidate: nothing overflows
 /// in the freshness check, the sweep horizon or the clock.
 #[test]
 fn duration_max_never_overflows() {
     let clock = ManualClock::new();
     let cache: Cache<u64, u64> = Cache::builder()
         .ttl(Duration::MAX)
-        .max_stale(Duration::MAX)
+        .stale_while_revalidate(Duration::MAX)
         .clock(clock.clone())
         .build();
     for key in 0..3000 {
@@ -145,7 +154,7 @@ fn duration_max_never_overflows() {
     }
     assert_eq!(cache.len(), 6000, "nothing is ever old enough to sweep");
 
-    // Without max_stale, with capacity, and on the system clock (coarse hit path).
+    // Without stale_while_revalidate, with capacity, and on the system clock (coarse hit path).
     let cache: Cache<u64, u64> = Cache::builder().ttl(Duration::MAX).capacity(10).build();
     for key in 0..100 {
         assert_eq!(cache.get_with(key, || key), key);

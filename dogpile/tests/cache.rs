@@ -80,7 +80,7 @@ fn a_full_cache_of_in_flight_creations_computes_without_storing() {
 #[test]
 fn builder_rejects_nonsense_with_a_message_naming_the_problem() {
     type Case = (Result<Cache<u8, u8>, BuildError>, BuildError, &'static str);
-    let cases: [Case; 4] = [
+    let cases: [Case; 6] = [
         (Cache::builder().try_build(), BuildError::MissingTtl, "ttl"),
         (
             Cache::builder().ttl(Duration::ZERO).try_build(),
@@ -95,10 +95,26 @@ fn builder_rejects_nonsense_with_a_message_naming_the_problem() {
         (
             Cache::builder()
                 .ttl(TTL)
-                .max_stale(Duration::ZERO)
+                .retry_backoff(Duration::from_secs(2), Duration::from_secs(1))
                 .try_build(),
-            BuildError::ZeroMaxStale,
-            "max_stale",
+            BuildError::BadBackoff,
+            "retry_backoff",
+        ),
+        (
+            Cache::builder()
+                .ttl(TTL)
+                .retry_backoff(Duration::ZERO, Duration::from_secs(1))
+                .try_build(),
+            BuildError::BadBackoff,
+            "base <= cap",
+        ),
+        (
+            Cache::builder()
+                .ttl(TTL)
+                .wait_at_most(Duration::ZERO)
+                .try_build(),
+            BuildError::ZeroWaitAtMost,
+            "wait_at_most",
         ),
     ];
     for (built, expected, word) in cases {
@@ -131,7 +147,7 @@ fn entry_by_ref_looks_up_invalidates_and_removes_without_an_owned_key() {
     let clock = ManualClock::new();
     let cache: Cache<String, u8> = Cache::builder()
         .ttl(TTL)
-        .max_stale(TTL)
+        .stale_while_revalidate(TTL)
         .clock(clock.clone())
         .build();
     let entry = || cache.entry_by_ref("k");
@@ -142,7 +158,11 @@ fn entry_by_ref_looks_up_invalidates_and_removes_without_an_owned_key() {
     assert_eq!(entry().get(), Some(1), "soft: still served");
     assert_eq!(entry().get_with(|| 2), 2, "invalidated: refreshed");
     clock.advance(TTL * 2);
-    assert_eq!(entry().get(), None, "past max_stale: not servable");
+    assert_eq!(
+        entry().get(),
+        None,
+        "past stale_while_revalidate: not servable"
+    );
     assert!(!entry().contains());
     assert!(entry().remove().is_some());
     assert!(cache.is_empty());
@@ -159,7 +179,7 @@ fn get_contains_key_and_invalidate_all_never_create() {
     let clock = ManualClock::new();
     let cache: Cache<u8, u8> = Cache::builder()
         .ttl(TTL)
-        .max_stale(TTL)
+        .stale_while_revalidate(TTL)
         .clock(clock.clone())
         .build();
     assert_eq!(cache.get(&1), None);
@@ -180,7 +200,7 @@ fn get_contains_key_and_invalidate_all_never_create() {
     let stats = cache.stats();
     assert_eq!((stats.misses, stats.stale_hits, stats.hits), (4, 4, 0));
     clock.advance(TTL * 2);
-    assert_eq!(cache.get(&0), None, "past ttl + max_stale");
+    assert_eq!(cache.get(&0), None, "past ttl + stale_while_revalidate");
     assert!(!cache.contains_key(&0));
     assert_eq!(cache.stats().calls(), 8);
 }

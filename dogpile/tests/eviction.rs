@@ -92,7 +92,7 @@ fn a_hot_but_stale_value_is_kept_over_values_nobody_asks_for() {
     let clock = ManualClock::new();
     let cache: Cache<u64, u64> = Cache::builder()
         .ttl(Duration::from_secs(1))
-        .stale_if_error()
+        .stale_if_error(Duration::from_secs(3600))
         .capacity(50)
         .clock(clock.clone())
         .build();

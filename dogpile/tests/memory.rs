@@ -161,13 +161,13 @@ fn without_capacity_long_expired_entries_are_swept() {
 }
 
 #[test]
-fn with_max_stale_the_sweep_horizon_is_ttl_plus_max_stale() {
+fn with_stale_while_revalidate_the_sweep_horizon_is_the_lifetime_plus_that_window() {
     let _serial = serial();
     let ttl = Duration::from_secs(1);
     let clock = ManualClock::new();
     let cache: Cache<u64, u64> = Cache::builder()
         .ttl(ttl)
-        .max_stale(2 * ttl)
+        .stale_while_revalidate(2 * ttl)
         .clock(clock.clone())
         .build();
     for key in 0..500 {
@@ -177,7 +177,7 @@ fn with_max_stale_the_sweep_horizon_is_ttl_plus_max_stale() {
     for key in 500..1000 {
         cache.get_with(key, || key);
     }
-    // Keys 0..500 are exactly ttl + max_stale old (past serving: reclaimable), keys
+    // Keys 0..500 are exactly ttl + stale_while_revalidate old (past serving: reclaimable), keys
     // 500..1000 are 2 × ttl old (still served stale: kept).
     clock.advance(2 * ttl);
     for key in 1000..2100 {

@@ -8,5 +8,6 @@ mod bad_input;
 mod batch;
 mod cache;
 mod eviction;
+mod freshness;
 mod rules;
 mod stats_format;

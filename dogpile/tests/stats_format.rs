@@ -26,7 +26,8 @@ fn display_is_one_line_with_every_counter() {
     let stats = busy_stats();
     assert_eq!(
         stats.to_string(),
-        "calls 5 (hits 2, stale hits 2, misses 1), refreshes 2, failures 1, waits 0, evictions 0"
+        "calls 5 (hits 2, stale hits 2, misses 1), refreshes 2 (early 0), failures 1, waits 0, \
+         evictions 0, stale served 0 (past lifetime: max 0 us, p99 0 us), back-off answers 0"
     );
     assert!(!stats.to_string().contains('\n'));
 }
@@ -40,7 +41,9 @@ fn serde_writes_one_number_per_counter_and_reads_it_back() {
         json,
         serde_json::json!({
             "hits": 2, "stale_hits": 2, "misses": 1, "refreshes": 2,
-            "failures": 1, "waits": 0, "evictions": 0, "tier_hits": 0,
+            "failures": 1, "waits": 0, "evictions": 0, "stale_served": 0,
+            "past_lifetime_max_us": 0, "past_lifetime_p99_us": 0, "early_refreshes": 0,
+            "backoff_answers": 0, "tier_hits": 0,
         })
     );
     let back: Stats = serde_json::from_value(json).unwrap();

@@ -136,7 +136,9 @@ impl fmt::Display for BackendDown {
 fn a_failure_event_carries_the_error_display() {
     recording(|events| {
         let clock = ManualClock::new();
-        let cache = cache(&clock).stale_if_error().build();
+        let cache = cache(&clock)
+            .stale_if_error(Duration::from_secs(60))
+            .build();
         cache.get_with(1, || 1);
         clock.advance(Duration::from_secs(10));
         events.take();
@@ -352,4 +354,35 @@ mod attribute {
             assert_eq!(created[0].field("cache"), "tracing::attribute::square");
         });
     }
+}
+
+#[test]
+fn an_early_refresh_and_a_key_entering_back_off_each_have_an_event() {
+    recording(|events| {
+        let clock = ManualClock::new();
+        let cache = cache(&clock)
+            .refresh_ahead(Duration::from_secs(2))
+            .retry_backoff(Duration::from_secs(1), Duration::from_secs(4))
+            .build();
+        cache.get_with(1, || 1);
+        clock.advance(Duration::from_secs(9));
+        events.take();
+        assert_eq!(cache.get_with(1, || 2), 2);
+        let early = events.take();
+        assert_eq!(early[0].field("outcome"), "early_refresh", "{early:?}");
+        assert_eq!(early[0].field("cache"), "reports");
+        assert_eq!(early[0].level, tracing::Level::DEBUG);
+
+        assert_eq!(cache.try_get_with(2, || Err::<u32, _>("down")), Err("down"));
+        let failed = events.take();
+        let backing_off: Vec<_> = failed
+            .iter()
+            .filter(|e| e.field("outcome") == "backing_off")
+            .collect();
+        assert_eq!(backing_off.len(), 1, "{failed:?}");
+        assert_eq!(backing_off[0].level, tracing::Level::INFO);
+        // Answered from the back-off: no creation, no event.
+        assert_eq!(cache.try_get_with(2, || Ok::<_, &str>(7)), Err("down"));
+        assert!(events.take().is_empty());
+    });
 }

@@ -277,7 +277,7 @@ pub fn print_table(outcomes: &[Outcome], scenario: &str) {
          for none (the scheduler's)\n"
     );
     println!(
-        "{:<20} {:>9} {:>8} {:>8} {:>8} {:>13} {:>9} {:>9} {:>9}",
+        "{:<34} {:>9} {:>8} {:>8} {:>8} {:>13} {:>9} {:>9} {:>9}",
         "implementation",
         "calls",
         "creator",
@@ -288,10 +288,10 @@ pub fn print_table(outcomes: &[Outcome], scenario: &str) {
         "p99",
         "max"
     );
-    println!("{}", "-".repeat(102));
+    println!("{}", "-".repeat(116));
     for o in outcomes {
         println!(
-            "{:<20} {:>9} {:>8} {:>8} {:>8} {:>13} {:>9} {:>9} {:>9}",
+            "{:<34} {:>9} {:>8} {:>8} {:>8} {:>13} {:>9} {:>9} {:>9}",
             o.name,
             o.latencies.len(),
             o.creator_calls,
@@ -406,9 +406,10 @@ fn verdict(ok: bool) -> &'static str {
 }
 
 /// One color per implementation, in `outcomes` order.
-const COLORS: [chart::RGBColor; 5] = [
+const COLORS: [chart::RGBColor; 6] = [
     chart::RGBColor(214, 39, 40),   // dogpile: red
     chart::RGBColor(44, 160, 44),   // dogpile background: green
+    chart::RGBColor(23, 190, 207),  // dogpile refresh_ahead (background): cyan
     chart::RGBColor(255, 127, 14),  // moka: orange
     chart::RGBColor(31, 119, 180),  // cached: blue
     chart::RGBColor(148, 103, 189), // cached by_key: purple

@@ -4,9 +4,10 @@
 
 use super::key::KeyTypes;
 use super::{for_static, Context};
-use crate::ast::SpannedDuration;
+use crate::ast::{Output, SpannedDuration};
+use crate::types::option_some_type;
 use proc_macro2::{Literal, Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 /// The cache's type for the compiler: with the `KeyPart` / `ValuePart` projections, so
@@ -107,6 +108,14 @@ fn build(cx: &Context, types: &KeyTypes) -> TokenStream {
         let ttl = duration(krate, ttl);
         quote!(.ttl(#ttl))
     });
+    // With `ttl = EXPR` the builder's ttl is only the horizon of the sweeps and the
+    // tier: an hour.
+    let ttl = ttl.or_else(|| {
+        options
+            .ttl_expr
+            .as_ref()
+            .map(|_| quote!(.ttl(#krate::__private::Duration::from_secs(3600))))
+    });
     let capacity = options.capacity.map(|n| {
         let n = Literal::usize_unsuffixed(n);
         quote!(.capacity(#n))
@@ -115,11 +124,24 @@ fn build(cx: &Context, types: &KeyTypes) -> TokenStream {
         .background
         .is_some()
         .then(|| quote!(.background_refresh()));
-    let stale_if_error = options.stale_if_error.map(|_| quote!(.stale_if_error()));
-    let max_stale = options.max_stale.map(|d| {
-        let d = duration(krate, d);
-        quote!(.max_stale(#d))
-    });
+    let window = |method: &str, d: Option<SpannedDuration>| {
+        let method = syn::Ident::new(method, Span::call_site());
+        d.map(|d| {
+            let d = duration(krate, d);
+            quote!(.#method(#d))
+        })
+    };
+    let freshness = [
+        window("stale_while_revalidate", options.stale_while_revalidate),
+        window("stale_if_error", options.stale_if_error),
+        window("refresh_ahead", options.refresh_ahead),
+        window("wait_at_most", options.wait_at_most),
+        options.retry_backoff.map(|(base, cap)| {
+            let (base, cap) = (duration(krate, base), duration(krate, cap));
+            quote!(.retry_backoff(#base, #cap))
+        }),
+        lifetime(cx, types),
+    ];
     let sync_readers = options
         .sync_readers
         .is_some()
@@ -136,8 +158,7 @@ fn build(cx: &Context, types: &KeyTypes) -> TokenStream {
             #cache_name
             #capacity
             #background_refresh
-            #stale_if_error
-            #max_stale
+            #(#freshness)*
             #sync_readers
             #clock
     };
@@ -163,6 +184,52 @@ fn build(cx: &Context, types: &KeyTypes) -> TokenStream {
         #krate::__private::LazyLock::new(|| {
             #builder.build()
         })
+    }
+}
+
+/// `ttl_with(..)` for `ttl = EXPR` (each value's lifetime, `EXPR` over the value: the
+/// `Ok` value of a `Result` fn, the `Some` value of an `Option` fn), and for `none_ttl`.
+fn lifetime(cx: &Context, types: &KeyTypes) -> Option<TokenStream> {
+    let (krate, options) = (cx.krate, cx.options);
+    // The value's type as the user wrote it, so that a closure of another type is
+    // reported in the user's terms.
+    let value_ty = &types.plain_value_ty;
+    // A plain `Option<T>` fn with `none_ttl`: `None` keeps that long, `Some` its own.
+    let some_ty = match (&cx.func.output, options.none_ttl) {
+        (Output::Value(ty), Some(none_ttl)) if !none_ttl.value.is_zero() => {
+            option_some_type(ty).map(|some| (some, duration(krate, none_ttl)))
+        }
+        _ => None,
+    };
+    // `EXPR` checked against the value's type where the user wrote it.
+    let of = |ty: &dyn ToTokens| {
+        options.ttl_expr.as_ref().map(
+            |expr| quote_spanned!(expr.span()=> #krate::__private::value_lifetime::<#ty, _>(#expr)),
+        )
+    };
+    match some_ty {
+        Some((some, none_ttl)) => {
+            let some_ttl = match of(some) {
+                Some(of) => quote!({ let of = #of; move |v: &#some| of(v) }),
+                None => {
+                    let ttl = options.ttl.map(|d| duration(krate, d))?;
+                    quote!(move |_: &#some| #ttl)
+                }
+            };
+            Some(quote! {
+                .ttl_with({
+                    let some = #some_ttl;
+                    move |_, value: &#value_ty| match value {
+                        ::core::option::Option::Some(v) => some(v),
+                        ::core::option::Option::None => #none_ttl,
+                    }
+                })
+            })
+        }
+        None => {
+            let of = of(value_ty)?;
+            Some(quote!(.ttl_with({ let of = #of; move |_, value: &#value_ty| of(value) })))
+        }
     }
 }
 

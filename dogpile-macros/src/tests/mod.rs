@@ -73,18 +73,37 @@ fn parses_every_option() {
     let args = syn::parse2::<AttrArgs>(quote!(
         ttl = "1h 30m",
         capacity = 10_000,
-        stale_if_error,
-        max_stale = "250ms",
+        stale_if_error = "1h",
+        stale_while_revalidate = "250ms",
+        retry_backoff = "100ms..30s",
+        refresh_ahead = "10s",
+        wait_at_most = "2s",
         name = F_CACHE,
         crate = ::my_dogpile,
     ));
     let (options, func) = validate(args, item, Span::call_site()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(options.ttl.unwrap().value, Duration::from_secs(5400));
     assert_eq!(options.capacity, Some(10_000));
-    assert!(options.stale_if_error.is_some());
     assert_eq!(
-        options.max_stale.map(|d| d.value),
+        options.stale_if_error.map(|d| d.value),
+        Some(Duration::from_secs(3600))
+    );
+    assert_eq!(
+        options.stale_while_revalidate.map(|d| d.value),
         Some(Duration::from_millis(250))
+    );
+    let (base, cap) = options.retry_backoff.unwrap();
+    assert_eq!(
+        (base.value, cap.value),
+        (Duration::from_millis(100), Duration::from_secs(30))
+    );
+    assert_eq!(
+        options.refresh_ahead.map(|d| d.value),
+        Some(Duration::from_secs(10))
+    );
+    assert_eq!(
+        options.wait_at_most.map(|d| d.value),
+        Some(Duration::from_secs(2))
     );
     assert_eq!(options.name.unwrap().to_string(), "F_CACHE");
     let krate = &options.krate;
@@ -130,8 +149,8 @@ fn expansion_options() {
         quote!(
             ttl = "2s",
             capacity = 5,
-            stale_if_error,
-            max_stale = "1m",
+            stale_if_error = "1h",
+            stale_while_revalidate = "1m",
             name = PAGES,
             crate = my::dp
         ),
@@ -148,7 +167,7 @@ fn expansion_options() {
         "fn f_no_cache (mut x : u32 , _ : Token) -> io :: Result < u32 > { x += 1 ; Ok (x) }",
         "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < u32 , u32 , my :: dp :: mode :: Inline > >",
         "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < < u32 as my :: dp :: __private :: KeyPart > :: Is , < u32 as my :: dp :: __private :: ValuePart > :: Is , my :: dp :: mode :: Inline > >",
-        ". ttl (my :: dp :: __private :: Duration :: new (2 , 0)) . name (:: core :: concat ! (:: core :: module_path ! () , \"::\" , :: core :: stringify ! (f))) . capacity (5) . stale_if_error () . max_stale (my :: dp :: __private :: Duration :: new (60 , 0)) . build ()",
+        ". ttl (my :: dp :: __private :: Duration :: new (2 , 0)) . name (:: core :: concat ! (:: core :: module_path ! () , \"::\" , :: core :: stringify ! (f))) . capacity (5) . stale_while_revalidate (my :: dp :: __private :: Duration :: new (60 , 0)) . stale_if_error (my :: dp :: __private :: Duration :: new (3600 , 0)) . build ()",
     ] {
         assert_contains(&out, want);
     }
@@ -384,7 +403,7 @@ fn option_errors() {
         f(),
         &[
             "unknown option `colour`",
-            "`ttl`, `sync_readers`, `capacity`",
+            "`ttl`, `none_ttl`, `sync_readers`, `capacity`",
         ],
     );
     assert_error(
@@ -420,9 +439,39 @@ fn option_errors() {
         &["invalid `capacity`"],
     );
     assert_error(
-        quote!(ttl = "1s", max_stale = "0s"),
+        quote!(ttl = "1s", max_stale = "1m"),
         f(),
-        &["`max_stale` must be greater than zero"],
+        &["`max_stale` is replaced by `stale_while_revalidate"],
+    );
+    assert_error(
+        quote!(ttl = "1s", stale_if_error),
+        f(),
+        &["`stale_if_error` takes a window"],
+    );
+    assert_error(
+        quote!(ttl = "1s", refresh_ahead = "0s"),
+        f(),
+        &["`refresh_ahead` must be greater than zero"],
+    );
+    assert_error(
+        quote!(ttl = "1s", wait_at_most = "soon"),
+        f(),
+        &["invalid `wait_at_most`"],
+    );
+    assert_error(
+        quote!(ttl = "1s", retry_backoff = "30s..1s"),
+        f(),
+        &["`retry_backoff`'s base (30s) is above its cap (1s)"],
+    );
+    assert_error(
+        quote!(ttl = "1s", retry_backoff = "1s"),
+        f(),
+        &["write base and cap"],
+    );
+    assert_error(
+        quote!(ttl = "1s", retry_backoff = "0s..1s"),
+        f(),
+        &["base must be greater than zero"],
     );
     assert_error(
         quote!(ttl = "1s", name = "CACHE"),
@@ -459,10 +508,82 @@ fn option_errors() {
         &["`background` can't be combined with `sync_readers`"],
     );
     assert_error(
-        quote!(ttl = "1s", stale_if_error),
+        quote!(ttl = "1s", stale_if_error = "1h"),
         f(),
         &["`stale_if_error` needs a fn that returns `Result<T, E>`"],
     );
+    assert_error(
+        quote!(ttl = "1s", retry_backoff = "1s..2s"),
+        f(),
+        &["`retry_backoff` needs a fn that returns `Result<T, E>`"],
+    );
+    assert_error(
+        quote!(ttl = "1s", none_ttl = "30s"),
+        f(),
+        &["`none_ttl` is how long an `Option` fn's `None` is kept, and `f` does not"],
+    );
+    let option_fn = || {
+        quote!(
+            fn f(x: u32) -> Option<u32> {
+                Some(x)
+            }
+        )
+    };
+    assert_error(
+        quote!(ttl = |v: &u32| Duration::from_secs(u64::from(*v))),
+        option_fn(),
+        &["say how long `f`'s `None` is kept with `none_ttl"],
+    );
+    assert_error(
+        quote!(ttl = "1s", none_ttl = "1s", skip_none),
+        option_fn(),
+        &["`skip_none` is `none_ttl = \"0s\"`"],
+    );
+}
+
+#[test]
+fn a_ttl_expression_and_none_ttl_become_ttl_with() {
+    let out = expanded(
+        quote!(ttl = |t: &Token| t.valid_for, stale_while_revalidate = "0s"),
+        quote!(
+            fn token(user: u32) -> Result<Token, Error> {
+                todo!()
+            }
+        ),
+    );
+    for want in [
+        ". ttl (:: dogpile :: __private :: Duration :: from_secs (3600))",
+        ":: dogpile :: __private :: value_lifetime :: < Token , _ > (| t : & Token | t . valid_for)",
+        "move | _ , value : & Token | of (value)",
+        ". stale_while_revalidate (:: dogpile :: __private :: Duration :: new (0 , 0))",
+    ] {
+        assert_contains(&out, want);
+    }
+    let out = expanded(
+        quote!(ttl = "1h", none_ttl = "30s"),
+        quote!(
+            fn find(id: u32) -> Option<u32> {
+                None
+            }
+        ),
+    );
+    for want in [
+        "move | _ : & u32 | :: dogpile :: __private :: Duration :: new (3600 , 0)",
+        ":: core :: option :: Option :: None => :: dogpile :: __private :: Duration :: new (30 , 0)",
+    ] {
+        assert_contains(&out, want);
+    }
+    // `none_ttl = "0s"` is `skip_none`: the fallible path, nothing stored for `None`.
+    let out = expanded(
+        quote!(ttl = "1h", none_ttl = "0s"),
+        quote!(
+            fn find(id: u32) -> Option<u32> {
+                None
+            }
+        ),
+    );
+    assert_contains(&out, "some_or_skip");
+    assert!(!out.contains("ttl_with"), "{out}");
 }
 
 #[test]

@@ -325,7 +325,8 @@ const KNOWN_FNS: &[KnownFn] = &[
 enum Value {
     /// No `= value`: valid for flags only.
     Flag,
-    /// A string literal: valid for `ttl` / `max_stale` if humantime parses it to non-zero.
+    /// A string literal: valid for `ttl` and the other durations if humantime parses it
+    /// (to non-zero, except for `none_ttl` and `stale_while_revalidate`).
     Str(String),
     /// An integer literal as written, and whether it is a valid `capacity`.
     Int(&'static str, bool),
@@ -375,10 +376,27 @@ impl Value {
                 unique && names.iter().all(|n| is_arg(n))
             }
             ("skip_none", Value::Flag) => f.returns_option,
-            ("ttl" | "max_stale", Value::Str(s)) => {
+            ("ttl" | "stale_if_error" | "refresh_ahead" | "wait_at_most", Value::Str(s)) => {
                 humantime::parse_duration(s.trim()).is_ok_and(|d| !d.is_zero())
             }
-            ("sync_readers" | "background" | "stale_if_error", Value::Flag) => true,
+            // Each value's own lifetime: a closure or a fn's path (rustc checks its type).
+            ("ttl", Value::Ident(_) | Value::Path(_)) => true,
+            ("ttl", Value::Expr(e)) => e.starts_with('|'),
+            ("none_ttl", Value::Str(s)) => {
+                f.returns_option && humantime::parse_duration(s.trim()).is_ok()
+            }
+            ("stale_while_revalidate", Value::Str(s)) => {
+                humantime::parse_duration(s.trim()).is_ok()
+            }
+            ("retry_backoff", Value::Str(s)) => s.split_once("..").is_some_and(|(base, cap)| {
+                let parse = |d: &str| {
+                    humantime::parse_duration(d.trim())
+                        .ok()
+                        .filter(|d| !d.is_zero())
+                };
+                matches!((parse(base), parse(cap)), (Some(b), Some(c)) if b <= c)
+            }),
+            ("sync_readers" | "background", Value::Flag) => true,
             ("capacity", Value::Int(_, valid)) => *valid,
             ("name", Value::Ident(_)) => true,
             ("crate", Value::Ident(_) | Value::Path(_)) => true,
@@ -467,7 +485,13 @@ impl OptionList {
         }
         let has = |k: &str| seen.contains(&k);
         let conflict = has("sync_readers") && has("background");
-        let needs_result = has("stale_if_error") && !f.returns_result;
+        let needs_result = (has("stale_if_error") || has("retry_backoff")) && !f.returns_result;
+        let none_twice = has("none_ttl") && has("skip_none");
+        let ttl_is_expr = self
+            .options
+            .iter()
+            .any(|(k, v)| k.trim_start_matches("r#") == "ttl" && !matches!(v, Value::Str(_)));
+        let none_unsaid = ttl_is_expr && f.returns_option && !has("skip_none") && !has("none_ttl");
         let guard_across_await = has("sync_readers") && f.is_async;
         // With `background` the body may outlive the call: it can't borrow a non-key arg.
         let key_names = self
@@ -486,7 +510,13 @@ impl OptionList {
                             .any(|n| n.trim() == *arg)
                 })
             });
-        has("ttl") && !conflict && !needs_result && !guard_across_await && !borrows_outside_key
+        has("ttl")
+            && !conflict
+            && !needs_result
+            && !none_twice
+            && !none_unsaid
+            && !guard_across_await
+            && !borrows_outside_key
     }
 }
 
@@ -505,11 +535,14 @@ fn arb_options() -> impl Strategy<Value = OptionList> {
 
 /// Valid option lists: a valid ttl among a few options with values that fit them, so
 /// that many cases are accepted and expand. With `modes`, also the flags that depend on
-/// the fn or conflict with each other (`sync_readers`, `background`, `stale_if_error`).
+/// the fn or conflict with each other (`sync_readers`, `background`, `stale_if_error`,
+/// `retry_backoff`).
 fn arb_good_options(modes: bool) -> impl Strategy<Value = OptionList> {
     let mut options = vec![
         ("capacity", Value::Int("10_000", true)),
-        ("max_stale", Value::Str("1h".into())),
+        ("stale_while_revalidate", Value::Str("1h".into())),
+        ("refresh_ahead", Value::Str("10s".into())),
+        ("wait_at_most", Value::Str("2s".into())),
         ("name", Value::Ident("MY_CACHE")),
         ("crate", Value::Path("::dogpile")),
         ("clock", Value::Expr("make::<A, B>(|a, b| a)")),
@@ -518,7 +551,8 @@ fn arb_good_options(modes: bool) -> impl Strategy<Value = OptionList> {
         options.extend([
             ("sync_readers", Value::Flag),
             ("background", Value::Flag),
-            ("stale_if_error", Value::Flag),
+            ("stale_if_error", Value::Str("1h".into())),
+            ("retry_backoff", Value::Str("100ms..30s".into())),
         ]);
     }
     let len = options.len();

@@ -6,7 +6,7 @@ async fn fetch(url: &str, retries: u8) -> String {
     format!("{url}#{retries}")
 }
 
-#[dogpile(ttl = "60s", stale_if_error)]
+#[dogpile(ttl = "60s", stale_if_error = "1h")]
 async fn try_fetch(url: &str) -> Result<String, String> {
     Ok(url.to_owned())
 }

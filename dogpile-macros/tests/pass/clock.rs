@@ -16,7 +16,7 @@ fn lookup(id: u32) -> (u32, u32) {
 
 /// Any expression works, commas outside parentheses included; it runs once, when the
 /// cache is first used.
-#[dogpile(ttl = "1m", max_stale = "1m", clock = Option::<ManualClock>::None.unwrap_or_else(|| CLOCK.clone()))]
+#[dogpile(ttl = "1m", stale_while_revalidate = "1m", clock = Option::<ManualClock>::None.unwrap_or_else(|| CLOCK.clone()))]
 fn other(id: u32) -> u32 {
     id
 }

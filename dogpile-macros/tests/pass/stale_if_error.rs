@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 // Errors are shared with the callers that waited for a failed creation, so they are
 // `Clone`: `io::Error` is not, `Arc<io::Error>` is.
-#[dogpile(ttl = "60s", stale_if_error)]
+#[dogpile(ttl = "60s", stale_if_error = "1h")]
 fn fetch(url: &str) -> Result<String, Arc<std::io::Error>> {
     Ok(url.to_uppercase())
 }
@@ -14,7 +14,7 @@ mod io {
 }
 
 // An alias with one parameter counts as a `Result` too.
-#[dogpile(ttl = "60s", stale_if_error)]
+#[dogpile(ttl = "60s", stale_if_error = "1h")]
 fn fetch_io(url: &str) -> io::Result<String> {
     Ok(url.to_uppercase())
 }

@@ -25,7 +25,7 @@ use super::dispatch::Core;
 use super::lookup::{ByBorrow, Hasher, Owned};
 use crate::executor::{run_blocking, RefreshTask};
 use crate::slot::{
-    self, Arrival, Env, Pass, Provenance, SlotClaim, Store, Waited, WaitedFailure, Waiting,
+    self, Arrival, Env, Pass, Provenance, SlotClaim, Stamped, Store, Waited, Waiting,
 };
 use crate::stats::Counters;
 use crate::trace;
@@ -82,8 +82,12 @@ pub(crate) struct Claimed<K, V> {
     /// `None` when the cache is full and nothing can be evicted: the value is computed
     /// for this call and not stored, as a single call does.
     held: Option<(SlotClaim, KeyStore<K, V>)>,
-    /// The value it replaces (R3), `None` for a cold key.
-    stale: Option<V>,
+    /// The value it replaces (R3), or still fresh for an early refresh; `None` for a
+    /// cold key.
+    stale: Option<Stamped<V>>,
+    /// A cold key's expired value, served instead of an error within `stale_if_error`
+    /// (R5).
+    fallback: Option<Stamped<V>>,
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> Claimed<K, V> {
@@ -102,8 +106,9 @@ impl<K: Hash + Eq + Clone, V: Clone> Claimed<K, V> {
 }
 
 /// Counts (and traces) each key of a creator call that panicked or was cancelled as a
-/// failed creation, and records a panic for the callers waiting for those keys (R1).
-/// Forgotten when the creator returns.
+/// failed creation. Neither is recorded for the callers waiting for those keys: the
+/// panic reaches this call only, and one waiter per key takes over (R1). Forgotten when
+/// the creator returns.
 struct FailOnUnwind<'a, K, V>(&'a Env, &'a [Claimed<K, V>], &'a trace::Started);
 
 impl<K, V> Drop for FailOnUnwind<'_, K, V> {
@@ -111,13 +116,9 @@ impl<K, V> Drop for FailOnUnwind<'_, K, V> {
         let panicking = std::thread::panicking();
         for claimed in self.1 {
             Counters::bump(&self.0.stats.failures);
-            let failure = match &claimed.held {
-                Some((claim, _)) if panicking => {
-                    claim.fail(None);
-                    trace::Failure::Panic
-                }
-                _ if panicking => trace::Failure::Panic,
-                _ => trace::Failure::Cancelled,
+            let failure = match panicking {
+                true => trace::Failure::Panic,
+                false => trace::Failure::Cancelled,
             };
             trace::failed(
                 &self.0.name,
@@ -171,24 +172,30 @@ where
             Ok(made)
         }
         Err(error) => {
-            let stale_if_error = env.policy.stale_if_error;
+            let stale_if_error = env.policy.stale_if_error.is_some();
+            let now = env.now();
             for claimed in &chunk {
                 Counters::bump(&env.stats.failures);
                 let failure = trace::Failure::Error(trace::error_type::<E>());
                 let stale = claimed.stale.is_some();
                 trace::failed(&env.name, &started, failure, stale, stale_if_error);
                 if let Some((claim, _)) = &claimed.held {
-                    claim.fail(Some(Box::new(error.clone())));
+                    if claim.fail(&error, &env.policy, now) {
+                        trace::backing_off(&env.name);
+                    }
                 }
             }
-            // R5: a failed refresh of stale keys only serves them, with `stale_if_error`.
-            let served: Option<Vec<(usize, V)>> = match stale_if_error {
-                true => chunk
-                    .iter()
-                    .map(|c| Some((c.index, c.stale.clone()?)))
-                    .collect(),
-                false => None,
-            };
+            // R5: a failed creation whose keys all have a value within `stale_if_error`
+            // serves those values.
+            let served: Option<Vec<(usize, V)>> = chunk
+                .iter()
+                .map(|c| {
+                    let kept = c.stale.as_ref().or(c.fallback.as_ref())?;
+                    env.policy
+                        .serves_on_error(kept.expires(), now)
+                        .then(|| (c.index, kept.value.clone()))
+                })
+                .collect();
             for claimed in chunk {
                 claimed.finish(true);
             }
@@ -249,12 +256,13 @@ where
             let key = &keys[index];
             let Some(control) = slots.control_of(&Owned(key.clone())) else {
                 Counters::bump(&env.stats.misses);
-                let (key, held, stale) = (key.clone(), None, None);
+                let (key, held, stale, fallback) = (key.clone(), None, None, None);
                 now.push(Claimed {
                     index,
                     key,
                     held,
                     stale,
+                    fallback,
                 });
                 continue;
             };
@@ -263,7 +271,7 @@ where
                 key: Owned(key.clone()),
                 control,
             };
-            match slot::pass(&store.control, &store, env, &mut arrivals[index]) {
+            match slot::pass::<_, E>(&store.control, &store, env, &mut arrivals[index]) {
                 Pass::Serve(value) => {
                     values[index] = Some(value);
                     store.release();
@@ -272,17 +280,30 @@ where
                     store.release();
                     again.push(index);
                 }
-                Pass::Wait => busy.push((index, store)),
-                Pass::Create { claim, stale } => {
+                Pass::Fail(error) => {
+                    // The key backs off after failures and has nothing to serve: its
+                    // last error answers the whole call.
+                    store.release();
+                    release_all(now, refresh, busy);
+                    return Err(error);
+                }
+                Pass::Wait { .. } => busy.push((index, store)),
+                Pass::Create {
+                    claim,
+                    current,
+                    early: _,
+                    fallback,
+                } => {
                     let claimed = Claimed {
                         index,
                         key: key.clone(),
                         held: Some((claim, store)),
-                        stale,
+                        stale: current,
+                        fallback,
                     };
                     match (&claimed.stale, hand_off.is_some()) {
                         (Some(stale), true) => {
-                            values[index] = Some(stale.clone());
+                            values[index] = Some(stale.value.clone());
                             refresh.push(claimed);
                         }
                         _ => now.push(claimed),
@@ -307,7 +328,9 @@ where
         let mut busy = busy.into_iter();
         while let Some((index, store)) = busy.next() {
             let waited = match waiting {
-                Waiting::Block => store.control.wait_for_release(&env.stats),
+                // `wait_at_most` bounds single calls only: a batch waits for each key
+                // another caller creates, however long that takes.
+                Waiting::Block => store.control.wait_for_release(&env.stats, None),
                 Waiting::Await => store.control.wait_for_release_async(&env.stats).await,
             };
             let failure = match waited {
@@ -316,19 +339,14 @@ where
             };
             store.release();
             match failure {
+                // Released with a value, or after a panic or a cancellation: look again
+                // (after a panic one waiter takes over, R1).
                 None => again.push(index),
-                Some(failure) => {
-                    // R1: the callers that waited for a failed creation share its failure.
+                Some(error) => {
+                    // R1: the callers that waited for a failed creation share its error.
                     arrivals[index].record(env);
                     busy.for_each(|(_, store)| store.release());
-                    match failure {
-                        WaitedFailure::Error(error) => return Err(error),
-                        WaitedFailure::Panicked => panic!(
-                            "dogpile: the creation this call waited for panicked (see that \
-                             panic); callers waiting for a failed creation share its failure \
-                             rather than retrying one after another (R1)"
-                        ),
-                    }
+                    return Err(error);
                 }
             }
         }
@@ -589,4 +607,21 @@ where
 fn single<V>(mut values: Vec<V>) -> V {
     check_len(1, values.len());
     values.pop().expect("checked: one value")
+}
+
+/// Lets go of what a batch holds when a key's back-off ends the call early: the claims
+/// (their waiters take over) and the busy keys' stores.
+fn release_all<K, V>(
+    claimed: Vec<Claimed<K, V>>,
+    refresh: Vec<Claimed<K, V>>,
+    busy: Vec<(usize, KeyStore<K, V>)>,
+) where
+    K: Hash + Eq + Clone,
+    V: Clone,
+{
+    claimed
+        .into_iter()
+        .chain(refresh)
+        .for_each(|claimed| claimed.finish(false));
+    busy.into_iter().for_each(|(_, store)| store.release());
 }

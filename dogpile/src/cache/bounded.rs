@@ -18,7 +18,7 @@ pub(crate) trait BoundedCore<K, V>: Slots<K, V> {
     fn hit(&self, key: &dyn KeyForm<K>) -> Option<V>;
     fn read_hit(&self, key: &dyn KeyForm<K>) -> Option<Served<V>>;
     fn hasher(&self) -> &Hasher;
-    fn get(&self, hash: u64, is: &dyn Fn(&K) -> bool) -> Option<V>;
+    fn get(&self, hash: u64, is: &dyn Fn(&K) -> bool, fresh_only: bool) -> Option<V>;
     fn contains(&self, hash: u64, is: &dyn Fn(&K) -> bool) -> bool;
     fn insert(self: Arc<Self>, key: K, value: V);
     fn invalidate(&self, key: &dyn KeyForm<K>);
@@ -61,8 +61,8 @@ where
     fn hasher(&self) -> &Hasher {
         self.map.hasher()
     }
-    fn get(&self, hash: u64, is: &dyn Fn(&K) -> bool) -> Option<V> {
-        self.get_found(hash, is)
+    fn get(&self, hash: u64, is: &dyn Fn(&K) -> bool, fresh_only: bool) -> Option<V> {
+        self.get_found(hash, is, fresh_only)
     }
     fn contains(&self, hash: u64, is: &dyn Fn(&K) -> bool) -> bool {
         self.contains_found(hash, is)

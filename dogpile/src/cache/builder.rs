@@ -1,9 +1,10 @@
 //! [`CacheBuilder`] and [`BuildError`].
 
 use super::bounded::bounded_constructor;
-use super::store::Settings;
+use super::store::{Lifetime, Settings};
 use crate::clock::{to_nanos, Clock, ClockHandle};
 use crate::executor::{Executor, RefreshTask};
+use crate::freshness::Backoff;
 use crate::mode::{Background, Inline, Mode, SyncReaders};
 use crate::slot::{Env, Policy};
 use crate::stats::Counters;
@@ -29,7 +30,7 @@ use std::time::Duration;
 /// let cache: Cache<String, u32> = Cache::builder()
 ///     .ttl(Duration::from_secs(30))
 ///     .capacity(10_000)
-///     .max_stale(Duration::from_secs(300))
+///     .stale_while_revalidate(Duration::from_secs(300))
 ///     .build();
 /// assert_eq!(cache.get_with("a".into(), || 1), 1);
 /// ```
@@ -40,8 +41,13 @@ pub struct CacheBuilder<K, V, M = Inline> {
     /// With a capacity, the bounded core's constructor (see `Core::new`),
     /// kept as `Any` like `tier`.
     bounded: Option<Box<dyn Any + Send + Sync>>,
-    stale_if_error: bool,
-    max_stale: Option<Duration>,
+    stale_while_revalidate: Option<Duration>,
+    stale_if_error: Option<Duration>,
+    refresh_ahead: Option<Duration>,
+    retry_backoff: Option<(Duration, Duration)>,
+    wait_at_most: Option<Duration>,
+    /// `ttl_with`'s function, a `Lifetime<K, V>` kept as `Any` like `tier`.
+    lifetime: Option<Box<dyn Any + Send + Sync>>,
     clock: ClockHandle,
     executor: Executor,
     /// The fleet tier, an `Arc<dyn SharedTier<K, V>>` kept as `Any` so that the builder
@@ -75,9 +81,10 @@ pub enum BuildError {
     ZeroTtl,
     /// `.capacity(0)`: nothing could ever be stored.
     ZeroCapacity,
-    /// `.max_stale(Duration::ZERO)`: use no `max_stale` to serve stale values until
-    /// a refresh succeeds, or a positive bound.
-    ZeroMaxStale,
+    /// `.retry_backoff(base, cap)` with a zero `base` or a `base` above `cap`.
+    BadBackoff,
+    /// `.wait_at_most(Duration::ZERO)`: every waiter would create at once.
+    ZeroWaitAtMost,
     /// `.max_batch(0)`: a batch's creator could never be given a key.
     ZeroMaxBatch,
 }
@@ -88,8 +95,11 @@ impl fmt::Display for BuildError {
             BuildError::MissingTtl => "a cache needs a ttl: call `.ttl(duration)` on the builder",
             BuildError::ZeroTtl => "ttl must be greater than zero (a value would be stale at birth)",
             BuildError::ZeroCapacity => "capacity must be at least 1",
-            BuildError::ZeroMaxStale => {
-                "max_stale must be greater than zero; leave it unset to serve stale values until a refresh succeeds"
+            BuildError::BadBackoff => {
+                "retry_backoff(base, cap) needs 0 < base <= cap (the pause doubles from base up to cap)"
+            }
+            BuildError::ZeroWaitAtMost => {
+                "wait_at_most must be greater than zero; leave it unset to wait for a creation however long it takes"
             }
             BuildError::ZeroMaxBatch => "max_batch must be at least 1",
         })
@@ -104,8 +114,12 @@ impl<K, V> CacheBuilder<K, V, Inline> {
             ttl: None,
             capacity: None,
             bounded: None,
-            stale_if_error: false,
-            max_stale: None,
+            stale_while_revalidate: None,
+            stale_if_error: None,
+            refresh_ahead: None,
+            retry_backoff: None,
+            wait_at_most: None,
+            lifetime: None,
             clock: ClockHandle::System,
             executor: Executor::Pool,
             tier: None,
@@ -182,8 +196,12 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
             ttl: self.ttl,
             capacity: self.capacity,
             bounded: self.bounded,
+            stale_while_revalidate: self.stale_while_revalidate,
             stale_if_error: self.stale_if_error,
-            max_stale: self.max_stale,
+            refresh_ahead: self.refresh_ahead,
+            retry_backoff: self.retry_backoff,
+            wait_at_most: self.wait_at_most,
+            lifetime: self.lifetime,
             clock: self.clock,
             executor: self.executor,
             tier: self.tier,
@@ -204,8 +222,10 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
         self
     }
 
-    /// A failed refresh returns the stale value to its caller instead of the error
-    /// (R5). A failed *first* creation still returns the error: there is nothing else.
+    /// R11: how long past its lifetime a value may still be served, while one caller
+    /// refreshes it. Past that, callers treat the key as cold (R1) and wait for a new
+    /// value. Zero: no value is ever served past its lifetime. Unset: a stale value is
+    /// served until a refresh succeeds.
     ///
     /// ```
     /// use dogpile::{Cache, ManualClock};
@@ -214,20 +234,53 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
     /// let clock = ManualClock::new();
     /// let cache = Cache::<u8, u8>::builder()
     ///     .ttl(Duration::from_secs(1))
-    ///     .stale_if_error()
+    ///     .stale_while_revalidate(Duration::from_secs(1))
+    ///     .clock(clock.clone())
+    ///     .build();
+    /// cache.get_with(1, || 10);
+    /// clock.advance(Duration::from_millis(1500)); // stale, within the window
+    /// assert_eq!(cache.get(&1), Some(10));
+    /// clock.advance(Duration::from_secs(1)); // past it: cold
+    /// assert_eq!(cache.get(&1), None);
+    /// assert_eq!(cache.try_get_with(1, || Err::<u8, _>("down")), Err("down"));
+    /// ```
+    pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
+        self.stale_while_revalidate = Some(window);
+        self
+    }
+
+    /// R5: how long past its lifetime a value is served instead of a failed refresh's
+    /// error (and while its key backs off, see
+    /// [`retry_backoff`](CacheBuilder::retry_backoff)). A failed *first* creation still
+    /// returns the error: there is nothing else.
+    ///
+    /// ```
+    /// use dogpile::{Cache, ManualClock};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let cache = Cache::<u8, u8>::builder()
+    ///     .ttl(Duration::from_secs(1))
+    ///     .stale_if_error(Duration::from_secs(60))
     ///     .clock(clock.clone())
     ///     .build();
     /// cache.get_with(1, || 10);
     /// clock.advance(Duration::from_secs(2));
     /// assert_eq!(cache.try_get_with(1, || Err("backend down")), Ok(10));
+    /// clock.advance(Duration::from_secs(60));
+    /// assert_eq!(cache.try_get_with(1, || Err("backend down")), Err("backend down"));
     /// ```
-    pub fn stale_if_error(mut self) -> Self {
-        self.stale_if_error = true;
+    pub fn stale_if_error(mut self, window: Duration) -> Self {
+        self.stale_if_error = Some(window);
         self
     }
 
-    /// Bounded staleness (R11): a value older than `ttl + max_stale` is not served;
-    /// callers treat its key as cold and wait for a new value.
+    /// After `n` failed creations of a key in a row, the key is not tried again for
+    /// `min(base * 2^(n-1), cap)`, raised at random by at most a quarter. Meanwhile a
+    /// stale key serves its stale value (within
+    /// [`stale_while_revalidate`](CacheBuilder::stale_while_revalidate), or
+    /// [`stale_if_error`](CacheBuilder::stale_if_error)) and a cold key returns a clone
+    /// of its last error. A success ends it. Needs `0 < base <= cap`.
     ///
     /// ```
     /// use dogpile::{Cache, ManualClock};
@@ -235,16 +288,62 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
     ///
     /// let clock = ManualClock::new();
     /// let cache = Cache::<u8, u8>::builder()
-    ///     .ttl(Duration::from_secs(1))
-    ///     .max_stale(Duration::from_secs(1))
+    ///     .ttl(Duration::from_secs(60))
+    ///     .retry_backoff(Duration::from_secs(1), Duration::from_secs(30))
     ///     .clock(clock.clone())
     ///     .build();
-    /// cache.get_with(1, || 10);
+    /// assert_eq!(cache.try_get_with(1, || Err("down")), Err("down"));
+    /// // Within the back-off the creator is not called: the last error answers.
+    /// assert_eq!(cache.try_get_with(1, || Ok(10)), Err("down"));
     /// clock.advance(Duration::from_secs(2));
-    /// assert_eq!(cache.try_get_with(1, || Err::<u8, _>("down")), Err("down"));
+    /// assert_eq!(cache.try_get_with(1, || Ok::<_, &str>(10)), Ok(10));
     /// ```
-    pub fn max_stale(mut self, max_stale: Duration) -> Self {
-        self.max_stale = Some(max_stale);
+    pub fn retry_backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.retry_backoff = Some((base, cap));
+        self
+    }
+
+    /// Once a value has less than `ahead` left of its lifetime, the next caller claims
+    /// an early refresh, one per lifetime, while everyone else keeps getting the
+    /// still-fresh value. With [`background_refresh`](CacheBuilder::background_refresh)
+    /// it runs on the refresh executor and nobody waits; inline, only its claimant
+    /// waits. A failed early refresh leaves the value as it is (its claimant gets it).
+    ///
+    /// ```
+    /// use dogpile::{Cache, ManualClock};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let cache = Cache::<u8, u8>::builder()
+    ///     .ttl(Duration::from_secs(10))
+    ///     .refresh_ahead(Duration::from_secs(2))
+    ///     .clock(clock.clone())
+    ///     .build();
+    /// cache.get_with(1, || 1);
+    /// clock.advance(Duration::from_secs(9)); // 1 s left: the next caller refreshes
+    /// assert_eq!(cache.get_with(1, || 2), 2);
+    /// assert_eq!(cache.stats().early_refreshes, 1);
+    /// ```
+    pub fn refresh_ahead(mut self, ahead: Duration) -> Self {
+        self.refresh_ahead = Some(ahead);
+        self
+    }
+
+    /// A blocking caller waiting for another caller's creation of a key gives up after
+    /// `limit` and runs its own creator (its value is published too; the last to finish
+    /// stays). Unset: a waiter waits for the creation however long it takes. Async
+    /// callers are not bounded by it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = dogpile::Cache::<u8, u8>::builder()
+    ///     .ttl(Duration::from_secs(60))
+    ///     .wait_at_most(Duration::from_secs(2))
+    ///     .build();
+    /// assert_eq!(cache.get_with(1, || 1), 1);
+    /// ```
+    pub fn wait_at_most(mut self, limit: Duration) -> Self {
+        self.wait_at_most = Some(limit);
         self
     }
 
@@ -377,6 +476,39 @@ where
         self
     }
 
+    /// Each value's own lifetime (R6): how long the value `create` returned for `key`
+    /// stays fresh, instead of [`ttl`](CacheBuilder::ttl) (still required: the default,
+    /// and what sweeps and a fleet tier go by). An OAuth token's `expires_in`, an HTTP
+    /// response's `max-age`, a short lifetime for "not found".
+    ///
+    /// ```
+    /// use dogpile::{Cache, ManualClock};
+    /// use std::time::Duration;
+    ///
+    /// #[derive(Clone)]
+    /// struct Token { secret: u32, valid_for: Duration }
+    ///
+    /// let clock = ManualClock::new();
+    /// let tokens = Cache::<&str, Token>::builder()
+    ///     .ttl(Duration::from_secs(3600))
+    ///     .ttl_with(|_key, token| token.valid_for)
+    ///     .stale_while_revalidate(Duration::ZERO)
+    ///     .clock(clock.clone())
+    ///     .build();
+    /// let fetch = |secret| move || Token { secret, valid_for: Duration::from_secs(30) };
+    /// assert_eq!(tokens.get_with("api", fetch(1)).secret, 1);
+    /// clock.advance(Duration::from_secs(30)); // the token's own lifetime is over
+    /// assert_eq!(tokens.get_with("api", fetch(2)).secret, 2);
+    /// ```
+    pub fn ttl_with(
+        mut self,
+        lifetime: impl Fn(&K, &V) -> Duration + Send + Sync + 'static,
+    ) -> Self {
+        let lifetime: Lifetime<K, V> = Arc::new(move |key, value| to_nanos(lifetime(key, value)));
+        self.lifetime = Some(Box::new(lifetime));
+        self
+    }
+
     /// What the cache is built from, or why these settings make no sense (see
     /// `try_build`).
     pub(super) fn settings(self) -> Result<Settings, BuildError> {
@@ -387,8 +519,14 @@ where
         if self.capacity == Some(0) {
             return Err(BuildError::ZeroCapacity);
         }
-        if self.max_stale.is_some_and(|d| d.is_zero()) {
-            return Err(BuildError::ZeroMaxStale);
+        if self
+            .retry_backoff
+            .is_some_and(|(base, cap)| base.is_zero() || base > cap)
+        {
+            return Err(BuildError::BadBackoff);
+        }
+        if self.wait_at_most.is_some_and(|d| d.is_zero()) {
+            return Err(BuildError::ZeroWaitAtMost);
         }
         if self.max_batch == Some(0) {
             return Err(BuildError::ZeroMaxBatch);
@@ -396,8 +534,14 @@ where
         let env = Env {
             policy: Policy {
                 ttl: to_nanos(ttl),
-                max_stale: self.max_stale.map(to_nanos),
-                stale_if_error: self.stale_if_error,
+                stale_while_revalidate: self.stale_while_revalidate.map(to_nanos),
+                stale_if_error: self.stale_if_error.map(to_nanos),
+                refresh_ahead: self.refresh_ahead.map_or(0, to_nanos),
+                backoff: self.retry_backoff.map(|(base, cap)| Backoff {
+                    base: to_nanos(base),
+                    cap: to_nanos(cap),
+                }),
+                wait_at_most: self.wait_at_most.map(to_nanos),
             },
             clock: self.clock,
             stats: Arc::new(Counters::default()),
@@ -414,6 +558,7 @@ where
             executor: self.executor,
             tier: self.tier,
             max_batch: self.max_batch.unwrap_or(usize::MAX),
+            lifetime: self.lifetime,
         })
     }
 }

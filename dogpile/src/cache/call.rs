@@ -187,6 +187,9 @@ pub(crate) trait Slots<K, V>: Send + Sync {
 
     /// Detaches `control` from the key's entry if nobody else holds it.
     fn release_control(&self, key: &dyn KeyForm<K>, control: &Arc<Control>);
+
+    /// How long `value` stays fresh, in nanoseconds: `ttl`, or what `ttl_with` says.
+    fn lifetime(&self, key: &dyn KeyForm<K>, value: &V) -> u64;
 }
 
 /// One key's value inside the map, seen by its slot. Reads and writes only touch the
@@ -211,12 +214,15 @@ where
         self.inner.load_owned(&self.key, &self.control)
     }
 
-    /// A value from the tier is stamped with the tier's age (F4), not as created now.
+    /// A value from the tier is stamped with the tier's age (F4), not as created now;
+    /// its lifetime is `ttl`, or what `ttl_with` says for it (R6).
     fn publish(&self, value: V, created: u64, from: Provenance) {
-        let mut stamped = Stamped::new(value, created.saturating_sub(from.age));
+        let lifetime = self.inner.lifetime(&self.key, &value);
+        let expires = created.saturating_sub(from.age).saturating_add(lifetime);
+        let mut stamped = Stamped::new(value, expires);
         // An age from the tier may reach back before this process's clock began: a
         // value already stale by it is marked so, whatever `created` could say.
-        if from.age >= self.inner.env().policy.ttl {
+        if from.age >= lifetime {
             stamped.invalidate();
         }
         self.inner

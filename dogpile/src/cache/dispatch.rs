@@ -197,10 +197,16 @@ where
 
     /// `Cache::get` and `EntryRef::get`: the value of the entry whose key hashes to
     /// `hash` by the map's hasher and is `is`, if it may be served.
-    fn get_found(&self, hash: impl Fn(&Hasher) -> u64, is: impl Fn(&K) -> bool) -> Option<V> {
+    /// With `fresh_only` (`Cache::get_fresh`), only a value within its lifetime.
+    fn get_found(
+        &self,
+        hash: impl Fn(&Hasher) -> u64,
+        is: impl Fn(&K) -> bool,
+        fresh_only: bool,
+    ) -> Option<V> {
         match self {
-            Core::Unbounded(inner) => inner.get_found(hash(inner.map.hasher()), is),
-            Core::Bounded(inner) => inner.get(hash(inner.hasher()), &is),
+            Core::Unbounded(inner) => inner.get_found(hash(inner.map.hasher()), is, fresh_only),
+            Core::Bounded(inner) => inner.get(hash(inner.hasher()), &is, fresh_only),
         }
     }
 
@@ -214,17 +220,19 @@ where
 
     /// `EntryRef::get`.
     pub(crate) fn get(&self, key: &impl KeyForm<K>) -> Option<V> {
-        self.get_found(|hasher| key.hash_by(hasher), |stored| key.is(stored))
+        self.get_found(|hasher| key.hash_by(hasher), |stored| key.is(stored), false)
     }
 
-    /// `Cache::get`, by `Borrow`: the same hash and equality as the owned key.
-    pub(crate) fn get_borrowed<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<V>
+    /// `Cache::get` (`fresh_only`: `Cache::get_fresh`), by `Borrow`: the same hash and
+    /// equality as the owned key.
+    pub(crate) fn get_borrowed<Q: Hash + Eq + ?Sized>(&self, key: &Q, fresh_only: bool) -> Option<V>
     where
         K: Borrow<Q>,
     {
         self.get_found(
             |hasher| hasher.hash_one(key),
             |stored| stored.borrow() == key,
+            fresh_only,
         )
     }
 

@@ -102,8 +102,9 @@ use std::time::Duration;
 ///
 /// Without a capacity, the cache still reclaims values nobody has refreshed for a long
 /// time: each time the keys admitted since the last sweep are as many as the entries
-/// there were before them (and at least 1024), entries older than `ttl + max_stale`, or
-/// `16 × ttl` without `max_stale`, are dropped. Both sweeps cost amortized O(1) per new key.
+/// there were before them (and at least 1024), entries past their lifetime by more than
+/// `stale_while_revalidate` (and `stale_if_error`), or by `15 × ttl` without it, are
+/// dropped. Both sweeps cost amortized O(1) per new key.
 pub struct Cache<K, V, M = Inline> {
     core: Core<K, V>,
     _mode: PhantomData<fn() -> M>,
@@ -167,10 +168,11 @@ where
         infallible(self.core.try_get_inline(Owned(key), || Ok(create())))
     }
 
-    /// [`get_with`](Cache::get_with) with a fallible creator: an `Err` reaches only the
-    /// caller whose creator returned it, and nothing is stored (with
+    /// [`get_with`](Cache::get_with) with a fallible creator: an `Err` reaches the caller
+    /// whose creator returned it and, as a clone, the callers that waited for that
+    /// creation (R1); nothing is stored (within
     /// [`stale_if_error`](CacheBuilder::stale_if_error), a failed refresh returns the
-    /// stale value instead).
+    /// stale value instead, R5).
     ///
     /// ```
     /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
@@ -593,8 +595,11 @@ where
         EntryRef::new(&self.core, key)
     }
 
-    /// The current value for `key` if it may be served: fresh, or stale but within
-    /// `max_stale` (R11). Never creates, never waits, never claims a refresh, and is not
+    /// The current value for `key` if it may be served: within its lifetime, or past it
+    /// but within [`stale_while_revalidate`](CacheBuilder::stale_while_revalidate) (R11;
+    /// without that window, until a refresh succeeds). For values within their lifetime
+    /// only, see [`get_fresh`](Cache::get_fresh). Never creates, never waits, never
+    /// claims a refresh, and is not
     /// counted in [`Stats`] (which count the calls that may create; moka counts its
     /// `get`, we keep the two apart so that `hits + stale_hits + misses` stays the
     /// number of get-with calls).
@@ -615,7 +620,32 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.core.get_borrowed(key)
+        self.core.get_borrowed(key, false)
+    }
+
+    /// The current value for `key` only if it is within its lifetime: what a list built
+    /// on `get` + `insert` wants, so that it never shows a value past its ttl.
+    ///
+    /// ```
+    /// use dogpile::{Cache, ManualClock};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let names = Cache::<u32, String>::builder()
+    ///     .ttl(Duration::from_secs(300))
+    ///     .clock(clock.clone())
+    ///     .build();
+    /// names.insert(7, "Ada".into());
+    /// clock.advance(Duration::from_secs(301));
+    /// assert_eq!(names.get(&7).as_deref(), Some("Ada")); // stale, still served
+    /// assert_eq!(names.get_fresh(&7), None);
+    /// ```
+    pub fn get_fresh<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.core.get_borrowed(key, true)
     }
 
     /// Whether [`get`](Cache::get) would return a value, without cloning it.
@@ -793,7 +823,8 @@ where
     /// # Panics
     ///
     /// With a message naming the problem if the settings make no sense: no ttl, a zero
-    /// ttl, capacity 0 or a zero `max_stale`. [`try_build`](CacheBuilder::try_build)
+    /// ttl, capacity 0, a `retry_backoff` whose base is zero or above its cap, or a zero
+    /// `wait_at_most`. [`try_build`](CacheBuilder::try_build)
     /// returns these as a [`BuildError`].
     ///
     /// ```should_panic

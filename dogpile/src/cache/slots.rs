@@ -26,7 +26,13 @@ where
     /// `len` counts values and failing keys don't pile up. A waiter that already took
     /// over keeps it (its claim makes retiring fail); one still waiting starts over.
     fn drop_if_empty(&self, key: &dyn KeyForm<K>) {
-        if self.remove_if(key, |entry| entry.value.is_none() && entry.try_retire()) {
+        // A key backing off keeps its entry: its last error answers meanwhile.
+        let backing_off =
+            |entry: &Entry<V, Mk>| entry.control.as_ref().is_some_and(|c| c.keeps_state());
+        let empty = |entry: &Entry<V, Mk>| {
+            entry.value.is_none() && !backing_off(entry) && entry.try_retire()
+        };
+        if self.remove_if(key, empty) {
             self.entries.fetch_sub(1, Ordering::AcqRel);
         }
     }
@@ -142,16 +148,19 @@ where
         };
         self.admitted_since_sweep.store(0, Ordering::Release);
         let policy = self.env.policy;
-        let horizon = policy
-            .ttl
-            .saturating_add(policy.max_stale.unwrap_or(policy.ttl.saturating_mul(15)));
+        let window = policy
+            .stale_while_revalidate
+            .unwrap_or(policy.ttl.saturating_mul(15));
+        let window = window.max(policy.stale_if_error.unwrap_or(0));
         let now = self.env.now();
         let mut evicted = 0;
         self.map.retain(|_, entry| {
             // Abandoned empty entries (a creation that panicked) go too; a new key's
             // entry, empty until its caller claims it, stays.
             let expired = match &entry.value {
-                Some(stamped) => now.saturating_sub(stamped.created()) >= horizon,
+                Some(stamped) => {
+                    stamped.expires() != u64::MAX && now >= stamped.expires().saturating_add(window)
+                }
                 None => is_abandoned(entry),
             };
             let victim = expired && entry.try_retire();
@@ -218,8 +227,8 @@ where
             };
             let worthless = match &entry.value {
                 Some(s) => {
-                    self.env.policy.classify(s.created(), s.invalidated(), now)
-                        == Freshness::Expired
+                    self.env.policy.of(s, now) == Freshness::Expired
+                        && !self.env.policy.serves_on_error(s.expires(), now)
                 }
                 None => is_abandoned(entry),
             };
@@ -289,9 +298,16 @@ where
     fn release_control(&self, key: &dyn KeyForm<K>, control: &Arc<Control>) {
         self.with_matching_mut(key, |entry| {
             // Two holders: the entry and the releasing store.
-            if owns(control, entry) && Arc::strong_count(control) == 2 {
+            if owns(control, entry) && Arc::strong_count(control) == 2 && !control.keeps_state() {
                 entry.control = None;
             }
         });
+    }
+
+    fn lifetime(&self, key: &dyn KeyForm<K>, value: &V) -> u64 {
+        match &self.lifetime {
+            Some(lifetime) => lifetime(&key.to_key(), value),
+            None => self.env.policy.ttl,
+        }
     }
 }

@@ -5,6 +5,7 @@
 use super::lookup::{Hasher, KeyForm};
 use crate::evict::{Evictor, Marking};
 use crate::executor::Executor;
+use crate::freshness::Decision;
 use crate::slot::{self, Control, Env, Freshness, Served, Stamped};
 use crate::stats::Counters;
 use crate::tier::{LocalAction, TierLevel, TierSetting};
@@ -14,6 +15,9 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+/// `ttl_with`'s function, in nanoseconds.
+pub(crate) type Lifetime<K, V> = Arc<dyn Fn(&K, &V) -> u64 + Send + Sync>;
 
 /// What a built cache is made of.
 pub(crate) struct Settings {
@@ -27,6 +31,8 @@ pub(crate) struct Settings {
     pub(crate) tier: Option<Box<dyn Any + Send + Sync>>,
     /// The most keys one call of a batch's creator is given.
     pub(crate) max_batch: usize,
+    /// With `ttl_with`: its `Lifetime<K, V>`.
+    pub(crate) lifetime: Option<Box<dyn Any + Send + Sync>>,
 }
 
 pub(crate) struct Entry<V, Mk> {
@@ -72,6 +78,8 @@ pub(crate) struct Inner<K, V, Mk> {
     pub(super) tier: Option<TierLevel<K, V>>,
     /// The most keys one call of a batch's creator is given.
     pub(super) max_batch: usize,
+    /// `ttl_with`: each value's own lifetime (R6).
+    pub(super) lifetime: Option<Lifetime<K, V>>,
 }
 
 /// What the hit path found.
@@ -123,21 +131,29 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
         Hit::Fresh(stamped.value.clone())
     }
 
-    /// A stale value, served at once if another caller holds the refresh claim, as the
-    /// slot would serve it (R3); classified by the precise clock as the slot does.
+    /// A value that is not plainly fresh, served at once when the slot would serve it
+    /// without a claim (see `Control::serves`): due for an early refresh that someone
+    /// holds or held, stale while another caller refreshes it (R3), or stale while the
+    /// key backs off. Classified by the precise clock as the slot does.
     #[inline(never)]
     fn stale_value(&self, entry: &Entry<V, Mk>) -> Hit<V> {
         let (Some(stamped), Some(control)) = (&entry.value, &entry.control) else {
             return Hit::Miss;
         };
-        let freshness =
-            self.env
-                .policy
-                .classify(stamped.created(), stamped.invalidated(), self.env.now());
-        if freshness != Freshness::Stale || !control.refreshing_elsewhere() {
+        let now = self.env.now();
+        let freshness = self.env.policy.of(stamped, now);
+        let found = (stamped.expires(), stamped.invalidated());
+        let Some(decision) = control.serves(&self.env.policy, now, found) else {
             return Hit::Miss;
-        }
+        };
         entry.mark.touch(); // a stale hit counts for eviction as a fresh one
+        if matches!(freshness, Freshness::Fresh | Freshness::Due) {
+            return Hit::Fresh(stamped.value.clone());
+        }
+        self.env.served_stale(Some(stamped), now);
+        if decision == Decision::ServeBackingOff {
+            Counters::bump(&self.env.stats.backoff_answers);
+        }
         Hit::Stale(stamped.value.clone())
     }
 
@@ -168,23 +184,30 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
             return None;
         }
         // The coarse clock for long ttls (see `SystemClock`): never ahead of the precise
-        // one, so a value it calls stale is stale for the slow path too.
+        // one, so a value it calls stale is stale for the slow path too. Not with values
+        // of their own lifetimes, or a stale window that may be zero: a lagging clock
+        // would serve them past their lifetime.
+        if self.lifetime.is_some() || self.env.policy.stale_while_revalidate.is_some() {
+            return Some(self.env.now());
+        }
         Some(self.env.clock.hit_now_nanos(self.env.policy.ttl))
     }
 
-    /// The value of an entry if it may be served (fresh, or stale within `max_stale`).
-    fn servable<'e>(&self, entry: &'e Entry<V, Mk>) -> Option<&'e V> {
+    /// The value of an entry if it may be served: within its lifetime, or (unless
+    /// `fresh_only`) past it but within `stale_while_revalidate` (R11).
+    fn servable<'e>(&self, entry: &'e Entry<V, Mk>, fresh_only: bool) -> Option<&'e V> {
         let stamped = entry.value.as_ref()?;
-        let freshness =
-            self.env
-                .policy
-                .classify(stamped.created(), stamped.invalidated(), self.env.now());
-        (freshness != Freshness::Expired).then_some(&stamped.value)
+        let serve = match self.env.policy.of(stamped, self.env.now()) {
+            Freshness::Fresh | Freshness::Due => true,
+            Freshness::Stale => !fresh_only,
+            Freshness::Expired => false,
+        };
+        serve.then_some(&stamped.value)
     }
 
     /// A clone of the value `get` may serve; a read that finds one counts for eviction.
-    fn served(&self, entry: &Entry<V, Mk>) -> Option<V> {
-        let value = self.servable(entry).cloned();
+    fn served(&self, entry: &Entry<V, Mk>, fresh_only: bool) -> Option<V> {
+        let value = self.servable(entry, fresh_only).cloned();
         if value.is_some() {
             entry.mark.touch();
         }
@@ -270,13 +293,19 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
 
     /// `Cache::get`: the value of the entry found as [`with_found`](Inner::with_found)
     /// finds it, if it may be served.
-    pub(super) fn get_found(&self, hash: u64, is: impl Fn(&K) -> bool) -> Option<V> {
-        self.with_found(hash, is, |entry| self.served(entry))?
+    /// With `fresh_only` (`Cache::get_fresh`), only a value within its lifetime.
+    pub(super) fn get_found(
+        &self,
+        hash: u64,
+        is: impl Fn(&K) -> bool,
+        fresh_only: bool,
+    ) -> Option<V> {
+        self.with_found(hash, is, |entry| self.served(entry, fresh_only))?
     }
 
     /// `Cache::contains_key`: whether [`get_found`](Inner::get_found) would serve a value.
     pub(super) fn contains_found(&self, hash: u64, is: impl Fn(&K) -> bool) -> bool {
-        self.with_found(hash, is, |entry| self.servable(entry).is_some()) == Some(true)
+        self.with_found(hash, is, |entry| self.servable(entry, false).is_some()) == Some(true)
     }
 
     /// A removal, here only: what `remove` does locally, and what a tier event from
@@ -379,16 +408,25 @@ where
                     .expect("the builder keeps a tier of its own key and value types");
                 let this = this.clone();
                 let ttl = Duration::from_nanos(settings.env.policy.ttl);
-                let max_stale = settings.env.policy.max_stale.map(Duration::from_nanos);
+                let stale_while_revalidate = settings
+                    .env
+                    .policy
+                    .stale_while_revalidate
+                    .map(Duration::from_nanos);
                 setting.bind(
                     ttl,
-                    max_stale,
+                    stale_while_revalidate,
                     Box::new(move |action| {
                         if let Some(inner) = this.upgrade() {
                             inner.apply_locally(action);
                         }
                     }),
                 )
+            }),
+            lifetime: settings.lifetime.map(|lifetime| {
+                *lifetime
+                    .downcast::<Lifetime<K, V>>()
+                    .expect("the builder keeps a lifetime of its own key and value types")
             }),
             map: DashMap::with_hasher(Hasher::default()),
             env: settings.env,

@@ -3,10 +3,10 @@
 
 use super::creator::{Creator, InCall, Now};
 use super::{
-    fence_of, Control, Env, FenceRead, Freshness, Made, SlotClaim, Stamped, Store, TryClaim,
-    Waited, WaitedFailure,
+    fence_of, Control, Decided, Env, FenceRead, Freshness, Made, SlotClaim, Stamped, Store, Waited,
 };
 use crate::executor::run_blocking;
+use crate::freshness::Decision;
 use crate::trace;
 use std::future::Future;
 use std::sync::Arc;
@@ -43,73 +43,141 @@ impl Arrival {
             return;
         }
         match self.found.flatten() {
-            Some(Freshness::Fresh) => env.stats.hit(),
+            Some(Freshness::Fresh | Freshness::Due) => env.stats.hit(),
             Some(Freshness::Stale) => env.count(|s| &s.stale_hits),
             _ => env.count(|s| &s.misses),
         }
     }
 }
 
-fn look_up<S: Store>(store: &S, env: &Env) -> (Option<Stamped<S::Value>>, Option<Freshness>) {
-    let now = env.now();
-    let current = store.load();
-    let freshness = current
-        .as_ref()
-        .map(|s| env.policy.classify(s.created(), s.invalidated(), now));
-    (current, freshness)
-}
-
-/// What one pass of look-up, claim and re-check decides.
-pub(crate) enum Pass<V> {
-    /// Answer with this value: fresh (R2), stale while someone else refreshes (R3), or
-    /// fresh on the claimant's re-check (R4).
+/// What one pass of look-up, decision, claim and re-check decides.
+pub(crate) enum Pass<V, E> {
+    /// Answer with this value: fresh (R2), stale while someone else refreshes it (R3),
+    /// fresh on the claimant's re-check (R4), or stale while the key backs off.
     Serve(V),
-    /// This call holds the claim and creates; `stale` is the value it replaces (R3),
-    /// `None` for a cold slot (R1, R11).
-    Create { claim: SlotClaim, stale: Option<V> },
+    /// The key backs off after failures and has nothing to serve: its last error.
+    Fail(E),
+    /// This call holds the claim and creates. `current` is the value it replaces: stale
+    /// (R3), or still fresh for an early refresh; `None` for a cold slot (R1, R11).
+    /// `fallback`: a cold slot's expired value, served instead of an error within
+    /// `stale_if_error` (R5).
+    Create {
+        claim: SlotClaim,
+        current: Option<Stamped<V>>,
+        early: bool,
+        fallback: Option<Stamped<V>>,
+    },
     /// Cold, and someone else is creating: wait for them, then pass again (R1).
-    Wait,
+    Wait { fallback: Option<Stamped<V>> },
     /// The slot left its map; look the key up again.
     Retired,
 }
 
-/// The shared first half of every call: look up, claim, re-check.
-pub(crate) fn pass<S: Store>(
+/// The shared first half of every call: look up, decide (claiming if it says so),
+/// re-check.
+pub(crate) fn pass<S: Store, E: Clone + 'static>(
     control: &Arc<Control>,
     store: &S,
     env: &Env,
     arrival: &mut Arrival,
-) -> Pass<S::Value> {
-    let (current, freshness) = look_up(store, env);
+) -> Pass<S::Value, E> {
+    let now = env.now();
+    let current = store.load();
+    let freshness = current.as_ref().map(|s| env.policy.of(s, now));
     arrival.see(freshness);
-    let stale = match (current, freshness) {
-        (Some(fresh), Some(Freshness::Fresh)) => {
-            arrival.record(env);
-            return Pass::Serve(fresh.value);
-        }
-        (Some(stale), Some(Freshness::Stale)) => Some(stale.value),
-        // No value, or one past `ttl + max_stale`: cold.
-        _ => None,
+    if freshness == Some(Freshness::Fresh) {
+        arrival.record(env);
+        return Pass::Serve(current.map(|s| s.value).expect("a fresh value was found"));
+    }
+    let found = current.as_ref().map(|s| (s.expires(), s.invalidated()));
+    let (decision, claim) = match control.decide(&env.policy, now, found) {
+        Decided::Retired => return Pass::Retired,
+        Decided::Decision(decision, claim) => (decision, claim),
     };
-    let claim = match control.try_claim() {
-        TryClaim::Retired => return Pass::Retired,
-        TryClaim::Busy => {
-            let Some(stale) = stale else {
-                return Pass::Wait;
-            };
-            arrival.record(env);
-            return Pass::Serve(stale);
+    // A cold slot's expired value stands in for a failure within `stale_if_error`.
+    let fallback = || {
+        current
+            .clone()
+            .filter(|s| env.policy.serves_on_error(s.expires(), now))
+    };
+    let Some(claim) = claim else {
+        match decision {
+            Decision::Serve => {
+                if freshness == Some(Freshness::Stale) {
+                    env.served_stale(current.as_ref(), now);
+                }
+                arrival.record(env);
+                return Pass::Serve(current.expect("a servable value was found").value);
+            }
+            Decision::ServeBackingOff => {
+                env.served_stale(current.as_ref(), now);
+                env.count(|s| &s.backoff_answers);
+                arrival.record(env);
+                return Pass::Serve(current.expect("a servable value was found").value);
+            }
+            Decision::Failed => {
+                if let Some(error) = control.last_error::<E>() {
+                    env.count(|s| &s.backoff_answers);
+                    arrival.record(env);
+                    return Pass::Fail(error);
+                }
+                // Another call site's error type, with no error of its own to answer
+                // with: it creates as for a cold key, or waits for whoever does.
+                let Some(claim) = control.claim_if_idle() else {
+                    return Pass::Wait {
+                        fallback: fallback(),
+                    };
+                };
+                arrival.record(env);
+                if let Some(fresh) = recheck(store, env) {
+                    return Pass::Serve(fresh);
+                }
+                return Pass::Create {
+                    claim,
+                    current: None,
+                    early: false,
+                    fallback: fallback(),
+                };
+            }
+            _ => {
+                return Pass::Wait {
+                    fallback: fallback(),
+                }
+            }
         }
-        TryClaim::Claimed(claim) => claim,
     };
     arrival.record(env);
     if let Some(fresh) = recheck(store, env) {
         return Pass::Serve(fresh);
     }
-    if stale.is_some() {
-        env.count(|s| &s.refreshes);
+    match decision {
+        Decision::ClaimEarly => {
+            env.count(|s| &s.refreshes);
+            env.count(|s| &s.early_refreshes);
+            trace::early_refresh(&env.name);
+            Pass::Create {
+                claim,
+                current,
+                early: true,
+                fallback: None,
+            }
+        }
+        Decision::ClaimStale => {
+            env.count(|s| &s.refreshes);
+            Pass::Create {
+                claim,
+                current,
+                early: false,
+                fallback: None,
+            }
+        }
+        _ => Pass::Create {
+            claim,
+            current: None,
+            early: false,
+            fallback: fallback(),
+        },
     }
-    Pass::Create { claim, stale }
 }
 
 /// R4: whoever claims looks once more; someone may have published since our look-up.
@@ -121,10 +189,23 @@ fn recheck<S: Store>(store: &S, env: &Env) -> Option<S::Value> {
         .map(|s| s.value)
 }
 
-/// R5: a failed refresh keeps the stale value; with `stale_if_error` its caller gets it.
-fn stale_if_error<V, E>(env: &Env, outcome: Result<V, E>, stale: Option<V>) -> Result<V, E> {
-    match (outcome, stale) {
-        (Err(_), Some(stale)) if env.policy.stale_if_error => Ok(stale),
+/// R5: a failed refresh keeps the value it meant to replace; its caller gets that value
+/// if it is still within its lifetime (an early refresh) or within `stale_if_error`.
+fn on_error<V, E>(
+    env: &Env,
+    outcome: Result<V, E>,
+    current: Option<Stamped<V>>,
+    early: bool,
+) -> Result<V, E> {
+    match (outcome, current) {
+        (Err(_), Some(current))
+            if early || env.policy.serves_on_error(current.expires(), env.now()) =>
+        {
+            if !early {
+                env.served_stale(Some(&current), env.now());
+            }
+            Ok(current.value)
+        }
         (outcome, _) => outcome,
     }
 }
@@ -196,40 +277,44 @@ where
     }
     let mut arrival = Arrival::new();
     let outcome = loop {
-        match pass(control, store, env, &mut arrival) {
+        match pass::<S, C::Error>(control, store, env, &mut arrival) {
             Pass::Serve(value) => break Ok(value),
+            Pass::Fail(error) => break Err(error),
             Pass::Retired => return Step::Retired,
-            Pass::Wait => {
+            Pass::Wait { fallback } => {
                 let waited = match how.waiting {
-                    Waiting::Block => control.wait_for_release(&env.stats),
+                    Waiting::Block => control.wait_for_release(&env.stats, env.policy.wait_at_most),
                     Waiting::Await => control.wait_for_release_async(&env.stats).await,
                 };
                 let attempt = match waited {
                     Waited::Retired => return Step::Retired,
                     Waited::Released(attempt) => attempt,
+                    Waited::TimedOut => {
+                        // `wait_at_most`: this caller creates itself, beside the
+                        // creation it gave up on; whichever ends last is kept.
+                        arrival.record(env);
+                        let creator = take_creator(creator);
+                        break create_unclaimed(control, store, env, creator.start()).await;
+                    }
                 };
-                // R1: the callers that waited for a failed creation share its failure
-                // instead of each running their own creator, one after another.
-                match attempt.and_then(|attempt| control.failure_of(attempt)) {
-                    None => {}
-                    Some(WaitedFailure::Error(error)) => {
-                        arrival.record(env);
-                        break Err(error);
-                    }
-                    Some(WaitedFailure::Panicked) => {
-                        arrival.record(env);
-                        panic!(
-                            "dogpile: the creation this call waited for panicked (see that \
-                             panic); callers waiting for a failed creation share its failure \
-                             rather than retrying one after another (R1)"
-                        );
-                    }
+                // R1: the callers that waited for a failed creation share its error
+                // instead of each running their own creator, one after another. A
+                // panicked creation left none: one of them takes over.
+                if let Some(error) = attempt.and_then(|attempt| control.failure_of(attempt)) {
+                    arrival.record(env);
+                    break on_error(env, Err(error), fallback, false);
                 }
             }
-            Pass::Create { claim, stale } => {
+            Pass::Create {
+                claim,
+                current,
+                early,
+                fallback,
+            } => {
                 let creator = take_creator(creator);
-                let Some(stale) = stale else {
-                    break create_and_publish(&claim, store, env, creator.start(), false).await;
+                let Some(current) = current else {
+                    let outcome = create_and_publish(&claim, store, env, creator.start(), false);
+                    break on_error(env, outcome.await, fallback, false);
                 };
                 // A constant condition: a creator that cannot hand off builds no such path.
                 let handed = if C::DETACHES {
@@ -238,10 +323,15 @@ where
                     Err((creator, claim))
                 };
                 break match handed {
-                    Ok(()) => Ok(stale),
+                    Ok(()) => {
+                        if !early {
+                            env.served_stale(Some(&current), env.now());
+                        }
+                        Ok(current.value)
+                    }
                     Err((creator, claim)) => {
                         let outcome = create_and_publish(&claim, store, env, creator.start(), true);
-                        stale_if_error(env, outcome.await, Some(stale))
+                        on_error(env, outcome.await, Some(current), early)
                     }
                 };
             }
@@ -273,8 +363,8 @@ fn serve_under_fence<S: Store>(
     control.panic_if_reentered();
     let recursive = fence_of(control).read_held_here();
     let read = FenceRead::take(control);
-    let (current, freshness) = look_up(store, env);
-    let current = current?;
+    let current = store.load()?;
+    let freshness = Some(env.policy.of(&current, env.now()));
     if freshness == Some(Freshness::Fresh) || recursive {
         let mut arrival = Arrival::new();
         arrival.see(freshness);
@@ -302,16 +392,17 @@ pub(crate) fn read_hit<V>(
     let recursive = fence_of(control).read_held_here();
     let read = FenceRead::take(control);
     let current = load()?;
-    let freshness = env
-        .policy
-        .classify(current.created(), current.invalidated(), env.now());
-    let serve = match freshness {
-        Freshness::Fresh => true,
-        Freshness::Stale => recursive || control.refreshing_elsewhere(),
-        Freshness::Expired => recursive,
-    };
+    let now = env.now();
+    let freshness = env.policy.of(&current, now);
+    let found = (current.expires(), current.invalidated());
+    let serve = recursive
+        || freshness == Freshness::Fresh
+        || control.serves(&env.policy, now, found).is_some();
     if !serve {
         return None;
+    }
+    if freshness != Freshness::Fresh && freshness != Freshness::Due {
+        env.served_stale(Some(&current), now);
     }
     let mut arrival = Arrival::new();
     arrival.see(Some(freshness));
@@ -348,7 +439,7 @@ async fn create_and_publish<S: Store, E: Clone + Send + 'static>(
 ) -> Result<S::Value, E> {
     // Counts a panic or a cancellation (the future dropped mid-way) as a failure.
     let started = trace::start();
-    let failure = CountFailureOnUnwind(env, claim, &started, stale);
+    let failure = CountFailureOnUnwind(env, &started, stale);
     let outcome = claim.run(create).await;
     std::mem::forget(failure);
     match outcome {
@@ -366,17 +457,32 @@ async fn create_and_publish<S: Store, E: Clone + Send + 'static>(
         Err(error) => {
             env.count(|s| &s.failures);
             let failure = trace::Failure::Error(trace::error_type::<E>());
-            trace::failed(
-                &env.name,
-                &started,
-                failure,
-                stale,
-                env.policy.stale_if_error,
-            );
-            claim.fail(Some(Box::new(error.clone())));
+            let stale_if_error = env.policy.stale_if_error.is_some();
+            trace::failed(&env.name, &started, failure, stale, stale_if_error);
+            if claim.fail(&error, &env.policy, env.now()) {
+                trace::backing_off(&env.name);
+            }
             Err(error)
         }
     }
+}
+
+/// `wait_at_most`: a waiter that gave up on another caller's creation creates without
+/// the claim, and publishes what it made (under the reader fence's write section in
+/// reader-synchronised mode, R8).
+async fn create_unclaimed<S: Store, E>(
+    control: &Arc<Control>,
+    store: &S,
+    env: &Env,
+    create: impl Future<Output = Result<Made<S::Value>, E>>,
+) -> Result<S::Value, E> {
+    let Made { value, from } = create.await?;
+    let publish = || store.publish(value.clone(), env.now(), from);
+    match control.fence() {
+        Some(fence) => fence.write_section(publish),
+        None => publish(),
+    }
+    Ok(value)
 }
 
 /// The creator of this call. Each call runs its creator at most once; the `Option` only
@@ -389,21 +495,21 @@ pub(crate) fn take_creator<F>(create: &mut Option<F>) -> F {
 }
 
 /// Counts (and traces) a panicking or cancelled creator as a failure; forgotten when
-/// the creator returns. A panic is recorded for the callers waiting for it (R1); a
-/// cancelled async creation is not a failure of the value, so a waiter takes over.
+/// the creator returns. Neither is recorded for the callers waiting for it: the panic
+/// reaches its own caller only, and one waiter takes over with its own creator (R1),
+/// as after a cancelled async creation.
 /// Also holds when the creation began and whether it refreshes a stale value.
-struct CountFailureOnUnwind<'a>(&'a Env, &'a SlotClaim, &'a trace::Started, bool);
+struct CountFailureOnUnwind<'a>(&'a Env, &'a trace::Started, bool);
 
 impl Drop for CountFailureOnUnwind<'_> {
     fn drop(&mut self) {
         self.0.count(|s| &s.failures);
         let failure = if std::thread::panicking() {
-            self.1.fail(None);
             trace::Failure::Panic
         } else {
             trace::Failure::Cancelled
         };
-        trace::failed(&self.0.name, self.2, failure, self.3, false);
+        trace::failed(&self.0.name, self.1, failure, self.2, false);
     }
 }
 

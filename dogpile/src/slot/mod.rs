@@ -8,7 +8,7 @@
 //!   fence of reader-synchronised mode.
 //!
 //! A call walks the same distinct steps every time: *look up* ([`Store::load`] and
-//! [`Policy::classify`]), *claim* ([`Control::try_claim`], or wait with
+//! [`Control::decide`], which claims when it decides so, or wait with
 //! [`Control::wait_for_release`] and look again), *create* ([`SlotClaim::run`]),
 //! *publish* ([`SlotClaim::publish`]) and *release* (dropping the [`SlotClaim`]). One
 //! driver, [`drive`], walks them for every entry point: blocking or async (how it
@@ -16,8 +16,9 @@
 //! guarded or not. A fleet tier sits between the local value and the creator by
 //! wrapping the creator (see `tier::level`), without changing the rules.
 //!
-//! - this file: the value's stamp, the freshness policy, the [`Store`] seam, the
-//!   [`Control`] (claim, waiters, fence) and same-key re-entry detection (R9);
+//! - this file: the [`Store`] seam, the [`Control`] (claim, waiters, fence) and
+//!   same-key re-entry detection (R9);
+//! - `stamp.rs`: a value with its expiry (R6) and invalidation (R7);
 //! - `drive.rs`: the driver and the steps of one call;
 //! - `creator.rs`: the [`Creator`] seam, and the creators that run in their call;
 //! - `background.rs`: the creators that hand a refresh to an executor (R10).
@@ -29,9 +30,11 @@
 mod background;
 mod creator;
 mod drive;
+mod stamp;
 #[cfg(all(test, not(loom)))]
 mod tests;
 
+pub(crate) use crate::freshness::{Freshness, Policy};
 pub(crate) use background::Pooled;
 #[cfg(all(feature = "tokio", not(loom)))]
 pub(crate) use background::Spawned;
@@ -40,99 +43,18 @@ pub(crate) use drive::{
     drive, get, pass, read_hit, refresh_task, take_creator, Arrival, How, Pass, Served, Step,
     Waiting,
 };
+pub(crate) use stamp::Stamped;
 
 use crate::clock::ClockHandle;
 use crate::fence::Fence;
+use crate::freshness::{self, Decision, Failures, Look};
 use crate::stats::Counters;
 use crate::sync::{thread_locals, Condvar, Event, Mutex};
 use std::any::Any;
 use std::cell::RefCell;
 use std::future::Future;
-use std::num::NonZeroU64;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-
-/// A value and the clock reading (nanoseconds) taken when its creation finished (R6).
-#[derive(Clone, Debug)]
-pub(crate) struct Stamped<V> {
-    pub(crate) value: V,
-    /// The creation instant in the low 63 bits, never zero, and the soft-invalidation
-    /// flag (R7: stale whatever its age) in the top bit. Nonzero, so that
-    /// `Option<Stamped<V>>` needs no tag of its own: a cache entry of a `u64` is 16
-    /// bytes, not 24.
-    stamp: NonZeroU64,
-}
-
-/// The top bit of a stamp: invalidated.
-const INVALIDATED: u64 = 1 << 63;
-
-impl<V> Stamped<V> {
-    /// A fresh stamp. An instant past 2^63 - 1 ns (292 years from the clock's origin)
-    /// reads as that; instant 0 as 1 ns.
-    pub(crate) fn new(value: V, created: u64) -> Self {
-        let created = created.clamp(1, INVALIDATED - 1);
-        Stamped {
-            value,
-            stamp: NonZeroU64::new(created).unwrap_or(NonZeroU64::MIN),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn created(&self) -> u64 {
-        self.stamp.get() & !INVALIDATED
-    }
-
-    #[inline]
-    pub(crate) fn invalidated(&self) -> bool {
-        self.stamp.get() & INVALIDATED != 0
-    }
-
-    /// R7: stale from now on, whatever its age.
-    pub(crate) fn invalidate(&mut self) {
-        self.stamp |= INVALIDATED;
-    }
-}
-
-/// How a value ages.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Policy {
-    /// Nanoseconds a value stays fresh (R2, R3). Never zero.
-    pub(crate) ttl: u64,
-    /// With `max_stale`, a value older than `ttl + max_stale` is not served (R11).
-    pub(crate) max_stale: Option<u64>,
-    /// A failed refresh returns the stale value instead of the error (R5).
-    pub(crate) stale_if_error: bool,
-}
-
-/// What the look-up step makes of a value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Freshness {
-    /// `age < ttl`: served at once (R2).
-    Fresh,
-    /// `age >= ttl` or invalidated: served while one caller refreshes (R3).
-    Stale,
-    /// Older than `ttl + max_stale`: treated as no value at all (R11).
-    Expired,
-}
-
-impl Policy {
-    #[inline]
-    pub(crate) fn classify(&self, created: u64, invalidated: bool, now: u64) -> Freshness {
-        let age = now.saturating_sub(created);
-        if age < self.ttl && !invalidated {
-            return Freshness::Fresh;
-        }
-        match self.max_stale {
-            Some(max_stale) if age >= self.ttl.saturating_add(max_stale) => Freshness::Expired,
-            _ => Freshness::Stale,
-        }
-    }
-
-    #[inline]
-    pub(crate) fn is_fresh<V>(&self, stamped: &Stamped<V>, now: u64) -> bool {
-        self.classify(stamped.created(), stamped.invalidated(), now) == Freshness::Fresh
-    }
-}
 
 /// Where a slot's value lives.
 pub(crate) trait Store {
@@ -212,6 +134,15 @@ impl Env {
     fn count(&self, counter: impl Fn(&Counters) -> &AtomicU64) {
         Counters::bump(counter(&self.stats));
     }
+
+    /// Records a served value that was past its lifetime, and how far (a fresh or due
+    /// value records nothing: a hit makes no shared write).
+    pub(crate) fn served_stale<V>(&self, value: Option<&Stamped<V>>, now: u64) {
+        if let Some(value) = value {
+            let past = crate::freshness::past_lifetime(value.expires(), now);
+            self.stats.served_stale(past);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -230,6 +161,13 @@ struct ClaimState {
     /// that waited for it share its failure (R1). Boxed: a cache keeps a control per key,
     /// and failures are rare.
     failed: Option<Box<FailedAttempt>>,
+    /// Failed creations in a row, and until when the key is not tried again.
+    failures: Failures,
+    /// The last failure's error while the key is backing off: a cold key answers with
+    /// a clone of it. Boxed for the same reason as `failed`.
+    last_error: Option<Box<dyn Any + Send>>,
+    /// The expiry of the value whose early refresh was claimed (one per lifetime).
+    early_claimed: Option<u64>,
 }
 
 impl ClaimState {
@@ -245,17 +183,12 @@ impl ClaimState {
     }
 }
 
-/// A failed creation, as its waiters see it.
+/// A failed creation, as its waiters see it. A panicked creation records none: one
+/// waiter takes over with its own creator (R1).
 struct FailedAttempt {
     attempt: u32,
-    /// A clone of the creator's `Err`; `None` if the creator panicked.
-    error: Option<Box<dyn Any + Send>>,
-}
-
-/// What a caller that waited for a failed creation gets instead of running its own (R1).
-pub(crate) enum WaitedFailure<E> {
-    Error(E),
-    Panicked,
+    /// A clone of the creator's `Err`.
+    error: Box<dyn Any + Send>,
 }
 
 /// The control half of a slot: the claim, its waiters, and the optional reader fence.
@@ -269,11 +202,9 @@ pub(crate) struct Control {
     fence: Option<Box<Fence>>,
 }
 
-/// The outcome of trying to claim without waiting (the stale path).
-pub(crate) enum TryClaim {
-    Claimed(SlotClaim),
-    /// Someone else is creating: serve the stale value (R3).
-    Busy,
+/// What [`Control::decide`] made of a look: its decision, with the claim if it claims.
+pub(crate) enum Decided {
+    Decision(Decision, Option<SlotClaim>),
     Retired,
 }
 
@@ -283,6 +214,8 @@ pub(crate) enum Waited {
     /// Names the creation waited for, if there was one.
     Released(Option<u32>),
     Retired,
+    /// `wait_at_most` passed with the creation still in flight.
+    TimedOut,
 }
 
 impl Control {
@@ -303,25 +236,108 @@ impl Control {
         self.fence.as_deref()
     }
 
-    /// Claims the creation if nobody holds it; never waits.
-    pub(crate) fn try_claim(self: &Arc<Self>) -> TryClaim {
+    /// Decides what a call does with the value it found (`(expires, invalidated)`),
+    /// under the claim lock so that the decision and the claim are one step; claims
+    /// when the decision says so.
+    pub(crate) fn decide(
+        self: &Arc<Self>,
+        policy: &Policy,
+        now: u64,
+        value: Option<(u64, bool)>,
+    ) -> Decided {
         let mut state = self.state.lock();
         if state.retired {
-            TryClaim::Retired
-        } else if state.claimed {
-            drop(state);
-            self.panic_if_reentered();
-            TryClaim::Busy
-        } else {
-            state.claimed = true;
-            state.attempt = state.attempt.wrapping_add(1);
-            TryClaim::Claimed(SlotClaim::new(self.clone(), state.attempt))
+            return Decided::Retired;
         }
+        let look = Look {
+            now,
+            value,
+            busy: state.claimed,
+            early_claimed: state.early_claimed,
+            failures: state.failures,
+        };
+        let decision = freshness::decide(policy, &look);
+        let claims = matches!(
+            decision,
+            Decision::ClaimEarly | Decision::ClaimStale | Decision::ClaimCold
+        );
+        if !claims {
+            drop(state);
+            if look.busy {
+                self.panic_if_reentered();
+            }
+            return Decided::Decision(decision, None);
+        }
+        if decision == Decision::ClaimEarly {
+            state.early_claimed = value.map(|(expires, _)| expires);
+        }
+        state.claimed = true;
+        state.attempt = state.attempt.wrapping_add(1);
+        let claim = SlotClaim::new(self.clone(), state.attempt);
+        Decided::Decision(decision, Some(claim))
+    }
+
+    /// Whether a value found by the hit path may be served without entering the slot:
+    /// [`Control::decide`] serves it without a claim.
+    pub(crate) fn serves(&self, policy: &Policy, now: u64, value: (u64, bool)) -> Option<Decision> {
+        let state = self.state.lock();
+        if state.retired {
+            return None;
+        }
+        let look = Look {
+            now,
+            value: Some(value),
+            busy: state.claimed,
+            early_claimed: state.early_claimed,
+            failures: state.failures,
+        };
+        let decision = freshness::decide(policy, &look);
+        drop(state);
+        matches!(decision, Decision::Serve | Decision::ServeBackingOff).then_some(decision)
+    }
+
+    /// Claims the creation if nobody holds it, whatever the key's back-off says: for a
+    /// caller whose error type differs from the last failure's (it has no error to
+    /// answer with).
+    pub(crate) fn claim_if_idle(self: &Arc<Self>) -> Option<SlotClaim> {
+        let mut state = self.state.lock();
+        if state.claimed || state.retired {
+            return None;
+        }
+        state.claimed = true;
+        state.attempt = state.attempt.wrapping_add(1);
+        Some(SlotClaim::new(self.clone(), state.attempt))
+    }
+
+    /// A clone of the last failure's error while the key backs off, if it is an `E`.
+    pub(crate) fn last_error<E: Clone + 'static>(&self) -> Option<E> {
+        let state = self.state.lock();
+        state.last_error.as_ref()?.downcast_ref::<E>().cloned()
+    }
+
+    /// Whether a creation is in flight (the loom models check that none is left).
+    #[cfg(all(test, loom))]
+    pub(crate) fn claimed(&self) -> bool {
+        self.state.lock().claimed
+    }
+
+    /// Whether the key keeps state between calls (failures in a row, an early refresh
+    /// claimed): its control then stays attached to its entry.
+    pub(crate) fn keeps_state(&self) -> bool {
+        let state = self.state.lock();
+        state.failures.in_a_row > 0 || state.early_claimed.is_some()
     }
 
     /// Blocks (parked, not spinning) until the creation in flight releases its claim.
     /// Counted in `waits` only if there was one to wait for.
-    pub(crate) fn wait_for_release(self: &Arc<Self>, stats: &Counters) -> Waited {
+    /// With `at_most`, gives up after that long ([`Waited::TimedOut`]).
+    pub(crate) fn wait_for_release(
+        self: &Arc<Self>,
+        stats: &Counters,
+        at_most: Option<u64>,
+    ) -> Waited {
+        let deadline =
+            at_most.map(|n| std::time::Instant::now() + std::time::Duration::from_nanos(n));
         let mut state = self.state.lock();
         let mut waited_for = None;
         if state.claimed && !state.retired {
@@ -336,7 +352,16 @@ impl Control {
             // Until *this* creation ends: a later claim is a new creation, and this
             // caller must see how this one ended.
             while state.claimed && state.attempt == attempt && !state.retired {
-                state = self.released.wait(state);
+                let Some(deadline) = deadline else {
+                    state = self.released.wait(state);
+                    continue;
+                };
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Waited::TimedOut;
+                }
+                let (next, _) = self.released.wait_timeout(state, left);
+                state = next;
             }
         }
         state.wait_ended(waited_for)
@@ -364,19 +389,6 @@ impl Control {
         }
     }
 
-    /// Whether another caller's creation is in flight, so that a stale value is served
-    /// at once (R3) without entering the slot: what [`try_claim`](Control::try_claim)
-    /// calls busy. Panics if that creation is this thread's own, as `try_claim` does (R9).
-    pub(crate) fn refreshing_elsewhere(self: &Arc<Self>) -> bool {
-        let state = self.state.lock();
-        let busy = state.claimed && !state.retired;
-        drop(state);
-        if busy {
-            self.panic_if_reentered();
-        }
-        busy
-    }
-
     /// Marks the slot dropped from its map, unless a creation is in flight (whose
     /// creator will publish into it). Wakes every waiter so that it looks again.
     pub(crate) fn try_retire(&self) -> bool {
@@ -391,15 +403,12 @@ impl Control {
     }
 
     /// The failure of `attempt`, for a caller that waited for it (R1): a clone of its
-    /// error if it is an `E`, or word that it panicked. `None` if it did not fail, or
-    /// failed with another error type (that caller then runs its own creator).
-    pub(crate) fn failure_of<E: Clone + 'static>(&self, attempt: u32) -> Option<WaitedFailure<E>> {
+    /// error if it is an `E`. `None` if it did not fail, panicked, or failed with another
+    /// error type (that caller then runs its own creator).
+    pub(crate) fn failure_of<E: Clone + 'static>(&self, attempt: u32) -> Option<E> {
         let state = self.state.lock();
         let failure = state.failed.as_ref().filter(|f| f.attempt == attempt)?;
-        match &failure.error {
-            None => Some(WaitedFailure::Panicked),
-            Some(error) => error.downcast_ref::<E>().cloned().map(WaitedFailure::Error),
-        }
+        failure.error.downcast_ref::<E>().cloned()
     }
 
     fn release(&self, attempt: u32) {
@@ -453,12 +462,34 @@ impl SlotClaim {
         &self.control
     }
 
-    /// Records this creation's failure for the callers waiting for it (R1).
-    pub(crate) fn fail(&self, error: Option<Box<dyn Any + Send>>) {
-        self.control.state.lock().failed = Some(Box::new(FailedAttempt {
+    /// Records this creation's error for the callers waiting for it (R1), and as the
+    /// key's latest failure in a row (its back-off starts at `now`). True if the key
+    /// entered a back-off.
+    pub(crate) fn fail<E: Clone + Send + 'static>(
+        &self,
+        error: &E,
+        policy: &Policy,
+        now: u64,
+    ) -> bool {
+        let mut state = self.control.state.lock();
+        state.failed = Some(Box::new(FailedAttempt {
             attempt: self.attempt,
-            error,
+            error: Box::new(error.clone()),
         }));
+        let Some(backoff) = policy.backoff else {
+            return false;
+        };
+        state.failures.failed(Some(backoff), now, fastrand::f64());
+        state.last_error = Some(Box::new(error.clone()));
+        true
+    }
+
+    /// A published value ends the failures in a row and any early-refresh mark.
+    fn succeeded(&self) {
+        let mut state = self.control.state.lock();
+        state.failures = Failures::default();
+        state.last_error = None;
+        state.early_claimed = None;
     }
 
     /// Polls the creator; each poll is a creator scope, so that asking for this same
@@ -486,6 +517,7 @@ impl SlotClaim {
             Some(fence) => fence.write_section(|| store.publish(value, created, from)),
             None => store.publish(value, created, from),
         }
+        self.succeeded();
     }
 }
 

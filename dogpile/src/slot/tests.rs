@@ -24,11 +24,7 @@ impl Store for Scripted {
 
 fn env(clock: &ManualClock) -> Env {
     Env {
-        policy: Policy {
-            ttl: 10,
-            max_stale: None,
-            stale_if_error: false,
-        },
+        policy: Policy::ttl(10),
         clock: ClockHandle::custom(clock.clone()),
         stats: Arc::new(Counters::default()),
         name: "test".into(),
@@ -46,7 +42,7 @@ fn r4_a_stale_claimant_that_finds_a_fresh_value_creates_nothing() {
     let store = Scripted {
         loads: Mutex::new(VecDeque::from([
             Some(Stamped::new(1, t - 20)),
-            Some(Stamped::new(2, t)),
+            Some(Stamped::new(2, t + 10)),
         ])),
         published: Mutex::new(Vec::new()),
     };
@@ -70,7 +66,7 @@ fn r4_a_cold_claimant_that_finds_a_fresh_value_creates_nothing() {
     let clock = ManualClock::new();
     let t = now(&clock);
     let store = Scripted {
-        loads: Mutex::new(VecDeque::from([None, Some(Stamped::new(2, t))])),
+        loads: Mutex::new(VecDeque::from([None, Some(Stamped::new(2, t + 10))])),
         published: Mutex::new(Vec::new()),
     };
     let outcome = get(
@@ -87,32 +83,29 @@ fn r4_a_cold_claimant_that_finds_a_fresh_value_creates_nothing() {
 fn a_stamp_packs_instant_and_invalidation_with_no_tag() {
     assert_eq!(std::mem::size_of::<Option<Stamped<u64>>>(), 16);
     let mut stamped = Stamped::new(7u64, 12_345);
-    assert_eq!((stamped.created(), stamped.invalidated()), (12_345, false));
+    assert_eq!((stamped.expires(), stamped.invalidated()), (12_345, false));
     stamped.invalidate();
-    assert_eq!((stamped.created(), stamped.invalidated()), (12_345, true));
-    assert_eq!(Stamped::new((), 0).created(), 1);
+    assert_eq!((stamped.expires(), stamped.invalidated()), (12_345, true));
+    assert_eq!(Stamped::new((), 0).expires(), 1);
     let far = Stamped::new((), u64::MAX);
-    assert_eq!((far.created(), far.invalidated()), ((1 << 63) - 1, false));
+    assert_eq!(
+        (far.expires(), far.invalidated()),
+        (u64::MAX, false),
+        "never"
+    );
 }
 
 #[test]
-fn classify_follows_ttl_invalidation_and_max_stale() {
+fn classify_saturates() {
+    // A huge window or a clock behind the stamp never overflows.
     let policy = Policy {
-        ttl: 10,
-        max_stale: Some(5),
-        stale_if_error: false,
+        stale_while_revalidate: Some(u64::MAX),
+        ..Policy::ttl(u64::MAX)
     };
-    assert_eq!(policy.classify(100, false, 109), Freshness::Fresh);
-    assert_eq!(policy.classify(100, false, 110), Freshness::Stale);
-    assert_eq!(policy.classify(100, true, 100), Freshness::Stale);
-    assert_eq!(policy.classify(100, false, 114), Freshness::Stale);
-    assert_eq!(policy.classify(100, false, 115), Freshness::Expired);
-    // Saturating: a huge ttl or a clock behind the stamp never overflows.
-    let forever = Policy {
-        ttl: u64::MAX,
-        max_stale: Some(u64::MAX),
-        stale_if_error: false,
-    };
-    assert_eq!(forever.classify(5, false, u64::MAX), Freshness::Fresh);
-    assert_eq!(policy.classify(100, false, 50), Freshness::Fresh);
+    assert_eq!(
+        policy.classify(u64::MAX, false, u64::MAX - 1),
+        Freshness::Fresh
+    );
+    assert_eq!(policy.classify(5, false, u64::MAX - 1), Freshness::Stale);
+    assert_eq!(Policy::ttl(10).classify(100, false, 50), Freshness::Fresh);
 }

@@ -70,10 +70,10 @@ impl<K, V> TierSetting<K, V> {
     pub(crate) fn bind(
         self,
         ttl: Duration,
-        max_stale: Option<Duration>,
+        stale_while_revalidate: Option<Duration>,
         local: LocalSink<K>,
     ) -> TierLevel<K, V> {
-        (self.level)(self.tier, ttl, max_stale, local)
+        (self.level)(self.tier, ttl, stale_while_revalidate, local)
     }
 }
 
@@ -82,10 +82,10 @@ impl<K, V> TierSetting<K, V> {
 pub(crate) struct TierLevel<K, V> {
     tier: Arc<dyn SharedTier<K, V>>,
     ttl: Duration,
-    /// R11: a held stale value is served no longer than `ttl + max_stale` after its
+    /// R11: a held stale value is served no longer than `ttl + stale_while_revalidate` after its
     /// creation, by its real age.
-    max_stale: Option<Duration>,
-    /// With `max_stale`: the stale values held while another process's lease runs (F1),
+    stale_while_revalidate: Option<Duration>,
+    /// With `stale_while_revalidate`: the stale values held while another process's lease runs (F1),
     /// with their real creation instants. L1 stamps them by that age, so they are stale
     /// there, and its refreshes take them from here instead of asking the tier again
     /// (F3). A notification for a key drops its hold.
@@ -107,7 +107,7 @@ impl<K, V> Clone for TierLevel<K, V> {
         TierLevel {
             tier: self.tier.clone(),
             ttl: self.ttl,
-            max_stale: self.max_stale,
+            stale_while_revalidate: self.stale_while_revalidate,
             holds: self.holds.clone(),
             board: self.board.clone(),
             keyed: self.keyed,
@@ -167,7 +167,7 @@ where
     fn new(
         tier: Arc<dyn SharedTier<K, V>>,
         ttl: Duration,
-        max_stale: Option<Duration>,
+        stale_while_revalidate: Option<Duration>,
         local: LocalSink<K>,
     ) -> Self {
         let board = Arc::new(Board::new());
@@ -209,7 +209,7 @@ where
         TierLevel {
             tier,
             ttl,
-            max_stale,
+            stale_while_revalidate,
             holds,
             board,
             keyed: |level, key| {
@@ -253,7 +253,7 @@ where
             Claim::Busy {
                 stale: Some(stale),
                 lease_left,
-            } => match self.max_stale {
+            } => match self.stale_while_revalidate {
                 None => Begin::Serve(Made {
                     value: stale.value,
                     from: Provenance {
@@ -263,7 +263,9 @@ where
                     },
                 }),
                 // R11: too old to serve by its real age: cold, wait for the owner (F2).
-                Some(max_stale) if stale.age >= self.ttl.saturating_add(max_stale) => {
+                Some(stale_while_revalidate)
+                    if stale.age >= self.ttl.saturating_add(stale_while_revalidate) =>
+                {
                     self.board.drop_hold(key);
                     wait_cold(lease_left, cold_deadline)
                 }
@@ -294,16 +296,16 @@ where
         }
     }
 
-    /// With `max_stale`: the stale value held for `key` while another process's lease
+    /// With `stale_while_revalidate`: the stale value held for `key` while another process's lease
     /// runs, with its real age, if it may still be served (R11) and no notification
     /// for the key came since (F3).
     fn held_copy(&self, key: &K) -> Option<Made<V>> {
-        let max_stale = self.max_stale?;
+        let stale_while_revalidate = self.stale_while_revalidate?;
         let mut holds = self.holds.lock();
         let hold = holds.get(key)?;
         let age = hold.created.elapsed();
         let servable = Instant::now() < hold.until
-            && age < self.ttl.saturating_add(max_stale)
+            && age < self.ttl.saturating_add(stale_while_revalidate)
             && self.board.holds(key);
         if !servable {
             holds.remove(key);

@@ -1,6 +1,6 @@
 use dogpile::dogpile;
 
-#[dogpile(ttl = "60s", stale_if_error)]
+#[dogpile(ttl = "60s", stale_if_error = "1h")]
 fn lookup(id: u32) -> Option<String> {
     Some(format!("user {id}"))
 }

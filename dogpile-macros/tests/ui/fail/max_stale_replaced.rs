@@ -1,6 +1,6 @@
 use dogpile::dogpile;
 
-#[dogpile(ttl = "60s", max_stale = "0ms")]
+#[dogpile(ttl = "60s", max_stale = "5m")]
 fn lookup(id: u32) -> String {
     format!("user {id}")
 }
