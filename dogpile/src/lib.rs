@@ -278,7 +278,10 @@
 //!   evict.rs           S3-FIFO, under the bounded layout's lock
 //!   executor.rs        the refresh pool and RefreshTask
 //!   clock.rs stats.rs trace.rs mode.rs key.rs
+//!   test_clock.rs      ManualClock::scoped and its guards (feature `test-clock`)
 //!   sync.rs            the blocking primitives, from loom under `--cfg loom`
+//!   guide/             the guide's chapters (Markdown, their examples are doctests)
+//!   module_graph.rs    a unit test: the `use crate::` edges between modules, no cycle
 //! ```
 //!
 //! One call's path, `Cache::get_with` on an unbounded cache: three hops from `Cache` to
