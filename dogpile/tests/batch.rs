@@ -420,7 +420,11 @@ fn a_panicking_batch_creator_releases_every_claim_and_a_waiter_takes_over() {
     release.open();
     assert!(join_all(vec![panicking]).pop().unwrap().is_err());
     let taken_over = join_all(vec![waiter]).pop().unwrap();
-    assert_eq!(taken_over.ok(), Some(20), "the waiter creates with its own creator");
+    assert_eq!(
+        taken_over.ok(),
+        Some(20),
+        "the waiter creates with its own creator"
+    );
     let values = bounded("after the panic", move || {
         cache.get_many_with(&[2, 1], |ids| ids.to_vec())
     });
