@@ -375,54 +375,54 @@ fn positive_int(key: &str, option: &RawOption) -> syn::Result<usize> {
 
 /// `name = IDENT`.
 fn ident(key: &str, option: &RawOption) -> syn::Result<syn::Ident> {
-    let Some(value) = &option.value else {
-        return Err(syn::Error::new(
-            option.key.span(),
-            format!("`{key}` needs a value: write `{key} = MY_CACHE` (the `static` handle's name)"),
-        ));
-    };
-    let tokens = &value.tokens;
-    if let Ok(Lit::Str(s)) = syn::parse2::<Lit>(tokens.clone()) {
-        return Err(syn::Error::new(
-            s.span(),
-            format!(
-                "`{key}` takes an identifier, not a string: write `{key} = {}`",
-                s.value().trim()
-            ),
-        ));
-    }
-    syn::parse2::<syn::Ident>(tokens.clone()).map_err(|_| {
-        syn::Error::new_spanned(
-            tokens,
-            format!("`{key}` takes an identifier (the `static` handle's name), as in `{key} = MY_CACHE`"),
-        )
-    })
+    unquoted(
+        key,
+        option,
+        "an identifier",
+        format!("`{key}` needs a value: write `{key} = MY_CACHE` (the `static` handle's name)"),
+        format!(
+            "`{key}` takes an identifier (the `static` handle's name), as in `{key} = MY_CACHE`"
+        ),
+    )
 }
 
 /// `crate = path`.
 fn path(key: &str, option: &RawOption) -> syn::Result<syn::Path> {
+    unquoted(
+        key,
+        option,
+        "a path",
+        format!(
+            "`{key}` needs a value: the path of the `dogpile` crate, as in `{key} = ::my_dogpile`"
+        ),
+        format!("`{key}` takes the path of the `dogpile` crate, as in `{key} = ::my_dogpile`"),
+    )
+}
+
+/// An option whose value is Rust syntax written as is (`T`, e.g. an identifier or a
+/// path): a missing value, a quoted one (`"NAME"`, with the unquoted spelling
+/// suggested) or one that does not parse as `T` is an error with its own message.
+fn unquoted<T: syn::parse::Parse>(
+    key: &str,
+    option: &RawOption,
+    what: &str,
+    missing: String,
+    unparsable: String,
+) -> syn::Result<T> {
     let Some(value) = &option.value else {
-        return Err(syn::Error::new(
-            option.key.span(),
-            format!("`{key}` needs a value: the path of the `dogpile` crate, as in `{key} = ::my_dogpile`"),
-        ));
+        return Err(syn::Error::new(option.key.span(), missing));
     };
     let tokens = &value.tokens;
     if let Ok(Lit::Str(s)) = syn::parse2::<Lit>(tokens.clone()) {
         return Err(syn::Error::new(
             s.span(),
             format!(
-                "`{key}` takes a path, not a string: write `{key} = {}`",
+                "`{key}` takes {what}, not a string: write `{key} = {}`",
                 s.value().trim()
             ),
         ));
     }
-    syn::parse2::<syn::Path>(tokens.clone()).map_err(|_| {
-        syn::Error::new_spanned(
-            tokens,
-            format!("`{key}` takes the path of the `dogpile` crate, as in `{key} = ::my_dogpile`"),
-        )
-    })
+    syn::parse2::<T>(tokens.clone()).map_err(|_| syn::Error::new_spanned(tokens, unparsable))
 }
 
 /// `clock = EXPR`: any expression; rustc checks that its type implements `Clock`.
