@@ -17,25 +17,6 @@ fn t(tier: &RedisTier) -> &dyn SharedTier<String, String> {
     tier
 }
 
-fn keys(server: &RedisServer, pattern: &str) -> Vec<String> {
-    redis::cmd("KEYS")
-        .arg(pattern)
-        .query(&mut server.client())
-        .unwrap()
-}
-
-/// The one Redis key of namespace `ns` ending in `suffix` (`v`: value, `l`: lease).
-fn slot_key(server: &RedisServer, ns: &str, suffix: &str) -> String {
-    let found = keys(server, &format!("dogpile:{{{ns}:*}}:{suffix}"));
-    assert_eq!(found.len(), 1, "{found:?}");
-    found[0].clone()
-}
-
-fn redis_now_ms(server: &RedisServer) -> u64 {
-    let (secs, micros): (u64, u64) = redis::cmd("TIME").query(&mut server.client()).unwrap();
-    secs * 1000 + micros / 1000
-}
-
 fn config_set(server: &RedisServer, name: &str, value: &str) {
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
@@ -72,9 +53,9 @@ fn a_held_stale_value_past_stale_while_revalidate_is_not_served() {
     assert_eq!(writer.get_with("k".into(), || "old".into()), "old");
     // Three seconds old by Redis's clock.
     let _: () = redis::cmd("HSET")
-        .arg(slot_key(&server, "d1", "v"))
+        .arg(server.slot_key("d1", "v"))
         .arg("t")
-        .arg(redis_now_ms(&server) - 3000)
+        .arg(server.now_ms() - 3000)
         .query(&mut server.client())
         .unwrap();
     clock.advance(Duration::from_secs(3)); // the writer's own copy is as old
@@ -114,14 +95,14 @@ fn a_rejected_publish_ends_the_lease() {
     };
     assert_eq!(lease.generation(), 1);
     let _: () = redis::cmd("DEL")
-        .arg(slot_key(&server, "d2", "v"))
+        .arg(server.slot_key("d2", "v"))
         .query(&mut server.client())
         .unwrap();
     assert_eq!(
         t(&tier).publish(&k, &lease, &"v".into()).unwrap(),
         Publish::Rejected
     );
-    assert!(keys(&server, "dogpile:{d2:*}:l").is_empty(), "lease left");
+    assert!(server.keys("dogpile:{d2:*}:l").is_empty(), "lease left");
     let other = RedisTier::open(&server.url()).unwrap().namespace("d2");
     assert!(matches!(
         t(&other).claim(&k, BOUND).unwrap(),
@@ -226,7 +207,7 @@ fn remove_repairs_a_slot_holding_foreign_data() {
     for (what, plant) in plants {
         let (a, b) = (cache(), cache());
         assert_eq!(a.get_with("k".into(), || "v1".into()), "v1");
-        plant(&mut server.client(), &slot_key(&server, "d6", "v"));
+        plant(&mut server.client(), &server.slot_key("d6", "v"));
         a.remove(&"k".to_string());
         assert_eq!(a.get_with("k".into(), || "v2".into()), "v2");
         let created_by_b = AtomicUsize::new(0);

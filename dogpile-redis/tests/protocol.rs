@@ -25,17 +25,9 @@ fn key(name: &str) -> String {
     name.to_string()
 }
 
-/// Redis keys of this namespace, by pattern.
-fn keys(server: &RedisServer, pattern: &str) -> Vec<String> {
-    redis::cmd("KEYS")
-        .arg(pattern)
-        .query(&mut server.client())
-        .unwrap()
-}
-
 /// The value hash of the one key in the namespace.
 fn value_key(server: &RedisServer) -> String {
-    let found = keys(server, "dogpile:{t:*}:v");
+    let found = server.keys("dogpile:{t:*}:v");
     assert_eq!(found.len(), 1, "{found:?}");
     found[0].clone()
 }
@@ -85,7 +77,7 @@ fn both_keys_of_a_slot_share_one_cluster_hash_tag() {
     let a = tier(&server);
     let k = key("tagged");
     let (_lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
-    let found = keys(&server, "dogpile:*");
+    let found = server.keys("dogpile:*");
     assert_eq!(found.len(), 1, "only the lease exists yet: {found:?}");
     let lease_key = &found[0];
     let tag = &lease_key[lease_key.find('{').unwrap()..=lease_key.find('}').unwrap()];
@@ -168,7 +160,7 @@ fn a_publish_after_the_lease_was_lost_is_rejected() {
     let (a, b) = (tier(&server), tier(&server));
     let k = key("fenced");
     let (late, _) = owned(t(&a).claim(&k, TTL).unwrap());
-    let lease_key = keys(&server, "dogpile:{t:*}:l").pop().unwrap();
+    let lease_key = server.keys("dogpile:{t:*}:l").pop().unwrap();
     let _: () = redis::cmd("DEL")
         .arg(&lease_key)
         .query(&mut server.client())

@@ -16,24 +16,6 @@ fn t(tier: &RedisTier) -> &dyn SharedTier<String, String> {
     tier
 }
 
-fn keys(server: &RedisServer, pattern: &str) -> Vec<String> {
-    redis::cmd("KEYS")
-        .arg(pattern)
-        .query(&mut server.client())
-        .unwrap()
-}
-
-fn slot_key(server: &RedisServer, ns: &str, suffix: &str) -> String {
-    let found = keys(server, &format!("dogpile:{{{ns}:*}}:{suffix}"));
-    assert_eq!(found.len(), 1, "{found:?}");
-    found[0].clone()
-}
-
-fn redis_now_ms(server: &RedisServer) -> u64 {
-    let (secs, micros): (u64, u64) = redis::cmd("TIME").query(&mut server.client()).unwrap();
-    secs * 1000 + micros / 1000
-}
-
 fn cache(server: &RedisServer, ns: &str, clock: &ManualClock) -> Cache<String, String> {
     let tier = RedisTier::open(&server.url()).unwrap().namespace(ns);
     Cache::builder()
@@ -52,9 +34,9 @@ fn a_creation_time_in_the_future_is_stale_not_fresh() {
     let writer = cache(&server, "r1", &clock);
     assert_eq!(writer.get_with("k".into(), || "old".into()), "old");
     let _: () = redis::cmd("HSET")
-        .arg(slot_key(&server, "r1", "v"))
+        .arg(server.slot_key("r1", "v"))
         .arg("t")
-        .arg(redis_now_ms(&server) + 60_000)
+        .arg(server.now_ms() + 60_000)
         .query(&mut server.client())
         .unwrap();
     let reader = cache(&server, "r1", &clock);
@@ -71,7 +53,7 @@ fn a_lease_without_expiry_runs_out_after_one_lease() {
         .lease(Duration::from_secs(2));
     let k = "k".to_string();
     t(&tier).remove(&k).unwrap();
-    let lease_key = slot_key(&server, "r2", "v").replace(":v", ":l");
+    let lease_key = server.slot_key("r2", "v").replace(":v", ":l");
     let _: () = redis::cmd("SET")
         .arg(&lease_key)
         .arg("foreign")
@@ -186,7 +168,7 @@ fn script_errors_are_counted_by_cause_and_reported_by_ping() {
         .shared(tier.clone())
         .build();
     assert_eq!(cache.get_with("k".into(), || "v".into()), "v");
-    let value_key = slot_key(&server, "r6", "v");
+    let value_key = server.slot_key("r6", "v");
     let _: () = redis::cmd("DEL")
         .arg(&value_key)
         .query(&mut server.client())

@@ -164,6 +164,28 @@ impl RedisServer {
         con
     }
 
+    /// The server's keys that match `pattern` (`KEYS`).
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        ::redis::cmd("KEYS")
+            .arg(pattern)
+            .query(&mut self.client())
+            .unwrap()
+    }
+
+    /// The one key of a tier's slot in namespace `ns` ending in `suffix` (`v`: the
+    /// value, `l`: the lease); panics unless there is exactly one.
+    pub fn slot_key(&self, ns: &str, suffix: &str) -> String {
+        let found = self.keys(&format!("dogpile:{{{ns}:*}}:{suffix}"));
+        assert_eq!(found.len(), 1, "{found:?}");
+        found[0].clone()
+    }
+
+    /// The server's time (`TIME`), in milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        let (secs, micros): (u64, u64) = ::redis::cmd("TIME").query(&mut self.client()).unwrap();
+        secs * 1000 + micros / 1000
+    }
+
     /// How many times `command` (lowercase, e.g. `"evalsha"`) ran, by `INFO commandstats`.
     pub fn calls(&self, command: &str) -> u64 {
         let info: String = ::redis::cmd("INFO")
