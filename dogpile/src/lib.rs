@@ -255,6 +255,8 @@
 //!     slots.rs         a key's entry as the per-key loop reaches it: admission,
 //!                      eviction, sweep, insert
 //!     call.rs          the per-key loop every get-like call goes through
+//!     erased.rs        the blocking calls' slow path with the value type erased: the
+//!                      loop and the slot driver built once, not once per value type
 //!     batch.rs         get_many_with: each key's pass through its slot, one creator
 //!                      call for the keys a batch claimed, then its waits
 //!     bounded.rs       the bounded layout (the policy is evict.rs)
@@ -289,13 +291,18 @@
 //!
 //! ```text
 //! Cache::get_with(key, create)                          cache/mod.rs
-//!  └─ Core::try_get_inline                              cache/dispatch.rs
+//!  └─ Core::get_inline                                  cache/dispatch.rs
 //!      ├─ Inner::hit: shard read lock, fresh? clone     cache/store.rs    (a hit ends here)
-//!      └─ call(slots, key, creator)                     cache/call.rs
-//!          └─ dyn Slots: the key's control, then slot::drive over an EntryStore,
-//!             whose load / publish reach the entry      cache/slots.rs
+//!      └─ erased::call_blocking(slots, key, creator)    cache/erased.rs
+//!          └─ call_loop over a dyn KeySlot: the key's control, then slot::drive over
+//!             an ErasedStore, whose load / publish reach the entry through
+//!             dyn Slots                                 cache/call.rs, cache/slots.rs
 //! ```
 //!
+//! The hit path is typed and inlined; the slow path of a blocking call runs on the value
+//! as an `AnyValue` (a clone through its own type's `Clone`), so that the loop and the
+//! driver are built once per error type (once, in this crate, for `get_with`), not once
+//! per value type. The async and `Background` calls take the same loop typed.
 //! A bounded cache takes the same path with `Core` reaching its `Inner` through `dyn
 //! BoundedCore`; a fleet tier wraps the creator (`tier::creation`) and leaves the path
 //! as it is. `scripts/module-edges.sh` lists the edges between these modules and fails

@@ -7,17 +7,21 @@
 //! - `store.rs`: the entries, the hit path, `get` / `invalidate` / `remove` / `clear`;
 //! - `slots.rs`: a key's entry as the per-key loop reaches it, admission and eviction;
 //! - `call.rs`: the per-key loop every get-like call goes through;
+//! - `erased.rs`: the blocking calls' slow path, its value type erased;
+//! - `any.rs`: values and errors behind `dyn` for it, and its creator behind a tier;
 //! - `batch.rs`: `get_many_with` and its kin, many keys with one creator call;
 //! - `bounded.rs`: the bounded layout (the policy itself is `evict.rs`);
 //! - `lookup.rs`: `KeyForm`, the one trait a key is looked up by, and its forms;
 //! - `builder.rs`: [`CacheBuilder`] and [`BuildError`].
 
+mod any;
 mod batch;
 mod bounded;
 mod builder;
 mod call;
 mod dispatch;
 mod entry;
+mod erased;
 mod lookup;
 mod slots;
 mod store;
@@ -165,7 +169,7 @@ where
     /// ```
     #[inline]
     pub fn get_with(&self, key: K, create: impl FnOnce() -> V) -> V {
-        infallible(self.core.try_get_inline(Owned(key), || Ok(create())))
+        infallible(self.core.get_inline(Owned(key), create))
     }
 
     /// [`get_with`](Cache::get_with) with a fallible creator: an `Err` reaches the caller
@@ -552,7 +556,7 @@ where
     /// assert_eq!(guard.as_str(), "one");
     /// ```
     pub fn get_with(&self, key: K, create: impl FnOnce() -> V) -> ReadGuard<V> {
-        infallible(self.core.try_get_guarded(Owned(key), || Ok(create())))
+        infallible(self.core.get_guarded(Owned(key), create))
     }
 
     /// `get_with` (above) with a fallible creator.

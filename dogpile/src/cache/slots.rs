@@ -2,6 +2,7 @@
 //! found or admitted with a new entry (evicting or sweeping to make room), its value
 //! loaded and published while the entry still belongs to that control.
 
+use super::any::BehindTier;
 use super::call::{EntryStore, Slots, SlotsHandle};
 use super::lookup::{KeyForm, Owned};
 use super::store::{is_abandoned, owns, Entry, Inner};
@@ -256,6 +257,10 @@ where
 
     fn tier(&self) -> Option<&TierLevel<K, V>> {
         self.tier.as_ref()
+    }
+
+    fn behind_tier(&self) -> Option<(&TierLevel<K, V>, BehindTier<K, V>)> {
+        Some((self.tier.as_ref()?, self.behind_tier?))
     }
 
     fn max_batch(&self) -> usize {

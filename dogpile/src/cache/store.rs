@@ -2,13 +2,14 @@
 //! `get` / `invalidate` / `remove` / `clear`. Admitting a new key (and making room for it)
 //! is `slots.rs`.
 
+use super::any::{behind_tier, BehindTier};
 use super::lookup::{Hasher, KeyForm};
-use crate::evict::{Evictor, Marking};
+use crate::evict::{Evictor, Mark, Marking, Unmarked};
 use crate::executor::Executor;
 use crate::freshness::Decision;
 use crate::slot::{self, Control, Env, Freshness, Served, Stamped};
 use crate::stats::Counters;
-use crate::tier::{LocalAction, TierLevel, TierSetting};
+use crate::tier::{LocalAction, SharedTier, TierLevel, TierSetting};
 use dashmap::DashMap;
 use std::any::Any;
 use std::hash::{BuildHasher, Hash};
@@ -27,7 +28,7 @@ pub(crate) struct Settings {
     pub(crate) bounded: Option<Box<dyn Any + Send + Sync>>,
     pub(crate) sync_readers: bool,
     pub(crate) executor: Executor,
-    /// With a fleet tier: its `TierSetting<K, V>`.
+    /// With a fleet tier: its `TierBinding<K, V>`.
     pub(crate) tier: Option<Box<dyn Any + Send + Sync>>,
     /// The most keys one call of a batch's creator is given.
     pub(crate) max_batch: usize,
@@ -76,6 +77,8 @@ pub(crate) struct Inner<K, V, Mk> {
     pub(super) sweeping: parking_lot::Mutex<()>,
     /// The fleet tier (F1–F8), between the local value and the creator.
     pub(super) tier: Option<TierLevel<K, V>>,
+    /// With a fleet tier: a blocking creator behind its steps (see `erased.rs`).
+    pub(super) behind_tier: Option<BehindTier<K, V>>,
     /// The most keys one call of a batch's creator is given.
     pub(super) max_batch: usize,
     /// `ttl_with`: each value's own lifetime (R6).
@@ -401,27 +404,22 @@ where
     V: Clone + Send + Sync + 'static,
 {
     pub(super) fn new(settings: Settings) -> Arc<Self> {
+        let binding = settings.tier.map(|binding| {
+            binding
+                .downcast::<TierBinding<K, V>>()
+                .expect("the builder keeps a tier of its own key and value types")
+        });
         Arc::new_cyclic(|this: &Weak<Self>| Inner {
-            tier: settings.tier.map(|setting| {
-                let setting = setting
-                    .downcast::<TierSetting<K, V>>()
-                    .expect("the builder keeps a tier of its own key and value types");
-                let this = this.clone();
+            behind_tier: binding.as_ref().map(|binding| binding.behind),
+            tier: binding.map(|binding| {
                 let ttl = Duration::from_nanos(settings.env.policy.ttl);
                 let stale_while_revalidate = settings
                     .env
                     .policy
                     .stale_while_revalidate
                     .map(Duration::from_nanos);
-                setting.bind(
-                    ttl,
-                    stale_while_revalidate,
-                    Box::new(move |action| {
-                        if let Some(inner) = this.upgrade() {
-                            inner.apply_locally(action);
-                        }
-                    }),
-                )
+                let sink = binding.sinks[usize::from(Mk::BOUNDED)](this);
+                binding.setting.bind(ttl, stale_while_revalidate, sink)
             }),
             lifetime: settings.lifetime.map(|lifetime| {
                 *lifetime
@@ -465,6 +463,52 @@ where
             .filter(|entry| entry.control.is_some())
             .count()
     }
+}
+
+/// What `CacheBuilder::shared` hands the cache: the tier, and how the cache applies
+/// the tier's events to its own entries (F6), for either entry layout. Named there, so
+/// that a cache without a tier builds none of that code.
+pub(crate) struct TierBinding<K, V> {
+    setting: TierSetting<K, V>,
+    /// The event sink of an unbounded and of a bounded cache, from its `Weak<Inner>`.
+    sinks: [fn(&dyn Any) -> LocalSink<K>; 2],
+    behind: BehindTier<K, V>,
+}
+
+impl<K, V> TierBinding<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub(crate) fn new(tier: Arc<dyn SharedTier<K, V>>) -> Self {
+        TierBinding {
+            setting: TierSetting::new(tier),
+            sinks: [sink::<K, V, Unmarked>, sink::<K, V, Mark>],
+            behind: behind_tier::<K, V>,
+        }
+    }
+}
+
+/// How a cache applies the tier's events (the tier's `LocalSink`).
+type LocalSink<K> = Box<dyn Fn(LocalAction<K>) + Send + Sync>;
+
+/// The tier's events applied to the cache `this` (a `Weak<Inner<K, V, Mk>>`) while it
+/// lives.
+fn sink<K, V, Mk>(this: &dyn Any) -> LocalSink<K>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    Mk: Marking,
+{
+    let this = this
+        .downcast_ref::<Weak<Inner<K, V, Mk>>>()
+        .expect("a cache binds its tier to itself")
+        .clone();
+    Box::new(move |action| {
+        if let Some(inner) = this.upgrade() {
+            inner.apply_locally(action);
+        }
+    })
 }
 
 /// An entry without a value that no caller is using: a failed or removed creation's

@@ -38,7 +38,7 @@ pub(crate) use crate::freshness::{Freshness, Policy};
 pub(crate) use background::Pooled;
 #[cfg(all(feature = "tokio", not(loom)))]
 pub(crate) use background::Spawned;
-pub(crate) use creator::{Creator, InCall, Now};
+pub(crate) use creator::{Creator, InCall, MadeHere, Now};
 pub(crate) use drive::{
     drive, get, pass, read_hit, refresh_task, take_creator, Arrival, How, Pass, Served, Step,
     Waiting,
