@@ -76,7 +76,9 @@ pub(crate) struct Inner<K, V, Mk> {
     pub(super) admitted_since_sweep: AtomicUsize,
     pub(super) sweeping: parking_lot::Mutex<()>,
     /// The fleet tier (F1–F8), between the local value and the creator.
-    pub(super) tier: Option<TierLevel<K, V>>,
+    /// Boxed behind `dyn`, built where the tier is given, so that a cache without one
+    /// builds none of its code, not even the code that drops it.
+    pub(super) tier: Option<Box<dyn BoundTier<K, V>>>,
     /// With a fleet tier: a blocking creator behind its steps (see `erased.rs`).
     pub(super) behind_tier: Option<BehindTier<K, V>>,
     /// The most keys one call of a batch's creator is given.
@@ -377,7 +379,7 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
         V: 'static,
     {
         // F6: the fleet too, also for a key this process holds no copy of.
-        if let Some(level) = &self.tier {
+        if let Some(level) = self.level() {
             level.invalidate(&key.to_key());
         }
         self.with_matching_mut(key, invalidate_entry);
@@ -390,7 +392,7 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
         V: 'static,
     {
         // F6: the fleet too, also for a key this process holds no copy of.
-        if let Some(level) = &self.tier {
+        if let Some(level) = self.level() {
             level.remove(&key.to_key());
         }
         self.remove_found(key.hash_by(self.map.hasher()), |stored| key.is(stored))
@@ -419,7 +421,7 @@ where
                     .stale_while_revalidate
                     .map(Duration::from_nanos);
                 let sink = binding.sinks[usize::from(Mk::BOUNDED)](this);
-                binding.setting.bind(ttl, stale_while_revalidate, sink)
+                (binding.bind)(ttl, stale_while_revalidate, sink)
             }),
             lifetime: settings.lifetime.map(|lifetime| {
                 *lifetime
@@ -441,7 +443,7 @@ where
 
     /// `Cache::invalidate_all`: the fleet too (F6), then this process's copies.
     pub(super) fn invalidate_all(&self) {
-        if let Some(level) = &self.tier {
+        if let Some(level) = self.level() {
             level.invalidate_all(false);
         }
         self.invalidate_all_here();
@@ -449,7 +451,7 @@ where
 
     /// `Cache::clear`: the fleet too (F6), then this process's copies.
     pub(super) fn clear(&self) {
-        if let Some(level) = &self.tier {
+        if let Some(level) = self.level() {
             level.invalidate_all(true);
         }
         self.clear_here();
@@ -469,7 +471,12 @@ where
 /// the tier's events to its own entries (F6), for either entry layout. Named there, so
 /// that a cache without a tier builds none of that code.
 pub(crate) struct TierBinding<K, V> {
-    setting: TierSetting<K, V>,
+    /// The cache's level of the tier, from its `ttl`, `stale_while_revalidate` and sink.
+    bind: Box<
+        dyn FnOnce(Duration, Option<Duration>, LocalSink<K>) -> Box<dyn BoundTier<K, V>>
+            + Send
+            + Sync,
+    >,
     /// The event sink of an unbounded and of a bounded cache, from its `Weak<Inner>`.
     sinks: [fn(&dyn Any) -> LocalSink<K>; 2],
     behind: BehindTier<K, V>,
@@ -481,11 +488,36 @@ where
     V: Clone + Send + Sync + 'static,
 {
     pub(crate) fn new(tier: Arc<dyn SharedTier<K, V>>) -> Self {
+        let setting = TierSetting::new(tier);
         TierBinding {
-            setting: TierSetting::new(tier),
+            bind: Box::new(move |ttl, stale_while_revalidate, sink| {
+                Box::new(setting.bind(ttl, stale_while_revalidate, sink))
+            }),
             sinks: [sink::<K, V, Unmarked>, sink::<K, V, Mark>],
             behind: behind_tier::<K, V>,
         }
+    }
+}
+
+/// A cache's level of its tier, behind `dyn` (see `Inner::tier`).
+pub(super) trait BoundTier<K, V>: Send + Sync {
+    fn level(&self) -> &TierLevel<K, V>;
+}
+
+impl<K, V> BoundTier<K, V> for TierLevel<K, V>
+where
+    K: Send + Sync,
+    V: Send + Sync,
+{
+    fn level(&self) -> &TierLevel<K, V> {
+        self
+    }
+}
+
+impl<K, V, Mk> Inner<K, V, Mk> {
+    /// The cache's level of its fleet tier, if it has one.
+    pub(super) fn level(&self) -> Option<&TierLevel<K, V>> {
+        self.tier.as_deref().map(BoundTier::level)
     }
 }
 
