@@ -175,7 +175,10 @@ pub(super) fn run_infallible(
 
 /// A blocking call's slow path, for the `Inline` and `SyncReaders` modes: the per-key
 /// loop and the slot driver run erased; only the entry glue and, with a fleet tier, the
-/// tier's steps are built for `K` and `V`.
+/// tier's steps are built for `K` and `V`. Never inlined: the hit path that calls it
+/// stays small, and its body is built once per key, value and creator, not again in
+/// every caller.
+#[inline(never)]
 pub(super) fn call_blocking<K, V, E>(
     slots: &SlotsHandle<K, V>,
     key: &dyn KeyForm<K>,
