@@ -197,7 +197,7 @@ pub(crate) trait Slots<K, V>: Send + Sync {
     fn tier(&self) -> Option<&TierLevel<K, V>>;
 
     /// With a tier: a blocking creator behind its steps (see `erased.rs`).
-    fn behind_tier(&self) -> Option<(&TierLevel<K, V>, BehindTier<K, V>)>;
+    fn behind_tier(&self) -> Option<Behind<'_, K, V>>;
 
     /// The most keys one call of a batch's creator is given.
     fn max_batch(&self) -> usize;
@@ -227,6 +227,9 @@ pub(crate) trait Slots<K, V>: Send + Sync {
     /// How long `value` stays fresh, in nanoseconds: `ttl`, or what `ttl_with` says.
     fn lifetime(&self, key: &dyn KeyForm<K>, value: &V) -> u64;
 }
+
+/// A cache's tier level with its blocking creator behind the tier's steps.
+pub(crate) type Behind<'a, K, V> = (&'a TierLevel<K, V>, BehindTier<K, V>);
 
 /// One key's value inside the map, seen by its slot. Reads and writes only touch the
 /// entry while it still belongs to this slot's control.

@@ -2,8 +2,7 @@
 //! found or admitted with a new entry (evicting or sweeping to make room), its value
 //! loaded and published while the entry still belongs to that control.
 
-use super::any::BehindTier;
-use super::call::{EntryStore, Slots, SlotsHandle};
+use super::call::{Behind, EntryStore, Slots, SlotsHandle};
 use super::lookup::{KeyForm, Owned};
 use super::store::{is_abandoned, owns, Entry, Inner};
 use crate::evict::{Candidate, Entries, Mark, Marking, Visit};
@@ -284,7 +283,7 @@ where
         self.level()
     }
 
-    fn behind_tier(&self) -> Option<(&TierLevel<K, V>, BehindTier<K, V>)> {
+    fn behind_tier(&self) -> Option<Behind<'_, K, V>> {
         Some((self.level()?, self.behind_tier?))
     }
 

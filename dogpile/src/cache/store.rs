@@ -472,11 +472,7 @@ where
 /// that a cache without a tier builds none of that code.
 pub(crate) struct TierBinding<K, V> {
     /// The cache's level of the tier, from its `ttl`, `stale_while_revalidate` and sink.
-    bind: Box<
-        dyn FnOnce(Duration, Option<Duration>, LocalSink<K>) -> Box<dyn BoundTier<K, V>>
-            + Send
-            + Sync,
-    >,
+    bind: BindTier<K, V>,
     /// The event sink of an unbounded and of a bounded cache, from its `Weak<Inner>`.
     sinks: [fn(&dyn Any) -> LocalSink<K>; 2],
     behind: BehindTier<K, V>,
@@ -498,6 +494,12 @@ where
         }
     }
 }
+
+/// Builds a cache's level of its tier from the cache's `ttl`, `stale_while_revalidate`
+/// and event sink.
+type BindTier<K, V> = Box<
+    dyn FnOnce(Duration, Option<Duration>, LocalSink<K>) -> Box<dyn BoundTier<K, V>> + Send + Sync,
+>;
 
 /// A cache's level of its tier, behind `dyn` (see `Inner::tier`).
 pub(super) trait BoundTier<K, V>: Send + Sync {
