@@ -10,43 +10,25 @@ use std::future::Future;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 
-/// A value of the cache's type, behind `dyn`: cloned by its own type's `Clone`.
-pub(crate) struct AnyValue(Box<dyn Value>);
-
-/// What the slow path needs of a value: a clone, and the value back.
-trait Value: Send + Sync {
-    fn clone_value(&self) -> Box<dyn Value>;
-    fn into_any(self: Box<Self>) -> Box<dyn Any>;
-}
-
-impl<V: Clone + Send + Sync + 'static> Value for V {
-    fn clone_value(&self) -> Box<dyn Value> {
-        Box::new(self.clone())
-    }
-
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
-        self
-    }
-}
+/// A value of the cache's type, behind `dyn`, shared: a clone (the driver publishes a
+/// clone of what it returns) counts a reference instead of allocating, and the value
+/// comes back out by its own type's `Clone` only while another clone holds it.
+#[derive(Clone)]
+pub(crate) struct AnyValue(Arc<dyn Any + Send + Sync>);
 
 impl AnyValue {
     pub(crate) fn new<V: Clone + Send + Sync + 'static>(value: V) -> Self {
-        AnyValue(Box::new(value))
+        AnyValue(Arc::new(value))
     }
 
     /// The value, as the type it was made of.
-    pub(crate) fn take<V: 'static>(self) -> V {
-        match self.0.into_any().downcast::<V>() {
-            Ok(value) => *value,
+    pub(crate) fn take<V: Clone + Send + Sync + 'static>(self) -> V {
+        match self.0.downcast::<V>() {
+            Ok(value) => Arc::try_unwrap(value).unwrap_or_else(|value| V::clone(&value)),
             Err(_) => panic!("dogpile: internal error: a value of another type in a cache"),
         }
-    }
-}
-
-impl Clone for AnyValue {
-    fn clone(&self) -> Self {
-        AnyValue((*self.0).clone_value())
     }
 }
 
