@@ -392,7 +392,6 @@ pub mod __private {
         K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
-        #[inline]
         fn dogpile_get<Q: ?Sized + crate::KeyRef<K>>(
             &self,
             key: &Q,
@@ -401,7 +400,6 @@ pub mod __private {
             self.entry_by_ref(key).get_with(create)
         }
 
-        #[inline]
         fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: ErrorShared>(
             &self,
             key: &Q,
