@@ -4,7 +4,7 @@
 //! fleet-wide level.
 
 use super::board::Board;
-use super::{Claim, Lease, Publish, SharedTier, TierEvent};
+use super::{Claim, Lease, Publish, SharedTier, TierError, TierEvent};
 use crate::clock::to_nanos;
 use crate::slot::{Made, Provenance};
 use crate::sync::Mutex;
@@ -80,8 +80,8 @@ impl<K, V> TierSetting<K, V> {
 /// The fleet tier as seen by one cache (cheap to clone: a background refresh takes a
 /// clone to the refresh executor).
 pub(crate) struct TierLevel<K, V> {
-    tier: Arc<dyn SharedTier<K, V>>,
-    ttl: Duration,
+    pub(super) tier: Arc<dyn SharedTier<K, V>>,
+    pub(super) ttl: Duration,
     /// R11: a held stale value is served no longer than `ttl + stale_while_revalidate` after its
     /// creation, by its real age.
     stale_while_revalidate: Option<Duration>,
@@ -90,7 +90,7 @@ pub(crate) struct TierLevel<K, V> {
     /// there, and its refreshes take them from here instead of asking the tier again
     /// (F3). A notification for a key drops its hold.
     holds: Arc<Mutex<HashMap<K, Hold<V>>>>,
-    board: Arc<Board<K>>,
+    pub(super) board: Arc<Board<K>>,
     /// One key's steps in the tier, built where the level is (see [`TierSetting`]).
     pub(super) keyed: KeyedSteps<K, V>,
 }
@@ -150,7 +150,7 @@ impl<K: 'static, V: 'static> TierLevel<K, V> {
 
 /// The first half of a shared creation: serve from the tier, or create (with a lease
 /// when the tier granted one).
-enum Begin<V> {
+pub(crate) enum Begin<V> {
     Serve(Made<V>),
     Create(Option<Lease>),
     /// Cold and held elsewhere: wait for a notification, at most this long, then claim
@@ -230,6 +230,16 @@ where
         // claim's reply and the L1 store is not lost (it takes the key out).
         self.board.hold(key.clone());
         let claim = self.tier.claim(key, self.ttl);
+        self.settle(key, claim, cold_deadline)
+    }
+
+    /// What a claim's answer means for `key`, which was put on the board before it.
+    pub(super) fn settle(
+        &self,
+        key: &K,
+        claim: Result<Claim<V>, TierError>,
+        cold_deadline: &mut Option<Instant>,
+    ) -> Begin<V> {
         if !matches!(claim, Ok(Claim::Busy { stale: Some(_), .. })) {
             self.board.drop_hold(key);
         }
@@ -296,10 +306,26 @@ where
         }
     }
 
+    /// How a value this process created and published is stamped in L1.
+    pub(super) fn published(&self, publish: Result<Publish, TierError>) -> Provenance {
+        match publish {
+            Ok(Publish::Stored) => Provenance::HERE,
+            // F5: fenced. The caller still gets its value; L1 keeps it stale, so the
+            // next caller takes the tier's current one.
+            Ok(Publish::Rejected) => Provenance {
+                age: to_nanos(self.ttl),
+                held: false,
+                tier: false,
+            },
+            // F7: kept locally, as the local rules would.
+            Err(_) => Provenance::HERE,
+        }
+    }
+
     /// With `stale_while_revalidate`: the stale value held for `key` while another process's lease
     /// runs, with its real age, if it may still be served (R11) and no notification
     /// for the key came since (F3).
-    fn held_copy(&self, key: &K) -> Option<Made<V>> {
+    pub(super) fn held_copy(&self, key: &K) -> Option<Made<V>> {
         let stale_while_revalidate = self.stale_while_revalidate?;
         let mut holds = self.holds.lock();
         let hold = holds.get(key)?;
@@ -324,7 +350,7 @@ where
 
 /// F2: a cold key created elsewhere is waited for, bounded by twice the lease it had
 /// when first seen and a slack, then claimed again; past that bound, created here.
-fn wait_cold<V>(lease_left: Duration, cold_deadline: &mut Option<Instant>) -> Begin<V> {
+pub(super) fn wait_cold<V>(lease_left: Duration, cold_deadline: &mut Option<Instant>) -> Begin<V> {
     let now = Instant::now();
     let deadline =
         *cold_deadline.get_or_insert(now + lease_left.saturating_mul(2) + COLD_WAIT_SLACK);
@@ -419,18 +445,8 @@ where
             self.release(&lease); // F8
             return Provenance::HERE;
         };
-        match self.level.tier.publish(&self.key, &lease, value) {
-            Ok(Publish::Stored) => Provenance::HERE,
-            // F5: fenced. The caller still gets its value; L1 keeps it stale, so the
-            // next caller takes the tier's current one.
-            Ok(Publish::Rejected) => Provenance {
-                age: to_nanos(self.level.ttl),
-                held: false,
-                tier: false,
-            },
-            // F7: kept locally, as the local rules would.
-            Err(_) => Provenance::HERE,
-        }
+        self.level
+            .published(self.level.tier.publish(&self.key, &lease, value))
     }
 
     fn release(&self, lease: &Lease) {
@@ -449,7 +465,7 @@ where
 
 /// Waits on the board on a helper thread, so an async caller never blocks its own.
 #[cfg(not(loom))]
-fn wait_off_thread<K: Hash + Eq + Send + Sync + 'static>(
+pub(super) fn wait_off_thread<K: Hash + Eq + Send + Sync + 'static>(
     board: Arc<Board<K>>,
     seen: u64,
     timeout: Duration,
@@ -474,7 +490,7 @@ fn wait_off_thread<K: Hash + Eq + Send + Sync + 'static>(
 
 /// Under loom (no event-listener), the wait parks the polling thread.
 #[cfg(loom)]
-fn wait_off_thread<K: Hash + Eq + Send + Sync + 'static>(
+pub(super) fn wait_off_thread<K: Hash + Eq + Send + Sync + 'static>(
     board: Arc<Board<K>>,
     seen: u64,
     timeout: Duration,

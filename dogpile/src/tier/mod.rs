@@ -1,14 +1,15 @@
 //! The seam to a second level shared by many processes (the fleet tier): [`SharedTier`]
 //! and the types its steps exchange. `level.rs` runs a tier inside a cache, `board.rs`
 //! keeps its held keys and wakes its waiters, `creation.rs` wraps a call's creator in
-//! the tier's steps.
+//! the tier's steps, `many.rs` takes a batch's steps for all its keys at once.
 
 mod board;
 mod creation;
 mod level;
+mod many;
 
 pub(crate) use creation::{Moved, RunElsewhere, TierCreator};
-pub(crate) use level::{LocalAction, TierLevel, TierSetting};
+pub(crate) use level::{Begin, LocalAction, TierLevel, TierSetting};
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -316,6 +317,34 @@ pub trait SharedTier<K, V>: Send + Sync + 'static {
 
     /// Gives `lease` up at once, storing nothing: its creator failed (F8).
     fn release(&self, key: &K, lease: &Lease) -> Result<(), TierError>;
+
+    /// [`claim`](SharedTier::claim) for each of `keys`, answered in their order: a
+    /// batch's claims. Each key keeps its own lease (F5) and its own answer, so a key
+    /// that fails (`Err`, F7) leaves the others shared. A tier that can should take
+    /// them in a few round trips (`dogpile-redis`: one script per Redis node), never one
+    /// per key; the default claims one key after the other.
+    fn claim_many(&self, keys: &[K], ttl: Duration) -> Vec<Result<Claim<V>, TierError>> {
+        keys.iter().map(|key| self.claim(key, ttl)).collect()
+    }
+
+    /// [`publish`](SharedTier::publish) for each `(key, lease, value)`, answered in their
+    /// order: a batch's publishes, each fenced by its own lease (F5) and told to every
+    /// process on its own (F6). The default publishes one after the other.
+    fn publish_many(&self, entries: &[(&K, &Lease, &V)]) -> Vec<Result<Publish, TierError>> {
+        entries
+            .iter()
+            .map(|(key, lease, value)| self.publish(key, lease, value))
+            .collect()
+    }
+
+    /// [`release`](SharedTier::release) for each `(key, lease)`: every lease of a batch
+    /// whose creator failed, at once (F8). The default releases one after the other.
+    fn release_many(&self, entries: &[(&K, &Lease)]) -> Vec<Result<(), TierError>> {
+        entries
+            .iter()
+            .map(|(key, lease)| self.release(key, lease))
+            .collect()
+    }
 
     /// Soft invalidation (R7) for every process: the shared value turns stale for a
     /// cache of this `ttl`, a lease in flight is fenced, and every process is told

@@ -19,23 +19,29 @@
 //!
 //! A call never waits while it holds a claim, so two batches over overlapping keys
 //! cannot wait for each other, and a creator may call the cache for other keys (R9).
+//!
+//! With a fleet tier, step 3 takes the tier's steps for each creator call's keys
+//! together (`create.rs`): one claim of them all in the tier, one creator call for the
+//! keys whose lease it got, one publish of their values, one wait for the cold keys
+//! other processes create (F2). Holding only the local claims of those keys (F3), and
+//! no lease, it waits for them before the claims of its next creator call.
+//!
+//! This file plans (which keys are hits, claimed, busy; the rounds and their waits);
+//! `create.rs` creates and publishes.
+
+mod create;
 
 use super::call::{EntryStore, SlotsHandle};
 use super::dispatch::Core;
 use super::lookup::{ByBorrow, Hasher, Owned};
 use crate::executor::{run_blocking, RefreshTask};
-use crate::slot::{
-    self, Arrival, Env, Pass, Provenance, SlotClaim, Stamped, Store, Waited, Waiting,
-};
+use crate::slot::{self, Arrival, Pass, Store, Waited, Waiting};
 use crate::stats::Counters;
-use crate::trace;
+use create::{refresh_task, Claimed, Creating, KeyStore};
 use std::collections::HashMap;
 use std::future::{ready, Future};
 use std::hash::Hash;
 use std::sync::Arc;
-
-/// One key's store, as a batch builds it.
-type KeyStore<K, V> = EntryStore<SlotsHandle<K, V>, Owned<K>>;
 
 /// Hands the stale keys a `Background` batch claimed to where their refresh runs.
 type HandOff<'a, K, V> = Option<&'a mut (dyn FnMut(Vec<Claimed<K, V>>) + Send)>;
@@ -62,171 +68,6 @@ impl<K: Clone, V: Clone> Missing<K, V> {
             .map(|value| value.expect("dogpile: internal error: a batch left a key without value"))
             .collect()
     }
-}
-
-/// The panic of a creator that answered with the wrong number of values.
-fn check_len(asked: usize, got: usize) {
-    if asked != got {
-        panic!(
-            "dogpile: a batch creator was given {asked} keys and returned {got} values; it \
-             must return one value per key, in the order of the keys it was given"
-        );
-    }
-}
-
-/// A key this call holds the claim of, or must compute without storing.
-pub(crate) struct Claimed<K, V> {
-    /// Its index among the call's distinct keys.
-    index: usize,
-    key: K,
-    /// `None` when the cache is full and nothing can be evicted: the value is computed
-    /// for this call and not stored, as a single call does.
-    held: Option<(SlotClaim, KeyStore<K, V>)>,
-    /// The value it replaces (R3), or still fresh for an early refresh; `None` for a
-    /// cold key.
-    stale: Option<Stamped<V>>,
-    /// A cold key's expired value, served instead of an error within `stale_if_error`
-    /// (R5).
-    fallback: Option<Stamped<V>>,
-}
-
-impl<K: Hash + Eq + Clone, V: Clone> Claimed<K, V> {
-    /// Releases the claim, then lets the entry go of its idle control.
-    fn finish(self, failed: bool) {
-        if let Some((claim, store)) = self.held {
-            drop(claim);
-            let (inner, key) = (store.inner.clone(), store.key.clone());
-            store.release();
-            if failed {
-                // A failed first creation leaves no empty entry behind (as a single call).
-                inner.forget_if_empty(&key);
-            }
-        }
-    }
-}
-
-/// Counts (and traces) each key of a creator call that panicked or was cancelled as a
-/// failed creation. Neither is recorded for the callers waiting for those keys: the
-/// panic reaches this call only, and one waiter per key takes over (R1). Forgotten when
-/// the creator returns.
-struct FailOnUnwind<'a, K, V>(&'a Env, &'a [Claimed<K, V>], &'a trace::Started);
-
-impl<K, V> Drop for FailOnUnwind<'_, K, V> {
-    fn drop(&mut self) {
-        let panicking = std::thread::panicking();
-        for claimed in self.1 {
-            Counters::bump(&self.0.stats.failures);
-            let failure = match panicking {
-                true => trace::Failure::Panic,
-                false => trace::Failure::Cancelled,
-            };
-            trace::failed(
-                &self.0.name,
-                self.2,
-                failure,
-                claimed.stale.is_some(),
-                false,
-            );
-        }
-    }
-}
-
-/// One creator call over `chunk`: each value published under its key's claim, the
-/// claims released. Values by index among the call's distinct keys.
-async fn create_chunk<K, V, E, F, Fut>(
-    env: &Env,
-    chunk: Vec<Claimed<K, V>>,
-    create: &mut F,
-) -> Result<Vec<(usize, V)>, E>
-where
-    K: Hash + Eq + Clone,
-    V: Clone,
-    E: Clone + Send + 'static,
-    F: FnMut(Vec<K>) -> Fut,
-    Fut: Future<Output = Result<Vec<V>, E>>,
-{
-    let keys: Vec<K> = chunk.iter().map(|claimed| claimed.key.clone()).collect();
-    let started = trace::start();
-    let failure = FailOnUnwind(env, &chunk, &started);
-    let claims = chunk
-        .iter()
-        .filter_map(|c| c.held.as_ref().map(|(claim, _)| claim));
-    let outcome = slot::run_claimed(claims, || create(keys)).await;
-    if let Ok(values) = &outcome {
-        check_len(chunk.len(), values.len());
-    }
-    std::mem::forget(failure);
-    match outcome {
-        Ok(values) => {
-            // R6: age counts from when the creation finished.
-            let now = env.now();
-            let mut made = Vec::with_capacity(values.len());
-            for (claimed, value) in chunk.into_iter().zip(values) {
-                if let Some((claim, store)) = &claimed.held {
-                    claim.publish(store, value.clone(), now, Provenance::HERE);
-                    trace::created(&env.name, &started, claimed.stale.is_some());
-                }
-                made.push((claimed.index, value));
-                claimed.finish(false);
-            }
-            Ok(made)
-        }
-        Err(error) => {
-            let stale_if_error = env.policy.stale_if_error.is_some();
-            let now = env.now();
-            for claimed in &chunk {
-                Counters::bump(&env.stats.failures);
-                let failure = trace::Failure::Error(trace::error_type::<E>());
-                let stale = claimed.stale.is_some();
-                trace::failed(&env.name, &started, failure, stale, stale_if_error);
-                if let Some((claim, _)) = &claimed.held {
-                    if claim.fail(&error, &env.policy, now) {
-                        trace::backing_off(&env.name);
-                    }
-                }
-            }
-            // R5: a failed creation whose keys all have a value within `stale_if_error`
-            // serves those values.
-            let served: Option<Vec<(usize, V)>> = chunk
-                .iter()
-                .map(|c| {
-                    let kept = c.stale.as_ref().or(c.fallback.as_ref())?;
-                    env.policy
-                        .serves_on_error(kept.expires(), now)
-                        .then(|| (c.index, kept.value.clone()))
-                })
-                .collect();
-            for claimed in chunk {
-                claimed.finish(true);
-            }
-            served.ok_or(error)
-        }
-    }
-}
-
-/// The creator over every claimed key, `max_batch` keys a call, in first-seen order. On
-/// an `Err` the keys of later calls are released unasked (their waiters take over), so
-/// that a failing backend is not asked again within this call.
-async fn create_claimed<K, V, E, F, Fut>(
-    env: &Env,
-    max_batch: usize,
-    mut claimed: Vec<Claimed<K, V>>,
-    create: &mut F,
-) -> Result<Vec<(usize, V)>, E>
-where
-    K: Hash + Eq + Clone,
-    V: Clone,
-    E: Clone + Send + 'static,
-    F: FnMut(Vec<K>) -> Fut,
-    Fut: Future<Output = Result<Vec<V>, E>>,
-{
-    let mut made = Vec::with_capacity(claimed.len());
-    while !claimed.is_empty() {
-        let rest = claimed.split_off(claimed.len().min(max_batch));
-        let chunk = std::mem::replace(&mut claimed, rest);
-        made.extend(create_chunk(env, chunk, create).await?);
-    }
-    Ok(made)
 }
 
 /// The slow path of a batch: `keys` (distinct, none served by the hit path) through
@@ -314,7 +155,13 @@ where
         if let (Some(hand_off), false) = (hand_off.as_mut(), refresh.is_empty()) {
             hand_off(refresh);
         }
-        let made = create_claimed(env, slots.max_batch(), now, create).await;
+        let creating = Creating {
+            env,
+            tier: slots.tier(),
+            max_batch: slots.max_batch(),
+            blocking: waiting == Waiting::Block,
+        };
+        let made = creating.create_claimed(now, create).await;
         let made = match made {
             Ok(made) => made,
             Err(error) => {
@@ -356,29 +203,6 @@ where
         .into_iter()
         .map(|value| value.expect("dogpile: internal error: a batch key without value"))
         .collect())
-}
-
-/// The refresh of a `Background` batch's stale keys, ready to run elsewhere (R10): it
-/// owns their claims (released when it ends, or when it is dropped unrun).
-// Not an `async fn`: the `Send + 'static` bounds are checked here, once.
-#[allow(clippy::manual_async_fn)]
-fn refresh_task<K, V, E, F>(
-    env: Env,
-    max_batch: usize,
-    claimed: Vec<Claimed<K, V>>,
-    create: Arc<F>,
-) -> impl Future<Output = ()> + Send + 'static
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Clone + Send + 'static,
-    F: Fn(&[K]) -> Result<Vec<V>, E> + Send + Sync + 'static,
-{
-    async move {
-        let mut run = |keys: Vec<K>| ready(create(&keys));
-        // Its outcome is traced where each creator call ends, in `create_chunk`.
-        let _ = create_claimed(&env, max_batch, claimed, &mut run).await;
-    }
 }
 
 impl<K, V> Core<K, V>
@@ -426,13 +250,6 @@ where
         Err(missing)
     }
 
-    /// A cache with a fleet tier runs a batch's keys one by one through the single-key
-    /// path, which takes the tier's steps (F1-F8) for each: the creator is then given
-    /// one key a call.
-    fn has_tier(&self) -> bool {
-        self.slots().tier().is_some()
-    }
-
     /// `get_many_with` and its kin of an `Inline` cache.
     pub(crate) fn try_get_many_inline<E: Clone + Send + 'static>(
         &self,
@@ -443,24 +260,10 @@ where
             Ok(values) => return Ok(values),
             Err(missing) => missing,
         };
-        let made = if self.has_tier() {
-            let mut made = Vec::with_capacity(missing.distinct.len());
-            for key in &missing.distinct {
-                let one = || create(std::slice::from_ref(key)).map(single);
-                made.push(self.try_get_inline(Owned(key.clone()), one)?);
-            }
-            made
-        } else {
-            let mut run = |keys: Vec<K>| ready(create(&keys));
-            let slots = self.slots();
-            run_blocking(get_many(
-                &slots,
-                &missing.distinct,
-                &mut run,
-                None,
-                Waiting::Block,
-            ))?
-        };
+        let mut run = |keys: Vec<K>| ready(create(&keys));
+        let slots = self.slots();
+        let call = get_many(&slots, &missing.distinct, &mut run, None, Waiting::Block);
+        let made = run_blocking(call)?;
         Ok(missing.fill(made))
     }
 
@@ -479,19 +282,9 @@ where
             Ok(values) => return Ok(values),
             Err(missing) => missing,
         };
-        let made = if self.has_tier() {
-            let mut made = Vec::with_capacity(missing.distinct.len());
-            for key in &missing.distinct {
-                let one = create(vec![key.clone()]);
-                let one = async { one.await.map(single) };
-                made.push(Box::pin(self.try_get_inline_async(Owned(key.clone()), one)).await?);
-            }
-            made
-        } else {
-            let slots = self.slots();
-            let call = get_many(&slots, &missing.distinct, &mut create, None, Waiting::Await);
-            Box::pin(call).await?
-        };
+        let slots = self.slots();
+        let call = get_many(&slots, &missing.distinct, &mut create, None, Waiting::Await);
+        let made = Box::pin(call).await?;
         Ok(missing.fill(made))
     }
 
@@ -507,36 +300,28 @@ where
             Err(missing) => missing,
         };
         let create = Arc::new(create);
-        let made = if self.has_tier() {
-            let mut made = Vec::with_capacity(missing.distinct.len());
-            for key in &missing.distinct {
-                let (create, one_key) = (create.clone(), key.clone());
-                let one = move || create(std::slice::from_ref(&one_key)).map(single);
-                made.push(self.try_get_background(Owned(key.clone()), one)?);
-            }
-            made
-        } else {
-            let slots = self.slots();
-            let (env, max_batch, executor) = (
-                slots.env().clone(),
-                slots.max_batch(),
-                self.executor().clone(),
-            );
-            let refresher = create.clone();
-            let mut hand_off = move |claimed: Vec<Claimed<K, V>>| {
-                let task = refresh_task(env.clone(), max_batch, claimed, refresher.clone());
-                executor.submit(RefreshTask::new(task));
-            };
-            let mut run = |keys: Vec<K>| ready(create(&keys));
-            let call = get_many(
-                &slots,
-                &missing.distinct,
-                &mut run,
-                Some(&mut hand_off),
-                Waiting::Block,
-            );
-            run_blocking(call)?
+        let slots = self.slots();
+        let (env, tier, max_batch, executor) = (
+            slots.env().clone(),
+            slots.tier().cloned(),
+            slots.max_batch(),
+            self.executor().clone(),
+        );
+        let refresher = create.clone();
+        let mut hand_off = move |claimed: Vec<Claimed<K, V>>| {
+            let (env, tier, create) = (env.clone(), tier.clone(), refresher.clone());
+            let task = refresh_task(env, tier, max_batch, claimed, create);
+            executor.submit(RefreshTask::new(task));
         };
+        let mut run = |keys: Vec<K>| ready(create(&keys));
+        let call = get_many(
+            &slots,
+            &missing.distinct,
+            &mut run,
+            Some(&mut hand_off),
+            Waiting::Block,
+        );
+        let made = run_blocking(call)?;
         Ok(missing.fill(made))
     }
 
@@ -558,55 +343,46 @@ where
             Ok(values) => return Ok(values),
             Err(missing) => missing,
         };
-        let made = if self.has_tier() {
+        let slots = self.slots();
+        #[cfg(feature = "tokio")]
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (env, tier, max_batch) = (
+                slots.env().clone(),
+                slots.tier().cloned(),
+                slots.max_batch(),
+            );
             let create = Arc::new(create);
-            let mut made = Vec::with_capacity(missing.distinct.len());
-            for key in &missing.distinct {
-                let one = create(vec![key.clone()]);
-                let one = async { one.await.map(single) };
-                let call = self.try_get_background_async(Owned(key.clone()), one);
-                made.push(Box::pin(call).await?);
-            }
-            made
-        } else {
-            let slots = self.slots();
-            #[cfg(feature = "tokio")]
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                let (env, max_batch) = (slots.env().clone(), slots.max_batch());
-                let create = Arc::new(create);
-                let refresher = create.clone();
-                let mut hand_off = move |claimed: Vec<Claimed<K, V>>| {
-                    let create = refresher.clone();
-                    let (env, refresher) = (env.clone(), move |keys: Vec<K>| create(keys));
-                    drop(runtime.spawn(async move {
-                        let mut refresher = refresher;
-                        let _ = create_claimed(&env, max_batch, claimed, &mut refresher).await;
-                    }));
-                };
-                let mut run = |keys: Vec<K>| create(keys);
-                let hand_off: HandOff<'_, K, V> = Some(&mut hand_off);
-                let call = get_many(
-                    &slots,
-                    &missing.distinct,
-                    &mut run,
-                    hand_off,
-                    Waiting::Await,
-                );
-                let made = Box::pin(call).await?;
-                return Ok(missing.fill(made));
-            }
+            let refresher = create.clone();
+            let mut hand_off = move |claimed: Vec<Claimed<K, V>>| {
+                let (env, tier, create) = (env.clone(), tier.clone(), refresher.clone());
+                drop(runtime.spawn(async move {
+                    let mut refresher = move |keys: Vec<K>| create(keys);
+                    let creating = Creating {
+                        env: &env,
+                        tier: tier.as_ref(),
+                        max_batch,
+                        blocking: false,
+                    };
+                    let _ = creating.create_claimed(claimed, &mut refresher).await;
+                }));
+            };
             let mut run = |keys: Vec<K>| create(keys);
-            let call = get_many(&slots, &missing.distinct, &mut run, None, Waiting::Await);
-            Box::pin(call).await?
-        };
+            let hand_off: HandOff<'_, K, V> = Some(&mut hand_off);
+            let call = get_many(
+                &slots,
+                &missing.distinct,
+                &mut run,
+                hand_off,
+                Waiting::Await,
+            );
+            let made = Box::pin(call).await?;
+            return Ok(missing.fill(made));
+        }
+        let mut run = |keys: Vec<K>| create(keys);
+        let call = get_many(&slots, &missing.distinct, &mut run, None, Waiting::Await);
+        let made = Box::pin(call).await?;
         Ok(missing.fill(made))
     }
-}
-
-/// The one value of a creator call given one key.
-fn single<V>(mut values: Vec<V>) -> V {
-    check_len(1, values.len());
-    values.pop().expect("checked: one value")
 }
 
 /// Lets go of what a batch holds when a key's back-off ends the call early: the claims
