@@ -49,7 +49,7 @@ impl Protocol {
 
     /// The epochs a slot's script is to carry: read from Redis first if this process
     /// never has (at connect), so that no claim judges values by epochs it missed.
-    fn known_epoch(&self) -> Result<Epoch, Error> {
+    pub(crate) fn known_epoch(&self) -> Result<Epoch, Error> {
         let cell = self.epoch_cell();
         if !cell.is_known() {
             read_epoch(&self.pool, &self.epoch_key(), &cell)?;
@@ -122,11 +122,7 @@ impl Protocol {
     /// A claim token carrying the epochs this process knows now: the epochs its value
     /// is stored under if it publishes.
     pub(crate) fn token(&self, base: String) -> Result<Token, Error> {
-        let epoch = self.known_epoch()?;
-        Ok(Token {
-            text: format!("{base}/{}.{}", epoch.soft, epoch.hard),
-            epoch,
-        })
+        Ok(Token::new(base, self.known_epoch()?))
     }
 
     pub(crate) fn publish(
@@ -167,6 +163,123 @@ impl Protocol {
                 .invoke(con)
         })?;
         Ok(released == 1)
+    }
+
+    /// A batch's script over the slots of `fps`, one script per node (see
+    /// [`Pool::groups`]): `args` adds the script's arguments for the slots at the given
+    /// positions. One reply per slot, in the order of `fps`; a node that fails fails
+    /// its slots only (F7).
+    fn per_node<T: redis::FromRedisValue>(
+        &self,
+        script: &scripts::Many,
+        fps: &[&str],
+        args: impl Fn(&mut redis::ScriptInvocation<'_>, &[usize]),
+    ) -> Vec<Result<T, Error>> {
+        let script = match self.pool.is_cluster() {
+            true => &script.cluster,
+            false => &script.server,
+        };
+        let slot_keys: Vec<[String; 2]> = fps.iter().map(|fp| self.slot_keys(fp)).collect();
+        let value_keys: Vec<String> = slot_keys.iter().map(|[value, _]| value.clone()).collect();
+        let mut replies: Vec<Option<Result<T, Error>>> = fps.iter().map(|_| None).collect();
+        for group in self.pool.groups(&value_keys) {
+            let answered: Result<Vec<T>, Error> = self.pool.run(|con| {
+                let mut call = script.prepare_invoke();
+                for &at in &group {
+                    call.key(&slot_keys[at][0]).key(&slot_keys[at][1]);
+                }
+                args(&mut call, &group);
+                call.invoke(con)
+            });
+            match answered {
+                Ok(answers) if answers.len() == group.len() => {
+                    for (at, answer) in group.into_iter().zip(answers) {
+                        replies[at] = Some(Ok(answer));
+                    }
+                }
+                Ok(answers) => {
+                    let why = format!("{} answers for {} slots", answers.len(), group.len());
+                    for at in group {
+                        replies[at] = Some(Err(Error::Protocol(why.clone())));
+                    }
+                }
+                Err(err) => {
+                    for at in group {
+                        replies[at] = Some(Err(err.copy()));
+                    }
+                }
+            }
+        }
+        replies
+            .into_iter()
+            .map(|reply| reply.expect("every slot is in one group"))
+            .collect()
+    }
+
+    /// CLAIM for each slot of a batch, one script per node; `tokens` by slot.
+    pub(crate) fn claim_many(
+        &self,
+        fps: &[&str],
+        ttl: Duration,
+        tokens: &[Token],
+        epoch: Epoch,
+    ) -> Vec<Result<SlotReply, Error>> {
+        let replies = self.per_node(&scripts::CLAIM_MANY_SCRIPT, fps, |call, group| {
+            call.arg(self.max_value)
+                .arg(millis(ttl))
+                .arg(millis(self.lease))
+                .arg(epoch.soft)
+                .arg(epoch.hard);
+            for &at in group {
+                call.arg(&tokens[at].text);
+            }
+        });
+        for reply in replies.iter().flatten() {
+            self.learn_from(reply);
+        }
+        replies
+    }
+
+    /// PUBLISH for each `(fingerprint, token, generation, value)` of a batch, one script
+    /// per node. `Ok(true)` stored, `Ok(false)` rejected (F5).
+    pub(crate) fn publish_many(
+        &self,
+        entries: &[(&str, &str, u64, &[u8])],
+    ) -> Vec<Result<bool, Error>> {
+        let fps: Vec<&str> = entries.iter().map(|(fp, ..)| *fp).collect();
+        let replies = self.per_node(&scripts::PUBLISH_MANY_SCRIPT, &fps, |call, group| {
+            call.arg(millis(RETENTION)).arg(self.channel());
+            for &at in group {
+                let (fp, token, generation, bytes) = entries[at];
+                let epoch = Token::epoch_of(token);
+                call.arg(token)
+                    .arg(generation)
+                    .arg(bytes)
+                    .arg(fp)
+                    .arg(epoch.soft)
+                    .arg(epoch.hard);
+            }
+        });
+        replies
+            .into_iter()
+            .map(|r| r.map(|stored: i64| stored == 1))
+            .collect()
+    }
+
+    /// RELEASE for each `(fingerprint, token)` of a batch, one script per node.
+    pub(crate) fn release_many(&self, entries: &[(&str, &str)]) -> Vec<Result<bool, Error>> {
+        let fps: Vec<&str> = entries.iter().map(|(fp, _)| *fp).collect();
+        let replies = self.per_node(&scripts::RELEASE_MANY_SCRIPT, &fps, |call, group| {
+            call.arg(self.channel());
+            for &at in group {
+                let (fp, token) = entries[at];
+                call.arg(token).arg(fp);
+            }
+        });
+        replies
+            .into_iter()
+            .map(|r| r.map(|released: i64| released == 1))
+            .collect()
     }
 
     /// Renews the lease of `lease_key`; `Ok(false)` when it is no longer `token`'s.
@@ -241,6 +354,14 @@ pub(crate) struct Token {
 }
 
 impl Token {
+    /// A token carrying `epoch`, the epochs this process knows now.
+    pub(crate) fn new(base: String, epoch: Epoch) -> Token {
+        Token {
+            text: format!("{base}/{}.{}", epoch.soft, epoch.hard),
+            epoch,
+        }
+    }
+
     /// The epochs in a token's text (zero for a token without them).
     fn epoch_of(text: &str) -> Epoch {
         text.rsplit_once('/')

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec;
+use crate::protocol::Token;
 use crate::scripts::SlotReply;
 use crate::tier::RedisTier;
 use crate::Error;
@@ -22,6 +23,43 @@ impl RedisTier {
             .listeners
             .remember(&self.protocol.channel(), &fp, key);
         Ok(fp)
+    }
+
+    /// What a CLAIM reply for the slot `fp` under `token` means: a granted lease is
+    /// renewed from now on (F5). A fresh reply's value must be readable.
+    fn claim_of<V: DeserializeOwned>(
+        &self,
+        fp: &str,
+        token: Token,
+        reply: SlotReply,
+    ) -> Result<Claim<V>, TierError> {
+        let value = self.value_of(&reply);
+        match (reply.kind.as_str(), value) {
+            ("fresh", Some(fresh)) => Ok(Claim::Fresh(fresh)),
+            ("busy", stale) => Ok(Claim::Busy {
+                stale,
+                lease_left: lease_left(&reply),
+            }),
+            ("owned", stale) => {
+                self.renewer().hold(&self.protocol, fp, &token.text);
+                Ok(Claim::Owned {
+                    lease: Lease::new(token.text, reply.generation),
+                    stale,
+                })
+            }
+            (other, _) => Err(Error::Protocol(format!("claim answered {other:?}")).into()),
+        }
+    }
+
+    /// A value nobody could read back: not stored, its lease ended at once (F8).
+    fn oversized(&self, fp: &str, lease: &Lease, len: usize) -> Result<Publish, TierError> {
+        tracing::warn!(
+            len,
+            limit = self.protocol.max_value,
+            "dogpile-redis: value over the size limit, not shared"
+        );
+        self.protocol.release(fp, lease.token())?;
+        Ok(Publish::Rejected)
     }
 
     /// The value in a reply, decoded, with its Redis age (F4); `None` when absent,
@@ -69,21 +107,7 @@ where
                 None => reply = self.protocol.claim(&fp, ttl, &token, true)?,
             }
         }
-        let stale = self.value_of(&reply);
-        match reply.kind.as_str() {
-            "busy" => Ok(Claim::Busy {
-                stale,
-                lease_left: lease_left(&reply),
-            }),
-            "owned" => {
-                self.renewer().hold(&self.protocol, &fp, &token.text);
-                Ok(Claim::Owned {
-                    lease: Lease::new(token.text, reply.generation),
-                    stale,
-                })
-            }
-            other => Err(Error::Protocol(format!("claim answered {other:?}")).into()),
-        }
+        self.claim_of(&fp, token, reply)
     }
 
     fn publish(&self, key: &K, lease: &Lease, value: &V) -> Result<Publish, TierError> {
@@ -93,14 +117,7 @@ where
         }
         let bytes = codec::encode(value)?;
         if bytes.len() > self.protocol.max_value {
-            // Nobody could read it back: do not store it; end the lease at once (F8).
-            tracing::warn!(
-                len = bytes.len(),
-                limit = self.protocol.max_value,
-                "dogpile-redis: value over the size limit, not shared"
-            );
-            self.protocol.release(&fp, lease.token())?;
-            return Ok(Publish::Rejected);
+            return self.oversized(&fp, lease, bytes.len());
         }
         if self
             .protocol
@@ -111,6 +128,130 @@ where
             tracing::info!(key = %fp, "dogpile-redis: late publish rejected (lease lost or key invalidated, F5)");
             Ok(Publish::Rejected)
         }
+    }
+
+    /// One script per Redis node for all of `keys` (see the crate docs, "Batches").
+    fn claim_many(&self, keys: &[K], ttl: Duration) -> Vec<Result<Claim<V>, TierError>> {
+        let fps: Vec<Result<String, Error>> =
+            keys.iter().map(|key| self.fingerprint(key)).collect();
+        let epoch = match self.protocol.known_epoch() {
+            Ok(epoch) => epoch,
+            Err(err) => return keys.iter().map(|_| Err(err.copy().into())).collect(),
+        };
+        let asked: Vec<usize> = (0..keys.len()).filter(|&at| fps[at].is_ok()).collect();
+        let asked_fps: Vec<&str> = asked
+            .iter()
+            .filter_map(|&at| fps[at].as_deref().ok())
+            .collect();
+        let tokens: Vec<Token> = asked
+            .iter()
+            .map(|_| Token::new(self.new_token(), epoch))
+            .collect();
+        let mut replies = self
+            .protocol
+            .claim_many(&asked_fps, ttl, &tokens, epoch)
+            .into_iter()
+            .zip(tokens);
+        let mut claims = Vec::with_capacity(keys.len());
+        for (key, fp) in keys.iter().zip(&fps) {
+            let fp = match fp {
+                Ok(fp) => fp,
+                Err(err) => {
+                    claims.push(Err(err.copy().into()));
+                    continue;
+                }
+            };
+            let (reply, token) = replies.next().expect("one reply per key asked");
+            let claim = reply.map_err(TierError::from).and_then(|reply| {
+                if reply.kind == "fresh" && self.value_of::<V>(&reply).is_none() {
+                    // Fresh but unreadable here: claim it alone, as if absent.
+                    return SharedTier::<K, V>::claim(self, key, ttl);
+                }
+                self.claim_of(fp, token, reply)
+            });
+            claims.push(claim);
+        }
+        claims
+    }
+
+    /// One script per Redis node for all of `entries`.
+    fn publish_many(&self, entries: &[(&K, &Lease, &V)]) -> Vec<Result<Publish, TierError>> {
+        let mut answers: Vec<Option<Result<Publish, TierError>>> =
+            Vec::with_capacity(entries.len());
+        // (position, fingerprint, token, generation, bytes) of the values to store.
+        let mut storing: Vec<(usize, String, &str, u64, Vec<u8>)> = Vec::new();
+        for (at, (key, lease, value)) in entries.iter().enumerate() {
+            let fp = match self.fingerprint(*key) {
+                Ok(fp) => fp,
+                Err(err) => {
+                    answers.push(Some(Err(err.into())));
+                    continue;
+                }
+            };
+            if let Some(renewer) = self.shared.renewer.get() {
+                renewer.drop_lease(lease.token());
+            }
+            match codec::encode(*value) {
+                Ok(bytes) if bytes.len() <= self.protocol.max_value => {
+                    storing.push((at, fp, lease.token(), lease.generation(), bytes));
+                    answers.push(None);
+                }
+                Ok(bytes) => {
+                    answers.push(Some(self.oversized(&fp, lease, bytes.len())));
+                }
+                Err(err) => answers.push(Some(Err(err.into()))),
+            }
+        }
+        let batch: Vec<(&str, &str, u64, &[u8])> = storing
+            .iter()
+            .map(|(_, fp, token, generation, bytes)| {
+                (fp.as_str(), *token, *generation, bytes.as_slice())
+            })
+            .collect();
+        let stored = self.protocol.publish_many(&batch);
+        for ((at, fp, ..), stored) in storing.iter().zip(stored) {
+            answers[*at] = Some(match stored {
+                Ok(true) => Ok(Publish::Stored),
+                Ok(false) => {
+                    tracing::info!(key = %fp, "dogpile-redis: late publish rejected (lease lost or key invalidated, F5)");
+                    Ok(Publish::Rejected)
+                }
+                Err(err) => Err(err.into()),
+            });
+        }
+        answers
+            .into_iter()
+            .map(|answer| answer.expect("every entry answered"))
+            .collect()
+    }
+
+    /// One script per Redis node for all of `entries` (F8).
+    fn release_many(&self, entries: &[(&K, &Lease)]) -> Vec<Result<(), TierError>> {
+        let fps: Vec<Result<String, Error>> = entries
+            .iter()
+            .map(|(key, lease)| {
+                if let Some(renewer) = self.shared.renewer.get() {
+                    renewer.drop_lease(lease.token());
+                }
+                self.fingerprint(*key)
+            })
+            .collect();
+        let releasing: Vec<(&str, &str)> = fps
+            .iter()
+            .zip(entries)
+            .filter_map(|(fp, (_, lease))| Some((fp.as_deref().ok()?, lease.token())))
+            .collect();
+        let mut released = self.protocol.release_many(&releasing).into_iter();
+        fps.into_iter()
+            .map(|fp| match fp {
+                Ok(_) => released
+                    .next()
+                    .expect("one answer per lease")
+                    .map(|_| ())
+                    .map_err(Into::into),
+                Err(err) => Err(err.into()),
+            })
+            .collect()
     }
 
     fn release(&self, key: &K, lease: &Lease) -> Result<(), TierError> {

@@ -1,0 +1,252 @@
+//! Batches across a fleet of real OS processes on one real `redis-server`: this test
+//! binary re-runs itself as worker processes (`DP_ROLE`). Each key is created once per
+//! expiry fleet-wide (F1, F2), and a batch costs Redis a few scripts, never one per
+//! key, counted by the server itself (`INFO commandstats`). Every wait is bounded;
+//! every process is killed on failure.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dogpile::Cache;
+use dogpile_redis::RedisTier;
+use support::redis::RedisServer;
+
+/// The value lifetime: short, so that a run of a few seconds crosses several expiries.
+const TTL_MS: u64 = 300;
+const RUN_MS: u64 = 2400;
+const PROCESSES: usize = 4;
+const THREADS: usize = 4;
+/// Ids asked, and ids in each batch: each batch overlaps the others'.
+const IDS: u64 = 40;
+const BATCH: usize = 8;
+
+fn main() {
+    if std::env::var("DP_ROLE").is_ok() {
+        return worker();
+    }
+    let mut suite = support::redis::Suite::new();
+    suite.one_at_a_time();
+    suite.needs_redis(
+        "overlapping_batches_create_each_key_once_per_expiry_in_few_scripts",
+        overlapping_batches_create_each_key_once_per_expiry_in_few_scripts,
+    );
+    suite.run()
+}
+
+fn say(line: String) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").unwrap();
+    out.flush().unwrap();
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// One process: `THREADS` threads, each with a cache of its own on this process's tier
+/// (so that each thread knows which of its batches reached the tier), asking batches of
+/// `BATCH` ids out of `IDS` for `RUN_MS`. Reports every creation (`c id wall_ms`), its
+/// batches and those that reached the tier.
+fn worker() {
+    let url = std::env::var("DP_URL").unwrap();
+    let seed: u64 = std::env::var("DP_SEED").unwrap().parse().unwrap();
+    // A deadline well above a round trip on a loaded machine: a timeout would follow
+    // the local rules (F7) and create a second time, which this test would report.
+    let tier = RedisTier::open(&url)
+        .unwrap()
+        .namespace("batches")
+        .lease(Duration::from_secs(2))
+        .timeout(Duration::from_secs(2));
+    say("ready".into());
+    let started = Instant::now();
+    let reports: Vec<(Vec<(u64, u64)>, u64, u64, u64)> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..THREADS as u64)
+            .map(|thread| {
+                let tier = tier.clone();
+                s.spawn(move || {
+                    let cache: Cache<u64, String> = Cache::builder()
+                        .ttl(Duration::from_millis(TTL_MS))
+                        .shared(tier)
+                        .build();
+                    let mut rng = seed * 1000 + thread + 1;
+                    let (mut created, mut batches, mut reached, mut keys) = (Vec::new(), 0, 0, 0);
+                    while started.elapsed() < Duration::from_millis(RUN_MS) {
+                        let ids: Vec<u64> = (0..BATCH)
+                            .map(|_| {
+                                rng = rng
+                                    .wrapping_mul(6364136223846793005)
+                                    .wrapping_add(1442695040888963407);
+                                (rng >> 33) % IDS
+                            })
+                            .collect();
+                        let hits = cache.stats().hits;
+                        let values = cache.get_many_with(&ids, |missing| {
+                            let at = wall_ms();
+                            created.extend(missing.iter().map(|&id| (id, at)));
+                            std::thread::sleep(Duration::from_millis(5));
+                            missing.iter().map(|id| format!("v{id}")).collect()
+                        });
+                        for (id, value) in ids.iter().zip(&values) {
+                            assert_eq!(*value, format!("v{id}"));
+                        }
+                        batches += 1;
+                        let missed = BATCH as u64 - (cache.stats().hits - hits);
+                        if missed > 0 {
+                            reached += 1;
+                            keys += missed;
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    (created, batches, reached, keys)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for (created, batches, reached, keys) in reports {
+        for (id, at) in created {
+            say(format!("c {id} {at}"));
+        }
+        say(format!("batches {batches}"));
+        say(format!("reached {reached}"));
+        say(format!("keys {keys}"));
+    }
+}
+
+/// A worker process, killed on drop; its stdout lines arrive on a channel.
+struct Worker {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Worker {
+    fn spawn(server: &RedisServer, seed: usize) -> Worker {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .env("DP_ROLE", "batches")
+            .env("DP_URL", server.url())
+            .env("DP_SEED", seed.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Worker { child, lines }
+    }
+
+    /// Every line until the worker exits, within `within`.
+    fn finish(mut self, within: Duration) -> Vec<String> {
+        let deadline = Instant::now() + within;
+        let mut lines = Vec::new();
+        loop {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => lines.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("worker did not finish within {within:?}")
+                }
+            }
+        }
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "worker failed: {status}");
+        lines
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn overlapping_batches_create_each_key_once_per_expiry_in_few_scripts() {
+    let server = RedisServer::start();
+    let scripts = || server.calls("evalsha") + server.calls("eval");
+    let (scripts_before, commands_before) = (scripts(), server.total_calls());
+    let workers: Vec<Worker> = (0..PROCESSES).map(|i| Worker::spawn(&server, i)).collect();
+    let lines: Vec<String> = workers
+        .into_iter()
+        .flat_map(|w| w.finish(Duration::from_secs(60)))
+        .collect();
+    let scripts = scripts() - scripts_before;
+    let commands = server.total_calls() - commands_before;
+    let sum = |name: &str| -> u64 {
+        let values = lines.iter().filter_map(|l| l.strip_prefix(name));
+        values.map(|n| n.trim().parse::<u64>().unwrap()).sum()
+    };
+    let (batches, reached, keys) = (sum("batches "), sum("reached "), sum("keys "));
+    let mut creations: HashMap<u64, Vec<u64>> = HashMap::new();
+    for line in lines.iter().filter_map(|l| l.strip_prefix("c ")) {
+        let (id, at) = line.split_once(' ').unwrap();
+        creations
+            .entry(id.parse().unwrap())
+            .or_default()
+            .push(at.parse().unwrap());
+    }
+    // F1, F2: two creations of one key are a lifetime apart at least (the next one
+    // starts once the tier's value, published after the previous one started, is
+    // past `TTL_MS`); the first is made once, fleet-wide.
+    let mut expiries = 0;
+    for (id, times) in &mut creations {
+        times.sort_unstable();
+        for pair in times.windows(2) {
+            assert!(
+                pair[1] - pair[0] >= TTL_MS,
+                "key {id} created twice within one lifetime: {times:?}"
+            );
+        }
+        expiries += 1 + (times[times.len() - 1] - times[0]) / TTL_MS;
+    }
+    let created: usize = creations.values().map(Vec::len).sum();
+    let per_expiry = created as f64 / expiries as f64;
+    let per_batch = scripts as f64 / reached as f64;
+    let per_key = scripts as f64 / keys as f64;
+    println!(
+        "\n  fleet batches: {PROCESSES} processes x {THREADS} threads, ttl {TTL_MS} ms, \
+         {RUN_MS} ms: {batches} batches of {BATCH} ids ({reached} reached the tier, with \
+         {keys} keys not fresh here), {created} creations of {} ids over {expiries} key \
+         expiries = {per_expiry:.2} per key per expiry; {scripts} Redis scripts = \
+         {per_batch:.2} per batch that reached the tier, {per_key:.2} per key it asked \
+         ({commands} commands, those inside the scripts included)",
+        creations.len()
+    );
+    assert_eq!(creations.len() as u64, IDS, "every id was asked");
+    assert!(
+        per_expiry <= 1.0,
+        "{per_expiry} creations per key per expiry"
+    );
+    assert!(
+        expiries >= IDS * 3,
+        "{expiries} key expiries: the run crossed too few lifetimes"
+    );
+    // One claim for the batch's keys, one publish of what it created, and a claim
+    // again after each wait for a cold key another process creates: a few scripts per
+    // batch on the one node, never one per key (a batch has `BATCH` keys).
+    assert!(
+        per_batch <= 2.0,
+        "{scripts} scripts for {reached} batches that reached the tier"
+    );
+    // A script per key asked would be at least one per key.
+    assert!(
+        per_key <= 0.75,
+        "{scripts} scripts for {keys} keys asked of the tier"
+    );
+}
