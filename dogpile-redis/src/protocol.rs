@@ -97,7 +97,7 @@ impl Protocol {
     pub(crate) fn claim(
         &self,
         fp: &str,
-        ttl: Duration,
+        refresh_ahead: Duration,
         token: &Token,
         force: bool,
     ) -> Result<SlotReply, Error> {
@@ -107,7 +107,7 @@ impl Protocol {
                 .key(&value)
                 .key(&lease)
                 .arg(self.max_value)
-                .arg(millis(ttl))
+                .arg(whole_millis(refresh_ahead))
                 .arg(&token.text)
                 .arg(millis(self.lease))
                 .arg(if force { "1" } else { "0" })
@@ -135,6 +135,7 @@ impl Protocol {
         token: &str,
         generation: u64,
         bytes: &[u8],
+        lifetime: Duration,
     ) -> Result<bool, Error> {
         let [value, lease] = self.slot_keys(fp);
         let epoch = Token::epoch_of(token);
@@ -150,12 +151,15 @@ impl Protocol {
                 .arg(fp)
                 .arg(epoch.soft)
                 .arg(epoch.hard)
+                .arg(whole_millis(lifetime))
                 .invoke(con)
         })?;
         Ok(stored == 1)
     }
 
-    pub(crate) fn release(&self, fp: &str, token: &str) -> Result<bool, Error> {
+    /// Ends `token`'s lease, counting a failure; with a non-zero `hold`, the key stays
+    /// claimed by nobody that long (the back-off).
+    pub(crate) fn release(&self, fp: &str, token: &str, hold: Duration) -> Result<bool, Error> {
         let [value, lease] = self.slot_keys(fp);
         let released: i64 = self.pool.run(|con| {
             scripts::RELEASE_SCRIPT
@@ -164,6 +168,8 @@ impl Protocol {
                 .arg(token)
                 .arg(self.channel())
                 .arg(fp)
+                .arg(whole_millis(hold))
+                .arg(millis(RETENTION))
                 .invoke(con)
         })?;
         Ok(released == 1)
@@ -183,13 +189,12 @@ impl Protocol {
         Ok(renewed == 1)
     }
 
-    pub(crate) fn invalidate(&self, fp: &str, ttl: Duration) -> Result<(), Error> {
+    pub(crate) fn invalidate(&self, fp: &str) -> Result<(), Error> {
         let [value, lease] = self.slot_keys(fp);
         self.pool.run(|con| {
             scripts::INVALIDATE_SCRIPT
                 .key(&value)
                 .key(&lease)
-                .arg(millis(ttl))
                 .arg(millis(RETENTION))
                 .arg(self.channel())
                 .arg(fp)
@@ -251,5 +256,10 @@ impl Token {
 
 /// Whole milliseconds, at least 1 (Redis rejects a zero expiry).
 pub(crate) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+    whole_millis(d).max(1)
+}
+
+/// Whole milliseconds, at most 2^53 (what a Lua number holds exactly).
+pub(crate) fn whole_millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).map_or(1 << 53, |ms| ms.min(1 << 53))
 }

@@ -1,5 +1,6 @@
 //! `RedisTier` as the [`SharedTier`] of a `dogpile::Cache`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dogpile::{Claim, EventSink, Lease, Publish, SharedTier, SharedValue, TierError};
@@ -33,14 +34,24 @@ impl RedisTier {
                 "dogpile-redis: value over the size limit, treated as a miss"
             );
         }
+        if reply.without_lifetime && !WITHOUT_LIFETIME_LOGGED.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "dogpile-redis: a value stored without its lifetime (by an older build) is \
+                 treated as a miss and replaced by the next creation (logged once)"
+            );
+        }
         let bytes = reply.value.as_deref()?;
         let value = codec::decode(bytes, self.protocol.max_value)?;
         Some(SharedValue {
             value,
             age: Duration::from_millis(u64::try_from(reply.age_ms).unwrap_or(0)),
+            lifetime: Duration::from_millis(reply.lifetime_ms),
         })
     }
 }
+
+/// Whether a value stored without its lifetime was seen and logged (once per process).
+static WITHOUT_LIFETIME_LOGGED: AtomicBool = AtomicBool::new(false);
 
 fn lease_left(reply: &SlotReply) -> Duration {
     // -1: a lease without expiry, which only a foreign writer can leave; wait a little.
@@ -58,15 +69,15 @@ where
         Ok(self.value_of(&reply))
     }
 
-    fn claim(&self, key: &K, ttl: Duration) -> Result<Claim<V>, TierError> {
+    fn claim(&self, key: &K, refresh_ahead: Duration) -> Result<Claim<V>, TierError> {
         let fp = self.fingerprint(key)?;
         let token = self.protocol.token(self.new_token())?;
-        let mut reply = self.protocol.claim(&fp, ttl, &token, false)?;
+        let mut reply = self.protocol.claim(&fp, refresh_ahead, &token, false)?;
         if reply.kind == "fresh" {
             match self.value_of(&reply) {
                 Some(fresh) => return Ok(Claim::Fresh(fresh)),
                 // Fresh but unreadable here (another build wrote it): claim as if absent.
-                None => reply = self.protocol.claim(&fp, ttl, &token, true)?,
+                None => reply = self.protocol.claim(&fp, refresh_ahead, &token, true)?,
             }
         }
         let stale = self.value_of(&reply);
@@ -80,13 +91,20 @@ where
                 Ok(Claim::Owned {
                     lease: Lease::new(token.text, reply.generation),
                     stale,
+                    failures: reply.failures,
                 })
             }
             other => Err(Error::Protocol(format!("claim answered {other:?}")).into()),
         }
     }
 
-    fn publish(&self, key: &K, lease: &Lease, value: &V) -> Result<Publish, TierError> {
+    fn publish(
+        &self,
+        key: &K,
+        lease: &Lease,
+        value: &V,
+        lifetime: Duration,
+    ) -> Result<Publish, TierError> {
         let fp = self.fingerprint(key)?;
         if let Some(renewer) = self.shared.renewer.get() {
             renewer.drop_lease(lease.token());
@@ -99,12 +117,12 @@ where
                 limit = self.protocol.max_value,
                 "dogpile-redis: value over the size limit, not shared"
             );
-            self.protocol.release(&fp, lease.token())?;
+            self.protocol.release(&fp, lease.token(), Duration::ZERO)?;
             return Ok(Publish::Rejected);
         }
         if self
             .protocol
-            .publish(&fp, lease.token(), lease.generation(), &bytes)?
+            .publish(&fp, lease.token(), lease.generation(), &bytes, lifetime)?
         {
             Ok(Publish::Stored)
         } else {
@@ -113,18 +131,18 @@ where
         }
     }
 
-    fn release(&self, key: &K, lease: &Lease) -> Result<(), TierError> {
+    fn release(&self, key: &K, lease: &Lease, hold: Duration) -> Result<(), TierError> {
         let fp = self.fingerprint(key)?;
         if let Some(renewer) = self.shared.renewer.get() {
             renewer.drop_lease(lease.token());
         }
-        self.protocol.release(&fp, lease.token())?;
+        self.protocol.release(&fp, lease.token(), hold)?;
         Ok(())
     }
 
-    fn invalidate(&self, key: &K, ttl: Duration) -> Result<(), TierError> {
+    fn invalidate(&self, key: &K) -> Result<(), TierError> {
         let fp = self.fingerprint(key)?;
-        self.protocol.invalidate(&fp, ttl)?;
+        self.protocol.invalidate(&fp)?;
         Ok(())
     }
 
