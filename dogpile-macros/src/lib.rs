@@ -317,20 +317,20 @@ mod tests;
 /// #     impl SharedTier<u64, u64> for InProcess {
 /// #         fn lookup(&self, key: &u64) -> Result<Option<SharedValue<u64>>, TierError> {
 /// #             let value = self.map.lock().unwrap().get(&self.at(key)).copied();
-/// #             Ok(value.map(|value| SharedValue { value, age: Duration::ZERO }))
+/// #             Ok(value.map(|value| SharedValue { value, age: Duration::ZERO, lifetime: Duration::MAX }))
 /// #         }
 /// #         fn claim(&self, key: &u64, _: Duration) -> Result<Claim<u64>, TierError> {
 /// #             Ok(match self.lookup(key)? {
 /// #                 Some(fresh) => Claim::Fresh(fresh),
-/// #                 None => Claim::Owned { lease: Lease::new("me", 0), stale: None },
+/// #                 None => Claim::Owned { lease: Lease::new("me", 0), stale: None, failures: 0 },
 /// #             })
 /// #         }
-/// #         fn publish(&self, key: &u64, _: &Lease, value: &u64) -> Result<Publish, TierError> {
+/// #         fn publish(&self, key: &u64, _: &Lease, value: &u64, _: Duration) -> Result<Publish, TierError> {
 /// #             self.map.lock().unwrap().insert(self.at(key), *value);
 /// #             Ok(Publish::Stored)
 /// #         }
-/// #         fn release(&self, _: &u64, _: &Lease) -> Result<(), TierError> { Ok(()) }
-/// #         fn invalidate(&self, _: &u64, _: Duration) -> Result<(), TierError> { Ok(()) }
+/// #         fn release(&self, _: &u64, _: &Lease, _: Duration) -> Result<(), TierError> { Ok(()) }
+/// #         fn invalidate(&self, _: &u64) -> Result<(), TierError> { Ok(()) }
 /// #         fn remove(&self, key: &u64) -> Result<(), TierError> {
 /// #             self.map.lock().unwrap().remove(&self.at(key));
 /// #             Ok(())

@@ -97,7 +97,7 @@ impl Protocol {
     pub(crate) fn claim(
         &self,
         fp: &str,
-        ttl: Duration,
+        refresh_ahead: Duration,
         token: &Token,
         force: bool,
     ) -> Result<SlotReply, Error> {
@@ -107,7 +107,7 @@ impl Protocol {
                 .key(&value)
                 .key(&lease)
                 .arg(self.max_value)
-                .arg(millis(ttl))
+                .arg(whole_millis(refresh_ahead))
                 .arg(&token.text)
                 .arg(millis(self.lease))
                 .arg(if force { "1" } else { "0" })
@@ -131,6 +131,7 @@ impl Protocol {
         token: &str,
         generation: u64,
         bytes: &[u8],
+        lifetime: Duration,
     ) -> Result<bool, Error> {
         let [value, lease] = self.slot_keys(fp);
         let epoch = Token::epoch_of(token);
@@ -146,12 +147,15 @@ impl Protocol {
                 .arg(fp)
                 .arg(epoch.soft)
                 .arg(epoch.hard)
+                .arg(whole_millis(lifetime))
                 .invoke(con)
         })?;
         Ok(stored == 1)
     }
 
-    pub(crate) fn release(&self, fp: &str, token: &str) -> Result<bool, Error> {
+    /// Ends `token`'s lease, counting a failure; with a non-zero `hold`, the key stays
+    /// claimed by nobody that long (the back-off).
+    pub(crate) fn release(&self, fp: &str, token: &str, hold: Duration) -> Result<bool, Error> {
         let [value, lease] = self.slot_keys(fp);
         let released: i64 = self.pool.run(|con| {
             scripts::RELEASE_SCRIPT
@@ -160,6 +164,8 @@ impl Protocol {
                 .arg(token)
                 .arg(self.channel())
                 .arg(fp)
+                .arg(whole_millis(hold))
+                .arg(millis(RETENTION))
                 .invoke(con)
         })?;
         Ok(released == 1)
@@ -220,13 +226,13 @@ impl Protocol {
     pub(crate) fn claim_many(
         &self,
         fps: &[&str],
-        ttl: Duration,
+        refresh_ahead: Duration,
         tokens: &[Token],
         epoch: Epoch,
     ) -> Vec<Result<SlotReply, Error>> {
         let replies = self.per_node(&scripts::CLAIM_MANY_SCRIPT, fps, |call, group| {
             call.arg(self.max_value)
-                .arg(millis(ttl))
+                .arg(whole_millis(refresh_ahead))
                 .arg(millis(self.lease))
                 .arg(epoch.soft)
                 .arg(epoch.hard);
@@ -240,24 +246,25 @@ impl Protocol {
         replies
     }
 
-    /// PUBLISH for each `(fingerprint, token, generation, value)` of a batch, one script
-    /// per node. `Ok(true)` stored, `Ok(false)` rejected (F5).
+    /// PUBLISH for each `(fingerprint, token, generation, value, lifetime)` of a batch,
+    /// one script per node. `Ok(true)` stored, `Ok(false)` rejected (F5).
     pub(crate) fn publish_many(
         &self,
-        entries: &[(&str, &str, u64, &[u8])],
+        entries: &[(&str, &str, u64, &[u8], Duration)],
     ) -> Vec<Result<bool, Error>> {
         let fps: Vec<&str> = entries.iter().map(|(fp, ..)| *fp).collect();
         let replies = self.per_node(&scripts::PUBLISH_MANY_SCRIPT, &fps, |call, group| {
             call.arg(millis(RETENTION)).arg(self.channel());
             for &at in group {
-                let (fp, token, generation, bytes) = entries[at];
+                let (fp, token, generation, bytes, lifetime) = entries[at];
                 let epoch = Token::epoch_of(token);
                 call.arg(token)
                     .arg(generation)
                     .arg(bytes)
                     .arg(fp)
                     .arg(epoch.soft)
-                    .arg(epoch.hard);
+                    .arg(epoch.hard)
+                    .arg(whole_millis(lifetime));
             }
         });
         replies
@@ -266,14 +273,17 @@ impl Protocol {
             .collect()
     }
 
-    /// RELEASE for each `(fingerprint, token)` of a batch, one script per node.
-    pub(crate) fn release_many(&self, entries: &[(&str, &str)]) -> Vec<Result<bool, Error>> {
-        let fps: Vec<&str> = entries.iter().map(|(fp, _)| *fp).collect();
+    /// RELEASE for each `(fingerprint, token, hold)` of a batch, one script per node.
+    pub(crate) fn release_many(
+        &self,
+        entries: &[(&str, &str, Duration)],
+    ) -> Vec<Result<bool, Error>> {
+        let fps: Vec<&str> = entries.iter().map(|(fp, ..)| *fp).collect();
         let replies = self.per_node(&scripts::RELEASE_MANY_SCRIPT, &fps, |call, group| {
-            call.arg(self.channel());
+            call.arg(self.channel()).arg(millis(RETENTION));
             for &at in group {
-                let (fp, token) = entries[at];
-                call.arg(token).arg(fp);
+                let (fp, token, hold) = entries[at];
+                call.arg(token).arg(fp).arg(whole_millis(hold));
             }
         });
         replies
@@ -296,13 +306,12 @@ impl Protocol {
         Ok(renewed == 1)
     }
 
-    pub(crate) fn invalidate(&self, fp: &str, ttl: Duration) -> Result<(), Error> {
+    pub(crate) fn invalidate(&self, fp: &str) -> Result<(), Error> {
         let [value, lease] = self.slot_keys(fp);
         self.pool.run(|con| {
             scripts::INVALIDATE_SCRIPT
                 .key(&value)
                 .key(&lease)
-                .arg(millis(ttl))
                 .arg(millis(RETENTION))
                 .arg(self.channel())
                 .arg(fp)
@@ -372,5 +381,10 @@ impl Token {
 
 /// Whole milliseconds, at least 1 (Redis rejects a zero expiry).
 pub(crate) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+    whole_millis(d).max(1)
+}
+
+/// Whole milliseconds, at most 2^53 (what a Lua number holds exactly).
+pub(crate) fn whole_millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).map_or(1 << 53, |ms| ms.min(1 << 53))
 }

@@ -1,5 +1,6 @@
 //! `RedisTier` as the [`SharedTier`] of a `dogpile::Cache`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dogpile::{Claim, EventSink, Lease, Publish, SharedTier, SharedValue, TierError};
@@ -45,6 +46,7 @@ impl RedisTier {
                 Ok(Claim::Owned {
                     lease: Lease::new(token.text, reply.generation),
                     stale,
+                    failures: reply.failures,
                 })
             }
             (other, _) => Err(Error::Protocol(format!("claim answered {other:?}")).into()),
@@ -58,7 +60,7 @@ impl RedisTier {
             limit = self.protocol.max_value,
             "dogpile-redis: value over the size limit, not shared"
         );
-        self.protocol.release(fp, lease.token())?;
+        self.protocol.release(fp, lease.token(), Duration::ZERO)?;
         Ok(Publish::Rejected)
     }
 
@@ -71,14 +73,24 @@ impl RedisTier {
                 "dogpile-redis: value over the size limit, treated as a miss"
             );
         }
+        if reply.without_lifetime && !WITHOUT_LIFETIME_LOGGED.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "dogpile-redis: a value stored without its lifetime (by an older build) is \
+                 treated as a miss and replaced by the next creation (logged once)"
+            );
+        }
         let bytes = reply.value.as_deref()?;
         let value = codec::decode(bytes, self.protocol.max_value)?;
         Some(SharedValue {
             value,
             age: Duration::from_millis(u64::try_from(reply.age_ms).unwrap_or(0)),
+            lifetime: Duration::from_millis(reply.lifetime_ms),
         })
     }
 }
+
+/// Whether a value stored without its lifetime was seen and logged (once per process).
+static WITHOUT_LIFETIME_LOGGED: AtomicBool = AtomicBool::new(false);
 
 fn lease_left(reply: &SlotReply) -> Duration {
     // -1: a lease without expiry, which only a foreign writer can leave; wait a little.
@@ -96,21 +108,27 @@ where
         Ok(self.value_of(&reply))
     }
 
-    fn claim(&self, key: &K, ttl: Duration) -> Result<Claim<V>, TierError> {
+    fn claim(&self, key: &K, refresh_ahead: Duration) -> Result<Claim<V>, TierError> {
         let fp = self.fingerprint(key)?;
         let token = self.protocol.token(self.new_token())?;
-        let mut reply = self.protocol.claim(&fp, ttl, &token, false)?;
+        let mut reply = self.protocol.claim(&fp, refresh_ahead, &token, false)?;
         if reply.kind == "fresh" {
             match self.value_of(&reply) {
                 Some(fresh) => return Ok(Claim::Fresh(fresh)),
                 // Fresh but unreadable here (another build wrote it): claim as if absent.
-                None => reply = self.protocol.claim(&fp, ttl, &token, true)?,
+                None => reply = self.protocol.claim(&fp, refresh_ahead, &token, true)?,
             }
         }
         self.claim_of(&fp, token, reply)
     }
 
-    fn publish(&self, key: &K, lease: &Lease, value: &V) -> Result<Publish, TierError> {
+    fn publish(
+        &self,
+        key: &K,
+        lease: &Lease,
+        value: &V,
+        lifetime: Duration,
+    ) -> Result<Publish, TierError> {
         let fp = self.fingerprint(key)?;
         if let Some(renewer) = self.shared.renewer.get() {
             renewer.drop_lease(lease.token());
@@ -121,7 +139,7 @@ where
         }
         if self
             .protocol
-            .publish(&fp, lease.token(), lease.generation(), &bytes)?
+            .publish(&fp, lease.token(), lease.generation(), &bytes, lifetime)?
         {
             Ok(Publish::Stored)
         } else {
@@ -131,7 +149,7 @@ where
     }
 
     /// One script per Redis node for all of `keys` (see the crate docs, "Batches").
-    fn claim_many(&self, keys: &[K], ttl: Duration) -> Vec<Result<Claim<V>, TierError>> {
+    fn claim_many(&self, keys: &[K], refresh_ahead: Duration) -> Vec<Result<Claim<V>, TierError>> {
         let fps: Vec<Result<String, Error>> =
             keys.iter().map(|key| self.fingerprint(key)).collect();
         let epoch = match self.protocol.known_epoch() {
@@ -149,7 +167,7 @@ where
             .collect();
         let mut replies = self
             .protocol
-            .claim_many(&asked_fps, ttl, &tokens, epoch)
+            .claim_many(&asked_fps, refresh_ahead, &tokens, epoch)
             .into_iter()
             .zip(tokens);
         let mut claims = Vec::with_capacity(keys.len());
@@ -165,7 +183,7 @@ where
             let claim = reply.map_err(TierError::from).and_then(|reply| {
                 if reply.kind == "fresh" && self.value_of::<V>(&reply).is_none() {
                     // Fresh but unreadable here: claim it alone, as if absent.
-                    return SharedTier::<K, V>::claim(self, key, ttl);
+                    return SharedTier::<K, V>::claim(self, key, refresh_ahead);
                 }
                 self.claim_of(fp, token, reply)
             });
@@ -175,13 +193,17 @@ where
     }
 
     /// One script per Redis node for all of `entries`.
-    fn publish_many(&self, entries: &[(&K, &Lease, &V)]) -> Vec<Result<Publish, TierError>> {
+    fn publish_many(
+        &self,
+        entries: &[(&K, &Lease, &V, Duration)],
+    ) -> Vec<Result<Publish, TierError>> {
         let mut answers: Vec<Option<Result<Publish, TierError>>> =
             Vec::with_capacity(entries.len());
-        // (position, fingerprint, token, generation, bytes) of the values to store.
-        let mut storing: Vec<(usize, String, &str, u64, Vec<u8>)> = Vec::new();
-        for (at, (key, lease, value)) in entries.iter().enumerate() {
-            let fp = match self.fingerprint(*key) {
+        // (position, fingerprint, token, generation, bytes, lifetime) of the values to
+        // store.
+        let mut storing: Vec<(usize, String, &str, u64, Vec<u8>, Duration)> = Vec::new();
+        for (at, &(key, lease, value, lifetime)) in entries.iter().enumerate() {
+            let fp = match self.fingerprint(key) {
                 Ok(fp) => fp,
                 Err(err) => {
                     answers.push(Some(Err(err.into())));
@@ -191,9 +213,10 @@ where
             if let Some(renewer) = self.shared.renewer.get() {
                 renewer.drop_lease(lease.token());
             }
-            match codec::encode(*value) {
+            match codec::encode(value) {
                 Ok(bytes) if bytes.len() <= self.protocol.max_value => {
-                    storing.push((at, fp, lease.token(), lease.generation(), bytes));
+                    let generation = lease.generation();
+                    storing.push((at, fp, lease.token(), generation, bytes, lifetime));
                     answers.push(None);
                 }
                 Ok(bytes) => {
@@ -202,10 +225,16 @@ where
                 Err(err) => answers.push(Some(Err(err.into()))),
             }
         }
-        let batch: Vec<(&str, &str, u64, &[u8])> = storing
+        let batch: Vec<(&str, &str, u64, &[u8], Duration)> = storing
             .iter()
-            .map(|(_, fp, token, generation, bytes)| {
-                (fp.as_str(), *token, *generation, bytes.as_slice())
+            .map(|(_, fp, token, generation, bytes, lifetime)| {
+                (
+                    fp.as_str(),
+                    *token,
+                    *generation,
+                    bytes.as_slice(),
+                    *lifetime,
+                )
             })
             .collect();
         let stored = self.protocol.publish_many(&batch);
@@ -226,20 +255,20 @@ where
     }
 
     /// One script per Redis node for all of `entries` (F8).
-    fn release_many(&self, entries: &[(&K, &Lease)]) -> Vec<Result<(), TierError>> {
+    fn release_many(&self, entries: &[(&K, &Lease, Duration)]) -> Vec<Result<(), TierError>> {
         let fps: Vec<Result<String, Error>> = entries
             .iter()
-            .map(|(key, lease)| {
+            .map(|&(key, lease, _)| {
                 if let Some(renewer) = self.shared.renewer.get() {
                     renewer.drop_lease(lease.token());
                 }
-                self.fingerprint(*key)
+                self.fingerprint(key)
             })
             .collect();
-        let releasing: Vec<(&str, &str)> = fps
+        let releasing: Vec<(&str, &str, Duration)> = fps
             .iter()
             .zip(entries)
-            .filter_map(|(fp, (_, lease))| Some((fp.as_deref().ok()?, lease.token())))
+            .filter_map(|(fp, &(_, lease, hold))| Some((fp.as_deref().ok()?, lease.token(), hold)))
             .collect();
         let mut released = self.protocol.release_many(&releasing).into_iter();
         fps.into_iter()
@@ -254,18 +283,18 @@ where
             .collect()
     }
 
-    fn release(&self, key: &K, lease: &Lease) -> Result<(), TierError> {
+    fn release(&self, key: &K, lease: &Lease, hold: Duration) -> Result<(), TierError> {
         let fp = self.fingerprint(key)?;
         if let Some(renewer) = self.shared.renewer.get() {
             renewer.drop_lease(lease.token());
         }
-        self.protocol.release(&fp, lease.token())?;
+        self.protocol.release(&fp, lease.token(), hold)?;
         Ok(())
     }
 
-    fn invalidate(&self, key: &K, ttl: Duration) -> Result<(), TierError> {
+    fn invalidate(&self, key: &K) -> Result<(), TierError> {
         let fp = self.fingerprint(key)?;
-        self.protocol.invalidate(&fp, ttl)?;
+        self.protocol.invalidate(&fp)?;
         Ok(())
     }
 

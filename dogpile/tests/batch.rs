@@ -492,13 +492,13 @@ impl SharedTier<u32, u32> for Down {
     fn claim(&self, _: &u32, _: Duration) -> Result<Claim<u32>, TierError> {
         Err(TierError::new("down"))
     }
-    fn publish(&self, _: &u32, _: &Lease, _: &u32) -> Result<Publish, TierError> {
+    fn publish(&self, _: &u32, _: &Lease, _: &u32, _: Duration) -> Result<Publish, TierError> {
         Err(TierError::new("down"))
     }
-    fn release(&self, _: &u32, _: &Lease) -> Result<(), TierError> {
+    fn release(&self, _: &u32, _: &Lease, _: Duration) -> Result<(), TierError> {
         Err(TierError::new("down"))
     }
-    fn invalidate(&self, _: &u32, _: Duration) -> Result<(), TierError> {
+    fn invalidate(&self, _: &u32) -> Result<(), TierError> {
         Err(TierError::new("down"))
     }
     fn remove(&self, _: &u32) -> Result<(), TierError> {

@@ -20,7 +20,7 @@ const LEASE: Duration = Duration::from_secs(5);
 /// What the tier holds, and every call made to it by method name, with its keys.
 #[derive(Default)]
 struct State {
-    values: HashMap<u32, (u32, Instant)>,
+    values: HashMap<u32, (u32, Instant, Duration)>,
     leases: HashMap<u32, String>,
     tokens: u64,
     calls: Vec<(&'static str, Vec<u32>)>,
@@ -44,7 +44,7 @@ impl Ledger {
         let sinks = {
             let mut state = self.0.lock().unwrap();
             state.leases.remove(&key);
-            state.values.insert(key, (value, Instant::now()));
+            state.values.insert(key, (value, Instant::now(), TTL));
             state.sinks.clone()
         };
         sinks
@@ -56,13 +56,18 @@ impl Ledger {
         state.calls.push((method, keys));
     }
 
-    fn claim_one(state: &mut State, key: u32, ttl: Duration) -> Claim<u32> {
-        let current = state.values.get(&key).map(|&(value, at)| SharedValue {
+    fn current(state: &State, key: u32) -> Option<SharedValue<u32>> {
+        let current = state.values.get(&key);
+        current.map(|&(value, at, lifetime)| SharedValue {
             value,
             age: at.elapsed(),
-        });
-        match current {
-            Some(fresh) if fresh.age < ttl => Claim::Fresh(fresh),
+            lifetime,
+        })
+    }
+
+    fn claim_one(state: &mut State, key: u32, refresh_ahead: Duration) -> Claim<u32> {
+        match Self::current(state, key) {
+            Some(fresh) if fresh.is_fresh(refresh_ahead) => Claim::Fresh(fresh),
             stale if state.leases.contains_key(&key) => Claim::Busy {
                 stale,
                 lease_left: LEASE,
@@ -74,56 +79,74 @@ impl Ledger {
                 Claim::Owned {
                     lease: Lease::new(token, 0),
                     stale,
+                    failures: 0,
                 }
             }
         }
     }
 
-    fn publish_one(state: &mut State, key: u32, lease: &Lease, value: u32) -> Publish {
+    fn publish_one(
+        state: &mut State,
+        key: u32,
+        lease: &Lease,
+        value: u32,
+        lifetime: Duration,
+    ) -> Publish {
         if state.leases.get(&key).map(String::as_str) != Some(lease.token()) {
             return Publish::Rejected;
         }
         state.leases.remove(&key);
-        state.values.insert(key, (value, Instant::now()));
+        state.values.insert(key, (value, Instant::now(), lifetime));
         Publish::Stored
     }
 }
 
 impl SharedTier<u32, u32> for Ledger {
     fn lookup(&self, key: &u32) -> Result<Option<SharedValue<u32>>, TierError> {
-        let state = self.0.lock().unwrap();
-        Ok(state.values.get(key).map(|&(value, at)| SharedValue {
-            value,
-            age: at.elapsed(),
-        }))
+        Ok(Self::current(&self.0.lock().unwrap(), *key))
     }
-    fn claim(&self, key: &u32, ttl: Duration) -> Result<Claim<u32>, TierError> {
+    fn claim(&self, key: &u32, refresh_ahead: Duration) -> Result<Claim<u32>, TierError> {
         let mut state = self.0.lock().unwrap();
         Self::record(&mut state, "claim", vec![*key]);
-        Ok(Self::claim_one(&mut state, *key, ttl))
+        Ok(Self::claim_one(&mut state, *key, refresh_ahead))
     }
-    fn claim_many(&self, keys: &[u32], ttl: Duration) -> Vec<Result<Claim<u32>, TierError>> {
+    fn claim_many(
+        &self,
+        keys: &[u32],
+        refresh_ahead: Duration,
+    ) -> Vec<Result<Claim<u32>, TierError>> {
         let mut state = self.0.lock().unwrap();
         Self::record(&mut state, "claim_many", keys.to_vec());
         keys.iter()
-            .map(|&key| Ok(Self::claim_one(&mut state, key, ttl)))
+            .map(|&key| Ok(Self::claim_one(&mut state, key, refresh_ahead)))
             .collect()
     }
-    fn publish(&self, key: &u32, lease: &Lease, value: &u32) -> Result<Publish, TierError> {
+    fn publish(
+        &self,
+        key: &u32,
+        lease: &Lease,
+        value: &u32,
+        lifetime: Duration,
+    ) -> Result<Publish, TierError> {
         let mut state = self.0.lock().unwrap();
         Self::record(&mut state, "publish", vec![*key]);
-        Ok(Self::publish_one(&mut state, *key, lease, *value))
+        Ok(Self::publish_one(&mut state, *key, lease, *value, lifetime))
     }
-    fn publish_many(&self, entries: &[(&u32, &Lease, &u32)]) -> Vec<Result<Publish, TierError>> {
+    fn publish_many(
+        &self,
+        entries: &[(&u32, &Lease, &u32, Duration)],
+    ) -> Vec<Result<Publish, TierError>> {
         let mut state = self.0.lock().unwrap();
         let keys = entries.iter().map(|(key, ..)| **key).collect();
         Self::record(&mut state, "publish_many", keys);
         entries
             .iter()
-            .map(|(key, lease, value)| Ok(Self::publish_one(&mut state, **key, lease, **value)))
+            .map(|&(key, lease, value, lifetime)| {
+                Ok(Self::publish_one(&mut state, *key, lease, *value, lifetime))
+            })
             .collect()
     }
-    fn release(&self, key: &u32, lease: &Lease) -> Result<(), TierError> {
+    fn release(&self, key: &u32, lease: &Lease, _hold: Duration) -> Result<(), TierError> {
         let mut state = self.0.lock().unwrap();
         Self::record(&mut state, "release", vec![*key]);
         if state.leases.get(key).map(String::as_str) == Some(lease.token()) {
@@ -131,18 +154,18 @@ impl SharedTier<u32, u32> for Ledger {
         }
         Ok(())
     }
-    fn release_many(&self, entries: &[(&u32, &Lease)]) -> Vec<Result<(), TierError>> {
+    fn release_many(&self, entries: &[(&u32, &Lease, Duration)]) -> Vec<Result<(), TierError>> {
         let mut state = self.0.lock().unwrap();
-        let keys = entries.iter().map(|(key, _)| **key).collect();
+        let keys = entries.iter().map(|(key, ..)| **key).collect();
         Self::record(&mut state, "release_many", keys);
-        for (key, lease) in entries {
+        for (key, lease, _hold) in entries {
             if state.leases.get(key).map(String::as_str) == Some(lease.token()) {
                 state.leases.remove(key);
             }
         }
         entries.iter().map(|_| Ok(())).collect()
     }
-    fn invalidate(&self, _: &u32, _: Duration) -> Result<(), TierError> {
+    fn invalidate(&self, _: &u32) -> Result<(), TierError> {
         Ok(())
     }
     fn remove(&self, _: &u32) -> Result<(), TierError> {
@@ -156,8 +179,17 @@ impl SharedTier<u32, u32> for Ledger {
     }
 }
 
+/// Each value's lifetime: `ttl_with` by the value.
+fn lifetime_of(id: u32) -> Duration {
+    TTL + Duration::from_secs(u64::from(id))
+}
+
 fn cache_on(tier: &Ledger) -> Cache<u32, u32> {
-    Cache::builder().ttl(TTL).shared(tier.clone()).build()
+    Cache::builder()
+        .ttl(TTL)
+        .ttl_with(|&id: &u32, _: &u32| lifetime_of(id))
+        .shared(tier.clone())
+        .build()
 }
 
 fn value_of(id: u32) -> u32 {
@@ -177,6 +209,12 @@ fn a_batch_takes_each_tier_step_once_for_all_its_keys() {
     assert_eq!(asked, [vec![1, 2, 3, 4]]);
     assert_eq!(tier.calls("claim_many"), [vec![1, 2, 3, 4]]);
     assert_eq!(tier.calls("publish_many"), [vec![1, 2, 3, 4]]);
+    // Each value is published with its own lifetime (R6).
+    let lifetimes: Vec<Duration> = [1, 2, 3, 4]
+        .iter()
+        .map(|key| tier.0.lock().unwrap().values[key].2)
+        .collect();
+    assert_eq!(lifetimes, [1, 2, 3, 4].map(lifetime_of));
     assert!(tier.calls("claim").is_empty() && tier.calls("publish").is_empty());
 
     // Another process: the tier's values are served (F1, F4); only key 5 is created.

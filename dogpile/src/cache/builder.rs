@@ -1,10 +1,11 @@
 //! [`CacheBuilder`] and [`BuildError`].
 
 use super::bounded::bounded_constructor;
-use super::store::{Lifetime, Settings};
+use super::store::Settings;
 use crate::clock::{to_nanos, Clock, ClockHandle};
 use crate::executor::{Executor, RefreshTask};
 use crate::freshness::Backoff;
+use crate::freshness::Lifetime;
 use crate::mode::{Background, Inline, Mode, SyncReaders};
 use crate::slot::{Env, Policy};
 use crate::stats::Counters;
@@ -455,9 +456,9 @@ where
     /// # impl SharedTier<u8, u8> for Down {
     /// #     fn lookup(&self, _: &u8) -> Result<Option<SharedValue<u8>>, TierError> { Err(TierError::new("down")) }
     /// #     fn claim(&self, _: &u8, _: Duration) -> Result<Claim<u8>, TierError> { Err(TierError::new("down")) }
-    /// #     fn publish(&self, _: &u8, _: &Lease, _: &u8) -> Result<Publish, TierError> { Err(TierError::new("down")) }
-    /// #     fn release(&self, _: &u8, _: &Lease) -> Result<(), TierError> { Err(TierError::new("down")) }
-    /// #     fn invalidate(&self, _: &u8, _: Duration) -> Result<(), TierError> { Err(TierError::new("down")) }
+    /// #     fn publish(&self, _: &u8, _: &Lease, _: &u8, _: Duration) -> Result<Publish, TierError> { Err(TierError::new("down")) }
+    /// #     fn release(&self, _: &u8, _: &Lease, _: Duration) -> Result<(), TierError> { Err(TierError::new("down")) }
+    /// #     fn invalidate(&self, _: &u8) -> Result<(), TierError> { Err(TierError::new("down")) }
     /// #     fn remove(&self, _: &u8) -> Result<(), TierError> { Err(TierError::new("down")) }
     /// #     fn subscribe(&self, _: EventSink<u8>) {}
     /// #     fn scoped(self, _: &str) -> Self { self }

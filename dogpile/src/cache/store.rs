@@ -5,7 +5,7 @@
 use super::lookup::{Hasher, KeyForm};
 use crate::evict::{Evictor, Marking};
 use crate::executor::Executor;
-use crate::freshness::Decision;
+use crate::freshness::{Decision, Lifetime};
 use crate::slot::{self, Control, Env, Freshness, Served, Stamped};
 use crate::stats::Counters;
 use crate::tier::{LocalAction, TierLevel, TierSetting};
@@ -14,10 +14,6 @@ use std::any::Any;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
-
-/// `ttl_with`'s function, in nanoseconds.
-pub(crate) type Lifetime<K, V> = Arc<dyn Fn(&K, &V) -> u64 + Send + Sync>;
 
 /// What a built cache is made of.
 pub(crate) struct Settings {
@@ -401,21 +397,20 @@ where
     V: Clone + Send + Sync + 'static,
 {
     pub(super) fn new(settings: Settings) -> Arc<Self> {
+        let lifetime: Option<Lifetime<K, V>> = settings.lifetime.map(|lifetime| {
+            *lifetime
+                .downcast::<Lifetime<K, V>>()
+                .expect("the builder keeps a lifetime of its own key and value types")
+        });
         Arc::new_cyclic(|this: &Weak<Self>| Inner {
             tier: settings.tier.map(|setting| {
                 let setting = setting
                     .downcast::<TierSetting<K, V>>()
                     .expect("the builder keeps a tier of its own key and value types");
                 let this = this.clone();
-                let ttl = Duration::from_nanos(settings.env.policy.ttl);
-                let stale_while_revalidate = settings
-                    .env
-                    .policy
-                    .stale_while_revalidate
-                    .map(Duration::from_nanos);
                 setting.bind(
-                    ttl,
-                    stale_while_revalidate,
+                    &settings.env.policy,
+                    lifetime.clone(),
                     Box::new(move |action| {
                         if let Some(inner) = this.upgrade() {
                             inner.apply_locally(action);
@@ -423,11 +418,7 @@ where
                     }),
                 )
             }),
-            lifetime: settings.lifetime.map(|lifetime| {
-                *lifetime
-                    .downcast::<Lifetime<K, V>>()
-                    .expect("the builder keeps a lifetime of its own key and value types")
-            }),
+            lifetime,
             map: DashMap::with_hasher(Hasher::default()),
             env: settings.env,
             capacity: settings.capacity,

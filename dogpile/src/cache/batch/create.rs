@@ -9,7 +9,7 @@ use crate::cache::call::{EntryStore, SlotsHandle};
 use crate::cache::lookup::Owned;
 use crate::slot::{self, Env, Made, Provenance, SlotClaim, Stamped, Store};
 use crate::stats::Counters;
-use crate::tier::{Begin, TierLevel};
+use crate::tier::{Begin, ColdWait, TierLevel};
 use crate::trace;
 use crate::Lease;
 use std::future::{ready, Future};
@@ -87,11 +87,16 @@ impl<K, V> Drop for FailOnUnwind<'_, K, V> {
     }
 }
 
-/// The tier leases of a creator call's keys, by position in the call: released all at
-/// once if the call ends without publishing them (a panic, a dropped future, F8).
-struct Leases<'a, K: 'static, V: 'static> {
+/// The tier leases of a creator call's keys, by position in the call, with each key's
+/// failures in a row before this claim: released all at once if the call ends without
+/// publishing them (an `Err`, a panic, a dropped future, F8).
+struct Leases<'a, K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
     level: Option<&'a TierLevel<K, V>>,
-    held: Vec<(usize, K, Lease)>,
+    held: Vec<(usize, K, Lease, u32)>,
 }
 
 impl<K, V> Leases<'_, K, V>
@@ -107,7 +112,7 @@ where
         if let (Some(level), false) = (self.level, held.is_empty()) {
             let entries: Vec<(&K, &Lease, &V)> = held
                 .iter()
-                .map(|(at, key, lease)| (key, lease, &values[*at]))
+                .map(|(at, key, lease, _)| (key, lease, &values[*at]))
                 .collect();
             for ((at, ..), published) in held.iter().zip(level.publish_many(&entries)) {
                 from[*at] = published;
@@ -117,13 +122,17 @@ where
     }
 }
 
-impl<K: 'static, V: 'static> Drop for Leases<'_, K, V> {
+impl<K, V> Drop for Leases<'_, K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
     fn drop(&mut self) {
         if let (Some(level), false) = (self.level, self.held.is_empty()) {
-            let entries: Vec<(&K, &Lease)> = self
+            let entries: Vec<(&K, &Lease, u32)> = self
                 .held
                 .iter()
-                .map(|(_, key, lease)| (key, lease))
+                .map(|(_, key, lease, failures)| (key, lease, *failures))
                 .collect();
             level.release_many(&entries); // F8
         }
@@ -194,16 +203,18 @@ where
         let env = self.env;
         let mut made = Vec::with_capacity(chunk.len());
         let mut pending = chunk;
-        let mut deadlines = vec![None; pending.len()];
+        let mut colds = vec![ColdWait::default(); pending.len()];
         loop {
             let seen = level.events_seen();
             let keys: Vec<K> = pending.iter().map(|claimed| claimed.key.clone()).collect();
             let started = trace::start();
-            let begins = level.begin_many(&keys, &mut deadlines);
+            let mut failures = vec![0; pending.len()];
+            let begins = level.begin_many(&keys, &mut colds, &mut failures);
             let (mut creating, mut leases, mut waiting) = (vec![], vec![], vec![]);
-            let mut wait_deadlines = vec![];
+            let mut wait_colds = vec![];
             let mut timeout = Duration::MAX;
-            for ((claimed, begin), deadline) in pending.into_iter().zip(begins).zip(deadlines) {
+            let answers = begins.into_iter().zip(colds).zip(failures);
+            for (claimed, ((begin, cold), failures)) in pending.into_iter().zip(answers) {
                 match begin {
                     Begin::Serve(Made { value, from }) => {
                         if let Some((claim, store)) = &claimed.held {
@@ -216,12 +227,12 @@ where
                     }
                     Begin::Create(lease) => {
                         creating.push(claimed);
-                        leases.push(lease);
+                        leases.push(lease.map(|lease| (lease, failures)));
                     }
                     Begin::Wait(wait) => {
                         timeout = timeout.min(wait);
                         waiting.push(claimed);
-                        wait_deadlines.push(deadline);
+                        wait_colds.push(cold);
                     }
                 }
             }
@@ -240,7 +251,7 @@ where
                 return Ok(made);
             }
             level.wait_for_events(seen, timeout, self.blocking).await;
-            (pending, deadlines) = (waiting, wait_deadlines);
+            (pending, colds) = (waiting, wait_colds);
         }
     }
 
@@ -250,7 +261,7 @@ where
     async fn create_chunk<E, F, Fut>(
         &self,
         chunk: Vec<Claimed<K, V>>,
-        leases: Vec<Option<Lease>>,
+        leases: Vec<Option<(Lease, u32)>>,
         create: &mut F,
     ) -> Result<Vec<(usize, V)>, E>
     where
@@ -266,7 +277,10 @@ where
                 .iter()
                 .zip(leases)
                 .enumerate()
-                .filter_map(|(at, (claimed, lease))| Some((at, claimed.key.clone(), lease?)))
+                .filter_map(|(at, (claimed, lease))| {
+                    let (lease, failures) = lease?;
+                    Some((at, claimed.key.clone(), lease, failures))
+                })
                 .collect(),
         };
         let started = trace::start();
