@@ -120,6 +120,25 @@
 //! [`SharedTier::lookup`](dogpile::SharedTier::lookup) on the tier; `Cache::get` reads
 //! the process's own copy only.
 //!
+//! # Batches
+//!
+//! A batch (`Cache::get_many_with` and its kin) takes each step of the fleet tier for
+//! all its keys at once: one script claims them
+//! ([`SharedTier::claim_many`](dogpile::SharedTier::claim_many)), one publishes the
+//! values its creator made
+//! ([`SharedTier::publish_many`](dogpile::SharedTier::publish_many)), one releases
+//! every lease of a failed creator call
+//! ([`SharedTier::release_many`](dogpile::SharedTier::release_many), F8), and a wait
+//! for the cold keys other processes create claims them again with one script per
+//! notification or recheck (F2). Each script runs the same steps as the single-key
+//! scripts, for each slot in turn: each key keeps its own lease (F5), its own
+//! freshness, its own events (F6). On a Redis Cluster the keys are grouped by the node
+//! that owns their hash slot, one script per node (`#!lua
+//! flags=allow-cross-slot-keys`, Redis 7); a node that fails fails its keys only
+//! (F7). So a batch costs Redis a few round trips per node, whatever its size: with
+//! 4 processes of 4 threads asking overlapping batches of 8 keys, about 1.1 scripts
+//! per batch that missed its local copies (the `fleet_batch` test).
+//!
 //! # On a Redis Cluster
 //!
 //! `RedisTier::open_cluster` (feature `cluster`, on by default) takes the URLs of

@@ -92,6 +92,16 @@ impl RedisTier {
 /// Whether a value stored without its lifetime was seen and logged (once per process).
 static WITHOUT_LIFETIME_LOGGED: AtomicBool = AtomicBool::new(false);
 
+/// A value of a batch's publish that is to be stored: its position in the batch, its
+/// key's fingerprint, its lease, its encoding and its lifetime.
+struct Storing<'a> {
+    at: usize,
+    fp: String,
+    lease: &'a Lease,
+    bytes: Vec<u8>,
+    lifetime: Duration,
+}
+
 fn lease_left(reply: &SlotReply) -> Duration {
     // -1: a lease without expiry, which only a foreign writer can leave; wait a little.
     Duration::from_millis(u64::try_from(reply.lease_left_ms).unwrap_or(100))
@@ -199,9 +209,7 @@ where
     ) -> Vec<Result<Publish, TierError>> {
         let mut answers: Vec<Option<Result<Publish, TierError>>> =
             Vec::with_capacity(entries.len());
-        // (position, fingerprint, token, generation, bytes, lifetime) of the values to
-        // store.
-        let mut storing: Vec<(usize, String, &str, u64, Vec<u8>, Duration)> = Vec::new();
+        let mut storing: Vec<Storing<'_>> = Vec::new();
         for (at, &(key, lease, value, lifetime)) in entries.iter().enumerate() {
             let fp = match self.fingerprint(key) {
                 Ok(fp) => fp,
@@ -215,8 +223,13 @@ where
             }
             match codec::encode(value) {
                 Ok(bytes) if bytes.len() <= self.protocol.max_value => {
-                    let generation = lease.generation();
-                    storing.push((at, fp, lease.token(), generation, bytes, lifetime));
+                    storing.push(Storing {
+                        at,
+                        fp,
+                        lease,
+                        bytes,
+                        lifetime,
+                    });
                     answers.push(None);
                 }
                 Ok(bytes) => {
@@ -227,18 +240,19 @@ where
         }
         let batch: Vec<(&str, &str, u64, &[u8], Duration)> = storing
             .iter()
-            .map(|(_, fp, token, generation, bytes, lifetime)| {
+            .map(|s| {
+                let (token, generation) = (s.lease.token(), s.lease.generation());
                 (
-                    fp.as_str(),
-                    *token,
-                    *generation,
-                    bytes.as_slice(),
-                    *lifetime,
+                    s.fp.as_str(),
+                    token,
+                    generation,
+                    s.bytes.as_slice(),
+                    s.lifetime,
                 )
             })
             .collect();
         let stored = self.protocol.publish_many(&batch);
-        for ((at, fp, ..), stored) in storing.iter().zip(stored) {
+        for (Storing { at, fp, .. }, stored) in storing.iter().zip(stored) {
             answers[*at] = Some(match stored {
                 Ok(true) => Ok(Publish::Stored),
                 Ok(false) => {

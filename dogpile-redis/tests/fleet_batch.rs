@@ -49,6 +49,10 @@ fn wall_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// What one thread saw: each creation (id, wall-clock ms at its start), its batches,
+/// those that reached the tier, and their keys that were not fresh in its cache.
+type ThreadReport = (Vec<(u64, u64)>, u64, u64, u64);
+
 /// One process: `THREADS` threads, each with a cache of its own on this process's tier
 /// (so that each thread knows which of its batches reached the tier), asking batches of
 /// `BATCH` ids out of `IDS` for `RUN_MS`. Reports every creation (`c id wall_ms`), its
@@ -65,7 +69,7 @@ fn worker() {
         .timeout(Duration::from_secs(2));
     say("ready".into());
     let started = Instant::now();
-    let reports: Vec<(Vec<(u64, u64)>, u64, u64, u64)> = std::thread::scope(|s| {
+    let reports: Vec<ThreadReport> = std::thread::scope(|s| {
         let threads: Vec<_> = (0..THREADS as u64)
             .map(|thread| {
                 let tier = tier.clone();

@@ -276,7 +276,7 @@ fn a_batch_waits_for_a_cold_key_another_process_creates() {
     eventually("key 8 published", || {
         tier.calls("publish_many") == [vec![8]]
     });
-    assert!(tier.0.lock().unwrap().leases.get(&8).is_none());
+    assert!(!tier.0.lock().unwrap().leases.contains_key(&8));
     tier.publish_elsewhere(9, 99);
     let values = bounded("the batch", move || batch.join().unwrap());
     assert_eq!(values, [value_of(8), 99]);
