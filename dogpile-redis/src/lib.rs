@@ -133,11 +133,14 @@
 //! notification or recheck (F2). Each script runs the same steps as the single-key
 //! scripts, for each slot in turn: each key keeps its own lease (F5), its own
 //! freshness, its own events (F6). On a Redis Cluster the keys are grouped by the node
-//! that owns their hash slot, one script per node (`#!lua
-//! flags=allow-cross-slot-keys`, Redis 7); a node that fails fails its keys only
-//! (F7). So a batch costs Redis a few round trips per node, whatever its size: with
+//! that owns their hash slot, one script per node: it declares its first key only (a
+//! Cluster refuses a script that declares keys of several hash slots) and reaches the
+//! others, all on its node, as arguments (`#!lua flags=allow-cross-slot-keys`, Redis
+//! 7). A node that fails fails its keys only (F7). So a batch costs Redis a few round trips per node, whatever its size: with
 //! 4 processes of 4 threads asking overlapping batches of 8 keys, about 1.1 scripts
-//! per batch that missed its local copies (the `fleet_batch` test).
+//! per batch that missed its local copies (the `fleet_batch` test); on a three-node
+//! Cluster, a batch of 60 cold keys costs each node one claim script and one publish
+//! script (the `cluster` test).
 //!
 //! # On a Redis Cluster
 //!

@@ -172,14 +172,15 @@ impl Protocol {
     }
 
     /// A batch's script over the slots of `fps`, one script per node (see
-    /// [`Pool::groups`]): `args` adds the script's arguments for the slots at the given
-    /// positions. One reply per slot, in the order of `fps`; a node that fails fails
+    /// [`Pool::groups`]): `common` adds the script's arguments before the slots', then
+    /// each slot's keys go with the arguments `each` adds for its position in `fps`. One reply per slot, in the order of `fps`; a node that fails fails
     /// its slots only (F7).
     fn per_node<T: redis::FromRedisValue>(
         &self,
         script: &scripts::Many,
         fps: &[&str],
-        args: impl Fn(&mut redis::ScriptInvocation<'_>, &[usize]),
+        common: impl Fn(&mut redis::ScriptInvocation<'_>),
+        each: impl Fn(&mut redis::ScriptInvocation<'_>, usize),
     ) -> Vec<Result<T, Error>> {
         let script = match self.pool.is_cluster() {
             true => &script.cluster,
@@ -191,10 +192,15 @@ impl Protocol {
         for group in self.pool.groups(&value_keys) {
             let answered: Result<Vec<T>, Error> = self.pool.run(|con| {
                 let mut call = script.prepare_invoke();
+                // Routes the script to the group's node; a Cluster refuses a script
+                // that declares keys of several hash slots (CROSSSLOT), so the slots'
+                // keys travel as arguments.
+                call.key(&slot_keys[group[0]][0]);
+                common(&mut call);
                 for &at in &group {
-                    call.key(&slot_keys[at][0]).key(&slot_keys[at][1]);
+                    call.arg(&slot_keys[at][0]).arg(&slot_keys[at][1]);
+                    each(&mut call, at);
                 }
-                args(&mut call, &group);
                 call.invoke(con)
             });
             match answered {
@@ -230,16 +236,17 @@ impl Protocol {
         tokens: &[Token],
         epoch: Epoch,
     ) -> Vec<Result<SlotReply, Error>> {
-        let replies = self.per_node(&scripts::CLAIM_MANY_SCRIPT, fps, |call, group| {
+        let common = |call: &mut redis::ScriptInvocation<'_>| {
             call.arg(self.max_value)
                 .arg(whole_millis(refresh_ahead))
                 .arg(millis(self.lease))
                 .arg(epoch.soft)
                 .arg(epoch.hard);
-            for &at in group {
-                call.arg(&tokens[at].text);
-            }
-        });
+        };
+        let each = |call: &mut redis::ScriptInvocation<'_>, at: usize| {
+            call.arg(&tokens[at].text);
+        };
+        let replies = self.per_node(&scripts::CLAIM_MANY_SCRIPT, fps, common, each);
         for reply in replies.iter().flatten() {
             self.learn_from(reply);
         }
@@ -253,20 +260,21 @@ impl Protocol {
         entries: &[(&str, &str, u64, &[u8], Duration)],
     ) -> Vec<Result<bool, Error>> {
         let fps: Vec<&str> = entries.iter().map(|(fp, ..)| *fp).collect();
-        let replies = self.per_node(&scripts::PUBLISH_MANY_SCRIPT, &fps, |call, group| {
+        let common = |call: &mut redis::ScriptInvocation<'_>| {
             call.arg(millis(RETENTION)).arg(self.channel());
-            for &at in group {
-                let (fp, token, generation, bytes, lifetime) = entries[at];
-                let epoch = Token::epoch_of(token);
-                call.arg(token)
-                    .arg(generation)
-                    .arg(bytes)
-                    .arg(fp)
-                    .arg(epoch.soft)
-                    .arg(epoch.hard)
-                    .arg(whole_millis(lifetime));
-            }
-        });
+        };
+        let each = |call: &mut redis::ScriptInvocation<'_>, at: usize| {
+            let (fp, token, generation, bytes, lifetime) = entries[at];
+            let epoch = Token::epoch_of(token);
+            call.arg(token)
+                .arg(generation)
+                .arg(bytes)
+                .arg(fp)
+                .arg(epoch.soft)
+                .arg(epoch.hard)
+                .arg(whole_millis(lifetime));
+        };
+        let replies = self.per_node(&scripts::PUBLISH_MANY_SCRIPT, &fps, common, each);
         replies
             .into_iter()
             .map(|r| r.map(|stored: i64| stored == 1))
@@ -279,13 +287,14 @@ impl Protocol {
         entries: &[(&str, &str, Duration)],
     ) -> Vec<Result<bool, Error>> {
         let fps: Vec<&str> = entries.iter().map(|(fp, ..)| *fp).collect();
-        let replies = self.per_node(&scripts::RELEASE_MANY_SCRIPT, &fps, |call, group| {
+        let common = |call: &mut redis::ScriptInvocation<'_>| {
             call.arg(self.channel()).arg(millis(RETENTION));
-            for &at in group {
-                let (fp, token, hold) = entries[at];
-                call.arg(token).arg(fp).arg(whole_millis(hold));
-            }
-        });
+        };
+        let each = |call: &mut redis::ScriptInvocation<'_>, at: usize| {
+            let (fp, token, hold) = entries[at];
+            call.arg(token).arg(fp).arg(whole_millis(hold));
+        };
+        let replies = self.per_node(&scripts::RELEASE_MANY_SCRIPT, &fps, common, each);
         replies
             .into_iter()
             .map(|r| r.map(|released: i64| released == 1))

@@ -1,5 +1,6 @@
 //! The Redis side of a shared slot, as Lua scripts. Each touches only the two keys of
-//! one slot (a batch's scripts, those of several slots on one node), `dogpile:{ns:fingerprint}:v` (a hash: value `v`, creation time `t` in
+//! one slot (a batch's scripts, those of several slots on one node),
+//! `dogpile:{ns:fingerprint}:v` (a hash: value `v`, creation time `t` in
 //! Redis milliseconds, the value's lifetime `d` in milliseconds, generation `g`, the
 //! scope's epochs `s` and `h` its claim was granted under, failed attempts in a row `f`)
 //! and `dogpile:{ns:fingerprint}:l` (the lease: owner token, or a back-off marker,
@@ -196,40 +197,48 @@ redis.call('PUBLISH', ARGV[2], 'r' .. ARGV[3])
 return 1
 "#;
 
-/// KEYS: value and lease of each slot of a batch, in pairs. ARGV: size limit, refresh
-/// ahead ms, lease ms, known soft epoch, known hard epoch, then one token per slot.
-/// CLAIM for each slot, at one time by Redis's clock. Reply: one CLAIM reply per slot.
+/// A batch's scripts declare one key, the first slot's value key, which routes them to
+/// its node: a Redis Cluster refuses a script that declares keys of several hash slots,
+/// while one whose keys are all on its node may reach them as arguments (the cluster
+/// variant says `allow-cross-slot-keys`).
+///
+/// KEYS: the first slot's value key. ARGV: size limit, refresh ahead ms, lease ms,
+/// known soft epoch, known hard epoch, then for each slot its value key, lease key and
+/// token. CLAIM for each slot, at one time by Redis's clock. Reply: one CLAIM reply per
+/// slot.
 const CLAIM_MANY: &str = r#"
 local now, out = now_ms(), {}
-for i = 1, #KEYS / 2 do
-  out[i] = claim(KEYS[2 * i - 1], KEYS[2 * i], now, ARGV[1], ARGV[2], ARGV[5 + i], ARGV[3],
-    '0', ARGV[4], ARGV[5])
+for i = 1, (#ARGV - 5) / 3 do
+  local a = 5 + 3 * (i - 1)
+  out[i] = claim(ARGV[a + 1], ARGV[a + 2], now, ARGV[1], ARGV[2], ARGV[a + 3], ARGV[3], '0',
+    ARGV[4], ARGV[5])
 end
 return out
 "#;
 
-/// KEYS: value and lease of each slot, in pairs. ARGV: retention ms, channel, then for
-/// each slot its token, generation, value, fingerprint, the soft and hard epochs of its
-/// claim, and its lifetime ms. PUBLISH for each slot. Reply: one PUBLISH reply per slot.
+/// KEYS: the first slot's value key. ARGV: retention ms, channel, then for each slot its
+/// value key, lease key, token, generation, value, fingerprint, the soft and hard
+/// epochs of its claim, and its lifetime ms. PUBLISH for each slot. Reply: one PUBLISH
+/// reply per slot.
 const PUBLISH_MANY: &str = r#"
 local now, out = now_ms(), {}
-for i = 1, #KEYS / 2 do
-  local a = 2 + 7 * (i - 1)
-  out[i] = publish(KEYS[2 * i - 1], KEYS[2 * i], now, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
-    ARGV[1], ARGV[2], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
+for i = 1, (#ARGV - 2) / 9 do
+  local a = 2 + 9 * (i - 1)
+  out[i] = publish(ARGV[a + 1], ARGV[a + 2], now, ARGV[a + 3], ARGV[a + 4], ARGV[a + 5],
+    ARGV[1], ARGV[2], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9])
 end
 return out
 "#;
 
-/// KEYS: value and lease of each slot, in pairs. ARGV: channel, retention ms, then for
-/// each slot its token, fingerprint and hold ms. RELEASE for each slot. Reply: one
-/// RELEASE reply per slot.
+/// KEYS: the first slot's value key. ARGV: channel, retention ms, then for each slot its
+/// value key, lease key, token, fingerprint and hold ms. RELEASE for each slot. Reply:
+/// one RELEASE reply per slot.
 const RELEASE_MANY: &str = r#"
 local out = {}
-for i = 1, #KEYS / 2 do
-  local a = 2 + 3 * (i - 1)
-  out[i] = release(KEYS[2 * i - 1], KEYS[2 * i], ARGV[a + 1], ARGV[1], ARGV[a + 2],
-    ARGV[a + 3], ARGV[2])
+for i = 1, (#ARGV - 2) / 5 do
+  local a = 2 + 5 * (i - 1)
+  out[i] = release(ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[1], ARGV[a + 4], ARGV[a + 5],
+    ARGV[2])
 end
 return out
 "#;
