@@ -222,8 +222,9 @@
 //!   by another caller ended without a value is asked for again. The async forms hand it
 //!   the keys owned (`Vec<K>`), so that its future may hold them. A
 //!   [`mode::SyncReaders`] cache has no batch (see [`Cache`]'s docs, Batches). With a
-//!   [`SharedTier`], a batch takes each missing key through the tier's steps by itself,
-//!   one creator call per key.
+//!   [`SharedTier`], a batch takes each tier step for all the keys of a creator call at
+//!   once ([`SharedTier::claim_many`], [`SharedTier::publish_many`],
+//!   [`SharedTier::release_many`]), each key under its own lease.
 //! - A failed early refresh (`refresh_ahead`) leaves the value as it is: its claimant
 //!   gets the still-fresh value, and no other early refresh is claimed for that value.
 //! - `wait_at_most` bounds the blocking calls' waits; an async caller awaits without
