@@ -634,3 +634,57 @@ fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
         }
     }
 }
+
+#[test]
+fn wait_at_most_bounds_a_batchs_waits_together() {
+    // The real clock is the point: `wait_at_most` bounds a blocked thread's wait.
+    let limit = Duration::from_secs(1);
+    let cache: Arc<Cache<u32, u32>> = Arc::new(
+        Cache::builder()
+            .ttl(Duration::from_secs(60))
+            .wait_at_most(limit)
+            .build(),
+    );
+    let (gate, started) = (Gate::new(), Counter::new());
+    // Two slow single creations, of keys 1 and 2, held at the gate until the batch is
+    // done.
+    let slow: Vec<_> = [1, 2]
+        .map(|id| {
+            let (cache, gate, started) = (cache.clone(), gate.clone(), started.clone());
+            thread::spawn(move || {
+                cache.get_with(id, || {
+                    started.bump();
+                    gate.wait();
+                    100 + id
+                })
+            })
+        })
+        .into();
+    eventually("both slow creations running", || started.get() == 2);
+    let calls = Calls::default();
+    let batch = {
+        let (cache, calls) = (cache.clone(), calls.clone());
+        thread::spawn(move || {
+            let begun = std::time::Instant::now();
+            let values = cache.get_many_with(&[1, 2, 3], |ids| {
+                calls.record(ids);
+                ids.iter().map(|&id| value_of(id)).collect()
+            });
+            (values, begun.elapsed())
+        })
+    };
+    let (values, waited) = bounded("batch", move || batch.join().unwrap());
+    assert_eq!(
+        values,
+        [1, 2, 3].map(value_of),
+        "it gave up and created both"
+    );
+    // Key 3 first, then keys 1 and 2 in one creator call once the call's waits, of one
+    // `wait_at_most` for the two keys together, ran out.
+    assert_eq!(calls.get(), [vec![3], vec![1, 2]]);
+    assert!(waited >= limit && waited < 2 * limit, "{waited:?}");
+    assert_eq!(cache.stats().waits, 2);
+    gate.open();
+    let slow: Vec<u32> = slow.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(slow, [101, 102]);
+}

@@ -333,7 +333,9 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
     /// A blocking caller waiting for another caller's creation of a key gives up after
     /// `limit` and runs its own creator (its value is published too; the last to finish
     /// stays). Unset: a waiter waits for the creation however long it takes. Async
-    /// callers are not bounded by it.
+    /// callers are not bounded by it. A blocking batch (`get_many_with`) waits `limit`
+    /// at most for all its keys together, then creates the keys it still waits for in
+    /// one creator call.
     ///
     /// ```
     /// use std::time::Duration;

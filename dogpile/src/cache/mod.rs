@@ -248,7 +248,10 @@ where
     ///
     /// The call waits only once the values it creates are published and their keys
     /// released: two batches over overlapping keys never wait for each other, and
-    /// `create` may call the cache for other keys (R9).
+    /// `create` may call the cache for other keys (R9). With
+    /// [`wait_at_most(limit)`](CacheBuilder::wait_at_most), its waits last `limit` at
+    /// most for all its keys together; then `create` is called for the keys still in
+    /// creation elsewhere, beside their creators.
     ///
     /// Stats count each key of `keys` as one call, except that a repeated key that is not
     /// a fresh hit counts once.

@@ -38,6 +38,9 @@ pub(crate) struct Claimed<K, V> {
     /// `None` when the cache is full and nothing can be evicted: the value is computed
     /// for this call and not stored, as a single call does.
     pub(super) held: Option<(SlotClaim, KeyStore<K, V>)>,
+    /// Without a claim: where the value is stored when this call gave up waiting for
+    /// another caller's creation (`wait_at_most`) and creates the key beside it.
+    pub(super) unclaimed: Option<KeyStore<K, V>>,
     /// The value it replaces (R3), or still fresh for an early refresh; `None` for a
     /// cold key.
     pub(super) stale: Option<Stamped<V>>,
@@ -46,9 +49,39 @@ pub(crate) struct Claimed<K, V> {
     pub(super) fallback: Option<Stamped<V>>,
 }
 
-impl<K: Hash + Eq + Clone, V: Clone> Claimed<K, V> {
+impl<K, V> Claimed<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// A key this call creates without its claim: stored in `unclaimed` if given.
+    pub(super) fn unstored(index: usize, key: K, unclaimed: Option<KeyStore<K, V>>) -> Self {
+        Claimed {
+            index,
+            key,
+            held: None,
+            unclaimed,
+            stale: None,
+            fallback: None,
+        }
+    }
+
+    /// Stores `value`, made at `now`, under the claim, or beside another caller's
+    /// creation after a `wait_at_most`.
+    fn publish(&self, value: &V, now: u64, from: Provenance) {
+        if let Some((claim, store)) = &self.held {
+            claim.publish(store, value.clone(), now, from);
+        } else if let Some(store) = &self.unclaimed {
+            store.publish(value.clone(), now, from);
+        }
+    }
+
     /// Releases the claim, then lets the entry go of its idle control.
     pub(super) fn finish(self, failed: bool) {
+        if let Some(store) = self.unclaimed {
+            store.release();
+            return;
+        }
         if let Some((claim, store)) = self.held {
             drop(claim);
             let (inner, key) = (store.inner.clone(), store.key.clone());
@@ -217,9 +250,7 @@ where
             for (claimed, ((begin, cold), failures)) in pending.into_iter().zip(answers) {
                 match begin {
                     Begin::Serve(Made { value, from }) => {
-                        if let Some((claim, store)) = &claimed.held {
-                            claim.publish(store, value.clone(), env.now(), from);
-                        }
+                        claimed.publish(&value, env.now(), from);
                         Counters::bump(&env.stats.tier_hits);
                         trace::from_tier(&env.name, &started, claimed.stale.is_some());
                         made.push((claimed.index, value));
@@ -300,8 +331,8 @@ where
                 let now = env.now();
                 let mut made = Vec::with_capacity(values.len());
                 for ((claimed, value), from) in chunk.into_iter().zip(values).zip(from) {
-                    if let Some((claim, store)) = &claimed.held {
-                        claim.publish(store, value.clone(), now, from);
+                    if claimed.held.is_some() || claimed.unclaimed.is_some() {
+                        claimed.publish(&value, now, from);
                         trace::created(&env.name, &started, claimed.stale.is_some());
                     }
                     made.push((claimed.index, value));

@@ -15,7 +15,9 @@
 //!    in `Background` mode the stale keys' refresh goes to the refresh executor instead
 //!    (R10), and their stale values are served;
 //! 4. *wait*: only then, holding no claim, the call waits for each busy key and takes
-//!    its value (or its creation's error) on the next round.
+//!    its value (or its creation's error) on the next round; with `wait_at_most`, the
+//!    blocking call's waits end together, and it creates the keys it gave up on itself,
+//!    beside their creators.
 //!
 //! A call never waits while it holds a claim, so two batches over overlapping keys
 //! cannot wait for each other, and a creator may call the cache for other keys (R9).
@@ -34,6 +36,7 @@ mod create;
 use super::call::{EntryStore, SlotsHandle};
 use super::dispatch::Core;
 use super::lookup::{ByBorrow, Hasher, Owned};
+use crate::clock::to_nanos;
 use crate::executor::{run_blocking, RefreshTask};
 use crate::slot::{self, Arrival, Pass, Store, Waited, Waiting};
 use crate::stats::Counters;
@@ -42,6 +45,7 @@ use std::collections::HashMap;
 use std::future::{ready, Future};
 use std::hash::Hash;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Hands the stale keys a `Background` batch claimed to where their refresh runs.
 type HandOff<'a, K, V> = Option<&'a mut (dyn FnMut(Vec<Claimed<K, V>>) + Send)>;
@@ -91,20 +95,15 @@ where
     let mut values: Vec<Option<V>> = keys.iter().map(|_| None).collect();
     let mut arrivals: Vec<Arrival> = keys.iter().map(|_| Arrival::new()).collect();
     let mut pending: Vec<usize> = (0..keys.len()).collect();
+    // `wait_at_most`: when the call's waits end, from its first wait on.
+    let mut wait_until: Option<Instant> = None;
     while !pending.is_empty() {
         let (mut now, mut refresh, mut busy, mut again) = (vec![], vec![], vec![], vec![]);
         for index in pending.drain(..) {
             let key = &keys[index];
             let Some(control) = slots.control_of(&Owned(key.clone())) else {
                 Counters::bump(&env.stats.misses);
-                let (key, held, stale, fallback) = (key.clone(), None, None, None);
-                now.push(Claimed {
-                    index,
-                    key,
-                    held,
-                    stale,
-                    fallback,
-                });
+                now.push(Claimed::unstored(index, key.clone(), None));
                 continue;
             };
             let store = EntryStore {
@@ -139,6 +138,7 @@ where
                         index,
                         key: key.clone(),
                         held: Some((claim, store)),
+                        unclaimed: None,
                         stale: current,
                         fallback,
                     };
@@ -173,13 +173,27 @@ where
             values[index] = Some(value);
         }
         let mut busy = busy.into_iter();
+        let mut given_up = Vec::new();
         while let Some((index, store)) = busy.next() {
             let waited = match waiting {
-                // `wait_at_most` bounds single calls only: a batch waits for each key
-                // another caller creates, however long that takes.
-                Waiting::Block => store.control.wait_for_release(&env.stats, None),
+                // `wait_at_most` bounds the call's waits together, as the blocking
+                // calls' waits; an async call awaits without holding a thread.
+                Waiting::Block => {
+                    let at_most = env.policy.wait_at_most.map(|limit| {
+                        let until = *wait_until
+                            .get_or_insert_with(|| Instant::now() + Duration::from_nanos(limit));
+                        to_nanos(until.saturating_duration_since(Instant::now()))
+                    });
+                    store.control.wait_for_release(&env.stats, at_most)
+                }
                 Waiting::Await => store.control.wait_for_release_async(&env.stats).await,
             };
+            if let Waited::TimedOut = waited {
+                // This call gives up on the other caller and creates the key itself,
+                // beside it, publishing what it makes (as a single call does).
+                given_up.push(Claimed::unstored(index, keys[index].clone(), Some(store)));
+                continue;
+            }
             let failure = match waited {
                 Waited::Released(Some(attempt)) => store.control.failure_of::<E>(attempt),
                 _ => None,
@@ -193,9 +207,15 @@ where
                     // R1: the callers that waited for a failed creation share its error.
                     arrivals[index].record(env);
                     busy.for_each(|(_, store)| store.release());
+                    given_up
+                        .into_iter()
+                        .for_each(|claimed| claimed.finish(false));
                     return Err(error);
                 }
             }
+        }
+        for (index, value) in creating.create_claimed(given_up, create).await? {
+            values[index] = Some(value);
         }
         pending = again;
     }
@@ -392,8 +412,8 @@ fn release_all<K, V>(
     refresh: Vec<Claimed<K, V>>,
     busy: Vec<(usize, KeyStore<K, V>)>,
 ) where
-    K: Hash + Eq + Clone,
-    V: Clone,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
 {
     claimed
         .into_iter()
