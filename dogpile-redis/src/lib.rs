@@ -130,17 +130,20 @@
 //! every lease of a failed creator call
 //! ([`SharedTier::release_many`](dogpile::SharedTier::release_many), F8), and a wait
 //! for the cold keys other processes create claims them again with one script per
-//! notification or recheck (F2). Each script runs the same steps as the single-key
+//! notification or recheck (F2); while its creator runs, its leases, due together,
+//! are renewed together (F5). Each script runs the same steps as the single-key
 //! scripts, for each slot in turn: each key keeps its own lease (F5), its own
 //! freshness, its own events (F6). On a Redis Cluster the keys are grouped by the node
 //! that owns their hash slot, one script per node: it declares its first key only (a
 //! Cluster refuses a script that declares keys of several hash slots) and reaches the
 //! others, all on its node, as arguments (`#!lua flags=allow-cross-slot-keys`, Redis
-//! 7). A node that fails fails its keys only (F7). So a batch costs Redis a few round trips per node, whatever its size: with
-//! 4 processes of 4 threads asking overlapping batches of 8 keys, about 1.1 scripts
-//! per batch that missed its local copies (the `fleet_batch` test); on a three-node
-//! Cluster, a batch of 60 cold keys costs each node one claim script and one publish
-//! script (the `cluster` test).
+//! 7). A node that fails fails its keys only (F7). So a batch costs Redis a few round
+//! trips per node, whatever its size: with 4 processes of 4 threads asking overlapping
+//! batches of 8 keys, about 1.1 scripts per batch that missed its local copies (the
+//! `fleet_batch` test); on a three-node Cluster, a batch of 60 cold keys costs each
+//! node one claim script and one publish script (the `cluster` test); a batch of 20
+//! keys whose creator outlives its 300 ms leases three times over, with another
+//! process waiting for it, 23 scripts in all.
 //!
 //! # On a Redis Cluster
 //!

@@ -301,18 +301,21 @@ impl Protocol {
             .collect()
     }
 
-    /// Renews the lease of `lease_key`; `Ok(false)` when it is no longer `token`'s.
-    pub(crate) fn renew(&self, fp: &str, token: &str) -> Result<bool, Error> {
-        let [value, lease_key] = self.slot_keys(fp);
-        let renewed: i64 = self.pool.run(|con| {
-            scripts::RENEW_SCRIPT
-                .key(&value)
-                .key(&lease_key)
-                .arg(token)
-                .arg(millis(self.lease))
-                .invoke(con)
-        })?;
-        Ok(renewed == 1)
+    /// RENEW for each `(fingerprint, token)`, one script per node: the leases of a
+    /// batch's keys, due together, renewed together.
+    pub(crate) fn renew_many(&self, entries: &[(&str, &str)]) -> Vec<Result<bool, Error>> {
+        let fps: Vec<&str> = entries.iter().map(|(fp, _)| *fp).collect();
+        let common = |call: &mut redis::ScriptInvocation<'_>| {
+            call.arg(millis(self.lease));
+        };
+        let each = |call: &mut redis::ScriptInvocation<'_>, at: usize| {
+            call.arg(entries[at].1);
+        };
+        let replies = self.per_node(&scripts::RENEW_MANY_SCRIPT, &fps, common, each);
+        replies
+            .into_iter()
+            .map(|r| r.map(|renewed: i64| renewed == 1))
+            .collect()
     }
 
     pub(crate) fn invalidate(&self, fp: &str) -> Result<(), Error> {

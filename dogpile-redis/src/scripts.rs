@@ -98,6 +98,12 @@ local function publish(vk, lk, now, token, gen, value, retention, channel, fp, s
   redis.call('PUBLISH', channel, 'p' .. fp)
   return 1
 end
+-- The renewal of one slot's lease (F5): 1 renewed, 0 no longer the token's.
+local function renew(lk, token, lease)
+  if redis.call('GET', lk) ~= token then return 0 end
+  redis.call('PEXPIRE', lk, lease)
+  return 1
+end
 -- The release of one slot's lease; see RELEASE.
 local function release(vk, lk, token, channel, fp, hold, retention)
   if redis.call('GET', lk) ~= token then return 0 end
@@ -147,13 +153,6 @@ return claim(KEYS[1], KEYS[2], now_ms(), ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARG
 const PUBLISH: &str = r#"
 return publish(KEYS[1], KEYS[2], now_ms(), ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6],
   ARGV[7], ARGV[8], ARGV[9])
-"#;
-
-/// KEYS: value, lease. ARGV: token, lease ms. Reply: 1 renewed, 0 lost.
-const RENEW: &str = r#"
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return 1
 "#;
 
 /// KEYS: value, lease. ARGV: token, channel, fingerprint, hold ms, retention ms. Counts
@@ -243,6 +242,18 @@ end
 return out
 "#;
 
+/// KEYS: the first slot's value key. ARGV: lease ms, then for each slot its value key,
+/// lease key and token. Renews each slot's lease if it is still the token's (F5), the
+/// leases of one process due together. Reply: per slot, 1 renewed, 0 lost.
+const RENEW_MANY: &str = r#"
+local out = {}
+for i = 1, (#ARGV - 1) / 3 do
+  local a = 1 + 3 * (i - 1)
+  out[i] = renew(ARGV[a + 2], ARGV[a + 3], ARGV[1])
+end
+return out
+"#;
+
 /// KEYS: the scope's epochs. ARGV: hard ("1") or soft, channel.
 /// `invalidate_all` raises the soft epoch; `clear` both (a cleared value is also an
 /// invalidated one). Every process is told `e{soft}:{hard}` (F6). Foreign data in the
@@ -302,12 +313,12 @@ fn many(body: &str) -> Many {
 pub(crate) static LOOKUP_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| script(LOOKUP));
 pub(crate) static CLAIM_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| script(CLAIM));
 pub(crate) static PUBLISH_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| script(PUBLISH));
-pub(crate) static RENEW_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| script(RENEW));
 pub(crate) static RELEASE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| script(RELEASE));
 pub(crate) static INVALIDATE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| script(INVALIDATE));
 pub(crate) static REMOVE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| script(REMOVE));
 pub(crate) static CLAIM_MANY_SCRIPT: LazyLock<Many> = LazyLock::new(|| many(CLAIM_MANY));
 pub(crate) static PUBLISH_MANY_SCRIPT: LazyLock<Many> = LazyLock::new(|| many(PUBLISH_MANY));
+pub(crate) static RENEW_MANY_SCRIPT: LazyLock<Many> = LazyLock::new(|| many(RENEW_MANY));
 pub(crate) static RELEASE_MANY_SCRIPT: LazyLock<Many> = LazyLock::new(|| many(RELEASE_MANY));
 pub(crate) static EPOCH_RAISE_SCRIPT: LazyLock<redis::Script> =
     LazyLock::new(|| script(EPOCH_RAISE));

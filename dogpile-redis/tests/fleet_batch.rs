@@ -33,6 +33,10 @@ fn main() {
         "overlapping_batches_create_each_key_once_per_expiry_in_few_scripts",
         overlapping_batches_create_each_key_once_per_expiry_in_few_scripts,
     );
+    suite.needs_redis(
+        "a_slow_batch_renews_its_leases_together",
+        a_slow_batch_renews_its_leases_together,
+    );
     suite.run()
 }
 
@@ -253,4 +257,60 @@ fn overlapping_batches_create_each_key_once_per_expiry_in_few_scripts() {
         per_key <= 0.75,
         "{scripts} scripts for {keys} keys asked of the tier"
     );
+}
+
+fn a_slow_batch_renews_its_leases_together() {
+    // F5: a creator that outlives its leases' length keeps them by renewal; a batch's
+    // leases are due together and renewed with one script, not one per key. Two caches
+    // on tiers opened apart stand for two processes.
+    let server = RedisServer::start();
+    let open = || {
+        let tier = RedisTier::open(&server.url()).unwrap().namespace("slow");
+        let tier = tier.lease(Duration::from_millis(300));
+        Cache::<u64, String>::builder()
+            .ttl(Duration::from_secs(60))
+            .shared(tier)
+            .build()
+    };
+    let (a, b) = (open(), open());
+    let ids: Vec<u64> = (0..20).collect();
+    let scripts = || server.calls("evalsha") + server.calls("eval");
+    let before = scripts();
+    let created = std::thread::scope(|s| {
+        let slow = s.spawn(|| {
+            a.get_many_with(&ids, |missing| {
+                std::thread::sleep(Duration::from_millis(1000));
+                missing.iter().map(|id| format!("a{id}")).collect()
+            })
+        });
+        // Once a holds the 20 leases, b asks for the same ids: it waits for a's values
+        // (F2) instead of creating, the leases being renewed past their 300 ms.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.keys("dogpile:{slow:*}:l").len() < ids.len() {
+            assert!(Instant::now() < deadline, "a never held the leases");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut asked = Vec::new();
+        let values = b.get_many_with(&ids, |missing| {
+            asked.extend_from_slice(missing);
+            missing.iter().map(|id| format!("b{id}")).collect()
+        });
+        let from_a: Vec<String> = ids.iter().map(|id| format!("a{id}")).collect();
+        assert_eq!(values, from_a);
+        assert!(
+            asked.is_empty(),
+            "b created {asked:?} while a's leases held"
+        );
+        slow.join().unwrap()
+    });
+    assert_eq!(created.len(), ids.len());
+    let scripts = scripts() - before;
+    println!(
+        "\n  a batch of {} keys created in 1 s under leases of 300 ms, another cache waiting \
+         for it: {scripts} Redis scripts in all",
+        ids.len()
+    );
+    // About ten renewal rounds and a few claims: a script per key per renewal would be
+    // 200.
+    assert!(scripts <= 40, "{scripts} scripts");
 }
