@@ -130,20 +130,20 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 "#;
 
-/// KEYS: value, lease. ARGV: token, channel, fingerprint, hold ms, retention ms. Counts
-/// a failure in a row and ends the lease: at once (F8), or, with a hold, by turning it
-/// into a back-off marker that nobody owns and that runs out after `hold`, so that no
-/// process claims the key before then. Tells waiters elsewhere either way. Reply: 1
-/// released, 0 was not held.
+/// KEYS: value, lease. ARGV: token, channel, fingerprint, hold ms, retention ms. Ends
+/// the lease: at once (F8), or, with a hold, by turning it into a back-off marker that
+/// nobody owns and that runs out after `hold`, so that no process claims the key before
+/// then; a hold also counts one more failure in a row. Tells waiters elsewhere either
+/// way. Reply: 1 released, 0 was not held.
 const RELEASE: &str = r#"
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 if tonumber(ARGV[4]) > 0 then
   redis.call('SET', KEYS[2], 'back-off', 'PX', ARGV[4])
+  redis.call('HINCRBY', KEYS[1], 'f', 1)
+  keep(ARGV[5])
 else
   redis.call('DEL', KEYS[2])
 end
-redis.call('HINCRBY', KEYS[1], 'f', 1)
-keep(ARGV[5])
 redis.call('PUBLISH', ARGV[2], 'l' .. ARGV[3])
 return 1
 "#;

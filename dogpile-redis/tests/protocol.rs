@@ -537,10 +537,20 @@ fn a_release_with_a_hold_backs_the_key_off_fleet_wide() {
         .publish(&k, &lease, &"v".into(), Duration::from_millis(1))
         .unwrap();
     std::thread::sleep(Duration::from_millis(5));
-    let Claim::Owned { failures, .. } = t(&a).claim(&k, NO_AHEAD).unwrap() else {
+    let Claim::Owned {
+        lease, failures, ..
+    } = t(&a).claim(&k, NO_AHEAD).unwrap()
+    else {
         panic!("the 1 ms value is stale")
     };
     assert_eq!(failures, 0, "a publish ends the failures in a row");
+    // A release without a hold (a panic, a dropped future) frees the key at once and
+    // is no failure in a row.
+    t(&a).release(&k, &lease, Duration::ZERO).unwrap();
+    let Claim::Owned { failures, .. } = t(&b).claim(&k, NO_AHEAD).unwrap() else {
+        panic!("released at once")
+    };
+    assert_eq!(failures, 0);
 }
 
 fn a_value_stored_without_a_lifetime_is_a_miss() {
