@@ -109,11 +109,11 @@ local function release(vk, lk, token, channel, fp, hold, retention)
   if redis.call('GET', lk) ~= token then return 0 end
   if tonumber(hold) > 0 then
     redis.call('SET', lk, 'back-off', 'PX', hold)
+    redis.call('HINCRBY', vk, 'f', 1)
+    keep(vk, retention)
   else
     redis.call('DEL', lk)
   end
-  redis.call('HINCRBY', vk, 'f', 1)
-  keep(vk, retention)
   redis.call('PUBLISH', channel, 'l' .. fp)
   return 1
 end
@@ -155,11 +155,11 @@ return publish(KEYS[1], KEYS[2], now_ms(), ARGV[1], ARGV[2], ARGV[3], ARGV[4], A
   ARGV[7], ARGV[8], ARGV[9])
 "#;
 
-/// KEYS: value, lease. ARGV: token, channel, fingerprint, hold ms, retention ms. Counts
-/// a failure in a row and ends the lease: at once (F8), or, with a hold, by turning it
-/// into a back-off marker that nobody owns and that runs out after `hold`, so that no
-/// process claims the key before then. Tells waiters elsewhere either way. Reply: 1
-/// released, 0 was not held.
+/// KEYS: value, lease. ARGV: token, channel, fingerprint, hold ms, retention ms. Ends
+/// the lease: at once (F8), or, with a hold, by turning it into a back-off marker that
+/// nobody owns and that runs out after `hold`, so that no process claims the key before
+/// then; a hold also counts one more failure in a row. Tells waiters elsewhere either
+/// way. Reply: 1 released, 0 was not held.
 const RELEASE: &str = r#"
 return release(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 "#;

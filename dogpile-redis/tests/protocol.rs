@@ -454,6 +454,124 @@ fn corrupt_foreign_and_oversized_values_are_misses() {
     assert_eq!(t(&small).lookup(&k).unwrap(), None);
 }
 
+fn a_value_keeps_its_own_lifetime_and_is_claimed_early_once() {
+    // R6 fleet-wide: the lifetime travels with the value; a claim judges by it, and
+    // `refresh_ahead` claims it early, once: the lease makes it one.
+    let server = RedisServer::start();
+    let (a, b) = (tier(&server), tier(&server));
+    let k = key("lifetime");
+    let (lease, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
+    t(&a)
+        .publish(&k, &lease, &"token".into(), Duration::from_secs(10))
+        .unwrap();
+    let shared = t(&b).lookup(&k).unwrap().unwrap();
+    assert_eq!(shared.lifetime, Duration::from_secs(10));
+    assert!(matches!(
+        t(&b).claim(&k, NO_AHEAD).unwrap(),
+        Claim::Fresh(_)
+    ));
+    // Less than 20 s left: due for an early refresh; one caller in the fleet owns it.
+    let ahead = Duration::from_secs(20);
+    let (early, stale) = owned(t(&a).claim(&k, ahead).unwrap());
+    assert_eq!(stale.unwrap().value, "token");
+    assert!(matches!(
+        t(&b).claim(&k, ahead).unwrap(),
+        Claim::Busy { stale: Some(_), .. }
+    ));
+    t(&a)
+        .publish(&k, &early, &"renewed".into(), Duration::from_secs(60))
+        .unwrap();
+    // The new value's own lifetime judges it now: fresh even 20 s ahead.
+    match t(&b).claim(&k, ahead).unwrap() {
+        Claim::Fresh(shared) => assert_eq!(shared.value, "renewed"),
+        other => panic!("{other:?}"),
+    }
+    // Soft invalidation ages it to its own lifetime.
+    t(&b).invalidate(&k).unwrap();
+    let shared = t(&a).lookup(&k).unwrap().unwrap();
+    assert!(shared.age >= Duration::from_secs(60), "{:?}", shared.age);
+    let (_lease, stale) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
+    assert_eq!(stale.unwrap().value, "renewed");
+}
+
+fn a_release_with_a_hold_backs_the_key_off_fleet_wide() {
+    // retry_backoff fleet-wide: a failed creation's lease turns into a back-off that
+    // nobody owns; the failures in a row are counted until a publish.
+    let server = RedisServer::start();
+    let (a, b) = (tier(&server), tier(&server));
+    let k = key("backoff");
+    let Claim::Owned {
+        lease, failures, ..
+    } = t(&a).claim(&k, NO_AHEAD).unwrap()
+    else {
+        panic!("a cold key is claimed")
+    };
+    assert_eq!(failures, 0);
+    t(&a)
+        .release(&k, &lease, Duration::from_millis(300))
+        .unwrap();
+    match t(&b).claim(&k, NO_AHEAD).unwrap() {
+        Claim::Busy {
+            stale: None,
+            lease_left,
+        } => assert!(lease_left <= Duration::from_millis(300), "{lease_left:?}"),
+        other => panic!("backing off, but {other:?}"),
+    }
+    assert!(holds_within(BOUND, || matches!(
+        t(&b).claim(&k, NO_AHEAD).unwrap(),
+        Claim::Owned { failures: 1, .. }
+    )));
+    let lease_key = server.keys("dogpile:{t:*}:l").pop().unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&lease_key)
+        .query(&mut server.client())
+        .unwrap();
+    let Claim::Owned {
+        lease, failures, ..
+    } = t(&a).claim(&k, NO_AHEAD).unwrap()
+    else {
+        panic!("the key is free")
+    };
+    assert_eq!(failures, 1);
+    t(&a)
+        .publish(&k, &lease, &"v".into(), Duration::from_millis(1))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    let Claim::Owned {
+        lease, failures, ..
+    } = t(&a).claim(&k, NO_AHEAD).unwrap()
+    else {
+        panic!("the 1 ms value is stale")
+    };
+    assert_eq!(failures, 0, "a publish ends the failures in a row");
+    // A release without a hold (a panic, a dropped future) frees the key at once and
+    // is no failure in a row.
+    t(&a).release(&k, &lease, Duration::ZERO).unwrap();
+    let Claim::Owned { failures, .. } = t(&b).claim(&k, NO_AHEAD).unwrap() else {
+        panic!("released at once")
+    };
+    assert_eq!(failures, 0);
+}
+
+fn a_value_stored_without_a_lifetime_is_a_miss() {
+    // A value an older build stored, without its lifetime: a miss, and claimed as cold.
+    let server = RedisServer::start();
+    let a = tier(&server);
+    let k = key("old format");
+    let (lease, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
+    t(&a).publish(&k, &lease, &"v".into(), TTL).unwrap();
+    let _: () = redis::cmd("HDEL")
+        .arg(value_key(&server))
+        .arg("d")
+        .query(&mut server.client())
+        .unwrap();
+    assert_eq!(t(&a).lookup(&k).unwrap(), None);
+    let (lease, stale) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
+    assert_eq!(stale, None);
+    t(&a).publish(&k, &lease, &"v2".into(), TTL).unwrap();
+    assert_eq!(t(&a).lookup(&k).unwrap().unwrap().lifetime, TTL);
+}
+
 fn a_publish_is_fenced_by_the_generation_even_under_a_live_lease() {
     // F5: the publish checks the generation itself, not only the lease token.
     let server = RedisServer::start();
@@ -493,5 +611,8 @@ support::redis_tests! {
         a_down_server_makes_calls_fail_fast_and_sharing_resumes,
         corrupt_foreign_and_oversized_values_are_misses,
         a_publish_is_fenced_by_the_generation_even_under_a_live_lease,
+        a_value_keeps_its_own_lifetime_and_is_claimed_early_once,
+        a_release_with_a_hold_backs_the_key_off_fleet_wide,
+        a_value_stored_without_a_lifetime_is_a_miss,
     ],
 }

@@ -93,6 +93,15 @@
 //! nothing. [`Cache::get`] follows the same windows; [`Cache::get_fresh`] returns
 //! values within their lifetime only.
 //!
+//! `refresh_ahead` has no default, not even a multiple of the key's measured creation
+//! time. Measuring costs nothing on a hit (the creation path already reads the clock),
+//! but the default would be unsafe: an early refresh is a creation the cache would
+//! otherwise not make (a key last read just before its expiry is created once more,
+//! for nobody), one slow creation (a cold start, a backend stall) would make the window
+//! as long as the lifetime itself and the key would refresh on every call, and with a
+//! [`SharedTier`] each early claim is a round trip to the fleet. When to renew is a property of the
+//! data (a token renewed a minute before it expires), so it is asked for explicitly.
+//!
 //! ```
 //! use dogpile::{Cache, ManualClock};
 //! use std::time::Duration;
@@ -227,8 +236,11 @@
 //!   [`SharedTier::release_many`]), each key under its own lease.
 //! - A failed early refresh (`refresh_ahead`) leaves the value as it is: its claimant
 //!   gets the still-fresh value, and no other early refresh is claimed for that value.
-//! - `wait_at_most` bounds the blocking calls' waits; an async caller awaits without
-//!   holding a thread, and is not bounded by it.
+//! - `wait_at_most` bounds every wait, blocking or async. An async caller awaits
+//!   without holding a thread; its limit runs on one timer thread for the whole process
+//!   (started on first use), so it needs no particular async runtime. With a
+//!   [`SharedTier`], a cold key created by another process is waited for while that
+//!   process's lease is renewed, up to `wait_at_most` (30 s unless set, F2).
 //! - A panic is not a failure in a row for `retry_backoff` (it has no error to answer
 //!   with); an `Err` is.
 //! - With a [`SharedTier`], `invalidate` and `remove` reach every process (F6), and so
@@ -278,6 +290,7 @@
 //!   sync_reader.rs     SyncReaderDogpile, ReadGuard, WriteGuard (R8), on fence.rs
 //!   evict.rs           S3-FIFO, under the bounded layout's lock
 //!   executor.rs        the refresh pool and RefreshTask
+//!   timer.rs           the runtime-agnostic sleep of an async wait's limit
 //!   clock.rs stats.rs trace.rs mode.rs key.rs
 //!   test_clock.rs      ManualClock::scoped and its guards (feature `test-clock`)
 //!   sync.rs            the blocking primitives, from loom under `--cfg loom`
@@ -327,6 +340,7 @@ mod sync_reader;
 #[cfg(any(doc, feature = "test-clock"))]
 mod test_clock;
 mod tier;
+mod timer;
 mod trace;
 
 pub use crate::cache::{BuildError, Cache, CacheBuilder, EntryRef};

@@ -635,19 +635,10 @@ fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
     }
 }
 
-#[test]
-fn wait_at_most_bounds_a_batchs_waits_together() {
-    // The real clock is the point: `wait_at_most` bounds a blocked thread's wait.
-    let limit = Duration::from_secs(1);
-    let cache: Arc<Cache<u32, u32>> = Arc::new(
-        Cache::builder()
-            .ttl(Duration::from_secs(60))
-            .wait_at_most(limit)
-            .build(),
-    );
-    let (gate, started) = (Gate::new(), Counter::new());
-    // Two slow single creations, of keys 1 and 2, held at the gate until the batch is
-    // done.
+/// Two slow single creations, of keys 1 and 2, held at `gate` (each made `100 + id`),
+/// running once this returns.
+fn slow_creations(cache: &Arc<Cache<u32, u32>>, gate: &Gate) -> Vec<thread::JoinHandle<u32>> {
+    let started = Counter::new();
     let slow: Vec<_> = [1, 2]
         .map(|id| {
             let (cache, gate, started) = (cache.clone(), gate.clone(), started.clone());
@@ -661,6 +652,24 @@ fn wait_at_most_bounds_a_batchs_waits_together() {
         })
         .into();
     eventually("both slow creations running", || started.get() == 2);
+    slow
+}
+
+fn bounded_cache(limit: Duration) -> Arc<Cache<u32, u32>> {
+    Arc::new(
+        Cache::builder()
+            .ttl(Duration::from_secs(60))
+            .wait_at_most(limit)
+            .build(),
+    )
+}
+
+#[test]
+fn wait_at_most_bounds_a_batchs_waits_together() {
+    // The real clock is the point: `wait_at_most` bounds a waiter's real wait.
+    let limit = Duration::from_secs(1);
+    let (cache, gate) = (bounded_cache(limit), Gate::new());
+    let slow = slow_creations(&cache, &gate);
     let calls = Calls::default();
     let batch = {
         let (cache, calls) = (cache.clone(), calls.clone());
@@ -684,6 +693,36 @@ fn wait_at_most_bounds_a_batchs_waits_together() {
     assert_eq!(calls.get(), [vec![3], vec![1, 2]]);
     assert!(waited >= limit && waited < 2 * limit, "{waited:?}");
     assert_eq!(cache.stats().waits, 2);
+    gate.open();
+    let slow: Vec<u32> = slow.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(slow, [101, 102]);
+}
+
+#[test]
+fn wait_at_most_bounds_an_async_batchs_waits_together() {
+    let limit = Duration::from_secs(1);
+    let (cache, gate) = (bounded_cache(limit), Gate::new());
+    let slow = slow_creations(&cache, &gate);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (values, waited) = bounded("async batch", {
+        let cache = cache.clone();
+        move || {
+            runtime.block_on(async {
+                let begun = std::time::Instant::now();
+                let values = cache
+                    .get_many_with_async(&[1, 2], |ids: Vec<u32>| async move {
+                        ids.iter().map(|&id| value_of(id)).collect()
+                    })
+                    .await;
+                (values, begun.elapsed())
+            })
+        }
+    });
+    assert_eq!(values, [1, 2].map(value_of), "it gave up and created both");
+    assert!(waited >= limit && waited < 2 * limit, "{waited:?}");
     gate.open();
     let slow: Vec<u32> = slow.into_iter().map(|t| t.join().unwrap()).collect();
     assert_eq!(slow, [101, 102]);

@@ -330,12 +330,15 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
         self
     }
 
-    /// A blocking caller waiting for another caller's creation of a key gives up after
-    /// `limit` and runs its own creator (its value is published too; the last to finish
-    /// stays). Unset: a waiter waits for the creation however long it takes. Async
-    /// callers are not bounded by it. A blocking batch (`get_many_with`) waits `limit`
-    /// at most for all its keys together, then creates the keys it still waits for in
-    /// one creator call.
+    /// A caller waiting for another caller's creation of a key gives up after `limit`
+    /// and runs its own creator (its value is published too; the last to finish stays).
+    /// Unset: a waiter waits for the creation however long it takes. Blocking and async
+    /// callers alike: an async caller's limit runs on one timer thread for the whole
+    /// process, so it needs no particular async runtime. With a fleet tier, a cold key
+    /// created by another process is waited for while that process renews its lease,
+    /// up to `limit` (30 s unless set, F2). A batch (`get_many_with`) waits `limit` at
+    /// most for all its keys together, then creates the keys it still waits for in one
+    /// creator call.
     ///
     /// ```
     /// use std::time::Duration;

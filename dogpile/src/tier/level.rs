@@ -304,14 +304,22 @@ where
                 stale: Some(stale),
                 lease_left,
             } => match self.stale_while_revalidate {
-                None => Begin::Serve(Made {
-                    value: stale.value,
-                    from: Provenance {
-                        age: to_nanos(stale.lifetime.saturating_sub(lease_left)),
-                        held: true,
-                        tier: true,
-                    },
-                }),
+                None => {
+                    // Held until the lease ends; a value still within its lifetime (due
+                    // for an early refresh) no longer than that lifetime either.
+                    let mut age = stale.lifetime.saturating_sub(lease_left);
+                    if stale.age < stale.lifetime {
+                        age = age.max(stale.age);
+                    }
+                    Begin::Serve(Made {
+                        value: stale.value,
+                        from: Provenance {
+                            age: to_nanos(age),
+                            held: true,
+                            tier: true,
+                        },
+                    })
+                }
                 // R11: too old to serve by its real age: cold, wait for the owner (F2).
                 Some(stale_while_revalidate)
                     if stale.age >= stale.lifetime.saturating_add(stale_while_revalidate) =>

@@ -142,7 +142,7 @@ pub enum Claim<V> {
         /// The tier's current value, if any: stale, or due for an early refresh.
         stale: Option<SharedValue<V>>,
         /// Failed attempts at this key in a row since its last publish, fleet-wide (the
-        /// releases with a failure since); 0 for a tier that does not count them. The
+        /// releases with a `hold` since); 0 for a tier that does not count them. The
         /// cache sizes its next back-off by it (`retry_backoff`).
         failures: u32,
     },
@@ -253,7 +253,8 @@ impl StdError for TierError {
 /// - **F7** the tier is optional at run time: its failures never reach a caller, who
 ///   gets the local rules instead.
 /// - **F8** a failed creation (`Err`, panic, dropped future) releases its lease at once
-///   ([`SharedTier::release`]).
+///   ([`SharedTier::release`]); with `retry_backoff`, an `Err` holds the key for the
+///   back-off's pause instead, so the fleet's single claimant backs off for everyone.
 ///
 /// The cache calls it only on an L1 miss or stale value (F3), and for one key from at
 /// most one caller per process at a time. The lease is renewed by the tier itself
@@ -377,11 +378,12 @@ pub trait SharedTier<K, V>: Send + Sync + 'static {
         lifetime: Duration,
     ) -> Result<Publish, TierError>;
 
-    /// Gives `lease` up, storing nothing: its creator failed (F8), one more failure in a
-    /// row. With a zero `hold` the key is free at once; otherwise it stays claimed for
-    /// `hold` (the cache's `retry_backoff` pause, sized by [`Claim::Owned`]'s
-    /// `failures`), so that no process in the fleet tries it again before then and
-    /// every claim meanwhile is [`Claim::Busy`]. Waiters are told at once either way.
+    /// Gives `lease` up, storing nothing: its creator failed (F8). With a zero `hold`
+    /// the key is free at once; otherwise it stays claimed for `hold` (the cache's
+    /// `retry_backoff` pause after an `Err`, sized by [`Claim::Owned`]'s `failures`),
+    /// so that no process in the fleet tries it again before then and every claim
+    /// meanwhile is [`Claim::Busy`], and the failures in a row grow by one. Waiters
+    /// are told at once either way.
     fn release(&self, key: &K, lease: &Lease, hold: Duration) -> Result<(), TierError>;
 
     /// [`claim`](SharedTier::claim) for each of `keys`, answered in their order: a

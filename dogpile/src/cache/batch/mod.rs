@@ -16,8 +16,8 @@
 //!    (R10), and their stale values are served;
 //! 4. *wait*: only then, holding no claim, the call waits for each busy key and takes
 //!    its value (or its creation's error) on the next round; with `wait_at_most`, the
-//!    blocking call's waits end together, and it creates the keys it gave up on itself,
-//!    beside their creators.
+//!    call's waits end together, and it creates the keys it gave up on itself, beside
+//!    their creators.
 //!
 //! A call never waits while it holds a claim, so two batches over overlapping keys
 //! cannot wait for each other, and a creator may call the cache for other keys (R9).
@@ -175,18 +175,17 @@ where
         let mut busy = busy.into_iter();
         let mut given_up = Vec::new();
         while let Some((index, store)) = busy.next() {
-            let waited = match waiting {
-                // `wait_at_most` bounds the call's waits together, as the blocking
-                // calls' waits; an async call awaits without holding a thread.
-                Waiting::Block => {
-                    let at_most = env.policy.wait_at_most.map(|limit| {
-                        let until = *wait_until
-                            .get_or_insert_with(|| Instant::now() + Duration::from_nanos(limit));
-                        to_nanos(until.saturating_duration_since(Instant::now()))
-                    });
-                    store.control.wait_for_release(&env.stats, at_most)
-                }
-                Waiting::Await => store.control.wait_for_release_async(&env.stats).await,
+            // `wait_at_most` bounds the call's waits together, from its first wait on.
+            let at_most = env.policy.wait_at_most.map(|limit| {
+                let until =
+                    *wait_until.get_or_insert_with(|| Instant::now() + Duration::from_nanos(limit));
+                to_nanos(until.saturating_duration_since(Instant::now()))
+            });
+            let (control, stats) = (&store.control, &env.stats);
+            let waited = match (waiting, at_most) {
+                (Waiting::Block, _) => control.wait_for_release(stats, at_most),
+                (Waiting::Await, None) => control.wait_for_release_async(stats).await,
+                (Waiting::Await, Some(_)) => control.wait_for_release_within(stats, at_most).await,
             };
             if let Waited::TimedOut = waited {
                 // This call gives up on the other caller and creates the key itself,
