@@ -1,8 +1,9 @@
-//! Batches across a fleet of real OS processes on one real `redis-server`: this test
-//! binary re-runs itself as worker processes (`DP_ROLE`). Each key is created once per
-//! expiry fleet-wide (F1, F2), and a batch costs Redis a few scripts, never one per
-//! key, counted by the server itself (`INFO commandstats`). Every wait is bounded;
-//! every process is killed on failure.
+//! Batches in the fleet tier, on a real `redis-server`: the batch steps keep each key's
+//! lease and fence (F5); and across a fleet of real OS processes (this test binary
+//! re-runs itself as worker processes, `DP_ROLE`) each key is created once per expiry
+//! fleet-wide (F1, F2), and a batch costs Redis a few scripts, never one per key,
+//! counted by the server itself (`INFO commandstats`). Every wait is bounded; every
+//! process is killed on failure.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -10,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dogpile::Cache;
+use dogpile::{Cache, Claim, Lease, Publish, SharedTier};
 use dogpile_redis::RedisTier;
 use support::redis::RedisServer;
 
@@ -32,6 +33,10 @@ fn main() {
     suite.needs_redis(
         "overlapping_batches_create_each_key_once_per_expiry_in_few_scripts",
         overlapping_batches_create_each_key_once_per_expiry_in_few_scripts,
+    );
+    suite.needs_redis(
+        "a_batchs_steps_keep_each_keys_lease_and_fence",
+        a_batchs_steps_keep_each_keys_lease_and_fence,
     );
     suite.needs_redis(
         "a_slow_batch_renews_its_leases_together",
@@ -313,4 +318,66 @@ fn a_slow_batch_renews_its_leases_together() {
     // About ten renewal rounds and a few claims: a script per key per renewal would be
     // 200.
     assert!(scripts <= 40, "{scripts} scripts");
+}
+
+fn a_batchs_steps_keep_each_keys_lease_and_fence() {
+    let server = RedisServer::start();
+    let open = || -> Box<dyn SharedTier<String, String>> {
+        Box::new(RedisTier::open(&server.url()).unwrap().namespace("p"))
+    };
+    let (a, b) = (open(), open());
+    let ttl = Duration::from_secs(60);
+    let keys: Vec<String> = ["k1", "k2", "k3"].map(String::from).into();
+    let owned = |claim: Result<Claim<String>, _>| match claim {
+        Ok(Claim::Owned { lease, .. }) => lease,
+        other => panic!("expected the lease, got {other:?}"),
+    };
+    let leases: Vec<Lease> = a
+        .claim_many(&keys, Duration::ZERO)
+        .into_iter()
+        .map(owned)
+        .collect();
+    // F2, F5: each key's lease is a's; b finds each busy.
+    for claim in b.claim_many(&keys, Duration::ZERO) {
+        assert!(
+            matches!(claim, Ok(Claim::Busy { stale: None, .. })),
+            "{claim:?}"
+        );
+    }
+    // F5 per key: k2 invalidated between claim and publish is fenced, the others stored.
+    a.invalidate(&keys[1]).unwrap();
+    let values: Vec<String> = keys.iter().map(|k| format!("v-{k}")).collect();
+    let entries: Vec<(&String, &Lease, &String, Duration)> = (0..3)
+        .map(|i| (&keys[i], &leases[i], &values[i], ttl))
+        .collect();
+    let published: Vec<Publish> = a
+        .publish_many(&entries)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        published,
+        [Publish::Stored, Publish::Rejected, Publish::Stored]
+    );
+    let claims = b.claim_many(&keys, Duration::ZERO);
+    assert!(
+        matches!(&claims[0], Ok(Claim::Fresh(v)) if v.value == "v-k1"),
+        "{claims:?}"
+    );
+    assert!(
+        matches!(&claims[2], Ok(Claim::Fresh(v)) if v.value == "v-k3"),
+        "{claims:?}"
+    );
+    let [_, k2, _] = <[_; 3]>::try_from(claims).unwrap();
+    let lease = owned(k2);
+    // F8: released at once, k2 is a's to claim; released with a hold, nobody's.
+    b.release_many(&[(&keys[1], &lease, Duration::ZERO)])[0]
+        .as_ref()
+        .unwrap();
+    let lease = owned(a.claim(&keys[1], Duration::ZERO));
+    a.release_many(&[(&keys[1], &lease, Duration::from_secs(30))])[0]
+        .as_ref()
+        .unwrap();
+    let held = b.claim_many(&keys[1..2], Duration::ZERO);
+    assert!(matches!(&held[0], Ok(Claim::Busy { .. })), "{held:?}");
 }
