@@ -39,6 +39,10 @@ fn main() {
         a_batchs_steps_keep_each_keys_lease_and_fence,
     );
     suite.needs_redis(
+        "a_batch_follows_the_local_rules_while_redis_is_down",
+        a_batch_follows_the_local_rules_while_redis_is_down,
+    );
+    suite.needs_redis(
         "a_slow_batch_renews_its_leases_together",
         a_slow_batch_renews_its_leases_together,
     );
@@ -380,4 +384,41 @@ fn a_batchs_steps_keep_each_keys_lease_and_fence() {
         .unwrap();
     let held = b.claim_many(&keys[1..2], Duration::ZERO);
     assert!(matches!(&held[0], Ok(Claim::Busy { .. })), "{held:?}");
+}
+
+fn a_batch_follows_the_local_rules_while_redis_is_down() {
+    // F7: the tier's failure never reaches the caller; the batch's keys go to one
+    // creator call, within one round trip's deadline, not one per key.
+    let mut server = RedisServer::start();
+    let tier = RedisTier::open(&server.url())
+        .unwrap()
+        .namespace("down")
+        .timeout(Duration::from_millis(200));
+    let cache: Cache<u64, String> = Cache::builder()
+        .ttl(Duration::from_secs(60))
+        .shared(tier)
+        .build();
+    assert_eq!(cache.get_many_with(&[0], |_| vec!["up".into()]), ["up"]);
+    let batch = |ids: std::ops::RangeInclusive<u64>| {
+        let ids: Vec<u64> = ids.collect();
+        let mut asked = Vec::new();
+        let begun = Instant::now();
+        let values = cache.get_many_with(&ids, |missing| {
+            asked.push(missing.to_vec());
+            missing.iter().map(|id| format!("v{id}")).collect()
+        });
+        let took = begun.elapsed();
+        assert_eq!(
+            values,
+            ids.iter().map(|id| format!("v{id}")).collect::<Vec<_>>()
+        );
+        assert_eq!(asked, [ids]);
+        // 20 keys: one deadline of 200 ms (with a round trip per key, 4 s).
+        assert!(took < Duration::from_secs(2), "{took:?} for 20 keys");
+    };
+    server.freeze(); // slow: every round trip runs into its deadline
+    batch(1..=20);
+    server.thaw();
+    server.kill(); // down: refused at once
+    batch(21..=40);
 }
