@@ -457,8 +457,52 @@ fn a_batch_costs_each_node_one_script_per_step() {
     assert!(second.iter().all(|&n| n <= 2), "{second:?} scripts by node");
 }
 
+fn a_killed_node_costs_a_batch_its_keys_sharing_only() {
+    // F7 per node: a batch over keys of every node, one node killed: its keys follow
+    // the local rules within the deadline, the other nodes' keys stay shared.
+    let mut cluster = RedisCluster::start();
+    let clock = ManualClock::new();
+    let fast = |cluster: &RedisCluster| -> Cache<String, String> {
+        Cache::builder()
+            .ttl(TTL)
+            .clock(clock.clone())
+            .shared(tier(cluster).timeout(Duration::from_millis(100)))
+            .build()
+    };
+    let (a, b) = (fast(&cluster), fast(&cluster));
+    b.get_with("warm-b".into(), || "w".into());
+    let on = keys_on_each_node(&cluster, &a, "bkill", 5);
+    cluster.kill(2);
+    let keys: Vec<String> = on.iter().flatten().cloned().collect();
+    let (done, finished) = mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let started = Instant::now();
+            let mut asked = Vec::new();
+            let values = b.get_many_with(&keys, |missing| {
+                asked.extend_from_slice(missing);
+                missing.iter().map(|_| "local".to_string()).collect()
+            });
+            let _ = done.send((values, asked, started.elapsed()));
+        });
+        let (values, asked, took) = finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a batch hung on a killed node");
+        assert_eq!(asked, on[2], "only the killed node's keys are created here");
+        for (key, value) in keys.iter().zip(&values) {
+            let expected = match on[2].contains(key) {
+                true => "local".to_string(),
+                false => format!("v-{key}"),
+            };
+            assert_eq!(*value, expected);
+        }
+        assert!(took < Duration::from_secs(1), "the batch took {took:?}");
+    });
+}
+
 support::redis_tests! {
     needs_redis: [
+        a_killed_node_costs_a_batch_its_keys_sharing_only,
         a_batch_costs_each_node_one_script_per_step,
         keys_spread_over_all_nodes_and_each_slot_stays_on_one,
         a_cold_key_is_created_once_across_caches_on_every_node,
