@@ -353,42 +353,56 @@ pub mod __private {
     pub use core::time::Duration;
     pub use std::sync::LazyLock;
 
-    /// Names a key part's type in the generated `static`, so that a missing bound is
-    /// reported at the argument's type in the user's signature. Each bound goes through
-    /// its own trait below, whose `on_unimplemented` says what to do in the user's terms.
-    pub trait KeyPart {
-        type Is;
+    /// A key part's or the value's type as the generated code names it:
+    /// `<T as Checked<{ <T as KeyPart>::OK & <T as KeyShared>::OK }>>::Is`, which is `T`
+    /// once the checks in the braces pass. The checks come first: when `T` misses a
+    /// bound, rustc reports the check's own message once, at `T`, and the const is an
+    /// error; so is every type built from `Is` (the cache's, `<T as ToOwned>::Owned`,
+    /// every use of the cache), and rustc says nothing more about `T`.
+    pub trait Checked<const OK: bool> {
+        type Is: ?Sized;
     }
-    impl<T: KeyHash + KeyEq + KeyClone + KeyShared + 'static> KeyPart for T {
+    impl<T: ?Sized> Checked<true> for T {
         type Is = T;
     }
 
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` is part of the memoized fn's key, so it must be `Hash`",
-        label = "a key part, but not `Hash`",
-        note = "derive `Hash` (and `Eq`) on it, or leave this argument out of the key: \
-                `#[dogpile(key = ..)]` names the arguments that identify the result"
-    )]
-    pub trait KeyHash {}
-    impl<T: core::hash::Hash + ?Sized> KeyHash for T {}
+    // The checks of an owned key part `x: T` (and of a computed key's type): `KeyPart`
+    // and `KeyShared`; of a borrowed one `x: &T`, keyed by `<T as ToOwned>::Owned`:
+    // `KeyRefPart` and `KeyShared`; of the value: `ValueClone` and `ValueShared`. Each
+    // states what is missing in the user's terms; those that bundle bounds are
+    // implemented with `do_not_recommend`, so that rustc reports the bundle once, with
+    // its message, rather than each missing bound on its own.
 
     #[diagnostic::on_unimplemented(
-        message = "`{Self}` is part of the memoized fn's key, so it must be `Eq`",
-        label = "a key part, but not `Eq`",
-        note = "derive `PartialEq, Eq` on it, or leave this argument out of the key: \
-                `#[dogpile(key = ..)]` names the arguments that identify the result"
+        message = "`{Self}` is part of the memoized fn's key, so it must be `Hash + Eq + Clone`",
+        label = "a key part, but not `Hash + Eq + Clone`",
+        note = "the key is hashed, compared and stored: derive `Clone, PartialEq, Eq, Hash` on \
+                it, or leave this argument out of the key: `#[dogpile(key = ..)]` names the \
+                arguments that identify the result"
     )]
-    pub trait KeyEq {}
-    impl<T: Eq + ?Sized> KeyEq for T {}
+    pub trait KeyPart {
+        const OK: bool = true;
+    }
+    #[diagnostic::do_not_recommend]
+    impl<T: core::hash::Hash + Eq + Clone + 'static> KeyPart for T {}
 
     #[diagnostic::on_unimplemented(
-        message = "`{Self}` is part of the memoized fn's key, so it must be `Clone`",
-        label = "a key part, but not `Clone`",
-        note = "the key is stored, so an owned argument is cloned into it: derive `Clone`, \
-                or leave this argument out of the key with `#[dogpile(key = ..)]`"
+        message = "`{Self}` is part of the memoized fn's key, so it must be `Hash + Eq + Clone`",
+        label = "a key part, but not `Hash + Eq + Clone`",
+        note = "the key is hashed, compared and stored (as `<{Self} as ToOwned>::Owned`): \
+                derive `Clone, PartialEq, Eq, Hash` on it, or leave this argument out of the \
+                key: `#[dogpile(key = ..)]` names the arguments that identify the result"
     )]
-    pub trait KeyClone {}
-    impl<T: Clone> KeyClone for T {}
+    pub trait KeyRefPart {
+        const OK: bool = true;
+    }
+    #[diagnostic::do_not_recommend]
+    impl<T> KeyRefPart for T
+    where
+        T: ?Sized + core::hash::Hash + Eq + ToOwned,
+        T::Owned: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    {
+    }
 
     #[diagnostic::on_unimplemented(
         message = "`{Self}` is part of the memoized fn's key, so it must be `Send + Sync`",
@@ -396,16 +410,11 @@ pub mod __private {
         note = "the key is stored in a cache shared by every thread; key by an id instead, \
                 or leave this argument out of the key with `#[dogpile(key = ..)]`"
     )]
-    pub trait KeyShared {}
+    pub trait KeyShared {
+        const OK: bool = true;
+    }
+    #[diagnostic::do_not_recommend]
     impl<T: Send + Sync + ?Sized> KeyShared for T {}
-
-    /// Names the value's type in the generated `static`; see [`KeyPart`].
-    pub trait ValuePart {
-        type Is;
-    }
-    impl<T: ValueClone + ValueShared + 'static> ValuePart for T {
-        type Is = T;
-    }
 
     #[diagnostic::on_unimplemented(
         message = "`{Self}`, the memoized fn's value, must be `Clone`: every hit returns a clone",
@@ -413,7 +422,9 @@ pub mod __private {
         note = "return `Arc<{Self}>` instead: it is `Clone` for any `{Self}`, and a clone \
                 only counts a reference"
     )]
-    pub trait ValueClone {}
+    pub trait ValueClone {
+        const OK: bool = true;
+    }
     impl<T: Clone> ValueClone for T {}
 
     #[diagnostic::on_unimplemented(
@@ -423,8 +434,33 @@ pub mod __private {
         note = "return a thread-safe type: `Arc` instead of `Rc`, `Mutex`/`RwLock` instead of \
                 `RefCell`"
     )]
-    pub trait ValueShared {}
+    pub trait ValueShared {
+        const OK: bool = true;
+    }
+    #[diagnostic::do_not_recommend]
     impl<T: Send + Sync + ?Sized> ValueShared for T {}
+
+    /// What the generated fns do with key parts and values besides calling the cache:
+    /// methods of the cache, so that when a key part or the value fails its check (the
+    /// cache's type is then an error), rustc says nothing about these calls either.
+    pub trait Parts<K> {
+        /// The owned key for a borrowed one (`KeyRef::to_key`).
+        fn dogpile_key<Q: ?Sized + crate::KeyRef<K>>(&self, key: &Q) -> K;
+        /// A clone of an owned key part or of a value.
+        fn dogpile_clone<T: Clone>(&self, part: &T) -> T;
+    }
+
+    impl<K, V, M> Parts<K> for crate::Cache<K, V, M> {
+        #[inline]
+        fn dogpile_key<Q: ?Sized + crate::KeyRef<K>>(&self, key: &Q) -> K {
+            key.to_key()
+        }
+
+        #[inline]
+        fn dogpile_clone<T: Clone>(&self, part: &T) -> T {
+            part.clone()
+        }
+    }
 
     #[diagnostic::on_unimplemented(
         message = "`{Self}`, the memoized fn's error type, must be `Clone + Send + 'static`: \

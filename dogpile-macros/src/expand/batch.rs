@@ -3,7 +3,7 @@
 //! `{fn}_prime` runs the body for all the ids and stores each value. The handle and
 //! `{fn}_no_cache` are the plain form's.
 
-use super::key::{checked, KeyTypes};
+use super::key::{checked, KeyTypes, KEY, VALUE};
 use super::{companions, handle, plain_sig, Context};
 use crate::ast::{ArgKind, Batch};
 use crate::types::unwrap_type;
@@ -35,8 +35,8 @@ fn key_types<'a>(cx: &Context<'a>, batch: &'a Batch) -> KeyTypes<'a> {
     KeyTypes {
         parts: Vec::new(),
         computed: None,
-        key_ty: checked(key, key, quote!(#krate::__private::KeyPart)),
-        value_ty: checked(value, value, quote!(#krate::__private::ValuePart)),
+        key_ty: checked(krate, key, KEY),
+        value_ty: checked(krate, value, VALUE),
         plain_key_ty: quote!(#key),
         plain_value_ty: quote!(#value),
         compute_key: None,
@@ -141,10 +141,14 @@ fn prime(cx: &Context, batch: &Batch, cache: &TokenStream) -> TokenStream {
         format_ident!("__id", span = Span::mixed_site()),
         format_ident!("__one", span = Span::mixed_site()),
     );
+    // The clones go through the cache, so that an id or value type that failed its check
+    // gives no further error here.
+    let krate = cx.krate;
     let store = |values: TokenStream| {
         quote! {
             for (#id, #one) in ::core::iter::Iterator::zip(#ids.iter(), #values.iter()) {
-                #handle.insert(::core::clone::Clone::clone(#id), ::core::clone::Clone::clone(#one));
+                use #krate::__private::Parts as _;
+                #handle.insert(#handle.dogpile_clone(#id), #handle.dogpile_clone(#one));
             }
         }
     };

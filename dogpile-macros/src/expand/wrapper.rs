@@ -97,13 +97,14 @@ fn background_body(cx: &Context, types: &KeyTypes) -> TokenStream {
         }
     });
     let args: Vec<_> = args.collect();
-    let owned_key = &types.owned_key;
-    let clone_key =
-        (types.computed.is_none() && !parts.is_empty()).then(|| quote!(let #owned = #owned_key;));
+    let borrowed = format_ident!("__borrowed", span = Span::mixed_site());
+    // The owned key, from the borrowed one (see `KeyTypes::owned_key`).
+    let clone_key = (types.computed.is_none() && !parts.is_empty()).then(|| {
+        quote!(let #owned = { use #krate::__private::Parts as _; #cache.dogpile_key(#borrowed) };)
+    });
     let create = creator(cx, &args, true);
     let entry = format_ident!("__entry", span = Span::mixed_site());
     let hit_value = format_ident!("__hit", span = Span::mixed_site());
-    let borrowed = format_ident!("__borrowed", span = Span::mixed_site());
     // A fallible call goes through a `__private` helper that states the error's bound in
     // the user's terms (`ErrorShared`).
     let lookup_call = if fallible {
@@ -139,7 +140,8 @@ fn background_body(cx: &Context, types: &KeyTypes) -> TokenStream {
 }
 
 /// An inline (or `sync_readers`) wrapper: owned key parts are borrowed by the lookup, so
-/// the creator clones them (only when it runs); the other arguments move into it.
+/// the creator clones them (only when it runs), through the cache so that a part that
+/// failed its check gives no further error; the other arguments move into it.
 fn inline_body(cx: &Context, types: &KeyTypes) -> TokenStream {
     let (krate, cache) = (cx.krate, &cx.cache);
     let fallible = cx.func.output.is_fallible();
@@ -151,7 +153,9 @@ fn inline_body(cx: &Context, types: &KeyTypes) -> TokenStream {
             let ident = &arg.ident;
             match arg.kind {
                 ArgKind::Owned if arg.in_key => {
-                    quote_spanned!(arg.ty.span()=> ::core::clone::Clone::clone(&#ident))
+                    quote_spanned!(arg.ty.span()=>
+                        { use #krate::__private::Parts as _; #cache.dogpile_clone(&#ident) }
+                    )
                 }
                 _ => quote!(#ident),
             }
