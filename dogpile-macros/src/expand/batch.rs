@@ -16,7 +16,7 @@ use syn::Type;
 pub fn expand(cx: &Context, batch: &Batch) -> TokenStream {
     let types = key_types(cx, batch);
     let cache = handle::binding(cx, &types);
-    let wrapper = wrapper(cx, batch, &cache);
+    let wrapper = wrapper(cx, batch, &types, &cache);
     let no_cache = companions::no_cache(cx);
     let prime = prime(cx, batch, &cache);
     let handle = handle::item(cx, &types);
@@ -68,13 +68,17 @@ fn creator_args(cx: &Context, batch: &Batch, missing: &TokenStream) -> Vec<Token
         .collect()
 }
 
-fn wrapper(cx: &Context, batch: &Batch, cache: &TokenStream) -> TokenStream {
+fn wrapper(cx: &Context, batch: &Batch, types: &KeyTypes, cache: &TokenStream) -> TokenStream {
     let func = cx.func;
     let (krate, no_cache_fn, self_arg, handle) =
         (cx.krate, &cx.no_cache_fn, &cx.self_arg, &cx.cache);
     let ids = &func.args[batch.arg].ident;
     let missing = format_ident!("__missing", span = Span::mixed_site());
     let fallible = func.output.is_result();
+    // A fallible call's helper is given the key and value types (checked, see
+    // `KeyTypes`): when one failed its check, the ids' and the creator's own types are
+    // not checked again there.
+    let (key_ty, value_ty) = (&types.key_ty, &types.value_ty);
     let body = if cx.is_async {
         // Each owned context argument is cloned into the future, which owns the ids.
         let clones = func.args.iter().enumerate().filter_map(|(i, arg)| {
@@ -95,14 +99,14 @@ fn wrapper(cx: &Context, batch: &Batch, cache: &TokenStream) -> TokenStream {
         });
         let plain_args: Vec<_> = plain_args.collect();
         let create = quote! {
-            |#missing| {
+            |#missing: ::std::vec::Vec<_>| {
                 #(#clones)*
                 async move { #no_cache_fn(#self_arg #(#plain_args),*).await }
             }
         };
         if fallible {
             let helper = format_ident!("try_get_many_async", span = cx.error_span);
-            quote!(#krate::__private::#helper(#handle, #ids, #create).await)
+            quote!(#krate::__private::#helper::<#key_ty, #value_ty, _, _, _>(#handle, #ids, #create).await)
         } else {
             quote!(#handle.get_many_with_async(#ids, #create).await)
         }
@@ -111,7 +115,7 @@ fn wrapper(cx: &Context, batch: &Batch, cache: &TokenStream) -> TokenStream {
         let create = quote!(|#missing| #no_cache_fn(#self_arg #(#args),*));
         if fallible {
             let helper = format_ident!("try_get_many", span = cx.error_span);
-            quote!(#krate::__private::#helper(#handle, #ids, #create))
+            quote!(#krate::__private::#helper::<#key_ty, #value_ty, _, _>(#handle, #ids, #create))
         } else {
             quote!(#handle.get_many_with(#ids, #create))
         }

@@ -105,6 +105,9 @@ fn background_body(cx: &Context, types: &KeyTypes) -> TokenStream {
     let create = creator(cx, &args, true);
     let entry = format_ident!("__entry", span = Span::mixed_site());
     let hit_value = format_ident!("__hit", span = Span::mixed_site());
+    // The `__private` helpers are given the value type (checked, see `KeyTypes`): when it
+    // failed its check, the creator's own type is not checked again by them.
+    let value_ty = &types.value_ty;
     // A fallible call goes through a `__private` helper that states the error's bound in
     // the user's terms (`ErrorShared`).
     let lookup_call = if fallible {
@@ -113,7 +116,7 @@ fn background_body(cx: &Context, types: &KeyTypes) -> TokenStream {
         } else {
             format_ident!("try_get_background", span = cx.error_span)
         };
-        quote!(#krate::__private::#helper(#entry, #create))
+        quote!(#krate::__private::#helper::<_, #value_ty, _, _, _>(#entry, #create))
     } else {
         quote!(#entry.#call(#create))
     };
@@ -129,7 +132,7 @@ fn background_body(cx: &Context, types: &KeyTypes) -> TokenStream {
         // A `let` of the borrowed key keeps its temporaries alive for the match.
         let #borrowed = #lookup;
         let #entry = #cache.entry_by_ref(#borrowed);
-        match #krate::__private::background_hit(&#entry) {
+        match #krate::__private::background_hit::<_, #value_ty, _>(&#entry) {
             ::core::option::Option::Some(#hit_value) => #hit,
             ::core::option::Option::None => {
                 #clone_key
@@ -174,9 +177,17 @@ fn inline_body(cx: &Context, types: &KeyTypes) -> TokenStream {
             format_ident!("get_async")
         };
         let pinned = quote!(::core::pin::pin!(#create));
+        // The value type is named (checked, see `KeyTypes::value_ty`): when it failed its
+        // check, the creator's own type is not checked again here.
+        let value_ty = &types.value_ty;
+        let params = if fallible {
+            quote!(::<_, #value_ty, _, _>)
+        } else {
+            quote!(::<_, #value_ty, _>)
+        };
         quote! {
             #compute_key
-            #krate::__private::#helper(#cache.entry_by_ref(#lookup), #pinned).await #to_option
+            #krate::__private::#helper #params (#cache.entry_by_ref(#lookup), #pinned).await #to_option
         }
     } else {
         // Through a `__private` helper that takes the creator as `&mut dyn FnMut`, so the

@@ -208,7 +208,9 @@ fn expansion_sync_readers_background_async() {
     let out = expanded(quote!(ttl = "1s", background), render());
     assert_contains(&out, "let __owned = { use :: dogpile :: __private :: Parts as _ ; __cache . dogpile_key (__borrowed) } ;");
     // The hit path first, by the borrowed key; the key parts are cloned only on a miss.
-    assert_contains(&out, "let __borrowed = & (page , & lang) ; let __entry = __cache . entry_by_ref (__borrowed) ; match :: dogpile :: __private :: background_hit (& __entry) { :: core :: option :: Option :: Some (__hit) => __hit , :: core :: option :: Option :: None => { let __owned =");
+    // The helpers are given the checked value type, so that a value that failed its
+    // check is not reported again through the creator's type.
+    assert_contains(&out, "let __borrowed = & (page , & lang) ; let __entry = __cache . entry_by_ref (__borrowed) ; match :: dogpile :: __private :: background_hit :: < _ , < Arc < Html > as :: dogpile :: __private :: Checked < { < Arc < Html > as :: dogpile :: __private :: ValueClone > :: OK & < Arc < Html > as :: dogpile :: __private :: ValueShared > :: OK } >> :: Is , _ > (& __entry) { :: core :: option :: Option :: Some (__hit) => __hit , :: core :: option :: Option :: None => { let __owned =");
     assert_contains(&out, "__entry . get_with (move || render_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned . 0) , __owned . 1))");
     assert_contains(&out, ". background_refresh ()");
 
@@ -221,7 +223,7 @@ fn expansion_sync_readers_background_async() {
         ),
     );
     assert_contains(&out, ":: core :: option :: Option :: Some (__hit) => :: core :: result :: Result :: Ok (__hit) ,");
-    assert_contains(&out, ":: dogpile :: __private :: try_get_background_async (__entry , async move { :: dogpile :: __note_error ! (f_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned)) . await) }) . await");
+    assert_contains(&out, ":: dogpile :: __private :: try_get_background_async :: < _ , < String as :: dogpile :: __private :: Checked < { < String as :: dogpile :: __private :: ValueClone > :: OK & < String as :: dogpile :: __private :: ValueShared > :: OK } >> :: Is , _ , _ , _ > (__entry , async move { :: dogpile :: __note_error ! (f_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned)) . await) }) . await");
 
     let out = expanded(
         quote!(ttl = "1s"),
@@ -231,7 +233,7 @@ fn expansion_sync_readers_background_async() {
             }
         ),
     );
-    assert_contains(&out, ":: dogpile :: __private :: get_async (__cache . entry_by_ref (& x) , :: core :: pin :: pin ! (async { f_no_cache (x) . await })) . await }");
+    assert_contains(&out, ":: dogpile :: __private :: get_async :: < _ , < String as :: dogpile :: __private :: Checked < { < String as :: dogpile :: __private :: ValueClone > :: OK & < String as :: dogpile :: __private :: ValueShared > :: OK } >> :: Is , _ > (__cache . entry_by_ref (& x) , :: core :: pin :: pin ! (async { f_no_cache (x) . await })) . await }");
 }
 
 #[test]
