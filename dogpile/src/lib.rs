@@ -368,7 +368,8 @@ pub mod __private {
 
     // The checks of an owned key part `x: T` (and of a computed key's type): `KeyPart`
     // and `KeyShared`; of a borrowed one `x: &T`, keyed by `<T as ToOwned>::Owned`:
-    // `KeyRefPart` and `KeyShared`; of the value: `ValueClone` and `ValueShared`. Each
+    // `KeyRefPart` and `KeyShared`; of the value: `ValueClone` and `ValueShared`; of the
+    // error type: `ErrorPart`. Each
     // states what is missing in the user's terms; those that bundle bounds are
     // implemented with `do_not_recommend`, so that rustc reports the bundle once, with
     // its message, rather than each missing bound on its own.
@@ -471,6 +472,22 @@ pub mod __private {
     )]
     pub trait ErrorShared: Clone + Send + 'static {}
     impl<E: Clone + Send + 'static> ErrorShared for E {}
+
+    /// The check of the error type `E` of a `Result<T, E>` fn, the same bounds as
+    /// [`ErrorShared`] (which the fallible helpers are bound by, for an error type the
+    /// attribute can't see, as in `io::Result<T>`) as the other checks state them: on an
+    /// impl, so that rustc reports each missing bound with this message.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}`, the memoized fn's error type, must be `Clone + Send + 'static`: \
+                   callers that waited for a failed first creation each get a clone of its error",
+        label = "a memoized fn's error type, but not `Clone + Send + 'static`",
+        note = "return `Result<_, Arc<{Self}>>` instead: `Arc` is `Clone` for any error, and \
+                `Send` when the error is `Send + Sync`"
+    )]
+    pub trait ErrorPart {
+        const OK: bool = true;
+    }
+    impl<E: Clone + Send + 'static> ErrorPart for E {}
 
     /// An `async fn` wrapper's creator, behind `dyn`: pinned on the wrapper's stack (no
     /// allocation), so that the runtime's async path is compiled once per key and value

@@ -75,10 +75,10 @@ fn wrapper(cx: &Context, batch: &Batch, types: &KeyTypes, cache: &TokenStream) -
     let ids = &func.args[batch.arg].ident;
     let missing = format_ident!("__missing", span = Span::mixed_site());
     let fallible = func.output.is_result();
-    // A fallible call's helper is given the key and value types (checked, see
+    // A fallible call's helper is given the key, value and error types (checked, see
     // `KeyTypes`): when one failed its check, the ids' and the creator's own types are
     // not checked again there.
-    let (key_ty, value_ty) = (&types.key_ty, &types.value_ty);
+    let (key_ty, value_ty, error_ty) = (&types.key_ty, &types.value_ty, &cx.error_ty);
     let body = if cx.is_async {
         // Each owned context argument is cloned into the future, which owns the ids.
         let clones = func.args.iter().enumerate().filter_map(|(i, arg)| {
@@ -106,7 +106,7 @@ fn wrapper(cx: &Context, batch: &Batch, types: &KeyTypes, cache: &TokenStream) -
         };
         if fallible {
             let helper = format_ident!("try_get_many_async", span = cx.error_span);
-            quote!(#krate::__private::#helper::<#key_ty, #value_ty, _, _, _>(#handle, #ids, #create).await)
+            quote!(#krate::__private::#helper::<#key_ty, #value_ty, #error_ty, _, _>(#handle, #ids, #create).await)
         } else {
             quote!(#handle.get_many_with_async(#ids, #create).await)
         }
@@ -115,7 +115,7 @@ fn wrapper(cx: &Context, batch: &Batch, types: &KeyTypes, cache: &TokenStream) -
         let create = quote!(|#missing| #no_cache_fn(#self_arg #(#args),*));
         if fallible {
             let helper = format_ident!("try_get_many", span = cx.error_span);
-            quote!(#krate::__private::#helper::<#key_ty, #value_ty, _, _>(#handle, #ids, #create))
+            quote!(#krate::__private::#helper::<#key_ty, #value_ty, #error_ty, _>(#handle, #ids, #create))
         } else {
             quote!(#handle.get_many_with(#ids, #create))
         }

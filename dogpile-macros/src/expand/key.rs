@@ -129,11 +129,12 @@ impl<'a> KeyTypes<'a> {
     }
 }
 
-/// The checks (traits in `__private`) of an owned key part, of a borrowed one, and of
-/// the value.
+/// The checks (traits in `__private`) of an owned key part, of a borrowed one, of the
+/// value, and of the error type.
 pub(super) const KEY: &[&str] = &["KeyPart", "KeyShared"];
 pub(super) const KEY_REF: &[&str] = &["KeyRefPart", "KeyShared"];
 pub(super) const VALUE: &[&str] = &["ValueClone", "ValueShared"];
+pub(super) const ERROR: &[&str] = &["ErrorPart"];
 
 /// `<ty as Checked<{ <ty as A>::OK & <ty as B>::OK }>>::Is`, which is `ty` itself when it
 /// passes the checks `A` and `B`. The checks keep `ty`'s own spans, so a failed one

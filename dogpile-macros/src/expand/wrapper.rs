@@ -116,7 +116,8 @@ fn background_body(cx: &Context, types: &KeyTypes) -> TokenStream {
         } else {
             format_ident!("try_get_background", span = cx.error_span)
         };
-        quote!(#krate::__private::#helper::<_, #value_ty, _, _, _>(#entry, #create))
+        let error_ty = &cx.error_ty;
+        quote!(#krate::__private::#helper::<_, #value_ty, _, #error_ty, _>(#entry, #create))
     } else {
         quote!(#entry.#call(#create))
     };
@@ -180,8 +181,9 @@ fn inline_body(cx: &Context, types: &KeyTypes) -> TokenStream {
         // The value type is named (checked, see `KeyTypes::value_ty`): when it failed its
         // check, the creator's own type is not checked again here.
         let value_ty = &types.value_ty;
+        let error_ty = &cx.error_ty;
         let params = if fallible {
-            quote!(::<_, #value_ty, _, _>)
+            quote!(::<_, #value_ty, _, #error_ty>)
         } else {
             quote!(::<_, #value_ty, _>)
         };
@@ -198,9 +200,11 @@ fn inline_body(cx: &Context, types: &KeyTypes) -> TokenStream {
             quote!(InlineCalls)
         };
         let call = if fallible {
-            format_ident!("dogpile_try_get", span = cx.error_span)
+            let call = format_ident!("dogpile_try_get", span = cx.error_span);
+            let error_ty = &cx.error_ty;
+            quote!(#call::<_, #error_ty>)
         } else {
-            format_ident!("dogpile_get")
+            quote!(dogpile_get)
         };
         quote! {
             #compute_key
