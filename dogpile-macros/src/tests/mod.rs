@@ -569,7 +569,8 @@ fn a_ttl_expression_and_none_ttl_become_ttl_with() {
     for want in [
         ". ttl (:: dogpile :: __private :: Duration :: from_secs (3600))",
         ":: dogpile :: __private :: value_lifetime :: < Token , _ > (| t : & Token | t . valid_for)",
-        "move | _ , value : & Token | of (value)",
+        // The builder's closure takes the checked value type, as the cache does.
+        "move | _ , value : & < Token as :: dogpile :: __private :: Checked < { < Token as :: dogpile :: __private :: ValueClone > :: OK & < Token as :: dogpile :: __private :: ValueShared > :: OK } >> :: Is | of (value)",
         ". stale_while_revalidate (:: dogpile :: __private :: Duration :: new (0 , 0))",
     ] {
         assert_contains(&out, want);
