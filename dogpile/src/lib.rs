@@ -258,6 +258,8 @@
 //! ```text
 //! src/
 //!   lib.rs             these docs, the re-exports, `__private` (what `#[dogpile]` expands to)
+//!   checks.rs          the checks through which `#[dogpile]` states its bounds on key
+//!                      parts, values and error types, each mistake once
 //!   cache/             Cache: a slot per key, on a DashMap
 //!     mod.rs           Cache: each public method, its docs and a one-line forward
 //!     dispatch.rs      Core: the entry layout (unbounded, or bounded behind `dyn`),
@@ -319,6 +321,7 @@
 
 mod cache;
 mod cell;
+mod checks;
 mod clock;
 #[allow(clippy::module_inception)]
 mod dogpile;
@@ -368,78 +371,9 @@ pub mod __private {
     pub use core::time::Duration;
     pub use std::sync::LazyLock;
 
-    /// Names a key part's type in the generated `static`, so that a missing bound is
-    /// reported at the argument's type in the user's signature. Each bound goes through
-    /// its own trait below, whose `on_unimplemented` says what to do in the user's terms.
-    pub trait KeyPart {
-        type Is;
-    }
-    impl<T: KeyHash + KeyEq + KeyClone + KeyShared + 'static> KeyPart for T {
-        type Is = T;
-    }
-
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` is part of the memoized fn's key, so it must be `Hash`",
-        label = "a key part, but not `Hash`",
-        note = "derive `Hash` (and `Eq`) on it, or leave this argument out of the key: \
-                `#[dogpile(key = ..)]` names the arguments that identify the result"
-    )]
-    pub trait KeyHash {}
-    impl<T: core::hash::Hash + ?Sized> KeyHash for T {}
-
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` is part of the memoized fn's key, so it must be `Eq`",
-        label = "a key part, but not `Eq`",
-        note = "derive `PartialEq, Eq` on it, or leave this argument out of the key: \
-                `#[dogpile(key = ..)]` names the arguments that identify the result"
-    )]
-    pub trait KeyEq {}
-    impl<T: Eq + ?Sized> KeyEq for T {}
-
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` is part of the memoized fn's key, so it must be `Clone`",
-        label = "a key part, but not `Clone`",
-        note = "the key is stored, so an owned argument is cloned into it: derive `Clone`, \
-                or leave this argument out of the key with `#[dogpile(key = ..)]`"
-    )]
-    pub trait KeyClone {}
-    impl<T: Clone> KeyClone for T {}
-
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` is part of the memoized fn's key, so it must be `Send + Sync`",
-        label = "a key part, but not `Send + Sync`",
-        note = "the key is stored in a cache shared by every thread; key by an id instead, \
-                or leave this argument out of the key with `#[dogpile(key = ..)]`"
-    )]
-    pub trait KeyShared {}
-    impl<T: Send + Sync + ?Sized> KeyShared for T {}
-
-    /// Names the value's type in the generated `static`; see [`KeyPart`].
-    pub trait ValuePart {
-        type Is;
-    }
-    impl<T: ValueClone + ValueShared + 'static> ValuePart for T {
-        type Is = T;
-    }
-
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}`, the memoized fn's value, must be `Clone`: every hit returns a clone",
-        label = "returned by a memoized fn, but not `Clone`",
-        note = "return `Arc<{Self}>` instead: it is `Clone` for any `{Self}`, and a clone \
-                only counts a reference"
-    )]
-    pub trait ValueClone {}
-    impl<T: Clone> ValueClone for T {}
-
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}`, the memoized fn's value, must be `Send + Sync`: the cache \
-                   hands it to every thread",
-        label = "returned by a memoized fn, but not `Send + Sync`",
-        note = "return a thread-safe type: `Arc` instead of `Rc`, `Mutex`/`RwLock` instead of \
-                `RefCell`"
-    )]
-    pub trait ValueShared {}
-    impl<T: Send + Sync + ?Sized> ValueShared for T {}
+    pub use crate::checks::{
+        Checked, ErrorPart, KeyPart, KeyRefPart, KeyShared, Parts, ValueClone, ValueShared,
+    };
 
     #[diagnostic::on_unimplemented(
         message = "`{Self}`, the memoized fn's error type, must be `Clone + Send + 'static`: \
