@@ -317,20 +317,20 @@ mod tests;
 /// #     impl SharedTier<u64, u64> for InProcess {
 /// #         fn lookup(&self, key: &u64) -> Result<Option<SharedValue<u64>>, TierError> {
 /// #             let value = self.map.lock().unwrap().get(&self.at(key)).copied();
-/// #             Ok(value.map(|value| SharedValue { value, age: Duration::ZERO }))
+/// #             Ok(value.map(|value| SharedValue { value, age: Duration::ZERO, lifetime: Duration::MAX }))
 /// #         }
 /// #         fn claim(&self, key: &u64, _: Duration) -> Result<Claim<u64>, TierError> {
 /// #             Ok(match self.lookup(key)? {
 /// #                 Some(fresh) => Claim::Fresh(fresh),
-/// #                 None => Claim::Owned { lease: Lease::new("me", 0), stale: None },
+/// #                 None => Claim::Owned { lease: Lease::new("me", 0), stale: None, failures: 0 },
 /// #             })
 /// #         }
-/// #         fn publish(&self, key: &u64, _: &Lease, value: &u64) -> Result<Publish, TierError> {
+/// #         fn publish(&self, key: &u64, _: &Lease, value: &u64, _: Duration) -> Result<Publish, TierError> {
 /// #             self.map.lock().unwrap().insert(self.at(key), *value);
 /// #             Ok(Publish::Stored)
 /// #         }
-/// #         fn release(&self, _: &u64, _: &Lease) -> Result<(), TierError> { Ok(()) }
-/// #         fn invalidate(&self, _: &u64, _: Duration) -> Result<(), TierError> { Ok(()) }
+/// #         fn release(&self, _: &u64, _: &Lease, _: Duration) -> Result<(), TierError> { Ok(()) }
+/// #         fn invalidate(&self, _: &u64) -> Result<(), TierError> { Ok(()) }
 /// #         fn remove(&self, key: &u64) -> Result<(), TierError> {
 /// #             self.map.lock().unwrap().remove(&self.at(key));
 /// #             Ok(())
@@ -465,7 +465,8 @@ mod tests;
 ///   `x: T` is cloned into the key; a borrowed one
 ///   `x: &T` is keyed by `<T as ToOwned>::Owned` (`&str` by `String`, `&[u8]` by
 ///   `Vec<u8>`, `&Path` by `PathBuf`). Each key part must be `Hash + Eq + Clone + Send +
-///   Sync + 'static`; rustc says so at the argument's type if it is not.
+///   Sync + 'static`; rustc says so at the argument's type if it is not, in one message
+///   for `Hash + Eq + Clone` and one for `Send + Sync`, and nothing more about that type.
 /// - Borrows are allowed only at the top level of an argument's type (or with a
 ///   `'static` lifetime), since the key lives in a `static`: `Option<&str>` is
 ///   rejected, take `Option<String>`. At most 8 arguments form the key.
@@ -473,7 +474,9 @@ mod tests;
 ///   body can't observe it), and needs none of those bounds. `mut x: T` is fine: the
 ///   body gets its own copy.
 /// - The value is the return type `T`: `Clone + Send + Sync + 'static` (return `Arc<T>`
-///   when clones are expensive). A hit returns a clone.
+///   when clones are expensive). A hit returns a clone. The error type `E` of a
+///   `Result<T, E>` must be `Clone + Send + 'static`: the callers that waited for a
+///   failed creation each get a clone. rustc says so at the type if it is not.
 /// - A return type spelled `Result<T, E>`, or any path ending in `Result<T, ..>` such as
 ///   `io::Result<T>`, caches only `Ok(T)`: an `Err` goes to the caller whose call ran the
 ///   body, and nothing is stored. (A type alias without generic arguments is not

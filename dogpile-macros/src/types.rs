@@ -46,6 +46,25 @@ pub fn result_ok_type(ty: &Type) -> Option<&Type> {
     }
 }
 
+/// `E` if `ty` is `Result<T, E>` written with both arguments (not for an alias such as
+/// `io::Result<T>`, whose error type the attribute can't see).
+pub fn result_err_type(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = unwrap_type(ty) else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if path.qself.is_some() || last.ident != "Result" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.iter().nth(1)? {
+        GenericArgument::Type(err) => Some(err),
+        _ => None,
+    }
+}
+
 /// A type as a user writes it, for messages: `Result<String, E>`, not `Result < String , E >`.
 pub fn type_text(ty: &dyn ToTokens) -> String {
     let mut text = ty.to_token_stream().to_string();

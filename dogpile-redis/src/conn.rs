@@ -180,6 +180,32 @@ impl Pool {
         self.connect_to(client)
     }
 
+    /// The keys of a batch grouped by the node they live on, as positions in `keys`,
+    /// each group in the order of `keys`: one group on one server; on a cluster one per
+    /// node that owns some of their hash slots (one per hash slot while the slot map is
+    /// unknown), so that each group's script runs on one node.
+    pub(crate) fn groups(&self, keys: &[String]) -> Vec<Vec<usize>> {
+        match &self.target {
+            Target::Server(_) => vec![(0..keys.len()).collect()],
+            #[cfg(feature = "cluster")]
+            Target::Cluster { .. } => {
+                let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+                for (at, key) in keys.iter().enumerate() {
+                    let slot = crate::slots::hash_slot(key.as_bytes());
+                    let node = self
+                        .nodes
+                        .owner_of(slot)
+                        .unwrap_or_else(|| format!("slot {slot}"));
+                    match groups.iter_mut().find(|(owner, _)| *owner == node) {
+                        Some((_, group)) => group.push(at),
+                        None => groups.push((node, vec![at])),
+                    }
+                }
+                groups.into_iter().map(|(_, group)| group).collect()
+            }
+        }
+    }
+
     /// Whether the notification link must check its own node's health: on a cluster a
     /// pooled call may go to any node, and the link's node is the one that matters.
     pub(crate) fn is_cluster(&self) -> bool {

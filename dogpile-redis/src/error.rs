@@ -62,6 +62,17 @@ impl std::error::Error for Error {
     }
 }
 
+impl Error {
+    /// The same failure again, for each key of a batch that it failed.
+    pub(crate) fn copy(&self) -> Error {
+        match self {
+            Error::Redis(err) => Error::Redis(err.clone()),
+            Error::Unavailable => Error::Unavailable,
+            other => Error::Protocol(other.to_string()),
+        }
+    }
+}
+
 impl From<redis::RedisError> for Error {
     fn from(err: redis::RedisError) -> Self {
         Error::Redis(err)

@@ -25,7 +25,10 @@
 //! - **F1 one refresh per expiry, fleet-wide.** When the shared value goes stale, one
 //!   caller in the fleet runs the creator; every other caller returns the stale value.
 //! - **F2 cold, fleet-wide.** With no value anywhere, one caller in the fleet creates;
-//!   callers elsewhere wait (bounded, woken by a notification) for its value.
+//!   callers elsewhere wait for its value (woken by a notification, and claiming again
+//!   at most every 250 ms) for as long as its lease is being renewed, however long the
+//!   creation takes, up to the cache's `wait_at_most` (30 s unless set). Only a lease
+//!   that runs out, or that limit, lets another caller create.
 //! - **F3 L1 first.** A fresh L1 value never touches Redis; a process without one takes
 //!   it from Redis with its age as Redis knows it.
 //! - **F4 one clock.** Creation instants are Redis `TIME`: freshness never depends on
@@ -41,15 +44,26 @@
 //!   ([`RedisTier::timeout`]); after a failure, calls fail at once for a short back-off.
 //!   The cache then follows its local rules.
 //! - **F8 failure releases at once.** A failed creator's lease is deleted at once, and
-//!   waiters elsewhere are told.
+//!   waiters elsewhere are told. With the cache's `retry_backoff`, the lease turns into
+//!   a back-off marker instead, which nobody owns and which runs out after the pause
+//!   (sized by the key's failures in a row, fleet-wide): no process tries the key again
+//!   before then, and meanwhile every process serves its stale value, as the claimant's
+//!   own process does.
+//!
+//! Each value travels with its lifetime (R6: the cache's `ttl`, or what its `ttl_with`
+//! says for the value): a claim judges freshness by the stored value's own lifetime,
+//! by Redis's clock (F4). A cache with `refresh_ahead` claims a value that has less than
+//! that left: the lease makes it one early refresh per lifetime, fleet-wide.
 //!
 //! # In Redis
 //!
 //! Each key `k` of namespace `ns` uses two Redis keys sharing the Cluster hash tag
 //! `{ns:fingerprint}` (SHA-1 of the name of `k`'s type and `k`'s CBOR encoding, so
 //! `UserId(7)` and `OrderId(7)` stay apart although they encode alike): a hash with the
-//! value, its
-//! creation time and a generation, and the lease. Every step is one Lua script on those
+//! value, its creation time, its lifetime, a generation and the failures in a row, and
+//! the lease (or a back-off marker). A value stored without a lifetime (by a build
+//! before lifetimes travelled) is a miss, logged once per process, and replaced by the
+//! next creation. Every step is one Lua script on those
 //! two keys, so it is atomic and runs on one Cluster node. Notifications go to the
 //! channel `dogpile:ns:events`. Slots untouched for a day expire. A fn memoized with
 //! `#[dogpile(shared = tier)]` uses the namespace `ns:{module path}::{fn}`
@@ -76,7 +90,7 @@
 //!
 //! - a value of an older `h` is absent: the key is cold (R1), callers wait for one
 //!   creation fleet-wide (F2);
-//! - a value of an older `s` is stale, aged at least the cache's `ttl` (R7, R3): one
+//! - a value of an older `s` is stale, aged at least its lifetime (R7, R3): one
 //!   caller refreshes it while the others are served it (F1);
 //! - a creation whose claim came before an `invalidate_all` or `clear` publishes a
 //!   value that already counts as invalidated or cleared (F5); its caller keeps it.
@@ -99,12 +113,37 @@
 //! learns. `invalidate_all` and `clear` return once Redis has applied the script, or
 //! its deadline has passed (F7: then only this process's copies changed).
 //! [`SharedTier::lookup`](dogpile::SharedTier::lookup) treats a cleared value as
-//! absent, and reports an invalidated one with its age since creation (a lookup has
-//! no lifetime to age it to).
+//! absent, and reports a value invalidated by `invalidate_all` with its age since
+//! creation (a lookup carries no freshness judgement; a claim ages it to its lifetime).
 //!
 //! To look a key up fleet-wide without creating, call
 //! [`SharedTier::lookup`](dogpile::SharedTier::lookup) on the tier; `Cache::get` reads
 //! the process's own copy only.
+//!
+//! # Batches
+//!
+//! A batch (`Cache::get_many_with` and its kin) takes each step of the fleet tier for
+//! all its keys at once: one script claims them
+//! ([`SharedTier::claim_many`](dogpile::SharedTier::claim_many)), one publishes the
+//! values its creator made
+//! ([`SharedTier::publish_many`](dogpile::SharedTier::publish_many)), one releases
+//! every lease of a failed creator call
+//! ([`SharedTier::release_many`](dogpile::SharedTier::release_many), F8), and a wait
+//! for the cold keys other processes create claims them again with one script per
+//! notification or recheck (F2); while its creator runs, its leases, due together,
+//! are renewed together (F5). Each script runs the same steps as the single-key
+//! scripts, for each slot in turn: each key keeps its own lease (F5), its own
+//! freshness, its own events (F6). On a Redis Cluster the keys are grouped by the node
+//! that owns their hash slot, one script per node: it declares its first key only (a
+//! Cluster refuses a script that declares keys of several hash slots) and reaches the
+//! others, all on its node, as arguments (`#!lua flags=allow-cross-slot-keys`, Redis
+//! 7). A node that fails fails its keys only (F7). So a batch costs Redis a few round
+//! trips per node, whatever its size: with 4 processes of 4 threads asking overlapping
+//! batches of 8 keys, about 1.1 scripts per batch that missed its local copies (the
+//! `fleet_batch` test); on a three-node Cluster, a batch of 60 cold keys costs each
+//! node one claim script and one publish script (the `cluster` test); a batch of 20
+//! keys whose creator outlives its 300 ms leases three times over, with another
+//! process waiting for it, 23 scripts in all.
 //!
 //! # On a Redis Cluster
 //!

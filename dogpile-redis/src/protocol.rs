@@ -49,7 +49,7 @@ impl Protocol {
 
     /// The epochs a slot's script is to carry: read from Redis first if this process
     /// never has (at connect), so that no claim judges values by epochs it missed.
-    fn known_epoch(&self) -> Result<Epoch, Error> {
+    pub(crate) fn known_epoch(&self) -> Result<Epoch, Error> {
         let cell = self.epoch_cell();
         if !cell.is_known() {
             read_epoch(&self.pool, &self.epoch_key(), &cell)?;
@@ -97,7 +97,7 @@ impl Protocol {
     pub(crate) fn claim(
         &self,
         fp: &str,
-        ttl: Duration,
+        refresh_ahead: Duration,
         token: &Token,
         force: bool,
     ) -> Result<SlotReply, Error> {
@@ -107,7 +107,7 @@ impl Protocol {
                 .key(&value)
                 .key(&lease)
                 .arg(self.max_value)
-                .arg(millis(ttl))
+                .arg(whole_millis(refresh_ahead))
                 .arg(&token.text)
                 .arg(millis(self.lease))
                 .arg(if force { "1" } else { "0" })
@@ -122,11 +122,7 @@ impl Protocol {
     /// A claim token carrying the epochs this process knows now: the epochs its value
     /// is stored under if it publishes.
     pub(crate) fn token(&self, base: String) -> Result<Token, Error> {
-        let epoch = self.known_epoch()?;
-        Ok(Token {
-            text: format!("{base}/{}.{}", epoch.soft, epoch.hard),
-            epoch,
-        })
+        Ok(Token::new(base, self.known_epoch()?))
     }
 
     pub(crate) fn publish(
@@ -135,6 +131,7 @@ impl Protocol {
         token: &str,
         generation: u64,
         bytes: &[u8],
+        lifetime: Duration,
     ) -> Result<bool, Error> {
         let [value, lease] = self.slot_keys(fp);
         let epoch = Token::epoch_of(token);
@@ -150,12 +147,15 @@ impl Protocol {
                 .arg(fp)
                 .arg(epoch.soft)
                 .arg(epoch.hard)
+                .arg(whole_millis(lifetime))
                 .invoke(con)
         })?;
         Ok(stored == 1)
     }
 
-    pub(crate) fn release(&self, fp: &str, token: &str) -> Result<bool, Error> {
+    /// Ends `token`'s lease, counting a failure; with a non-zero `hold`, the key stays
+    /// claimed by nobody that long (the back-off).
+    pub(crate) fn release(&self, fp: &str, token: &str, hold: Duration) -> Result<bool, Error> {
         let [value, lease] = self.slot_keys(fp);
         let released: i64 = self.pool.run(|con| {
             scripts::RELEASE_SCRIPT
@@ -164,32 +164,166 @@ impl Protocol {
                 .arg(token)
                 .arg(self.channel())
                 .arg(fp)
+                .arg(whole_millis(hold))
+                .arg(millis(RETENTION))
                 .invoke(con)
         })?;
         Ok(released == 1)
     }
 
-    /// Renews the lease of `lease_key`; `Ok(false)` when it is no longer `token`'s.
-    pub(crate) fn renew(&self, fp: &str, token: &str) -> Result<bool, Error> {
-        let [value, lease_key] = self.slot_keys(fp);
-        let renewed: i64 = self.pool.run(|con| {
-            scripts::RENEW_SCRIPT
-                .key(&value)
-                .key(&lease_key)
-                .arg(token)
-                .arg(millis(self.lease))
-                .invoke(con)
-        })?;
-        Ok(renewed == 1)
+    /// A batch's script over the slots of `fps`, one script per node (see
+    /// [`Pool::groups`]): `common` adds the script's arguments before the slots', then
+    /// each slot's keys go with the arguments `each` adds for its position in `fps`. One reply per slot, in the order of `fps`; a node that fails fails
+    /// its slots only (F7).
+    fn per_node<T: redis::FromRedisValue>(
+        &self,
+        script: &scripts::Many,
+        fps: &[&str],
+        common: impl Fn(&mut redis::ScriptInvocation<'_>),
+        each: impl Fn(&mut redis::ScriptInvocation<'_>, usize),
+    ) -> Vec<Result<T, Error>> {
+        let script = match self.pool.is_cluster() {
+            true => &script.cluster,
+            false => &script.server,
+        };
+        let slot_keys: Vec<[String; 2]> = fps.iter().map(|fp| self.slot_keys(fp)).collect();
+        let value_keys: Vec<String> = slot_keys.iter().map(|[value, _]| value.clone()).collect();
+        let mut replies: Vec<Option<Result<T, Error>>> = fps.iter().map(|_| None).collect();
+        for group in self.pool.groups(&value_keys) {
+            let answered: Result<Vec<T>, Error> = self.pool.run(|con| {
+                let mut call = script.prepare_invoke();
+                // Routes the script to the group's node; a Cluster refuses a script
+                // that declares keys of several hash slots (CROSSSLOT), so the slots'
+                // keys travel as arguments.
+                call.key(&slot_keys[group[0]][0]);
+                common(&mut call);
+                for &at in &group {
+                    call.arg(&slot_keys[at][0]).arg(&slot_keys[at][1]);
+                    each(&mut call, at);
+                }
+                call.invoke(con)
+            });
+            match answered {
+                Ok(answers) if answers.len() == group.len() => {
+                    for (at, answer) in group.into_iter().zip(answers) {
+                        replies[at] = Some(Ok(answer));
+                    }
+                }
+                Ok(answers) => {
+                    let why = format!("{} answers for {} slots", answers.len(), group.len());
+                    for at in group {
+                        replies[at] = Some(Err(Error::Protocol(why.clone())));
+                    }
+                }
+                Err(err) => {
+                    for at in group {
+                        replies[at] = Some(Err(err.copy()));
+                    }
+                }
+            }
+        }
+        replies
+            .into_iter()
+            .map(|reply| reply.expect("every slot is in one group"))
+            .collect()
     }
 
-    pub(crate) fn invalidate(&self, fp: &str, ttl: Duration) -> Result<(), Error> {
+    /// CLAIM for each slot of a batch, one script per node; `tokens` by slot.
+    pub(crate) fn claim_many(
+        &self,
+        fps: &[&str],
+        refresh_ahead: Duration,
+        tokens: &[Token],
+        epoch: Epoch,
+    ) -> Vec<Result<SlotReply, Error>> {
+        let common = |call: &mut redis::ScriptInvocation<'_>| {
+            call.arg(self.max_value)
+                .arg(whole_millis(refresh_ahead))
+                .arg(millis(self.lease))
+                .arg(epoch.soft)
+                .arg(epoch.hard);
+        };
+        let each = |call: &mut redis::ScriptInvocation<'_>, at: usize| {
+            call.arg(&tokens[at].text);
+        };
+        let replies = self.per_node(&scripts::CLAIM_MANY_SCRIPT, fps, common, each);
+        for reply in replies.iter().flatten() {
+            self.learn_from(reply);
+        }
+        replies
+    }
+
+    /// PUBLISH for each `(fingerprint, token, generation, value, lifetime)` of a batch,
+    /// one script per node. `Ok(true)` stored, `Ok(false)` rejected (F5).
+    pub(crate) fn publish_many(
+        &self,
+        entries: &[(&str, &str, u64, &[u8], Duration)],
+    ) -> Vec<Result<bool, Error>> {
+        let fps: Vec<&str> = entries.iter().map(|(fp, ..)| *fp).collect();
+        let common = |call: &mut redis::ScriptInvocation<'_>| {
+            call.arg(millis(RETENTION)).arg(self.channel());
+        };
+        let each = |call: &mut redis::ScriptInvocation<'_>, at: usize| {
+            let (fp, token, generation, bytes, lifetime) = entries[at];
+            let epoch = Token::epoch_of(token);
+            call.arg(token)
+                .arg(generation)
+                .arg(bytes)
+                .arg(fp)
+                .arg(epoch.soft)
+                .arg(epoch.hard)
+                .arg(whole_millis(lifetime));
+        };
+        let replies = self.per_node(&scripts::PUBLISH_MANY_SCRIPT, &fps, common, each);
+        replies
+            .into_iter()
+            .map(|r| r.map(|stored: i64| stored == 1))
+            .collect()
+    }
+
+    /// RELEASE for each `(fingerprint, token, hold)` of a batch, one script per node.
+    pub(crate) fn release_many(
+        &self,
+        entries: &[(&str, &str, Duration)],
+    ) -> Vec<Result<bool, Error>> {
+        let fps: Vec<&str> = entries.iter().map(|(fp, ..)| *fp).collect();
+        let common = |call: &mut redis::ScriptInvocation<'_>| {
+            call.arg(self.channel()).arg(millis(RETENTION));
+        };
+        let each = |call: &mut redis::ScriptInvocation<'_>, at: usize| {
+            let (fp, token, hold) = entries[at];
+            call.arg(token).arg(fp).arg(whole_millis(hold));
+        };
+        let replies = self.per_node(&scripts::RELEASE_MANY_SCRIPT, &fps, common, each);
+        replies
+            .into_iter()
+            .map(|r| r.map(|released: i64| released == 1))
+            .collect()
+    }
+
+    /// RENEW for each `(fingerprint, token)`, one script per node: the leases of a
+    /// batch's keys, due together, renewed together.
+    pub(crate) fn renew_many(&self, entries: &[(&str, &str)]) -> Vec<Result<bool, Error>> {
+        let fps: Vec<&str> = entries.iter().map(|(fp, _)| *fp).collect();
+        let common = |call: &mut redis::ScriptInvocation<'_>| {
+            call.arg(millis(self.lease));
+        };
+        let each = |call: &mut redis::ScriptInvocation<'_>, at: usize| {
+            call.arg(entries[at].1);
+        };
+        let replies = self.per_node(&scripts::RENEW_MANY_SCRIPT, &fps, common, each);
+        replies
+            .into_iter()
+            .map(|r| r.map(|renewed: i64| renewed == 1))
+            .collect()
+    }
+
+    pub(crate) fn invalidate(&self, fp: &str) -> Result<(), Error> {
         let [value, lease] = self.slot_keys(fp);
         self.pool.run(|con| {
             scripts::INVALIDATE_SCRIPT
                 .key(&value)
                 .key(&lease)
-                .arg(millis(ttl))
                 .arg(millis(RETENTION))
                 .arg(self.channel())
                 .arg(fp)
@@ -241,6 +375,14 @@ pub(crate) struct Token {
 }
 
 impl Token {
+    /// A token carrying `epoch`, the epochs this process knows now.
+    pub(crate) fn new(base: String, epoch: Epoch) -> Token {
+        Token {
+            text: format!("{base}/{}.{}", epoch.soft, epoch.hard),
+            epoch,
+        }
+    }
+
     /// The epochs in a token's text (zero for a token without them).
     fn epoch_of(text: &str) -> Epoch {
         text.rsplit_once('/')
@@ -251,5 +393,10 @@ impl Token {
 
 /// Whole milliseconds, at least 1 (Redis rejects a zero expiry).
 pub(crate) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+    whole_millis(d).max(1)
+}
+
+/// Whole milliseconds, at most 2^53 (what a Lua number holds exactly).
+pub(crate) fn whole_millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).map_or(1 << 53, |ms| ms.min(1 << 53))
 }

@@ -1,6 +1,7 @@
 //! Lease renewal (F5): one thread per opened tier renews every lease this process holds
-//! at a third of its length, until the lease is published or released. A frozen
-//! process stops renewing too, so its lease runs out and another process takes over.
+//! at a third of its length, until the lease is published or released; the leases due
+//! together (a batch's) are renewed with one script per Redis node. A frozen process
+//! stops renewing too, so its lease runs out and another process takes over.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -69,22 +70,44 @@ fn run(renewer: Weak<Renewer>) {
             .wake
             .wait_timeout(held, wait)
             .unwrap_or_else(|e| e.into_inner());
+        // The leases due within a tenth of their length are renewed now too: a batch's
+        // leases, taken together, are renewed together (one script per node).
         let now = Instant::now();
-        let mut due = Vec::new();
-        for (token, h) in held.iter_mut().filter(|(_, h)| h.due <= now) {
+        let mut due: Vec<(Protocol, Vec<(String, String)>)> = Vec::new();
+        for (token, h) in held
+            .iter_mut()
+            .filter(|(_, h)| h.due <= now + h.protocol.lease / 10)
+        {
             h.due = now + h.protocol.lease / 3;
-            due.push((token.clone(), h.protocol.clone(), h.fingerprint.clone()));
+            let lease = (h.fingerprint.clone(), token.clone());
+            match due.iter_mut().find(|(p, _)| same_calls(p, &h.protocol)) {
+                Some((_, leases)) => leases.push(lease),
+                None => due.push((h.protocol.clone(), vec![lease])),
+            }
         }
         drop(held);
-        for (token, protocol, fp) in due {
-            match protocol.renew(&fp, &token) {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::info!(key = %fp, "dogpile-redis: lease lost (expired or fenced)");
-                    renewer.drop_lease(&token);
+        for (protocol, leases) in due {
+            let entries: Vec<(&str, &str)> = leases
+                .iter()
+                .map(|(fp, token)| (fp.as_str(), token.as_str()))
+                .collect();
+            for ((fp, token), renewed) in leases.iter().zip(protocol.renew_many(&entries)) {
+                match renewed {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::info!(key = %fp, "dogpile-redis: lease lost (expired or fenced)");
+                        renewer.drop_lease(token);
+                    }
+                    Err(err) => {
+                        tracing::debug!(%err, key = %fp, "dogpile-redis: lease renewal failed")
+                    }
                 }
-                Err(err) => tracing::debug!(%err, key = %fp, "dogpile-redis: lease renewal failed"),
             }
         }
     }
+}
+
+/// Whether two namespaces' calls are the same: one connection pool, namespace and lease.
+fn same_calls(a: &Protocol, b: &Protocol) -> bool {
+    Arc::ptr_eq(&a.pool, &b.pool) && a.namespace == b.namespace && a.lease == b.lease
 }

@@ -126,7 +126,11 @@ impl Nodes {
 
     /// The node that `cmd` goes to, if it is a script and the slot map knows its slot.
     fn node_of(&self, cmd: &Cmd) -> Option<String> {
-        let slot = hash_slot(&first_key(cmd)?);
+        self.owner_of(hash_slot(&first_key(cmd)?))
+    }
+
+    /// The node that owns `slot`, if the slot map knows it.
+    pub(crate) fn owner_of(&self, slot: u16) -> Option<String> {
         let owners = read(&self.owners);
         owners
             .iter()

@@ -384,8 +384,126 @@ fn a_moved_slot_is_followed_after_one_local_call() {
     assert_eq!(on_new_owner, 1, "the slot's keys are not on node {to}");
 }
 
+/// Scripts run on each node so far, by its own `INFO commandstats`.
+fn scripts_per_node(cluster: &RedisCluster) -> Vec<u64> {
+    (0..3)
+        .map(|i| cluster.node(i).calls("evalsha") + cluster.node(i).calls("eval"))
+        .collect()
+}
+
+fn a_batch_costs_each_node_one_script_per_step() {
+    // A batch's keys are grouped by the node that owns their slot: one claim script and
+    // one publish script per node, whatever the number of keys (a script per node may
+    // touch several slots of that node).
+    let cluster = RedisCluster::start();
+    let clock = ManualClock::new();
+    let (a, b) = two_caches(&cluster, &clock, TTL);
+    // The first batch script a node is sent is loaded there first (NOSCRIPT, then
+    // SCRIPT LOAD on every node and a retry): counted apart.
+    a.get_many_with(&["warm".to_string()], |keys| keys.to_vec());
+    let keys: Vec<String> = (0..60).map(|i| format!("batch{i}")).collect();
+    let (before, sizes) = (scripts_per_node(&cluster), cluster.sizes());
+    let mut asked = Vec::new();
+    let values = a.get_many_with(&keys, |missing| {
+        asked.push(missing.len());
+        missing.iter().map(|k| format!("v-{k}")).collect()
+    });
+    assert_eq!(
+        values,
+        keys.iter().map(|k| format!("v-{k}")).collect::<Vec<_>>()
+    );
+    assert_eq!(asked, [60]);
+    // The value keys each node gained: the keys spread over the nodes.
+    let on_each: Vec<u64> = cluster
+        .sizes()
+        .iter()
+        .zip(&sizes)
+        .map(|(after, before)| after - before)
+        .collect();
+    let first: Vec<u64> = scripts_per_node(&cluster)
+        .iter()
+        .zip(&before)
+        .map(|(after, before)| after - before)
+        .collect();
+
+    // The other cache: the 60 are served from the tier, 30 new keys are created.
+    let more: Vec<String> = (0..90).map(|i| format!("batch{i}")).collect();
+    let before = scripts_per_node(&cluster);
+    let mut asked = Vec::new();
+    let values = b.get_many_with(&more, |missing| {
+        asked.push(missing.to_vec());
+        missing.iter().map(|k| format!("v-{k}")).collect()
+    });
+    assert_eq!(
+        values,
+        more.iter().map(|k| format!("v-{k}")).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        asked,
+        [more[60..].to_vec()],
+        "F1: the tier's values are served"
+    );
+    let second: Vec<u64> = scripts_per_node(&cluster)
+        .iter()
+        .zip(&before)
+        .map(|(after, before)| after - before)
+        .collect();
+    println!(
+        "\n  cluster batches: 60 cold keys ({on_each:?} by node): {first:?} scripts by node; \
+         60 shared + 30 cold keys: {second:?} scripts by node"
+    );
+    assert!(on_each.iter().all(|&n| n > 0), "{on_each:?}");
+    assert!(first.iter().all(|&n| n <= 2), "{first:?} scripts by node");
+    assert!(second.iter().all(|&n| n <= 2), "{second:?} scripts by node");
+}
+
+fn a_killed_node_costs_a_batch_its_keys_sharing_only() {
+    // F7 per node: a batch over keys of every node, one node killed: its keys follow
+    // the local rules within the deadline, the other nodes' keys stay shared.
+    let mut cluster = RedisCluster::start();
+    let clock = ManualClock::new();
+    let fast = |cluster: &RedisCluster| -> Cache<String, String> {
+        Cache::builder()
+            .ttl(TTL)
+            .clock(clock.clone())
+            .shared(tier(cluster).timeout(Duration::from_millis(100)))
+            .build()
+    };
+    let (a, b) = (fast(&cluster), fast(&cluster));
+    b.get_with("warm-b".into(), || "w".into());
+    let on = keys_on_each_node(&cluster, &a, "bkill", 5);
+    cluster.kill(2);
+    let keys: Vec<String> = on.iter().flatten().cloned().collect();
+    let (done, finished) = mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let started = Instant::now();
+            let mut asked = Vec::new();
+            let values = b.get_many_with(&keys, |missing| {
+                asked.extend_from_slice(missing);
+                missing.iter().map(|_| "local".to_string()).collect()
+            });
+            let _ = done.send((values, asked, started.elapsed()));
+        });
+        let (values, asked, took) = finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a batch hung on a killed node");
+        assert_eq!(asked, on[2], "only the killed node's keys are created here");
+        for (key, value) in keys.iter().zip(&values) {
+            let expected = match on[2].contains(key) {
+                true => "local".to_string(),
+                false => format!("v-{key}"),
+            };
+            assert_eq!(*value, expected);
+        }
+        assert!(took < Duration::from_secs(1), "the batch took {took:?}");
+    });
+}
+
 support::redis_tests! {
     needs_redis: [
+        a_killed_node_costs_a_batch_its_keys_sharing_only,
+        a_batch_costs_each_node_one_script_per_step,
         keys_spread_over_all_nodes_and_each_slot_stays_on_one,
         a_cold_key_is_created_once_across_caches_on_every_node,
         a_stale_key_is_served_while_one_cache_refreshes,

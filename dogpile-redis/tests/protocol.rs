@@ -11,6 +11,8 @@ use support::redis::{holds_within, RedisServer};
 
 const TTL: Duration = Duration::from_secs(60);
 const BOUND: Duration = Duration::from_secs(5);
+/// A claim that asks for no early refresh: only a value past its lifetime is claimed.
+const NO_AHEAD: Duration = Duration::ZERO;
 
 fn tier(server: &RedisServer) -> RedisTier {
     RedisTier::open(&server.url()).unwrap().namespace("t")
@@ -34,7 +36,7 @@ fn value_key(server: &RedisServer) -> String {
 
 fn owned(claim: Claim<String>) -> (dogpile::Lease, Option<SharedValue<String>>) {
     match claim {
-        Claim::Owned { lease, stale } => (lease, stale),
+        Claim::Owned { lease, stale, .. } => (lease, stale),
         other => panic!("expected to own the lease, got {other:?}"),
     }
 }
@@ -45,10 +47,10 @@ fn cold_claim_publish_then_fresh_everywhere() {
     let k = key("cold");
     assert_eq!(t(&a).lookup(&k).unwrap(), None);
 
-    let (lease, stale) = owned(t(&a).claim(&k, TTL).unwrap());
+    let (lease, stale) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
     assert_eq!(stale, None);
     // F2: another process finds the claim and no value: it must wait, not create.
-    match t(&b).claim(&k, TTL).unwrap() {
+    match t(&b).claim(&k, NO_AHEAD).unwrap() {
         Claim::Busy {
             stale: None,
             lease_left,
@@ -56,12 +58,12 @@ fn cold_claim_publish_then_fresh_everywhere() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        t(&a).publish(&k, &lease, &"v1".into()).unwrap(),
+        t(&a).publish(&k, &lease, &"v1".into(), TTL).unwrap(),
         Publish::Stored
     );
 
     // R4 fleet-wide: the claim re-checks and finds the fresh value.
-    match t(&b).claim(&k, TTL).unwrap() {
+    match t(&b).claim(&k, NO_AHEAD).unwrap() {
         Claim::Fresh(shared) => {
             assert_eq!(shared.value, "v1");
             assert!(shared.age < Duration::from_secs(1));
@@ -76,7 +78,7 @@ fn both_keys_of_a_slot_share_one_cluster_hash_tag() {
     let server = RedisServer::start();
     let a = tier(&server);
     let k = key("tagged");
-    let (_lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
+    let (_lease, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
     let found = server.keys("dogpile:*");
     assert_eq!(found.len(), 1, "only the lease exists yet: {found:?}");
     let lease_key = &found[0];
@@ -94,8 +96,8 @@ fn ages_come_from_the_redis_clock() {
     let server = RedisServer::start();
     let a = tier(&server);
     let k = key("aged");
-    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
-    t(&a).publish(&k, &lease, &"v".into()).unwrap();
+    let (lease, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
+    t(&a).publish(&k, &lease, &"v".into(), TTL).unwrap();
     let mut con = server.client();
     let (secs, _micros): (u64, u64) = redis::cmd("TIME").query(&mut con).unwrap();
     let _: () = redis::cmd("HSET")
@@ -110,7 +112,7 @@ fn ages_come_from_the_redis_clock() {
         "{age:?}"
     );
     // So it is stale for a 60 s ttl: a claim grants the refresh, with the stale value.
-    let (_lease, stale) = owned(t(&a).claim(&k, TTL).unwrap());
+    let (_lease, stale) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
     assert_eq!(stale.unwrap().value, "v");
 }
 
@@ -120,9 +122,11 @@ fn a_stale_key_is_claimed_once_and_the_others_get_the_stale_value() {
     let tiers: Vec<RedisTier> = (0..4).map(|_| tier(&server)).collect();
     let k = key("stale");
     let short = Duration::from_millis(1);
-    let (lease, _) = owned(t(&tiers[0]).claim(&k, short).unwrap());
-    t(&tiers[0]).publish(&k, &lease, &"old".into()).unwrap();
-    std::thread::sleep(Duration::from_millis(5)); // Redis time must pass the 1 ms ttl
+    let (lease, _) = owned(t(&tiers[0]).claim(&k, NO_AHEAD).unwrap());
+    t(&tiers[0])
+        .publish(&k, &lease, &"old".into(), short)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(5)); // Redis time must pass the 1 ms lifetime
 
     let barrier = Arc::new(std::sync::Barrier::new(tiers.len()));
     let claims: Vec<Claim<String>> = std::thread::scope(|s| {
@@ -132,7 +136,7 @@ fn a_stale_key_is_claimed_once_and_the_others_get_the_stale_value() {
                 let (barrier, k) = (barrier.clone(), k.clone());
                 s.spawn(move || {
                     barrier.wait();
-                    t(tier).claim(&k, short).unwrap()
+                    t(tier).claim(&k, NO_AHEAD).unwrap()
                 })
             })
             .collect();
@@ -159,32 +163,32 @@ fn a_publish_after_the_lease_was_lost_is_rejected() {
     let server = RedisServer::start();
     let (a, b) = (tier(&server), tier(&server));
     let k = key("fenced");
-    let (late, _) = owned(t(&a).claim(&k, TTL).unwrap());
+    let (late, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
     let lease_key = server.keys("dogpile:{t:*}:l").pop().unwrap();
     let _: () = redis::cmd("DEL")
         .arg(&lease_key)
         .query(&mut server.client())
         .unwrap();
 
-    let (current, _) = owned(t(&b).claim(&k, TTL).unwrap());
+    let (current, _) = owned(t(&b).claim(&k, NO_AHEAD).unwrap());
     assert_eq!(
-        t(&a).publish(&k, &late, &"late".into()).unwrap(),
+        t(&a).publish(&k, &late, &"late".into(), TTL).unwrap(),
         Publish::Rejected
     );
     assert_eq!(
-        t(&b).publish(&k, &current, &"current".into()).unwrap(),
+        t(&b).publish(&k, &current, &"current".into(), TTL).unwrap(),
         Publish::Stored
     );
     assert_eq!(t(&a).lookup(&k).unwrap().unwrap().value, "current");
-    // A lease that merely expired, with nobody else claiming, is also lost.
-    std::thread::sleep(Duration::from_millis(5)); // Redis time must pass the 1 ms ttl
-    let (expired, _) = owned(t(&a).claim(&k, Duration::from_millis(1)).unwrap());
+    // A lease that merely expired, with nobody else claiming, is also lost (an early
+    // refresh's claim, here: "current" has less than a whole lifetime left).
+    let (expired, _) = owned(t(&a).claim(&k, TTL).unwrap());
     let _: () = redis::cmd("DEL")
         .arg(&lease_key)
         .query(&mut server.client())
         .unwrap();
     assert_eq!(
-        t(&a).publish(&k, &expired, &"late".into()).unwrap(),
+        t(&a).publish(&k, &expired, &"late".into(), TTL).unwrap(),
         Publish::Rejected
     );
     assert_eq!(t(&a).lookup(&k).unwrap().unwrap().value, "current");
@@ -195,30 +199,30 @@ fn a_publish_that_raced_an_invalidate_or_remove_is_rejected() {
     let server = RedisServer::start();
     let (a, b) = (tier(&server), tier(&server));
     let k = key("raced");
-    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
-    t(&b).invalidate(&k, TTL).unwrap();
+    let (lease, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
+    t(&b).invalidate(&k).unwrap();
     assert_eq!(
         t(&a)
-            .publish(&k, &lease, &"computed before".into())
+            .publish(&k, &lease, &"computed before".into(), TTL)
             .unwrap(),
         Publish::Rejected
     );
     assert_eq!(t(&a).lookup(&k).unwrap(), None);
 
-    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
+    let (lease, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
     t(&b).remove(&k).unwrap();
     assert_eq!(
         t(&a)
-            .publish(&k, &lease, &"computed before".into())
+            .publish(&k, &lease, &"computed before".into(), TTL)
             .unwrap(),
         Publish::Rejected
     );
     assert_eq!(t(&a).lookup(&k).unwrap(), None);
 
     // A claim made after the remove publishes normally.
-    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
+    let (lease, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
     assert_eq!(
-        t(&a).publish(&k, &lease, &"after".into()).unwrap(),
+        t(&a).publish(&k, &lease, &"after".into(), TTL).unwrap(),
         Publish::Stored
     );
 }
@@ -229,17 +233,17 @@ fn the_lease_is_renewed_while_the_owner_lives() {
     let a = tier(&server).lease(Duration::from_millis(200));
     let b = tier(&server);
     let k = key("renewed");
-    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
+    let (lease, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
     let until = Instant::now() + Duration::from_secs(1);
     while Instant::now() < until {
         assert!(
-            matches!(t(&b).claim(&k, TTL).unwrap(), Claim::Busy { .. }),
+            matches!(t(&b).claim(&k, NO_AHEAD).unwrap(), Claim::Busy { .. }),
             "lease lost"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(
-        t(&a).publish(&k, &lease, &"v".into()).unwrap(),
+        t(&a).publish(&k, &lease, &"v".into(), TTL).unwrap(),
         Publish::Stored
     );
 }
@@ -249,12 +253,14 @@ fn release_ends_the_lease_at_once_and_keeps_the_stale_value() {
     let server = RedisServer::start();
     let (a, b) = (tier(&server), tier(&server));
     let k = key("released");
-    let (lease, _) = owned(t(&a).claim(&k, Duration::from_millis(1)).unwrap());
-    t(&a).publish(&k, &lease, &"old".into()).unwrap();
+    let (lease, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
+    t(&a)
+        .publish(&k, &lease, &"old".into(), Duration::from_millis(1))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(5));
-    let (failing, _) = owned(t(&a).claim(&k, Duration::from_millis(1)).unwrap());
-    t(&a).release(&k, &failing).unwrap();
-    let (_next, stale) = owned(t(&b).claim(&k, Duration::from_millis(1)).unwrap());
+    let (failing, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
+    t(&a).release(&k, &failing, Duration::ZERO).unwrap();
+    let (_next, stale) = owned(t(&b).claim(&k, NO_AHEAD).unwrap());
     assert_eq!(stale.unwrap().value, "old");
 }
 
@@ -263,18 +269,18 @@ fn invalidate_is_soft_and_remove_is_hard() {
     let server = RedisServer::start();
     let a = tier(&server);
     let k = key("r7");
-    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
-    t(&a).publish(&k, &lease, &"v".into()).unwrap();
-    t(&a).invalidate(&k, TTL).unwrap();
+    let (lease, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
+    t(&a).publish(&k, &lease, &"v".into(), TTL).unwrap();
+    t(&a).invalidate(&k).unwrap();
     let shared = t(&a).lookup(&k).unwrap().unwrap();
     assert_eq!(shared.value, "v");
     assert!(shared.age >= TTL, "{:?}", shared.age);
-    let (lease, stale) = owned(t(&a).claim(&k, TTL).unwrap());
+    let (lease, stale) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
     assert_eq!(stale.unwrap().value, "v");
-    t(&a).publish(&k, &lease, &"v2".into()).unwrap();
+    t(&a).publish(&k, &lease, &"v2".into(), TTL).unwrap();
     t(&a).remove(&k).unwrap();
     assert_eq!(t(&a).lookup(&k).unwrap(), None);
-    let (_lease, stale) = owned(t(&a).claim(&k, TTL).unwrap());
+    let (_lease, stale) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
     assert_eq!(stale, None);
 }
 
@@ -296,13 +302,13 @@ fn every_process_hears_invalidate_remove_publish_and_release() {
             .expect("no event within a second")
     };
 
-    let (lease, _) = owned(t(&actor).claim(&k, TTL).unwrap());
-    t(&actor).release(&k, &lease).unwrap();
+    let (lease, _) = owned(t(&actor).claim(&k, NO_AHEAD).unwrap());
+    t(&actor).release(&k, &lease, Duration::ZERO).unwrap();
     assert_eq!(next(), TierEvent::Released(k.clone()));
-    let (lease, _) = owned(t(&actor).claim(&k, TTL).unwrap());
-    t(&actor).publish(&k, &lease, &"v".into()).unwrap();
+    let (lease, _) = owned(t(&actor).claim(&k, NO_AHEAD).unwrap());
+    t(&actor).publish(&k, &lease, &"v".into(), TTL).unwrap();
     assert_eq!(next(), TierEvent::Published(k.clone()));
-    t(&actor).invalidate(&k, TTL).unwrap();
+    t(&actor).invalidate(&k).unwrap();
     assert_eq!(next(), TierEvent::Invalidated(k.clone()));
     t(&actor).remove(&k).unwrap();
     assert_eq!(next(), TierEvent::Removed(k.clone()));
@@ -353,7 +359,7 @@ fn a_frozen_server_makes_calls_fail_fast_and_sharing_resumes() {
         let started = Instant::now();
         let results = [
             t(&a2).lookup(&k2).is_err(),
-            t(&a2).claim(&k2, TTL).is_err(),
+            t(&a2).claim(&k2, NO_AHEAD).is_err(),
             t(&a2).remove(&k2).is_err(),
             // New connections too: connect and handshake are bounded.
             t(&RedisTier::open(&url)
@@ -410,8 +416,8 @@ fn corrupt_foreign_and_oversized_values_are_misses() {
     let server = RedisServer::start();
     let a = tier(&server);
     let k = key("bad");
-    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
-    t(&a).publish(&k, &lease, &"good".into()).unwrap();
+    let (lease, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
+    t(&a).publish(&k, &lease, &"good".into(), TTL).unwrap();
     let vkey = value_key(&server);
     let mut con = server.client();
     for garbage in [
@@ -428,24 +434,142 @@ fn corrupt_foreign_and_oversized_values_are_misses() {
             .unwrap();
         assert_eq!(t(&a).lookup(&k).unwrap(), None, "{garbage:?}");
         // A fresh but unreadable value does not block this process: it may refresh.
-        let (lease, stale) = owned(t(&a).claim(&k, TTL).unwrap());
+        let (lease, stale) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
         assert_eq!(stale, None);
-        t(&a).release(&k, &lease).unwrap();
+        t(&a).release(&k, &lease, Duration::ZERO).unwrap();
     }
     // Another type under the same key (another build): a miss for this one.
     let as_number: &dyn SharedTier<String, u64> = &a;
-    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
-    t(&a).publish(&k, &lease, &"text".into()).unwrap();
+    let (lease, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
+    t(&a).publish(&k, &lease, &"text".into(), TTL).unwrap();
     assert_eq!(as_number.lookup(&k).unwrap(), None);
     // Oversized: not transferred, a miss.
     let small = tier(&server).max_value_bytes(8);
     assert_eq!(t(&small).lookup(&k).unwrap().unwrap().value, "text");
-    std::thread::sleep(Duration::from_millis(5)); // Redis time must pass the 1 ms ttl
-    let (lease, _) = owned(t(&a).claim(&k, Duration::from_millis(1)).unwrap());
+    // Claimed early: asked a whole lifetime ahead, the value is due for a refresh.
+    let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
     t(&a)
-        .publish(&k, &lease, &"a value longer than eight bytes".into())
+        .publish(&k, &lease, &"a value longer than eight bytes".into(), TTL)
         .unwrap();
     assert_eq!(t(&small).lookup(&k).unwrap(), None);
+}
+
+fn a_value_keeps_its_own_lifetime_and_is_claimed_early_once() {
+    // R6 fleet-wide: the lifetime travels with the value; a claim judges by it, and
+    // `refresh_ahead` claims it early, once: the lease makes it one.
+    let server = RedisServer::start();
+    let (a, b) = (tier(&server), tier(&server));
+    let k = key("lifetime");
+    let (lease, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
+    t(&a)
+        .publish(&k, &lease, &"token".into(), Duration::from_secs(10))
+        .unwrap();
+    let shared = t(&b).lookup(&k).unwrap().unwrap();
+    assert_eq!(shared.lifetime, Duration::from_secs(10));
+    assert!(matches!(
+        t(&b).claim(&k, NO_AHEAD).unwrap(),
+        Claim::Fresh(_)
+    ));
+    // Less than 20 s left: due for an early refresh; one caller in the fleet owns it.
+    let ahead = Duration::from_secs(20);
+    let (early, stale) = owned(t(&a).claim(&k, ahead).unwrap());
+    assert_eq!(stale.unwrap().value, "token");
+    assert!(matches!(
+        t(&b).claim(&k, ahead).unwrap(),
+        Claim::Busy { stale: Some(_), .. }
+    ));
+    t(&a)
+        .publish(&k, &early, &"renewed".into(), Duration::from_secs(60))
+        .unwrap();
+    // The new value's own lifetime judges it now: fresh even 20 s ahead.
+    match t(&b).claim(&k, ahead).unwrap() {
+        Claim::Fresh(shared) => assert_eq!(shared.value, "renewed"),
+        other => panic!("{other:?}"),
+    }
+    // Soft invalidation ages it to its own lifetime.
+    t(&b).invalidate(&k).unwrap();
+    let shared = t(&a).lookup(&k).unwrap().unwrap();
+    assert!(shared.age >= Duration::from_secs(60), "{:?}", shared.age);
+    let (_lease, stale) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
+    assert_eq!(stale.unwrap().value, "renewed");
+}
+
+fn a_release_with_a_hold_backs_the_key_off_fleet_wide() {
+    // retry_backoff fleet-wide: a failed creation's lease turns into a back-off that
+    // nobody owns; the failures in a row are counted until a publish.
+    let server = RedisServer::start();
+    let (a, b) = (tier(&server), tier(&server));
+    let k = key("backoff");
+    let Claim::Owned {
+        lease, failures, ..
+    } = t(&a).claim(&k, NO_AHEAD).unwrap()
+    else {
+        panic!("a cold key is claimed")
+    };
+    assert_eq!(failures, 0);
+    t(&a)
+        .release(&k, &lease, Duration::from_millis(300))
+        .unwrap();
+    match t(&b).claim(&k, NO_AHEAD).unwrap() {
+        Claim::Busy {
+            stale: None,
+            lease_left,
+        } => assert!(lease_left <= Duration::from_millis(300), "{lease_left:?}"),
+        other => panic!("backing off, but {other:?}"),
+    }
+    assert!(holds_within(BOUND, || matches!(
+        t(&b).claim(&k, NO_AHEAD).unwrap(),
+        Claim::Owned { failures: 1, .. }
+    )));
+    let lease_key = server.keys("dogpile:{t:*}:l").pop().unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&lease_key)
+        .query(&mut server.client())
+        .unwrap();
+    let Claim::Owned {
+        lease, failures, ..
+    } = t(&a).claim(&k, NO_AHEAD).unwrap()
+    else {
+        panic!("the key is free")
+    };
+    assert_eq!(failures, 1);
+    t(&a)
+        .publish(&k, &lease, &"v".into(), Duration::from_millis(1))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    let Claim::Owned {
+        lease, failures, ..
+    } = t(&a).claim(&k, NO_AHEAD).unwrap()
+    else {
+        panic!("the 1 ms value is stale")
+    };
+    assert_eq!(failures, 0, "a publish ends the failures in a row");
+    // A release without a hold (a panic, a dropped future) frees the key at once and
+    // is no failure in a row.
+    t(&a).release(&k, &lease, Duration::ZERO).unwrap();
+    let Claim::Owned { failures, .. } = t(&b).claim(&k, NO_AHEAD).unwrap() else {
+        panic!("released at once")
+    };
+    assert_eq!(failures, 0);
+}
+
+fn a_value_stored_without_a_lifetime_is_a_miss() {
+    // A value an older build stored, without its lifetime: a miss, and claimed as cold.
+    let server = RedisServer::start();
+    let a = tier(&server);
+    let k = key("old format");
+    let (lease, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
+    t(&a).publish(&k, &lease, &"v".into(), TTL).unwrap();
+    let _: () = redis::cmd("HDEL")
+        .arg(value_key(&server))
+        .arg("d")
+        .query(&mut server.client())
+        .unwrap();
+    assert_eq!(t(&a).lookup(&k).unwrap(), None);
+    let (lease, stale) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
+    assert_eq!(stale, None);
+    t(&a).publish(&k, &lease, &"v2".into(), TTL).unwrap();
+    assert_eq!(t(&a).lookup(&k).unwrap().unwrap().lifetime, TTL);
 }
 
 fn a_publish_is_fenced_by_the_generation_even_under_a_live_lease() {
@@ -453,10 +577,10 @@ fn a_publish_is_fenced_by_the_generation_even_under_a_live_lease() {
     let server = RedisServer::start();
     let a = tier(&server);
     let k = key("generation");
+    let (lease, _) = owned(t(&a).claim(&k, NO_AHEAD).unwrap());
+    t(&a).publish(&k, &lease, &"v".into(), TTL).unwrap();
+    // Claimed early: asked a whole lifetime ahead, the value is due for a refresh.
     let (lease, _) = owned(t(&a).claim(&k, TTL).unwrap());
-    t(&a).publish(&k, &lease, &"v".into()).unwrap();
-    std::thread::sleep(Duration::from_millis(5)); // Redis time must pass the 1 ms ttl
-    let (lease, _) = owned(t(&a).claim(&k, Duration::from_millis(1)).unwrap());
     let _: () = redis::cmd("HINCRBY")
         .arg(value_key(&server))
         .arg("g")
@@ -464,7 +588,7 @@ fn a_publish_is_fenced_by_the_generation_even_under_a_live_lease() {
         .query(&mut server.client())
         .unwrap();
     assert_eq!(
-        t(&a).publish(&k, &lease, &"late".into()).unwrap(),
+        t(&a).publish(&k, &lease, &"late".into(), TTL).unwrap(),
         Publish::Rejected
     );
     assert_eq!(t(&a).lookup(&k).unwrap().unwrap().value, "v");
@@ -487,5 +611,8 @@ support::redis_tests! {
         a_down_server_makes_calls_fail_fast_and_sharing_resumes,
         corrupt_foreign_and_oversized_values_are_misses,
         a_publish_is_fenced_by_the_generation_even_under_a_live_lease,
+        a_value_keeps_its_own_lifetime_and_is_claimed_early_once,
+        a_release_with_a_hold_backs_the_key_off_fleet_wide,
+        a_value_stored_without_a_lifetime_is_a_miss,
     ],
 }

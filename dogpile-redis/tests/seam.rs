@@ -31,6 +31,7 @@ impl SharedTier<String, String> for RacingPublish {
             return Ok(Claim::Fresh(SharedValue {
                 value,
                 age: Duration::ZERO,
+                lifetime: TTL,
             }));
         }
         let events = self.events.lock().unwrap().clone().expect("subscribed");
@@ -39,17 +40,24 @@ impl SharedTier<String, String> for RacingPublish {
             stale: Some(SharedValue {
                 value: "v1".to_string(),
                 age: TTL,
+                lifetime: TTL,
             }),
             lease_left: Duration::from_secs(30),
         })
     }
-    fn publish(&self, _: &String, _: &Lease, _: &String) -> Result<Publish, TierError> {
+    fn publish(
+        &self,
+        _: &String,
+        _: &Lease,
+        _: &String,
+        _: Duration,
+    ) -> Result<Publish, TierError> {
         unreachable!("this process never owns the lease")
     }
-    fn release(&self, _: &String, _: &Lease) -> Result<(), TierError> {
+    fn release(&self, _: &String, _: &Lease, _: Duration) -> Result<(), TierError> {
         unreachable!("this process never owns the lease")
     }
-    fn invalidate(&self, _: &String, _: Duration) -> Result<(), TierError> {
+    fn invalidate(&self, _: &String) -> Result<(), TierError> {
         Ok(())
     }
     fn remove(&self, _: &String) -> Result<(), TierError> {

@@ -8,6 +8,9 @@
 //! lifetime ends: when its creation finished plus its lifetime (R6), `ttl` or what
 //! `ttl_with` says for it.
 
+/// `ttl_with`'s function: each value's own lifetime, in nanoseconds (R6).
+pub(crate) type Lifetime<K, V> = std::sync::Arc<dyn Fn(&K, &V) -> u64 + Send + Sync>;
+
 /// How values age and how failures pause a key: the cache's settings, in nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Policy {

@@ -27,6 +27,8 @@
 //!   lib.rs             these docs, the re-exports, `__private` (what `#[dogpile]` expands to)
 //!   overview.md        the crate docs' chapters before this one: the rules, the modes,
 //!                      Cache, batches
+//!   checks.rs          the checks through which `#[dogpile]` states its bounds on key
+//!                      parts, values and error types, each mistake once
 //!   cache/             Cache: a slot per key, on a DashMap
 //!     mod.rs           Cache: each public method, its docs and a one-line forward:
 //!                      the Inline calls and batches here,
@@ -43,8 +45,8 @@
 //!     erased.rs        the blocking calls' slow path with the value type erased: the
 //!                      loop and the slot driver built once, not once per value type
 //!     any.rs           values and errors behind dyn for it, and its creator behind a tier
-//!     batch.rs         get_many_with: each key's pass through its slot, one creator
-//!                      call for the keys a batch claimed, then its waits
+//!     batch/           get_many_with: each key's pass through its slot, one creator
+//!                      call for the keys a batch claimed (create.rs), then its waits
 //!     bounded.rs       the bounded layout (the policy is evict.rs)
 //!     lookup.rs        KeyForm, the one trait a key is looked up by: owned, KeyRef, Borrow
 //!   freshness.rs       the freshness model as pure decisions: (expiry, windows,
@@ -61,11 +63,13 @@
 //!     mod.rs           the SharedTier seam and its public types
 //!     level.rs         the engine that runs a tier inside a cache
 //!     creation.rs      a call's creator wrapped in the tier's steps
+//!     many.rs          a batch's steps in the tier, a few round trips per batch
 //!     board.rs         held keys, and the wake-up of callers waiting for another process
 //!   dogpile.rs         Dogpile: one slot, its value in a cell.rs ValueCell
 //!   sync_reader.rs     SyncReaderDogpile, ReadGuard, WriteGuard (R8), on fence.rs
 //!   evict.rs           S3-FIFO, under the bounded layout's lock
 //!   executor.rs        the refresh pool and RefreshTask
+//!   timer.rs           the runtime-agnostic sleep of an async wait's limit
 //!   clock.rs stats.rs trace.rs mode.rs key.rs
 //!   test_clock.rs      ManualClock::scoped and its guards (feature `test-clock`)
 //!   sync.rs            the blocking primitives, from loom under `--cfg loom`
@@ -87,7 +91,7 @@
 //! ```
 //!
 //! The hit path is typed and inlined; the slow path of a blocking call runs on the value
-//! as an `AnyValue` (a clone through its own type's `Clone`), so that the loop and the
+//! as an `AnyValue` (the value behind a shared `Arc<dyn Any>`), so that the loop and the
 //! driver are built once per error type (once, in this crate, for `get_with`), not once
 //! per value type. The async and `Background` calls take the same loop typed.
 //! A bounded cache takes the same path with `Core` reaching its `Inner` through `dyn
@@ -99,6 +103,7 @@
 
 mod cache;
 mod cell;
+mod checks;
 mod clock;
 #[allow(clippy::module_inception)]
 mod dogpile;
@@ -120,6 +125,7 @@ mod sync_reader;
 #[cfg(any(doc, feature = "test-clock"))]
 mod test_clock;
 mod tier;
+mod timer;
 mod trace;
 
 pub use crate::cache::{BuildError, Cache, CacheBuilder, EntryRef};
@@ -147,78 +153,9 @@ pub mod __private {
     pub use core::time::Duration;
     pub use std::sync::LazyLock;
 
-    /// Names a key part's type in the generated `static`, so that a missing bound is
-    /// reported at the argument's type in the user's signature. Each bound goes through
-    /// its own trait below, whose `on_unimplemented` says what to do in the user's terms.
-    pub trait KeyPart {
-        type Is;
-    }
-    impl<T: KeyHash + KeyEq + KeyClone + KeyShared + 'static> KeyPart for T {
-        type Is = T;
-    }
-
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` is part of the memoized fn's key, so it must be `Hash`",
-        label = "a key part, but not `Hash`",
-        note = "derive `Hash` (and `Eq`) on it, or leave this argument out of the key: \
-                `#[dogpile(key = ..)]` names the arguments that identify the result"
-    )]
-    pub trait KeyHash {}
-    impl<T: core::hash::Hash + ?Sized> KeyHash for T {}
-
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` is part of the memoized fn's key, so it must be `Eq`",
-        label = "a key part, but not `Eq`",
-        note = "derive `PartialEq, Eq` on it, or leave this argument out of the key: \
-                `#[dogpile(key = ..)]` names the arguments that identify the result"
-    )]
-    pub trait KeyEq {}
-    impl<T: Eq + ?Sized> KeyEq for T {}
-
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` is part of the memoized fn's key, so it must be `Clone`",
-        label = "a key part, but not `Clone`",
-        note = "the key is stored, so an owned argument is cloned into it: derive `Clone`, \
-                or leave this argument out of the key with `#[dogpile(key = ..)]`"
-    )]
-    pub trait KeyClone {}
-    impl<T: Clone> KeyClone for T {}
-
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` is part of the memoized fn's key, so it must be `Send + Sync`",
-        label = "a key part, but not `Send + Sync`",
-        note = "the key is stored in a cache shared by every thread; key by an id instead, \
-                or leave this argument out of the key with `#[dogpile(key = ..)]`"
-    )]
-    pub trait KeyShared {}
-    impl<T: Send + Sync + ?Sized> KeyShared for T {}
-
-    /// Names the value's type in the generated `static`; see [`KeyPart`].
-    pub trait ValuePart {
-        type Is;
-    }
-    impl<T: ValueClone + ValueShared + 'static> ValuePart for T {
-        type Is = T;
-    }
-
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}`, the memoized fn's value, must be `Clone`: every hit returns a clone",
-        label = "returned by a memoized fn, but not `Clone`",
-        note = "return `Arc<{Self}>` instead: it is `Clone` for any `{Self}`, and a clone \
-                only counts a reference"
-    )]
-    pub trait ValueClone {}
-    impl<T: Clone> ValueClone for T {}
-
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}`, the memoized fn's value, must be `Send + Sync`: the cache \
-                   hands it to every thread",
-        label = "returned by a memoized fn, but not `Send + Sync`",
-        note = "return a thread-safe type: `Arc` instead of `Rc`, `Mutex`/`RwLock` instead of \
-                `RefCell`"
-    )]
-    pub trait ValueShared {}
-    impl<T: Send + Sync + ?Sized> ValueShared for T {}
+    pub use crate::checks::{
+        Checked, ErrorPart, KeyPart, KeyRefPart, KeyShared, Parts, ValueClone, ValueShared,
+    };
 
     #[diagnostic::on_unimplemented(
         message = "`{Self}`, the memoized fn's error type, must be `Clone + Send + 'static`: \

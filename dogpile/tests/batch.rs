@@ -492,13 +492,13 @@ impl SharedTier<u32, u32> for Down {
     fn claim(&self, _: &u32, _: Duration) -> Result<Claim<u32>, TierError> {
         Err(TierError::new("down"))
     }
-    fn publish(&self, _: &u32, _: &Lease, _: &u32) -> Result<Publish, TierError> {
+    fn publish(&self, _: &u32, _: &Lease, _: &u32, _: Duration) -> Result<Publish, TierError> {
         Err(TierError::new("down"))
     }
-    fn release(&self, _: &u32, _: &Lease) -> Result<(), TierError> {
+    fn release(&self, _: &u32, _: &Lease, _: Duration) -> Result<(), TierError> {
         Err(TierError::new("down"))
     }
-    fn invalidate(&self, _: &u32, _: Duration) -> Result<(), TierError> {
+    fn invalidate(&self, _: &u32) -> Result<(), TierError> {
         Err(TierError::new("down"))
     }
     fn remove(&self, _: &u32) -> Result<(), TierError> {
@@ -511,7 +511,7 @@ impl SharedTier<u32, u32> for Down {
 }
 
 #[test]
-fn with_a_tier_each_missing_key_goes_through_the_tier_alone() {
+fn with_a_tier_down_a_batch_follows_the_local_rules() {
     let cache: Cache<u32, u32> = Cache::builder().ttl(TTL).shared(Down).build();
     cache.insert(2, 20);
     let calls = Calls::default();
@@ -520,7 +520,8 @@ fn with_a_tier_each_missing_key_goes_through_the_tier_alone() {
         ids.iter().map(|&id| value_of(id)).collect()
     });
     assert_eq!(values, [value_of(1), 20, value_of(3), value_of(1)]);
-    assert_eq!(calls.get(), [vec![1], vec![3]]);
+    // F7: one creator call for the keys the tier could not answer for.
+    assert_eq!(calls.get(), [vec![1, 3]]);
 }
 
 #[test]
@@ -632,4 +633,97 @@ fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
             return value;
         }
     }
+}
+
+/// Two slow single creations, of keys 1 and 2, held at `gate` (each made `100 + id`),
+/// running once this returns.
+fn slow_creations(cache: &Arc<Cache<u32, u32>>, gate: &Gate) -> Vec<thread::JoinHandle<u32>> {
+    let started = Counter::new();
+    let slow: Vec<_> = [1, 2]
+        .map(|id| {
+            let (cache, gate, started) = (cache.clone(), gate.clone(), started.clone());
+            thread::spawn(move || {
+                cache.get_with(id, || {
+                    started.bump();
+                    gate.wait();
+                    100 + id
+                })
+            })
+        })
+        .into();
+    eventually("both slow creations running", || started.get() == 2);
+    slow
+}
+
+fn bounded_cache(limit: Duration) -> Arc<Cache<u32, u32>> {
+    Arc::new(
+        Cache::builder()
+            .ttl(Duration::from_secs(60))
+            .wait_at_most(limit)
+            .build(),
+    )
+}
+
+#[test]
+fn wait_at_most_bounds_a_batchs_waits_together() {
+    // The real clock is the point: `wait_at_most` bounds a waiter's real wait.
+    let limit = Duration::from_secs(1);
+    let (cache, gate) = (bounded_cache(limit), Gate::new());
+    let slow = slow_creations(&cache, &gate);
+    let calls = Calls::default();
+    let batch = {
+        let (cache, calls) = (cache.clone(), calls.clone());
+        thread::spawn(move || {
+            let begun = std::time::Instant::now();
+            let values = cache.get_many_with(&[1, 2, 3], |ids| {
+                calls.record(ids);
+                ids.iter().map(|&id| value_of(id)).collect()
+            });
+            (values, begun.elapsed())
+        })
+    };
+    let (values, waited) = bounded("batch", move || batch.join().unwrap());
+    assert_eq!(
+        values,
+        [1, 2, 3].map(value_of),
+        "it gave up and created both"
+    );
+    // Key 3 first, then keys 1 and 2 in one creator call once the call's waits, of one
+    // `wait_at_most` for the two keys together, ran out.
+    assert_eq!(calls.get(), [vec![3], vec![1, 2]]);
+    assert!(waited >= limit && waited < 2 * limit, "{waited:?}");
+    assert_eq!(cache.stats().waits, 2);
+    gate.open();
+    let slow: Vec<u32> = slow.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(slow, [101, 102]);
+}
+
+#[test]
+fn wait_at_most_bounds_an_async_batchs_waits_together() {
+    let limit = Duration::from_secs(1);
+    let (cache, gate) = (bounded_cache(limit), Gate::new());
+    let slow = slow_creations(&cache, &gate);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (values, waited) = bounded("async batch", {
+        let cache = cache.clone();
+        move || {
+            runtime.block_on(async {
+                let begun = std::time::Instant::now();
+                let values = cache
+                    .get_many_with_async(&[1, 2], |ids: Vec<u32>| async move {
+                        ids.iter().map(|&id| value_of(id)).collect()
+                    })
+                    .await;
+                (values, begun.elapsed())
+            })
+        }
+    });
+    assert_eq!(values, [1, 2].map(value_of), "it gave up and created both");
+    assert!(waited >= limit && waited < 2 * limit, "{waited:?}");
+    gate.open();
+    let slow: Vec<u32> = slow.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(slow, [101, 102]);
 }

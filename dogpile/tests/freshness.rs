@@ -272,6 +272,80 @@ fn wait_at_most_bounds_a_cold_wait_on_a_slow_creation() {
     assert_eq!(bounded("slow", move || slow.join().unwrap()), 1);
 }
 
+/// Polls `future` on this thread, parked between wake-ups: no async runtime at all.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let mut future = std::pin::pin!(future);
+    let waker = std::task::Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        thread::park();
+    }
+}
+
+/// An async caller's cold wait on a creation held at a gate (it would take 3 s), with
+/// `wait_at_most(300ms)`: it gives up and creates itself. `run` drives the waiter.
+fn async_wait_at_most(run: fn(Arc<Cache<&'static str, u64>>) -> u64) {
+    let cache: Arc<Cache<&str, u64>> = Arc::new(
+        Cache::builder()
+            .ttl(Duration::from_secs(60))
+            .wait_at_most(300 * MS)
+            .build(),
+    );
+    let gate = Gate::new();
+    let started = Counter::new();
+    let slow = {
+        let (cache, gate, started) = (cache.clone(), gate.clone(), started.clone());
+        thread::spawn(move || {
+            cache.get_with("k", || {
+                started.bump();
+                gate.wait();
+                1
+            })
+        })
+    };
+    eventually("slow creation running", || started.get() == 1);
+    let waiter = {
+        let cache = cache.clone();
+        thread::spawn(move || {
+            let begun = Instant::now();
+            (run(cache), begun.elapsed())
+        })
+    };
+    let (value, waited) = bounded("async waiter", move || waiter.join().unwrap());
+    assert_eq!(value, 2, "the async waiter gave up and created itself");
+    assert!(
+        waited >= 300 * MS && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    assert_eq!(cache.stats().waits, 1);
+    gate.open();
+    assert_eq!(bounded("slow", move || slow.join().unwrap()), 1);
+}
+
+#[test]
+fn wait_at_most_bounds_an_async_cold_wait_without_a_runtime() {
+    async_wait_at_most(|cache| block_on(cache.get_with_async("k", async { 2 })));
+}
+
+#[test]
+fn wait_at_most_bounds_an_async_cold_wait_on_tokio() {
+    async_wait_at_most(|cache| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(cache.get_with_async("k", async { 2 }))
+    });
+}
+
 #[test]
 fn get_follows_the_windows_and_get_fresh_serves_fresh_values_only() {
     let clock = ManualClock::new();

@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod batch;
+mod batch_tier;
 mod cache;
 mod eviction;
 mod freshness;

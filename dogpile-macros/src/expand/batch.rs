@@ -3,7 +3,7 @@
 //! `{fn}_prime` runs the body for all the ids and stores each value. The handle and
 //! `{fn}_no_cache` are the plain form's.
 
-use super::key::{checked, KeyTypes};
+use super::key::{checked, KeyTypes, KEY, VALUE};
 use super::{companions, handle, plain_sig, Context};
 use crate::ast::{ArgKind, Batch};
 use crate::types::unwrap_type;
@@ -16,7 +16,7 @@ use syn::Type;
 pub fn expand(cx: &Context, batch: &Batch) -> TokenStream {
     let types = key_types(cx, batch);
     let cache = handle::binding(cx, &types);
-    let wrapper = wrapper(cx, batch, &cache);
+    let wrapper = wrapper(cx, batch, &types, &cache);
     let no_cache = companions::no_cache(cx);
     let prime = prime(cx, batch, &cache);
     let handle = handle::item(cx, &types);
@@ -35,8 +35,8 @@ fn key_types<'a>(cx: &Context<'a>, batch: &'a Batch) -> KeyTypes<'a> {
     KeyTypes {
         parts: Vec::new(),
         computed: None,
-        key_ty: checked(key, key, quote!(#krate::__private::KeyPart)),
-        value_ty: checked(value, value, quote!(#krate::__private::ValuePart)),
+        key_ty: checked(krate, key, KEY),
+        value_ty: checked(krate, value, VALUE),
         plain_key_ty: quote!(#key),
         plain_value_ty: quote!(#value),
         compute_key: None,
@@ -68,13 +68,17 @@ fn creator_args(cx: &Context, batch: &Batch, missing: &TokenStream) -> Vec<Token
         .collect()
 }
 
-fn wrapper(cx: &Context, batch: &Batch, cache: &TokenStream) -> TokenStream {
+fn wrapper(cx: &Context, batch: &Batch, types: &KeyTypes, cache: &TokenStream) -> TokenStream {
     let func = cx.func;
     let (krate, no_cache_fn, self_arg, handle) =
         (cx.krate, &cx.no_cache_fn, &cx.self_arg, &cx.cache);
     let ids = &func.args[batch.arg].ident;
     let missing = format_ident!("__missing", span = Span::mixed_site());
     let fallible = func.output.is_result();
+    // A fallible call's helper is given the key, value and error types (checked, see
+    // `KeyTypes`): when one failed its check, the ids' and the creator's own types are
+    // not checked again there.
+    let (key_ty, value_ty, error_ty) = (&types.key_ty, &types.value_ty, &cx.error_ty);
     let body = if cx.is_async {
         // Each owned context argument is cloned into the future, which owns the ids.
         let clones = func.args.iter().enumerate().filter_map(|(i, arg)| {
@@ -95,14 +99,14 @@ fn wrapper(cx: &Context, batch: &Batch, cache: &TokenStream) -> TokenStream {
         });
         let plain_args: Vec<_> = plain_args.collect();
         let create = quote! {
-            |#missing| {
+            |#missing: ::std::vec::Vec<_>| {
                 #(#clones)*
                 async move { #no_cache_fn(#self_arg #(#plain_args),*).await }
             }
         };
         if fallible {
             let helper = format_ident!("try_get_many_async", span = cx.error_span);
-            quote!(#krate::__private::#helper(#handle, #ids, #create).await)
+            quote!(#krate::__private::#helper::<#key_ty, #value_ty, #error_ty, _, _>(#handle, #ids, #create).await)
         } else {
             quote!(#handle.get_many_with_async(#ids, #create).await)
         }
@@ -111,7 +115,7 @@ fn wrapper(cx: &Context, batch: &Batch, cache: &TokenStream) -> TokenStream {
         let create = quote!(|#missing| #no_cache_fn(#self_arg #(#args),*));
         if fallible {
             let helper = format_ident!("try_get_many", span = cx.error_span);
-            quote!(#krate::__private::#helper(#handle, #ids, #create))
+            quote!(#krate::__private::#helper::<#key_ty, #value_ty, #error_ty, _>(#handle, #ids, #create))
         } else {
             quote!(#handle.get_many_with(#ids, #create))
         }
@@ -141,10 +145,14 @@ fn prime(cx: &Context, batch: &Batch, cache: &TokenStream) -> TokenStream {
         format_ident!("__id", span = Span::mixed_site()),
         format_ident!("__one", span = Span::mixed_site()),
     );
+    // The clones go through the cache, so that an id or value type that failed its check
+    // gives no further error here.
+    let krate = cx.krate;
     let store = |values: TokenStream| {
         quote! {
             for (#id, #one) in ::core::iter::Iterator::zip(#ids.iter(), #values.iter()) {
-                #handle.insert(::core::clone::Clone::clone(#id), ::core::clone::Clone::clone(#one));
+                use #krate::__private::Parts as _;
+                #handle.insert(#handle.dogpile_clone(#id), #handle.dogpile_clone(#one));
             }
         }
     };

@@ -34,6 +34,16 @@ pub fn prime(cx: &Context, types: &KeyTypes, cache: &TokenStream) -> TokenStream
     let (key, value, handle) = (&cx.key, &cx.value, &cx.cache);
     let (compute_key, owned_key) = (&types.compute_key, &types.owned_key);
     let args = cx.moved_args();
+    // The value's clone goes through the cache, so that a value that failed its check
+    // gives no further error here.
+    let krate = cx.krate;
+    let clone =
+        |v: TokenStream| quote!({ use #krate::__private::Parts as _; #handle.dogpile_clone(#v) });
+    let (clone_value, clone_ok, clone_some) = (
+        clone(quote!(&#value)),
+        clone(quote!(ok)),
+        clone(quote!(some)),
+    );
     let body = match &func.output {
         Output::Unit => quote! {
             #compute_key
@@ -45,7 +55,7 @@ pub fn prime(cx: &Context, types: &KeyTypes, cache: &TokenStream) -> TokenStream
             #compute_key
             let #key = #owned_key;
             let #value = #no_cache_fn(#self_arg #(#args),*)#await_;
-            #handle.insert(#key, ::core::clone::Clone::clone(&#value));
+            #handle.insert(#key, #clone_value);
             #value
         },
         Output::Result { .. } => quote! {
@@ -53,7 +63,7 @@ pub fn prime(cx: &Context, types: &KeyTypes, cache: &TokenStream) -> TokenStream
             let #key = #owned_key;
             let #value = #no_cache_fn(#self_arg #(#args),*)#await_;
             if let ::core::result::Result::Ok(ok) = &#value {
-                #handle.insert(#key, ::core::clone::Clone::clone(ok));
+                #handle.insert(#key, #clone_ok);
             }
             #value
         },
@@ -62,7 +72,7 @@ pub fn prime(cx: &Context, types: &KeyTypes, cache: &TokenStream) -> TokenStream
             let #key = #owned_key;
             let #value = #no_cache_fn(#self_arg #(#args),*)#await_;
             if let ::core::option::Option::Some(some) = &#value {
-                #handle.insert(#key, ::core::clone::Clone::clone(some));
+                #handle.insert(#key, #clone_some);
             }
             #value
         },

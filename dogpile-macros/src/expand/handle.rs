@@ -192,8 +192,9 @@ fn build(cx: &Context, types: &KeyTypes) -> TokenStream {
 fn lifetime(cx: &Context, types: &KeyTypes) -> Option<TokenStream> {
     let (krate, options) = (cx.krate, cx.options);
     // The value's type as the user wrote it, so that a closure of another type is
-    // reported in the user's terms.
-    let value_ty = &types.plain_value_ty;
+    // reported in the user's terms; the builder's closure takes the checked type (see
+    // `KeyTypes`), so that a value that failed its check is not reported again there.
+    let (value_ty, checked_value_ty) = (&types.plain_value_ty, &types.value_ty);
     // A plain `Option<T>` fn with `none_ttl`: `None` keeps that long, `Some` its own.
     let some_ty = match (&cx.func.output, options.none_ttl) {
         (Output::Value(ty), Some(none_ttl)) if !none_ttl.value.is_zero() => {
@@ -219,7 +220,7 @@ fn lifetime(cx: &Context, types: &KeyTypes) -> Option<TokenStream> {
             Some(quote! {
                 .ttl_with({
                     let some = #some_ttl;
-                    move |_, value: &#value_ty| match value {
+                    move |_, value: &#checked_value_ty| match value {
                         ::core::option::Option::Some(v) => some(v),
                         ::core::option::Option::None => #none_ttl,
                     }
@@ -228,7 +229,7 @@ fn lifetime(cx: &Context, types: &KeyTypes) -> Option<TokenStream> {
         }
         None => {
             let of = of(value_ty)?;
-            Some(quote!(.ttl_with({ let of = #of; move |_, value: &#value_ty| of(value) })))
+            Some(quote!(.ttl_with({ let of = #of; move |_, value: &#checked_value_ty| of(value) })))
         }
     }
 }

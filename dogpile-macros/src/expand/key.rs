@@ -15,9 +15,9 @@ pub struct KeyTypes<'a> {
     pub parts: Vec<&'a Arg>,
     /// `key(T) = EXPR`: its type and expression.
     pub computed: Option<(&'a Type, &'a Expr)>,
-    /// The key type as the compiler sees it: each part written `<T as KeyPart>::Is`.
+    /// The key type as the compiler sees it: each part written `<T as Checked<..>>::Is`.
     pub key_ty: TokenStream,
-    /// The value type as the compiler sees it: `<T as ValuePart>::Is`.
+    /// The value type as the compiler sees it: `<T as Checked<..>>::Is`.
     pub value_ty: TokenStream,
     /// The same types as the user reads them, for the `static`'s rustdoc.
     pub plain_key_ty: TokenStream,
@@ -26,7 +26,7 @@ pub struct KeyTypes<'a> {
     pub compute_key: Option<TokenStream>,
     /// What a fresh hit looks the key up by, without allocating.
     pub lookup: TokenStream,
-    /// The owned key to store: `(page.to_owned(), lang.clone())`.
+    /// The owned key to store: `__cache.dogpile_key(&(page, &lang))`.
     pub owned_key: TokenStream,
 }
 
@@ -43,24 +43,27 @@ impl<'a> KeyTypes<'a> {
         };
 
         // The key type: one part is the key itself, several form a tuple, none make `()`.
-        // Each part (and the value) is written `<T as KeyPart>::Is`, spanned on `T`: that
-        // is `T` itself, but when `T` lacks `Hash`, `Clone`, ... rustc reports it once, at
-        // `T` in the signature, instead of at every use of the cache.
+        // Each part (and the value) is written `<T as Checked<{ checks of T }>>::Is`,
+        // spanned on `T`: that is `T` itself, but when `T` lacks `Hash`, `Clone`, ... rustc
+        // reports the check's message once, at `T` in the signature, and nothing more
+        // about `T` (see `__private::Checked`). A borrowed part `&T` is checked before
+        // its owned form `<T as ToOwned>::Owned` is named.
         let key_ty = match computed {
-            Some((ty, _)) => checked(ty, ty, quote!(#krate::__private::KeyPart)),
+            Some((ty, _)) => checked(krate, ty, KEY),
             None => tuple(parts.iter().map(|arg| match &arg.kind {
                 ArgKind::Ref(inner) => {
-                    let owned =
-                        quote_spanned!(inner.span()=> <#inner as ::std::borrow::ToOwned>::Owned);
-                    checked(inner, &owned, quote!(#krate::__private::KeyPart))
+                    let inner_checked = checked(krate, inner, KEY_REF);
+                    quote_spanned!(inner.span()=>
+                        <#inner_checked as ::std::borrow::ToOwned>::Owned
+                    )
                 }
-                _ => checked(&arg.ty, &arg.ty, quote!(#krate::__private::KeyPart)),
+                _ => checked(krate, &arg.ty, KEY),
             })),
         };
         let value_ty = match &func.output {
             Output::Unit => quote!(()),
             Output::Value(ty) | Output::Result { ok: ty, .. } | Output::Option { some: ty, .. } => {
-                checked(ty, ty, quote!(#krate::__private::ValuePart))
+                checked(krate, ty, VALUE)
             }
         };
         // The same types as the user reads them, for the declared type of the `static`
@@ -102,20 +105,15 @@ impl<'a> KeyTypes<'a> {
                 quote!(&#parts)
             }
         };
+        // The owned key, built from the borrowed one by the cache (`KeyRef::to_key`): a
+        // key part that failed its check gives no further error here either.
         let owned_key = match computed {
             Some(_) => quote!(#key),
-            None => tuple(parts.iter().map(|arg| {
-                let ident = &arg.ident;
-                match &arg.kind {
-                    // Through `<T as ToOwned>`, spanned on `T`: when `T` is not `ToOwned`,
-                    // rustc reports it once, at `T`, as for the key type, rather than again
-                    // at the argument with a suggestion to borrow it.
-                    ArgKind::Ref(inner) => quote_spanned!(inner.span()=>
-                        <#inner as ::std::borrow::ToOwned>::to_owned(#ident)
-                    ),
-                    _ => quote_spanned!(arg.ty.span()=> ::core::clone::Clone::clone(&#ident)),
-                }
-            })),
+            None if parts.is_empty() => quote!(()),
+            None => {
+                let cache = &cx.cache;
+                quote!({ use #krate::__private::Parts as _; #cache.dogpile_key(#lookup) })
+            }
         };
         KeyTypes {
             parts,
@@ -131,20 +129,30 @@ impl<'a> KeyTypes<'a> {
     }
 }
 
-/// `<ty as check>::Is`, which is `ty` itself when it meets the check's bounds. Its first
-/// tokens carry the span of `written`'s first token and `Is` that of its last, so rustc
-/// underlines all of `written` (stable proc macros can't join spans themselves).
-pub(super) fn checked(
-    written: &dyn ToTokens,
-    ty: &dyn ToTokens,
-    check: TokenStream,
-) -> TokenStream {
-    let mut tokens = written.to_token_stream().into_iter();
+/// The checks (traits in `__private`) of an owned key part, of a borrowed one, of the
+/// value, and of the error type.
+pub(super) const KEY: &[&str] = &["KeyPart", "KeyShared"];
+pub(super) const KEY_REF: &[&str] = &["KeyRefPart", "KeyShared"];
+pub(super) const VALUE: &[&str] = &["ValueClone", "ValueShared"];
+pub(super) const ERROR: &[&str] = &["ErrorPart"];
+
+/// `<ty as Checked<{ <ty as A>::OK & <ty as B>::OK }>>::Is`, which is `ty` itself when it
+/// passes the checks `A` and `B`. The checks keep `ty`'s own spans, so a failed one
+/// points at `ty`; the projection's first tokens carry the span of `ty`'s first token and
+/// `Is` that of its last, so an error about the type as a whole underlines all of `ty`
+/// (stable proc macros can't join spans).
+pub(super) fn checked(krate: &syn::Path, ty: &dyn ToTokens, checks: &[&str]) -> TokenStream {
+    let mut tokens = ty.to_token_stream().into_iter();
     let first = tokens.next().map_or_else(Span::call_site, |t| t.span());
     let last = tokens.last().map_or(first, |t| t.span());
     let is = syn::Ident::new("Is", last);
-    let check = respan(check, first);
-    quote_spanned!(first=> <#ty as #check>::#is)
+    let checks = checks.iter().map(|check| {
+        let check = syn::Ident::new(check, first);
+        let check = respan(quote!(#krate::__private::#check), first);
+        quote_spanned!(first=> <#ty as #check>::OK)
+    });
+    let checked_trait = respan(quote!(#krate::__private::Checked), first);
+    quote_spanned!(first=> <#ty as #checked_trait<{ #(#checks)&* }>>::#is)
 }
 
 /// `tokens` with every span set to `span`.

@@ -12,6 +12,7 @@ mod wrapper;
 use crate::ast::{Func, Options, Output};
 use crate::attr::AttrArgs;
 use crate::naming::{handle_name, in_impl};
+use crate::types::result_err_type;
 use crate::validate::validate;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
@@ -90,6 +91,10 @@ pub struct Context<'a> {
     pub await_: Option<TokenStream>,
     /// Where a missing bound on the error type is reported: the user's return type.
     pub error_span: Span,
+    /// The error type of a `Result<T, E>` fn, checked (see `key::checked`), as the
+    /// fallible helpers' `E`; `_` when the attribute can't see it (`io::Result<T>`) or
+    /// for `skip_none`.
+    pub error_ty: TokenStream,
 }
 
 impl<'a> Context<'a> {
@@ -122,6 +127,13 @@ impl<'a> Context<'a> {
             error_span: match &func.output {
                 Output::Result { ty, .. } => ty.span(),
                 _ => Span::call_site(),
+            },
+            error_ty: match &func.output {
+                Output::Result { ty, .. } => result_err_type(ty).map_or_else(
+                    || quote!(_),
+                    |err| key::checked(&options.krate, err, key::ERROR),
+                ),
+                _ => quote!(_),
             },
         }
     }

@@ -97,13 +97,17 @@ fn background_body(cx: &Context, types: &KeyTypes) -> TokenStream {
         }
     });
     let args: Vec<_> = args.collect();
-    let owned_key = &types.owned_key;
-    let clone_key =
-        (types.computed.is_none() && !parts.is_empty()).then(|| quote!(let #owned = #owned_key;));
+    let borrowed = format_ident!("__borrowed", span = Span::mixed_site());
+    // The owned key, from the borrowed one (see `KeyTypes::owned_key`).
+    let clone_key = (types.computed.is_none() && !parts.is_empty()).then(|| {
+        quote!(let #owned = { use #krate::__private::Parts as _; #cache.dogpile_key(#borrowed) };)
+    });
     let create = creator(cx, &args, true);
     let entry = format_ident!("__entry", span = Span::mixed_site());
     let hit_value = format_ident!("__hit", span = Span::mixed_site());
-    let borrowed = format_ident!("__borrowed", span = Span::mixed_site());
+    // The `__private` helpers are given the value type (checked, see `KeyTypes`): when it
+    // failed its check, the creator's own type is not checked again by them.
+    let value_ty = &types.value_ty;
     // A fallible call goes through a `__private` helper that states the error's bound in
     // the user's terms (`ErrorShared`).
     let lookup_call = if fallible {
@@ -112,7 +116,8 @@ fn background_body(cx: &Context, types: &KeyTypes) -> TokenStream {
         } else {
             format_ident!("try_get_background", span = cx.error_span)
         };
-        quote!(#krate::__private::#helper(#entry, #create))
+        let error_ty = &cx.error_ty;
+        quote!(#krate::__private::#helper::<_, #value_ty, _, #error_ty, _>(#entry, #create))
     } else {
         quote!(#entry.#call(#create))
     };
@@ -128,7 +133,7 @@ fn background_body(cx: &Context, types: &KeyTypes) -> TokenStream {
         // A `let` of the borrowed key keeps its temporaries alive for the match.
         let #borrowed = #lookup;
         let #entry = #cache.entry_by_ref(#borrowed);
-        match #krate::__private::background_hit(&#entry) {
+        match #krate::__private::background_hit::<_, #value_ty, _>(&#entry) {
             ::core::option::Option::Some(#hit_value) => #hit,
             ::core::option::Option::None => {
                 #clone_key
@@ -139,7 +144,8 @@ fn background_body(cx: &Context, types: &KeyTypes) -> TokenStream {
 }
 
 /// An inline (or `sync_readers`) wrapper: owned key parts are borrowed by the lookup, so
-/// the creator clones them (only when it runs); the other arguments move into it.
+/// the creator clones them (only when it runs), through the cache so that a part that
+/// failed its check gives no further error; the other arguments move into it.
 fn inline_body(cx: &Context, types: &KeyTypes) -> TokenStream {
     let (krate, cache) = (cx.krate, &cx.cache);
     let fallible = cx.func.output.is_fallible();
@@ -151,7 +157,9 @@ fn inline_body(cx: &Context, types: &KeyTypes) -> TokenStream {
             let ident = &arg.ident;
             match arg.kind {
                 ArgKind::Owned if arg.in_key => {
-                    quote_spanned!(arg.ty.span()=> ::core::clone::Clone::clone(&#ident))
+                    quote_spanned!(arg.ty.span()=>
+                        { use #krate::__private::Parts as _; #cache.dogpile_clone(&#ident) }
+                    )
                 }
                 _ => quote!(#ident),
             }
@@ -170,9 +178,18 @@ fn inline_body(cx: &Context, types: &KeyTypes) -> TokenStream {
             format_ident!("get_async")
         };
         let pinned = quote!(::core::pin::pin!(#create));
+        // The value type is named (checked, see `KeyTypes::value_ty`): when it failed its
+        // check, the creator's own type is not checked again here.
+        let value_ty = &types.value_ty;
+        let error_ty = &cx.error_ty;
+        let params = if fallible {
+            quote!(::<_, #value_ty, _, #error_ty>)
+        } else {
+            quote!(::<_, #value_ty, _>)
+        };
         quote! {
             #compute_key
-            #krate::__private::#helper(#cache.entry_by_ref(#lookup), #pinned).await #to_option
+            #krate::__private::#helper #params (#cache.entry_by_ref(#lookup), #pinned).await #to_option
         }
     } else {
         // Through a `__private` helper that takes the creator as `&mut dyn FnMut`, so the
@@ -183,9 +200,11 @@ fn inline_body(cx: &Context, types: &KeyTypes) -> TokenStream {
             quote!(InlineCalls)
         };
         let call = if fallible {
-            format_ident!("dogpile_try_get", span = cx.error_span)
+            let call = format_ident!("dogpile_try_get", span = cx.error_span);
+            let error_ty = &cx.error_ty;
+            quote!(#call::<_, #error_ty>)
         } else {
-            format_ident!("dogpile_get")
+            quote!(dogpile_get)
         };
         quote! {
             #compute_key

@@ -127,10 +127,21 @@ fn expansion_shape() {
         "let __cache = :: dogpile :: __private :: handle (& RENDER) ;",
         // For the compiler, a missing bound is reported once, at the user's type.
         "# [cfg (not (doc))] pub static RENDER : :: dogpile :: __private :: LazyLock < :: dogpile :: Cache < (\
-         << str as :: std :: borrow :: ToOwned > :: Owned as :: dogpile :: __private :: KeyPart > :: Is , \
-         < Lang as :: dogpile :: __private :: KeyPart > :: Is) , \
-         < Arc < Html > as :: dogpile :: __private :: ValuePart > :: Is , :: dogpile :: mode :: Inline > >",
-        "{ use :: dogpile :: __private :: InlineCalls as _ ; __cache . dogpile_get (& (page , & lang) , & mut :: dogpile :: __private :: once (|| render_no_cache (page , :: core :: clone :: Clone :: clone (& lang)))) } }",
+         << str as :: dogpile :: __private :: Checked < { \
+         < str as :: dogpile :: __private :: KeyRefPart > :: OK & \
+         < str as :: dogpile :: __private :: KeyShared > :: OK } >> :: Is \
+         as :: std :: borrow :: ToOwned > :: Owned , \
+         < Lang as :: dogpile :: __private :: Checked < { \
+         < Lang as :: dogpile :: __private :: KeyPart > :: OK & \
+         < Lang as :: dogpile :: __private :: KeyShared > :: OK } >> :: Is) , \
+         < Arc < Html > as :: dogpile :: __private :: Checked < { \
+         < Arc < Html > as :: dogpile :: __private :: ValueClone > :: OK & \
+         < Arc < Html > as :: dogpile :: __private :: ValueShared > :: OK } >> :: Is , \
+         :: dogpile :: mode :: Inline > >",
+        // Owned key parts are cloned for the body through the cache, and so is the key
+        // `_prime` stores: a part that failed its check gives no further error there.
+        "{ use :: dogpile :: __private :: InlineCalls as _ ; __cache . dogpile_get (& (page , & lang) , & mut :: dogpile :: __private :: once (|| render_no_cache (page , { use :: dogpile :: __private :: Parts as _ ; __cache . dogpile_clone (& lang) }))) } }",
+        "let __key = { use :: dogpile :: __private :: Parts as _ ; __cache . dogpile_key (& (page , & lang)) } ;",
         "pub fn render_no_cache (page : & str , lang : Lang) -> Arc < Html > { body () }",
         "pub fn render_prime (page : & str , lang : Lang) -> Arc < Html >",
         // Rustdoc shows the type as the user would write it.
@@ -163,10 +174,11 @@ fn expansion_options() {
     );
     for want in [
         "fn f (x : u32 , __arg1 : Token) -> io :: Result < u32 >",
-        "__cache . dogpile_try_get (& & x , & mut my :: dp :: __private :: once (|| my :: dp :: __note_error ! (f_no_cache (:: core :: clone :: Clone :: clone (& x) , __arg1))))",
+        // `io::Result<u32>` hides its error type: the call infers it.
+        "__cache . dogpile_try_get :: < _ , _ > (& & x , & mut my :: dp :: __private :: once (|| my :: dp :: __note_error ! (f_no_cache ({ use my :: dp :: __private :: Parts as _ ; __cache . dogpile_clone (& x) } , __arg1))))",
         "fn f_no_cache (mut x : u32 , _ : Token) -> io :: Result < u32 > { x += 1 ; Ok (x) }",
         "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < u32 , u32 , my :: dp :: mode :: Inline > >",
-        "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < < u32 as my :: dp :: __private :: KeyPart > :: Is , < u32 as my :: dp :: __private :: ValuePart > :: Is , my :: dp :: mode :: Inline > >",
+        "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < < u32 as my :: dp :: __private :: Checked < { < u32 as my :: dp :: __private :: KeyPart > :: OK & < u32 as my :: dp :: __private :: KeyShared > :: OK } >> :: Is , < u32 as my :: dp :: __private :: Checked < { < u32 as my :: dp :: __private :: ValueClone > :: OK & < u32 as my :: dp :: __private :: ValueShared > :: OK } >> :: Is , my :: dp :: mode :: Inline > >",
         ". ttl (my :: dp :: __private :: Duration :: new (2 , 0)) . name (:: core :: concat ! (:: core :: module_path ! () , \"::\" , :: core :: stringify ! (f))) . capacity (5) . stale_while_revalidate (my :: dp :: __private :: Duration :: new (60 , 0)) . stale_if_error (my :: dp :: __private :: Duration :: new (3600 , 0)) . build ()",
     ] {
         assert_contains(&out, want);
@@ -189,15 +201,17 @@ fn expansion_sync_readers_background_async() {
     );
     assert_contains(
         &out,
-        "use :: dogpile :: __private :: ReaderCalls as _ ; __cache . dogpile_try_get (& x ,",
+        "use :: dogpile :: __private :: ReaderCalls as _ ; __cache . dogpile_try_get :: < _ , _ > (& x ,",
     );
     assert_contains(&out, "static F : :: dogpile :: __private :: LazyLock < :: dogpile :: Cache < :: std :: vec :: Vec < u8 > , Vec < u8 > , :: dogpile :: mode :: SyncReaders > >");
     assert_contains(&out, ". sync_readers ()");
 
     let out = expanded(quote!(ttl = "1s", background), render());
-    assert_contains(&out, "let __owned = (< str as :: std :: borrow :: ToOwned > :: to_owned (page) , :: core :: clone :: Clone :: clone (& lang)) ;");
+    assert_contains(&out, "let __owned = { use :: dogpile :: __private :: Parts as _ ; __cache . dogpile_key (__borrowed) } ;");
     // The hit path first, by the borrowed key; the key parts are cloned only on a miss.
-    assert_contains(&out, "let __borrowed = & (page , & lang) ; let __entry = __cache . entry_by_ref (__borrowed) ; match :: dogpile :: __private :: background_hit (& __entry) { :: core :: option :: Option :: Some (__hit) => __hit , :: core :: option :: Option :: None => { let __owned =");
+    // The helpers are given the checked value type, so that a value that failed its
+    // check is not reported again through the creator's type.
+    assert_contains(&out, "let __borrowed = & (page , & lang) ; let __entry = __cache . entry_by_ref (__borrowed) ; match :: dogpile :: __private :: background_hit :: < _ , < Arc < Html > as :: dogpile :: __private :: Checked < { < Arc < Html > as :: dogpile :: __private :: ValueClone > :: OK & < Arc < Html > as :: dogpile :: __private :: ValueShared > :: OK } >> :: Is , _ > (& __entry) { :: core :: option :: Option :: Some (__hit) => __hit , :: core :: option :: Option :: None => { let __owned =");
     assert_contains(&out, "__entry . get_with (move || render_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned . 0) , __owned . 1))");
     assert_contains(&out, ". background_refresh ()");
 
@@ -210,7 +224,8 @@ fn expansion_sync_readers_background_async() {
         ),
     );
     assert_contains(&out, ":: core :: option :: Option :: Some (__hit) => :: core :: result :: Result :: Ok (__hit) ,");
-    assert_contains(&out, ":: dogpile :: __private :: try_get_background_async (__entry , async move { :: dogpile :: __note_error ! (f_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned)) . await) }) . await");
+    // `Result<String, E>` names its error type: the call is given it checked.
+    assert_contains(&out, ":: dogpile :: __private :: try_get_background_async :: < _ , < String as :: dogpile :: __private :: Checked < { < String as :: dogpile :: __private :: ValueClone > :: OK & < String as :: dogpile :: __private :: ValueShared > :: OK } >> :: Is , _ , < E as :: dogpile :: __private :: Checked < { < E as :: dogpile :: __private :: ErrorPart > :: OK } >> :: Is , _ > (__entry , async move { :: dogpile :: __note_error ! (f_no_cache (:: core :: borrow :: Borrow :: borrow (& __owned)) . await) }) . await");
 
     let out = expanded(
         quote!(ttl = "1s"),
@@ -220,7 +235,7 @@ fn expansion_sync_readers_background_async() {
             }
         ),
     );
-    assert_contains(&out, ":: dogpile :: __private :: get_async (__cache . entry_by_ref (& x) , :: core :: pin :: pin ! (async { f_no_cache (x) . await })) . await }");
+    assert_contains(&out, ":: dogpile :: __private :: get_async :: < _ , < String as :: dogpile :: __private :: Checked < { < String as :: dogpile :: __private :: ValueClone > :: OK & < String as :: dogpile :: __private :: ValueShared > :: OK } >> :: Is , _ > (__cache . entry_by_ref (& x) , :: core :: pin :: pin ! (async { f_no_cache (x) . await })) . await }");
 }
 
 #[test]
@@ -239,7 +254,7 @@ fn zero_args_and_unit() {
     );
     assert_contains(
         &out,
-        "Cache < () , < u32 as :: dogpile :: __private :: ValuePart > :: Is , :: dogpile :: mode :: Inline >",
+        "Cache < () , < u32 as :: dogpile :: __private :: Checked < { < u32 as :: dogpile :: __private :: ValueClone > :: OK & < u32 as :: dogpile :: __private :: ValueShared > :: OK } >> :: Is , :: dogpile :: mode :: Inline >",
     );
     let out = expanded(
         quote!(ttl = "1s"),
@@ -554,7 +569,8 @@ fn a_ttl_expression_and_none_ttl_become_ttl_with() {
     for want in [
         ". ttl (:: dogpile :: __private :: Duration :: from_secs (3600))",
         ":: dogpile :: __private :: value_lifetime :: < Token , _ > (| t : & Token | t . valid_for)",
-        "move | _ , value : & Token | of (value)",
+        // The builder's closure takes the checked value type, as the cache does.
+        "move | _ , value : & < Token as :: dogpile :: __private :: Checked < { < Token as :: dogpile :: __private :: ValueClone > :: OK & < Token as :: dogpile :: __private :: ValueShared > :: OK } >> :: Is | of (value)",
         ". stale_while_revalidate (:: dogpile :: __private :: Duration :: new (0 , 0))",
     ] {
         assert_contains(&out, want);
@@ -1091,7 +1107,7 @@ fn a_single_key_part_is_the_key_itself() {
         ),
     );
     // Keyed by `u64`, looked up by `&&id`, and `db` reaches the body untouched.
-    assert_contains(&out, "__cache . dogpile_get (& & id , & mut :: dogpile :: __private :: once (|| f_no_cache (db , :: core :: clone :: Clone :: clone (& id))))");
+    assert_contains(&out, "__cache . dogpile_get (& & id , & mut :: dogpile :: __private :: once (|| f_no_cache (db , { use :: dogpile :: __private :: Parts as _ ; __cache . dogpile_clone (& id) })))");
     assert_contains(&out, "# [cfg (doc)] static F : :: dogpile :: __private :: LazyLock < :: dogpile :: Cache < u64 , u32 , :: dogpile :: mode :: Inline > >");
 }
 

@@ -30,13 +30,13 @@ impl<K, V> SharedTier<K, V> for Down {
     fn claim(&self, _: &K, _: Duration) -> Result<Claim<V>, TierError> {
         self.down()
     }
-    fn publish(&self, _: &K, _: &Lease, _: &V) -> Result<Publish, TierError> {
+    fn publish(&self, _: &K, _: &Lease, _: &V, _: Duration) -> Result<Publish, TierError> {
         self.down()
     }
-    fn release(&self, _: &K, _: &Lease) -> Result<(), TierError> {
+    fn release(&self, _: &K, _: &Lease, _: Duration) -> Result<(), TierError> {
         self.down()
     }
-    fn invalidate(&self, _: &K, _: Duration) -> Result<(), TierError> {
+    fn invalidate(&self, _: &K) -> Result<(), TierError> {
         self.down()
     }
     fn remove(&self, _: &K) -> Result<(), TierError> {

@@ -1,10 +1,11 @@
 //! [`CacheBuilder`] and [`BuildError`].
 
 use super::bounded::bounded_constructor;
-use super::store::{Lifetime, Settings, TierBinding};
+use super::store::{Settings, TierBinding};
 use crate::clock::{to_nanos, Clock, ClockHandle};
 use crate::executor::{Executor, RefreshTask};
 use crate::freshness::Backoff;
+use crate::freshness::Lifetime;
 use crate::mode::{Background, Inline, Mode, SyncReaders};
 use crate::slot::{Env, Policy};
 use crate::stats::Counters;
@@ -324,10 +325,15 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
         self
     }
 
-    /// A blocking caller waiting for another caller's creation of a key gives up after
-    /// `limit` and runs its own creator (its value is published too; the last to finish
-    /// stays). Unset: a waiter waits for the creation however long it takes. Async
-    /// callers are not bounded by it.
+    /// A caller waiting for another caller's creation of a key gives up after `limit`
+    /// and runs its own creator (its value is published too; the last to finish stays).
+    /// Unset: a waiter waits for the creation however long it takes. Blocking and async
+    /// callers alike: an async caller's limit runs on one timer thread for the whole
+    /// process, so it needs no particular async runtime. With a fleet tier, a cold key
+    /// created by another process is waited for while that process renews its lease,
+    /// up to `limit` (30 s unless set, F2). A batch (`get_many_with`) waits `limit` at
+    /// most for all its keys together, then creates the keys it still waits for in one
+    /// creator call.
     ///
     /// ```
     /// use std::time::Duration;
@@ -450,9 +456,9 @@ where
     /// # impl SharedTier<u8, u8> for Down {
     /// #     fn lookup(&self, _: &u8) -> Result<Option<SharedValue<u8>>, TierError> { Err(TierError::new("down")) }
     /// #     fn claim(&self, _: &u8, _: Duration) -> Result<Claim<u8>, TierError> { Err(TierError::new("down")) }
-    /// #     fn publish(&self, _: &u8, _: &Lease, _: &u8) -> Result<Publish, TierError> { Err(TierError::new("down")) }
-    /// #     fn release(&self, _: &u8, _: &Lease) -> Result<(), TierError> { Err(TierError::new("down")) }
-    /// #     fn invalidate(&self, _: &u8, _: Duration) -> Result<(), TierError> { Err(TierError::new("down")) }
+    /// #     fn publish(&self, _: &u8, _: &Lease, _: &u8, _: Duration) -> Result<Publish, TierError> { Err(TierError::new("down")) }
+    /// #     fn release(&self, _: &u8, _: &Lease, _: Duration) -> Result<(), TierError> { Err(TierError::new("down")) }
+    /// #     fn invalidate(&self, _: &u8) -> Result<(), TierError> { Err(TierError::new("down")) }
     /// #     fn remove(&self, _: &u8) -> Result<(), TierError> { Err(TierError::new("down")) }
     /// #     fn subscribe(&self, _: EventSink<u8>) {}
     /// #     fn scoped(self, _: &str) -> Self { self }

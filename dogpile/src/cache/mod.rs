@@ -11,7 +11,7 @@
 //! - `call.rs`: the per-key loop every get-like call goes through;
 //! - `erased.rs`: the blocking calls' slow path, its value type erased;
 //! - `any.rs`: values and errors behind `dyn` for it, and its creator behind a tier;
-//! - `batch.rs`: `get_many_with` and its kin, many keys with one creator call;
+//! - `batch/`: `get_many_with` and its kin, many keys with one creator call;
 //! - `bounded.rs`: the bounded layout (the policy itself is `evict.rs`);
 //! - `lookup.rs`: `KeyForm`, the one trait a key is looked up by, and its forms;
 //! - `builder.rs`: [`CacheBuilder`] and [`BuildError`].
@@ -252,15 +252,26 @@ where
     ///
     /// The call waits only once the values it creates are published and their keys
     /// released: two batches over overlapping keys never wait for each other, and
-    /// `create` may call the cache for other keys (R9).
+    /// `create` may call the cache for other keys (R9). With
+    /// [`wait_at_most(limit)`](CacheBuilder::wait_at_most), its waits last `limit` at
+    /// most for all its keys together; then `create` is called for the keys still in
+    /// creation elsewhere, beside their creators.
     ///
     /// Stats count each key of `keys` as one call, except that a repeated key that is not
     /// a fresh hit counts once.
     ///
-    /// With a [shared tier](CacheBuilder::shared), each key that is not a fresh hit goes
-    /// through the tier's steps (F1-F8) by itself, as a [`get_with`](Cache::get_with) of
-    /// it would, and `create` is called with that one key: the batch keeps every rule but
-    /// makes one creator call, and the tier's round trips, per key.
+    /// With a [shared tier](CacheBuilder::shared), the keys of each creator call are
+    /// claimed in the tier together
+    /// ([`SharedTier::claim_many`](crate::SharedTier::claim_many)): the keys it has a
+    /// value for are served from it (F1, F4), `create` is called once for the keys
+    /// whose lease this call got, their values are published together
+    /// ([`SharedTier::publish_many`](crate::SharedTier::publish_many), each under its
+    /// own lease, F5), and a failed call releases all its leases at once
+    /// ([`SharedTier::release_many`](crate::SharedTier::release_many), F8). The cold
+    /// keys another process is creating are waited for (F2), each bounded by its own
+    /// lease, with one claim of them all again after each notification or recheck: the
+    /// tier's round trips are a few per batch, not one per key (`dogpile-redis` takes
+    /// each step in one script per Redis node).
     ///
     /// # Panics
     ///

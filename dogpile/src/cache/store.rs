@@ -6,7 +6,7 @@ use super::any::{behind_tier, BehindTier};
 use super::lookup::{Hasher, KeyForm};
 use crate::evict::{Evictor, Mark, Marking, Unmarked};
 use crate::executor::Executor;
-use crate::freshness::Decision;
+use crate::freshness::{Decision, Lifetime, Policy};
 use crate::slot::{self, Control, Env, Freshness, Served, Stamped};
 use crate::stats::Counters;
 use crate::tier::{LocalAction, SharedTier, TierLevel, TierSetting};
@@ -15,10 +15,6 @@ use std::any::Any;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
-
-/// `ttl_with`'s function, in nanoseconds.
-pub(crate) type Lifetime<K, V> = Arc<dyn Fn(&K, &V) -> u64 + Send + Sync>;
 
 /// What a built cache is made of.
 pub(crate) struct Settings {
@@ -406,6 +402,11 @@ where
     V: Clone + Send + Sync + 'static,
 {
     pub(super) fn new(settings: Settings) -> Arc<Self> {
+        let lifetime: Option<Lifetime<K, V>> = settings.lifetime.map(|lifetime| {
+            *lifetime
+                .downcast::<Lifetime<K, V>>()
+                .expect("the builder keeps a lifetime of its own key and value types")
+        });
         let binding = settings.tier.map(|binding| {
             binding
                 .downcast::<TierBinding<K, V>>()
@@ -414,20 +415,10 @@ where
         Arc::new_cyclic(|this: &Weak<Self>| Inner {
             behind_tier: binding.as_ref().map(|binding| binding.behind),
             tier: binding.map(|binding| {
-                let ttl = Duration::from_nanos(settings.env.policy.ttl);
-                let stale_while_revalidate = settings
-                    .env
-                    .policy
-                    .stale_while_revalidate
-                    .map(Duration::from_nanos);
                 let sink = binding.sinks[usize::from(Mk::BOUNDED)](this);
-                (binding.bind)(ttl, stale_while_revalidate, sink)
+                (binding.bind)(&settings.env.policy, lifetime.clone(), sink)
             }),
-            lifetime: settings.lifetime.map(|lifetime| {
-                *lifetime
-                    .downcast::<Lifetime<K, V>>()
-                    .expect("the builder keeps a lifetime of its own key and value types")
-            }),
+            lifetime,
             map: DashMap::with_hasher(Hasher::default()),
             env: settings.env,
             capacity: settings.capacity,
@@ -471,7 +462,7 @@ where
 /// the tier's events to its own entries (F6), for either entry layout. Named there, so
 /// that a cache without a tier builds none of that code.
 pub(crate) struct TierBinding<K, V> {
-    /// The cache's level of the tier, from its `ttl`, `stale_while_revalidate` and sink.
+    /// The cache's level of the tier, from its freshness policy, lifetime and sink.
     bind: BindTier<K, V>,
     /// The event sink of an unbounded and of a bounded cache, from its `Weak<Inner>`.
     sinks: [fn(&dyn Any) -> LocalSink<K>; 2],
@@ -486,8 +477,8 @@ where
     pub(crate) fn new(tier: Arc<dyn SharedTier<K, V>>) -> Self {
         let setting = TierSetting::new(tier);
         TierBinding {
-            bind: Box::new(move |ttl, stale_while_revalidate, sink| {
-                Box::new(setting.bind(ttl, stale_while_revalidate, sink))
+            bind: Box::new(move |policy, lifetime, sink| {
+                Box::new(setting.bind(policy, lifetime, sink))
             }),
             sinks: [sink::<K, V, Unmarked>, sink::<K, V, Mark>],
             behind: behind_tier::<K, V>,
@@ -495,10 +486,12 @@ where
     }
 }
 
-/// Builds a cache's level of its tier from the cache's `ttl`, `stale_while_revalidate`
-/// and event sink.
+/// Builds a cache's level of its tier from the cache's freshness policy, `ttl_with`
+/// lifetime and event sink.
 type BindTier<K, V> = Box<
-    dyn FnOnce(Duration, Option<Duration>, LocalSink<K>) -> Box<dyn BoundTier<K, V>> + Send + Sync,
+    dyn FnOnce(&Policy, Option<Lifetime<K, V>>, LocalSink<K>) -> Box<dyn BoundTier<K, V>>
+        + Send
+        + Sync,
 >;
 
 /// A cache's level of its tier, behind `dyn` (see `Inner::tier`).

@@ -284,7 +284,10 @@ where
             Pass::Wait { fallback } => {
                 let waited = match how.waiting {
                     Waiting::Block => control.wait_for_release(&env.stats, env.policy.wait_at_most),
-                    Waiting::Await => control.wait_for_release_async(&env.stats).await,
+                    Waiting::Await => {
+                        let at_most = env.policy.wait_at_most;
+                        control.wait_for_release_within(&env.stats, at_most).await
+                    }
                 };
                 let attempt = match waited {
                     Waited::Retired => return Step::Retired,

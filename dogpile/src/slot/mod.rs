@@ -368,8 +368,21 @@ impl Control {
         state.wait_ended(waited_for)
     }
 
-    /// Async twin of [`Control::wait_for_release`]: awaits instead of blocking.
+    /// Async twin of [`Control::wait_for_release`] without a limit: awaits instead of
+    /// blocking.
     pub(crate) async fn wait_for_release_async(self: &Arc<Self>, stats: &Counters) -> Waited {
+        self.wait_for_release_within(stats, None).await
+    }
+
+    /// Async twin of [`Control::wait_for_release`]: awaits instead of blocking, at most
+    /// `at_most` nanoseconds (`wait_at_most`) on a timer that needs no runtime.
+    pub(crate) async fn wait_for_release_within(
+        self: &Arc<Self>,
+        stats: &Counters,
+        at_most: Option<u64>,
+    ) -> Waited {
+        let deadline =
+            at_most.map(|n| std::time::Instant::now() + std::time::Duration::from_nanos(n));
         let (mut waited_for, mut counted) = (None, false);
         loop {
             let listener = {
@@ -386,7 +399,14 @@ impl Control {
             if waited_for.is_some() && !std::mem::replace(&mut counted, true) {
                 Counters::bump(&stats.waits);
             }
-            listener.await;
+            match deadline {
+                None => listener.await,
+                Some(deadline) => {
+                    if !crate::timer::before(listener, deadline).await {
+                        return Waited::TimedOut;
+                    }
+                }
+            }
         }
     }
 

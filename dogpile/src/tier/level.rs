@@ -4,8 +4,9 @@
 //! fleet-wide level.
 
 use super::board::Board;
-use super::{Claim, Lease, Publish, SharedTier, TierEvent};
+use super::{Claim, Lease, Publish, SharedTier, TierError, TierEvent};
 use crate::clock::to_nanos;
+use crate::freshness::{Lifetime, Policy};
 use crate::slot::{Made, Provenance};
 use crate::sync::Mutex;
 use std::collections::HashMap;
@@ -20,10 +21,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-/// A cold key held by another process is waited for at most this much longer than
-/// the lease it had when first seen; then this caller creates for itself (F2).
-const COLD_WAIT_SLACK: Duration = Duration::from_secs(1);
-/// Between two claims of a cold key held elsewhere, absent any notification.
+/// How long a cold key held by a live owner elsewhere is waited for when the cache sets
+/// no `wait_at_most` (F2); then this caller creates for itself.
+const COLD_WAIT_DEFAULT: Duration = Duration::from_secs(30);
+/// Between two claims of a cold key held elsewhere, absent any notification: each
+/// claim sees whether the owner's lease is still being renewed (F2).
 const COLD_RECHECK: Duration = Duration::from_millis(250);
 
 /// What the local cache does on a tier event (F6).
@@ -47,7 +49,7 @@ pub(crate) struct TierSetting<K, V> {
 pub(crate) type LocalSink<K> = Box<dyn Fn(LocalAction<K>) + Send + Sync>;
 
 type LevelConstructor<K, V> =
-    fn(Arc<dyn SharedTier<K, V>>, Duration, Option<Duration>, LocalSink<K>) -> TierLevel<K, V>;
+    fn(Arc<dyn SharedTier<K, V>>, &Policy, Option<Lifetime<K, V>>, LocalSink<K>) -> TierLevel<K, V>;
 
 /// Builds one key's steps in a level's tier.
 type KeyedSteps<K, V> = for<'a> fn(&'a TierLevel<K, V>, K) -> Box<dyn KeyedTier<V> + 'a>;
@@ -69,28 +71,32 @@ impl<K, V> TierSetting<K, V> {
     /// The cache's level: [`TierLevel::new`], built where the tier was given.
     pub(crate) fn bind(
         self,
-        ttl: Duration,
-        stale_while_revalidate: Option<Duration>,
+        policy: &Policy,
+        lifetime: Option<Lifetime<K, V>>,
         local: LocalSink<K>,
     ) -> TierLevel<K, V> {
-        (self.level)(self.tier, ttl, stale_while_revalidate, local)
+        (self.level)(self.tier, policy, lifetime, local)
     }
 }
 
 /// The fleet tier as seen by one cache (cheap to clone: a background refresh takes a
 /// clone to the refresh executor).
 pub(crate) struct TierLevel<K, V> {
-    tier: Arc<dyn SharedTier<K, V>>,
-    ttl: Duration,
-    /// R11: a held stale value is served no longer than `ttl + stale_while_revalidate` after its
-    /// creation, by its real age.
+    pub(super) tier: Arc<dyn SharedTier<K, V>>,
+    /// The cache's freshness settings: `ttl`, `refresh_ahead` for the claims, the back-off
+    /// a failed creation holds the key for, how long a cold wait lasts.
+    pub(super) policy: Policy,
+    /// `ttl_with`: each value's own lifetime, published with it (R6).
+    lifetime: Option<Lifetime<K, V>>,
+    /// R11: a held stale value is served no longer than its lifetime +
+    /// `stale_while_revalidate` after its creation, by its real age.
     stale_while_revalidate: Option<Duration>,
     /// With `stale_while_revalidate`: the stale values held while another process's lease runs (F1),
     /// with their real creation instants. L1 stamps them by that age, so they are stale
     /// there, and its refreshes take them from here instead of asking the tier again
     /// (F3). A notification for a key drops its hold.
     holds: Arc<Mutex<HashMap<K, Hold<V>>>>,
-    board: Arc<Board<K>>,
+    pub(super) board: Arc<Board<K>>,
     /// One key's steps in the tier, built where the level is (see [`TierSetting`]).
     pub(super) keyed: KeyedSteps<K, V>,
 }
@@ -99,6 +105,7 @@ pub(crate) struct TierLevel<K, V> {
 struct Hold<V> {
     value: V,
     created: Instant,
+    lifetime: Duration,
     until: Instant,
 }
 
@@ -106,7 +113,8 @@ impl<K, V> Clone for TierLevel<K, V> {
     fn clone(&self) -> Self {
         TierLevel {
             tier: self.tier.clone(),
-            ttl: self.ttl,
+            policy: self.policy,
+            lifetime: self.lifetime.clone(),
             stale_while_revalidate: self.stale_while_revalidate,
             holds: self.holds.clone(),
             board: self.board.clone(),
@@ -128,7 +136,7 @@ impl<K: Hash + Eq, V> TierLevel<K, V> {
 impl<K: 'static, V: 'static> TierLevel<K, V> {
     /// Fleet-wide soft invalidation (F6); a failing tier changes nothing here (F7).
     pub(crate) fn invalidate(&self, key: &K) {
-        let _ = self.tier.invalidate(key, self.ttl);
+        let _ = self.tier.invalidate(key);
     }
 
     /// Fleet-wide removal (F6); a failing tier changes nothing here (F7).
@@ -150,7 +158,7 @@ impl<K: 'static, V: 'static> TierLevel<K, V> {
 
 /// The first half of a shared creation: serve from the tier, or create (with a lease
 /// when the tier granted one).
-enum Begin<V> {
+pub(crate) enum Begin<V> {
     Serve(Made<V>),
     Create(Option<Lease>),
     /// Cold and held elsewhere: wait for a notification, at most this long, then claim
@@ -158,16 +166,25 @@ enum Begin<V> {
     Wait(Duration),
 }
 
+/// How a cold wait for another process's creation is going (F2).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ColdWait {
+    /// When this caller gives up and creates itself: `wait_at_most` after it first saw
+    /// the key held elsewhere.
+    deadline: Option<Instant>,
+}
+
 impl<K, V> TierLevel<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    /// Binds `tier` to a cache of this `ttl`; `local` applies events to the cache's L1.
+    /// Binds `tier` to a cache of this `policy` and `lifetime`; `local` applies events
+    /// to the cache's L1.
     fn new(
         tier: Arc<dyn SharedTier<K, V>>,
-        ttl: Duration,
-        stale_while_revalidate: Option<Duration>,
+        policy: &Policy,
+        lifetime: Option<Lifetime<K, V>>,
         local: LocalSink<K>,
     ) -> Self {
         let board = Arc::new(Board::new());
@@ -208,8 +225,9 @@ where
         }));
         TierLevel {
             tier,
-            ttl,
-            stale_while_revalidate,
+            policy: *policy,
+            lifetime,
+            stale_while_revalidate: policy.stale_while_revalidate.map(Duration::from_nanos),
             holds,
             board,
             keyed: |level, key| {
@@ -222,14 +240,46 @@ where
         }
     }
 
-    fn begin(&self, key: &K, cold_deadline: &mut Option<Instant>) -> Begin<V> {
+    /// How long `value` stays fresh: `ttl`, or what `ttl_with` says (R6).
+    pub(super) fn lifetime_of(&self, key: &K, value: &V) -> Duration {
+        Duration::from_nanos(match &self.lifetime {
+            Some(lifetime) => lifetime(key, value),
+            None => self.policy.ttl,
+        })
+    }
+
+    /// How long to keep `key` claimed after its `failures`-th failure in a row: the
+    /// back-off's pause, fleet-wide (`retry_backoff`); zero without one (F8).
+    pub(super) fn hold_after(&self, failures: u32) -> Duration {
+        self.policy.backoff.map_or(Duration::ZERO, |backoff| {
+            Duration::from_nanos(backoff.pause(failures.max(1), fastrand::f64()))
+        })
+    }
+
+    fn begin(&self, key: &K, cold: &mut ColdWait, failures: &mut u32) -> Begin<V> {
         if let Some(held) = self.held_copy(key) {
             return Begin::Serve(held);
         }
         // On the board before the claim, so that a notification arriving between the
         // claim's reply and the L1 store is not lost (it takes the key out).
         self.board.hold(key.clone());
-        let claim = self.tier.claim(key, self.ttl);
+        let claim = self.tier.claim(key, self.refresh_ahead());
+        self.settle(key, claim, cold, failures)
+    }
+
+    /// The `refresh_ahead` each claim carries (zero without one).
+    pub(super) fn refresh_ahead(&self) -> Duration {
+        Duration::from_nanos(self.policy.refresh_ahead)
+    }
+
+    /// What a claim's answer means for `key`, which was put on the board before it.
+    pub(super) fn settle(
+        &self,
+        key: &K,
+        claim: Result<Claim<V>, TierError>,
+        cold: &mut ColdWait,
+        failures: &mut u32,
+    ) -> Begin<V> {
         if !matches!(claim, Ok(Claim::Busy { stale: Some(_), .. })) {
             self.board.drop_hold(key);
         }
@@ -254,26 +304,35 @@ where
                 stale: Some(stale),
                 lease_left,
             } => match self.stale_while_revalidate {
-                None => Begin::Serve(Made {
-                    value: stale.value,
-                    from: Provenance {
-                        age: to_nanos(self.ttl.saturating_sub(lease_left)),
-                        held: true,
-                        tier: true,
-                    },
-                }),
+                None => {
+                    // Held until the lease ends; a value still within its lifetime (due
+                    // for an early refresh) no longer than that lifetime either.
+                    let mut age = stale.lifetime.saturating_sub(lease_left);
+                    if stale.age < stale.lifetime {
+                        age = age.max(stale.age);
+                    }
+                    Begin::Serve(Made {
+                        value: stale.value,
+                        from: Provenance {
+                            age: to_nanos(age),
+                            held: true,
+                            tier: true,
+                        },
+                    })
+                }
                 // R11: too old to serve by its real age: cold, wait for the owner (F2).
                 Some(stale_while_revalidate)
-                    if stale.age >= self.ttl.saturating_add(stale_while_revalidate) =>
+                    if stale.age >= stale.lifetime.saturating_add(stale_while_revalidate) =>
                 {
                     self.board.drop_hold(key);
-                    wait_cold(lease_left, cold_deadline)
+                    self.wait_cold(lease_left, cold)
                 }
                 Some(_) => {
                     let now = Instant::now();
                     let hold = Hold {
                         value: stale.value.clone(),
                         created: now.checked_sub(stale.age).unwrap_or(now),
+                        lifetime: stale.lifetime,
                         until: now + lease_left,
                     };
                     self.holds.lock().insert(key.clone(), hold);
@@ -291,21 +350,45 @@ where
             Claim::Busy {
                 stale: None,
                 lease_left,
-            } => wait_cold(lease_left, cold_deadline),
-            Claim::Owned { lease, .. } => Begin::Create(Some(lease)),
+            } => self.wait_cold(lease_left, cold),
+            Claim::Owned {
+                lease,
+                failures: before,
+                ..
+            } => {
+                *failures = before;
+                Begin::Create(Some(lease))
+            }
         }
+    }
+
+    /// F2: a cold key created elsewhere is waited for while its owner's lease is
+    /// renewed (each claim after a notification or a recheck sees that), up to
+    /// `wait_at_most` (30 s unless set) from when this caller first saw it held; past
+    /// that, created here. An owner whose lease runs out lets the next claim own it.
+    fn wait_cold(&self, lease_left: Duration, cold: &mut ColdWait) -> Begin<V> {
+        let now = Instant::now();
+        let limit = self
+            .policy
+            .wait_at_most
+            .map_or(COLD_WAIT_DEFAULT, Duration::from_nanos);
+        let deadline = *cold.deadline.get_or_insert(now + limit);
+        if now >= deadline {
+            return Begin::Create(None);
+        }
+        Begin::Wait(lease_left.min(COLD_RECHECK).min(deadline - now))
     }
 
     /// With `stale_while_revalidate`: the stale value held for `key` while another process's lease
     /// runs, with its real age, if it may still be served (R11) and no notification
     /// for the key came since (F3).
-    fn held_copy(&self, key: &K) -> Option<Made<V>> {
+    pub(super) fn held_copy(&self, key: &K) -> Option<Made<V>> {
         let stale_while_revalidate = self.stale_while_revalidate?;
         let mut holds = self.holds.lock();
         let hold = holds.get(key)?;
         let age = hold.created.elapsed();
         let servable = Instant::now() < hold.until
-            && age < self.ttl.saturating_add(stale_while_revalidate)
+            && age < hold.lifetime.saturating_add(stale_while_revalidate)
             && self.board.holds(key);
         if !servable {
             holds.remove(key);
@@ -322,16 +405,20 @@ where
     }
 }
 
-/// F2: a cold key created elsewhere is waited for, bounded by twice the lease it had
-/// when first seen and a slack, then claimed again; past that bound, created here.
-fn wait_cold<V>(lease_left: Duration, cold_deadline: &mut Option<Instant>) -> Begin<V> {
-    let now = Instant::now();
-    let deadline =
-        *cold_deadline.get_or_insert(now + lease_left.saturating_mul(2) + COLD_WAIT_SLACK);
-    if now >= deadline {
-        return Begin::Create(None);
+/// How a value this process created and published with `lifetime` is stamped in L1.
+pub(super) fn published(publish: Result<Publish, TierError>, lifetime: Duration) -> Provenance {
+    match publish {
+        Ok(Publish::Stored) => Provenance::HERE,
+        // F5: fenced. The caller still gets its value; L1 keeps it stale, so the next
+        // caller takes the tier's current one.
+        Ok(Publish::Rejected) => Provenance {
+            age: to_nanos(lifetime),
+            held: false,
+            tier: false,
+        },
+        // F7: kept locally, as the local rules would.
+        Err(_) => Provenance::HERE,
     }
-    Begin::Wait(lease_left.min(COLD_RECHECK).min(deadline - now))
 }
 
 /// One key's steps in the tier, with the key's type erased: the creation future then
@@ -358,18 +445,21 @@ pub(super) trait KeyedTier<V>: Send + Sync {
 pub(crate) struct TierSide {
     /// Waits by parking (blocking callers) or by awaiting.
     blocking: bool,
-    cold_deadline: Option<Instant>,
+    cold: ColdWait,
     waiting: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     pub(super) lease: Option<Lease>,
+    /// The key's failures in a row before this claim, fleet-wide (sizes the back-off).
+    failures: u32,
 }
 
 impl TierSide {
     pub(super) fn new(blocking: bool) -> Self {
         TierSide {
             blocking,
-            cold_deadline: None,
+            cold: ColdWait::default(),
             waiting: None,
             lease: None,
+            failures: 0,
         }
     }
 }
@@ -397,7 +487,10 @@ where
                 side.waiting = None;
             }
             let seen = board.epoch();
-            match self.level.begin(&self.key, &mut side.cold_deadline) {
+            match self
+                .level
+                .begin(&self.key, &mut side.cold, &mut side.failures)
+            {
                 Begin::Serve(made) => return Poll::Ready(Some(made)),
                 Begin::Create(lease) => {
                     side.lease = lease;
@@ -416,26 +509,19 @@ where
             return Provenance::HERE; // F7: no lease, the local rules
         };
         let Some(value) = created else {
-            self.release(&lease); // F8
+            // F8, and the back-off fleet-wide: no process tries again before it ends.
+            let hold = self.level.hold_after(side.failures.saturating_add(1));
+            let _ = self.level.tier.release(&self.key, &lease, hold);
             return Provenance::HERE;
         };
-        match self.level.tier.publish(&self.key, &lease, value) {
-            Ok(Publish::Stored) => Provenance::HERE,
-            // F5: fenced. The caller still gets its value; L1 keeps it stale, so the
-            // next caller takes the tier's current one.
-            Ok(Publish::Rejected) => Provenance {
-                age: to_nanos(self.level.ttl),
-                held: false,
-                tier: false,
-            },
-            // F7: kept locally, as the local rules would.
-            Err(_) => Provenance::HERE,
-        }
+        let lifetime = self.level.lifetime_of(&self.key, value);
+        let publish = self.level.tier.publish(&self.key, &lease, value, lifetime);
+        published(publish, lifetime)
     }
 
     fn release(&self, lease: &Lease) {
         // On failure the lease runs out by itself (F5).
-        let _ = self.level.tier.release(&self.key, lease);
+        let _ = self.level.tier.release(&self.key, lease, Duration::ZERO);
     }
 
     fn detached(&self) -> Box<dyn KeyedTier<V>> {
@@ -449,7 +535,7 @@ where
 
 /// Waits on the board on a helper thread, so an async caller never blocks its own.
 #[cfg(not(loom))]
-fn wait_off_thread<K: Hash + Eq + Send + Sync + 'static>(
+pub(super) fn wait_off_thread<K: Hash + Eq + Send + Sync + 'static>(
     board: Arc<Board<K>>,
     seen: u64,
     timeout: Duration,
@@ -474,7 +560,7 @@ fn wait_off_thread<K: Hash + Eq + Send + Sync + 'static>(
 
 /// Under loom (no event-listener), the wait parks the polling thread.
 #[cfg(loom)]
-fn wait_off_thread<K: Hash + Eq + Send + Sync + 'static>(
+pub(super) fn wait_off_thread<K: Hash + Eq + Send + Sync + 'static>(
     board: Arc<Board<K>>,
     seen: u64,
     timeout: Duration,

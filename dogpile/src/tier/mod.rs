@@ -1,28 +1,35 @@
 //! The seam to a second level shared by many processes (the fleet tier): [`SharedTier`]
 //! and the types its steps exchange. `level.rs` runs a tier inside a cache, `board.rs`
 //! keeps its held keys and wakes its waiters, `creation.rs` wraps a call's creator in
-//! the tier's steps.
+//! the tier's steps, `many.rs` takes a batch's steps for all its keys at once.
 
 mod board;
 mod creation;
 mod level;
+mod many;
 
 pub(crate) use creation::{Moved, RunElsewhere, TierCreator};
-pub(crate) use level::{LocalAction, TierLevel, TierSetting};
+pub(crate) use level::{Begin, ColdWait, LocalAction, TierLevel, TierSetting};
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A value read from the shared tier, with its age as the tier's clock knows it (F4).
+/// A value read from the shared tier, with its age as the tier's clock knows it (F4)
+/// and the lifetime it was published with (R6: `ttl`, or what `ttl_with` said for it).
 ///
 /// ```
 /// use dogpile::SharedValue;
 /// use std::time::Duration;
 ///
-/// let shared = SharedValue { value: "page", age: Duration::from_millis(250) };
-/// assert!(shared.age < Duration::from_secs(1));
+/// let shared = SharedValue {
+///     value: "page",
+///     age: Duration::from_millis(250),
+///     lifetime: Duration::from_secs(1),
+/// };
+/// assert!(shared.is_fresh(Duration::ZERO));
+/// assert!(!shared.is_fresh(Duration::from_millis(800)), "due for an early refresh");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SharedValue<V> {
@@ -30,6 +37,24 @@ pub struct SharedValue<V> {
     pub value: V,
     /// Time since its creation finished, measured by the tier (F4).
     pub age: Duration,
+    /// How long the value stays fresh from its creation: what it was published with.
+    pub lifetime: Duration,
+}
+
+impl<V> SharedValue<V> {
+    /// Whether the value has more than `refresh_ahead` of its lifetime left: what
+    /// [`SharedTier::claim`] answers [`Claim::Fresh`] for.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let s = |age| dogpile::SharedValue { value: (), age, lifetime: Duration::from_secs(10) };
+    /// assert!(s(Duration::from_secs(9)).is_fresh(Duration::ZERO));
+    /// assert!(!s(Duration::from_secs(10)).is_fresh(Duration::ZERO));
+    /// assert!(!s(Duration::from_secs(9)).is_fresh(Duration::from_secs(1)));
+    /// ```
+    pub fn is_fresh(&self, refresh_ahead: Duration) -> bool {
+        self.age.saturating_add(refresh_ahead) < self.lifetime
+    }
 }
 
 /// The right to create a key's next value, granted by [`SharedTier::claim`].
@@ -93,18 +118,20 @@ impl Lease {
 ///
 /// let claim: Claim<u32> = Claim::Busy { stale: None, lease_left: Duration::from_secs(1) };
 /// assert!(matches!(claim, Claim::Busy { stale: None, .. }));
-/// # let _ = SharedValue { value: 1, age: Duration::ZERO };
+/// # let _ = SharedValue { value: 1, age: Duration::ZERO, lifetime: Duration::ZERO };
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim<V> {
-    /// The tier already holds a fresh value: create nothing (R4, fleet-wide).
+    /// The tier already holds a fresh value (more than the claim's `refresh_ahead` of
+    /// its lifetime left): create nothing (R4, fleet-wide).
     Fresh(SharedValue<V>),
-    /// Another owner holds the lease: serve `stale` if there is one (F1), else wait
-    /// for its publish, at most until the lease runs out (F2).
+    /// Another owner holds the lease (or the key backs off after a failure, see
+    /// [`SharedTier::release`]): serve `stale` if there is one (F1), else wait for its
+    /// publish for as long as the lease is renewed (F2).
     Busy {
-        /// The tier's stale value, if any.
+        /// The tier's current value, if any: stale, or due for an early refresh.
         stale: Option<SharedValue<V>>,
-        /// Time left on the other owner's lease.
+        /// Time left on the other owner's lease (or on the back-off).
         lease_left: Duration,
     },
     /// This caller owns the lease: create, then [`publish`](SharedTier::publish) or
@@ -112,8 +139,12 @@ pub enum Claim<V> {
     Owned {
         /// The lease to publish or release under.
         lease: Lease,
-        /// The tier's stale value, if any.
+        /// The tier's current value, if any: stale, or due for an early refresh.
         stale: Option<SharedValue<V>>,
+        /// Failed attempts at this key in a row since its last publish, fleet-wide (the
+        /// releases with a `hold` since); 0 for a tier that does not count them. The
+        /// cache sizes its next back-off by it (`retry_backoff`).
+        failures: u32,
     },
 }
 
@@ -208,8 +239,9 @@ impl StdError for TierError {
 ///
 /// - **F1** one refresh per expiry, fleet-wide: one caller in the fleet holds the
 ///   [`Lease`]; every other caller serves its stale copy.
-/// - **F2** cold, fleet-wide: callers elsewhere wait for the owner's publish (bounded,
-///   woken by [`TierEvent::Published`]) instead of creating.
+/// - **F2** cold, fleet-wide: callers elsewhere wait for the owner's publish (woken by
+///   [`TierEvent::Published`] and [`TierEvent::Released`]) instead of creating, for as
+///   long as its lease is renewed, up to `wait_at_most` (30 s unless set).
 /// - **F3** L1 first: a fresh local value never reaches the tier; in one process at most
 ///   one caller per key talks to it at a time.
 /// - **F4** one clock: ages come from the tier ([`SharedValue::age`]), never from the
@@ -221,7 +253,8 @@ impl StdError for TierError {
 /// - **F7** the tier is optional at run time: its failures never reach a caller, who
 ///   gets the local rules instead.
 /// - **F8** a failed creation (`Err`, panic, dropped future) releases its lease at once
-///   ([`SharedTier::release`]).
+///   ([`SharedTier::release`]); with `retry_backoff`, an `Err` holds the key for the
+///   back-off's pause instead, so the fleet's single claimant backs off for everyone.
 ///
 /// The cache calls it only on an L1 miss or stale value (F3), and for one key from at
 /// most one caller per process at a time. The lease is renewed by the tier itself
@@ -252,28 +285,43 @@ impl StdError for TierError {
 /// use std::sync::Mutex;
 /// use std::time::{Duration, Instant};
 ///
+/// // Each key's value, its creation instant and its lifetime.
 /// #[derive(Default)]
-/// struct InProcess(Mutex<HashMap<String, (String, Instant)>>);
+/// struct InProcess(Mutex<HashMap<String, (String, Instant, Duration)>>);
 ///
 /// impl SharedTier<String, String> for InProcess {
 ///     fn lookup(&self, key: &String) -> Result<Option<SharedValue<String>>, TierError> {
 ///         let map = self.0.lock().unwrap();
-///         Ok(map.get(key).map(|(v, at)| SharedValue { value: v.clone(), age: at.elapsed() }))
+///         Ok(map.get(key).map(|(v, at, lifetime)| SharedValue {
+///             value: v.clone(),
+///             age: at.elapsed(),
+///             lifetime: *lifetime,
+///         }))
 ///     }
-///     fn claim(&self, key: &String, ttl: Duration) -> Result<Claim<String>, TierError> {
+///     fn claim(&self, key: &String, refresh_ahead: Duration) -> Result<Claim<String>, TierError> {
 ///         match self.lookup(key)? {
-///             Some(v) if v.age < ttl => Ok(Claim::Fresh(v)),
-///             stale => Ok(Claim::Owned { lease: Lease::new("me", 0), stale }),
+///             Some(v) if v.is_fresh(refresh_ahead) => Ok(Claim::Fresh(v)),
+///             stale => Ok(Claim::Owned { lease: Lease::new("me", 0), stale, failures: 0 }),
 ///         }
 ///     }
-///     fn publish(&self, key: &String, _: &Lease, value: &String) -> Result<Publish, TierError> {
-///         self.0.lock().unwrap().insert(key.clone(), (value.clone(), Instant::now()));
+///     fn publish(
+///         &self,
+///         key: &String,
+///         _: &Lease,
+///         value: &String,
+///         lifetime: Duration,
+///     ) -> Result<Publish, TierError> {
+///         let stored = (value.clone(), Instant::now(), lifetime);
+///         self.0.lock().unwrap().insert(key.clone(), stored);
 ///         Ok(Publish::Stored)
 ///     }
-///     fn release(&self, _: &String, _: &Lease) -> Result<(), TierError> { Ok(()) }
-///     fn invalidate(&self, key: &String, ttl: Duration) -> Result<(), TierError> {
-///         if let Some((_, at)) = self.0.lock().unwrap().get_mut(key) {
-///             *at = Instant::now().checked_sub(ttl).unwrap_or(*at);
+///     fn release(&self, _: &String, _: &Lease, _hold: Duration) -> Result<(), TierError> {
+///         Ok(())
+///     }
+///     fn invalidate(&self, key: &String) -> Result<(), TierError> {
+///         // Aged to its own lifetime: stale (R7).
+///         if let Some((_, at, lifetime)) = self.0.lock().unwrap().get_mut(key) {
+///             *at = Instant::now().checked_sub(*lifetime).unwrap_or(*at);
 ///         }
 ///         Ok(())
 ///     }
@@ -287,10 +335,16 @@ impl StdError for TierError {
 ///
 /// let tier = InProcess::default();
 /// let key = "k".to_string();
-/// let Claim::Owned { lease, stale: None } = tier.claim(&key, Duration::from_secs(60)).unwrap()
+/// let Claim::Owned { lease, stale: None, .. } = tier.claim(&key, Duration::ZERO).unwrap()
 /// else { panic!("a cold key is claimed") };
-/// assert_eq!(tier.publish(&key, &lease, &"v".to_string()).unwrap(), Publish::Stored);
-/// assert!(matches!(tier.claim(&key, Duration::from_secs(60)).unwrap(), Claim::Fresh(_)));
+/// let stored = tier.publish(&key, &lease, &"v".to_string(), Duration::from_secs(60));
+/// assert_eq!(stored.unwrap(), Publish::Stored);
+/// assert!(matches!(tier.claim(&key, Duration::ZERO).unwrap(), Claim::Fresh(_)));
+/// // Within 10 s of its expiry, the value is due for an early refresh.
+/// let early = tier.claim(&key, Duration::from_secs(60)).unwrap();
+/// assert!(matches!(early, Claim::Owned { stale: Some(_), .. }));
+/// tier.invalidate(&key).unwrap();
+/// assert!(matches!(tier.claim(&key, Duration::ZERO).unwrap(), Claim::Owned { .. }));
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a shared tier for keys `{K}` and values `{V}`",
@@ -305,22 +359,71 @@ pub trait SharedTier<K, V>: Send + Sync + 'static {
     fn lookup(&self, key: &K) -> Result<Option<SharedValue<V>>, TierError>;
 
     /// Claims the right to create `key`'s next value. Atomically re-checks freshness
-    /// against `ttl` (R4, fleet-wide), then either grants a [`Lease`] (renewed by the
-    /// tier until publish or release) or reports the current owner's.
-    fn claim(&self, key: &K, ttl: Duration) -> Result<Claim<V>, TierError>;
+    /// (R4, fleet-wide): a value with more than `refresh_ahead` of its own lifetime
+    /// left is [`Claim::Fresh`] ([`SharedValue::is_fresh`]); otherwise this either
+    /// grants a [`Lease`] (renewed by the tier until publish or release) or reports the
+    /// current owner's. With a non-zero `refresh_ahead` a value still within its
+    /// lifetime is claimed early, once per lifetime fleet-wide: the lease makes it one.
+    fn claim(&self, key: &K, refresh_ahead: Duration) -> Result<Claim<V>, TierError>;
 
-    /// Stores `value` as `key`'s shared value, created now by the tier's clock (F4),
-    /// if `lease` still holds and the key's generation has not moved (F5), and ends the
-    /// lease either way.
-    fn publish(&self, key: &K, lease: &Lease, value: &V) -> Result<Publish, TierError>;
+    /// Stores `value` as `key`'s shared value with its `lifetime` (R6), created now by
+    /// the tier's clock (F4), if `lease` still holds and the key's generation has not
+    /// moved (F5), and ends the lease either way. A publish ends the key's failures in
+    /// a row.
+    fn publish(
+        &self,
+        key: &K,
+        lease: &Lease,
+        value: &V,
+        lifetime: Duration,
+    ) -> Result<Publish, TierError>;
 
-    /// Gives `lease` up at once, storing nothing: its creator failed (F8).
-    fn release(&self, key: &K, lease: &Lease) -> Result<(), TierError>;
+    /// Gives `lease` up, storing nothing: its creator failed (F8). With a zero `hold`
+    /// the key is free at once; otherwise it stays claimed for `hold` (the cache's
+    /// `retry_backoff` pause after an `Err`, sized by [`Claim::Owned`]'s `failures`),
+    /// so that no process in the fleet tries it again before then and every claim
+    /// meanwhile is [`Claim::Busy`], and the failures in a row grow by one. Waiters
+    /// are told at once either way.
+    fn release(&self, key: &K, lease: &Lease, hold: Duration) -> Result<(), TierError>;
 
-    /// Soft invalidation (R7) for every process: the shared value turns stale for a
-    /// cache of this `ttl`, a lease in flight is fenced, and every process is told
-    /// (F6).
-    fn invalidate(&self, key: &K, ttl: Duration) -> Result<(), TierError>;
+    /// [`claim`](SharedTier::claim) for each of `keys`, answered in their order: a
+    /// batch's claims. Each key keeps its own lease (F5) and its own answer, so a key
+    /// that fails (`Err`, F7) leaves the others shared. A tier that can should take
+    /// them in a few round trips (`dogpile-redis`: one script per Redis node), never one
+    /// per key; the default claims one key after the other.
+    fn claim_many(&self, keys: &[K], refresh_ahead: Duration) -> Vec<Result<Claim<V>, TierError>> {
+        keys.iter()
+            .map(|key| self.claim(key, refresh_ahead))
+            .collect()
+    }
+
+    /// [`publish`](SharedTier::publish) for each `(key, lease, value, lifetime)`,
+    /// answered in their order: a batch's publishes, each fenced by its own lease (F5)
+    /// and told to every process on its own (F6). The default publishes one after the
+    /// other.
+    fn publish_many(
+        &self,
+        entries: &[(&K, &Lease, &V, Duration)],
+    ) -> Vec<Result<Publish, TierError>> {
+        entries
+            .iter()
+            .map(|(key, lease, value, lifetime)| self.publish(key, lease, value, *lifetime))
+            .collect()
+    }
+
+    /// [`release`](SharedTier::release) for each `(key, lease, hold)`: every lease of a
+    /// batch whose creator failed, at once (F8). The default releases one after the
+    /// other.
+    fn release_many(&self, entries: &[(&K, &Lease, Duration)]) -> Vec<Result<(), TierError>> {
+        entries
+            .iter()
+            .map(|(key, lease, hold)| self.release(key, lease, *hold))
+            .collect()
+    }
+
+    /// Soft invalidation (R7) for every process: the shared value turns stale (aged to
+    /// its own lifetime), a lease in flight is fenced, and every process is told (F6).
+    fn invalidate(&self, key: &K) -> Result<(), TierError>;
 
     /// Hard removal (R7) for every process: the shared value goes, a lease in flight is
     /// fenced, and every process is told (F6).

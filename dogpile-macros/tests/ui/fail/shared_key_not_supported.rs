@@ -14,15 +14,15 @@ impl<K: Display, V> SharedTier<K, V> for TextTier {
         Ok(None)
     }
     fn claim(&self, _: &K, _: Duration) -> Result<Claim<V>, TierError> {
-        Ok(Claim::Owned { lease: Lease::new("me", 0), stale: None })
+        Ok(Claim::Owned { lease: Lease::new("me", 0), stale: None, failures: 0 })
     }
-    fn publish(&self, _: &K, _: &Lease, _: &V) -> Result<Publish, TierError> {
+    fn publish(&self, _: &K, _: &Lease, _: &V, _: Duration) -> Result<Publish, TierError> {
         Ok(Publish::Stored)
     }
-    fn release(&self, _: &K, _: &Lease) -> Result<(), TierError> {
+    fn release(&self, _: &K, _: &Lease, _: Duration) -> Result<(), TierError> {
         Ok(())
     }
-    fn invalidate(&self, _: &K, _: Duration) -> Result<(), TierError> {
+    fn invalidate(&self, _: &K) -> Result<(), TierError> {
         Ok(())
     }
     fn remove(&self, _: &K) -> Result<(), TierError> {
