@@ -12,6 +12,9 @@
 //! - `DashMap get+clone+Instant`: the floor with a per-entry `Instant` TTL check;
 //! - `DashMap<foldhash> get+clone`: the floor with the hasher dogpile's map uses.
 //!
+//! The `fresh_hit_arc` group sets `#[dogpile]` beside the `Cache::get_with` it expands
+//! to, with an `Arc` value.
+//!
 //! The `fresh_hit_async` group compares async hits: a `#[dogpile]` `async fn`,
 //! `Cache::get_with_async` and `moka::future::Cache::get_with`, beside the sync
 //! `Cache::get_with` and the floor. Each call's future is polled on the bench thread with
@@ -35,7 +38,7 @@ use dogpile::{dogpile, Cache};
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::{Barrier, LazyLock};
+use std::sync::{Arc, Barrier, LazyLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -54,6 +57,11 @@ type Fold = foldhash::fast::RandomState;
 #[dogpile(ttl = "1h")]
 fn dogpile_u64(k: u64) -> u64 {
     k.wrapping_mul(3)
+}
+
+#[dogpile(ttl = "1h")]
+fn dogpile_arc(k: u64) -> Arc<u64> {
+    Arc::new(k.wrapping_mul(3))
 }
 
 #[dogpile(ttl = "1h")]
@@ -308,6 +316,23 @@ fn fresh_hit(c: &mut Criterion) {
     }
 }
 
+/// The attribute against the runtime it expands to, side by side: a `u64` key and an
+/// `Arc` value (what a memoized fn of a large value returns), one thread.
+fn fresh_hit_arc(c: &mut Criterion) {
+    let direct: Cache<u64, Arc<u64>> = Cache::new(TTL);
+    for k in 0..KEYS {
+        dogpile_arc(k);
+        direct.get_with(k, || Arc::new(k.wrapping_mul(3)));
+    }
+    let mut g = c.benchmark_group("fresh_hit_arc/1_thread");
+    g.throughput(Throughput::Elements(KEYS));
+    on_keys(&mut g, "dogpile #[dogpile]", |k| *dogpile_arc(k));
+    on_keys(&mut g, "dogpile Cache::get_with", |k| {
+        *direct.get_with(k, || unreachable!())
+    });
+    g.finish();
+}
+
 /// Polls `f` on this thread with a no-op waker until it is ready: the smallest
 /// `block_on`. A fresh hit is ready on its first poll.
 fn poll_ready<F: Future>(f: F) -> F::Output {
@@ -544,6 +569,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2));
-    targets = fresh_hit, fresh_hit_async, fresh_hit_str, cold_miss, million_keys
+    targets = fresh_hit, fresh_hit_arc, fresh_hit_async, fresh_hit_str, cold_miss, million_keys
 }
 criterion_main!(benches);

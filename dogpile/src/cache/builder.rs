@@ -1,7 +1,7 @@
 //! [`CacheBuilder`] and [`BuildError`].
 
 use super::bounded::bounded_constructor;
-use super::store::Settings;
+use super::store::{Settings, TierBinding};
 use crate::clock::{to_nanos, Clock, ClockHandle};
 use crate::executor::{Executor, RefreshTask};
 use crate::freshness::Backoff;
@@ -9,7 +9,7 @@ use crate::freshness::Lifetime;
 use crate::mode::{Background, Inline, Mode, SyncReaders};
 use crate::slot::{Env, Policy};
 use crate::stats::Counters;
-use crate::tier::{SharedTier, TierSetting};
+use crate::tier::SharedTier;
 use std::any::Any;
 use std::fmt;
 use std::hash::Hash;
@@ -37,6 +37,13 @@ use std::time::Duration;
 /// ```
 #[must_use = "a builder does nothing until `.build()`"]
 pub struct CacheBuilder<K, V, M = Inline> {
+    config: Config,
+    _types: Types<K, V, M>,
+}
+
+/// What a [`CacheBuilder`] was told, none of it typed by `K`, `V` or `M`: checked and
+/// turned into [`Settings`] once per cache whatever its types.
+struct Config {
     ttl: Option<Duration>,
     capacity: Option<usize>,
     /// With a capacity, the bounded core's constructor (see `Core::new`),
@@ -56,7 +63,6 @@ pub struct CacheBuilder<K, V, M = Inline> {
     tier: Option<Box<dyn Any + Send + Sync>>,
     name: Option<Arc<str>>,
     max_batch: Option<usize>,
-    _types: Types<K, V, M>,
 }
 
 /// The builder holds no `K`, `V` or `M`: it is `Send`, `Sync` and covariant whatever they are.
@@ -112,20 +118,22 @@ impl std::error::Error for BuildError {}
 impl<K, V> CacheBuilder<K, V, Inline> {
     pub(crate) fn new() -> Self {
         CacheBuilder {
-            ttl: None,
-            capacity: None,
-            bounded: None,
-            stale_while_revalidate: None,
-            stale_if_error: None,
-            refresh_ahead: None,
-            retry_backoff: None,
-            wait_at_most: None,
-            lifetime: None,
-            clock: ClockHandle::System,
-            executor: Executor::Pool,
-            tier: None,
-            name: None,
-            max_batch: None,
+            config: Config {
+                ttl: None,
+                capacity: None,
+                bounded: None,
+                stale_while_revalidate: None,
+                stale_if_error: None,
+                refresh_ahead: None,
+                retry_backoff: None,
+                wait_at_most: None,
+                lifetime: None,
+                clock: ClockHandle::System,
+                executor: Executor::Pool,
+                tier: None,
+                name: None,
+                max_batch: None,
+            },
             _types: PhantomData,
         }
     }
@@ -186,7 +194,7 @@ impl<K, V> CacheBuilder<K, V, Background> {
         mut self,
         submit: impl Fn(RefreshTask) + Send + Sync + 'static,
     ) -> Self {
-        self.executor = Executor::Custom(Arc::new(submit));
+        self.config.executor = Executor::Custom(Arc::new(submit));
         self
     }
 }
@@ -194,20 +202,7 @@ impl<K, V> CacheBuilder<K, V, Background> {
 impl<K, V, M: Mode> CacheBuilder<K, V, M> {
     fn into_mode<N>(self) -> CacheBuilder<K, V, N> {
         CacheBuilder {
-            ttl: self.ttl,
-            capacity: self.capacity,
-            bounded: self.bounded,
-            stale_while_revalidate: self.stale_while_revalidate,
-            stale_if_error: self.stale_if_error,
-            refresh_ahead: self.refresh_ahead,
-            retry_backoff: self.retry_backoff,
-            wait_at_most: self.wait_at_most,
-            lifetime: self.lifetime,
-            clock: self.clock,
-            executor: self.executor,
-            tier: self.tier,
-            name: self.name,
-            max_batch: self.max_batch,
+            config: self.config,
             _types: PhantomData,
         }
     }
@@ -219,7 +214,7 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
     /// assert_eq!(cache.get_with(1, || 1), 1);
     /// ```
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = Some(ttl);
+        self.config.ttl = Some(ttl);
         self
     }
 
@@ -246,7 +241,7 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
     /// assert_eq!(cache.try_get_with(1, || Err::<u8, _>("down")), Err("down"));
     /// ```
     pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
-        self.stale_while_revalidate = Some(window);
+        self.config.stale_while_revalidate = Some(window);
         self
     }
 
@@ -272,7 +267,7 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
     /// assert_eq!(cache.try_get_with(1, || Err("backend down")), Err("backend down"));
     /// ```
     pub fn stale_if_error(mut self, window: Duration) -> Self {
-        self.stale_if_error = Some(window);
+        self.config.stale_if_error = Some(window);
         self
     }
 
@@ -300,7 +295,7 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
     /// assert_eq!(cache.try_get_with(1, || Ok::<_, &str>(10)), Ok(10));
     /// ```
     pub fn retry_backoff(mut self, base: Duration, cap: Duration) -> Self {
-        self.retry_backoff = Some((base, cap));
+        self.config.retry_backoff = Some((base, cap));
         self
     }
 
@@ -326,7 +321,7 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
     /// assert_eq!(cache.stats().early_refreshes, 1);
     /// ```
     pub fn refresh_ahead(mut self, ahead: Duration) -> Self {
-        self.refresh_ahead = Some(ahead);
+        self.config.refresh_ahead = Some(ahead);
         self
     }
 
@@ -349,7 +344,7 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
     /// assert_eq!(cache.get_with(1, || 1), 1);
     /// ```
     pub fn wait_at_most(mut self, limit: Duration) -> Self {
-        self.wait_at_most = Some(limit);
+        self.config.wait_at_most = Some(limit);
         self
     }
 
@@ -366,7 +361,7 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
     /// assert_eq!(cache.get_with(1, || 2), 2);
     /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = ClockHandle::custom(clock);
+        self.config.clock = ClockHandle::custom(clock);
         self
     }
 
@@ -395,7 +390,7 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
     /// assert!(format!("{cache:?}").contains("user_profiles"));
     /// ```
     pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = Some(name.into());
+        self.config.name = Some(name.into());
         self
     }
 }
@@ -417,8 +412,8 @@ where
     /// assert!(cache.len() <= 2);
     /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
-        self.capacity = Some(capacity);
-        self.bounded = Some(Box::new(bounded_constructor::<K, V>()));
+        self.config.capacity = Some(capacity);
+        self.config.bounded = Some(Box::new(bounded_constructor::<K, V>()));
         self
     }
 
@@ -440,7 +435,7 @@ where
     /// assert_eq!(calls, [vec![1, 2], vec![3]]);
     /// ```
     pub fn max_batch(mut self, n: usize) -> Self {
-        self.max_batch = Some(n);
+        self.config.max_batch = Some(n);
         self
     }
 
@@ -478,7 +473,7 @@ where
     /// ```
     pub fn shared(mut self, tier: impl SharedTier<K, V>) -> Self {
         let tier: Arc<dyn SharedTier<K, V>> = Arc::new(tier);
-        self.tier = Some(Box::new(TierSetting::new(tier)));
+        self.config.tier = Some(Box::new(TierBinding::new(tier)));
         self
     }
 
@@ -511,13 +506,26 @@ where
         lifetime: impl Fn(&K, &V) -> Duration + Send + Sync + 'static,
     ) -> Self {
         let lifetime: Lifetime<K, V> = Arc::new(move |key, value| to_nanos(lifetime(key, value)));
-        self.lifetime = Some(Box::new(lifetime));
+        self.config.lifetime = Some(Box::new(lifetime));
         self
     }
 
     /// What the cache is built from, or why these settings make no sense (see
     /// `try_build`).
     pub(super) fn settings(self) -> Result<Settings, BuildError> {
+        let sync_readers = crate::mode::sync_readers::<M>();
+        self.config.settings(sync_readers, default_name::<K, V>)
+    }
+}
+
+/// A cache's name when none was given: its types.
+fn default_name<K, V>() -> Arc<str> {
+    let (k, v) = (std::any::type_name::<K>(), std::any::type_name::<V>());
+    format!("Cache<{k}, {v}>").into()
+}
+
+impl Config {
+    fn settings(self, sync_readers: bool, name: fn() -> Arc<str>) -> Result<Settings, BuildError> {
         let ttl = self.ttl.ok_or(BuildError::MissingTtl)?;
         if ttl.is_zero() {
             return Err(BuildError::ZeroTtl);
@@ -551,16 +559,13 @@ where
             },
             clock: self.clock,
             stats: Arc::new(Counters::default()),
-            name: self.name.unwrap_or_else(|| {
-                let (k, v) = (std::any::type_name::<K>(), std::any::type_name::<V>());
-                format!("Cache<{k}, {v}>").into()
-            }),
+            name: self.name.unwrap_or_else(name),
         };
         Ok(Settings {
             env,
             capacity: self.capacity,
             bounded: self.bounded,
-            sync_readers: crate::mode::sync_readers::<M>(),
+            sync_readers,
             executor: self.executor,
             tier: self.tier,
             max_batch: self.max_batch.unwrap_or(usize::MAX),
@@ -572,9 +577,9 @@ where
 impl<K, V, M> fmt::Debug for CacheBuilder<K, V, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheBuilder")
-            .field("ttl", &self.ttl)
-            .field("name", &self.name)
-            .field("capacity", &self.capacity)
+            .field("ttl", &self.config.ttl)
+            .field("name", &self.config.name)
+            .field("capacity", &self.config.capacity)
             .field("mode", &std::any::type_name::<M>())
             .finish_non_exhaustive()
     }

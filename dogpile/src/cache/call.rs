@@ -1,6 +1,7 @@
 //! The one per-key loop every get-like call goes through ([`call`]), and what it runs
 //! on: a cache as `dyn` [`Slots`], and one key's value as a slot [`Store`].
 
+use super::any::BehindTier;
 use super::lookup::{KeyForm, Owned};
 use crate::executor::run_blocking;
 use crate::slot::{
@@ -69,41 +70,86 @@ where
         // One creator type either way: the loop and the slot are built once.
         None => TierCreator::plain(creator),
     };
-    call_loop(&this, key, creator, how).await
+    call_loop(&TypedKey { this: &this, key }, creator, how).await
 }
 
-async fn call_loop<K, V, L: KeyForm<K> + Clone, C>(
-    this: &SlotsHandle<K, V>,
+/// A key of a cache as the per-key loop reaches it: its control (found or admitted),
+/// and its value as a slot [`Store`].
+pub(super) trait Keyed {
+    type Store: Store;
+
+    fn env(&self) -> &Env;
+
+    /// See `Slots::control_of`.
+    fn control(&self) -> Option<Arc<Control>>;
+
+    /// The key's value, while its entry belongs to `control`'s slot.
+    fn store(&self, control: Arc<Control>) -> Self::Store;
+
+    /// See `Slots::forget_if_empty`.
+    fn forget_if_empty(&self);
+}
+
+/// A key of a cache, typed: the key as its caller gave it.
+struct TypedKey<'a, K, V, L> {
+    this: &'a SlotsHandle<K, V>,
     key: L,
+}
+
+impl<K, V, L: KeyForm<K> + Clone> Keyed for TypedKey<'_, K, V, L>
+where
+    V: Clone,
+{
+    type Store = KeyStore<L, K, V>;
+
+    fn env(&self) -> &Env {
+        self.this.env()
+    }
+
+    fn control(&self) -> Option<Arc<Control>> {
+        self.this.control_of(&self.key)
+    }
+
+    fn store(&self, control: Arc<Control>) -> KeyStore<L, K, V> {
+        EntryStore {
+            inner: SlotsHandle(self.this.0.clone()),
+            key: self.key.clone(),
+            control,
+        }
+    }
+
+    fn forget_if_empty(&self) {
+        self.this.forget_if_empty(&self.key);
+    }
+}
+
+/// The loop itself, typed or with the value type erased (see `erased.rs`).
+pub(super) async fn call_loop<Kd, C>(
+    keyed: &Kd,
     creator: C,
     how: How,
-) -> Result<Served<V>, C::Error>
+) -> Result<Served<<Kd::Store as Store>::Value>, C::Error>
 where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    C: Creator<KeyStore<L, K, V>>,
+    Kd: Keyed,
+    C: Creator<Kd::Store>,
 {
     let mut creator = Some(creator);
     loop {
-        let Some(control) = this.control_of(&key) else {
-            Counters::bump(&this.env().stats.misses);
+        let Some(control) = keyed.control() else {
+            Counters::bump(&keyed.env().stats.misses);
             let made = take_creator(&mut creator).start().await?;
             return Ok(Served {
                 value: made.value,
                 read: None,
             });
         };
-        let store = EntryStore {
-            inner: this.clone(),
-            key: key.clone(),
-            control: control.clone(),
-        };
-        let step = slot::drive(&control, &store, this.env(), &mut creator, how).await;
+        let store = keyed.store(control.clone());
+        let step = slot::drive(&control, &store, keyed.env(), &mut creator, how).await;
         drop(control);
         store.release();
         match step {
             Step::Done(Err(error)) => {
-                this.forget_if_empty(&key);
+                keyed.forget_if_empty();
                 return Err(error);
             }
             Step::Done(Ok(served)) => return Ok(served),
@@ -112,21 +158,8 @@ where
     }
 }
 
-/// [`call`] for the blocking entry points: never pending (see [`slot::run_blocking`]).
-pub(super) fn call_served<K, V, L: KeyForm<K> + Clone, C>(
-    this: SlotsHandle<K, V>,
-    key: L,
-    creator: C,
-    how: How,
-) -> Result<Served<V>, C::Error>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    C: Creator<KeyStore<L, K, V>>,
-{
-    run_blocking(call(this, key, creator, how))
-}
-
+/// [`call`] for the blocking entry points of a `Background` cache: never pending (see
+/// [`run_blocking`]).
 pub(super) fn call_blocking<K, V, L: KeyForm<K> + Clone, C>(
     this: SlotsHandle<K, V>,
     key: L,
@@ -138,7 +171,7 @@ where
     V: Clone + Send + Sync + 'static,
     C: Creator<KeyStore<L, K, V>>,
 {
-    call_served(this, key, creator, how).map(|served| served.value)
+    run_blocking(call(this, key, creator, how)).map(|served| served.value)
 }
 
 /// A cache as its slow path holds it. A type with no lifetime of its own: an async
@@ -162,6 +195,9 @@ pub(crate) trait Slots<K, V>: Send + Sync {
     fn env(&self) -> &Env;
 
     fn tier(&self) -> Option<&TierLevel<K, V>>;
+
+    /// With a tier: a blocking creator behind its steps (see `erased.rs`).
+    fn behind_tier(&self) -> Option<Behind<'_, K, V>>;
 
     /// The most keys one call of a batch's creator is given.
     fn max_batch(&self) -> usize;
@@ -192,6 +228,9 @@ pub(crate) trait Slots<K, V>: Send + Sync {
     fn lifetime(&self, key: &dyn KeyForm<K>, value: &V) -> u64;
 }
 
+/// A cache's tier level with its blocking creator behind the tier's steps.
+pub(crate) type Behind<'a, K, V> = (&'a TierLevel<K, V>, BehindTier<K, V>);
+
 /// One key's value inside the map, seen by its slot. Reads and writes only touch the
 /// entry while it still belongs to this slot's control.
 #[derive(Clone)]
@@ -214,19 +253,9 @@ where
         self.inner.load_owned(&self.key, &self.control)
     }
 
-    /// A value from the tier is stamped with the tier's age (F4), not as created now;
-    /// its lifetime is `ttl`, or what `ttl_with` says for it (R6).
+    /// See [`publish`].
     fn publish(&self, value: V, created: u64, from: Provenance) {
-        let lifetime = self.inner.lifetime(&self.key, &value);
-        let expires = created.saturating_sub(from.age).saturating_add(lifetime);
-        let mut stamped = Stamped::new(value, expires);
-        // An age from the tier may reach back before this process's clock began: a
-        // value already stale by it is marked so, whatever `created` could say.
-        if from.age >= lifetime {
-            stamped.invalidate();
-        }
-        self.inner
-            .publish_owned(&self.key, &self.control, stamped, from.held);
+        publish(&*self.inner, &self.key, &self.control, value, created, from);
     }
 
     /// Detaches the control from the entry if nobody else holds it: no claim, no
@@ -235,4 +264,26 @@ where
     fn release(self) {
         self.inner.release_control(&self.key, &self.control);
     }
+}
+
+/// Stores a created value in the key's entry while it belongs to `control`'s slot. A
+/// value from the tier is stamped with the tier's age (F4), not as created now; its
+/// lifetime is `ttl`, or what `ttl_with` says for it (R6).
+pub(super) fn publish<K, V>(
+    slots: &dyn Slots<K, V>,
+    key: &dyn KeyForm<K>,
+    control: &Arc<Control>,
+    value: V,
+    created: u64,
+    from: Provenance,
+) {
+    let lifetime = slots.lifetime(key, &value);
+    let expires = created.saturating_sub(from.age).saturating_add(lifetime);
+    let mut stamped = Stamped::new(value, expires);
+    // An age from the tier may reach back before this process's clock began: a value
+    // already stale by it is marked so, whatever `created` could say.
+    if from.age >= lifetime {
+        stamped.invalidate();
+    }
+    slots.publish_owned(key, control, stamped, from.held);
 }

@@ -2,14 +2,16 @@
 //! mode's get-like calls are written. `Cache` and `EntryRef` forward to it.
 
 use super::bounded::{BoundedConstructor, BoundedCore};
-use super::call::{call, call_blocking, call_served, SlotsHandle};
+use super::call::{call, call_blocking, SlotsHandle};
+use super::erased;
 use super::lookup::{Hasher, KeyForm, Owned};
 use super::store::{Inner, Settings};
 use crate::evict::Unmarked;
 use crate::executor::Executor;
-use crate::slot::{Env, How, InCall, Now, Pooled, Served};
+use crate::slot::{Env, How, InCall, Pooled, Served};
 use crate::sync_reader::{Held, ReadGuard};
 use std::borrow::Borrow;
+use std::convert::Infallible;
 #[cfg(not(loom))]
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
@@ -88,10 +90,32 @@ where
         key: impl KeyForm<K> + Clone,
         create: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, E> {
+        self.inline_by(key, create, erased::run::<E>)
+    }
+
+    /// [`try_get_inline`](Core::try_get_inline) of a creator that cannot fail, whose
+    /// slow path is built once, in this crate (see [`erased::run_infallible`]).
+    #[inline]
+    pub(crate) fn get_inline(
+        &self,
+        key: impl KeyForm<K> + Clone,
+        create: impl FnOnce() -> V,
+    ) -> Result<V, Infallible> {
+        self.inline_by(key, || Ok(create()), erased::run_infallible)
+    }
+
+    #[inline]
+    fn inline_by<E: Clone + Send + 'static>(
+        &self,
+        key: impl KeyForm<K> + Clone,
+        create: impl FnOnce() -> Result<V, E>,
+        run: erased::Run<E>,
+    ) -> Result<V, E> {
         if let Some(value) = self.hit(&key) {
             return Ok(value);
         }
-        call_blocking(self.slots(), key, InCall(Now::new(create)), How::BLOCK)
+        let served = erased::call_blocking(&self.slots(), &key, create, How::BLOCK, run);
+        served.map(|served| served.value)
     }
 
     #[cfg(not(loom))]
@@ -151,12 +175,27 @@ where
         key: impl KeyForm<K> + Clone,
         create: impl FnOnce() -> Result<V, E>,
     ) -> Result<ReadGuard<V>, E> {
+        self.guarded_by(key, create, erased::run::<E>)
+    }
+
+    /// [`try_get_guarded`](Core::try_get_guarded) of a creator that cannot fail.
+    pub(crate) fn get_guarded(
+        &self,
+        key: impl KeyForm<K> + Clone,
+        create: impl FnOnce() -> V,
+    ) -> Result<ReadGuard<V>, Infallible> {
+        self.guarded_by(key, || Ok(create()), erased::run_infallible)
+    }
+
+    fn guarded_by<E: Clone + Send + 'static>(
+        &self,
+        key: impl KeyForm<K> + Clone,
+        create: impl FnOnce() -> Result<V, E>,
+        run: erased::Run<E>,
+    ) -> Result<ReadGuard<V>, E> {
         let served = match self.read_hit(&key) {
             Some(served) => served,
-            None => {
-                let creator = InCall(Now::new(create));
-                call_served(self.slots(), key, creator, How::GUARDED)?
-            }
+            None => erased::call_blocking(&self.slots(), &key, create, How::GUARDED, run)?,
         };
         Ok(ReadGuard::new(Held::Owned(served.value), served.read))
     }

@@ -126,7 +126,7 @@ where
     /// ```
     #[inline]
     pub fn get_with(self, create: impl FnOnce() -> V) -> V {
-        infallible(self.core.try_get_inline(self.key, || Ok(create())))
+        infallible(self.core.get_inline(self.key, create))
     }
 
     /// [`Cache::try_get_with`](crate::Cache::try_get_with) by this key.
@@ -260,7 +260,7 @@ where
     /// assert_eq!(*cache.entry_by_ref("a").get_with(|| 1), 1);
     /// ```
     pub fn get_with(self, create: impl FnOnce() -> V) -> ReadGuard<V> {
-        infallible(self.core.try_get_guarded(self.key, || Ok(create())))
+        infallible(self.core.get_guarded(self.key, create))
     }
 
     /// `Cache::try_get_with` of a [`SyncReaders`] cache by this key.

@@ -3,22 +3,30 @@
 //! Each public method here is its docs and a forward to [`Core`], where each mode's calls
 //! are written once; [`EntryRef`] forwards to the same `Core` by a borrowed key.
 //!
+//! - `modes.rs`: the `Background` and `SyncReaders` calls; `access.rs`: every mode's
+//!   reads, writes and invalidation (this file: the `Inline` calls and batches);
 //! - `dispatch.rs`: [`Core`], the state behind both surfaces, and the mode-specific calls;
 //! - `store.rs`: the entries, the hit path, `get` / `invalidate` / `remove` / `clear`;
 //! - `slots.rs`: a key's entry as the per-key loop reaches it, admission and eviction;
 //! - `call.rs`: the per-key loop every get-like call goes through;
+//! - `erased.rs`: the blocking calls' slow path, its value type erased;
+//! - `any.rs`: values and errors behind `dyn` for it, and its creator behind a tier;
 //! - `batch/`: `get_many_with` and its kin, many keys with one creator call;
 //! - `bounded.rs`: the bounded layout (the policy itself is `evict.rs`);
 //! - `lookup.rs`: `KeyForm`, the one trait a key is looked up by, and its forms;
 //! - `builder.rs`: [`CacheBuilder`] and [`BuildError`].
 
+mod access;
+mod any;
 mod batch;
 mod bounded;
 mod builder;
 mod call;
 mod dispatch;
 mod entry;
+mod erased;
 mod lookup;
+mod modes;
 mod slots;
 mod store;
 #[cfg(all(test, not(loom)))]
@@ -27,13 +35,9 @@ mod tests;
 pub use builder::{BuildError, CacheBuilder};
 pub use entry::EntryRef;
 
-use crate::key::KeyRef;
-use crate::mode::{Background, Inline, Mode, SyncReaders};
-use crate::stats::Stats;
-use crate::sync_reader::ReadGuard;
+use crate::mode::{Inline, Mode};
 use dispatch::Core;
-use lookup::{ByBorrow, Owned};
-use std::borrow::Borrow;
+use lookup::Owned;
 use std::convert::Infallible;
 use std::fmt;
 #[cfg(not(loom))]
@@ -54,7 +58,7 @@ use std::time::Duration;
 /// Values are cloned out, so store an `Arc<T>` when cloning `T` is expensive.
 ///
 /// The third type parameter is the [mode](crate::mode), chosen on the builder:
-/// [`Inline`] (the default), [`Background`] (R10) or [`SyncReaders`] (R8). Each mode
+/// [`Inline`] (the default), [`Background`](crate::mode::Background) (R10) or [`SyncReaders`](crate::mode::SyncReaders) (R8). Each mode
 /// has the same four names, `get_with`, `try_get_with`, `get_with_async` and
 /// `try_get_with_async` (no async ones in `SyncReaders`); the mode decides the creator's
 /// bounds and what they return. [`entry_by_ref`](Cache::entry_by_ref) offers the same
@@ -65,7 +69,7 @@ use std::time::Duration;
 /// [`get_many_with`](Cache::get_many_with), `try_get_many_with` and their async forms
 /// answer many keys in one call, with one creator call for every key that needs a value
 /// (a `WHERE id IN (..)`, a GraphQL loader, a multi-get), keeping every per-key rule.
-/// [`Inline`] and [`Background`] caches have them. A [`SyncReaders`] cache has none:
+/// [`Inline`] and [`Background`](crate::mode::Background) caches have them. A [`SyncReaders`](crate::mode::SyncReaders) cache has none:
 /// its answer would be one read guard per key, held together, so that publishing any of
 /// those keys would wait for the whole batch's readers, and two callers holding guards
 /// from overlapping batches could each wait for the other's publish (R8).
@@ -97,7 +101,7 @@ use std::time::Duration;
 /// bounded layout's code for them.
 /// Entries whose creation is in flight are never evicted. If none can be evicted (every
 /// entry is being created), the new key's value is computed by its caller and returned without
-/// being stored, and the call counts as a miss; in [`SyncReaders`] mode its guard then
+/// being stored, and the call counts as a miss; in [`SyncReaders`](crate::mode::SyncReaders) mode its guard then
 /// holds no lock, since nothing can publish over an unstored value.
 ///
 /// Without a capacity, the cache still reclaims values nobody has refreshed for a long
@@ -165,7 +169,7 @@ where
     /// ```
     #[inline]
     pub fn get_with(&self, key: K, create: impl FnOnce() -> V) -> V {
-        infallible(self.core.try_get_inline(Owned(key), || Ok(create())))
+        infallible(self.core.get_inline(Owned(key), create))
     }
 
     /// [`get_with`](Cache::get_with) with a fallible creator: an `Err` reaches the caller
@@ -366,444 +370,6 @@ where
         Fut: Future<Output = Result<Vec<V>, E>>,
     {
         self.core.try_get_many_inline_async(keys, create).await
-    }
-}
-
-impl<K, V> Cache<K, V, Background>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    /// The value for `key`, as in [`Inline`] mode, except that the refresh of a stale
-    /// value runs on the refresh executor and every caller, the claimant included,
-    /// returns the stale value at once (R10). The first creation of a key (nothing to
-    /// serve meanwhile) runs in the calling thread, while other callers of the key wait.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
-    /// assert_eq!(cache.get_with(1, || 1), 1);
-    /// ```
-    #[inline]
-    pub fn get_with(&self, key: K, create: impl FnOnce() -> V + Send + 'static) -> V {
-        infallible(
-            self.core
-                .try_get_background(Owned(key), move || Ok(create())),
-        )
-    }
-
-    /// `get_with` (above) with a fallible creator. A
-    /// failed background refresh keeps the stale value; the next stale hit retries.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
-    /// assert_eq!(cache.try_get_with(1, || Ok::<_, String>(1)), Ok(1));
-    /// ```
-    #[inline]
-    pub fn try_get_with<E: Clone + Send + 'static>(
-        &self,
-        key: K,
-        create: impl FnOnce() -> Result<V, E> + Send + 'static,
-    ) -> Result<V, E> {
-        self.core.try_get_background(Owned(key), create)
-    }
-
-    /// `get_with` (above) for async callers. With the
-    /// `tokio` feature and inside a tokio runtime, the refresh of a stale value is
-    /// spawned on that runtime and every caller returns the stale value at once (R10).
-    /// Without the feature, or outside a runtime, the refresh runs in the claimant's
-    /// future, as in [`Inline`] mode.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
-    /// assert_eq!(cache.get_with_async(1, async { 1 }).await, 1);
-    /// # }
-    /// ```
-    #[cfg(not(loom))]
-    pub async fn get_with_async(
-        &self,
-        key: K,
-        create: impl Future<Output = V> + Send + 'static,
-    ) -> V {
-        let create = async { Ok::<V, Infallible>(create.await) };
-        infallible(self.core.try_get_background_async(Owned(key), create).await)
-    }
-
-    /// `get_with_async` (above) with a fallible
-    /// creator. A failed background refresh keeps the stale value.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
-    /// let value = cache.try_get_with_async(1, async { Ok::<_, String>(1) }).await;
-    /// assert_eq!(value, Ok(1));
-    /// # }
-    /// ```
-    #[cfg(not(loom))]
-    pub async fn try_get_with_async<E: Clone + Send + 'static>(
-        &self,
-        key: K,
-        create: impl Future<Output = Result<V, E>> + Send + 'static,
-    ) -> Result<V, E> {
-        self.core.try_get_background_async(Owned(key), create).await
-    }
-    /// The values for many keys at once, as
-    /// [`Cache::<K, V, Inline>::get_many_with`](Cache::get_many_with) does, except that
-    /// the refresh of the stale keys this call claims runs on the refresh executor, in
-    /// creator calls of their own, and their stale values are served at once (R10). The
-    /// cold keys are created in this call, while it waits. `create` may then run on
-    /// another thread, and more than once: it is `Fn + Send + Sync + 'static`.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
-    /// assert_eq!(cache.get_many_with(&[1, 2], |ids| ids.to_vec()), [1, 2]);
-    /// ```
-    pub fn get_many_with(
-        &self,
-        keys: &[K],
-        create: impl Fn(&[K]) -> Vec<V> + Send + Sync + 'static,
-    ) -> Vec<V> {
-        infallible(
-            self.core
-                .try_get_many_background(keys, move |keys| Ok(create(keys))),
-        )
-    }
-
-    /// `get_many_with` (above) with a fallible creator. A failed background refresh
-    /// keeps the stale values; the next stale hit of each key retries.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
-    /// assert_eq!(cache.try_get_many_with(&[1], |ids| Ok::<_, String>(ids.to_vec())), Ok(vec![1]));
-    /// ```
-    pub fn try_get_many_with<E: Clone + Send + 'static>(
-        &self,
-        keys: &[K],
-        create: impl Fn(&[K]) -> Result<Vec<V>, E> + Send + Sync + 'static,
-    ) -> Result<Vec<V>, E> {
-        self.core.try_get_many_background(keys, create)
-    }
-
-    /// `get_many_with` (above) for async callers. With the `tokio` feature and inside a
-    /// tokio runtime, the stale keys' refresh is spawned on that runtime (R10); without
-    /// the feature, or outside a runtime, it runs in this call, as in [`Inline`] mode.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
-    /// let values = cache.get_many_with_async(&[1, 2], |ids: Vec<u8>| async move { ids });
-    /// assert_eq!(values.await, [1, 2]);
-    /// # }
-    /// ```
-    #[cfg(not(loom))]
-    pub async fn get_many_with_async<Fut>(
-        &self,
-        keys: &[K],
-        create: impl Fn(Vec<K>) -> Fut + Send + Sync + 'static,
-    ) -> Vec<V>
-    where
-        Fut: Future<Output = Vec<V>> + Send + 'static,
-    {
-        let create = move |keys| {
-            let values = create(keys);
-            async { Ok::<_, Infallible>(values.await) }
-        };
-        infallible(self.core.try_get_many_background_async(keys, create).await)
-    }
-
-    /// `get_many_with_async` (above) with a fallible creator.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).background_refresh().build();
-    /// let values = cache.try_get_many_with_async(&[1], |_| async { Err::<Vec<u8>, _>("down") });
-    /// assert_eq!(values.await, Err("down"));
-    /// # }
-    /// ```
-    #[cfg(not(loom))]
-    pub async fn try_get_many_with_async<E, Fut>(
-        &self,
-        keys: &[K],
-        create: impl Fn(Vec<K>) -> Fut + Send + Sync + 'static,
-    ) -> Result<Vec<V>, E>
-    where
-        E: Clone + Send + 'static,
-        Fut: Future<Output = Result<Vec<V>, E>> + Send + 'static,
-    {
-        self.core.try_get_many_background_async(keys, create).await
-    }
-}
-
-impl<K, V> Cache<K, V, SyncReaders>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    /// The value for `key` under a [`ReadGuard`]: publishing a new value for this key
-    /// waits until the guard is dropped (R8). Otherwise as in [`Inline`] mode. A thread
-    /// that already holds a guard on this key is served the current value at once and
-    /// never claims its refresh, so it cannot wait for itself.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u8, String>::builder().ttl(Duration::from_secs(9)).sync_readers().build();
-    /// let guard = cache.get_with(1, || "one".into());
-    /// assert_eq!(guard.as_str(), "one");
-    /// ```
-    pub fn get_with(&self, key: K, create: impl FnOnce() -> V) -> ReadGuard<V> {
-        infallible(self.core.try_get_guarded(Owned(key), || Ok(create())))
-    }
-
-    /// `get_with` (above) with a fallible creator.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let cache = dogpile::Cache::<u8, u8>::builder().ttl(Duration::from_secs(9)).sync_readers().build();
-    /// assert!(cache.try_get_with(1, || Err::<u8, _>("no")).is_err());
-    /// ```
-    pub fn try_get_with<E: Clone + Send + 'static>(
-        &self,
-        key: K,
-        create: impl FnOnce() -> Result<V, E>,
-    ) -> Result<ReadGuard<V>, E> {
-        self.core.try_get_guarded(Owned(key), create)
-    }
-}
-
-impl<K, V, M> Cache<K, V, M>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    M: Mode,
-{
-    /// The calls of this cache by a borrowed form of the key (see [`KeyRef`]): `&str`
-    /// for a `String` key, `("page", &2)` for `(String, u32)`. Nothing is allocated
-    /// unless a key must be stored, so a fresh hit by reference allocates nothing.
-    ///
-    /// ```
-    /// let cache: dogpile::Cache<String, usize> = dogpile::Cache::new(std::time::Duration::from_secs(60));
-    /// assert_eq!(cache.entry_by_ref("hello").get_with(|| 5), 5);
-    /// assert_eq!(cache.entry_by_ref("hello").get_with(|| 0), 5);
-    /// assert!(cache.entry_by_ref("hello").contains());
-    /// ```
-    #[inline]
-    pub fn entry_by_ref<'a, Q>(&'a self, key: &'a Q) -> EntryRef<'a, K, V, M, Q>
-    where
-        Q: KeyRef<K> + ?Sized,
-    {
-        EntryRef::new(&self.core, key)
-    }
-
-    /// The current value for `key` if it may be served: within its lifetime, or past it
-    /// but within [`stale_while_revalidate`](CacheBuilder::stale_while_revalidate) (R11;
-    /// without that window, until a refresh succeeds). For values within their lifetime
-    /// only, see [`get_fresh`](Cache::get_fresh). Never creates, never waits, never
-    /// claims a refresh, and is not
-    /// counted in [`Stats`] (which count the calls that may create; moka counts its
-    /// `get`, we keep the two apart so that `hits + stale_hits + misses` stays the
-    /// number of get-with calls).
-    ///
-    /// With a [shared tier](CacheBuilder::shared), `get` reads this process's copy only
-    /// and never asks the tier; to look a key up fleet-wide without creating, call the
-    /// tier's [`SharedTier::lookup`](crate::SharedTier::lookup).
-    ///
-    /// ```
-    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
-    /// assert_eq!(cache.get(&1), None);
-    /// cache.get_with(1, || "one");
-    /// assert_eq!(cache.get(&1), Some("one"));
-    /// assert_eq!(cache.stats().calls(), 1);
-    /// ```
-    pub fn get<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.core.get_borrowed(key, false)
-    }
-
-    /// The current value for `key` only if it is within its lifetime: what a list built
-    /// on `get` + `insert` wants, so that it never shows a value past its ttl.
-    ///
-    /// ```
-    /// use dogpile::{Cache, ManualClock};
-    /// use std::time::Duration;
-    ///
-    /// let clock = ManualClock::new();
-    /// let names = Cache::<u32, String>::builder()
-    ///     .ttl(Duration::from_secs(300))
-    ///     .clock(clock.clone())
-    ///     .build();
-    /// names.insert(7, "Ada".into());
-    /// clock.advance(Duration::from_secs(301));
-    /// assert_eq!(names.get(&7).as_deref(), Some("Ada")); // stale, still served
-    /// assert_eq!(names.get_fresh(&7), None);
-    /// ```
-    pub fn get_fresh<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.core.get_borrowed(key, true)
-    }
-
-    /// Whether [`get`](Cache::get) would return a value, without cloning it.
-    ///
-    /// ```
-    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
-    /// cache.get_with("a", || 1);
-    /// assert!(cache.contains_key("a"));
-    /// assert!(!cache.contains_key("b"));
-    /// ```
-    pub fn contains_key<Q>(&self, key: &Q) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.core.contains_borrowed(key)
-    }
-
-    /// Stores `value` for `key` as fresh now, whatever was there. A creation in flight
-    /// for the key still publishes its own value when it finishes. In reader-synchronised
-    /// mode this waits for the key's guards like any publish. If the cache is at
-    /// capacity and every entry is being created, nothing is stored. With a
-    /// [shared tier](CacheBuilder::shared) it stores in this process only (a value reaches
-    /// the tier through a creation under its lease, F5), and an `invalidate` or `remove`
-    /// of the key by any process reaches this copy too (F6).
-    ///
-    /// ```
-    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
-    /// cache.insert("k", 1);
-    /// assert_eq!(cache.get_with("k", || 2), 1);
-    /// ```
-    pub fn insert(&self, key: K, value: V) {
-        self.core.insert(key, value);
-    }
-
-    /// Makes the value for `key` stale (soft, R7): it is still served while the next
-    /// caller refreshes it. With a [shared tier](CacheBuilder::shared) it reaches every
-    /// process (F6), also when this one holds no copy of the key: the owned key
-    /// (`Q::Owned` into `K`) is built for the tier then.
-    ///
-    /// ```
-    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
-    /// cache.get_with(1, || "old");
-    /// cache.invalidate(&1);
-    /// assert_eq!(cache.get_with(1, || "new"), "new");
-    /// ```
-    pub fn invalidate<Q>(&self, key: &Q)
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned + ?Sized,
-        Q::Owned: Into<K>,
-    {
-        self.core.invalidate(&ByBorrow(key))
-    }
-
-    /// Makes every value stale (soft, R7, for every key): each is still served while the
-    /// next caller of its key refreshes it.
-    ///
-    /// With a [shared tier](CacheBuilder::shared) it reaches every process (F6) through
-    /// [`SharedTier::invalidate_all`](crate::SharedTier::invalidate_all), in one step
-    /// whatever the number of keys, and returns once the tier applied it (or its
-    /// deadline passed, F7).
-    ///
-    /// ```
-    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
-    /// cache.get_with(1, || "old");
-    /// cache.get_with(2, || "old");
-    /// cache.invalidate_all();
-    /// assert_eq!(cache.get_with(1, || "new"), "new");
-    /// assert_eq!(cache.get(&2), Some("old")); // stale, still served
-    /// ```
-    pub fn invalidate_all(&self) {
-        self.core.invalidate_all();
-    }
-
-    /// Removes the value for `key` (hard, R7): the next caller creates a new one while
-    /// the others wait. Returns the removed value (this process's copy). A creation
-    /// already in flight for the key is not cancelled: it publishes when it finishes.
-    /// With a [shared tier](CacheBuilder::shared) it reaches every process (F6), also
-    /// when this one holds no copy of the key, as [`invalidate`](Cache::invalidate) does.
-    ///
-    /// ```
-    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
-    /// cache.get_with(1, || "old");
-    /// assert_eq!(cache.remove(&1), Some("old"));
-    /// assert_eq!(cache.get_with(1, || "new"), "new");
-    /// ```
-    pub fn remove<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned + ?Sized,
-        Q::Owned: Into<K>,
-    {
-        self.core.remove(&ByBorrow(key))
-    }
-
-    /// Removes every value (hard). Creations in flight publish when they finish.
-    ///
-    /// With a [shared tier](CacheBuilder::shared) it reaches every process (F6): every
-    /// value of the fleet is gone (R1), in one step whatever the number of keys (see
-    /// [`SharedTier::invalidate_all`](crate::SharedTier::invalidate_all)); it returns
-    /// once the tier applied it (or its deadline passed, F7). A tier that does not
-    /// implement it leaves the fleet's values in place.
-    ///
-    /// ```
-    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
-    /// cache.get_with(1, || 1);
-    /// cache.clear();
-    /// assert!(cache.is_empty());
-    /// ```
-    pub fn clear(&self) {
-        self.core.clear();
-    }
-
-    /// The number of entries, including keys whose first creation is in flight.
-    ///
-    /// ```
-    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
-    /// cache.get_with(1, || 1);
-    /// cache.get_with(2, || 2);
-    /// assert_eq!(cache.len(), 2);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.core.len()
-    }
-
-    /// Whether the cache has no entries.
-    ///
-    /// ```
-    /// let cache: dogpile::Cache<u8, u8> = dogpile::Cache::new(std::time::Duration::from_secs(60));
-    /// assert!(cache.is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Counters of what the cache has seen; see [`Stats`].
-    ///
-    /// ```
-    /// let cache = dogpile::Cache::new(std::time::Duration::from_secs(60));
-    /// cache.get_with(1, || 1);
-    /// cache.get_with(1, || 1);
-    /// let stats = cache.stats();
-    /// assert_eq!((stats.misses, stats.hits), (1, 1));
-    /// ```
-    pub fn stats(&self) -> Stats {
-        self.core.env().stats.snapshot()
     }
 }
 

@@ -2,7 +2,7 @@
 //! found or admitted with a new entry (evicting or sweeping to make room), its value
 //! loaded and published while the entry still belongs to that control.
 
-use super::call::{EntryStore, Slots, SlotsHandle};
+use super::call::{Behind, EntryStore, Slots, SlotsHandle};
 use super::lookup::{KeyForm, Owned};
 use super::store::{is_abandoned, owns, Entry, Inner};
 use crate::evict::{Candidate, Entries, Mark, Marking, Visit};
@@ -20,6 +20,32 @@ where
     /// This cache, as the slow path runs on it.
     pub(super) fn slots(self: &Arc<Self>) -> SlotsHandle<K, V> {
         SlotsHandle(self.clone())
+    }
+
+    /// Runs `read` on the key's entry, if there is one, under its shard's read lock:
+    /// the slow path's look-up, its closure behind `dyn` so that the look-up is built
+    /// once per entry type (the hit path's `with_matching` is inlined in each caller).
+    fn read_entry<R>(
+        &self,
+        key: &dyn KeyForm<K>,
+        read: impl FnOnce(&Entry<V, Mk>) -> R,
+    ) -> Option<R> {
+        let (mut read, mut out) = (Some(read), None);
+        let mut run = |entry: &Entry<V, Mk>| out = read.take().map(|read| read(entry));
+        self.with_matching(key, &mut run as &mut dyn FnMut(&Entry<V, Mk>));
+        out
+    }
+
+    /// [`read_entry`](Inner::read_entry) under the shard's write lock.
+    fn write_entry<R>(
+        &self,
+        key: &dyn KeyForm<K>,
+        write: impl FnOnce(&mut Entry<V, Mk>) -> R,
+    ) -> Option<R> {
+        let (mut write, mut out) = (Some(write), None);
+        let mut run = |entry: &mut Entry<V, Mk>| out = write.take().map(|write| write(entry));
+        self.with_matching_mut(key, &mut run as &mut dyn FnMut(&mut Entry<V, Mk>));
+        out
     }
 
     /// After a failed first creation the key's entry holds no value: drop it, so that
@@ -40,15 +66,14 @@ where
     /// The control of `key`'s slot, inserting an empty entry for a new key. `None`
     /// when the cache is at capacity and nothing can be evicted.
     fn control_for(&self, key: &dyn KeyForm<K>) -> Option<Arc<Control>> {
-        let found = self.with_matching(key, |entry| {
+        let found = self.read_entry(key, |entry| {
             entry.mark.touch(); // a stale hit counts for eviction as a fresh one
             entry.control.clone()
         });
         if let Some(Some(control)) = found {
             return Some(control);
         }
-        if let Some(control) = self.with_matching_mut(key, |entry| entry.attach(self.sync_readers))
-        {
+        if let Some(control) = self.write_entry(key, |entry| entry.attach(self.sync_readers)) {
             return Some(control);
         }
         if !self.reserve_place() {
@@ -186,7 +211,7 @@ where
     V: Clone + Send + Sync + 'static,
 {
     pub(super) fn insert(self: &Arc<Self>, key: K, value: V) {
-        if let Some(tier) = &self.tier {
+        if let Some(tier) = self.level() {
             tier.track(&key);
         }
         let key = Owned(key);
@@ -255,7 +280,11 @@ where
     }
 
     fn tier(&self) -> Option<&TierLevel<K, V>> {
-        self.tier.as_ref()
+        self.level()
+    }
+
+    fn behind_tier(&self) -> Option<Behind<'_, K, V>> {
+        Some((self.level()?, self.behind_tier?))
     }
 
     fn max_batch(&self) -> usize {
@@ -272,7 +301,7 @@ where
 
     fn load_owned(&self, key: &dyn KeyForm<K>, control: &Arc<Control>) -> Option<Stamped<V>> {
         let current = |entry: &Entry<V, Mk>| owns(control, entry).then(|| entry.value.clone());
-        self.with_matching(key, current).flatten().flatten()
+        self.read_entry(key, current).flatten().flatten()
     }
 
     fn publish_owned(
@@ -282,12 +311,12 @@ where
         mut stamped: Stamped<V>,
         held: bool,
     ) {
-        self.with_matching_mut(key, |entry| {
+        self.write_entry(key, |entry| {
             if owns(control, entry) {
                 // F3: another process's stale value is held only if no notification
                 // for the key came since the claim; else the next call asks again.
                 let still_held = |level: &TierLevel<K, V>| level.still_held(&key.to_key());
-                if held && !self.tier.as_ref().is_some_and(still_held) {
+                if held && !self.level().is_some_and(still_held) {
                     stamped.invalidate();
                 }
                 entry.value = Some(stamped);
@@ -296,7 +325,7 @@ where
     }
 
     fn release_control(&self, key: &dyn KeyForm<K>, control: &Arc<Control>) {
-        self.with_matching_mut(key, |entry| {
+        self.write_entry(key, |entry| {
             // Two holders: the entry and the releasing store.
             if owns(control, entry) && Arc::strong_count(control) == 2 && !control.keeps_state() {
                 entry.control = None;

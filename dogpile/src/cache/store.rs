@@ -2,13 +2,14 @@
 //! `get` / `invalidate` / `remove` / `clear`. Admitting a new key (and making room for it)
 //! is `slots.rs`.
 
+use super::any::{behind_tier, BehindTier};
 use super::lookup::{Hasher, KeyForm};
-use crate::evict::{Evictor, Marking};
+use crate::evict::{Evictor, Mark, Marking, Unmarked};
 use crate::executor::Executor;
-use crate::freshness::{Decision, Lifetime};
+use crate::freshness::{Decision, Lifetime, Policy};
 use crate::slot::{self, Control, Env, Freshness, Served, Stamped};
 use crate::stats::Counters;
-use crate::tier::{LocalAction, TierLevel, TierSetting};
+use crate::tier::{LocalAction, SharedTier, TierLevel, TierSetting};
 use dashmap::DashMap;
 use std::any::Any;
 use std::hash::{BuildHasher, Hash};
@@ -23,7 +24,7 @@ pub(crate) struct Settings {
     pub(crate) bounded: Option<Box<dyn Any + Send + Sync>>,
     pub(crate) sync_readers: bool,
     pub(crate) executor: Executor,
-    /// With a fleet tier: its `TierSetting<K, V>`.
+    /// With a fleet tier: its `TierBinding<K, V>`.
     pub(crate) tier: Option<Box<dyn Any + Send + Sync>>,
     /// The most keys one call of a batch's creator is given.
     pub(crate) max_batch: usize,
@@ -71,7 +72,11 @@ pub(crate) struct Inner<K, V, Mk> {
     pub(super) admitted_since_sweep: AtomicUsize,
     pub(super) sweeping: parking_lot::Mutex<()>,
     /// The fleet tier (F1–F8), between the local value and the creator.
-    pub(super) tier: Option<TierLevel<K, V>>,
+    /// Boxed behind `dyn`, built where the tier is given, so that a cache without one
+    /// builds none of its code, not even the code that drops it.
+    pub(super) tier: Option<Box<dyn BoundTier<K, V>>>,
+    /// With a fleet tier: a blocking creator behind its steps (see `erased.rs`).
+    pub(super) behind_tier: Option<BehindTier<K, V>>,
     /// The most keys one call of a batch's creator is given.
     pub(super) max_batch: usize,
     /// `ttl_with`: each value's own lifetime (R6).
@@ -370,7 +375,7 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
         V: 'static,
     {
         // F6: the fleet too, also for a key this process holds no copy of.
-        if let Some(level) = &self.tier {
+        if let Some(level) = self.level() {
             level.invalidate(&key.to_key());
         }
         self.with_matching_mut(key, invalidate_entry);
@@ -383,7 +388,7 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
         V: 'static,
     {
         // F6: the fleet too, also for a key this process holds no copy of.
-        if let Some(level) = &self.tier {
+        if let Some(level) = self.level() {
             level.remove(&key.to_key());
         }
         self.remove_found(key.hash_by(self.map.hasher()), |stored| key.is(stored))
@@ -402,21 +407,16 @@ where
                 .downcast::<Lifetime<K, V>>()
                 .expect("the builder keeps a lifetime of its own key and value types")
         });
+        let binding = settings.tier.map(|binding| {
+            binding
+                .downcast::<TierBinding<K, V>>()
+                .expect("the builder keeps a tier of its own key and value types")
+        });
         Arc::new_cyclic(|this: &Weak<Self>| Inner {
-            tier: settings.tier.map(|setting| {
-                let setting = setting
-                    .downcast::<TierSetting<K, V>>()
-                    .expect("the builder keeps a tier of its own key and value types");
-                let this = this.clone();
-                setting.bind(
-                    &settings.env.policy,
-                    lifetime.clone(),
-                    Box::new(move |action| {
-                        if let Some(inner) = this.upgrade() {
-                            inner.apply_locally(action);
-                        }
-                    }),
-                )
+            behind_tier: binding.as_ref().map(|binding| binding.behind),
+            tier: binding.map(|binding| {
+                let sink = binding.sinks[usize::from(Mk::BOUNDED)](this);
+                (binding.bind)(&settings.env.policy, lifetime.clone(), sink)
             }),
             lifetime,
             map: DashMap::with_hasher(Hasher::default()),
@@ -434,7 +434,7 @@ where
 
     /// `Cache::invalidate_all`: the fleet too (F6), then this process's copies.
     pub(super) fn invalidate_all(&self) {
-        if let Some(level) = &self.tier {
+        if let Some(level) = self.level() {
             level.invalidate_all(false);
         }
         self.invalidate_all_here();
@@ -442,7 +442,7 @@ where
 
     /// `Cache::clear`: the fleet too (F6), then this process's copies.
     pub(super) fn clear(&self) {
-        if let Some(level) = &self.tier {
+        if let Some(level) = self.level() {
             level.invalidate_all(true);
         }
         self.clear_here();
@@ -456,6 +456,86 @@ where
             .filter(|entry| entry.control.is_some())
             .count()
     }
+}
+
+/// What `CacheBuilder::shared` hands the cache: the tier, and how the cache applies
+/// the tier's events to its own entries (F6), for either entry layout. Named there, so
+/// that a cache without a tier builds none of that code.
+pub(crate) struct TierBinding<K, V> {
+    /// The cache's level of the tier, from its freshness policy, lifetime and sink.
+    bind: BindTier<K, V>,
+    /// The event sink of an unbounded and of a bounded cache, from its `Weak<Inner>`.
+    sinks: [fn(&dyn Any) -> LocalSink<K>; 2],
+    behind: BehindTier<K, V>,
+}
+
+impl<K, V> TierBinding<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub(crate) fn new(tier: Arc<dyn SharedTier<K, V>>) -> Self {
+        let setting = TierSetting::new(tier);
+        TierBinding {
+            bind: Box::new(move |policy, lifetime, sink| {
+                Box::new(setting.bind(policy, lifetime, sink))
+            }),
+            sinks: [sink::<K, V, Unmarked>, sink::<K, V, Mark>],
+            behind: behind_tier::<K, V>,
+        }
+    }
+}
+
+/// Builds a cache's level of its tier from the cache's freshness policy, `ttl_with`
+/// lifetime and event sink.
+type BindTier<K, V> = Box<
+    dyn FnOnce(&Policy, Option<Lifetime<K, V>>, LocalSink<K>) -> Box<dyn BoundTier<K, V>>
+        + Send
+        + Sync,
+>;
+
+/// A cache's level of its tier, behind `dyn` (see `Inner::tier`).
+pub(super) trait BoundTier<K, V>: Send + Sync {
+    fn level(&self) -> &TierLevel<K, V>;
+}
+
+impl<K, V> BoundTier<K, V> for TierLevel<K, V>
+where
+    K: Send + Sync,
+    V: Send + Sync,
+{
+    fn level(&self) -> &TierLevel<K, V> {
+        self
+    }
+}
+
+impl<K, V, Mk> Inner<K, V, Mk> {
+    /// The cache's level of its fleet tier, if it has one.
+    pub(super) fn level(&self) -> Option<&TierLevel<K, V>> {
+        self.tier.as_deref().map(BoundTier::level)
+    }
+}
+
+/// How a cache applies the tier's events (the tier's `LocalSink`).
+type LocalSink<K> = Box<dyn Fn(LocalAction<K>) + Send + Sync>;
+
+/// The tier's events applied to the cache `this` (a `Weak<Inner<K, V, Mk>>`) while it
+/// lives.
+fn sink<K, V, Mk>(this: &dyn Any) -> LocalSink<K>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    Mk: Marking,
+{
+    let this = this
+        .downcast_ref::<Weak<Inner<K, V, Mk>>>()
+        .expect("a cache binds its tier to itself")
+        .clone();
+    Box::new(move |action| {
+        if let Some(inner) = this.upgrade() {
+            inner.apply_locally(action);
+        }
+    })
 }
 
 /// An entry without a value that no caller is using: a failed or removed creation's

@@ -1,6 +1,7 @@
 //! Unit tests of a cache's entries.
 
 use super::*;
+use crate::mode::Background;
 use crate::{ManualClock, RefreshTask};
 
 fn attached<K, V, M>(cache: &Cache<K, V, M>) -> usize

@@ -16,8 +16,8 @@
 //! guarded or not. A fleet tier sits between the local value and the creator by
 //! wrapping the creator (see `tier::level`), without changing the rules.
 //!
-//! - this file: the [`Store`] seam, the [`Control`] (claim, waiters, fence) and
-//!   same-key re-entry detection (R9);
+//! - this file: the [`Store`] seam, the [`Control`] (claim, waiters, fence);
+//! - `reentry.rs`: same-key re-entry detection (R9);
 //! - `stamp.rs`: a value with its expiry (R6) and invalidation (R7);
 //! - `drive.rs`: the driver and the steps of one call;
 //! - `creator.rs`: the [`Creator`] seam, and the creators that run in their call;
@@ -30,6 +30,7 @@
 mod background;
 mod creator;
 mod drive;
+mod reentry;
 mod stamp;
 #[cfg(all(test, not(loom)))]
 mod tests;
@@ -38,7 +39,7 @@ pub(crate) use crate::freshness::{Freshness, Policy};
 pub(crate) use background::Pooled;
 #[cfg(all(feature = "tokio", not(loom)))]
 pub(crate) use background::Spawned;
-pub(crate) use creator::{Creator, InCall, Now};
+pub(crate) use creator::{Creator, InCall, MadeHere, Now};
 pub(crate) use drive::{
     drive, get, pass, read_hit, refresh_task, take_creator, Arrival, How, Pass, Served, Step,
     Waiting,
@@ -49,9 +50,9 @@ use crate::clock::ClockHandle;
 use crate::fence::Fence;
 use crate::freshness::{self, Decision, Failures, Look};
 use crate::stats::Counters;
-use crate::sync::{thread_locals, Condvar, Event, Mutex};
+use crate::sync::{Condvar, Event, Mutex};
+use reentry::{creating_here, CreatorScope};
 use std::any::Any;
-use std::cell::RefCell;
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -548,7 +549,7 @@ impl Drop for SlotClaim {
 }
 
 // ---------------------------------------------------------------------------------
-// Same-key re-entry detection (R9)
+// Same-key re-entry detection (R9): see `reentry.rs`
 
 /// Runs `start` and polls the future it returns as the creator of every claim in
 /// `claims` at once (a batch's creator): asking for any of their keys from inside it
@@ -558,50 +559,7 @@ pub(crate) async fn run_claimed<'c, F: Future>(
     start: impl FnOnce() -> F,
 ) -> F::Output {
     let ids: Vec<usize> = claims.map(|claim| claim.control.id()).collect();
-    let scopes = || {
-        ids.iter()
-            .map(|&id| CreatorScope::enter(id))
-            .collect::<Vec<_>>()
-    };
-    let create = {
-        let _scopes = scopes();
-        start()
-    };
-    let mut create = std::pin::pin!(create);
-    std::future::poll_fn(|cx| {
-        let _scopes = scopes();
-        create.as_mut().poll(cx)
-    })
-    .await
-}
-
-thread_locals! {
-    /// Controls whose creator is running on this thread, innermost last.
-    static CREATING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
-
-fn creating_here(id: usize) -> bool {
-    CREATING.with(|c| c.borrow().contains(&id))
-}
-
-struct CreatorScope(usize);
-
-impl CreatorScope {
-    fn enter(id: usize) -> Self {
-        CREATING.with(|c| c.borrow_mut().push(id));
-        CreatorScope(id)
-    }
-}
-
-impl Drop for CreatorScope {
-    fn drop(&mut self) {
-        CREATING.with(|c| {
-            let mut c = c.borrow_mut();
-            if let Some(at) = c.iter().rposition(|&id| id == self.0) {
-                c.remove(at);
-            }
-        });
-    }
+    reentry::run_as_creator_of(&ids, start).await
 }
 
 // ---------------------------------------------------------------------------------

@@ -31,6 +31,14 @@ impl<V> Stamped<V> {
         }
     }
 
+    /// The same stamp on `f` of the value.
+    pub(crate) fn map<U>(self, f: impl FnOnce(V) -> U) -> Stamped<U> {
+        Stamped {
+            value: f(self.value),
+            stamp: self.stamp,
+        }
+    }
+
     #[inline]
     pub(crate) fn expires(&self) -> u64 {
         match self.stamp.get() & !INVALIDATED {
