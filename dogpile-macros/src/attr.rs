@@ -27,7 +27,8 @@ pub struct RawOption {
 }
 
 /// The `= value` part of an option: every token up to the next top-level comma, or for
-/// `clock`, a whole Rust expression (which may hold commas, as in `make::<A, B>()`).
+/// `clock`, `key`, `shared` and `ttl`, a whole Rust expression (which may hold commas, as in
+/// `make::<A, B>()` or a closure's parameters).
 pub struct RawValue {
     pub eq: Token![=],
     pub tokens: TokenStream,
@@ -56,7 +57,7 @@ impl Parse for AttrArgs {
             let value = if input.peek(Token![=]) {
                 let eq: Token![=] = input.parse()?;
                 let mut tokens = TokenStream::new();
-                if key.unraw() == "clock" || key.unraw() == "key" || key.unraw() == "shared" {
+                if ["clock", "key", "shared", "ttl"].iter().any(|k| key.unraw() == k) {
                     // An expression may hold commas outside any group (turbofish generics,
                     // closure parameters): take a whole one if it ends the option.
                     let fork = input.fork();
