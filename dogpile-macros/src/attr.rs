@@ -57,7 +57,10 @@ impl Parse for AttrArgs {
             let value = if input.peek(Token![=]) {
                 let eq: Token![=] = input.parse()?;
                 let mut tokens = TokenStream::new();
-                if ["clock", "key", "shared", "ttl"].iter().any(|k| key.unraw() == k) {
+                if ["clock", "key", "shared", "ttl"]
+                    .iter()
+                    .any(|k| key.unraw() == k)
+                {
                     // An expression may hold commas outside any group (turbofish generics,
                     // closure parameters): take a whole one if it ends the option.
                     let fork = input.fork();
