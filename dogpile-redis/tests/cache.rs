@@ -764,10 +764,11 @@ fn a_process_that_missed_a_clear_learns_it_on_resubscribing() {
     let clock = ManualClock::new();
     let a = cache(&server, &clock);
     let url = format!("redis://app:pw@127.0.0.1:{}/", server.port());
+    let tier_b = RedisTier::open(&url).unwrap().namespace("c");
     let b: Cache<String, String> = Cache::builder()
         .ttl(TTL)
         .clock(clock.clone())
-        .shared(RedisTier::open(&url).unwrap().namespace("c"))
+        .shared(tier_b.clone())
         .build();
     for key in ["k", "untouched"] {
         a.get_with(key.into(), || "v1".into());
@@ -788,6 +789,15 @@ fn a_process_that_missed_a_clear_learns_it_on_resubscribing() {
     assert!(
         holds_within(Duration::from_secs(5), || server.subscribers(channel) == 1),
         "b's link is still up"
+    );
+    // b has noticed the lost link (and distrusted its copies) once its next subscription
+    // is refused: the server seeing one subscriber is not enough on a busy machine.
+    assert!(
+        holds_within(Duration::from_secs(10), || matches!(
+            tier_b.ping(),
+            Err(dogpile_redis::Error::Notifications(_))
+        )),
+        "b never noticed its lost link"
     );
     a.clear();
     assert_eq!(
