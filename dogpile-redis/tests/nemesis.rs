@@ -422,20 +422,21 @@ fn check(records: &[(usize, String)], faults: &[Fault], removes: &[(String, u64,
     }
     // Whether a fault of the worker `serial` (or of Redis) overlaps [from, to].
     // Faults are recorded in the order they began, and none lasts longer than this.
+    // A fault of Redis lasts, for the notification links, until they have noticed it
+    // and subscribed again: F7 gives sharing about a second to resume, and an event
+    // published meanwhile is replaced by the link's reset.
     const LONGEST_FAULT_MS: u64 = 5000;
+    const LINK_RECOVERY_MS: u64 = 1000;
     let excused = |serial: usize, from: u64, to: u64, redis_too: bool| {
         let end = faults.partition_point(|f| f.from <= to);
         faults[..end]
             .iter()
             .rev()
-            .take_while(|f| f.from + LONGEST_FAULT_MS >= from)
-            .any(|f| {
-                let hits = match f.worker {
-                    Some(n) => n == serial,
-                    // Any fault of Redis itself may delay or lose a notification.
-                    None => redis_too,
-                };
-                hits && from <= f.to
+            .take_while(|f| f.from + LONGEST_FAULT_MS + LINK_RECOVERY_MS >= from)
+            .any(|f| match f.worker {
+                Some(n) => n == serial && from <= f.to,
+                // Any fault of Redis itself may delay or lose a notification.
+                None => redis_too && from <= f.to + LINK_RECOVERY_MS,
             })
     };
     // Each key's removes, in the order they began.
