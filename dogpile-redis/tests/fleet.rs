@@ -3,15 +3,14 @@
 //! `redis-server`. Every wait is bounded; every process is killed on failure.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dogpile::Cache;
 use dogpile_redis::RedisTier;
+use support::process::Worker;
 use support::redis::RedisServer;
 
 fn main() {
@@ -201,89 +200,11 @@ fn worker(role: &str) {
 // ---------------------------------------------------------------------------------
 // The parent's side
 
-/// A worker process, killed on drop; its stdout lines arrive on a channel.
-struct Worker {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Worker {
-    fn spawn(server: &RedisServer, role: &str, env: &[(&str, String)]) -> Worker {
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command
-            .env("DP_ROLE", role)
-            .env("DP_URL", server.url())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Worker { child, lines }
-    }
-
-    fn send(&mut self, line: &str) {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// The next line, within `within`.
-    fn expect_line(&self, within: Duration) -> String {
-        self.lines
-            .recv_timeout(within)
-            .unwrap_or_else(|_| panic!("worker {} said nothing within {within:?}", self.child.id()))
-    }
-
-    /// Every line until the worker exits, within `within`.
-    fn finish(mut self, within: Duration) -> Vec<String> {
-        let deadline = Instant::now() + within;
-        let mut lines = Vec::new();
-        loop {
-            match self
-                .lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(line) => lines.push(line),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    panic!("worker did not finish within {within:?}")
-                }
-            }
-        }
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "worker failed: {status}");
-        lines
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-CONT", &self.child.id().to_string()])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// This test binary again, as a worker in `role` against `server`.
+fn spawn(server: &RedisServer, role: &str, env: &[(&str, String)]) -> Worker {
+    let mut all = vec![("DP_ROLE", role.to_string()), ("DP_URL", server.url())];
+    all.extend(env.iter().cloned());
+    Worker::spawn_self(&all)
 }
 
 /// `name N` lines of one worker's report.
@@ -305,7 +226,7 @@ fn hot_key_one_refresh_per_expiry_fleet_wide() {
     let before = server.calls("evalsha") + server.calls("eval");
     let workers: Vec<Worker> = (0..4)
         .map(|_| {
-            Worker::spawn(
+            spawn(
                 &server,
                 "hammer",
                 &[
@@ -361,7 +282,7 @@ fn cold_key_created_once_across_processes() {
                 ("DP_NAME", format!("w{i}")),
             ];
             env.extend(skew.map(|s: u64| ("DP_SKEW_S", s.to_string())));
-            Worker::spawn(&server, "once", &env)
+            spawn(&server, "once", &env)
         })
         .collect();
     for worker in &mut workers {
@@ -386,7 +307,7 @@ fn sigkill_mid_creation_is_taken_over() {
     // F5: the owner dies; its lease (1 s) runs out; another process creates.
     let server = RedisServer::start();
     let lease = 1000;
-    let mut dying = Worker::spawn(
+    let mut dying = spawn(
         &server,
         "once",
         &[
@@ -397,7 +318,7 @@ fn sigkill_mid_creation_is_taken_over() {
     );
     dying.send("go");
     assert_eq!(dying.expect_line(10 * SECOND), "creating");
-    let mut heir = Worker::spawn(
+    let mut heir = spawn(
         &server,
         "once",
         &[
@@ -428,7 +349,7 @@ fn sigstop_past_the_lease_is_fenced() {
     // gets the fleet's value.
     let server = RedisServer::start();
     let lease = 500;
-    let mut frozen = Worker::spawn(
+    let mut frozen = spawn(
         &server,
         "once",
         &[
@@ -441,7 +362,7 @@ fn sigstop_past_the_lease_is_fenced() {
     frozen.send("go");
     assert_eq!(frozen.expect_line(10 * SECOND), "creating");
     frozen.signal("-STOP");
-    let mut heir = Worker::spawn(
+    let mut heir = spawn(
         &server,
         "once",
         &[
@@ -470,7 +391,7 @@ fn redis_killed_and_restarted_under_load() {
     let mut server = RedisServer::start();
     let workers: Vec<Worker> = (0..2)
         .map(|_| {
-            Worker::spawn(
+            spawn(
                 &server,
                 "hammer",
                 &[
@@ -509,7 +430,7 @@ fn failing_creator_hands_over_at_once() {
     // F8: the owner's creator fails; a process waiting for the cold key creates at
     // once, not after the 30 s lease.
     let server = RedisServer::start();
-    let mut failing = Worker::spawn(
+    let mut failing = spawn(
         &server,
         "once",
         &[
@@ -520,7 +441,7 @@ fn failing_creator_hands_over_at_once() {
     );
     failing.send("go");
     assert_eq!(failing.expect_line(10 * SECOND), "creating");
-    let mut heir = Worker::spawn(
+    let mut heir = spawn(
         &server,
         "once",
         &[("DP_NAME", "heir".into()), ("DP_LEASE_MS", "30000".into())],
@@ -540,7 +461,7 @@ fn failing_creator_hands_over_at_once() {
 fn invalidate_and_remove_reach_other_processes() {
     // F6: well under a second on one host.
     let server = RedisServer::start();
-    let mut watcher = Worker::spawn(&server, "watch", &[("DP_KEY", "watched".into())]);
+    let mut watcher = spawn(&server, "watch", &[("DP_KEY", "watched".into())]);
     assert_eq!(watcher.expect_line(10 * SECOND), "have");
     let here: Cache<String, String> = Cache::builder()
         .ttl(Duration::from_secs(60))
@@ -580,7 +501,7 @@ fn invalidate_all_and_clear_reach_four_processes() {
     // copy and every value in Redis (R1).
     let server = RedisServer::start();
     let mut watchers: Vec<Worker> = (0..3)
-        .map(|i| Worker::spawn(&server, "watch", &[("DP_KEY", format!("w{i}"))]))
+        .map(|i| spawn(&server, "watch", &[("DP_KEY", format!("w{i}"))]))
         .collect();
     for watcher in &watchers {
         assert_eq!(watcher.expect_line(10 * SECOND), "have");

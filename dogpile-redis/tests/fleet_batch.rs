@@ -6,13 +6,12 @@
 //! process is killed on failure.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dogpile::{Cache, Claim, Lease, Publish, SharedTier};
 use dogpile_redis::RedisTier;
+use support::process::Worker;
 use support::redis::RedisServer;
 
 /// The value lifetime: short, so that a run of a few seconds crosses several expiries.
@@ -136,69 +135,20 @@ fn worker() {
     }
 }
 
-/// A worker process, killed on drop; its stdout lines arrive on a channel.
-struct Worker {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Worker {
-    fn spawn(server: &RedisServer, seed: usize) -> Worker {
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command
-            .env("DP_ROLE", "batches")
-            .env("DP_URL", server.url())
-            .env("DP_SEED", seed.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = command.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Worker { child, lines }
-    }
-
-    /// Every line until the worker exits, within `within`.
-    fn finish(mut self, within: Duration) -> Vec<String> {
-        let deadline = Instant::now() + within;
-        let mut lines = Vec::new();
-        loop {
-            match self
-                .lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(line) => lines.push(line),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    panic!("worker did not finish within {within:?}")
-                }
-            }
-        }
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "worker failed: {status}");
-        lines
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// This test binary again, as a worker asking batches with `seed`.
+fn spawn(server: &RedisServer, seed: usize) -> Worker {
+    Worker::spawn_self(&[
+        ("DP_ROLE", "batches".to_string()),
+        ("DP_URL", server.url()),
+        ("DP_SEED", seed.to_string()),
+    ])
 }
 
 fn overlapping_batches_create_each_key_once_per_expiry_in_few_scripts() {
     let server = RedisServer::start();
     let scripts = || server.calls("evalsha") + server.calls("eval");
     let (scripts_before, commands_before) = (scripts(), server.total_calls());
-    let workers: Vec<Worker> = (0..PROCESSES).map(|i| Worker::spawn(&server, i)).collect();
+    let workers: Vec<Worker> = (0..PROCESSES).map(|i| spawn(&server, i)).collect();
     let lines: Vec<String> = workers
         .into_iter()
         .flat_map(|w| w.finish(Duration::from_secs(60)))

@@ -6,14 +6,13 @@
 //! is bounded; every process is killed on failure.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dogpile::Cache;
 use dogpile_redis::RedisTier;
+use support::process::Worker;
 use support::redis::RedisServer;
 
 /// The Redis key counting the fleet's creations (attempts, failed ones included).
@@ -227,76 +226,11 @@ impl Either {
 // ---------------------------------------------------------------------------------
 // The parent's side
 
-/// A worker process, killed on drop; its stdout lines arrive on a channel.
-struct Worker {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Worker {
-    fn spawn(server: &RedisServer, role: &str, env: &[(&str, String)]) -> Worker {
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command
-            .env("DP_ROLE", role)
-            .env("DP_URL", server.url())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Worker { child, lines }
-    }
-
-    fn go(&mut self) {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        writeln!(stdin, "go").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn expect_line(&self, within: Duration) -> String {
-        self.lines
-            .recv_timeout(within)
-            .unwrap_or_else(|_| panic!("worker {} said nothing within {within:?}", self.child.id()))
-    }
-
-    /// Every line until the worker exits, within `within`.
-    fn finish(mut self, within: Duration) -> Vec<String> {
-        let deadline = Instant::now() + within;
-        let mut lines = Vec::new();
-        loop {
-            match self
-                .lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(line) => lines.push(line),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    panic!("worker did not finish within {within:?}")
-                }
-            }
-        }
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "worker failed: {status}");
-        lines
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// This test binary again, as a worker in `role` against `server`.
+fn spawn(server: &RedisServer, role: &str, env: &[(&str, String)]) -> Worker {
+    let mut all = vec![("DP_ROLE", role.to_string()), ("DP_URL", server.url())];
+    all.extend(env.iter().cloned());
+    Worker::spawn_self(&all)
 }
 
 /// `name N` lines of one worker's report, summed over `reports` (`late_ms`: the largest).
@@ -339,9 +273,7 @@ fn got(lines: &[String]) -> (String, u64) {
 const SECOND: Duration = Duration::from_secs(1);
 
 fn hammer(server: &RedisServer, env: &[(&str, String)]) -> HashMap<String, u64> {
-    let workers: Vec<Worker> = (0..4)
-        .map(|_| Worker::spawn(server, "hammer", env))
-        .collect();
+    let workers: Vec<Worker> = (0..4).map(|_| spawn(server, "hammer", env)).collect();
     let reports: Vec<Vec<String>> = workers.into_iter().map(|w| w.finish(60 * SECOND)).collect();
     totals(&reports)
 }
@@ -357,11 +289,11 @@ fn a_cold_creation_outlasting_the_lease_is_waited_for() {
             ("DP_NAME", name.to_string()),
         ]
     };
-    let mut owner = Worker::spawn(&server, "once", &env("owner"));
-    let mut waiter = Worker::spawn(&server, "once", &env("waiter"));
-    owner.go();
+    let mut owner = spawn(&server, "once", &env("owner"));
+    let mut waiter = spawn(&server, "once", &env("waiter"));
+    owner.send("go");
     assert_eq!(owner.expect_line(10 * SECOND), "creating");
-    waiter.go();
+    waiter.send("go");
     let (who, after) = got(&waiter.finish(20 * SECOND));
     assert_eq!(who, "owner", "the waiter created for itself");
     assert!(after >= 2000, "the waiter got the value after {after} ms");
@@ -373,12 +305,12 @@ fn wait_at_most_bounds_a_cold_wait_elsewhere() {
     // `wait_at_most` applies to a process waiting for the fleet's claimant as to a
     // caller waiting in its own process: after 500 ms it creates for itself.
     let server = RedisServer::start();
-    let mut owner = Worker::spawn(
+    let mut owner = spawn(
         &server,
         "once",
         &[("DP_CREATE_MS", "3000".into()), ("DP_NAME", "owner".into())],
     );
-    let mut impatient = Worker::spawn(
+    let mut impatient = spawn(
         &server,
         "once",
         &[
@@ -386,9 +318,9 @@ fn wait_at_most_bounds_a_cold_wait_elsewhere() {
             ("DP_NAME", "impatient".into()),
         ],
     );
-    owner.go();
+    owner.send("go");
     assert_eq!(owner.expect_line(10 * SECOND), "creating");
-    impatient.go();
+    impatient.send("go");
     let (who, after) = got(&impatient.finish(10 * SECOND));
     assert_eq!(who, "impatient");
     assert!((450..2000).contains(&after), "it created after {after} ms");

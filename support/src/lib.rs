@@ -2,6 +2,7 @@
 //!
 //! - [`common`]: thread helpers whose every wait is bounded (a gate, a counter,
 //!   `bounded`, `eventually`, `join_all`) and a watchdog for the whole test binary.
+//! - [`process`]: the multi-process tests' worker processes, each killed on drop.
 //! - [`quantiles`]: quantiles of sorted latencies and their human format.
 //! - `redis` (feature `redis`): the one `redis-server` launcher (a server, a
 //!   three-node cluster, a TLS-only server with feature `tls`) and the harness of the
@@ -12,6 +13,7 @@
 //! - `web_app` (feature `web`): the service behind HTTP of the web demo and its test.
 
 pub mod common;
+pub mod process;
 pub mod quantiles;
 
 #[cfg(feature = "chart")]
