@@ -319,23 +319,19 @@ impl Protocol {
     }
 
     pub(crate) fn invalidate(&self, fp: &str) -> Result<(), Error> {
-        let [value, lease] = self.slot_keys(fp);
-        self.pool.run(|con| {
-            scripts::INVALIDATE_SCRIPT
-                .key(&value)
-                .key(&lease)
-                .arg(millis(RETENTION))
-                .arg(self.channel())
-                .arg(fp)
-                .invoke::<i64>(con)
-        })?;
-        Ok(())
+        self.change(&scripts::INVALIDATE_SCRIPT, fp)
     }
 
     pub(crate) fn remove(&self, fp: &str) -> Result<(), Error> {
+        self.change(&scripts::REMOVE_SCRIPT, fp)
+    }
+
+    /// Runs an invalidate or remove `script` on the slot of `fp`: it fences a lease in
+    /// flight (F5) and tells every process (F6).
+    fn change(&self, script: &redis::Script, fp: &str) -> Result<(), Error> {
         let [value, lease] = self.slot_keys(fp);
         self.pool.run(|con| {
-            scripts::REMOVE_SCRIPT
+            script
                 .key(&value)
                 .key(&lease)
                 .arg(millis(RETENTION))
