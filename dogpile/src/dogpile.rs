@@ -123,7 +123,7 @@ impl<T> Dogpile<T> {
         let now = self.env.clock.hit_now_nanos(self.env.policy.ttl);
         let fresh = self.cell.with(|current| {
             current
-                .filter(|s| self.env.policy.is_fresh(s, now))
+                .filter(|s| self.env.policy.is_fresh(s.stamp, now))
                 .map(|s| s.value.clone())
         });
         if let Some(value) = fresh {

@@ -23,6 +23,14 @@ impl AnyValue {
         AnyValue(Arc::new(value))
     }
 
+    /// The value, borrowed as the type it was made of.
+    pub(crate) fn typed<V: 'static>(&self) -> &V {
+        match self.0.downcast_ref::<V>() {
+            Some(value) => value,
+            None => panic!("dogpile: internal error: a value of another type in a cache"),
+        }
+    }
+
     /// The value, as the type it was made of.
     pub(crate) fn take<V: Clone + Send + Sync + 'static>(self) -> V {
         match self.0.downcast::<V>() {

@@ -5,6 +5,7 @@
 use super::call::{Slots, SlotsHandle};
 use super::lookup::{Hasher, KeyForm};
 use super::store::{Inner, Settings};
+use super::table::Table;
 use crate::evict::Mark;
 use crate::executor::Executor;
 use crate::slot::Served;
@@ -20,7 +21,7 @@ pub(crate) trait BoundedCore<K, V>: Slots<K, V> {
     fn hasher(&self) -> &Hasher;
     fn get(&self, hash: u64, is: &dyn Fn(&K) -> bool, fresh_only: bool) -> Option<V>;
     fn contains(&self, hash: u64, is: &dyn Fn(&K) -> bool) -> bool;
-    fn insert(self: Arc<Self>, key: K, value: V);
+    fn table(&self) -> &dyn Table<K>;
     fn invalidate(&self, key: &dyn KeyForm<K>);
     fn invalidate_all(&self);
     fn remove(&self, key: &dyn KeyForm<K>) -> Option<V>;
@@ -67,8 +68,8 @@ where
     fn contains(&self, hash: u64, is: &dyn Fn(&K) -> bool) -> bool {
         self.contains_found(hash, is)
     }
-    fn insert(self: Arc<Self>, key: K, value: V) {
-        Inner::insert(&self, key, value);
+    fn table(&self) -> &dyn Table<K> {
+        self
     }
     fn invalidate(&self, key: &dyn KeyForm<K>) {
         self.invalidate_matching(key);

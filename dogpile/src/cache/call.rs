@@ -211,21 +211,19 @@ pub(crate) trait Slots<K, V>: Send + Sync {
     /// The key's value while its entry still belongs to `control`'s slot.
     fn load_owned(&self, key: &dyn KeyForm<K>, control: &Arc<Control>) -> Option<Stamped<V>>;
 
-    /// Stores `stamped` while the key's entry still belongs to `control`'s slot; `held`:
-    /// another process's stale value, held only if no notification came since (F3).
-    fn publish_owned(
+    /// Stores a created value in the key's entry while it belongs to `control`'s slot
+    /// (see `Table::publish`).
+    fn publish(
         &self,
         key: &dyn KeyForm<K>,
         control: &Arc<Control>,
-        stamped: Stamped<V>,
-        held: bool,
+        value: V,
+        created: u64,
+        from: Provenance,
     );
 
     /// Detaches `control` from the key's entry if nobody else holds it.
     fn release_control(&self, key: &dyn KeyForm<K>, control: &Arc<Control>);
-
-    /// How long `value` stays fresh, in nanoseconds: `ttl`, or what `ttl_with` says.
-    fn lifetime(&self, key: &dyn KeyForm<K>, value: &V) -> u64;
 }
 
 /// A cache's tier level with its blocking creator behind the tier's steps.
@@ -253,9 +251,9 @@ where
         self.inner.load_owned(&self.key, &self.control)
     }
 
-    /// See [`publish`].
     fn publish(&self, value: V, created: u64, from: Provenance) {
-        publish(&*self.inner, &self.key, &self.control, value, created, from);
+        self.inner
+            .publish(&self.key, &self.control, value, created, from);
     }
 
     /// Detaches the control from the entry if nobody else holds it: no claim, no
@@ -264,26 +262,4 @@ where
     fn release(self) {
         self.inner.release_control(&self.key, &self.control);
     }
-}
-
-/// Stores a created value in the key's entry while it belongs to `control`'s slot. A
-/// value from the tier is stamped with the tier's age (F4), not as created now; its
-/// lifetime is `ttl`, or what `ttl_with` says for it (R6).
-pub(super) fn publish<K, V>(
-    slots: &dyn Slots<K, V>,
-    key: &dyn KeyForm<K>,
-    control: &Arc<Control>,
-    value: V,
-    created: u64,
-    from: Provenance,
-) {
-    let lifetime = slots.lifetime(key, &value);
-    let expires = created.saturating_sub(from.age).saturating_add(lifetime);
-    let mut stamped = Stamped::new(value, expires);
-    // An age from the tier may reach back before this process's clock began: a value
-    // already stale by it is marked so, whatever `created` could say.
-    if from.age >= lifetime {
-        stamped.invalidate();
-    }
-    slots.publish_owned(key, control, stamped, from.held);
 }

@@ -1,11 +1,13 @@
 //! [`Core`]: a cache's state behind its public surfaces, and the one place where each
 //! mode's get-like calls are written. `Cache` and `EntryRef` forward to it.
 
+use super::any::AnyValue;
 use super::bounded::{BoundedConstructor, BoundedCore};
-use super::call::{call, call_blocking, SlotsHandle};
+use super::call::{call, call_blocking, Behind, Slots, SlotsHandle};
 use super::erased;
 use super::lookup::{Hasher, KeyForm, Owned};
 use super::store::{Inner, Settings};
+use super::table::Table;
 use crate::evict::Unmarked;
 use crate::executor::Executor;
 use crate::slot::{Env, How, InCall, Pooled, Served};
@@ -114,7 +116,8 @@ where
         if let Some(value) = self.hit(&key) {
             return Ok(value);
         }
-        let served = erased::call_blocking(&self.slots(), &key, create, How::BLOCK, run);
+        let (table, behind) = self.blocking();
+        let served = erased::call_blocking(table, behind, &key, create, How::BLOCK, run);
         served.map(|served| served.value)
     }
 
@@ -195,7 +198,10 @@ where
     ) -> Result<ReadGuard<V>, E> {
         let served = match self.read_hit(&key) {
             Some(served) => served,
-            None => erased::call_blocking(&self.slots(), &key, create, How::GUARDED, run)?,
+            None => {
+                let (table, behind) = self.blocking();
+                erased::call_blocking(table, behind, &key, create, How::GUARDED, run)?
+            }
         };
         Ok(ReadGuard::new(Held::Owned(served.value), served.read))
     }
@@ -219,7 +225,16 @@ where
         }
     }
 
-    /// This cache, as the slow path runs on it.
+    /// This cache's map and tier, as the blocking calls' slow path reaches them (see
+    /// `erased.rs`).
+    fn blocking(&self) -> (&dyn Table<K>, Option<Behind<'_, K, V>>) {
+        match self {
+            Core::Unbounded(inner) => (inner.table(), Slots::behind_tier(&**inner)),
+            Core::Bounded(inner) => (inner.table(), inner.behind_tier()),
+        }
+    }
+
+    /// This cache, as the slow path runs on it typed.
     pub(super) fn slots(&self) -> SlotsHandle<K, V> {
         match self {
             Core::Unbounded(inner) => inner.slots(),
@@ -308,10 +323,7 @@ where
     }
 
     pub(crate) fn insert(&self, key: K, value: V) {
-        match self {
-            Core::Unbounded(inner) => inner.insert(key, value),
-            Core::Bounded(inner) => inner.clone().insert(key, value),
-        }
+        self.blocking().0.insert(&Owned(key), AnyValue::new(value));
     }
 
     pub(crate) fn invalidate_all(&self) {

@@ -5,8 +5,9 @@
 //! fleet tier's steps when a cache has a tier (`any.rs`).
 
 use super::any::{AnyError, AnyValue, ErasedCreation};
-use super::call::{call_loop, Keyed, Slots, SlotsHandle};
+use super::call::{call_loop, Behind, Keyed};
 use super::lookup::KeyForm;
+use super::table::Table;
 use crate::executor::run_blocking;
 use crate::slot::{
     take_creator, Control, Creator, Env, How, Made, MadeHere, Now, Provenance, Served, Stamped,
@@ -32,40 +33,35 @@ pub(crate) trait KeySlot {
     fn release(&self, control: &Arc<Control>);
 }
 
-/// A key of a cache of values `V`: the typed side of a [`KeySlot`].
-struct Bound<'a, K, V> {
-    slots: &'a dyn Slots<K, V>,
+/// A key of a cache: its [`KeySlot`], built once per key type.
+struct Bound<'a, K> {
+    table: &'a dyn Table<K>,
     key: &'a dyn KeyForm<K>,
 }
 
-impl<K, V> KeySlot for Bound<'_, K, V>
-where
-    V: Clone + Send + Sync + 'static,
-{
+impl<K> KeySlot for Bound<'_, K> {
     fn env(&self) -> &Env {
-        self.slots.env()
+        self.table.env()
     }
 
     fn control(&self) -> Option<Arc<Control>> {
-        self.slots.control_of(self.key)
+        self.table.control_for(self.key)
     }
 
     fn forget_if_empty(&self) {
-        self.slots.forget_if_empty(self.key);
+        self.table.forget_if_empty(self.key);
     }
 
     fn load(&self, control: &Arc<Control>) -> Option<Stamped<AnyValue>> {
-        let stamped = self.slots.load_owned(self.key, control)?;
-        Some(stamped.map(AnyValue::new))
+        self.table.load_owned(self.key, control)
     }
 
     fn publish(&self, control: &Arc<Control>, value: AnyValue, created: u64, from: Provenance) {
-        let value = value.take::<V>();
-        super::call::publish(self.slots, self.key, control, value, created, from);
+        self.table.publish(self.key, control, value, created, from);
     }
 
     fn release(&self, control: &Arc<Control>) {
-        self.slots.release_control(self.key, control);
+        self.table.release_control(self.key, control);
     }
 }
 
@@ -180,7 +176,8 @@ pub(super) fn run_infallible(
 /// every caller.
 #[inline(never)]
 pub(super) fn call_blocking<K, V, E>(
-    slots: &SlotsHandle<K, V>,
+    table: &dyn Table<K>,
+    behind: Option<Behind<'_, K, V>>,
     key: &dyn KeyForm<K>,
     create: impl FnOnce() -> Result<V, E>,
     how: How,
@@ -194,7 +191,7 @@ where
     let mut create = Some(create);
     let mut create = || take_creator(&mut create)().map(AnyValue::new);
     let mut tiered = None;
-    let creator = match slots.behind_tier() {
+    let creator = match behind {
         None => Erased::Now(&mut create),
         Some((level, behind)) => {
             let create = tiered.insert(|| create().map_err(AnyError::new));
@@ -204,10 +201,7 @@ where
             }))
         }
     };
-    let bound = Bound {
-        slots: &**slots,
-        key,
-    };
+    let bound = Bound { table, key };
     let served = run(&bound, creator, how)?;
     Ok(Served {
         value: served.value.take(),

@@ -29,6 +29,7 @@ mod lookup;
 mod modes;
 mod slots;
 mod store;
+mod table;
 #[cfg(all(test, not(loom)))]
 mod tests;
 

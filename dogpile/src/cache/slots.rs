@@ -1,130 +1,90 @@
-//! A cache's entries as the per-key loop reaches them ([`Slots`]): a key's control,
-//! found or admitted with a new entry (evicting or sweeping to make room), its value
-//! loaded and published while the entry still belongs to that control.
+//! A key's entry as the per-key loop reaches it: its control, found or admitted with a
+//! new entry (evicting or sweeping to make room), its value loaded and published while
+//! the entry still belongs to that control. Written once per key type on a cache's
+//! [`Table`]; the typed [`Slots`] of the async and background calls forward to it but
+//! for their values.
 
-use super::call::{Behind, EntryStore, Slots, SlotsHandle};
-use super::lookup::{KeyForm, Owned};
+use super::any::AnyValue;
+use super::call::{Behind, Slots, SlotsHandle};
+use super::lookup::KeyForm;
 use super::store::{is_abandoned, owns, Entry, Inner};
-use crate::evict::{Candidate, Entries, Mark, Marking, Visit};
-use crate::slot::{Control, Env, Freshness, Provenance, Stamped, Store};
+use super::table::{Cell, Table};
+use crate::evict::{Candidate, Entries, Marking, Visit};
+use crate::slot::{Control, Env, Freshness, Provenance, Stamped};
 use crate::tier::TierLevel;
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-impl<K, V, Mk: Marking> Inner<K, V, Mk>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    /// This cache, as the slow path runs on it.
-    pub(super) fn slots(self: &Arc<Self>) -> SlotsHandle<K, V> {
-        SlotsHandle(self.clone())
-    }
-
-    /// Runs `read` on the key's entry, if there is one, under its shard's read lock:
-    /// the slow path's look-up, its closure behind `dyn` so that the look-up is built
-    /// once per entry type (the hit path's `with_matching` is inlined in each caller).
-    fn read_entry<R>(
-        &self,
-        key: &dyn KeyForm<K>,
-        read: impl FnOnce(&Entry<V, Mk>) -> R,
-    ) -> Option<R> {
+impl<K> dyn Table<K> + '_ {
+    /// Runs `read` on the key's entry, if there is one, under its shard's read lock.
+    fn read_cell<R>(&self, key: &dyn KeyForm<K>, read: impl FnOnce(&dyn Cell) -> R) -> Option<R> {
         let (mut read, mut out) = (Some(read), None);
-        let mut run = |entry: &Entry<V, Mk>| out = read.take().map(|read| read(entry));
-        self.with_matching(key, &mut run as &mut dyn FnMut(&Entry<V, Mk>));
+        self.read(key, &mut |cell| out = read.take().map(|read| read(cell)));
         out
     }
 
-    /// [`read_entry`](Inner::read_entry) under the shard's write lock.
-    fn write_entry<R>(
+    /// [`read_cell`](Self::read_cell) under the shard's write lock.
+    fn write_cell<R>(
         &self,
         key: &dyn KeyForm<K>,
-        write: impl FnOnce(&mut Entry<V, Mk>) -> R,
+        write: impl FnOnce(&mut dyn Cell) -> R,
     ) -> Option<R> {
         let (mut write, mut out) = (Some(write), None);
-        let mut run = |entry: &mut Entry<V, Mk>| out = write.take().map(|write| write(entry));
-        self.with_matching_mut(key, &mut run as &mut dyn FnMut(&mut Entry<V, Mk>));
+        self.write(key, &mut |cell| out = write.take().map(|write| write(cell)));
         out
     }
 
     /// After a failed first creation the key's entry holds no value: drop it, so that
     /// `len` counts values and failing keys don't pile up. A waiter that already took
     /// over keeps it (its claim makes retiring fail); one still waiting starts over.
-    fn drop_if_empty(&self, key: &dyn KeyForm<K>) {
+    pub(super) fn forget_if_empty(&self, key: &dyn KeyForm<K>) {
         // A key backing off keeps its entry: its last error answers meanwhile.
-        let backing_off =
-            |entry: &Entry<V, Mk>| entry.control.as_ref().is_some_and(|c| c.keeps_state());
-        let empty = |entry: &Entry<V, Mk>| {
-            entry.value.is_none() && !backing_off(entry) && entry.try_retire()
-        };
-        if self.remove_if(key, empty) {
-            self.entries.fetch_sub(1, Ordering::AcqRel);
+        let backing_off = |cell: &dyn Cell| cell.control().is_some_and(|c| c.keeps_state());
+        let mut empty =
+            |cell: &dyn Cell| cell.stamp().is_none() && !backing_off(cell) && cell.try_retire();
+        if self.remove_if(key, &mut empty) {
+            self.room().unreserve();
         }
     }
 
     /// The control of `key`'s slot, inserting an empty entry for a new key. `None`
     /// when the cache is at capacity and nothing can be evicted.
-    fn control_for(&self, key: &dyn KeyForm<K>) -> Option<Arc<Control>> {
-        let found = self.read_entry(key, |entry| {
-            entry.mark.touch(); // a stale hit counts for eviction as a fresh one
-            entry.control.clone()
+    pub(super) fn control_for(&self, key: &dyn KeyForm<K>) -> Option<Arc<Control>> {
+        let found = self.read_cell(key, |cell| {
+            cell.touch(); // a stale hit counts for eviction as a fresh one
+            cell.control().cloned()
         });
         if let Some(Some(control)) = found {
             return Some(control);
         }
-        if let Some(control) = self.write_entry(key, |entry| entry.attach(self.sync_readers)) {
+        let sync_readers = self.sync_readers();
+        if let Some(control) = self.write_cell(key, |cell| cell.attach(sync_readers)) {
             return Some(control);
         }
         if !self.reserve_place() {
             return None;
         }
-        // A new entry: the one place a call by a borrowed key builds the owned key.
-        let key = &key.to_key();
-        let mut admitted = None;
-        let control = self
-            .map
-            .entry(key.clone())
-            .or_insert_with(|| {
-                let mark = Mk::issue(self.evictor.as_ref());
-                admitted = Some(mark.mark().map_or(0, Mark::ticket));
-                Entry {
-                    value: None,
-                    control: None,
-                    mark,
-                }
-            })
-            .attach(self.sync_readers);
-        if let Some(ticket) = admitted {
-            // Not even built for an unbounded cache's entries.
-            if Mk::BOUNDED {
-                if let Some(evictor) = &self.evictor {
-                    let hash = self.map.hash_usize(key) as u64;
-                    evictor.admit(key.clone(), ticket, hash, self);
-                }
-            }
+        let (control, admitted) = self.admit(key);
+        if admitted {
             self.after_admission();
         } else {
-            self.entries.fetch_sub(1, Ordering::AcqRel);
+            self.room().unreserve();
         }
         Some(control)
     }
 
     /// Counts a new entry in, evicting first if the cache is full.
     fn reserve_place(&self) -> bool {
-        // An unbounded cache's entries: no capacity, and no eviction code built.
-        if !Mk::BOUNDED {
-            self.entries.fetch_add(1, Ordering::AcqRel);
-            return true;
-        }
-        let Some(capacity) = self.capacity else {
-            self.entries.fetch_add(1, Ordering::AcqRel);
+        let room = self.room();
+        let Some(capacity) = room.capacity else {
+            room.entries.fetch_add(1, Ordering::AcqRel);
             return true;
         };
         loop {
-            let entries = self.entries.load(Ordering::Acquire);
+            let entries = room.entries.load(Ordering::Acquire);
             if entries < capacity {
-                if self
+                if room
                     .entries
                     .compare_exchange(entries, entries + 1, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
@@ -142,99 +102,142 @@ where
     /// Evicts one entry as the policy picks it (see `evict.rs`); false if nothing could
     /// be evicted because every entry is being created.
     fn evict_for_room(&self, capacity: usize) -> bool {
-        let _sweep = self.sweeping.lock();
-        if self.entries.load(Ordering::Acquire) < capacity {
+        let room = self.room();
+        let _sweep = room.sweeping.lock();
+        if room.entries.load(Ordering::Acquire) < capacity {
             return true; // another thread made room while we waited for the sweep
         }
-        let Some(evictor) = &self.evictor else {
-            return false;
-        };
-        let evicted = evictor.evict_one(self, |key| self.map.hash_usize(key) as u64);
+        let evicted = self.evict_one();
         self.note_evictions(usize::from(evicted));
-        crate::trace::evicted(&self.env.name, usize::from(evicted), "capacity");
+        crate::trace::evicted(&self.env().name, usize::from(evicted), "capacity");
         evicted
     }
 
     /// Reclaims long-expired entries every so often, amortized over admissions.
     fn after_admission(&self) {
-        let admitted = self.admitted_since_sweep.fetch_add(1, Ordering::AcqRel) + 1;
+        let room = self.room();
+        let admitted = room.admitted_since_sweep.fetch_add(1, Ordering::AcqRel) + 1;
         // Against the entries that were there before these admissions: `entries` counts
         // the admitted keys too, so comparing with it would never sweep again once the
         // map held more than 1024 entries.
-        let before = self
+        let before = room
             .entries
             .load(Ordering::Acquire)
             .saturating_sub(admitted);
         if admitted < before.max(1024) {
             return;
         }
-        let Some(_sweep) = self.sweeping.try_lock() else {
+        let Some(_sweep) = room.sweeping.try_lock() else {
             return;
         };
-        self.admitted_since_sweep.store(0, Ordering::Release);
-        let policy = self.env.policy;
+        room.admitted_since_sweep.store(0, Ordering::Release);
+        let policy = self.env().policy;
         let window = policy
             .stale_while_revalidate
             .unwrap_or(policy.ttl.saturating_mul(15));
         let window = window.max(policy.stale_if_error.unwrap_or(0));
-        let now = self.env.now();
-        let mut evicted = 0;
-        self.map.retain(|_, entry| {
+        let now = self.env().now();
+        let evicted = self.sweep(&mut |cell| {
             // Abandoned empty entries (a creation that panicked) go too; a new key's
             // entry, empty until its caller claims it, stays.
-            let expired = match &entry.value {
-                Some(stamped) => {
-                    stamped.expires() != u64::MAX && now >= stamped.expires().saturating_add(window)
+            let expired = match cell.stamp() {
+                Some(stamp) => {
+                    stamp.expires() != u64::MAX && now >= stamp.expires().saturating_add(window)
                 }
-                None => is_abandoned(entry),
+                None => cell.is_abandoned(),
             };
-            let victim = expired && entry.try_retire();
-            evicted += usize::from(victim);
-            !victim
+            expired && cell.try_retire()
         });
         self.note_evictions(evicted);
-        crate::trace::evicted(&self.env.name, evicted, "expired");
+        crate::trace::evicted(&self.env().name, evicted, "expired");
     }
 
     fn note_evictions(&self, evicted: usize) {
-        self.entries.fetch_sub(evicted, Ordering::AcqRel);
-        self.env
+        self.room().entries.fetch_sub(evicted, Ordering::AcqRel);
+        self.env()
             .stats
             .evictions
             .fetch_add(evicted as u64, Ordering::Relaxed);
     }
-}
 
-impl<K, V, Mk: Marking> Inner<K, V, Mk>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    pub(super) fn insert(self: &Arc<Self>, key: K, value: V) {
-        if let Some(tier) = self.level() {
-            tier.track(&key);
-        }
-        let key = Owned(key);
-        let Some(control) = self.control_for(&key) else {
+    /// The key's value while its entry still belongs to `control`'s slot.
+    pub(super) fn load_owned(
+        &self,
+        key: &dyn KeyForm<K>,
+        control: &Arc<Control>,
+    ) -> Option<Stamped<AnyValue>> {
+        let current = |cell: &dyn Cell| cell.owned_by(control).then(|| cell.load());
+        self.read_cell(key, current).flatten().flatten()
+    }
+
+    /// Stores a created value in the key's entry while it belongs to `control`'s slot.
+    /// A value from the tier is stamped with the tier's age (F4), not as created now; its
+    /// lifetime is `ttl`, or what `ttl_with` says for it (R6). Another process's stale
+    /// value (`from.held`) is held only if no notification for the key came since the
+    /// claim (F3); else the next call asks again.
+    pub(super) fn publish(
+        &self,
+        key: &dyn KeyForm<K>,
+        control: &Arc<Control>,
+        value: AnyValue,
+        created: u64,
+        from: Provenance,
+    ) {
+        let lifetime = self.lifetime(key, &value);
+        let mut stamped = stamp(value, created, from, lifetime);
+        self.write_cell(key, |cell| {
+            if cell.owned_by(control) {
+                if from.held && !self.still_held(key) {
+                    stamped.stamp.invalidate();
+                }
+                cell.store(stamped);
+            }
+        });
+    }
+
+    /// Detaches `control` from the key's entry if nobody else holds it: no claim, no
+    /// waiter, no read guard. Callers reach a control only through the map under a
+    /// shard lock, so the count is stable under the shard's write lock there.
+    pub(super) fn release_control(&self, key: &dyn KeyForm<K>, control: &Arc<Control>) {
+        self.write_cell(key, |cell| {
+            // Two holders: the entry and the releasing caller.
+            if cell.owned_by(control) && Arc::strong_count(control) == 2 && !control.keeps_state() {
+                cell.detach();
+            }
+        });
+    }
+
+    /// `Cache::insert`: the value, stored as fresh through the key's slot (a read
+    /// guard's fence waited for, R8), whatever was cached.
+    pub(super) fn insert(&self, key: &dyn KeyForm<K>, value: AnyValue) {
+        self.track(key);
+        let Some(control) = self.control_for(key) else {
             return; // full of entries being created: nothing can make room now
         };
-        let store = EntryStore {
-            inner: self.slots(),
-            key,
-            control: control.clone(),
-        };
-        let now = self.env.now();
+        let now = self.env().now();
         match control.fence() {
             Some(fence) => {
                 fence.write();
-                store.publish(value, now, Provenance::HERE);
+                self.publish(key, &control, value, now, Provenance::HERE);
                 fence.release_write();
             }
-            None => store.publish(value, now, Provenance::HERE),
+            None => self.publish(key, &control, value, now, Provenance::HERE),
         }
-        drop(control);
-        store.release();
+        self.release_control(key, &control);
     }
+}
+
+/// A created value with its stamp: its lifetime counted from its creation, or for a
+/// value from the tier from the tier's age (F4). An age from the tier may reach back
+/// before this process's clock began: a value already stale by it is marked so, whatever
+/// `created` could say.
+pub(super) fn stamp<V>(value: V, created: u64, from: Provenance, lifetime: u64) -> Stamped<V> {
+    let expires = created.saturating_sub(from.age).saturating_add(lifetime);
+    let mut stamped = Stamped::new(value, expires);
+    if from.age >= lifetime {
+        stamped.invalidate();
+    }
+    stamped
 }
 
 impl<K, V, Mk: Marking> Entries<K> for Inner<K, V, Mk>
@@ -252,7 +255,7 @@ where
             };
             let worthless = match &entry.value {
                 Some(s) => {
-                    self.env.policy.of(s, now) == Freshness::Expired
+                    self.env.policy.of(s.stamp, now) == Freshness::Expired
                         && !self.env.policy.serves_on_error(s.expires(), now)
                 }
                 None => is_abandoned(entry),
@@ -267,6 +270,22 @@ where
             visit == Visit::Evicted
         });
         visit
+    }
+}
+
+impl<K, V, Mk: Marking> Inner<K, V, Mk>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// This cache, as the slow path runs on it typed.
+    pub(super) fn slots(self: &Arc<Self>) -> SlotsHandle<K, V> {
+        SlotsHandle(self.clone())
+    }
+
+    /// This cache's map, as the slow path reaches it (see `table.rs`).
+    pub(super) fn table(&self) -> &dyn Table<K> {
+        self
     }
 }
 
@@ -292,31 +311,34 @@ where
     }
 
     fn control_of(&self, key: &dyn KeyForm<K>) -> Option<Arc<Control>> {
-        self.control_for(key)
+        self.table().control_for(key)
     }
 
     fn forget_if_empty(&self, key: &dyn KeyForm<K>) {
-        self.drop_if_empty(key);
+        self.table().forget_if_empty(key);
     }
 
     fn load_owned(&self, key: &dyn KeyForm<K>, control: &Arc<Control>) -> Option<Stamped<V>> {
         let current = |entry: &Entry<V, Mk>| owns(control, entry).then(|| entry.value.clone());
-        self.read_entry(key, current).flatten().flatten()
+        self.with_matching(key, current).flatten().flatten()
     }
 
-    fn publish_owned(
+    fn publish(
         &self,
         key: &dyn KeyForm<K>,
         control: &Arc<Control>,
-        mut stamped: Stamped<V>,
-        held: bool,
+        value: V,
+        created: u64,
+        from: Provenance,
     ) {
-        self.write_entry(key, |entry| {
+        let lifetime = match &self.lifetime {
+            Some(lifetime) => lifetime(&key.to_key(), &value),
+            None => self.env.policy.ttl,
+        };
+        let mut stamped = stamp(value, created, from, lifetime);
+        self.with_matching_mut(key, |entry| {
             if owns(control, entry) {
-                // F3: another process's stale value is held only if no notification
-                // for the key came since the claim; else the next call asks again.
-                let still_held = |level: &TierLevel<K, V>| level.still_held(&key.to_key());
-                if held && !self.level().is_some_and(still_held) {
+                if from.held && !self.table().still_held(key) {
                     stamped.invalidate();
                 }
                 entry.value = Some(stamped);
@@ -325,18 +347,6 @@ where
     }
 
     fn release_control(&self, key: &dyn KeyForm<K>, control: &Arc<Control>) {
-        self.write_entry(key, |entry| {
-            // Two holders: the entry and the releasing store.
-            if owns(control, entry) && Arc::strong_count(control) == 2 && !control.keeps_state() {
-                entry.control = None;
-            }
-        });
-    }
-
-    fn lifetime(&self, key: &dyn KeyForm<K>, value: &V) -> u64 {
-        match &self.lifetime {
-            Some(lifetime) => lifetime(&key.to_key(), value),
-            None => self.env.policy.ttl,
-        }
+        self.table().release_control(key, control);
     }
 }

@@ -125,7 +125,7 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
         let Some(stamped) = entry.value.as_ref() else {
             return Hit::Miss;
         };
-        if !self.env.policy.is_fresh(stamped, now) {
+        if !self.env.policy.is_fresh(stamped.stamp, now) {
             return self.stale_value(entry);
         }
         entry.mark.touch();
@@ -142,7 +142,7 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
             return Hit::Miss;
         };
         let now = self.env.now();
-        let freshness = self.env.policy.of(stamped, now);
+        let freshness = self.env.policy.of(stamped.stamp, now);
         let found = (stamped.expires(), stamped.invalidated());
         let Some(decision) = control.serves(&self.env.policy, now, found) else {
             return Hit::Miss;
@@ -151,7 +151,7 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
         if matches!(freshness, Freshness::Fresh | Freshness::Due) {
             return Hit::Fresh(stamped.value.clone());
         }
-        self.env.served_stale(Some(stamped), now);
+        self.env.served_stale(Some(stamped.stamp), now);
         if decision == Decision::ServeBackingOff {
             Counters::bump(&self.env.stats.backoff_answers);
         }
@@ -198,7 +198,7 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
     /// `fresh_only`) past it but within `stale_while_revalidate` (R11).
     fn servable<'e>(&self, entry: &'e Entry<V, Mk>, fresh_only: bool) -> Option<&'e V> {
         let stamped = entry.value.as_ref()?;
-        let serve = match self.env.policy.of(stamped, self.env.now()) {
+        let serve = match self.env.policy.of(stamped.stamp, self.env.now()) {
             Freshness::Fresh | Freshness::Due => true,
             Freshness::Stale => !fresh_only,
             Freshness::Expired => false,

@@ -83,7 +83,7 @@ pub(crate) fn pass<S: Store, E: Clone + 'static>(
 ) -> Pass<S::Value, E> {
     let now = env.now();
     let current = store.load();
-    let freshness = current.as_ref().map(|s| env.policy.of(s, now));
+    let freshness = current.as_ref().map(|s| env.policy.of(s.stamp, now));
     arrival.see(freshness);
     if freshness == Some(Freshness::Fresh) {
         arrival.record(env);
@@ -104,13 +104,13 @@ pub(crate) fn pass<S: Store, E: Clone + 'static>(
         match decision {
             Decision::Serve => {
                 if freshness == Some(Freshness::Stale) {
-                    env.served_stale(current.as_ref(), now);
+                    env.served_stale(current.as_ref().map(|s| s.stamp), now);
                 }
                 arrival.record(env);
                 return Pass::Serve(current.expect("a servable value was found").value);
             }
             Decision::ServeBackingOff => {
-                env.served_stale(current.as_ref(), now);
+                env.served_stale(current.as_ref().map(|s| s.stamp), now);
                 env.count(|s| &s.backoff_answers);
                 arrival.record(env);
                 return Pass::Serve(current.expect("a servable value was found").value);
@@ -185,7 +185,7 @@ fn recheck<S: Store>(store: &S, env: &Env) -> Option<S::Value> {
     let now = env.now();
     store
         .load()
-        .filter(|s| env.policy.is_fresh(s, now))
+        .filter(|s| env.policy.is_fresh(s.stamp, now))
         .map(|s| s.value)
 }
 
@@ -202,7 +202,7 @@ fn on_error<V, E>(
             if early || env.policy.serves_on_error(current.expires(), env.now()) =>
         {
             if !early {
-                env.served_stale(Some(&current), env.now());
+                env.served_stale(Some(current.stamp), env.now());
             }
             Ok(current.value)
         }
@@ -328,7 +328,7 @@ where
                 break match handed {
                     Ok(()) => {
                         if !early {
-                            env.served_stale(Some(&current), env.now());
+                            env.served_stale(Some(current.stamp), env.now());
                         }
                         Ok(current.value)
                     }
@@ -367,7 +367,7 @@ fn serve_under_fence<S: Store>(
     let recursive = fence_of(control).read_held_here();
     let read = FenceRead::take(control);
     let current = store.load()?;
-    let freshness = Some(env.policy.of(&current, env.now()));
+    let freshness = Some(env.policy.of(current.stamp, env.now()));
     if freshness == Some(Freshness::Fresh) || recursive {
         let mut arrival = Arrival::new();
         arrival.see(freshness);
@@ -396,7 +396,7 @@ pub(crate) fn read_hit<V>(
     let read = FenceRead::take(control);
     let current = load()?;
     let now = env.now();
-    let freshness = env.policy.of(&current, now);
+    let freshness = env.policy.of(current.stamp, now);
     let found = (current.expires(), current.invalidated());
     let serve = recursive
         || freshness == Freshness::Fresh
@@ -405,7 +405,7 @@ pub(crate) fn read_hit<V>(
         return None;
     }
     if freshness != Freshness::Fresh && freshness != Freshness::Due {
-        env.served_stale(Some(&current), now);
+        env.served_stale(Some(current.stamp), now);
     }
     let mut arrival = Arrival::new();
     arrival.see(Some(freshness));

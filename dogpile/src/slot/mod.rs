@@ -44,7 +44,7 @@ pub(crate) use drive::{
     drive, get, pass, read_hit, refresh_task, take_creator, Arrival, How, Pass, Served, Step,
     Waiting,
 };
-pub(crate) use stamp::Stamped;
+pub(crate) use stamp::{Stamp, Stamped};
 
 use crate::clock::ClockHandle;
 use crate::fence::Fence;
@@ -138,9 +138,9 @@ impl Env {
 
     /// Records a served value that was past its lifetime, and how far (a fresh or due
     /// value records nothing: a hit makes no shared write).
-    pub(crate) fn served_stale<V>(&self, value: Option<&Stamped<V>>, now: u64) {
-        if let Some(value) = value {
-            let past = crate::freshness::past_lifetime(value.expires(), now);
+    pub(crate) fn served_stale(&self, stamp: Option<Stamp>, now: u64) {
+        if let Some(stamp) = stamp {
+            let past = crate::freshness::past_lifetime(stamp.expires(), now);
             self.stats.served_stale(past);
         }
     }

@@ -9,25 +9,54 @@ use std::num::NonZeroU64;
 #[derive(Clone, Debug)]
 pub(crate) struct Stamped<V> {
     pub(crate) value: V,
-    /// The expiry in the low 63 bits, never zero, and the soft-invalidation flag (R7:
-    /// stale whatever its age) in the top bit. Nonzero, so that `Option<Stamped<V>>`
-    /// needs no tag of its own: a cache entry of a `u64` is 16 bytes, not 24.
-    stamp: NonZeroU64,
+    pub(crate) stamp: Stamp,
 }
+
+/// The expiry in the low 63 bits, never zero, and the soft-invalidation flag (R7: stale
+/// whatever its age) in the top bit. Nonzero, so that `Option<Stamped<V>>` needs no tag
+/// of its own: a cache entry of a `u64` is 16 bytes, not 24. Apart from the value, so
+/// that what reads only the stamp is built once, not once per value type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp(NonZeroU64);
 
 /// The top bit of a stamp: invalidated.
 const INVALIDATED: u64 = 1 << 63;
 /// The largest expiry a stamp holds: a lifetime that never ends.
 const NEVER: u64 = INVALIDATED - 1;
 
-impl<V> Stamped<V> {
-    /// A value whose lifetime ends at `expires`. An instant at or past 2^63 - 1 ns (292
-    /// years from the clock's origin) reads as never; instant 0 as 1 ns.
-    pub(crate) fn new(value: V, expires: u64) -> Self {
+impl Stamp {
+    /// A lifetime that ends at `expires`. An instant at or past 2^63 - 1 ns (292 years
+    /// from the clock's origin) reads as never; instant 0 as 1 ns.
+    pub(crate) fn new(expires: u64) -> Self {
         let expires = expires.clamp(1, INVALIDATED - 1);
+        Stamp(NonZeroU64::new(expires).unwrap_or(NonZeroU64::MIN))
+    }
+
+    #[inline]
+    pub(crate) fn expires(self) -> u64 {
+        match self.0.get() & !INVALIDATED {
+            NEVER => u64::MAX,
+            expires => expires,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn invalidated(self) -> bool {
+        self.0.get() & INVALIDATED != 0
+    }
+
+    /// R7: stale from now on, whatever its age.
+    pub(crate) fn invalidate(&mut self) {
+        self.0 |= INVALIDATED;
+    }
+}
+
+impl<V> Stamped<V> {
+    /// A value whose lifetime ends at `expires` (see [`Stamp::new`]).
+    pub(crate) fn new(value: V, expires: u64) -> Self {
         Stamped {
             value,
-            stamp: NonZeroU64::new(expires).unwrap_or(NonZeroU64::MIN),
+            stamp: Stamp::new(expires),
         }
     }
 
@@ -41,32 +70,29 @@ impl<V> Stamped<V> {
 
     #[inline]
     pub(crate) fn expires(&self) -> u64 {
-        match self.stamp.get() & !INVALIDATED {
-            NEVER => u64::MAX,
-            expires => expires,
-        }
+        self.stamp.expires()
     }
 
     #[inline]
     pub(crate) fn invalidated(&self) -> bool {
-        self.stamp.get() & INVALIDATED != 0
+        self.stamp.invalidated()
     }
 
     /// R7: stale from now on, whatever its age.
     pub(crate) fn invalidate(&mut self) {
-        self.stamp |= INVALIDATED;
+        self.stamp.invalidate();
     }
 }
 
 impl Policy {
+    /// Whether a value of this stamp is fresh at `now`: the hit path's test, inlined.
     #[inline]
-    pub(crate) fn is_fresh<V>(&self, stamped: &Stamped<V>, now: u64) -> bool {
-        self.classify(stamped.expires(), stamped.invalidated(), now) == Freshness::Fresh
+    pub(crate) fn is_fresh(&self, stamp: Stamp, now: u64) -> bool {
+        self.classify(stamp.expires(), stamp.invalidated(), now) == Freshness::Fresh
     }
 
-    /// What `stamped` is at `now`.
-    #[inline]
-    pub(crate) fn of<V>(&self, stamped: &Stamped<V>, now: u64) -> Freshness {
-        self.classify(stamped.expires(), stamped.invalidated(), now)
+    /// What a value of this stamp is at `now`.
+    pub(crate) fn of(&self, stamp: Stamp, now: u64) -> Freshness {
+        self.classify(stamp.expires(), stamp.invalidated(), now)
     }
 }

@@ -1,0 +1,258 @@
+//! A cache's map as its slow path reaches it: [`Table`], generic over the key type only,
+//! whose entries are `dyn` [`Cell`]s with their values as [`AnyValue`]s. What a key's
+//! slot does with its entry (find or admit it, load and publish its value, let go of its
+//! control: `slots.rs`) is written against it, and so built once per key type; only
+//! the few map routines here are built for each value type and entry layout.
+
+use super::any::AnyValue;
+use super::lookup::KeyForm;
+use super::store::{Entry, Inner};
+use crate::evict::{Mark, Marking};
+use crate::slot::{Control, Env, Stamp, Stamped};
+use std::hash::Hash;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// One entry of a cache's map, its value behind `dyn`.
+pub(crate) trait Cell {
+    /// The slot's control, if a call uses the entry (see `Entry::control`).
+    fn control(&self) -> Option<&Arc<Control>>;
+
+    /// The control, attached if the entry had none.
+    fn attach(&mut self, sync_readers: bool) -> Arc<Control>;
+
+    /// Detaches the control: nobody uses the entry now.
+    fn detach(&mut self);
+
+    /// Notes that a caller asked for the entry (eviction, bounded caches only).
+    fn touch(&self);
+
+    /// The stamp of the entry's value, if it has one.
+    fn stamp(&self) -> Option<Stamp>;
+
+    /// A clone of the entry's value.
+    fn load(&self) -> Option<Stamped<AnyValue>>;
+
+    /// Replaces the entry's value.
+    fn store(&mut self, stamped: Stamped<AnyValue>);
+}
+
+impl<V, Mk> Cell for Entry<V, Mk>
+where
+    V: Clone + Send + Sync + 'static,
+    Mk: Marking,
+{
+    fn control(&self) -> Option<&Arc<Control>> {
+        self.control.as_ref()
+    }
+
+    fn attach(&mut self, sync_readers: bool) -> Arc<Control> {
+        Entry::attach(self, sync_readers)
+    }
+
+    fn detach(&mut self) {
+        self.control = None;
+    }
+
+    fn touch(&self) {
+        self.mark.touch();
+    }
+
+    fn stamp(&self) -> Option<Stamp> {
+        self.value.as_ref().map(|stamped| stamped.stamp)
+    }
+
+    fn load(&self) -> Option<Stamped<AnyValue>> {
+        let stamped = self.value.as_ref()?;
+        Some(Stamped {
+            value: AnyValue::new(stamped.value.clone()),
+            stamp: stamped.stamp,
+        })
+    }
+
+    fn store(&mut self, stamped: Stamped<AnyValue>) {
+        self.value = Some(stamped.map(AnyValue::take::<V>));
+    }
+}
+
+impl dyn Cell + '_ {
+    /// Whether the entry still belongs to `control`'s slot (it was not removed and
+    /// replaced meanwhile).
+    pub(super) fn owned_by(&self, control: &Arc<Control>) -> bool {
+        self.control().is_some_and(|c| Arc::ptr_eq(c, control))
+    }
+
+    /// Marks the slot dropped from its map (see `Control::try_retire`); an entry with no
+    /// control has no caller to tell.
+    pub(super) fn try_retire(&self) -> bool {
+        self.control().is_none_or(|control| control.try_retire())
+    }
+
+    /// An entry without a value that no caller is using: a failed or removed creation's
+    /// leftover. Callers reach a control only through the map under a shard lock, and
+    /// the sweeps run under the shard's write lock, so a count of one is stable there.
+    pub(super) fn is_abandoned(&self) -> bool {
+        self.stamp().is_none()
+            && self
+                .control()
+                .is_none_or(|control| Arc::strong_count(control) == 1)
+    }
+}
+
+/// What bounds a cache's entries: their count against its capacity, and the sweeps.
+pub(crate) struct Room<'a> {
+    /// See `Inner::entries`.
+    pub(super) entries: &'a AtomicUsize,
+    pub(super) admitted_since_sweep: &'a AtomicUsize,
+    pub(super) sweeping: &'a parking_lot::Mutex<()>,
+    pub(super) capacity: Option<usize>,
+}
+
+/// A cache's map, as its slow path reaches it (see the module docs).
+pub(crate) trait Table<K>: Send + Sync {
+    fn env(&self) -> &Env;
+
+    fn sync_readers(&self) -> bool;
+
+    fn room(&self) -> Room<'_>;
+
+    /// Runs `read` on the key's entry, if there is one, under its shard's read lock.
+    fn read(&self, key: &dyn KeyForm<K>, read: &mut dyn FnMut(&dyn Cell));
+
+    /// Runs `write` on the key's entry, if there is one, under its shard's write lock.
+    fn write(&self, key: &dyn KeyForm<K>, write: &mut dyn FnMut(&mut dyn Cell));
+
+    /// Removes the key's entry if `doomed` says so, under its shard's write lock; the
+    /// entry is dropped after the lock is released. True if it was removed.
+    fn remove_if(&self, key: &dyn KeyForm<K>, doomed: &mut dyn FnMut(&dyn Cell) -> bool) -> bool;
+
+    /// The control of the key's entry, attached, inserting an empty entry for a new key
+    /// (and handing it to the eviction policy); true if it was inserted.
+    fn admit(&self, key: &dyn KeyForm<K>) -> (Arc<Control>, bool);
+
+    /// Drops every entry `victim` says, under each shard's write lock; how many.
+    fn sweep(&self, victim: &mut dyn FnMut(&dyn Cell) -> bool) -> usize;
+
+    /// Evicts one entry as the policy picks it (see `evict.rs`); false if nothing could
+    /// be evicted because every entry is being created, or the cache is unbounded.
+    fn evict_one(&self) -> bool;
+
+    /// How long `value` stays fresh, in nanoseconds: `ttl`, or what `ttl_with` says.
+    fn lifetime(&self, key: &dyn KeyForm<K>, value: &AnyValue) -> u64;
+
+    /// F3: whether another process's stale value may still be held for the key (no
+    /// notification for it since the claim).
+    fn still_held(&self, key: &dyn KeyForm<K>) -> bool;
+
+    /// Tells the fleet tier, if any, that this process holds a copy of the key.
+    fn track(&self, key: &dyn KeyForm<K>);
+}
+
+impl<K, V, Mk> Table<K> for Inner<K, V, Mk>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    Mk: Marking,
+{
+    fn env(&self) -> &Env {
+        &self.env
+    }
+
+    fn sync_readers(&self) -> bool {
+        self.sync_readers
+    }
+
+    fn room(&self) -> Room<'_> {
+        Room {
+            entries: &self.entries,
+            admitted_since_sweep: &self.admitted_since_sweep,
+            sweeping: &self.sweeping,
+            capacity: self.capacity,
+        }
+    }
+
+    fn read(&self, key: &dyn KeyForm<K>, read: &mut dyn FnMut(&dyn Cell)) {
+        self.with_matching(key, |entry| read(entry));
+    }
+
+    fn write(&self, key: &dyn KeyForm<K>, write: &mut dyn FnMut(&mut dyn Cell)) {
+        self.with_matching_mut(key, |entry| write(entry));
+    }
+
+    fn remove_if(&self, key: &dyn KeyForm<K>, doomed: &mut dyn FnMut(&dyn Cell) -> bool) -> bool {
+        Inner::remove_if(self, key, |entry| doomed(entry))
+    }
+
+    fn admit(&self, key: &dyn KeyForm<K>) -> (Arc<Control>, bool) {
+        // A new entry: the one place a call by a borrowed key builds the owned key.
+        let key = key.to_key();
+        let mut admitted = None;
+        let control = self
+            .map
+            .entry(key.clone())
+            .or_insert_with(|| {
+                let mark = Mk::issue(self.evictor.as_ref());
+                admitted = Some(mark.mark().map_or(0, Mark::ticket));
+                Entry {
+                    value: None,
+                    control: None,
+                    mark,
+                }
+            })
+            .attach(self.sync_readers);
+        // Not even built for an unbounded cache's entries.
+        if Mk::BOUNDED {
+            if let (Some(ticket), Some(evictor)) = (admitted, &self.evictor) {
+                let hash = self.map.hash_usize(&key) as u64;
+                evictor.admit(key, ticket, hash, self);
+            }
+        }
+        (control, admitted.is_some())
+    }
+
+    fn sweep(&self, victim: &mut dyn FnMut(&dyn Cell) -> bool) -> usize {
+        let mut swept = 0;
+        self.map.retain(|_, entry| {
+            let gone = victim(entry);
+            swept += usize::from(gone);
+            !gone
+        });
+        swept
+    }
+
+    fn evict_one(&self) -> bool {
+        // Not even built for an unbounded cache's entries.
+        if !Mk::BOUNDED {
+            return false;
+        }
+        let Some(evictor) = &self.evictor else {
+            return false;
+        };
+        evictor.evict_one(self, |key| self.map.hash_usize(key) as u64)
+    }
+
+    fn lifetime(&self, key: &dyn KeyForm<K>, value: &AnyValue) -> u64 {
+        match &self.lifetime {
+            Some(lifetime) => lifetime(&key.to_key(), value.typed::<V>()),
+            None => self.env.policy.ttl,
+        }
+    }
+
+    fn still_held(&self, key: &dyn KeyForm<K>) -> bool {
+        self.level()
+            .is_some_and(|level| level.still_held(&key.to_key()))
+    }
+
+    fn track(&self, key: &dyn KeyForm<K>) {
+        if let Some(level) = self.level() {
+            level.track(&key.to_key());
+        }
+    }
+}
+
+impl Room<'_> {
+    /// Takes back the place reserved for an entry that another caller inserted first.
+    pub(super) fn unreserve(&self) {
+        self.entries.fetch_sub(1, Ordering::AcqRel);
+    }
+}
