@@ -13,8 +13,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 /// A value of the cache's type, behind `dyn`, shared: a clone (the driver publishes a
-/// clone of what it returns) counts a reference instead of allocating, and the value
-/// comes back out by its own type's `Clone` only while another clone holds it.
+/// clone of what it returns) counts a reference instead of allocating. The value comes
+/// back out by its own type's `Clone`, never moved out of the `Arc`: moving it out is
+/// code built once more for each value type (the unwrap, the `Arc`'s drop and its weak
+/// count's), which the slow path does not need to save a clone.
 #[derive(Clone)]
 pub(crate) struct AnyValue(Arc<dyn Any + Send + Sync>);
 
@@ -33,10 +35,7 @@ impl AnyValue {
 
     /// The value, as the type it was made of.
     pub(crate) fn take<V: Clone + Send + Sync + 'static>(self) -> V {
-        match self.0.downcast::<V>() {
-            Ok(value) => Arc::try_unwrap(value).unwrap_or_else(|value| V::clone(&value)),
-            Err(_) => panic!("dogpile: internal error: a value of another type in a cache"),
-        }
+        self.typed::<V>().clone()
     }
 }
 
@@ -84,39 +83,42 @@ pub(crate) type ErasedCreation<'a, E> =
     Pin<Box<dyn Future<Output = Result<Made<AnyValue>, E>> + 'a>>;
 
 /// A blocking creator behind the fleet tier's steps (F1–F8): the tier's creator wraps
-/// it typed, and its value comes out erased. Named by `CacheBuilder::shared` (see
-/// `TierBinding`), so that a cache without a tier builds none of it; its error is
-/// erased too, so that it is built once per key and value types.
-pub(crate) type BehindTier<K, V> = for<'a> fn(
-    &'a TierLevel<K, V>,
-    K,
-    &'a mut dyn FnMut() -> Result<AnyValue, AnyError>,
-) -> ErasedCreation<'a, AnyError>;
+/// it typed, and its value comes out erased. A cache reaches it only through its bound
+/// tier (`BoundTier::steps`), so that a cache without a tier builds none of it; its
+/// error is erased too, so that it is built once per key and value types.
+pub(crate) trait TierSteps<K> {
+    fn creation<'a>(
+        &'a self,
+        key: K,
+        create: &'a mut dyn FnMut() -> Result<AnyValue, AnyError>,
+    ) -> ErasedCreation<'a, AnyError>;
+}
 
-/// See [`BehindTier`].
-pub(crate) fn behind_tier<'a, K, V>(
-    level: &'a TierLevel<K, V>,
-    key: K,
-    create: &'a mut dyn FnMut() -> Result<AnyValue, AnyError>,
-) -> ErasedCreation<'a, AnyError>
+impl<K, V> TierSteps<K> for TierLevel<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    let typed = InCall(Now::new(move || create().map(AnyValue::take::<V>)));
-    // A blocking inline creator never detaches, so nothing runs elsewhere.
-    let run_elsewhere: RunElsewhere<'a, V, AnyError> = Box::new(|_, _| {
-        unreachable!("dogpile: internal error: a creator without DETACHES detached")
-    });
-    let creator = level.creator(key, typed, true, run_elsewhere);
-    let creation = <TierCreator<'a, V, AnyError, _> as Creator<Unstored<V>>>::start(creator);
-    Box::pin(async move {
-        let Made { value, from } = creation.await?;
-        Ok(Made {
-            value: AnyValue::new(value),
-            from,
+    fn creation<'a>(
+        &'a self,
+        key: K,
+        create: &'a mut dyn FnMut() -> Result<AnyValue, AnyError>,
+    ) -> ErasedCreation<'a, AnyError> {
+        let typed = InCall(Now::new(move || create().map(AnyValue::take::<V>)));
+        // A blocking inline creator never detaches, so nothing runs elsewhere.
+        let run_elsewhere: RunElsewhere<'a, V, AnyError> = Box::new(|_, _| {
+            unreachable!("dogpile: internal error: a creator without DETACHES detached")
+        });
+        let creator = self.creator(key, typed, true, run_elsewhere);
+        let creation = <TierCreator<'a, V, AnyError, _> as Creator<Unstored<V>>>::start(creator);
+        Box::pin(async move {
+            let Made { value, from } = creation.await?;
+            Ok(Made {
+                value: AnyValue::new(value),
+                from,
+            })
         })
-    })
+    }
 }
 
 /// The store a tier's creator is written for, never built: its creation reads and

@@ -1,7 +1,6 @@
 //! The one per-key loop every get-like call goes through ([`call`]), and what it runs
 //! on: a cache as `dyn` [`Slots`], and one key's value as a slot [`Store`].
 
-use super::any::BehindTier;
 use super::lookup::{KeyForm, Owned};
 use crate::executor::run_blocking;
 use crate::slot::{
@@ -196,9 +195,6 @@ pub(crate) trait Slots<K, V>: Send + Sync {
 
     fn tier(&self) -> Option<&TierLevel<K, V>>;
 
-    /// With a tier: a blocking creator behind its steps (see `erased.rs`).
-    fn behind_tier(&self) -> Option<Behind<'_, K, V>>;
-
     /// The most keys one call of a batch's creator is given.
     fn max_batch(&self) -> usize;
 
@@ -225,9 +221,6 @@ pub(crate) trait Slots<K, V>: Send + Sync {
     /// Detaches `control` from the key's entry if nobody else holds it.
     fn release_control(&self, key: &dyn KeyForm<K>, control: &Arc<Control>);
 }
-
-/// A cache's tier level with its blocking creator behind the tier's steps.
-pub(crate) type Behind<'a, K, V> = (&'a TierLevel<K, V>, BehindTier<K, V>);
 
 /// One key's value inside the map, seen by its slot. Reads and writes only touch the
 /// entry while it still belongs to this slot's control.

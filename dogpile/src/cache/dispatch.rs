@@ -3,7 +3,7 @@
 
 use super::any::AnyValue;
 use super::bounded::{BoundedConstructor, BoundedCore};
-use super::call::{call, call_blocking, Behind, Slots, SlotsHandle};
+use super::call::{call, call_blocking, SlotsHandle};
 use super::erased;
 use super::lookup::{Hasher, KeyForm, Owned};
 use super::store::{Inner, Settings};
@@ -116,8 +116,7 @@ where
         if let Some(value) = self.hit(&key) {
             return Ok(value);
         }
-        let (table, behind) = self.blocking();
-        let served = erased::call_blocking(table, behind, &key, create, How::BLOCK, run);
+        let served = erased::call_blocking(self.table(), &key, create, How::BLOCK, run);
         served.map(|served| served.value)
     }
 
@@ -198,10 +197,7 @@ where
     ) -> Result<ReadGuard<V>, E> {
         let served = match self.read_hit(&key) {
             Some(served) => served,
-            None => {
-                let (table, behind) = self.blocking();
-                erased::call_blocking(table, behind, &key, create, How::GUARDED, run)?
-            }
+            None => erased::call_blocking(self.table(), &key, create, How::GUARDED, run)?,
         };
         Ok(ReadGuard::new(Held::Owned(served.value), served.read))
     }
@@ -225,12 +221,11 @@ where
         }
     }
 
-    /// This cache's map and tier, as the blocking calls' slow path reaches them (see
-    /// `erased.rs`).
-    fn blocking(&self) -> (&dyn Table<K>, Option<Behind<'_, K, V>>) {
+    /// This cache's map, as the blocking calls' slow path reaches it (see `erased.rs`).
+    fn table(&self) -> &dyn Table<K> {
         match self {
-            Core::Unbounded(inner) => (inner.table(), Slots::behind_tier(&**inner)),
-            Core::Bounded(inner) => (inner.table(), inner.behind_tier()),
+            Core::Unbounded(inner) => inner.table(),
+            Core::Bounded(inner) => inner.table(),
         }
     }
 
@@ -323,7 +318,7 @@ where
     }
 
     pub(crate) fn insert(&self, key: K, value: V) {
-        self.blocking().0.insert(&Owned(key), AnyValue::new(value));
+        self.table().insert(&Owned(key), AnyValue::new(value));
     }
 
     pub(crate) fn invalidate_all(&self) {

@@ -5,7 +5,7 @@
 //! fleet tier's steps when a cache has a tier (`any.rs`).
 
 use super::any::{AnyError, AnyValue, ErasedCreation};
-use super::call::{call_loop, Behind, Keyed};
+use super::call::{call_loop, Keyed};
 use super::lookup::KeyForm;
 use super::table::Table;
 use crate::executor::run_blocking;
@@ -15,7 +15,6 @@ use crate::slot::{
 };
 use std::convert::Infallible;
 use std::future::Future;
-use std::hash::Hash;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -177,34 +176,42 @@ pub(super) fn run_infallible(
 #[inline(never)]
 pub(super) fn call_blocking<K, V, E>(
     table: &dyn Table<K>,
-    behind: Option<Behind<'_, K, V>>,
     key: &dyn KeyForm<K>,
     create: impl FnOnce() -> Result<V, E>,
     how: How,
     run: Run<E>,
 ) -> Result<Served<V>, E>
 where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     E: Clone + Send + 'static,
 {
     let mut create = Some(create);
     let mut create = || take_creator(&mut create)().map(AnyValue::new);
+    let served = call_erased(table, key, &mut create, how, run)?;
+    Ok(Served {
+        value: served.value.take(),
+        read: served.read,
+    })
+}
+
+/// [`call_blocking`] once its value is erased: built once per key and error types.
+fn call_erased<K, E: Clone + Send + 'static>(
+    table: &dyn Table<K>,
+    key: &dyn KeyForm<K>,
+    create: &mut dyn FnMut() -> Result<AnyValue, E>,
+    how: How,
+    run: Run<E>,
+) -> Result<Served<AnyValue>, E> {
     let mut tiered = None;
-    let creator = match behind {
-        None => Erased::Now(&mut create),
-        Some((level, behind)) => {
-            let create = tiered.insert(|| create().map_err(AnyError::new));
-            let creation = behind(level, key.to_key(), create);
+    let creator = match table.tier_steps() {
+        None => Erased::Now(create),
+        Some(steps) => {
+            let create = tiered.insert(move || create().map_err(AnyError::new));
+            let creation = steps.creation(key.to_key(), create);
             Erased::Tier(Box::pin(async move {
                 creation.await.map_err(AnyError::take::<E>)
             }))
         }
     };
-    let bound = Bound { table, key };
-    let served = run(&bound, creator, how)?;
-    Ok(Served {
-        value: served.value.take(),
-        read: served.read,
-    })
+    run(&Bound { table, key }, creator, how)
 }

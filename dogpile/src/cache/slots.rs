@@ -5,7 +5,7 @@
 //! for their values.
 
 use super::any::AnyValue;
-use super::call::{Behind, Slots, SlotsHandle};
+use super::call::{Slots, SlotsHandle};
 use super::lookup::KeyForm;
 use super::store::{is_abandoned, owns, Entry, Inner};
 use super::table::{Cell, Table};
@@ -300,10 +300,6 @@ where
 
     fn tier(&self) -> Option<&TierLevel<K, V>> {
         self.level()
-    }
-
-    fn behind_tier(&self) -> Option<Behind<'_, K, V>> {
-        Some((self.level()?, self.behind_tier?))
     }
 
     fn max_batch(&self) -> usize {

@@ -2,7 +2,7 @@
 //! `get` / `invalidate` / `remove` / `clear`. Admitting a new key (and making room for it)
 //! is `slots.rs`.
 
-use super::any::{behind_tier, BehindTier};
+use super::any::TierSteps;
 use super::lookup::{Hasher, KeyForm};
 use crate::evict::{Evictor, Mark, Marking, Unmarked};
 use crate::executor::Executor;
@@ -75,8 +75,6 @@ pub(crate) struct Inner<K, V, Mk> {
     /// Boxed behind `dyn`, built where the tier is given, so that a cache without one
     /// builds none of its code, not even the code that drops it.
     pub(super) tier: Option<Box<dyn BoundTier<K, V>>>,
-    /// With a fleet tier: a blocking creator behind its steps (see `erased.rs`).
-    pub(super) behind_tier: Option<BehindTier<K, V>>,
     /// The most keys one call of a batch's creator is given.
     pub(super) max_batch: usize,
     /// `ttl_with`: each value's own lifetime (R6).
@@ -413,7 +411,6 @@ where
                 .expect("the builder keeps a tier of its own key and value types")
         });
         Arc::new_cyclic(|this: &Weak<Self>| Inner {
-            behind_tier: binding.as_ref().map(|binding| binding.behind),
             tier: binding.map(|binding| {
                 let sink = binding.sinks[usize::from(Mk::BOUNDED)](this);
                 (binding.bind)(&settings.env.policy, lifetime.clone(), sink)
@@ -466,7 +463,6 @@ pub(crate) struct TierBinding<K, V> {
     bind: BindTier<K, V>,
     /// The event sink of an unbounded and of a bounded cache, from its `Weak<Inner>`.
     sinks: [fn(&dyn Any) -> LocalSink<K>; 2],
-    behind: BehindTier<K, V>,
 }
 
 impl<K, V> TierBinding<K, V>
@@ -481,7 +477,6 @@ where
                 Box::new(setting.bind(policy, lifetime, sink))
             }),
             sinks: [sink::<K, V, Unmarked>, sink::<K, V, Mark>],
-            behind: behind_tier::<K, V>,
         }
     }
 }
@@ -497,15 +492,36 @@ type BindTier<K, V> = Box<
 /// A cache's level of its tier, behind `dyn` (see `Inner::tier`).
 pub(super) trait BoundTier<K, V>: Send + Sync {
     fn level(&self) -> &TierLevel<K, V>;
+
+    /// A blocking creator behind the tier's steps (see `erased.rs`).
+    fn steps(&self) -> &dyn TierSteps<K>;
+
+    /// See `Table::still_held`.
+    fn still_held(&self, key: &dyn KeyForm<K>) -> bool;
+
+    /// See `Table::track`.
+    fn track(&self, key: &dyn KeyForm<K>);
 }
 
 impl<K, V> BoundTier<K, V> for TierLevel<K, V>
 where
-    K: Send + Sync,
-    V: Send + Sync,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
 {
     fn level(&self) -> &TierLevel<K, V> {
         self
+    }
+
+    fn steps(&self) -> &dyn TierSteps<K> {
+        self
+    }
+
+    fn still_held(&self, key: &dyn KeyForm<K>) -> bool {
+        TierLevel::still_held(self, &key.to_key())
+    }
+
+    fn track(&self, key: &dyn KeyForm<K>) {
+        TierLevel::track(self, &key.to_key());
     }
 }
 

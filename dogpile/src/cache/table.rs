@@ -4,12 +4,13 @@
 //! control: `slots.rs`) is written against it, and so built once per key type; only
 //! the few map routines here are built for each value type and entry layout.
 
-use super::any::AnyValue;
+use super::any::{AnyValue, TierSteps};
 use super::lookup::KeyForm;
 use super::store::{Entry, Inner};
 use crate::evict::{Mark, Marking};
 use crate::slot::{Control, Env, Stamp, Stamped};
-use std::hash::Hash;
+use dashmap::SharedValue;
+use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -146,6 +147,9 @@ pub(crate) trait Table<K>: Send + Sync {
 
     /// Tells the fleet tier, if any, that this process holds a copy of the key.
     fn track(&self, key: &dyn KeyForm<K>);
+
+    /// With a fleet tier: its steps, which a blocking creator runs behind (F1–F8).
+    fn tier_steps(&self) -> Option<&dyn TierSteps<K>>;
 }
 
 impl<K, V, Mk> Table<K> for Inner<K, V, Mk>
@@ -184,30 +188,37 @@ where
     }
 
     fn admit(&self, key: &dyn KeyForm<K>) -> (Arc<Control>, bool) {
+        let hash = key.hash_by(self.map.hasher()) as usize;
+        let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
+        // Another caller may have inserted the key since our look-up.
+        if let Some((_, entry)) = shard.get_mut(hash as u64, |(stored, _)| key.is(stored)) {
+            return (entry.get_mut().attach(self.sync_readers), false);
+        }
         // A new entry: the one place a call by a borrowed key builds the owned key.
         let key = key.to_key();
-        let mut admitted = None;
-        let control = self
-            .map
-            .entry(key.clone())
-            .or_insert_with(|| {
-                let mark = Mk::issue(self.evictor.as_ref());
-                admitted = Some(mark.mark().map_or(0, Mark::ticket));
-                Entry {
-                    value: None,
-                    control: None,
-                    mark,
-                }
-            })
-            .attach(self.sync_readers);
+        let mark = Mk::issue(self.evictor.as_ref());
+        let ticket = mark.mark().map_or(0, Mark::ticket);
+        let mut entry = Entry {
+            value: None,
+            control: None,
+            mark,
+        };
+        let control = entry.attach(self.sync_readers);
+        let admitted = Mk::BOUNDED.then(|| key.clone());
+        let hasher = self.map.hasher();
+        shard.insert(
+            hash as u64,
+            (key, SharedValue::new(entry)),
+            |(stored, _)| hasher.hash_one(stored),
+        );
+        drop(shard);
         // Not even built for an unbounded cache's entries.
         if Mk::BOUNDED {
-            if let (Some(ticket), Some(evictor)) = (admitted, &self.evictor) {
-                let hash = self.map.hash_usize(&key) as u64;
-                evictor.admit(key, ticket, hash, self);
+            if let (Some(key), Some(evictor)) = (admitted, &self.evictor) {
+                evictor.admit(key, ticket, hash as u64, self);
             }
         }
-        (control, admitted.is_some())
+        (control, true)
     }
 
     fn sweep(&self, victim: &mut dyn FnMut(&dyn Cell) -> bool) -> usize {
@@ -239,14 +250,17 @@ where
     }
 
     fn still_held(&self, key: &dyn KeyForm<K>) -> bool {
-        self.level()
-            .is_some_and(|level| level.still_held(&key.to_key()))
+        self.tier.as_ref().is_some_and(|tier| tier.still_held(key))
     }
 
     fn track(&self, key: &dyn KeyForm<K>) {
-        if let Some(level) = self.level() {
-            level.track(&key.to_key());
+        if let Some(tier) = &self.tier {
+            tier.track(key);
         }
+    }
+
+    fn tier_steps(&self) -> Option<&dyn TierSteps<K>> {
+        self.tier.as_ref().map(|tier| tier.steps())
     }
 }
 
