@@ -8,7 +8,7 @@ use super::any::AnyValue;
 use super::call::{Slots, SlotsHandle};
 use super::lookup::KeyForm;
 use super::store::{is_abandoned, owns, Entry, Inner};
-use super::table::{Cell, Table};
+use super::table::{Cell, Change, Changed, Table};
 use crate::evict::{Candidate, Entries, Marking, Visit};
 use crate::slot::{Control, Env, Freshness, Provenance, Stamped};
 use crate::tier::TierLevel;
@@ -31,7 +31,12 @@ impl<K> dyn Table<K> + '_ {
         write: impl FnOnce(&mut dyn Cell) -> R,
     ) -> Option<R> {
         let (mut write, mut out) = (Some(write), None);
-        self.write(key, &mut |cell| out = write.take().map(|write| write(cell)));
+        self.update(key, &mut |cell| {
+            if let Some(cell) = cell {
+                out = write.take().map(|write| write(cell));
+            }
+            Change::Keep
+        });
         out
     }
 
@@ -41,9 +46,13 @@ impl<K> dyn Table<K> + '_ {
     pub(super) fn forget_if_empty(&self, key: &dyn KeyForm<K>) {
         // A key backing off keeps its entry: its last error answers meanwhile.
         let backing_off = |cell: &dyn Cell| cell.control().is_some_and(|c| c.keeps_state());
-        let mut empty =
+        let empty =
             |cell: &dyn Cell| cell.stamp().is_none() && !backing_off(cell) && cell.try_retire();
-        if self.remove_if(key, &mut empty) {
+        let mut change = |cell: Option<&mut dyn Cell>| match cell {
+            Some(cell) if empty(cell) => Change::Remove,
+            _ => Change::Keep,
+        };
+        if let Changed::Removed(true) = self.update(key, &mut change) {
             self.room().unreserve();
         }
     }
@@ -65,13 +74,25 @@ impl<K> dyn Table<K> + '_ {
         if !self.reserve_place() {
             return None;
         }
-        let (control, admitted) = self.admit(key);
-        if admitted {
-            self.after_admission();
-        } else {
-            self.room().unreserve();
+        // Another caller may have inserted the key since our look-up.
+        let mut found = None;
+        let mut admit = |cell: Option<&mut dyn Cell>| match cell {
+            Some(cell) => {
+                found = Some(cell.attach(sync_readers));
+                Change::Keep
+            }
+            None => Change::Insert,
+        };
+        match self.update(key, &mut admit) {
+            Changed::Inserted(control) => {
+                self.after_admission();
+                Some(control)
+            }
+            _ => {
+                self.room().unreserve();
+                found
+            }
         }
-        Some(control)
     }
 
     /// Counts a new entry in, evicting first if the cache is full.

@@ -269,27 +269,6 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
         Some(write(entry.get_mut()))
     }
 
-    /// Removes the key's entry if `doomed` says so, under its shard's write lock; the
-    /// entry is dropped after the lock is released. True if it was removed.
-    pub(super) fn remove_if(
-        &self,
-        key: &(impl KeyForm<K> + ?Sized),
-        doomed: impl FnOnce(&Entry<V, Mk>) -> bool,
-    ) -> bool {
-        let hash = key.hash_by(self.map.hasher()) as usize;
-        let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
-        let eq = |(stored, _): &(K, _)| key.is(stored);
-        let Some((_, entry)) = shard.get(hash as u64, eq) else {
-            return false;
-        };
-        if !doomed(entry.get()) {
-            return false;
-        }
-        let removed = shard.remove_entry(hash as u64, eq);
-        drop(shard);
-        removed.is_some()
-    }
-
     /// `Cache::get`: the value of the entry found as [`with_found`](Inner::with_found)
     /// finds it, if it may be served.
     /// With `fresh_only` (`Cache::get_fresh`), only a value within its lifetime.

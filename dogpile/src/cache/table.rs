@@ -100,6 +100,24 @@ impl dyn Cell + '_ {
     }
 }
 
+/// What [`Table::update`] does with a key's entry once its closure has seen it.
+pub(crate) enum Change {
+    Keep,
+    /// Removes the entry (the closure saw one).
+    Remove,
+    /// Inserts an empty entry with its control attached (the closure saw none).
+    Insert,
+}
+
+/// What [`Table::update`] did.
+pub(crate) enum Changed {
+    Kept,
+    /// Whether an entry was removed.
+    Removed(bool),
+    /// A new entry, and its control.
+    Inserted(Arc<Control>),
+}
+
 /// What bounds a cache's entries: their count against its capacity, and the sweeps.
 pub(crate) struct Room<'a> {
     /// See `Inner::entries`.
@@ -120,16 +138,14 @@ pub(crate) trait Table<K>: Send + Sync {
     /// Runs `read` on the key's entry, if there is one, under its shard's read lock.
     fn read(&self, key: &dyn KeyForm<K>, read: &mut dyn FnMut(&dyn Cell));
 
-    /// Runs `write` on the key's entry, if there is one, under its shard's write lock.
-    fn write(&self, key: &dyn KeyForm<K>, write: &mut dyn FnMut(&mut dyn Cell));
-
-    /// Removes the key's entry if `doomed` says so, under its shard's write lock; the
-    /// entry is dropped after the lock is released. True if it was removed.
-    fn remove_if(&self, key: &dyn KeyForm<K>, doomed: &mut dyn FnMut(&dyn Cell) -> bool) -> bool;
-
-    /// The control of the key's entry, attached, inserting an empty entry for a new key
-    /// (and handing it to the eviction policy); true if it was inserted.
-    fn admit(&self, key: &dyn KeyForm<K>) -> (Arc<Control>, bool);
+    /// Runs `change` on the key's entry (`None`: the key has none) under its shard's
+    /// write lock, and does what it says: one look-up for every change the slow path
+    /// makes to a key's entry.
+    fn update(
+        &self,
+        key: &dyn KeyForm<K>,
+        change: &mut dyn FnMut(Option<&mut dyn Cell>) -> Change,
+    ) -> Changed;
 
     /// Drops every entry `victim` says, under each shard's write lock; how many.
     fn sweep(&self, victim: &mut dyn FnMut(&dyn Cell) -> bool) -> usize;
@@ -179,46 +195,51 @@ where
         self.with_matching(key, |entry| read(entry));
     }
 
-    fn write(&self, key: &dyn KeyForm<K>, write: &mut dyn FnMut(&mut dyn Cell)) {
-        self.with_matching_mut(key, |entry| write(entry));
-    }
-
-    fn remove_if(&self, key: &dyn KeyForm<K>, doomed: &mut dyn FnMut(&dyn Cell) -> bool) -> bool {
-        Inner::remove_if(self, key, |entry| doomed(entry))
-    }
-
-    fn admit(&self, key: &dyn KeyForm<K>) -> (Arc<Control>, bool) {
+    fn update(
+        &self,
+        key: &dyn KeyForm<K>,
+        change: &mut dyn FnMut(Option<&mut dyn Cell>) -> Change,
+    ) -> Changed {
         let hash = key.hash_by(self.map.hasher()) as usize;
         let mut shard = self.map.shards()[self.map.determine_shard(hash)].write();
-        // Another caller may have inserted the key since our look-up.
-        if let Some((_, entry)) = shard.get_mut(hash as u64, |(stored, _)| key.is(stored)) {
-            return (entry.get_mut().attach(self.sync_readers), false);
-        }
-        // A new entry: the one place a call by a borrowed key builds the owned key.
-        let key = key.to_key();
-        let mark = Mk::issue(self.evictor.as_ref());
-        let ticket = mark.mark().map_or(0, Mark::ticket);
-        let mut entry = Entry {
-            value: None,
-            control: None,
-            mark,
-        };
-        let control = entry.attach(self.sync_readers);
-        let admitted = Mk::BOUNDED.then(|| key.clone());
-        let hasher = self.map.hasher();
-        shard.insert(
-            hash as u64,
-            (key, SharedValue::new(entry)),
-            |(stored, _)| hasher.hash_one(stored),
-        );
-        drop(shard);
-        // Not even built for an unbounded cache's entries.
-        if Mk::BOUNDED {
-            if let (Some(key), Some(evictor)) = (admitted, &self.evictor) {
-                evictor.admit(key, ticket, hash as u64, self);
+        let eq = |(stored, _): &(K, SharedValue<Entry<V, Mk>>)| key.is(stored);
+        let found = shard.get_mut(hash as u64, eq);
+        match change(found.map(|(_, entry)| entry.get_mut() as &mut dyn Cell)) {
+            Change::Keep => Changed::Kept,
+            Change::Remove => {
+                let removed = shard.remove_entry(hash as u64, eq);
+                // Dropped after the shard lock is released.
+                drop(shard);
+                Changed::Removed(removed.is_some())
+            }
+            Change::Insert => {
+                // A new entry: the one place a call by a borrowed key builds the owned key.
+                let key = key.to_key();
+                let mark = Mk::issue(self.evictor.as_ref());
+                let ticket = mark.mark().map_or(0, Mark::ticket);
+                let mut entry = Entry {
+                    value: None,
+                    control: None,
+                    mark,
+                };
+                let control = entry.attach(self.sync_readers);
+                let admitted = Mk::BOUNDED.then(|| key.clone());
+                let hasher = self.map.hasher();
+                shard.insert(
+                    hash as u64,
+                    (key, SharedValue::new(entry)),
+                    |(stored, _)| hasher.hash_one(stored),
+                );
+                drop(shard);
+                // Not even built for an unbounded cache's entries.
+                if Mk::BOUNDED {
+                    if let (Some(key), Some(evictor)) = (admitted, &self.evictor) {
+                        evictor.admit(key, ticket, hash as u64, self);
+                    }
+                }
+                Changed::Inserted(control)
             }
         }
-        (control, true)
     }
 
     fn sweep(&self, victim: &mut dyn FnMut(&dyn Cell) -> bool) -> usize {
