@@ -17,14 +17,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 impl<K> dyn Table<K> + '_ {
-    /// Runs `read` on the key's entry, if there is one, under its shard's read lock.
-    fn read_cell<R>(&self, key: &dyn KeyForm<K>, read: impl FnOnce(&dyn Cell) -> R) -> Option<R> {
-        let (mut read, mut out) = (Some(read), None);
-        self.read(key, &mut |cell| out = read.take().map(|read| read(cell)));
-        out
-    }
-
-    /// [`read_cell`](Self::read_cell) under the shard's write lock.
+    /// Runs `write` on the key's entry, if there is one, under its shard's lock.
     fn write_cell<R>(
         &self,
         key: &dyn KeyForm<K>,
@@ -60,15 +53,12 @@ impl<K> dyn Table<K> + '_ {
     /// The control of `key`'s slot, inserting an empty entry for a new key. `None`
     /// when the cache is at capacity and nothing can be evicted.
     pub(super) fn control_for(&self, key: &dyn KeyForm<K>) -> Option<Arc<Control>> {
-        let found = self.read_cell(key, |cell| {
-            cell.touch(); // a stale hit counts for eviction as a fresh one
-            cell.control().cloned()
-        });
-        if let Some(Some(control)) = found {
-            return Some(control);
-        }
         let sync_readers = self.sync_readers();
-        if let Some(control) = self.write_cell(key, |cell| cell.attach(sync_readers)) {
+        let found = self.write_cell(key, |cell| {
+            cell.touch(); // a stale hit counts for eviction as a fresh one
+            cell.attach(sync_readers)
+        });
+        if let Some(control) = found {
             return Some(control);
         }
         if !self.reserve_place() {
@@ -187,8 +177,8 @@ impl<K> dyn Table<K> + '_ {
         key: &dyn KeyForm<K>,
         control: &Arc<Control>,
     ) -> Option<Stamped<AnyValue>> {
-        let current = |cell: &dyn Cell| cell.owned_by(control).then(|| cell.load());
-        self.read_cell(key, current).flatten().flatten()
+        let current = |cell: &mut dyn Cell| cell.owned_by(control).then(|| cell.load());
+        self.write_cell(key, current).flatten().flatten()
     }
 
     /// Stores a created value in the key's entry while it belongs to `control`'s slot.

@@ -7,7 +7,7 @@ use super::lookup::{Hasher, KeyForm};
 use crate::evict::{Evictor, Mark, Marking, Unmarked};
 use crate::executor::Executor;
 use crate::freshness::{Decision, Lifetime, Policy};
-use crate::slot::{self, Control, Env, Freshness, Served, Stamped};
+use crate::slot::{self, Control, Env, Freshness, Served, Stamp, Stamped};
 use crate::stats::Counters;
 use crate::tier::{LocalAction, SharedTier, TierLevel, TierSetting};
 use dashmap::DashMap;
@@ -44,9 +44,7 @@ pub(crate) struct Entry<V, Mk> {
 
 impl<V, Mk> Entry<V, Mk> {
     pub(super) fn attach(&mut self, sync_readers: bool) -> Arc<Control> {
-        self.control
-            .get_or_insert_with(|| Control::new(sync_readers))
-            .clone()
+        attach(&mut self.control, sync_readers)
     }
 
     /// Marks the slot dropped from its map (see `Control::try_retire`); an entry with
@@ -56,6 +54,14 @@ impl<V, Mk> Entry<V, Mk> {
             .as_ref()
             .is_none_or(|control| control.try_retire())
     }
+}
+
+/// The control of an entry, attached if it had none: apart from `Entry`, so that it is
+/// built once, not once per value type.
+fn attach(control: &mut Option<Arc<Control>>, sync_readers: bool) -> Arc<Control> {
+    control
+        .get_or_insert_with(|| Control::new(sync_readers))
+        .clone()
 }
 
 pub(crate) struct Inner<K, V, Mk> {
@@ -88,6 +94,27 @@ enum Hit<V> {
     Stale(V),
     /// Nothing to serve without entering the slot.
     Miss,
+}
+
+/// Whether the hit path serves a value of this stamp that is not plainly fresh, with the
+/// slot's control: when the slot would serve it without a claim (see `Control::serves`),
+/// that is due for an early refresh that someone holds or held, stale while another
+/// caller refreshes it (R3), or stale while the key backs off. Classified by the precise
+/// clock as the slot does. `Some(true)`: served as fresh (fresh or due by that clock);
+/// `Some(false)`: served stale, and counted so. Apart from the entry, so that it is
+/// built once, not once per value type.
+fn stale_serves(env: &Env, stamp: Stamp, control: &Control) -> Option<bool> {
+    let now = env.now();
+    let freshness = env.policy.of(stamp, now);
+    let decision = control.serves(&env.policy, now, (stamp.expires(), stamp.invalidated()))?;
+    if matches!(freshness, Freshness::Fresh | Freshness::Due) {
+        return Some(true);
+    }
+    env.served_stale(Some(stamp), now);
+    if decision == Decision::ServeBackingOff {
+        Counters::bump(&env.stats.backoff_answers);
+    }
+    Some(false)
 }
 
 pub(super) fn invalidate_entry<V, Mk>(entry: &mut Entry<V, Mk>) {
@@ -131,29 +158,22 @@ impl<K: Hash + Eq, V: Clone, Mk: Marking> Inner<K, V, Mk> {
     }
 
     /// A value that is not plainly fresh, served at once when the slot would serve it
-    /// without a claim (see `Control::serves`): due for an early refresh that someone
-    /// holds or held, stale while another caller refreshes it (R3), or stale while the
-    /// key backs off. Classified by the precise clock as the slot does.
+    /// without a claim (see [`stale_serves`]).
     #[inline(never)]
     fn stale_value(&self, entry: &Entry<V, Mk>) -> Hit<V> {
         let (Some(stamped), Some(control)) = (&entry.value, &entry.control) else {
             return Hit::Miss;
         };
-        let now = self.env.now();
-        let freshness = self.env.policy.of(stamped.stamp, now);
-        let found = (stamped.expires(), stamped.invalidated());
-        let Some(decision) = control.serves(&self.env.policy, now, found) else {
+        let Some(fresh) = stale_serves(&self.env, stamped.stamp, control) else {
             return Hit::Miss;
         };
         entry.mark.touch(); // a stale hit counts for eviction as a fresh one
-        if matches!(freshness, Freshness::Fresh | Freshness::Due) {
-            return Hit::Fresh(stamped.value.clone());
+        let value = stamped.value.clone();
+        if fresh {
+            Hit::Fresh(value)
+        } else {
+            Hit::Stale(value)
         }
-        self.env.served_stale(Some(stamped.stamp), now);
-        if decision == Decision::ServeBackingOff {
-            Counters::bump(&self.env.stats.backoff_answers);
-        }
-        Hit::Stale(stamped.value.clone())
     }
 
     /// The hit path of a reader-synchronised call (R8): see [`slot::read_hit`]. Only an

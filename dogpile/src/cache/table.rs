@@ -135,12 +135,11 @@ pub(crate) trait Table<K>: Send + Sync {
 
     fn room(&self) -> Room<'_>;
 
-    /// Runs `read` on the key's entry, if there is one, under its shard's read lock.
-    fn read(&self, key: &dyn KeyForm<K>, read: &mut dyn FnMut(&dyn Cell));
-
     /// Runs `change` on the key's entry (`None`: the key has none) under its shard's
-    /// write lock, and does what it says: one look-up for every change the slow path
-    /// makes to a key's entry.
+    /// write lock, and does what it says: one look-up routine for everything the slow
+    /// path reads or changes in a key's entry. Its closures are short (a reference
+    /// count, a stamp, a clone), so a reader holding the write lock costs the shard's
+    /// other callers no more than a read lock would.
     fn update(
         &self,
         key: &dyn KeyForm<K>,
@@ -189,10 +188,6 @@ where
             sweeping: &self.sweeping,
             capacity: self.capacity,
         }
-    }
-
-    fn read(&self, key: &dyn KeyForm<K>, read: &mut dyn FnMut(&dyn Cell)) {
-        self.with_matching(key, |entry| read(entry));
     }
 
     fn update(
