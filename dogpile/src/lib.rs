@@ -39,8 +39,11 @@
 //!     entry.rs         EntryRef: the same calls by a borrowed key, forwarding to Core
 //!     builder.rs       CacheBuilder, BuildError
 //!     store.rs         the entries, the hit path, get / invalidate / remove / clear
-//!     slots.rs         a key's entry as the per-key loop reaches it: admission,
-//!                      eviction, sweep, insert
+//!     table.rs         Table: the map as the slow path reaches it, its entries as
+//!                      dyn Cells with their values erased; the few routines built
+//!                      per value type
+//!     slots.rs         a key's entry as the per-key loop reaches it, on a Table:
+//!                      admission, eviction, sweep, load, publish, insert
 //!     call.rs          the per-key loop every get-like call goes through
 //!     erased.rs        the blocking calls' slow path with the value type erased: the
 //!                      loop and the slot driver built once, not once per value type
@@ -84,16 +87,20 @@
 //! Cache::get_with(key, create)                          cache/mod.rs
 //!  └─ Core::get_inline                                  cache/dispatch.rs
 //!      ├─ Inner::hit: shard read lock, fresh? clone     cache/store.rs    (a hit ends here)
-//!      └─ erased::call_blocking(slots, key, creator)    cache/erased.rs
+//!      └─ erased::call_blocking(table, key, creator)    cache/erased.rs
 //!          └─ call_loop over a dyn KeySlot: the key's control, then slot::drive over
 //!             an ErasedStore, whose load / publish reach the entry through
-//!             dyn Slots                                 cache/call.rs, cache/slots.rs
+//!             dyn Table                   cache/call.rs, cache/slots.rs, cache/table.rs
 //! ```
 //!
 //! The hit path is typed and inlined; the slow path of a blocking call runs on the value
 //! as an `AnyValue` (the value behind a shared `Arc<dyn Any>`), so that the loop and the
-//! driver are built once per error type (once, in this crate, for `get_with`), not once
-//! per value type. The async and `Background` calls take the same loop typed.
+//! driver are built once per error type (once, in this crate, for `get_with`), and what
+//! a key's slot does with its entry once per key type, not once per value type: only
+//! `Table::update` (one shard-locked look-up that reads, changes, removes or inserts an
+//! entry), the sweep and each `Cell`'s few accessors are built per value type. The async
+//! and `Background` calls take the same loop typed, through `dyn Slots`, which forwards
+//! to the same per-key code but for their values.
 //! A bounded cache takes the same path with `Core` reaching its `Inner` through `dyn
 //! BoundedCore`; a fleet tier wraps the creator (`tier::creation`) and leaves the path
 //! as it is. `scripts/module-edges.sh` lists the edges between these modules and fails

@@ -1,8 +1,9 @@
 //! The blocking calls' slow path with the value type erased: the per-key loop and the
 //! slot driver run on an [`AnyValue`] and a `dyn` [`KeySlot`], so that they are built
-//! once per error type, not once more for every value type. What stays typed is the
-//! entry layout (a [`Bound`] key of a cache, behind `dyn`), the hit path, and the
-//! fleet tier's steps when a cache has a tier (`any.rs`).
+//! once per error type, not once more for every value type. A key of a cache is a
+//! [`Bound`] key of its `dyn` [`Table`], built once per key type; what stays typed is
+//! the table's few routines (`table.rs`), the hit path, and the fleet tier's steps when
+//! a cache has a tier (`any.rs`).
 
 use super::any::{AnyError, AnyValue, ErasedCreation};
 use super::call::{call_loop, Keyed};
@@ -169,8 +170,8 @@ pub(super) fn run_infallible(
 }
 
 /// A blocking call's slow path, for the `Inline` and `SyncReaders` modes: the per-key
-/// loop and the slot driver run erased; only the entry glue and, with a fleet tier, the
-/// tier's steps are built for `K` and `V`. Never inlined: the hit path that calls it
+/// loop and the slot driver run erased; only the creator's wrapping and, with a fleet
+/// tier, the tier's steps are built for `V`. Never inlined: the hit path that calls it
 /// stays small, and its body is built once per key, value and creator, not again in
 /// every caller.
 #[inline(never)]

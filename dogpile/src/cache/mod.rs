@@ -7,7 +7,9 @@
 //!   reads, writes and invalidation (this file: the `Inline` calls and batches);
 //! - `dispatch.rs`: [`Core`], the state behind both surfaces, and the mode-specific calls;
 //! - `store.rs`: the entries, the hit path, `get` / `invalidate` / `remove` / `clear`;
-//! - `slots.rs`: a key's entry as the per-key loop reaches it, admission and eviction;
+//! - `table.rs`: `Table`, the map as the slow path reaches it, built
+//!   once per value type; `slots.rs`: a key's entry on it, admission and eviction,
+//!   built once per key type;
 //! - `call.rs`: the per-key loop every get-like call goes through;
 //! - `erased.rs`: the blocking calls' slow path, its value type erased;
 //! - `any.rs`: values and errors behind `dyn` for it, and its creator behind a tier;
