@@ -4,7 +4,7 @@
 
 use super::call::{Slots, SlotsHandle};
 use super::lookup::{Hasher, KeyForm};
-use super::store::{Inner, Settings};
+use super::store::{Inner, Settings, TypedSettings};
 use crate::evict::Mark;
 use crate::executor::Executor;
 use crate::slot::Served;
@@ -36,7 +36,8 @@ pub(crate) trait BoundedCore<K, V>: Slots<K, V> {
 
 /// Builds a bounded cache's core. Named only by `CacheBuilder::capacity`, so that the
 /// bounded entry layout is built only for the types of caches given a capacity.
-pub(crate) type BoundedConstructor<K, V> = fn(Settings) -> Arc<dyn BoundedCore<K, V>>;
+pub(crate) type BoundedConstructor<K, V> =
+    fn(Settings, TypedSettings<K, V>) -> Arc<dyn BoundedCore<K, V>>;
 
 /// The constructor of a bounded cache of these types, for `CacheBuilder::capacity`.
 pub(crate) fn bounded_constructor<K, V>() -> BoundedConstructor<K, V>
@@ -44,7 +45,7 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    |settings| Inner::<K, V, Mark>::new(settings)
+    |settings, typed| Inner::<K, V, Mark>::new(settings, typed)
 }
 
 impl<K, V> BoundedCore<K, V> for Inner<K, V, Mark>

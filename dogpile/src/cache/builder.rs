@@ -1,7 +1,8 @@
 //! [`CacheBuilder`] and [`BuildError`].
 
-use super::bounded::bounded_constructor;
-use super::store::{Settings, TierBinding};
+use super::bounded::{bounded_constructor, BoundedConstructor};
+use super::dispatch::Core;
+use super::store::{Settings, TierBinding, TypedSettings};
 use crate::clock::{to_nanos, Clock, ClockHandle};
 use crate::executor::{Executor, RefreshTask};
 use crate::freshness::Backoff;
@@ -10,7 +11,6 @@ use crate::mode::{Background, Inline, Mode, SyncReaders};
 use crate::slot::{Env, Policy};
 use crate::stats::Counters;
 use crate::tier::SharedTier;
-use std::any::Any;
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -38,35 +38,28 @@ use std::time::Duration;
 #[must_use = "a builder does nothing until `.build()`"]
 pub struct CacheBuilder<K, V, M = Inline> {
     config: Config,
-    _types: Types<K, V, M>,
+    /// The tier and the lifetime, each set only by its own method.
+    typed: TypedSettings<K, V>,
+    /// With a capacity, the bounded core's constructor (see `Core::new`).
+    bounded: Option<BoundedConstructor<K, V>>,
+    _mode: PhantomData<fn() -> M>,
 }
 
-/// What a [`CacheBuilder`] was told, none of it typed by `K`, `V` or `M`: checked and
-/// turned into [`Settings`] once per cache whatever its types.
+/// What a [`CacheBuilder`] was told that is not typed by `K`, `V` or `M`: checked and
+/// turned into [`Settings`] by code built once whatever the cache's types.
 struct Config {
     ttl: Option<Duration>,
     capacity: Option<usize>,
-    /// With a capacity, the bounded core's constructor (see `Core::new`),
-    /// kept as `Any` like `tier`.
-    bounded: Option<Box<dyn Any + Send + Sync>>,
     stale_while_revalidate: Option<Duration>,
     stale_if_error: Option<Duration>,
     refresh_ahead: Option<Duration>,
     retry_backoff: Option<(Duration, Duration)>,
     wait_at_most: Option<Duration>,
-    /// `ttl_with`'s function, a `Lifetime<K, V>` kept as `Any` like `tier`.
-    lifetime: Option<Box<dyn Any + Send + Sync>>,
     clock: ClockHandle,
     executor: Executor,
-    /// The fleet tier, an `Arc<dyn SharedTier<K, V>>` kept as `Any` so that the builder
-    /// still holds no `K` or `V`.
-    tier: Option<Box<dyn Any + Send + Sync>>,
     name: Option<Arc<str>>,
     max_batch: Option<usize>,
 }
-
-/// The builder holds no `K`, `V` or `M`: it is `Send`, `Sync` and covariant whatever they are.
-type Types<K, V, M> = PhantomData<fn() -> (K, V, M)>;
 
 /// Why [`CacheBuilder::try_build`] refused its settings.
 ///
@@ -121,20 +114,19 @@ impl<K, V> CacheBuilder<K, V, Inline> {
             config: Config {
                 ttl: None,
                 capacity: None,
-                bounded: None,
                 stale_while_revalidate: None,
                 stale_if_error: None,
                 refresh_ahead: None,
                 retry_backoff: None,
                 wait_at_most: None,
-                lifetime: None,
                 clock: ClockHandle::System,
                 executor: Executor::Pool,
-                tier: None,
                 name: None,
                 max_batch: None,
             },
-            _types: PhantomData,
+            typed: TypedSettings::new(),
+            bounded: None,
+            _mode: PhantomData,
         }
     }
 
@@ -203,7 +195,9 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
     fn into_mode<N>(self) -> CacheBuilder<K, V, N> {
         CacheBuilder {
             config: self.config,
-            _types: PhantomData,
+            typed: self.typed,
+            bounded: self.bounded,
+            _mode: PhantomData,
         }
     }
 
@@ -413,7 +407,7 @@ where
     /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.config.capacity = Some(capacity);
-        self.config.bounded = Some(Box::new(bounded_constructor::<K, V>()));
+        self.bounded = Some(bounded_constructor::<K, V>());
         self
     }
 
@@ -472,8 +466,7 @@ where
     /// assert_eq!(cache.get_with(1, || unreachable!()), 10);
     /// ```
     pub fn shared(mut self, tier: impl SharedTier<K, V>) -> Self {
-        let tier: Arc<dyn SharedTier<K, V>> = Arc::new(tier);
-        self.config.tier = Some(Box::new(TierBinding::new(tier)));
+        self.typed.tier = Some(TierBinding::new(Arc::new(tier)));
         self
     }
 
@@ -506,26 +499,22 @@ where
         lifetime: impl Fn(&K, &V) -> Duration + Send + Sync + 'static,
     ) -> Self {
         let lifetime: Lifetime<K, V> = Arc::new(move |key, value| to_nanos(lifetime(key, value)));
-        self.config.lifetime = Some(Box::new(lifetime));
+        self.typed.lifetime = Some(lifetime);
         self
     }
 
-    /// What the cache is built from, or why these settings make no sense (see
-    /// `try_build`).
-    pub(super) fn settings(self) -> Result<Settings, BuildError> {
+    /// The cache's state, or why these settings make no sense (see `try_build`).
+    pub(super) fn core(self) -> Result<Core<K, V>, BuildError> {
         let sync_readers = crate::mode::sync_readers::<M>();
-        self.config.settings(sync_readers, default_name::<K, V>)
+        let types = (std::any::type_name::<K>(), std::any::type_name::<V>());
+        let settings = self.config.settings(sync_readers, types)?;
+        Ok(Core::new(settings, self.typed, self.bounded))
     }
 }
 
-/// A cache's name when none was given: its types.
-fn default_name<K, V>() -> Arc<str> {
-    let (k, v) = (std::any::type_name::<K>(), std::any::type_name::<V>());
-    format!("Cache<{k}, {v}>").into()
-}
-
 impl Config {
-    fn settings(self, sync_readers: bool, name: fn() -> Arc<str>) -> Result<Settings, BuildError> {
+    /// `types`: the key's and the value's type names, for a cache given no name.
+    fn settings(self, sync_readers: bool, types: (&str, &str)) -> Result<Settings, BuildError> {
         let ttl = self.ttl.ok_or(BuildError::MissingTtl)?;
         if ttl.is_zero() {
             return Err(BuildError::ZeroTtl);
@@ -559,17 +548,16 @@ impl Config {
             },
             clock: self.clock,
             stats: Arc::new(Counters::default()),
-            name: self.name.unwrap_or_else(name),
+            name: self
+                .name
+                .unwrap_or_else(|| format!("Cache<{}, {}>", types.0, types.1).into()),
         };
         Ok(Settings {
             env,
             capacity: self.capacity,
-            bounded: self.bounded,
             sync_readers,
             executor: self.executor,
-            tier: self.tier,
             max_batch: self.max_batch.unwrap_or(usize::MAX),
-            lifetime: self.lifetime,
         })
     }
 }

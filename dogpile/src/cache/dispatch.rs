@@ -5,7 +5,7 @@ use super::bounded::{BoundedConstructor, BoundedCore};
 use super::call::{call, call_blocking, SlotsHandle};
 use super::erased;
 use super::lookup::{Hasher, KeyForm, Owned};
-use super::store::{Inner, Settings};
+use super::store::{Inner, Settings, TypedSettings};
 use crate::evict::Unmarked;
 use crate::executor::Executor;
 use crate::slot::{Env, How, InCall, Pooled, Served};
@@ -70,15 +70,16 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    pub(crate) fn new(mut settings: Settings) -> Self {
-        match settings.bounded.take() {
-            None => Core::Unbounded(Inner::new(settings)),
-            Some(constructor) => {
-                let constructor = constructor
-                    .downcast::<BoundedConstructor<K, V>>()
-                    .expect("the builder keeps a constructor of its own key and value types");
-                Core::Bounded(constructor(settings))
-            }
+    /// The cache's state: unbounded, or built by the bounded constructor that
+    /// `CacheBuilder::capacity` named.
+    pub(crate) fn new(
+        settings: Settings,
+        typed: TypedSettings<K, V>,
+        bounded: Option<BoundedConstructor<K, V>>,
+    ) -> Self {
+        match bounded {
+            None => Core::Unbounded(Inner::new(settings, typed)),
+            Some(constructor) => Core::Bounded(constructor(settings, typed)),
         }
     }
 

@@ -6,7 +6,7 @@ use super::any::{behind_tier, BehindTier};
 use super::lookup::{Hasher, KeyForm};
 use crate::evict::{Evictor, Mark, Marking, Unmarked};
 use crate::executor::Executor;
-use crate::freshness::{Decision, Lifetime, Policy};
+use crate::freshness::{Decision, Lifetime};
 use crate::slot::{self, Control, Env, Freshness, Served, Stamped};
 use crate::stats::Counters;
 use crate::tier::{LocalAction, SharedTier, TierLevel, TierSetting};
@@ -14,22 +14,36 @@ use dashmap::DashMap;
 use std::any::Any;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock};
 
-/// What a built cache is made of.
+/// What a built cache is made of, none of it typed by its key or value: checked once
+/// per cache whatever its types.
 pub(crate) struct Settings {
     pub(crate) env: Env,
     pub(crate) capacity: Option<usize>,
-    /// With a capacity: the bounded core's constructor, a `BoundedConstructor<K, V>`.
-    pub(crate) bounded: Option<Box<dyn Any + Send + Sync>>,
     pub(crate) sync_readers: bool,
     pub(crate) executor: Executor,
-    /// With a fleet tier: its `TierBinding<K, V>`.
-    pub(crate) tier: Option<Box<dyn Any + Send + Sync>>,
     /// The most keys one call of a batch's creator is given.
     pub(crate) max_batch: usize,
-    /// With `ttl_with`: its `Lifetime<K, V>`.
-    pub(crate) lifetime: Option<Box<dyn Any + Send + Sync>>,
+}
+
+/// What a built cache is made of that is typed by its key and value: each part is set
+/// only by the builder method that takes it, so that a cache without it builds none of
+/// its code, and no part is boxed as `Any` to be downcast again.
+pub(crate) struct TypedSettings<K, V> {
+    /// With a fleet tier: how the cache binds it (`CacheBuilder::shared`).
+    pub(crate) tier: Option<TierBinding<K, V>>,
+    /// With `ttl_with`: each value's own lifetime.
+    pub(crate) lifetime: Option<Lifetime<K, V>>,
+}
+
+impl<K, V> TypedSettings<K, V> {
+    pub(crate) fn new() -> Self {
+        TypedSettings {
+            tier: None,
+            lifetime: None,
+        }
+    }
 }
 
 pub(crate) struct Entry<V, Mk> {
@@ -73,8 +87,10 @@ pub(crate) struct Inner<K, V, Mk> {
     pub(super) sweeping: parking_lot::Mutex<()>,
     /// The fleet tier (F1–F8), between the local value and the creator.
     /// Boxed behind `dyn`, built where the tier is given, so that a cache without one
-    /// builds none of its code, not even the code that drops it.
-    pub(super) tier: Option<Box<dyn BoundTier<K, V>>>,
+    /// builds none of its code, not even the code that drops it. Set once, right after
+    /// the cache is allocated: the tier's event sink holds a `Weak` of the cache (see
+    /// [`TierBinding`]).
+    pub(super) tier: OnceLock<Box<dyn BoundTier<K, V>>>,
     /// With a fleet tier: a blocking creator behind its steps (see `erased.rs`).
     pub(super) behind_tier: Option<BehindTier<K, V>>,
     /// The most keys one call of a batch's creator is given.
@@ -401,24 +417,11 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    pub(super) fn new(settings: Settings) -> Arc<Self> {
-        let lifetime: Option<Lifetime<K, V>> = settings.lifetime.map(|lifetime| {
-            *lifetime
-                .downcast::<Lifetime<K, V>>()
-                .expect("the builder keeps a lifetime of its own key and value types")
-        });
-        let binding = settings.tier.map(|binding| {
-            binding
-                .downcast::<TierBinding<K, V>>()
-                .expect("the builder keeps a tier of its own key and value types")
-        });
-        Arc::new_cyclic(|this: &Weak<Self>| Inner {
-            behind_tier: binding.as_ref().map(|binding| binding.behind),
-            tier: binding.map(|binding| {
-                let sink = binding.sinks[usize::from(Mk::BOUNDED)](this);
-                (binding.bind)(&settings.env.policy, lifetime.clone(), sink)
-            }),
-            lifetime,
+    pub(super) fn new(settings: Settings, typed: TypedSettings<K, V>) -> Arc<Self> {
+        let inner = Arc::new(Inner {
+            behind_tier: typed.tier.as_ref().map(|binding| binding.behind),
+            tier: OnceLock::new(),
+            lifetime: typed.lifetime,
             map: DashMap::with_hasher(Hasher::default()),
             env: settings.env,
             capacity: settings.capacity,
@@ -429,7 +432,11 @@ where
             entries: AtomicUsize::new(0),
             admitted_since_sweep: AtomicUsize::new(0),
             sweeping: parking_lot::Mutex::new(()),
-        })
+        });
+        if let Some(binding) = typed.tier {
+            (binding.attach)(&inner);
+        }
+        inner
     }
 
     /// `Cache::invalidate_all`: the fleet too (F6), then this process's copies.
@@ -458,14 +465,13 @@ where
     }
 }
 
-/// What `CacheBuilder::shared` hands the cache: the tier, and how the cache applies
-/// the tier's events to its own entries (F6), for either entry layout. Named there, so
-/// that a cache without a tier builds none of that code.
+/// What `CacheBuilder::shared` hands the cache: how the cache binds its level of the
+/// tier and applies the tier's events to its own entries (F6), for either entry layout.
+/// Named there, so that a cache without a tier builds none of that code.
 pub(crate) struct TierBinding<K, V> {
-    /// The cache's level of the tier, from its freshness policy, lifetime and sink.
-    bind: BindTier<K, V>,
-    /// The event sink of an unbounded and of a bounded cache, from its `Weak<Inner>`.
-    sinks: [fn(&dyn Any) -> LocalSink<K>; 2],
+    /// Binds the tier to the cache it is given, an `Arc<Inner<K, V, _>>` of either entry
+    /// layout, once that is allocated: the level's event sink holds a `Weak` of it.
+    attach: Box<dyn FnOnce(&dyn Any) + Send + Sync>,
     behind: BehindTier<K, V>,
 }
 
@@ -477,22 +483,40 @@ where
     pub(crate) fn new(tier: Arc<dyn SharedTier<K, V>>) -> Self {
         let setting = TierSetting::new(tier);
         TierBinding {
-            bind: Box::new(move |policy, lifetime, sink| {
-                Box::new(setting.bind(policy, lifetime, sink))
+            attach: Box::new(move |inner: &dyn Any| {
+                match inner.downcast_ref::<Arc<Inner<K, V, Unmarked>>>() {
+                    Some(inner) => attach(setting, inner),
+                    None => {
+                        let inner = inner
+                            .downcast_ref::<Arc<Inner<K, V, Mark>>>()
+                            .expect("a cache binds its tier to itself");
+                        attach(setting, inner);
+                    }
+                }
             }),
-            sinks: [sink::<K, V, Unmarked>, sink::<K, V, Mark>],
             behind: behind_tier::<K, V>,
         }
     }
 }
 
-/// Builds a cache's level of its tier from the cache's freshness policy, `ttl_with`
-/// lifetime and event sink.
-type BindTier<K, V> = Box<
-    dyn FnOnce(&Policy, Option<Lifetime<K, V>>, LocalSink<K>) -> Box<dyn BoundTier<K, V>>
-        + Send
-        + Sync,
->;
+/// Binds the cache's level of its tier, from the cache's freshness policy, `ttl_with`
+/// lifetime and an event sink that applies the tier's events to the cache while it lives.
+fn attach<K, V, Mk>(setting: TierSetting<K, V>, inner: &Arc<Inner<K, V, Mk>>)
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    Mk: Marking,
+{
+    let this = Arc::downgrade(inner);
+    let sink: LocalSink<K> = Box::new(move |action| {
+        if let Some(inner) = this.upgrade() {
+            inner.apply_locally(action);
+        }
+    });
+    let level = setting.bind(&inner.env.policy, inner.lifetime.clone(), sink);
+    // Set once: the binding is consumed here, right after the cache is allocated.
+    let _ = inner.tier.set(Box::new(level));
+}
 
 /// A cache's level of its tier, behind `dyn` (see `Inner::tier`).
 pub(super) trait BoundTier<K, V>: Send + Sync {
@@ -512,31 +536,12 @@ where
 impl<K, V, Mk> Inner<K, V, Mk> {
     /// The cache's level of its fleet tier, if it has one.
     pub(super) fn level(&self) -> Option<&TierLevel<K, V>> {
-        self.tier.as_deref().map(BoundTier::level)
+        self.tier.get().map(|tier| tier.level())
     }
 }
 
 /// How a cache applies the tier's events (the tier's `LocalSink`).
 type LocalSink<K> = Box<dyn Fn(LocalAction<K>) + Send + Sync>;
-
-/// The tier's events applied to the cache `this` (a `Weak<Inner<K, V, Mk>>`) while it
-/// lives.
-fn sink<K, V, Mk>(this: &dyn Any) -> LocalSink<K>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    Mk: Marking,
-{
-    let this = this
-        .downcast_ref::<Weak<Inner<K, V, Mk>>>()
-        .expect("a cache binds its tier to itself")
-        .clone();
-    Box::new(move |action| {
-        if let Some(inner) = this.upgrade() {
-            inner.apply_locally(action);
-        }
-    })
-}
 
 /// An entry without a value that no caller is using: a failed or removed creation's
 /// leftover. Callers reach a control only through the map under a shard lock, and the
