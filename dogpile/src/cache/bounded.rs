@@ -5,7 +5,7 @@
 use super::call::{Slots, SlotsHandle};
 use super::lookup::{Hasher, KeyForm};
 use super::store::{Inner, Settings, TypedSettings};
-use crate::evict::Mark;
+use crate::evict::{Evictor, Mark};
 use crate::executor::Executor;
 use crate::slot::Served;
 use std::hash::Hash;
@@ -45,7 +45,10 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    |settings, typed| Inner::<K, V, Mark>::new(settings, typed)
+    |settings, typed| {
+        let evictor = settings.capacity.map(Evictor::new);
+        Inner::<K, V, Mark>::new(settings, typed, evictor)
+    }
 }
 
 impl<K, V> BoundedCore<K, V> for Inner<K, V, Mark>

@@ -512,6 +512,12 @@ where
     }
 }
 
+/// `CacheBuilder::build`'s panic, built once whatever the cache's types.
+#[cold]
+pub(super) fn refused(error: BuildError) -> ! {
+    panic!("dogpile: {error}")
+}
+
 impl Config {
     /// `types`: the key's and the value's type names, for a cache given no name.
     fn settings(self, sync_readers: bool, types: (&str, &str)) -> Result<Settings, BuildError> {

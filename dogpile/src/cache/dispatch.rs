@@ -78,7 +78,7 @@ where
         bounded: Option<BoundedConstructor<K, V>>,
     ) -> Self {
         match bounded {
-            None => Core::Unbounded(Inner::new(settings, typed)),
+            None => Core::Unbounded(Inner::new(settings, typed, None)),
             Some(constructor) => Core::Bounded(constructor(settings, typed)),
         }
     }

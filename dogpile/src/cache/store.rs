@@ -417,15 +417,20 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    pub(super) fn new(settings: Settings, typed: TypedSettings<K, V>) -> Arc<Self> {
+    /// `evictor`: the eviction policy of a bounded cache (see `bounded_constructor`).
+    pub(super) fn new(
+        settings: Settings,
+        typed: TypedSettings<K, V>,
+        evictor: Option<Evictor<K>>,
+    ) -> Arc<Self> {
         let inner = Arc::new(Inner {
             behind_tier: typed.tier.as_ref().map(|binding| binding.behind),
             tier: OnceLock::new(),
             lifetime: typed.lifetime,
-            map: DashMap::with_hasher(Hasher::default()),
+            map: DashMap::with_capacity_and_hasher_and_shard_amount(0, Hasher::default(), shards()),
             env: settings.env,
             capacity: settings.capacity,
-            evictor: settings.capacity.map(Evictor::new),
+            evictor,
             sync_readers: settings.sync_readers,
             executor: settings.executor,
             max_batch: settings.max_batch,
@@ -463,6 +468,16 @@ where
             .filter(|entry| entry.control.is_some())
             .count()
     }
+}
+
+/// How many shards a cache's map has: DashMap's own default (four per core, rounded up
+/// to a power of two), computed here so that the map is built through its one
+/// constructor that takes every parameter, not through two more layers per entry type.
+fn shards() -> usize {
+    static SHARDS: OnceLock<usize> = OnceLock::new();
+    *SHARDS.get_or_init(|| {
+        (std::thread::available_parallelism().map_or(1, usize::from) * 4).next_power_of_two()
+    })
 }
 
 /// What `CacheBuilder::shared` hands the cache: how the cache binds its level of the
