@@ -85,12 +85,12 @@ pub(crate) struct Inner<K, V, Mk> {
     pub(super) entries: AtomicUsize,
     pub(super) admitted_since_sweep: AtomicUsize,
     pub(super) sweeping: parking_lot::Mutex<()>,
-    /// The fleet tier (F1–F8), between the local value and the creator.
-    /// Boxed behind `dyn`, built where the tier is given, so that a cache without one
-    /// builds none of its code, not even the code that drops it. Set once, right after
-    /// the cache is allocated: the tier's event sink holds a `Weak` of the cache (see
-    /// [`TierBinding`]).
-    pub(super) tier: OnceLock<Box<dyn BoundTier<K, V>>>,
+    /// The fleet tier (F1–F8), between the local value and the creator: this cache's
+    /// `TierLevel<K, V>` (see [`level`](Inner::level)). Boxed as `Any`, built where the
+    /// tier is given, so that a cache without one builds none of its code, not even the
+    /// code that drops it. Set once, right after the cache is allocated: the tier's
+    /// event sink holds a `Weak` of the cache (see [`TierBinding`]).
+    pub(super) tier: OnceLock<Box<dyn Any + Send + Sync>>,
     /// With a fleet tier: a blocking creator behind its steps (see `erased.rs`).
     pub(super) behind_tier: Option<BehindTier<K, V>>,
     /// The most keys one call of a batch's creator is given.
@@ -533,25 +533,10 @@ where
     let _ = inner.tier.set(Box::new(level));
 }
 
-/// A cache's level of its tier, behind `dyn` (see `Inner::tier`).
-pub(super) trait BoundTier<K, V>: Send + Sync {
-    fn level(&self) -> &TierLevel<K, V>;
-}
-
-impl<K, V> BoundTier<K, V> for TierLevel<K, V>
-where
-    K: Send + Sync,
-    V: Send + Sync,
-{
-    fn level(&self) -> &TierLevel<K, V> {
-        self
-    }
-}
-
-impl<K, V, Mk> Inner<K, V, Mk> {
+impl<K: 'static, V: 'static, Mk> Inner<K, V, Mk> {
     /// The cache's level of its fleet tier, if it has one.
     pub(super) fn level(&self) -> Option<&TierLevel<K, V>> {
-        self.tier.get().map(|tier| tier.level())
+        self.tier.get()?.downcast_ref()
     }
 }
 
