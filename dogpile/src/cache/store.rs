@@ -16,8 +16,8 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-/// What a built cache is made of, none of it typed by its key or value: checked once
-/// per cache whatever its types.
+/// What a built cache is made of that is not typed by its key or value: checked and
+/// built by code compiled once whatever the cache's types.
 pub(crate) struct Settings {
     pub(crate) env: Env,
     pub(crate) capacity: Option<usize>,
@@ -27,9 +27,9 @@ pub(crate) struct Settings {
     pub(crate) max_batch: usize,
 }
 
-/// What a built cache is made of that is typed by its key and value: each part is set
-/// only by the builder method that takes it, so that a cache without it builds none of
-/// its code, and no part is boxed as `Any` to be downcast again.
+/// What a built cache is made of that is typed by its key and value, kept typed from
+/// the builder on (no downcast): each part is set only by the builder method that takes
+/// it, so that a cache without it builds none of its code.
 pub(crate) struct TypedSettings<K, V> {
     /// With a fleet tier: how the cache binds it (`CacheBuilder::shared`).
     pub(crate) tier: Option<TierBinding<K, V>>,
@@ -486,9 +486,13 @@ fn shards() -> usize {
 pub(crate) struct TierBinding<K, V> {
     /// Binds the tier to the cache it is given, an `Arc<Inner<K, V, _>>` of either entry
     /// layout, once that is allocated: the level's event sink holds a `Weak` of it.
-    attach: Box<dyn FnOnce(&dyn Any) + Send + Sync>,
+    attach: AttachTier,
     behind: BehindTier<K, V>,
 }
+
+/// See [`TierBinding::attach`]: given the cache as `&dyn Any`, so that the type of this
+/// box, and the code that calls and drops it, are the same for every cache.
+type AttachTier = Box<dyn FnOnce(&dyn Any) + Send + Sync>;
 
 impl<K, V> TierBinding<K, V>
 where
