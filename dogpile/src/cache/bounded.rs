@@ -4,10 +4,11 @@
 
 use super::call::{Slots, SlotsHandle};
 use super::lookup::{Hasher, KeyForm};
-use super::store::{Inner, Settings, TypedSettings};
+use super::store::{Inner, Settings};
 use crate::evict::{Evictor, Mark};
 use crate::executor::Executor;
 use crate::slot::Served;
+use std::any::Any;
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -34,20 +35,24 @@ pub(crate) trait BoundedCore<K, V>: Slots<K, V> {
     fn attached(&self) -> usize;
 }
 
-/// Builds a bounded cache's core. Named only by `CacheBuilder::capacity`, so that the
-/// bounded entry layout is built only for the types of caches given a capacity.
-pub(crate) type BoundedConstructor<K, V> =
-    fn(Settings, TypedSettings<K, V>) -> Arc<dyn BoundedCore<K, V>>;
+/// Builds a bounded cache's core into an `Option<Arc<dyn BoundedCore<K, V>>>` (see
+/// `Core::new`), its type erased so that the settings hold it whatever the cache's
+/// types. Named only by `CacheBuilder::capacity`, so that the bounded entry layout is
+/// built only for the types of caches given a capacity.
+pub(crate) type BoundedConstructor = fn(Settings, &mut dyn Any);
 
 /// The constructor of a bounded cache of these types, for `CacheBuilder::capacity`.
-pub(crate) fn bounded_constructor<K, V>() -> BoundedConstructor<K, V>
+pub(crate) fn bounded_constructor<K, V>() -> BoundedConstructor
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    |settings, typed| {
+    |settings, core| {
+        let core = core
+            .downcast_mut::<Option<Arc<dyn BoundedCore<K, V>>>>()
+            .expect("a bounded cache is built for its own key and value types");
         let evictor = settings.capacity.map(Evictor::new);
-        Inner::<K, V, Mark>::new(settings, typed, evictor)
+        *core = Some(Inner::<K, V, Mark>::new(settings, evictor));
     }
 }
 

@@ -1,8 +1,7 @@
 //! [`CacheBuilder`] and [`BuildError`].
 
 use super::bounded::{bounded_constructor, BoundedConstructor};
-use super::dispatch::Core;
-use super::store::{Settings, TierBinding, TypedSettings};
+use super::store::{put_lifetime, PutLifetime, Settings, TierBinding};
 use crate::clock::{to_nanos, Clock, ClockHandle};
 use crate::executor::{Executor, RefreshTask};
 use crate::freshness::Backoff;
@@ -38,28 +37,36 @@ use std::time::Duration;
 #[must_use = "a builder does nothing until `.build()`"]
 pub struct CacheBuilder<K, V, M = Inline> {
     config: Config,
-    /// The tier and the lifetime, each set only by its own method.
-    typed: TypedSettings<K, V>,
-    /// With a capacity, the bounded core's constructor (see `Core::new`).
-    bounded: Option<BoundedConstructor<K, V>>,
-    _mode: PhantomData<fn() -> M>,
+    _types: Types<K, V, M>,
 }
 
-/// What a [`CacheBuilder`] was told that is not typed by `K`, `V` or `M`: checked and
-/// turned into [`Settings`] by code built once whatever the cache's types.
+/// What a [`CacheBuilder`] was told, none of it typed by `K`, `V` or `M`: checked and
+/// turned into [`Settings`] by code built once whatever the cache's types. What is typed
+/// by them (the bounded constructor, `ttl_with`'s function, the tier) is kept in boxes
+/// and fn pointers of untyped signatures, built by the one method that takes each (see
+/// `Settings`).
 struct Config {
     ttl: Option<Duration>,
     capacity: Option<usize>,
+    /// With a capacity, the bounded core's constructor (see `Core::new`).
+    bounded: Option<BoundedConstructor>,
     stale_while_revalidate: Option<Duration>,
     stale_if_error: Option<Duration>,
     refresh_ahead: Option<Duration>,
     retry_backoff: Option<(Duration, Duration)>,
     wait_at_most: Option<Duration>,
+    /// `ttl_with`'s function.
+    lifetime: Option<PutLifetime>,
     clock: ClockHandle,
     executor: Executor,
+    /// The fleet tier.
+    tier: Option<TierBinding>,
     name: Option<Arc<str>>,
     max_batch: Option<usize>,
 }
+
+/// The builder holds no `K`, `V` or `M`: it is `Send`, `Sync` and covariant whatever they are.
+type Types<K, V, M> = PhantomData<fn() -> (K, V, M)>;
 
 /// Why [`CacheBuilder::try_build`] refused its settings.
 ///
@@ -114,19 +121,20 @@ impl<K, V> CacheBuilder<K, V, Inline> {
             config: Config {
                 ttl: None,
                 capacity: None,
+                bounded: None,
                 stale_while_revalidate: None,
                 stale_if_error: None,
                 refresh_ahead: None,
                 retry_backoff: None,
                 wait_at_most: None,
+                lifetime: None,
                 clock: ClockHandle::System,
                 executor: Executor::Pool,
+                tier: None,
                 name: None,
                 max_batch: None,
             },
-            typed: TypedSettings::new(),
-            bounded: None,
-            _mode: PhantomData,
+            _types: PhantomData,
         }
     }
 
@@ -195,9 +203,7 @@ impl<K, V, M: Mode> CacheBuilder<K, V, M> {
     fn into_mode<N>(self) -> CacheBuilder<K, V, N> {
         CacheBuilder {
             config: self.config,
-            typed: self.typed,
-            bounded: self.bounded,
-            _mode: PhantomData,
+            _types: PhantomData,
         }
     }
 
@@ -407,7 +413,7 @@ where
     /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.config.capacity = Some(capacity);
-        self.bounded = Some(bounded_constructor::<K, V>());
+        self.config.bounded = Some(bounded_constructor::<K, V>());
         self
     }
 
@@ -466,7 +472,8 @@ where
     /// assert_eq!(cache.get_with(1, || unreachable!()), 10);
     /// ```
     pub fn shared(mut self, tier: impl SharedTier<K, V>) -> Self {
-        self.typed.tier = Some(TierBinding::new(Arc::new(tier)));
+        let tier: Arc<dyn SharedTier<K, V>> = Arc::new(tier);
+        self.config.tier = Some(TierBinding::new(tier));
         self
     }
 
@@ -499,16 +506,16 @@ where
         lifetime: impl Fn(&K, &V) -> Duration + Send + Sync + 'static,
     ) -> Self {
         let lifetime: Lifetime<K, V> = Arc::new(move |key, value| to_nanos(lifetime(key, value)));
-        self.typed.lifetime = Some(lifetime);
+        self.config.lifetime = Some(put_lifetime(lifetime));
         self
     }
 
-    /// The cache's state, or why these settings make no sense (see `try_build`).
-    pub(super) fn core(self) -> Result<Core<K, V>, BuildError> {
+    /// What the cache is built from, or why these settings make no sense (see
+    /// `try_build`).
+    pub(super) fn settings(self) -> Result<Settings, BuildError> {
         let sync_readers = crate::mode::sync_readers::<M>();
         let types = (std::any::type_name::<K>(), std::any::type_name::<V>());
-        let settings = self.config.settings(sync_readers, types)?;
-        Ok(Core::new(settings, self.typed, self.bounded))
+        self.config.settings(sync_readers, types)
     }
 }
 
@@ -519,7 +526,7 @@ pub(super) fn refused(error: BuildError) -> ! {
 }
 
 impl Config {
-    /// `types`: the key's and the value's type names, for a cache given no name.
+    /// `types`: the key's and the value's type names, which name a cache given no name.
     fn settings(self, sync_readers: bool, types: (&str, &str)) -> Result<Settings, BuildError> {
         let ttl = self.ttl.ok_or(BuildError::MissingTtl)?;
         if ttl.is_zero() {
@@ -561,9 +568,12 @@ impl Config {
         Ok(Settings {
             env,
             capacity: self.capacity,
+            bounded: self.bounded,
             sync_readers,
             executor: self.executor,
+            tier: self.tier,
             max_batch: self.max_batch.unwrap_or(usize::MAX),
+            lifetime: self.lifetime,
         })
     }
 }

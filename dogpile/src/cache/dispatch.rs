@@ -1,11 +1,11 @@
 //! [`Core`]: a cache's state behind its public surfaces, and the one place where each
 //! mode's get-like calls are written. `Cache` and `EntryRef` forward to it.
 
-use super::bounded::{BoundedConstructor, BoundedCore};
+use super::bounded::BoundedCore;
 use super::call::{call, call_blocking, SlotsHandle};
 use super::erased;
 use super::lookup::{Hasher, KeyForm, Owned};
-use super::store::{Inner, Settings, TypedSettings};
+use super::store::{Inner, Settings};
 use crate::evict::Unmarked;
 use crate::executor::Executor;
 use crate::slot::{Env, How, InCall, Pooled, Served};
@@ -72,14 +72,17 @@ where
 {
     /// The cache's state: unbounded, or built by the bounded constructor that
     /// `CacheBuilder::capacity` named.
-    pub(crate) fn new(
-        settings: Settings,
-        typed: TypedSettings<K, V>,
-        bounded: Option<BoundedConstructor<K, V>>,
-    ) -> Self {
-        match bounded {
-            None => Core::Unbounded(Inner::new(settings, typed, None)),
-            Some(constructor) => Core::Bounded(constructor(settings, typed)),
+    pub(crate) fn new(mut settings: Settings) -> Self {
+        match settings.bounded.take() {
+            None => Core::Unbounded(Inner::new(settings, None)),
+            Some(constructor) => {
+                let mut core: Option<Arc<dyn BoundedCore<K, V>>> = None;
+                constructor(settings, &mut core);
+                match core {
+                    Some(core) => Core::Bounded(core),
+                    None => unreachable!("dogpile: internal error: no bounded cache built"),
+                }
+            }
         }
     }
 

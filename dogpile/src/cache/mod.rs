@@ -389,8 +389,8 @@ where
     /// assert_eq!(zero.err(), Some(BuildError::ZeroTtl));
     /// ```
     pub fn try_build(self) -> Result<Cache<K, V, M>, BuildError> {
-        self.core().map(|core| Cache {
-            core,
+        self.settings().map(|settings| Cache {
+            core: Core::new(settings),
             _mode: PhantomData,
         })
     }

@@ -14,36 +14,45 @@ use dashmap::DashMap;
 use std::any::Any;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
-/// What a built cache is made of that is not typed by its key or value: checked and
-/// built by code compiled once whatever the cache's types.
+/// What a built cache is made of, none of it typed by its key or value, so that the
+/// builder, and the code that checks, moves and drops the settings, are built once
+/// whatever the cache's types. A setting that is typed by them is kept as a box whose
+/// code is built only by the builder method that takes it, where the types are known,
+/// and that puts the typed value in place when the cache is built.
 pub(crate) struct Settings {
     pub(crate) env: Env,
     pub(crate) capacity: Option<usize>,
+    /// With a capacity: the bounded core's constructor (`bounded_constructor`), which
+    /// builds the cache into an `Option<Arc<dyn BoundedCore<K, V>>>`.
+    pub(crate) bounded: Option<fn(Settings, &mut dyn Any)>,
     pub(crate) sync_readers: bool,
     pub(crate) executor: Executor,
+    /// With a fleet tier: how the cache binds it.
+    pub(crate) tier: Option<TierBinding>,
     /// The most keys one call of a batch's creator is given.
     pub(crate) max_batch: usize,
+    /// With `ttl_with`: each value's own lifetime, see [`put_lifetime`].
+    pub(crate) lifetime: Option<PutLifetime>,
 }
 
-/// What a built cache is made of that is typed by its key and value, kept typed from
-/// the builder on (no downcast): each part is set only by the builder method that takes
-/// it, so that a cache without it builds none of its code.
-pub(crate) struct TypedSettings<K, V> {
-    /// With a fleet tier: how the cache binds it (`CacheBuilder::shared`).
-    pub(crate) tier: Option<TierBinding<K, V>>,
-    /// With `ttl_with`: each value's own lifetime.
-    pub(crate) lifetime: Option<Lifetime<K, V>>,
-}
+/// `ttl_with`'s function, which puts itself in the cache it is given, an
+/// `Inner<K, V, _>` of either entry layout, before the cache is allocated.
+pub(crate) type PutLifetime = Box<dyn FnOnce(&mut dyn Any) + Send + Sync>;
 
-impl<K, V> TypedSettings<K, V> {
-    pub(crate) fn new() -> Self {
-        TypedSettings {
-            tier: None,
-            lifetime: None,
+/// See [`PutLifetime`]; for `CacheBuilder::ttl_with`.
+pub(crate) fn put_lifetime<K: 'static, V: 'static>(lifetime: Lifetime<K, V>) -> PutLifetime {
+    Box::new(move |inner: &mut dyn Any| {
+        if let Some(inner) = inner.downcast_mut::<Inner<K, V, Unmarked>>() {
+            inner.lifetime = Some(lifetime);
+            return;
         }
-    }
+        let inner = inner
+            .downcast_mut::<Inner<K, V, Mark>>()
+            .expect("a cache takes the lifetime of its own key and value types");
+        inner.lifetime = Some(lifetime);
+    })
 }
 
 pub(crate) struct Entry<V, Mk> {
@@ -85,12 +94,10 @@ pub(crate) struct Inner<K, V, Mk> {
     pub(super) entries: AtomicUsize,
     pub(super) admitted_since_sweep: AtomicUsize,
     pub(super) sweeping: parking_lot::Mutex<()>,
-    /// The fleet tier (F1–F8), between the local value and the creator: this cache's
-    /// `TierLevel<K, V>` (see [`level`](Inner::level)). Boxed as `Any`, built where the
-    /// tier is given, so that a cache without one builds none of its code, not even the
-    /// code that drops it. Set once, right after the cache is allocated: the tier's
-    /// event sink holds a `Weak` of the cache (see [`TierBinding`]).
-    pub(super) tier: OnceLock<Box<dyn Any + Send + Sync>>,
+    /// The fleet tier (F1–F8), between the local value and the creator.
+    /// Boxed behind `dyn`, built where the tier is given, so that a cache without one
+    /// builds none of its code, not even the code that drops it.
+    pub(super) tier: Option<Box<dyn BoundTier<K, V>>>,
     /// With a fleet tier: a blocking creator behind its steps (see `erased.rs`).
     pub(super) behind_tier: Option<BehindTier<K, V>>,
     /// The most keys one call of a batch's creator is given.
@@ -418,15 +425,11 @@ where
     V: Clone + Send + Sync + 'static,
 {
     /// `evictor`: the eviction policy of a bounded cache (see `bounded_constructor`).
-    pub(super) fn new(
-        settings: Settings,
-        typed: TypedSettings<K, V>,
-        evictor: Option<Evictor<K>>,
-    ) -> Arc<Self> {
-        let inner = Arc::new(Inner {
-            behind_tier: typed.tier.as_ref().map(|binding| binding.behind),
-            tier: OnceLock::new(),
-            lifetime: typed.lifetime,
+    pub(super) fn new(settings: Settings, evictor: Option<Evictor<K>>) -> Arc<Self> {
+        let mut inner = Inner {
+            behind_tier: None,
+            tier: None,
+            lifetime: None,
             map: DashMap::with_capacity_and_hasher_and_shard_amount(0, Hasher::default(), shards()),
             env: settings.env,
             capacity: settings.capacity,
@@ -437,10 +440,10 @@ where
             entries: AtomicUsize::new(0),
             admitted_since_sweep: AtomicUsize::new(0),
             sweeping: parking_lot::Mutex::new(()),
-        });
-        if let Some(binding) = typed.tier {
-            (binding.attach)(&inner);
-        }
+        };
+        let attach = put_typed(settings.lifetime, settings.tier, &mut inner);
+        let inner = Arc::new(inner);
+        attach_tier(attach, &inner);
         inner
     }
 
@@ -480,67 +483,108 @@ fn shards() -> usize {
     })
 }
 
-/// What `CacheBuilder::shared` hands the cache: how the cache binds its level of the
-/// tier and applies the tier's events to its own entries (F6), for either entry layout.
-/// Named there, so that a cache without a tier builds none of that code.
-pub(crate) struct TierBinding<K, V> {
-    /// Binds the tier to the cache it is given, an `Arc<Inner<K, V, _>>` of either entry
-    /// layout, once that is allocated: the level's event sink holds a `Weak` of it.
-    attach: AttachTier,
-    behind: BehindTier<K, V>,
+/// Puts the settings typed by the cache's key and value in the cache `inner` (an
+/// `Inner<K, V, _>`, before it is allocated), each by its own code: the lifetime first,
+/// since the tier's level takes it. Returns the step that completes the tier's binding
+/// once the cache is allocated (see [`TierBinding`]).
+fn put_typed(
+    lifetime: Option<PutLifetime>,
+    tier: Option<TierBinding>,
+    inner: &mut dyn Any,
+) -> Option<AttachTier> {
+    if let Some(put) = lifetime {
+        put(inner);
+    }
+    tier.map(|binding| (binding.0)(inner))
 }
 
-/// See [`TierBinding::attach`]: given the cache as `&dyn Any`, so that the type of this
-/// box, and the code that calls and drops it, are the same for every cache.
+/// The last step of binding the tier, given the allocated cache (an `Arc<Inner<K, V, _>>`).
+fn attach_tier(attach: Option<AttachTier>, inner: &dyn Any) {
+    if let Some(attach) = attach {
+        attach(inner);
+    }
+}
+
+/// What `CacheBuilder::shared` hands the cache: binds the tier to the cache's entries,
+/// of either layout (given as `&mut Inner<K, V, _>` before the cache is allocated), and
+/// returns the step that lets the tier's events reach the cache once it is allocated
+/// (F6). Named there, so that a cache without a tier builds none of that code; given
+/// the cache as `dyn Any`, so that the box, and the code that calls and drops it, are
+/// the same for every cache.
+pub(crate) struct TierBinding(BindTier);
+
+/// Given the cache before it is allocated, an `Inner<K, V, _>`: see [`TierBinding`].
+type BindTier = Box<dyn FnOnce(&mut dyn Any) -> AttachTier + Send + Sync>;
+
+/// Given the allocated cache, an `Arc<Inner<K, V, _>>`: see [`TierBinding`].
 type AttachTier = Box<dyn FnOnce(&dyn Any) + Send + Sync>;
 
-impl<K, V> TierBinding<K, V>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    pub(crate) fn new(tier: Arc<dyn SharedTier<K, V>>) -> Self {
+impl TierBinding {
+    pub(crate) fn new<K, V>(tier: Arc<dyn SharedTier<K, V>>) -> Self
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
         let setting = TierSetting::new(tier);
-        TierBinding {
-            attach: Box::new(move |inner: &dyn Any| {
-                match inner.downcast_ref::<Arc<Inner<K, V, Unmarked>>>() {
-                    Some(inner) => attach(setting, inner),
-                    None => {
-                        let inner = inner
-                            .downcast_ref::<Arc<Inner<K, V, Mark>>>()
-                            .expect("a cache binds its tier to itself");
-                        attach(setting, inner);
-                    }
-                }
-            }),
-            behind: behind_tier::<K, V>,
-        }
+        TierBinding(Box::new(move |inner: &mut dyn Any| {
+            if let Some(inner) = inner.downcast_mut::<Inner<K, V, Unmarked>>() {
+                return bind(setting, inner);
+            }
+            let inner = inner
+                .downcast_mut::<Inner<K, V, Mark>>()
+                .expect("a cache binds its tier to itself");
+            bind(setting, inner)
+        }))
     }
 }
 
 /// Binds the cache's level of its tier, from the cache's freshness policy, `ttl_with`
-/// lifetime and an event sink that applies the tier's events to the cache while it lives.
-fn attach<K, V, Mk>(setting: TierSetting<K, V>, inner: &Arc<Inner<K, V, Mk>>)
+/// lifetime and an event sink that applies the tier's events to the cache while it
+/// lives. The sink reaches the cache through a cell the returned step fills once the
+/// cache is allocated; an event before that finds no cache, which has no entries yet.
+fn bind<K, V, Mk>(setting: TierSetting<K, V>, inner: &mut Inner<K, V, Mk>) -> AttachTier
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     Mk: Marking,
 {
-    let this = Arc::downgrade(inner);
+    let cache: Arc<OnceLock<Weak<Inner<K, V, Mk>>>> = Arc::default();
+    let target = cache.clone();
     let sink: LocalSink<K> = Box::new(move |action| {
-        if let Some(inner) = this.upgrade() {
+        if let Some(inner) = target.get().and_then(Weak::upgrade) {
             inner.apply_locally(action);
         }
     });
     let level = setting.bind(&inner.env.policy, inner.lifetime.clone(), sink);
-    // Set once: the binding is consumed here, right after the cache is allocated.
-    let _ = inner.tier.set(Box::new(level));
+    inner.tier = Some(Box::new(level));
+    inner.behind_tier = Some(behind_tier::<K, V>);
+    Box::new(move |allocated: &dyn Any| {
+        let allocated = allocated
+            .downcast_ref::<Arc<Inner<K, V, Mk>>>()
+            .expect("a cache binds its tier to itself");
+        let _ = cache.set(Arc::downgrade(allocated));
+    })
 }
 
-impl<K: 'static, V: 'static, Mk> Inner<K, V, Mk> {
+/// A cache's level of its tier, behind `dyn` (see `Inner::tier`).
+pub(super) trait BoundTier<K, V>: Send + Sync {
+    fn level(&self) -> &TierLevel<K, V>;
+}
+
+impl<K, V> BoundTier<K, V> for TierLevel<K, V>
+where
+    K: Send + Sync,
+    V: Send + Sync,
+{
+    fn level(&self) -> &TierLevel<K, V> {
+        self
+    }
+}
+
+impl<K, V, Mk> Inner<K, V, Mk> {
     /// The cache's level of its fleet tier, if it has one.
     pub(super) fn level(&self) -> Option<&TierLevel<K, V>> {
-        self.tier.get()?.downcast_ref()
+        self.tier.as_deref().map(BoundTier::level)
     }
 }
 
