@@ -14,7 +14,7 @@ use dashmap::DashMap;
 use std::any::Any;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 
 /// What a built cache is made of, none of it typed by its key or value, so that the
 /// builder, and the code that checks, moves and drops the settings, are built once
@@ -94,10 +94,12 @@ pub(crate) struct Inner<K, V, Mk> {
     pub(super) entries: AtomicUsize,
     pub(super) admitted_since_sweep: AtomicUsize,
     pub(super) sweeping: parking_lot::Mutex<()>,
-    /// The fleet tier (F1–F8), between the local value and the creator.
-    /// Boxed behind `dyn`, built where the tier is given, so that a cache without one
-    /// builds none of its code, not even the code that drops it.
-    pub(super) tier: Option<Box<dyn BoundTier<K, V>>>,
+    /// The fleet tier (F1–F8), between the local value and the creator: this cache's
+    /// `TierLevel<K, V>` (see [`level`](Inner::level)). Boxed as `Any`, built where the
+    /// tier is given, so that a cache without one builds none of its code, not even the
+    /// code that drops it. Set once, right after the cache is allocated: the tier's
+    /// event sink holds a `Weak` of the cache (see [`TierBinding`]).
+    pub(super) tier: OnceLock<Box<dyn Any + Send + Sync>>,
     /// With a fleet tier: a blocking creator behind its steps (see `erased.rs`).
     pub(super) behind_tier: Option<BehindTier<K, V>>,
     /// The most keys one call of a batch's creator is given.
@@ -428,7 +430,7 @@ where
     pub(super) fn new(settings: Settings, evictor: Option<Evictor<K>>) -> Arc<Self> {
         let mut inner = Inner {
             behind_tier: None,
-            tier: None,
+            tier: OnceLock::new(),
             lifetime: None,
             map: DashMap::with_capacity_and_hasher_and_shard_amount(0, Hasher::default(), shards()),
             env: settings.env,
@@ -505,12 +507,12 @@ fn attach_tier(attach: Option<AttachTier>, inner: &dyn Any) {
     }
 }
 
-/// What `CacheBuilder::shared` hands the cache: binds the tier to the cache's entries,
-/// of either layout (given as `&mut Inner<K, V, _>` before the cache is allocated), and
-/// returns the step that lets the tier's events reach the cache once it is allocated
-/// (F6). Named there, so that a cache without a tier builds none of that code; given
-/// the cache as `dyn Any`, so that the box, and the code that calls and drops it, are
-/// the same for every cache.
+/// What `CacheBuilder::shared` hands the cache: prepares the cache's entries, of either
+/// layout (given as `&mut Inner<K, V, _>` before the cache is allocated), for the tier,
+/// and returns the step that binds the tier to the cache once it is allocated (F6: the
+/// tier's event sink holds a `Weak` of it). Named there, so that a cache without a tier
+/// builds none of that code; given the cache as `dyn Any`, so that the boxes, and the
+/// code that calls and drops them, are the same for every cache.
 pub(crate) struct TierBinding(BindTier);
 
 /// Given the cache before it is allocated, an `Inner<K, V, _>`: see [`TierBinding`].
@@ -538,53 +540,37 @@ impl TierBinding {
     }
 }
 
-/// Binds the cache's level of its tier, from the cache's freshness policy, `ttl_with`
-/// lifetime and an event sink that applies the tier's events to the cache while it
-/// lives. The sink reaches the cache through a cell the returned step fills once the
-/// cache is allocated; an event before that finds no cache, which has no entries yet.
+/// Prepares the cache `inner` for its tier, and returns the step that binds the cache's
+/// level of the tier once the cache is allocated: from the cache's freshness policy,
+/// `ttl_with` lifetime and an event sink that applies the tier's events to the cache
+/// while it lives.
 fn bind<K, V, Mk>(setting: TierSetting<K, V>, inner: &mut Inner<K, V, Mk>) -> AttachTier
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     Mk: Marking,
 {
-    let cache: Arc<OnceLock<Weak<Inner<K, V, Mk>>>> = Arc::default();
-    let target = cache.clone();
-    let sink: LocalSink<K> = Box::new(move |action| {
-        if let Some(inner) = target.get().and_then(Weak::upgrade) {
-            inner.apply_locally(action);
-        }
-    });
-    let level = setting.bind(&inner.env.policy, inner.lifetime.clone(), sink);
-    inner.tier = Some(Box::new(level));
     inner.behind_tier = Some(behind_tier::<K, V>);
     Box::new(move |allocated: &dyn Any| {
-        let allocated = allocated
+        let inner = allocated
             .downcast_ref::<Arc<Inner<K, V, Mk>>>()
             .expect("a cache binds its tier to itself");
-        let _ = cache.set(Arc::downgrade(allocated));
+        let this = Arc::downgrade(inner);
+        let sink: LocalSink<K> = Box::new(move |action| {
+            if let Some(inner) = this.upgrade() {
+                inner.apply_locally(action);
+            }
+        });
+        let level = setting.bind(&inner.env.policy, inner.lifetime.clone(), sink);
+        // Set once: the binding is consumed here, right after the cache is allocated.
+        let _ = inner.tier.set(Box::new(level));
     })
 }
 
-/// A cache's level of its tier, behind `dyn` (see `Inner::tier`).
-pub(super) trait BoundTier<K, V>: Send + Sync {
-    fn level(&self) -> &TierLevel<K, V>;
-}
-
-impl<K, V> BoundTier<K, V> for TierLevel<K, V>
-where
-    K: Send + Sync,
-    V: Send + Sync,
-{
-    fn level(&self) -> &TierLevel<K, V> {
-        self
-    }
-}
-
-impl<K, V, Mk> Inner<K, V, Mk> {
+impl<K: 'static, V: 'static, Mk> Inner<K, V, Mk> {
     /// The cache's level of its fleet tier, if it has one.
     pub(super) fn level(&self) -> Option<&TierLevel<K, V>> {
-        self.tier.as_deref().map(BoundTier::level)
+        self.tier.get()?.downcast_ref()
     }
 }
 
