@@ -1,7 +1,8 @@
 //! Batches with a fleet tier: each tier step of a creator call's keys is one call of the
 //! tier's batch methods (`claim_many`, `publish_many`, `release_many`), never one call
 //! per key, and every per-key rule holds (F1, F2, F5, F8). Two caches on one in-process
-//! tier stand for two processes; every wait is bounded.
+//! tier stand for two processes; every wait is bounded. Also: a cache of either entry
+//! layout (bounded or not) binds its tier to its own entries.
 
 use support::common;
 
@@ -50,6 +51,12 @@ impl Ledger {
         sinks
             .iter()
             .for_each(|sink| sink(TierEvent::Published(key)));
+    }
+
+    /// A tier event from another process, told to every cache (F6).
+    fn tell(&self, event: TierEvent<u32>) {
+        let sinks = self.0.lock().unwrap().sinks.clone();
+        sinks.iter().for_each(|sink| sink(event.clone()));
     }
 
     fn record(state: &mut State, method: &'static str, keys: Vec<u32>) {
@@ -284,4 +291,28 @@ fn a_batch_waits_for_a_cold_key_another_process_creates() {
     let claims = tier.calls("claim_many");
     assert_eq!(claims[0], [8, 9]);
     assert!(claims[1..].iter().all(|keys| keys == &[9]), "{claims:?}");
+}
+
+/// Both entry layouts bind the tier: an unbounded cache's, and a bounded cache's (its
+/// entries carry S3-FIFO's mark). Either way a creation goes through the tier and the
+/// tier's events reach the cache's own entries (F6).
+#[test]
+fn a_cache_of_either_layout_binds_its_tier_to_its_own_entries() {
+    for capacity in [None, Some(10)] {
+        let tier = Ledger::default();
+        let builder = Cache::builder().ttl(TTL);
+        let builder = match capacity {
+            Some(capacity) => builder.capacity(capacity),
+            None => builder,
+        };
+        let cache: Cache<u32, u32> = builder.shared(tier.clone()).build();
+        assert_eq!(cache.get_with(1, || value_of(1)), value_of(1));
+        assert_eq!(tier.calls("claim"), [vec![1]], "capacity {capacity:?}");
+        assert_eq!(tier.calls("publish"), [vec![1]], "capacity {capacity:?}");
+        assert!(cache.contains_key(&1));
+        // Another process removed key 1: this cache's copy goes too.
+        tier.tell(TierEvent::Removed(1));
+        assert!(!cache.contains_key(&1), "capacity {capacity:?}");
+        assert_eq!(cache.len(), 0, "capacity {capacity:?}");
+    }
 }

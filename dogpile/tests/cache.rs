@@ -397,3 +397,25 @@ fn a_custom_refresh_executor_runs_or_drops_the_refreshes_it_is_handed() {
     let stats = cache.stats();
     assert_eq!((stats.refreshes, stats.waits, stats.calls()), (2, 0, 5));
 }
+
+/// The builder holds nothing typed by the key and value, whatever it was given (a
+/// capacity, `ttl_with`, a tier): it is `Send` and `Sync` for any key and value types,
+/// and covariant in them.
+#[test]
+fn a_builder_is_send_sync_and_covariant_whatever_its_types() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<dogpile::CacheBuilder<std::rc::Rc<u8>, std::cell::Cell<u8>, Background>>();
+    fn shorter<'a>(
+        builder: dogpile::CacheBuilder<&'static str, &'static str>,
+    ) -> dogpile::CacheBuilder<&'a str, &'a str> {
+        builder
+    }
+    let builder = Cache::<&'static str, &'static str>::builder()
+        .ttl(TTL)
+        .capacity(2)
+        .ttl_with(|_, value| Duration::from_secs(value.len() as u64));
+    let cache = thread::spawn(move || builder).join().unwrap().build();
+    assert_eq!(cache.get_with("a", || "one"), "one");
+    let shortened = shorter(Cache::builder().ttl(TTL));
+    assert!(format!("{shortened:?}").starts_with("CacheBuilder"));
+}

@@ -6,9 +6,10 @@ use super::call::{Slots, SlotsHandle};
 use super::lookup::{Hasher, KeyForm};
 use super::store::{Inner, Settings};
 use super::table::Table;
-use crate::evict::Mark;
+use crate::evict::{Evictor, Mark};
 use crate::executor::Executor;
 use crate::slot::Served;
+use std::any::Any;
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -35,17 +36,25 @@ pub(crate) trait BoundedCore<K, V>: Slots<K, V> {
     fn attached(&self) -> usize;
 }
 
-/// Builds a bounded cache's core. Named only by `CacheBuilder::capacity`, so that the
-/// bounded entry layout is built only for the types of caches given a capacity.
-pub(crate) type BoundedConstructor<K, V> = fn(Settings) -> Arc<dyn BoundedCore<K, V>>;
+/// Builds a bounded cache's core into an `Option<Arc<dyn BoundedCore<K, V>>>` (see
+/// `Core::new`), its type erased so that the settings hold it whatever the cache's
+/// types. Named only by `CacheBuilder::capacity`, so that the bounded entry layout is
+/// built only for the types of caches given a capacity.
+pub(crate) type BoundedConstructor = fn(Settings, &mut dyn Any);
 
 /// The constructor of a bounded cache of these types, for `CacheBuilder::capacity`.
-pub(crate) fn bounded_constructor<K, V>() -> BoundedConstructor<K, V>
+pub(crate) fn bounded_constructor<K, V>() -> BoundedConstructor
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    |settings| Inner::<K, V, Mark>::new(settings)
+    |settings, core| {
+        let core = core
+            .downcast_mut::<Option<Arc<dyn BoundedCore<K, V>>>>()
+            .expect("a bounded cache is built for its own key and value types");
+        let evictor = settings.capacity.map(Evictor::new);
+        *core = Some(Inner::<K, V, Mark>::new(settings, evictor));
+    }
 }
 
 impl<K, V> BoundedCore<K, V> for Inner<K, V, Mark>

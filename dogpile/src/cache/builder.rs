@@ -1,7 +1,7 @@
 //! [`CacheBuilder`] and [`BuildError`].
 
-use super::bounded::bounded_constructor;
-use super::store::{Settings, TierBinding};
+use super::bounded::{bounded_constructor, BoundedConstructor};
+use super::store::{put_lifetime, PutLifetime, Settings, TierBinding};
 use crate::clock::{to_nanos, Clock, ClockHandle};
 use crate::executor::{Executor, RefreshTask};
 use crate::freshness::Backoff;
@@ -10,7 +10,6 @@ use crate::mode::{Background, Inline, Mode, SyncReaders};
 use crate::slot::{Env, Policy};
 use crate::stats::Counters;
 use crate::tier::SharedTier;
-use std::any::Any;
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -42,25 +41,26 @@ pub struct CacheBuilder<K, V, M = Inline> {
 }
 
 /// What a [`CacheBuilder`] was told, none of it typed by `K`, `V` or `M`: checked and
-/// turned into [`Settings`] once per cache whatever its types.
+/// turned into [`Settings`] by code built once whatever the cache's types. What is typed
+/// by them (the bounded constructor, `ttl_with`'s function, the tier) is kept in boxes
+/// and fn pointers of untyped signatures, built by the one method that takes each (see
+/// `Settings`).
 struct Config {
     ttl: Option<Duration>,
     capacity: Option<usize>,
-    /// With a capacity, the bounded core's constructor (see `Core::new`),
-    /// kept as `Any` like `tier`.
-    bounded: Option<Box<dyn Any + Send + Sync>>,
+    /// With a capacity, the bounded core's constructor (see `Core::new`).
+    bounded: Option<BoundedConstructor>,
     stale_while_revalidate: Option<Duration>,
     stale_if_error: Option<Duration>,
     refresh_ahead: Option<Duration>,
     retry_backoff: Option<(Duration, Duration)>,
     wait_at_most: Option<Duration>,
-    /// `ttl_with`'s function, a `Lifetime<K, V>` kept as `Any` like `tier`.
-    lifetime: Option<Box<dyn Any + Send + Sync>>,
+    /// `ttl_with`'s function.
+    lifetime: Option<PutLifetime>,
     clock: ClockHandle,
     executor: Executor,
-    /// The fleet tier, an `Arc<dyn SharedTier<K, V>>` kept as `Any` so that the builder
-    /// still holds no `K` or `V`.
-    tier: Option<Box<dyn Any + Send + Sync>>,
+    /// The fleet tier.
+    tier: Option<TierBinding>,
     name: Option<Arc<str>>,
     max_batch: Option<usize>,
 }
@@ -413,7 +413,7 @@ where
     /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.config.capacity = Some(capacity);
-        self.config.bounded = Some(Box::new(bounded_constructor::<K, V>()));
+        self.config.bounded = Some(bounded_constructor::<K, V>());
         self
     }
 
@@ -473,7 +473,7 @@ where
     /// ```
     pub fn shared(mut self, tier: impl SharedTier<K, V>) -> Self {
         let tier: Arc<dyn SharedTier<K, V>> = Arc::new(tier);
-        self.config.tier = Some(Box::new(TierBinding::new(tier)));
+        self.config.tier = Some(TierBinding::new(tier));
         self
     }
 
@@ -506,7 +506,7 @@ where
         lifetime: impl Fn(&K, &V) -> Duration + Send + Sync + 'static,
     ) -> Self {
         let lifetime: Lifetime<K, V> = Arc::new(move |key, value| to_nanos(lifetime(key, value)));
-        self.config.lifetime = Some(Box::new(lifetime));
+        self.config.lifetime = Some(put_lifetime(lifetime));
         self
     }
 
@@ -514,18 +514,20 @@ where
     /// `try_build`).
     pub(super) fn settings(self) -> Result<Settings, BuildError> {
         let sync_readers = crate::mode::sync_readers::<M>();
-        self.config.settings(sync_readers, default_name::<K, V>)
+        let types = (std::any::type_name::<K>(), std::any::type_name::<V>());
+        self.config.settings(sync_readers, types)
     }
 }
 
-/// A cache's name when none was given: its types.
-fn default_name<K, V>() -> Arc<str> {
-    let (k, v) = (std::any::type_name::<K>(), std::any::type_name::<V>());
-    format!("Cache<{k}, {v}>").into()
+/// `CacheBuilder::build`'s panic, built once whatever the cache's types.
+#[cold]
+pub(super) fn refused(error: BuildError) -> ! {
+    panic!("dogpile: {error}")
 }
 
 impl Config {
-    fn settings(self, sync_readers: bool, name: fn() -> Arc<str>) -> Result<Settings, BuildError> {
+    /// `types`: the key's and the value's type names, which name a cache given no name.
+    fn settings(self, sync_readers: bool, types: (&str, &str)) -> Result<Settings, BuildError> {
         let ttl = self.ttl.ok_or(BuildError::MissingTtl)?;
         if ttl.is_zero() {
             return Err(BuildError::ZeroTtl);
@@ -559,7 +561,9 @@ impl Config {
             },
             clock: self.clock,
             stats: Arc::new(Counters::default()),
-            name: self.name.unwrap_or_else(name),
+            name: self
+                .name
+                .unwrap_or_else(|| format!("Cache<{}, {}>", types.0, types.1).into()),
         };
         Ok(Settings {
             env,

@@ -2,7 +2,7 @@
 //! mode's get-like calls are written. `Cache` and `EntryRef` forward to it.
 
 use super::any::AnyValue;
-use super::bounded::{BoundedConstructor, BoundedCore};
+use super::bounded::BoundedCore;
 use super::call::{call, call_blocking, SlotsHandle};
 use super::erased;
 use super::lookup::{Hasher, KeyForm, Owned};
@@ -72,14 +72,18 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
+    /// The cache's state: unbounded, or built by the bounded constructor that
+    /// `CacheBuilder::capacity` named.
     pub(crate) fn new(mut settings: Settings) -> Self {
         match settings.bounded.take() {
-            None => Core::Unbounded(Inner::new(settings)),
+            None => Core::Unbounded(Inner::new(settings, None)),
             Some(constructor) => {
-                let constructor = constructor
-                    .downcast::<BoundedConstructor<K, V>>()
-                    .expect("the builder keeps a constructor of its own key and value types");
-                Core::Bounded(constructor(settings))
+                let mut core: Option<Arc<dyn BoundedCore<K, V>>> = None;
+                constructor(settings, &mut core);
+                match core {
+                    Some(core) => Core::Bounded(core),
+                    None => unreachable!("dogpile: internal error: no bounded cache built"),
+                }
             }
         }
     }

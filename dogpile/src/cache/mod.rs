@@ -414,7 +414,7 @@ where
     pub fn build(self) -> Cache<K, V, M> {
         match self.try_build() {
             Ok(cache) => cache,
-            Err(error) => panic!("dogpile: {error}"),
+            Err(error) => builder::refused(error),
         }
     }
 }

@@ -6,7 +6,7 @@ use super::any::TierSteps;
 use super::lookup::{Hasher, KeyForm};
 use crate::evict::{Evictor, Mark, Marking, Unmarked};
 use crate::executor::Executor;
-use crate::freshness::{Decision, Lifetime, Policy};
+use crate::freshness::{Decision, Lifetime};
 use crate::slot::{self, Control, Env, Freshness, Served, Stamp, Stamped};
 use crate::stats::Counters;
 use crate::tier::{LocalAction, SharedTier, TierLevel, TierSetting};
@@ -14,22 +14,45 @@ use dashmap::DashMap;
 use std::any::Any;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock};
 
-/// What a built cache is made of.
+/// What a built cache is made of, none of it typed by its key or value, so that the
+/// builder, and the code that checks, moves and drops the settings, are built once
+/// whatever the cache's types. A setting that is typed by them is kept as a box whose
+/// code is built only by the builder method that takes it, where the types are known,
+/// and that puts the typed value in place when the cache is built.
 pub(crate) struct Settings {
     pub(crate) env: Env,
     pub(crate) capacity: Option<usize>,
-    /// With a capacity: the bounded core's constructor, a `BoundedConstructor<K, V>`.
-    pub(crate) bounded: Option<Box<dyn Any + Send + Sync>>,
+    /// With a capacity: the bounded core's constructor (`bounded_constructor`), which
+    /// builds the cache into an `Option<Arc<dyn BoundedCore<K, V>>>`.
+    pub(crate) bounded: Option<fn(Settings, &mut dyn Any)>,
     pub(crate) sync_readers: bool,
     pub(crate) executor: Executor,
-    /// With a fleet tier: its `TierBinding<K, V>`.
-    pub(crate) tier: Option<Box<dyn Any + Send + Sync>>,
+    /// With a fleet tier: how the cache binds it.
+    pub(crate) tier: Option<TierBinding>,
     /// The most keys one call of a batch's creator is given.
     pub(crate) max_batch: usize,
-    /// With `ttl_with`: its `Lifetime<K, V>`.
-    pub(crate) lifetime: Option<Box<dyn Any + Send + Sync>>,
+    /// With `ttl_with`: each value's own lifetime, see [`put_lifetime`].
+    pub(crate) lifetime: Option<PutLifetime>,
+}
+
+/// `ttl_with`'s function, which puts itself in the cache it is given, an
+/// `Inner<K, V, _>` of either entry layout, before the cache is allocated.
+pub(crate) type PutLifetime = Box<dyn FnOnce(&mut dyn Any) + Send + Sync>;
+
+/// See [`PutLifetime`]; for `CacheBuilder::ttl_with`.
+pub(crate) fn put_lifetime<K: 'static, V: 'static>(lifetime: Lifetime<K, V>) -> PutLifetime {
+    Box::new(move |inner: &mut dyn Any| {
+        if let Some(inner) = inner.downcast_mut::<Inner<K, V, Unmarked>>() {
+            inner.lifetime = Some(lifetime);
+            return;
+        }
+        let inner = inner
+            .downcast_mut::<Inner<K, V, Mark>>()
+            .expect("a cache takes the lifetime of its own key and value types");
+        inner.lifetime = Some(lifetime);
+    })
 }
 
 pub(crate) struct Entry<V, Mk> {
@@ -77,10 +100,12 @@ pub(crate) struct Inner<K, V, Mk> {
     pub(super) entries: AtomicUsize,
     pub(super) admitted_since_sweep: AtomicUsize,
     pub(super) sweeping: parking_lot::Mutex<()>,
-    /// The fleet tier (F1–F8), between the local value and the creator.
-    /// Boxed behind `dyn`, built where the tier is given, so that a cache without one
-    /// builds none of its code, not even the code that drops it.
-    pub(super) tier: Option<Box<dyn BoundTier<K, V>>>,
+    /// The fleet tier (F1–F8), between the local value and the creator: this cache's
+    /// `TierLevel<K, V>` (see [`level`](Inner::level)). Boxed as `Any`, built where the
+    /// tier is given, so that a cache without one builds none of its code, not even the
+    /// code that drops it. Set once, right after the cache is allocated: the tier's
+    /// event sink holds a `Weak` of the cache (see [`TierBinding`]).
+    pub(super) tier: OnceLock<Box<dyn Any + Send + Sync>>,
     /// The most keys one call of a batch's creator is given.
     pub(super) max_batch: usize,
     /// `ttl_with`: each value's own lifetime (R6).
@@ -398,34 +423,26 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    pub(super) fn new(settings: Settings) -> Arc<Self> {
-        let lifetime: Option<Lifetime<K, V>> = settings.lifetime.map(|lifetime| {
-            *lifetime
-                .downcast::<Lifetime<K, V>>()
-                .expect("the builder keeps a lifetime of its own key and value types")
-        });
-        let binding = settings.tier.map(|binding| {
-            binding
-                .downcast::<TierBinding<K, V>>()
-                .expect("the builder keeps a tier of its own key and value types")
-        });
-        Arc::new_cyclic(|this: &Weak<Self>| Inner {
-            tier: binding.map(|binding| {
-                let sink = binding.sinks[usize::from(Mk::BOUNDED)](this);
-                (binding.bind)(&settings.env.policy, lifetime.clone(), sink)
-            }),
-            lifetime,
-            map: DashMap::with_hasher(Hasher::default()),
+    /// `evictor`: the eviction policy of a bounded cache (see `bounded_constructor`).
+    pub(super) fn new(settings: Settings, evictor: Option<Evictor<K>>) -> Arc<Self> {
+        let mut inner = Inner {
+            tier: OnceLock::new(),
+            lifetime: None,
+            map: DashMap::with_capacity_and_hasher_and_shard_amount(0, Hasher::default(), shards()),
             env: settings.env,
             capacity: settings.capacity,
-            evictor: settings.capacity.map(Evictor::new),
+            evictor,
             sync_readers: settings.sync_readers,
             executor: settings.executor,
             max_batch: settings.max_batch,
             entries: AtomicUsize::new(0),
             admitted_since_sweep: AtomicUsize::new(0),
             sweeping: parking_lot::Mutex::new(()),
-        })
+        };
+        set_lifetime(settings.lifetime, &mut inner);
+        let inner = Arc::new(inner);
+        attach_tier(settings.tier, &inner);
+        inner
     }
 
     /// `Cache::invalidate_all`: the fleet too (F6), then this process's copies.
@@ -454,41 +471,96 @@ where
     }
 }
 
-/// What `CacheBuilder::shared` hands the cache: the tier, and how the cache applies
-/// the tier's events to its own entries (F6), for either entry layout. Named there, so
-/// that a cache without a tier builds none of that code.
-pub(crate) struct TierBinding<K, V> {
-    /// The cache's level of the tier, from its freshness policy, lifetime and sink.
-    bind: BindTier<K, V>,
-    /// The event sink of an unbounded and of a bounded cache, from its `Weak<Inner>`.
-    sinks: [fn(&dyn Any) -> LocalSink<K>; 2],
+/// How many shards a cache's map has: DashMap's own default (four per core, rounded up
+/// to a power of two), computed here so that the map is built through its one
+/// constructor that takes every parameter, not through two more layers per entry type.
+fn shards() -> usize {
+    static SHARDS: OnceLock<usize> = OnceLock::new();
+    *SHARDS.get_or_init(|| {
+        (std::thread::available_parallelism().map_or(1, usize::from) * 4).next_power_of_two()
+    })
 }
 
-impl<K, V> TierBinding<K, V>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    pub(crate) fn new(tier: Arc<dyn SharedTier<K, V>>) -> Self {
-        let setting = TierSetting::new(tier);
-        TierBinding {
-            bind: Box::new(move |policy, lifetime, sink| {
-                Box::new(setting.bind(policy, lifetime, sink))
-            }),
-            sinks: [sink::<K, V, Unmarked>, sink::<K, V, Mark>],
-        }
+/// Puts the `ttl_with` lifetime, if there is one, in the cache `inner` (an
+/// `Inner<K, V, _>`, before it is allocated), by the code its builder method named.
+fn set_lifetime(lifetime: Option<PutLifetime>, inner: &mut dyn Any) {
+    if let Some(put) = lifetime {
+        put(inner);
     }
 }
 
-/// Builds a cache's level of its tier from the cache's freshness policy, `ttl_with`
-/// lifetime and event sink.
-type BindTier<K, V> = Box<
-    dyn FnOnce(&Policy, Option<Lifetime<K, V>>, LocalSink<K>) -> Box<dyn BoundTier<K, V>>
-        + Send
-        + Sync,
->;
+/// Binds the tier, if there is one, to the allocated cache (an `Arc<Inner<K, V, _>>`).
+fn attach_tier(tier: Option<TierBinding>, inner: &dyn Any) {
+    if let Some(binding) = tier {
+        (binding.0)(inner);
+    }
+}
 
-/// A cache's level of its tier, behind `dyn` (see `Inner::tier`).
+/// What `CacheBuilder::shared` hands the cache: the step that binds the tier to the
+/// cache, of either layout, once it is allocated (F6: the tier's event sink holds a
+/// `Weak` of it). Named there, so that a cache without a tier builds none of that code;
+/// given the cache as `dyn Any`, so that the box, and the code that calls and drops it,
+/// are the same for every cache.
+pub(crate) struct TierBinding(AttachTier);
+
+/// Given the allocated cache, an `Arc<Inner<K, V, _>>`: see [`TierBinding`].
+type AttachTier = Box<dyn FnOnce(&dyn Any) + Send + Sync>;
+
+impl TierBinding {
+    pub(crate) fn new<K, V>(tier: Arc<dyn SharedTier<K, V>>) -> Self
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let setting = TierSetting::new(tier);
+        TierBinding(Box::new(move |inner: &dyn Any| {
+            if let Some(inner) = inner.downcast_ref::<Arc<Inner<K, V, Unmarked>>>() {
+                return bind(setting, inner);
+            }
+            let inner = inner
+                .downcast_ref::<Arc<Inner<K, V, Mark>>>()
+                .expect("a cache binds its tier to itself");
+            bind(setting, inner);
+        }))
+    }
+}
+
+/// Binds the cache's level of the tier: from the cache's freshness policy, `ttl_with`
+/// lifetime and an event sink that applies the tier's events to the cache while it
+/// lives.
+fn bind<K, V, Mk>(setting: TierSetting<K, V>, inner: &Arc<Inner<K, V, Mk>>)
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    Mk: Marking,
+{
+    let this = Arc::downgrade(inner);
+    let sink: LocalSink<K> = Box::new(move |action| {
+        if let Some(inner) = this.upgrade() {
+            inner.apply_locally(action);
+        }
+    });
+    let level = setting.bind(&inner.env.policy, inner.lifetime.clone(), sink);
+    let level: Box<dyn BoundTier<K, V>> = Box::new(level);
+    // Set once: the binding is consumed here, right after the cache is allocated.
+    let _ = inner.tier.set(Box::new(level));
+}
+
+impl<K: 'static, V: 'static, Mk> Inner<K, V, Mk> {
+    /// The cache's level of its fleet tier, if it has one.
+    pub(super) fn level(&self) -> Option<&TierLevel<K, V>> {
+        self.bound().map(BoundTier::level)
+    }
+
+    /// The cache's tier as bound to it, if it has one.
+    pub(super) fn bound(&self) -> Option<&dyn BoundTier<K, V>> {
+        let bound = self.tier.get()?.downcast_ref::<Box<dyn BoundTier<K, V>>>();
+        bound.map(|bound| &**bound)
+    }
+}
+
+/// A cache's level of its tier, behind `dyn` inside `Inner::tier`: its code, and the code
+/// that drops it, are built by the binding only, where a tier is given.
 pub(super) trait BoundTier<K, V>: Send + Sync {
     fn level(&self) -> &TierLevel<K, V>;
 
@@ -524,34 +596,8 @@ where
     }
 }
 
-impl<K, V, Mk> Inner<K, V, Mk> {
-    /// The cache's level of its fleet tier, if it has one.
-    pub(super) fn level(&self) -> Option<&TierLevel<K, V>> {
-        self.tier.as_deref().map(BoundTier::level)
-    }
-}
-
 /// How a cache applies the tier's events (the tier's `LocalSink`).
 type LocalSink<K> = Box<dyn Fn(LocalAction<K>) + Send + Sync>;
-
-/// The tier's events applied to the cache `this` (a `Weak<Inner<K, V, Mk>>`) while it
-/// lives.
-fn sink<K, V, Mk>(this: &dyn Any) -> LocalSink<K>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    Mk: Marking,
-{
-    let this = this
-        .downcast_ref::<Weak<Inner<K, V, Mk>>>()
-        .expect("a cache binds its tier to itself")
-        .clone();
-    Box::new(move |action| {
-        if let Some(inner) = this.upgrade() {
-            inner.apply_locally(action);
-        }
-    })
-}
 
 /// An entry without a value that no caller is using: a failed or removed creation's
 /// leftover. Callers reach a control only through the map under a shard lock, and the

@@ -266,17 +266,17 @@ where
     }
 
     fn still_held(&self, key: &dyn KeyForm<K>) -> bool {
-        self.tier.as_ref().is_some_and(|tier| tier.still_held(key))
+        self.bound().is_some_and(|tier| tier.still_held(key))
     }
 
     fn track(&self, key: &dyn KeyForm<K>) {
-        if let Some(tier) = &self.tier {
+        if let Some(tier) = self.bound() {
             tier.track(key);
         }
     }
 
     fn tier_steps(&self) -> Option<&dyn TierSteps<K>> {
-        self.tier.as_ref().map(|tier| tier.steps())
+        self.bound().map(|tier| tier.steps())
     }
 }
 
