@@ -1,7 +1,7 @@
 //! [`CacheBuilder`] and [`BuildError`].
 
 use super::bounded::{bounded_constructor, BoundedConstructor};
-use super::store::{put_lifetime, PutLifetime, Settings, TierBinding};
+use super::store::{Settings, TierBinding};
 use crate::clock::{to_nanos, Clock, ClockHandle};
 use crate::executor::{Executor, RefreshTask};
 use crate::freshness::Backoff;
@@ -10,6 +10,7 @@ use crate::mode::{Background, Inline, Mode, SyncReaders};
 use crate::slot::{Env, Policy};
 use crate::stats::Counters;
 use crate::tier::SharedTier;
+use std::any::Any;
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -55,8 +56,8 @@ struct Config {
     refresh_ahead: Option<Duration>,
     retry_backoff: Option<(Duration, Duration)>,
     wait_at_most: Option<Duration>,
-    /// `ttl_with`'s function.
-    lifetime: Option<PutLifetime>,
+    /// `ttl_with`'s function, a `Lifetime<K, V>` behind `Any`.
+    lifetime: Option<Box<dyn Any + Send + Sync>>,
     clock: ClockHandle,
     executor: Executor,
     /// The fleet tier.
@@ -506,7 +507,7 @@ where
         lifetime: impl Fn(&K, &V) -> Duration + Send + Sync + 'static,
     ) -> Self {
         let lifetime: Lifetime<K, V> = Arc::new(move |key, value| to_nanos(lifetime(key, value)));
-        self.config.lifetime = Some(put_lifetime(lifetime));
+        self.config.lifetime = Some(Box::new(lifetime));
         self
     }
 

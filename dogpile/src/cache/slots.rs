@@ -338,7 +338,7 @@ where
         created: u64,
         from: Provenance,
     ) {
-        let lifetime = match &self.lifetime {
+        let lifetime = match self.lifetime() {
             Some(lifetime) => lifetime(&key.to_key(), &value),
             None => self.env.policy.ttl,
         };

@@ -34,25 +34,8 @@ pub(crate) struct Settings {
     /// The most keys one call of a batch's creator is given.
     pub(crate) max_batch: usize,
     /// With `ttl_with`: each value's own lifetime, see [`put_lifetime`].
-    pub(crate) lifetime: Option<PutLifetime>,
-}
-
-/// `ttl_with`'s function, which puts itself in the cache it is given, an
-/// `Inner<K, V, _>` of either entry layout, before the cache is allocated.
-pub(crate) type PutLifetime = Box<dyn FnOnce(&mut dyn Any) + Send + Sync>;
-
-/// See [`PutLifetime`]; for `CacheBuilder::ttl_with`.
-pub(crate) fn put_lifetime<K: 'static, V: 'static>(lifetime: Lifetime<K, V>) -> PutLifetime {
-    Box::new(move |inner: &mut dyn Any| {
-        if let Some(inner) = inner.downcast_mut::<Inner<K, V, Unmarked>>() {
-            inner.lifetime = Some(lifetime);
-            return;
-        }
-        let inner = inner
-            .downcast_mut::<Inner<K, V, Mark>>()
-            .expect("a cache takes the lifetime of its own key and value types");
-        inner.lifetime = Some(lifetime);
-    })
+    /// With `ttl_with`: its `Lifetime<K, V>`, behind `Any` (see `Inner::lifetime`).
+    pub(crate) lifetime: Option<Box<dyn Any + Send + Sync>>,
 }
 
 pub(crate) struct Entry<V, Mk> {
@@ -109,7 +92,8 @@ pub(crate) struct Inner<K, V, Mk> {
     /// The most keys one call of a batch's creator is given.
     pub(super) max_batch: usize,
     /// `ttl_with`: each value's own lifetime (R6).
-    pub(super) lifetime: Option<Lifetime<K, V>>,
+    /// `Lifetime<K, V>` behind `Any`: a cache without it builds no code to drop it.
+    pub(super) lifetime: Option<Box<dyn Any + Send + Sync>>,
 }
 
 /// What the hit path found.
@@ -425,9 +409,9 @@ where
 {
     /// `evictor`: the eviction policy of a bounded cache (see `bounded_constructor`).
     pub(super) fn new(settings: Settings, evictor: Option<Evictor<K>>) -> Arc<Self> {
-        let mut inner = Inner {
+        let inner = Inner {
             tier: OnceLock::new(),
-            lifetime: None,
+            lifetime: settings.lifetime,
             map: DashMap::with_capacity_and_hasher_and_shard_amount(0, Hasher::default(), shards()),
             env: settings.env,
             capacity: settings.capacity,
@@ -439,7 +423,6 @@ where
             admitted_since_sweep: AtomicUsize::new(0),
             sweeping: parking_lot::Mutex::new(()),
         };
-        set_lifetime(settings.lifetime, &mut inner);
         let inner = Arc::new(inner);
         attach_tier(settings.tier, &inner);
         inner
@@ -479,14 +462,6 @@ fn shards() -> usize {
     *SHARDS.get_or_init(|| {
         (std::thread::available_parallelism().map_or(1, usize::from) * 4).next_power_of_two()
     })
-}
-
-/// Puts the `ttl_with` lifetime, if there is one, in the cache `inner` (an
-/// `Inner<K, V, _>`, before it is allocated), by the code its builder method named.
-fn set_lifetime(lifetime: Option<PutLifetime>, inner: &mut dyn Any) {
-    if let Some(put) = lifetime {
-        put(inner);
-    }
 }
 
 /// Binds the tier, if there is one, to the allocated cache (an `Arc<Inner<K, V, _>>`).
@@ -540,7 +515,7 @@ where
             inner.apply_locally(action);
         }
     });
-    let level = setting.bind(&inner.env.policy, inner.lifetime.clone(), sink);
+    let level = setting.bind(&inner.env.policy, inner.lifetime().cloned(), sink);
     let level: Box<dyn BoundTier<K, V>> = Box::new(level);
     // Set once: the binding is consumed here, right after the cache is allocated.
     let _ = inner.tier.set(Box::new(level));
@@ -550,6 +525,11 @@ impl<K: 'static, V: 'static, Mk> Inner<K, V, Mk> {
     /// The cache's level of its fleet tier, if it has one.
     pub(super) fn level(&self) -> Option<&TierLevel<K, V>> {
         self.bound().map(BoundTier::level)
+    }
+
+    /// `ttl_with`: each value's own lifetime (R6).
+    pub(super) fn lifetime(&self) -> Option<&Lifetime<K, V>> {
+        self.lifetime.as_ref()?.downcast_ref()
     }
 
     /// The cache's tier as bound to it, if it has one.

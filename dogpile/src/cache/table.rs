@@ -259,7 +259,7 @@ where
     }
 
     fn lifetime(&self, key: &dyn KeyForm<K>, value: &AnyValue) -> u64 {
-        match &self.lifetime {
+        match self.lifetime() {
             Some(lifetime) => lifetime(&key.to_key(), value.typed::<V>()),
             None => self.env.policy.ttl,
         }
