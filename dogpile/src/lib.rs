@@ -303,17 +303,8 @@ pub mod __private {
     // error type, not once more for every memoized fn (each creator closure is its own
     // type). The hit path is unchanged: no allocation, and the creator is not called.
 
-    /// A creator that runs at most once, as the `FnMut` the helpers below take.
-    #[inline]
-    pub fn once<V>(create: impl FnOnce() -> V) -> impl FnMut() -> V {
-        let mut create = Some(create);
-        move || match create.take() {
-            Some(create) => create(),
-            None => panic!("dogpile: a creator was called twice"),
-        }
-    }
-
-    /// The blocking calls of an `Inline` cache, by a borrowed key, with a `dyn` creator.
+    /// The blocking calls of an `Inline` cache, by a borrowed key. The creator goes
+    /// behind `dyn` on a miss only (see `Core::inline_by`), so that a hit builds nothing.
     /// Methods (not free fns) so that a key or value type that lacks a bound is reported
     /// once, at the user's type, and not again at each call.
     pub trait InlineCalls<K, V> {
@@ -321,13 +312,13 @@ pub mod __private {
         fn dogpile_get<Q: ?Sized + crate::KeyRef<K>>(
             &self,
             key: &Q,
-            create: &mut dyn FnMut() -> V,
+            create: impl FnOnce() -> V,
         ) -> V;
         /// `entry_by_ref(key).try_get_with(create)`.
         fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: ErrorShared>(
             &self,
             key: &Q,
-            create: &mut dyn FnMut() -> Result<V, E>,
+            create: impl FnOnce() -> Result<V, E>,
         ) -> Result<V, E>;
     }
 
@@ -336,18 +327,22 @@ pub mod __private {
         K: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
+        // Inlined like the `get_with` they forward to: a memoized fn's hit path is its
+        // wrapper, this call and the cache's hit path, with no call between them.
+        #[inline]
         fn dogpile_get<Q: ?Sized + crate::KeyRef<K>>(
             &self,
             key: &Q,
-            create: &mut dyn FnMut() -> V,
+            create: impl FnOnce() -> V,
         ) -> V {
             self.entry_by_ref(key).get_with(create)
         }
 
+        #[inline]
         fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: ErrorShared>(
             &self,
             key: &Q,
-            create: &mut dyn FnMut() -> Result<V, E>,
+            create: impl FnOnce() -> Result<V, E>,
         ) -> Result<V, E> {
             self.entry_by_ref(key).try_get_with(create)
         }
@@ -359,13 +354,13 @@ pub mod __private {
         fn dogpile_get<Q: ?Sized + crate::KeyRef<K>>(
             &self,
             key: &Q,
-            create: &mut dyn FnMut() -> V,
+            create: impl FnOnce() -> V,
         ) -> crate::ReadGuard<V>;
         /// `entry_by_ref(key).try_get_with(create)`.
         fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: ErrorShared>(
             &self,
             key: &Q,
-            create: &mut dyn FnMut() -> Result<V, E>,
+            create: impl FnOnce() -> Result<V, E>,
         ) -> Result<crate::ReadGuard<V>, E>;
     }
 
@@ -377,7 +372,7 @@ pub mod __private {
         fn dogpile_get<Q: ?Sized + crate::KeyRef<K>>(
             &self,
             key: &Q,
-            create: &mut dyn FnMut() -> V,
+            create: impl FnOnce() -> V,
         ) -> crate::ReadGuard<V> {
             self.entry_by_ref(key).get_with(create)
         }
@@ -385,7 +380,7 @@ pub mod __private {
         fn dogpile_try_get<Q: ?Sized + crate::KeyRef<K>, E: ErrorShared>(
             &self,
             key: &Q,
-            create: &mut dyn FnMut() -> Result<V, E>,
+            create: impl FnOnce() -> Result<V, E>,
         ) -> Result<crate::ReadGuard<V>, E> {
             self.entry_by_ref(key).try_get_with(create)
         }

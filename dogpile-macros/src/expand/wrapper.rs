@@ -192,8 +192,9 @@ fn inline_body(cx: &Context, types: &KeyTypes) -> TokenStream {
             #krate::__private::#helper #params (#cache.entry_by_ref(#lookup), #pinned).await #to_option
         }
     } else {
-        // Through a `__private` helper that takes the creator as `&mut dyn FnMut`, so the
-        // runtime's slow path is compiled once per key and value type, not per fn.
+        // Through a `__private` helper, which puts the creator behind `dyn` on a miss only:
+        // the runtime's slow path is compiled once per key and value type, not per fn,
+        // and a hit builds no creator.
         let calls = if cx.options.sync_readers.is_some() {
             quote!(ReaderCalls)
         } else {
@@ -210,7 +211,7 @@ fn inline_body(cx: &Context, types: &KeyTypes) -> TokenStream {
             #compute_key
             {
                 use #krate::__private::#calls as _;
-                #cache.#call(#lookup, &mut #krate::__private::once(#create))
+                #cache.#call(#lookup, #create)
             } #to_option
         }
     }

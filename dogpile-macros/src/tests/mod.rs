@@ -140,7 +140,7 @@ fn expansion_shape() {
          :: dogpile :: mode :: Inline > >",
         // Owned key parts are cloned for the body through the cache, and so is the key
         // `_prime` stores: a part that failed its check gives no further error there.
-        "{ use :: dogpile :: __private :: InlineCalls as _ ; __cache . dogpile_get (& (page , & lang) , & mut :: dogpile :: __private :: once (|| render_no_cache (page , { use :: dogpile :: __private :: Parts as _ ; __cache . dogpile_clone (& lang) }))) } }",
+        "{ use :: dogpile :: __private :: InlineCalls as _ ; __cache . dogpile_get (& (page , & lang) , || render_no_cache (page , { use :: dogpile :: __private :: Parts as _ ; __cache . dogpile_clone (& lang) })) } }",
         "let __key = { use :: dogpile :: __private :: Parts as _ ; __cache . dogpile_key (& (page , & lang)) } ;",
         "pub fn render_no_cache (page : & str , lang : Lang) -> Arc < Html > { body () }",
         "pub fn render_prime (page : & str , lang : Lang) -> Arc < Html >",
@@ -175,7 +175,7 @@ fn expansion_options() {
     for want in [
         "fn f (x : u32 , __arg1 : Token) -> io :: Result < u32 >",
         // `io::Result<u32>` hides its error type: the call infers it.
-        "__cache . dogpile_try_get :: < _ , _ > (& & x , & mut my :: dp :: __private :: once (|| my :: dp :: __note_error ! (f_no_cache ({ use my :: dp :: __private :: Parts as _ ; __cache . dogpile_clone (& x) } , __arg1))))",
+        "__cache . dogpile_try_get :: < _ , _ > (& & x , || my :: dp :: __note_error ! (f_no_cache ({ use my :: dp :: __private :: Parts as _ ; __cache . dogpile_clone (& x) } , __arg1)))",
         "fn f_no_cache (mut x : u32 , _ : Token) -> io :: Result < u32 > { x += 1 ; Ok (x) }",
         "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < u32 , u32 , my :: dp :: mode :: Inline > >",
         "static PAGES : my :: dp :: __private :: LazyLock < my :: dp :: Cache < < u32 as my :: dp :: __private :: Checked < { < u32 as my :: dp :: __private :: KeyPart > :: OK & < u32 as my :: dp :: __private :: KeyShared > :: OK } >> :: Is , < u32 as my :: dp :: __private :: Checked < { < u32 as my :: dp :: __private :: ValueClone > :: OK & < u32 as my :: dp :: __private :: ValueShared > :: OK } >> :: Is , my :: dp :: mode :: Inline > >",
@@ -248,10 +248,7 @@ fn zero_args_and_unit() {
             }
         ),
     );
-    assert_contains(
-        &out,
-        "__cache . dogpile_get (& () , & mut :: dogpile :: __private :: once (|| config_no_cache ()))",
-    );
+    assert_contains(&out, "__cache . dogpile_get (& () , || config_no_cache ())");
     assert_contains(
         &out,
         "Cache < () , < u32 as :: dogpile :: __private :: Checked < { < u32 as :: dogpile :: __private :: ValueClone > :: OK & < u32 as :: dogpile :: __private :: ValueShared > :: OK } >> :: Is , :: dogpile :: mode :: Inline >",
@@ -1107,7 +1104,7 @@ fn a_single_key_part_is_the_key_itself() {
         ),
     );
     // Keyed by `u64`, looked up by `&&id`, and `db` reaches the body untouched.
-    assert_contains(&out, "__cache . dogpile_get (& & id , & mut :: dogpile :: __private :: once (|| f_no_cache (db , { use :: dogpile :: __private :: Parts as _ ; __cache . dogpile_clone (& id) })))");
+    assert_contains(&out, "__cache . dogpile_get (& & id , || f_no_cache (db , { use :: dogpile :: __private :: Parts as _ ; __cache . dogpile_clone (& id) }))");
     assert_contains(&out, "# [cfg (doc)] static F : :: dogpile :: __private :: LazyLock < :: dogpile :: Cache < u64 , u32 , :: dogpile :: mode :: Inline > >");
 }
 

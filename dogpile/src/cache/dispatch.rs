@@ -10,7 +10,7 @@ use super::store::{Inner, Settings};
 use super::table::Table;
 use crate::evict::Unmarked;
 use crate::executor::Executor;
-use crate::slot::{Env, How, InCall, Pooled, Served};
+use crate::slot::{take_creator, Env, How, InCall, Pooled, Served};
 use crate::sync_reader::{Held, ReadGuard};
 use std::borrow::Borrow;
 use std::convert::Infallible;
@@ -120,7 +120,23 @@ where
         if let Some(value) = self.hit(&key) {
             return Ok(value);
         }
-        let served = erased::call_blocking(self.table(), &key, create, How::BLOCK, run);
+        self.inline_miss(key, create, run)
+    }
+
+    /// The slow path of [`inline_by`](Core::inline_by). Out of line, so that a hit builds
+    /// nothing for it (the creator is moved here only on a miss); the creator goes behind
+    /// `dyn` from here on, so that the slow path is built once per value and error
+    /// types, whatever the creator.
+    #[inline(never)]
+    fn inline_miss<E: Clone + Send + 'static>(
+        &self,
+        key: impl KeyForm<K> + Clone,
+        create: impl FnOnce() -> Result<V, E>,
+        run: erased::Run<E>,
+    ) -> Result<V, E> {
+        let mut create = Some(create);
+        let mut create = || take_creator(&mut create)();
+        let served = erased::call_blocking(self.table(), &key, &mut create, How::BLOCK, run);
         served.map(|served| served.value)
     }
 
@@ -201,7 +217,11 @@ where
     ) -> Result<ReadGuard<V>, E> {
         let served = match self.read_hit(&key) {
             Some(served) => served,
-            None => erased::call_blocking(self.table(), &key, create, How::GUARDED, run)?,
+            None => {
+                let mut create = Some(create);
+                let mut create = || take_creator(&mut create)();
+                erased::call_blocking(self.table(), &key, &mut create, How::GUARDED, run)?
+            }
         };
         Ok(ReadGuard::new(Held::Owned(served.value), served.read))
     }

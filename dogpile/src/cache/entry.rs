@@ -40,6 +40,7 @@ where
     M: Mode,
     Q: KeyRef<K> + ?Sized,
 {
+    #[inline]
     pub(crate) fn new(core: &'a Core<K, V>, key: &'a Q) -> Self {
         EntryRef {
             core,

@@ -11,8 +11,7 @@ use super::lookup::KeyForm;
 use super::table::Table;
 use crate::executor::run_blocking;
 use crate::slot::{
-    take_creator, Control, Creator, Env, How, Made, MadeHere, Now, Provenance, Served, Stamped,
-    Store,
+    Control, Creator, Env, How, Made, MadeHere, Now, Provenance, Served, Stamped, Store,
 };
 use std::convert::Infallible;
 use std::future::Future;
@@ -173,12 +172,13 @@ pub(super) fn run_infallible(
 /// loop and the slot driver run erased; only the creator's wrapping and, with a fleet
 /// tier, the tier's steps are built for `V`. Never inlined: the hit path that calls it
 /// stays small, and its body is built once per key, value and creator, not again in
-/// every caller.
+/// every caller. Its creator runs at most once (the caller's wrapping panics on a
+/// second call).
 #[inline(never)]
 pub(super) fn call_blocking<K, V, E>(
     table: &dyn Table<K>,
     key: &dyn KeyForm<K>,
-    create: impl FnOnce() -> Result<V, E>,
+    create: &mut dyn FnMut() -> Result<V, E>,
     how: How,
     run: Run<E>,
 ) -> Result<Served<V>, E>
@@ -186,8 +186,7 @@ where
     V: Clone + Send + Sync + 'static,
     E: Clone + Send + 'static,
 {
-    let mut create = Some(create);
-    let mut create = || take_creator(&mut create)().map(AnyValue::new);
+    let mut create = || create().map(AnyValue::new);
     let served = call_erased(table, key, &mut create, how, run)?;
     Ok(Served {
         value: served.value.take(),
