@@ -87,7 +87,8 @@
 //! Cache::get_with(key, create)                          cache/mod.rs
 //!  └─ Core::get_inline                                  cache/dispatch.rs
 //!      ├─ Inner::hit: shard read lock, fresh? clone     cache/store.rs    (a hit ends here)
-//!      └─ erased::call_blocking(table, key, creator)    cache/erased.rs
+//!      └─ Core::inline_miss: the creator behind dyn      cache/dispatch.rs (out of line)
+//!          erased::call_blocking(table, key, creator)    cache/erased.rs
 //!          └─ call_loop over a dyn KeySlot: the key's control, then slot::drive over
 //!             an ErasedStore, whose load / publish reach the entry through
 //!             dyn Table                   cache/call.rs, cache/slots.rs, cache/table.rs
