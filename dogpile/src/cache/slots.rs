@@ -7,7 +7,7 @@
 use super::any::AnyValue;
 use super::call::{Slots, SlotsHandle};
 use super::lookup::KeyForm;
-use super::store::{is_abandoned, owns, Entry, Inner};
+use super::store::Inner;
 use super::table::{Cell, Change, Changed, Table};
 use crate::evict::{Candidate, Entries, Marking, Visit};
 use crate::slot::{Control, Env, Freshness, Provenance, Stamped};
@@ -269,7 +269,7 @@ where
                     self.env.policy.of(s.stamp, now) == Freshness::Expired
                         && !self.env.policy.serves_on_error(s.expires(), now)
                 }
-                None => is_abandoned(entry),
+                None => (entry as &dyn Cell).is_abandoned(),
             };
             visit = if !decide(Candidate { mark, worthless }) {
                 Visit::Kept
@@ -325,9 +325,11 @@ where
         self.table().forget_if_empty(key);
     }
 
+    // A value goes in and out through the table's per-key code, as the blocking calls'
+    // do: one `Arc` per value created or loaded, on the slow path only.
     fn load_owned(&self, key: &dyn KeyForm<K>, control: &Arc<Control>) -> Option<Stamped<V>> {
-        let current = |entry: &Entry<V, Mk>| owns(control, entry).then(|| entry.value.clone());
-        self.with_matching(key, current).flatten().flatten()
+        let stamped = self.table().load_owned(key, control)?;
+        Some(stamped.map(AnyValue::take::<V>))
     }
 
     fn publish(
@@ -338,19 +340,8 @@ where
         created: u64,
         from: Provenance,
     ) {
-        let lifetime = match self.lifetime() {
-            Some(lifetime) => lifetime(&key.to_key(), &value),
-            None => self.env.policy.ttl,
-        };
-        let mut stamped = stamp(value, created, from, lifetime);
-        self.with_matching_mut(key, |entry| {
-            if owns(control, entry) {
-                if from.held && !self.table().still_held(key) {
-                    stamped.invalidate();
-                }
-                entry.value = Some(stamped);
-            }
-        });
+        let value = AnyValue::new(value);
+        self.table().publish(key, control, value, created, from);
     }
 
     fn release_control(&self, key: &dyn KeyForm<K>, control: &Arc<Control>) {

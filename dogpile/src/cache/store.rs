@@ -578,23 +578,3 @@ where
 
 /// How a cache applies the tier's events (the tier's `LocalSink`).
 type LocalSink<K> = Box<dyn Fn(LocalAction<K>) + Send + Sync>;
-
-/// An entry without a value that no caller is using: a failed or removed creation's
-/// leftover. Callers reach a control only through the map under a shard lock, and the
-/// sweeps run under the shard's write lock, so a count of one is stable there.
-pub(super) fn is_abandoned<V, Mk>(entry: &Entry<V, Mk>) -> bool {
-    entry.value.is_none()
-        && entry
-            .control
-            .as_ref()
-            .is_none_or(|control| Arc::strong_count(control) == 1)
-}
-
-/// Whether the entry still belongs to `control`'s slot (it was not removed and
-/// replaced meanwhile).
-pub(super) fn owns<V, Mk>(control: &Arc<Control>, entry: &Entry<V, Mk>) -> bool {
-    entry
-        .control
-        .as_ref()
-        .is_some_and(|c| Arc::ptr_eq(c, control))
-}
