@@ -138,8 +138,9 @@ pub(crate) trait Table<K>: Send + Sync {
     /// Runs `change` on the key's entry (`None`: the key has none) under its shard's
     /// write lock, and does what it says: one look-up routine for everything the slow
     /// path reads or changes in a key's entry. Its closures are short (a reference
-    /// count, a stamp, a clone), so a reader holding the write lock costs the shard's
-    /// other callers no more than a read lock would.
+    /// count, a stamp, a clone): a slow-path reader holds the write lock about as
+    /// briefly as it would hold a read lock, though other slow-path readers of the
+    /// shard wait for it meanwhile. The hit path keeps the read lock.
     fn update(
         &self,
         key: &dyn KeyForm<K>,
